@@ -1,0 +1,169 @@
+import { z } from 'zod';
+
+/** How the client asked a turn to be routed. */
+export const RequestedMode = z.enum(['auto', 'stateful', 'stateless']);
+export type RequestedMode = z.infer<typeof RequestedMode>;
+
+/** How a turn was actually answered. */
+export const RouteMode = z.enum(['stateful', 'stateless']);
+export type RouteMode = z.infer<typeof RouteMode>;
+
+const Id = z.string().min(1).max(200);
+
+/** A session was opened; always the first event of a `session-<id>` stream. */
+export const SessionStartedData = z.object({
+  /** Public session id (the stream id without its `session-` prefix). */
+  sessionId: Id,
+  /** The application's id for the end user, when known. */
+  userId: Id.nullable(),
+  /** Free-form, JSON-safe data the application attached to the session. */
+  metadata: z.record(z.string(), z.unknown()),
+});
+
+/** The user said something. */
+export const UserMessageReceivedData = z.object({
+  /** Id of the turn this message opens; every later event of the turn carries it. */
+  turnId: Id,
+  /** What the user said (or the transcript of what they spoke). */
+  text: z.string(),
+  /** The route the client asked for. */
+  requestedMode: RequestedMode,
+});
+
+/** The router decided how to answer a turn. */
+export const TurnRoutedData = z.object({
+  /** The turn being routed. */
+  turnId: Id,
+  /** Stateless answers see the request alone; stateful ones see the session's state. */
+  mode: RouteMode,
+  /** Why this mode was chosen, as a stable machine-readable phrase. */
+  reason: z.string(),
+});
+
+/** Token counts the LLM reported for one call. */
+export const TokenUsage = z.object({
+  /** Tokens in the context sent to the model. */
+  promptTokens: z.number().int().nonnegative(),
+  /** Tokens the model generated. */
+  completionTokens: z.number().int().nonnegative(),
+});
+export type TokenUsage = z.infer<typeof TokenUsage>;
+
+/** One message of the exact context a model was given. */
+export const ContextMessage = z.object({
+  /** Chat role as the OpenAI API names it. */
+  role: z.enum(['system', 'user', 'assistant']),
+  /** Message text. */
+  content: z.string(),
+});
+export type ContextMessage = z.infer<typeof ContextMessage>;
+
+/** The assistant answered a turn. */
+export const AssistantRepliedData = z.object({
+  /** The turn answered. */
+  turnId: Id,
+  /** The reply text. */
+  text: z.string(),
+  /** The model that produced it. */
+  model: z.string(),
+  /** Token usage, when the model reported it. */
+  usage: TokenUsage.nullable(),
+  /** Wall-clock time of the LLM call in milliseconds. */
+  latencyMs: z.number().nonnegative(),
+  /** Number of messages in the context the model was given (the context itself is rebuilt on replay). */
+  contextMessages: z.number().int().nonnegative(),
+});
+
+/** A turn could not be answered; the failure is part of the history. */
+export const TurnFailedData = z.object({
+  /** The turn that failed. */
+  turnId: Id,
+  /** Stable error code, e.g. `LLM.TIMEOUT`. */
+  code: z.string(),
+  /** Human-readable explanation. */
+  message: z.string(),
+});
+
+/** Every event type with the schema of its data, at its current schema version. */
+export const EventSchemas = {
+  SessionStarted: SessionStartedData,
+  UserMessageReceived: UserMessageReceivedData,
+  TurnRouted: TurnRoutedData,
+  AssistantReplied: AssistantRepliedData,
+  TurnFailed: TurnFailedData,
+} as const;
+
+export type EventType = keyof typeof EventSchemas;
+export const EVENT_TYPES = Object.keys(EventSchemas) as EventType[];
+
+/** Current schema version of every event type; bump and add an upcaster when a shape changes. */
+export const EVENT_SCHEMA_VERSIONS: Record<EventType, number> = {
+  SessionStarted: 1,
+  UserMessageReceived: 1,
+  TurnRouted: 1,
+  AssistantReplied: 1,
+  TurnFailed: 1,
+};
+
+/** Context that travels with every event but is not part of its meaning. */
+export const EventMetadata = z.object({
+  /** Tenant that owns the stream. */
+  tenantId: z.string(),
+  /** Id of the request or turn this event belongs to. */
+  correlationId: z.string().optional(),
+  /** Id of the event that caused this one. */
+  causationId: z.string().optional(),
+  /** Core NATS subject where the ingress instance waiting for this turn's answer listens. */
+  replyTo: z.string().optional(),
+});
+export type EventMetadata = z.infer<typeof EventMetadata>;
+
+type DataOf<T extends EventType> = z.infer<(typeof EventSchemas)[T]>;
+
+/** An event about to be appended: `{ type, data, metadata }` plus its id. */
+export type NewEvent<T extends EventType = EventType> = {
+  [K in T]: { eventId: string; type: K; data: DataOf<K>; metadata: EventMetadata };
+}[T];
+
+/** An event as stored in the log. */
+export type RecordedEvent<T extends EventType = EventType> = {
+  [K in T]: {
+    /** Unique id; appending the same id twice is rejected (retries are idempotent). */
+    eventId: string;
+    type: K;
+    data: DataOf<K>;
+    metadata: EventMetadata;
+    /** Stream the event belongs to, e.g. `session-<id>`. */
+    streamId: string;
+    /** 1-based position within the stream. */
+    version: number;
+    /** Position in the global log (order of insertion, not of commit). */
+    globalPosition: string;
+    /** ISO time the event was recorded. */
+    recordedAt: string;
+  };
+}[T];
+
+export type SessionEvent = RecordedEvent;
+
+export const RecordedEventEnvelope = z.object({
+  eventId: z.string().uuid(),
+  type: z.enum(EVENT_TYPES as [EventType, ...EventType[]]),
+  data: z.unknown(),
+  metadata: EventMetadata,
+  streamId: z.string().min(1),
+  version: z.number().int().positive(),
+  globalPosition: z.string().regex(/^\d+$/),
+  recordedAt: z.string(),
+});
+
+/** Parses an event from the wire or the database; throws a ZodError naming the bad field. */
+export function parseRecordedEvent(raw: unknown): RecordedEvent {
+  const envelope = RecordedEventEnvelope.parse(raw);
+  const data = EventSchemas[envelope.type].parse(envelope.data);
+  return { ...envelope, data } as RecordedEvent;
+}
+
+export function isEventOfType<T extends EventType>(event: RecordedEvent, type: T): event is Extract<RecordedEvent, { type: T }> {
+  return event.type === type;
+}

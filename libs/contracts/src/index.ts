@@ -1,0 +1,6 @@
+export * from './events';
+export * from './streams';
+export * from './subjects';
+export * from './turn-reply';
+export * from './api';
+export * from './settings';

@@ -1,0 +1,147 @@
+import { z } from 'zod';
+import { assertValidPrefix } from './subjects';
+
+/**
+ * Every environment variable a Parley process reads, in one table: the services parse it at
+ * startup, the docker-compose test checks the compose file against it, the README documents it.
+ */
+export const SERVICES = ['ingress', 'router', 'session-projector', 'responder', 'cli'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+const url = (protocols: string[]) =>
+  z.string().refine((value) => {
+    try {
+      return protocols.includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const ALL: ServiceName[] = [...SERVICES];
+
+export const SETTINGS = {
+  DATABASE_URL: {
+    services: ALL,
+    default: 'postgres://postgres@127.0.0.1:5432/parley',
+    schema: url(['postgres:', 'postgresql:']),
+    doc: 'PostgreSQL holding the event log and read models.',
+  },
+  NATS_URL: {
+    services: ALL,
+    default: 'nats://127.0.0.1:4222',
+    schema: url(['nats:', 'tls:']),
+    doc: 'NATS server with JetStream enabled.',
+  },
+  PARLEY_NATS_PREFIX: {
+    services: ALL,
+    default: 'parley',
+    schema: z.string().refine((v) => {
+      try {
+        return assertValidPrefix(v) === v;
+      } catch {
+        return false;
+      }
+    }, 'must contain only letters, digits, "_" and "-"'),
+    doc: 'Prefix of every NATS subject and JetStream stream, so clusters can share one NATS server.',
+  },
+  PORT: { services: ['ingress'], default: '3000', schema: int(1, 65535), doc: 'HTTP port of ingress.' },
+  HOST: { services: ['ingress'], default: '0.0.0.0', schema: z.string().min(1), doc: 'Interface ingress listens on.' },
+  PARLEY_TURN_TIMEOUT_MS: {
+    services: ['ingress'],
+    default: '60000',
+    schema: int(100, 600_000),
+    doc: 'How long ingress waits for a turn to be answered before replying 504.',
+  },
+  OPENAI_BASE_URL: {
+    services: ['responder'],
+    default: 'https://api.openai.com/v1',
+    schema: url(['http:', 'https:']),
+    doc: 'Any OpenAI-compatible server.',
+  },
+  OPENAI_API_KEY: {
+    services: ['responder'],
+    default: undefined,
+    schema: z.string().min(1),
+    doc: 'API key for OPENAI_BASE_URL; required when it is the OpenAI default.',
+  },
+  PARLEY_MODEL: { services: ['responder'], default: 'gpt-4o-mini', schema: z.string().min(1), doc: 'Model name sent to the LLM.' },
+  PARLEY_SYSTEM_PROMPT: {
+    services: ['responder'],
+    default: 'You are a helpful, concise assistant.',
+    schema: z.string().min(1),
+    doc: 'System message at the top of every LLM context.',
+  },
+  PARLEY_LLM_TIMEOUT_MS: {
+    services: ['responder'],
+    default: '30000',
+    schema: int(100, 600_000),
+    doc: 'Timeout of one LLM call (per attempt).',
+  },
+  PARLEY_LLM_MAX_RETRIES: {
+    services: ['responder'],
+    default: '2',
+    schema: int(0, 10),
+    doc: 'Retries of a failed LLM call (connection errors, 408/409/429/5xx).',
+  },
+  LOG_LEVEL: {
+    services: ALL,
+    default: 'log',
+    schema: z.enum(['error', 'warn', 'log', 'debug', 'verbose']),
+    doc: 'Most verbose level printed.',
+  },
+} as const satisfies Record<
+  string,
+  { services: readonly ServiceName[]; default: string | undefined; schema: z.ZodType; doc: string }
+>;
+
+export type SettingName = keyof typeof SETTINGS;
+type Parsed<K extends SettingName> = z.output<(typeof SETTINGS)[K]['schema']>;
+type ForService<S extends ServiceName> = {
+  [K in SettingName as S extends (typeof SETTINGS)[K]['services'][number] ? K : never]: (typeof SETTINGS)[K]['default'] extends string
+    ? Parsed<K>
+    : Parsed<K> | undefined;
+};
+export type Settings<S extends ServiceName> = ForService<S> & { explicit: ReadonlySet<SettingName> };
+
+export class SettingsError extends Error {
+  override readonly name = 'SettingsError';
+  readonly code = 'CONFIG.INVALID';
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+export function settingsFor(service: ServiceName): SettingName[] {
+  return (Object.keys(SETTINGS) as SettingName[]).filter((name) =>
+    (SETTINGS[name].services as readonly ServiceName[]).includes(service),
+  );
+}
+
+/** Reads and validates a service's settings; throws SettingsError listing every bad variable. */
+export function parseSettings<S extends ServiceName>(service: S, env: Record<string, string | undefined>): Settings<S> {
+  const out: Record<string, unknown> = {};
+  const explicit = new Set<SettingName>();
+  const problems: string[] = [];
+  for (const name of settingsFor(service)) {
+    const def = SETTINGS[name];
+    const given = env[name];
+    const raw = given === undefined || given === '' ? def.default : given;
+    if (given !== undefined && given !== '') explicit.add(name);
+    if (raw === undefined) {
+      out[name] = undefined;
+      continue;
+    }
+    const result = (def.schema as z.ZodType).safeParse(raw);
+    if (result.success) out[name] = result.data;
+    else problems.push(`${name}=${JSON.stringify(raw)}: ${result.error.issues.map((i) => i.message).join('; ')}`);
+  }
+  if (problems.length) throw new SettingsError(problems);
+  return Object.assign(out, { explicit }) as unknown as Settings<S>;
+}

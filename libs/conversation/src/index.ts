@@ -1,0 +1,5 @@
+export * from './session.state';
+export * from './turn-routing.policy';
+export * from './llm-context';
+export * from './errors';
+export * from './ids';

@@ -1,0 +1,110 @@
+import type { RecordedEvent, RouteMode } from '@parley/contracts';
+
+/** One line of the transcript. */
+export interface TranscriptMessage {
+  role: 'user' | 'assistant';
+  text: string;
+  turnId: string;
+  /** Stream version of the event that added this message. */
+  version: number;
+  at: string;
+}
+
+export type TurnStatus = 'received' | 'routed' | 'replied' | 'failed';
+
+export interface TurnRecord {
+  turnId: string;
+  status: TurnStatus;
+  mode: RouteMode | null;
+  reason: string | null;
+  error: { code: string; message: string } | null;
+}
+
+export type SessionState =
+  | { status: 'none' }
+  | {
+      status: 'open';
+      sessionId: string;
+      tenantId: string;
+      userId: string | null;
+      metadata: Record<string, unknown>;
+      startedAt: string;
+      messages: TranscriptMessage[];
+      turns: TurnRecord[];
+    };
+
+export type OpenSession = Extract<SessionState, { status: 'open' }>;
+
+export const initialSessionState = (): SessionState => ({ status: 'none' });
+
+/**
+ * Folds one event into a session's state. Pure: the same events always give the same state, so
+ * replay, the projector and the responder agree by construction.
+ */
+export function evolveSession(state: SessionState, event: RecordedEvent): SessionState {
+  if (event.type === 'SessionStarted') {
+    return {
+      status: 'open',
+      sessionId: event.data.sessionId,
+      tenantId: event.metadata.tenantId,
+      userId: event.data.userId,
+      metadata: event.data.metadata,
+      startedAt: event.recordedAt,
+      messages: [],
+      turns: [],
+    };
+  }
+  if (state.status !== 'open') return state; // events before the start cannot happen; ignore rather than crash a replay
+  switch (event.type) {
+    case 'UserMessageReceived':
+      return {
+        ...state,
+        messages: [...state.messages, message('user', event)],
+        turns: [
+          ...state.turns,
+          { turnId: event.data.turnId, status: 'received', mode: null, reason: null, error: null },
+        ],
+      };
+    case 'TurnRouted':
+      return updateTurn(state, event.data.turnId, { status: 'routed', mode: event.data.mode, reason: event.data.reason });
+    case 'AssistantReplied':
+      return {
+        ...updateTurn(state, event.data.turnId, { status: 'replied' }),
+        messages: [...state.messages, message('assistant', event)],
+      };
+    case 'TurnFailed':
+      return updateTurn(state, event.data.turnId, {
+        status: 'failed',
+        error: { code: event.data.code, message: event.data.message },
+      });
+    default: {
+      const _exhaustive: never = event;
+      return _exhaustive;
+    }
+  }
+}
+
+function message(role: TranscriptMessage['role'], event: RecordedEvent<'UserMessageReceived' | 'AssistantReplied'>): TranscriptMessage {
+  return { role, text: event.data.text, turnId: event.data.turnId, version: event.version, at: event.recordedAt };
+}
+
+function updateTurn(state: OpenSession, turnId: string, patch: Partial<TurnRecord>): OpenSession {
+  return { ...state, turns: state.turns.map((turn) => (turn.turnId === turnId ? { ...turn, ...patch } : turn)) };
+}
+
+/** A state together with the stream version it reflects. */
+export interface Versioned<S> {
+  state: S;
+  version: number;
+}
+
+/** Folds events on top of a known state (a projection or snapshot), skipping any already folded. */
+export function foldSession(events: readonly RecordedEvent[], from: Versioned<SessionState> = { state: initialSessionState(), version: 0 }): Versioned<SessionState> {
+  let { state, version } = from;
+  for (const event of events) {
+    if (event.version <= version) continue;
+    state = evolveSession(state, event);
+    version = event.version;
+  }
+  return { state, version };
+}

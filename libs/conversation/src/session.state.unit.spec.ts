@@ -1,0 +1,130 @@
+import type { EventType, NewEvent, RecordedEvent } from '@parley/contracts';
+import { buildStatefulContext, buildStatelessContext } from './llm-context';
+import { evolveSession, foldSession, initialSessionState, type SessionState } from './session.state';
+
+let version = 0;
+function recorded<T extends EventType>(type: T, data: Extract<NewEvent, { type: T }>['data']): RecordedEvent {
+  version += 1;
+  return {
+    eventId: `00000000-0000-4000-8000-${String(version).padStart(12, '0')}`,
+    type,
+    data,
+    metadata: { tenantId: 'default' },
+    streamId: 'session-s1',
+    version,
+    globalPosition: String(version),
+    recordedAt: `2026-01-01T00:00:${String(version).padStart(2, '0')}.000Z`,
+  } as RecordedEvent;
+}
+
+const given = (...events: RecordedEvent[]) => ({
+  then: (check: (state: SessionState) => void) => check(events.reduce(evolveSession, initialSessionState())),
+});
+
+function twoTurnConversation(): RecordedEvent[] {
+  version = 0;
+  return [
+    recorded('SessionStarted', { sessionId: 's1', userId: 'u1', metadata: { channel: 'voice' } }),
+    recorded('UserMessageReceived', { turnId: 't1', text: 'I need a table for two', requestedMode: 'auto' }),
+    recorded('TurnRouted', { turnId: 't1', mode: 'stateful', reason: 'session-default-stateful' }),
+    recorded('AssistantReplied', { turnId: 't1', text: 'For when?', model: 'm', usage: null, latencyMs: 3, contextMessages: 2 }),
+    recorded('UserMessageReceived', { turnId: 't2', text: 'Friday at 7', requestedMode: 'auto' }),
+    recorded('TurnRouted', { turnId: 't2', mode: 'stateful', reason: 'session-default-stateful' }),
+  ];
+}
+
+describe('evolveSession', () => {
+  it('starts with no session', () => {
+    expect(initialSessionState()).toEqual({ status: 'none' });
+  });
+
+  it('opens a session with its user and metadata', () => {
+    version = 0;
+    given(recorded('SessionStarted', { sessionId: 's1', userId: null, metadata: { a: 1 } })).then((state) => {
+      expect(state).toMatchObject({ status: 'open', sessionId: 's1', userId: null, metadata: { a: 1 }, messages: [] });
+    });
+  });
+
+  it('keeps the transcript in log order and tracks each turn', () => {
+    given(...twoTurnConversation()).then((state) => {
+      if (state.status !== 'open') throw new Error('expected open');
+      expect(state.messages.map((m) => [m.role, m.text, m.turnId])).toEqual([
+        ['user', 'I need a table for two', 't1'],
+        ['assistant', 'For when?', 't1'],
+        ['user', 'Friday at 7', 't2'],
+      ]);
+      expect(state.turns).toEqual([
+        { turnId: 't1', status: 'replied', mode: 'stateful', reason: 'session-default-stateful', error: null },
+        { turnId: 't2', status: 'routed', mode: 'stateful', reason: 'session-default-stateful', error: null },
+      ]);
+    });
+  });
+
+  it('records a failed turn without adding an assistant message', () => {
+    const events = twoTurnConversation();
+    events.push(recorded('TurnFailed', { turnId: 't2', code: 'LLM.TIMEOUT', message: 'slow' }));
+    given(...events).then((state) => {
+      if (state.status !== 'open') throw new Error('expected open');
+      expect(state.messages).toHaveLength(3);
+      expect(state.turns[1]).toMatchObject({ status: 'failed', error: { code: 'LLM.TIMEOUT', message: 'slow' } });
+    });
+  });
+
+  it('ignores turn events that arrive before the session started', () => {
+    version = 1;
+    given(recorded('UserMessageReceived', { turnId: 't', text: 'x', requestedMode: 'auto' })).then((state) =>
+      expect(state).toEqual({ status: 'none' }),
+    );
+  });
+});
+
+describe('foldSession', () => {
+  it('folding on top of a partial state equals folding everything', () => {
+    const events = twoTurnConversation();
+    const whole = foldSession(events);
+    const partial = foldSession(events.slice(0, 3));
+    expect(foldSession(events, partial)).toEqual(whole);
+    expect(whole.version).toBe(6);
+  });
+
+  it('skips events the state already reflects, so redelivery changes nothing', () => {
+    const events = twoTurnConversation();
+    const once = foldSession(events);
+    expect(foldSession([...events, events[1], events[3]], once)).toEqual(once);
+  });
+});
+
+describe('buildStatefulContext', () => {
+  it('gives the system prompt and the transcript up to this turn', () => {
+    const { state } = foldSession(twoTurnConversation());
+    expect(buildStatefulContext(state, 't2', 'be brief')).toEqual([
+      { role: 'system', content: 'be brief' },
+      { role: 'user', content: 'I need a table for two' },
+      { role: 'assistant', content: 'For when?' },
+      { role: 'user', content: 'Friday at 7' },
+    ]);
+  });
+
+  it('leaves out turns that arrived after this one', () => {
+    const { state } = foldSession(twoTurnConversation());
+    expect(buildStatefulContext(state, 't1', 'p')).toEqual([
+      { role: 'system', content: 'p' },
+      { role: 'user', content: 'I need a table for two' },
+    ]);
+  });
+
+  it('refuses a turn the state does not hold yet', () => {
+    const { state } = foldSession(twoTurnConversation());
+    expect(() => buildStatefulContext(state, 't9', 'p')).toThrow(expect.objectContaining({ code: 'TURN.NOT_IN_STATE' }));
+    expect(() => buildStatefulContext({ status: 'none' }, 't1', 'p')).toThrow(
+      expect.objectContaining({ code: 'SESSION.NOT_FOUND' }),
+    );
+  });
+
+  it('a stateless context is the request alone', () => {
+    expect(buildStatelessContext('hi', 'p')).toEqual([
+      { role: 'system', content: 'p' },
+      { role: 'user', content: 'hi' },
+    ]);
+  });
+});

@@ -1,0 +1,82 @@
+import { join } from 'node:path';
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import { Client, Pool } from 'pg';
+import { EventStoreError, EventStoreErrorCodes } from './errors';
+import * as schema from './schema';
+
+export type Db = NodePgDatabase<typeof schema>;
+
+export interface Database {
+  db: Db;
+  pool: Pool;
+  close(): Promise<void>;
+}
+
+/** Migrations ship beside the compiled code (the build copies them), so this works from src and dist. */
+const MIGRATIONS = join(__dirname, '..', 'migrations');
+/** Any constant: serialises concurrent migrators (several services start at once). */
+const MIGRATION_LOCK = 4_151_772_001;
+
+const redact = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+
+function unavailable(url: string, cause: unknown): EventStoreError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new EventStoreError(EventStoreErrorCodes.Unavailable, `Cannot reach PostgreSQL at ${redact(url)}: ${reason}`, { cause });
+}
+
+/** Opens a pool and proves it works, so a bad DATABASE_URL fails at startup with a clear message. */
+export async function connectDatabase(url: string, options: { max?: number } = {}): Promise<Database> {
+  const pool = new Pool({ connectionString: url, max: options.max ?? 10, connectionTimeoutMillis: 5_000 });
+  pool.on('error', () => undefined); // an idle client's error surfaces on its next query instead of crashing
+  try {
+    await pool.query('select 1');
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw unavailable(url, error);
+  }
+  return { db: drizzle(pool, { schema }), pool, close: () => pool.end() };
+}
+
+/** Creates the database named in the URL if it does not exist yet. */
+export async function ensureDatabase(url: string): Promise<boolean> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  if (!name) throw new EventStoreError(EventStoreErrorCodes.Unavailable, `DATABASE_URL ${redact(url)} names no database`);
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+  } catch (error) {
+    throw unavailable(url, error);
+  }
+  try {
+    const found = await client.query('select 1 from pg_database where datname = $1', [name]);
+    if (found.rowCount) return false;
+    await client.query(`create database "${name.replace(/"/g, '""')}"`);
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === '42P04') return false; // created concurrently
+    throw error;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Applies pending migrations under an advisory lock; safe to run from every service at startup. */
+export async function migrateDatabase(url: string): Promise<void> {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+  } catch (error) {
+    throw unavailable(url, error);
+  }
+  try {
+    await client.query('set client_min_messages = warning');
+    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await migrate(drizzle(client), { migrationsFolder: MIGRATIONS });
+  } finally {
+    await client.end();
+  }
+}

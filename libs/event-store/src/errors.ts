@@ -1,0 +1,59 @@
+/** Stable codes of event-store failures. */
+export const EventStoreErrorCodes = {
+  Concurrency: 'EVENT_STORE.CONCURRENCY',
+  StreamNotFound: 'EVENT_STORE.STREAM_NOT_FOUND',
+  DuplicateEvent: 'EVENT_STORE.DUPLICATE_EVENT',
+  Unavailable: 'EVENT_STORE.UNAVAILABLE',
+} as const;
+
+export class EventStoreError extends Error {
+  override readonly name: string = 'EventStoreError';
+  constructor(
+    readonly code: (typeof EventStoreErrorCodes)[keyof typeof EventStoreErrorCodes],
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The stream is not at the expected version; re-read and retry. */
+export class ConcurrencyError extends EventStoreError {
+  override readonly name = 'ConcurrencyError';
+  constructor(
+    readonly streamId: string,
+    readonly expected: string | number,
+    readonly actual: number | null,
+  ) {
+    super(EventStoreErrorCodes.Concurrency, `Stream ${streamId} expected at ${expected} but is at ${actual ?? 'no stream'}`);
+  }
+}
+
+export class StreamNotFoundError extends EventStoreError {
+  override readonly name = 'StreamNotFoundError';
+  constructor(readonly streamId: string) {
+    super(EventStoreErrorCodes.StreamNotFound, `Stream ${streamId} does not exist`);
+  }
+}
+
+/** An event with this id is already in the log: the append was a retry. */
+export class DuplicateEventError extends EventStoreError {
+  override readonly name = 'DuplicateEventError';
+  constructor(
+    readonly streamId: string,
+    options?: { cause?: unknown },
+  ) {
+    super(EventStoreErrorCodes.DuplicateEvent, `An event appended to ${streamId} is already in the log`, options);
+  }
+}
+
+/** The driver's error behind drizzle's wrapper (`DrizzleQueryError` keeps it as `cause`). */
+export function pgErrorOf(error: unknown): { code?: string; constraint?: string; message: string } {
+  let current: unknown = error;
+  while (current && typeof current === 'object') {
+    const candidate = current as { code?: unknown; cause?: unknown; message?: string };
+    if (typeof candidate.code === 'string') return candidate as { code: string; message: string };
+    current = candidate.cause;
+  }
+  return { message: error instanceof Error ? error.message : String(error) };
+}

@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import type { NewEvent } from '@parley/contracts';
+import { createTestDatabase, type TestDatabase } from '@parley/testing';
+import { connectDatabase, ensureDatabase, migrateDatabase, type Database } from './database';
+import { ConcurrencyError, DuplicateEventError, pgErrorOf, StreamNotFoundError } from './errors';
+import { EventStore } from './event-store';
+import { loadSessionState, SessionProjectionRepository } from './session-projection.repository';
+
+const tenantId = 'default';
+const started = (sessionId: string): NewEvent => ({
+  eventId: randomUUID(),
+  type: 'SessionStarted',
+  data: { sessionId, userId: null, metadata: {} },
+  metadata: { tenantId },
+});
+const said = (text: string, turnId = randomUUID()): NewEvent => ({
+  eventId: randomUUID(),
+  type: 'UserMessageReceived',
+  data: { turnId, text, requestedMode: 'auto' },
+  metadata: { tenantId },
+});
+
+describe('EventStore against PostgreSQL', () => {
+  let testDb: TestDatabase;
+  let database: Database;
+  let store: EventStore;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase('event_store');
+    await migrateDatabase(testDb.url);
+    await migrateDatabase(testDb.url); // idempotent
+    database = await connectDatabase(testDb.url, { max: 8 });
+    store = new EventStore(database.db);
+  });
+  afterAll(async () => {
+    await database?.close();
+    await testDb?.drop();
+  });
+
+  it('appends to a new stream and reads it back in order', async () => {
+    const sessionId = randomUUID();
+    const streamId = `session-${sessionId}`;
+    const first = await store.append(streamId, tenantId, [started(sessionId), said('hello')], 'no_stream');
+    expect(first.map((e) => [e.type, e.version])).toEqual([['SessionStarted', 1], ['UserMessageReceived', 2]]);
+    await store.append(streamId, tenantId, [said('again')], 2);
+    const read = await store.readStream(streamId);
+    expect(read.map((e) => e.version)).toEqual([1, 2, 3]);
+    expect(read[2]).toMatchObject({ type: 'UserMessageReceived', data: { text: 'again' }, streamId });
+    expect(BigInt(read[1].globalPosition)).toBeGreaterThan(BigInt(read[0].globalPosition));
+    expect(await store.readStream(streamId, { after: 1, upTo: 2 })).toEqual([read[1]]);
+    expect(await store.readEvent(read[2].eventId)).toEqual(read[2]);
+  });
+
+  it('rejects an append at a stale version with a typed, retryable error', async () => {
+    const sessionId = randomUUID();
+    const streamId = `session-${sessionId}`;
+    await store.append(streamId, tenantId, [started(sessionId)], 'no_stream');
+    await store.append(streamId, tenantId, [said('a')], 1);
+    await expect(store.append(streamId, tenantId, [said('b')], 1)).rejects.toEqual(expect.any(ConcurrencyError));
+    await expect(store.append(streamId, tenantId, [said('b')], 1)).rejects.toMatchObject({ code: 'EVENT_STORE.CONCURRENCY', actual: 2 });
+    await expect(store.append(streamId, tenantId, [started(sessionId)], 'no_stream')).rejects.toEqual(expect.any(ConcurrencyError));
+    expect((await store.readStream(streamId)).map((e) => e.version)).toEqual([1, 2]);
+  });
+
+  it('reports a missing stream when appending to one that must exist', async () => {
+    await expect(store.append('session-nope', tenantId, [said('x')], 'exists')).rejects.toEqual(expect.any(StreamNotFoundError));
+    await expect(store.append('session-nope', tenantId, [said('x')], 3)).rejects.toEqual(expect.any(StreamNotFoundError));
+  });
+
+  it('rejects a duplicate event id and leaves the stream untouched', async () => {
+    const sessionId = randomUUID();
+    const streamId = `session-${sessionId}`;
+    await store.append(streamId, tenantId, [started(sessionId)], 'no_stream');
+    const event = said('once');
+    await store.append(streamId, tenantId, [event], 'exists');
+    await expect(store.append(streamId, tenantId, [event], 'exists')).rejects.toEqual(expect.any(DuplicateEventError));
+    expect((await store.streamInfo(streamId))?.version).toBe(2);
+  });
+
+  it('lands every concurrent append from many connections, each at a distinct version', async () => {
+    const sessionId = randomUUID();
+    const streamId = `session-${sessionId}`;
+    await store.append(streamId, tenantId, [started(sessionId)], 'no_stream');
+    const texts = Array.from({ length: 40 }, (_, i) => `m${i}`);
+    await Promise.all(texts.map((t) => store.append(streamId, tenantId, [said(t)], 'exists')));
+    const read = await store.readStream(streamId);
+    expect(read.map((e) => e.version)).toEqual(Array.from({ length: 41 }, (_, i) => i + 1));
+    expect(new Set(read.slice(1).map((e) => (e.data as { text: string }).text))).toEqual(new Set(texts));
+  });
+
+  it('lets exactly one of two racing optimistic appends win', async () => {
+    const sessionId = randomUUID();
+    const streamId = `session-${sessionId}`;
+    await store.append(streamId, tenantId, [started(sessionId)], 'no_stream');
+    const results = await Promise.allSettled([
+      store.append(streamId, tenantId, [said('left')], 1),
+      store.append(streamId, tenantId, [said('right')], 1),
+    ]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(results.filter((r) => r.status === 'rejected' && r.reason instanceof ConcurrencyError)).toHaveLength(1);
+  });
+
+  it('is append-only in the database itself: UPDATE, DELETE and TRUNCATE fail', async () => {
+    const sessionId = randomUUID();
+    await store.append(`session-${sessionId}`, tenantId, [started(sessionId)], 'no_stream');
+    for (const statement of [sql`update events set type = 'X'`, sql`delete from events`, sql`truncate events`]) {
+      const error = await database.db.execute(statement).then(() => null, (e: unknown) => e);
+      expect(pgErrorOf(error).message).toMatch(/events are append-only/);
+    }
+  });
+
+  it('loads session state from the projection plus the events it has not folded yet', async () => {
+    const sessionId = randomUUID();
+    const streamId = `session-${sessionId}`;
+    const projections = new SessionProjectionRepository(database.db);
+    await store.append(streamId, tenantId, [started(sessionId), said('one')], 'no_stream');
+    const early = await loadSessionState(store, projections, sessionId);
+    await projections.save(streamId, tenantId, early);
+    await store.append(streamId, tenantId, [said('two')], 'exists');
+    const loaded = await loadSessionState(store, projections, sessionId);
+    expect(loaded.version).toBe(3);
+    expect(loaded.state.status === 'open' && loaded.state.messages.map((m) => m.text)).toEqual(['one', 'two']);
+    // a stale save does not overwrite a newer projection
+    await projections.save(streamId, tenantId, loaded);
+    await projections.save(streamId, tenantId, early);
+    expect((await projections.load(streamId))?.version).toBe(3);
+  });
+
+  it('creates a missing database once', async () => {
+    const url = new URL(testDb.url);
+    url.pathname = `/${testDb.name}_created`;
+    expect(await ensureDatabase(url.toString())).toBe(true);
+    expect(await ensureDatabase(url.toString())).toBe(false);
+    const admin = await connectDatabase(testDb.url, { max: 1 });
+    await admin.pool.query(`drop database "${testDb.name}_created"`);
+    await admin.close();
+  });
+
+  it('fails with a clear message when PostgreSQL cannot be reached', async () => {
+    await expect(connectDatabase('postgres://postgres@127.0.0.1:1/x')).rejects.toThrow(/Cannot reach PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:1\/x/);
+  });
+});

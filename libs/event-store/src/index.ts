@@ -1,0 +1,5 @@
+export * from './database';
+export * from './errors';
+export * from './event-store';
+export * from './session-projection.repository';
+export * as schema from './schema';
