@@ -1,0 +1,29 @@
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { eventSubject, type RecordedEvent } from '@parley/contracts';
+
+/**
+ * Publishes committed events to JetStream. Postgres is the source of truth; this only
+ * distributes. `msgID = eventId` lets JetStream drop repeats within its duplicate window.
+ */
+export class EventPublisher {
+  private readonly js: JetStreamClient;
+
+  constructor(
+    nc: NatsConnection,
+    private readonly prefix: string,
+  ) {
+    this.js = jetstream(nc);
+  }
+
+  /** Publishes in order, pipelined: one connection keeps publish order, acks are awaited together. */
+  async publish(events: readonly RecordedEvent[]): Promise<void> {
+    await Promise.all(
+      events.map((event) =>
+        this.js.publish(eventSubject(this.prefix, event.metadata.tenantId, event.streamId, event.type), JSON.stringify(event), {
+          msgID: event.eventId,
+        }),
+      ),
+    );
+  }
+}

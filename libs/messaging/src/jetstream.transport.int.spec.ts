@@ -1,0 +1,163 @@
+import { randomUUID } from 'node:crypto';
+import { Controller, Module, type INestMicroservice } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { eventFilter, eventSubject, type RecordedEvent } from '@parley/contracts';
+import { deleteTestStreams, TEST_NATS_URL, testNatsPrefix, waitFor } from '@parley/testing';
+import { jetstream } from '@nats-io/jetstream';
+import { EventPublisher } from './event-publisher';
+import { ANY_EVENT, JetStreamContext, JetStreamTransport } from './jetstream.transport';
+import { connectNats, type NatsConnection } from './nats-connection';
+import { missingServices } from './health';
+import { TurnReplies, sendTurnReply } from './turn-replies';
+
+const prefix = testNatsPrefix('msg');
+let version = 0;
+const event = (streamId: string, text: string): RecordedEvent => ({
+  eventId: randomUUID(),
+  type: 'UserMessageReceived',
+  data: { turnId: randomUUID(), text, requestedMode: 'auto' },
+  metadata: { tenantId: 'default' },
+  streamId,
+  version: ++version,
+  globalPosition: String(version),
+  recordedAt: new Date().toISOString(),
+});
+
+/** What the handlers saw, shared with the test. */
+const seen: { text: string; delivery: number }[] = [];
+const others: string[] = [];
+/** Text → how many more attempts should fail. */
+const failures = new Map<string, number>();
+
+@Controller()
+class ProbeHandlers {
+  @EventPattern('UserMessageReceived')
+  async received(@Payload() e: RecordedEvent<'UserMessageReceived'>, @Ctx() ctx: JetStreamContext) {
+    const left = failures.get(e.data.text) ?? 0;
+    if (left > 0) {
+      failures.set(e.data.text, left - 1);
+      throw new Error('simulated handler failure');
+    }
+    seen.push({ text: e.data.text, delivery: ctx.deliveryCount });
+  }
+
+  @EventPattern(ANY_EVENT)
+  async any(@Payload() e: RecordedEvent) {
+    others.push(e.type);
+  }
+}
+
+@Module({ controllers: [ProbeHandlers] })
+class ProbeModule {}
+
+describe('JetStream transport against NATS', () => {
+  let nc: NatsConnection;
+  let app: INestMicroservice | undefined;
+
+  const start = async () => {
+    app = await NestFactory.createMicroservice(ProbeModule, {
+      strategy: new JetStreamTransport({
+        nc,
+        prefix,
+        service: 'probe',
+        instanceId: 'probe-1',
+        consumers: [{ durable: 'probe', filterSubject: eventFilter(prefix), maxAckPending: 16, deliverFrom: 'all' }],
+      }),
+      logger: false,
+    });
+    await app.listen();
+  };
+
+  beforeAll(async () => {
+    nc = await connectNats(TEST_NATS_URL, 'probe-test');
+  });
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+  afterAll(async () => {
+    await deleteTestStreams(prefix);
+    await nc.close();
+  });
+
+  it('delivers published events to a durable consumer, including those published while it was down', async () => {
+    await start();
+    const publisher = new EventPublisher(nc, prefix);
+    await publisher.publish([event('session-a', 'one'), event('session-a', 'two')]);
+    await waitFor(() => seen.length >= 2, { what: 'first two events' });
+    await app!.close();
+    app = undefined;
+    await publisher.publish([event('session-a', 'three')]);
+    await start();
+    await waitFor(() => seen.length >= 3, { what: 'event published while down' });
+    expect(seen.map((s) => s.text)).toEqual(['one', 'two', 'three']);
+  });
+
+  it('retries a failed handler in place, keeping the stream in order', async () => {
+    seen.length = 0;
+    failures.set('flaky', 1);
+    await start();
+    const publisher = new EventPublisher(nc, prefix);
+    await publisher.publish([event('session-b', 'flaky'), event('session-b', 'after')]);
+    await waitFor(() => seen.length >= 2, { what: 'retry', timeoutMs: 10_000 });
+    expect(seen).toEqual([
+      { text: 'flaky', delivery: 1 },
+      { text: 'after', delivery: 1 },
+    ]);
+    expect(failures.get('flaky')).toBe(0);
+  });
+
+  it('has the server redeliver a message whose handler keeps failing', async () => {
+    seen.length = 0;
+    failures.set('stubborn', 3); // more than the in-place retries
+    await start();
+    await new EventPublisher(nc, prefix).publish([event('session-e', 'stubborn')]);
+    await waitFor(() => seen.length >= 1, { what: 'server redelivery', timeoutMs: 15_000 });
+    expect(seen).toEqual([{ text: 'stubborn', delivery: 2 }]);
+  });
+
+  it('drops a duplicate publish of the same event id inside the duplicate window', async () => {
+    seen.length = 0;
+    await start();
+    const publisher = new EventPublisher(nc, prefix);
+    const e = event('session-c', 'dup');
+    await publisher.publish([e]);
+    await publisher.publish([e]);
+    await publisher.publish([event('session-c', 'marker')]);
+    await waitFor(() => seen.some((s) => s.text === 'marker'), { what: 'marker' });
+    expect(seen.filter((s) => s.text === 'dup')).toHaveLength(1);
+  });
+
+  it('routes other event types to the catch-all handler and survives a malformed message', async () => {
+    await start();
+    const js = jetstream(nc);
+    await js.publish(eventSubject(prefix, 'default', 'session-d', 'TurnRouted'), 'not json at all');
+    await new EventPublisher(nc, prefix).publish([
+      { ...event('session-d', 'x'), type: 'TurnRouted', data: { turnId: 't', mode: 'stateful', reason: 'r' } } as RecordedEvent,
+    ]);
+    await waitFor(() => others.includes('TurnRouted'), { what: 'catch-all handler' });
+  });
+
+  it('answers health requests while listening, and not after closing', async () => {
+    await start();
+    expect(await missingServices(nc, prefix, ['probe', 'nobody'], 300)).toEqual(['nobody']);
+    await app!.close();
+    app = undefined;
+    expect(await missingServices(nc, prefix, ['probe'], 300)).toEqual(['probe']);
+  });
+
+  it('matches turn replies to the waiting request and times out otherwise', async () => {
+    const replies = new TurnReplies(nc, prefix, 'ingress-test');
+    const answered = replies.expect('turn-1', 2_000);
+    const unanswered = replies.expect('turn-2', 100);
+    sendTurnReply(nc, replies.subject, { ok: true, turnId: 'turn-1', text: 'hi', route: { mode: 'stateless', reason: 'r' } });
+    expect(await answered.reply).toMatchObject({ ok: true, text: 'hi' });
+    expect(await unanswered.reply).toBeNull();
+    replies.close();
+  });
+
+  it('fails fast with a clear message when NATS is unreachable', async () => {
+    await expect(connectNats('nats://127.0.0.1:1', 'x')).rejects.toThrow(/Cannot reach NATS at nats:\/\/127\.0\.0\.1:1/);
+  });
+});

@@ -1,0 +1,146 @@
+import { Logger } from '@nestjs/common';
+import { BaseRpcContext, Server, type CustomTransportStrategy } from '@nestjs/microservices';
+import { jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { eventsStreamName, healthSubject, parseRecordedEvent, type RecordedEvent } from '@parley/contracts';
+import { isObservable, lastValueFrom } from 'rxjs';
+import { ensureConsumer, ensureEventsStream, type ConsumerSpec } from './topology';
+
+/** Handler pattern that receives every event type without a handler of its own. */
+export const ANY_EVENT = '*';
+
+export interface JetStreamTransportOptions {
+  nc: NatsConnection;
+  prefix: string;
+  /** Service name, answered on the health subject. */
+  service: string;
+  instanceId: string;
+  consumers: ConsumerSpec[];
+  /** In-place retries of a failing handler before the message is nak'ed (keeps per-stream order through blips). */
+  localRetries?: number;
+}
+
+/** What a handler gets besides the event: the raw message, for its delivery count. */
+export class JetStreamContext extends BaseRpcContext<[JsMsg]> {
+  get message(): JsMsg {
+    return this.args[0];
+  }
+  get deliveryCount(): number {
+    return this.args[0].info.deliveryCount;
+  }
+}
+
+/** Delay before retry number `attempt` (1-based): 0.2 s doubling, capped at 30 s. */
+export const retryDelayMs = (attempt: number) => Math.min(200 * 2 ** Math.max(0, attempt - 1), 30_000);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A NestJS transport over JetStream durable pull consumers (Nest's own NATS transport is core
+ * NATS only). Handlers are ordinary `@EventPattern('<EventType>')` methods receiving the parsed
+ * event. A message is acked after its handler resolves (the work is durable by then). A handler
+ * that throws is retried in place a few times with backoff, so a blip does not reorder the
+ * stream; after that the message is nak'ed with a growing delay and the server redelivers it.
+ * Events of one stream are handled one at a time, in order; different streams run concurrently
+ * up to the consumer's `maxAckPending`.
+ */
+export class JetStreamTransport extends Server implements CustomTransportStrategy {
+  private readonly log: Logger;
+  private readonly running: ConsumerMessages[] = [];
+  private health?: Subscription;
+  private readonly tails = new Map<string, Promise<void>>();
+  private readonly loops: Promise<void>[] = [];
+
+  constructor(private readonly options: JetStreamTransportOptions) {
+    super();
+    this.log = new Logger(`JetStream:${options.service}`);
+  }
+
+  async listen(callback: (error?: unknown) => void): Promise<void> {
+    try {
+      const { nc, prefix, service, instanceId } = this.options;
+      const jsm = await ensureEventsStream(nc, prefix);
+      const js = jetstream(nc);
+      for (const spec of this.options.consumers) {
+        await ensureConsumer(jsm, prefix, spec);
+        const consumer = await js.consumers.get(eventsStreamName(prefix), spec.durable);
+        const messages = await consumer.consume({ max_messages: spec.maxAckPending });
+        this.running.push(messages);
+        this.loops.push(this.drive(messages));
+      }
+      this.health = nc.subscribe(healthSubject(prefix, service), {
+        callback: (error, msg) => {
+          if (!error) msg.respond(JSON.stringify({ service, instanceId }));
+        },
+      });
+      callback();
+    } catch (error) {
+      callback(error);
+    }
+  }
+
+  private async drive(messages: ConsumerMessages): Promise<void> {
+    for await (const msg of messages) {
+      let event: RecordedEvent;
+      try {
+        event = parseRecordedEvent(msg.json());
+      } catch (error) {
+        // a malformed message will never parse: stop its redelivery and say why
+        this.log.error(`Dropping malformed message on ${msg.subject}: ${(error as Error).message}`);
+        msg.term('malformed');
+        continue;
+      }
+      // keep per-stream order while letting other streams proceed
+      const previous = this.tails.get(event.streamId) ?? Promise.resolve();
+      const next = previous.then(() => this.handle(event, msg));
+      this.tails.set(event.streamId, next);
+      void next.finally(() => {
+        if (this.tails.get(event.streamId) === next) this.tails.delete(event.streamId);
+      });
+    }
+  }
+
+  private async handle(event: RecordedEvent, msg: JsMsg): Promise<void> {
+    const handler = this.getHandlerByPattern(event.type) ?? this.getHandlerByPattern(ANY_EVENT);
+    if (!handler) {
+      msg.ack();
+      return;
+    }
+    const retries = this.options.localRetries ?? 2;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = await handler(event, new JetStreamContext([msg]));
+        if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
+        msg.ack();
+        return;
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        const where = `${event.type} ${event.streamId}@${event.version} (delivery ${msg.info.deliveryCount})`;
+        if (attempt < retries) {
+          this.log.warn(`${where} failed, retrying in place: ${reason}`);
+          msg.working();
+          await sleep(retryDelayMs(attempt + 1));
+          continue;
+        }
+        const delay = retryDelayMs(msg.info.deliveryCount + retries);
+        this.log.warn(`${where} failed ${attempt + 1} times, redelivery in ${delay} ms: ${reason}`);
+        msg.nak(delay);
+        return;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.health?.unsubscribe();
+    for (const messages of this.running) messages.stop();
+    await Promise.allSettled(this.loops);
+    await Promise.allSettled([...this.tails.values()]);
+  }
+
+  on(): never {
+    throw new Error('JetStreamTransport does not emit events');
+  }
+
+  unwrap<T>(): T {
+    return this.options.nc as T;
+  }
+}

@@ -1,0 +1,84 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstreamManager,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import { eventsStreamName, eventsStreamSubjects } from '@parley/contracts';
+import type { NatsConnection } from '@nats-io/transport-node';
+
+const SECOND_NS = 1_000_000_000;
+
+/** A durable pull consumer a service reads through. */
+export interface ConsumerSpec {
+  /** Durable name, unique per service and purpose. */
+  durable: string;
+  /** Subject filter (one subject: nats-server 2.9 has no `filter_subjects`). */
+  filterSubject: string;
+  /** Messages in flight before the server waits for acks. */
+  maxAckPending: number;
+  /** Where a newly created consumer starts: every retained event, or only new ones. */
+  deliverFrom: 'all' | 'new';
+  /** Deliveries before the server gives up on a message. */
+  maxDeliver?: number;
+  /** Seconds before an unacknowledged message is redelivered. */
+  ackWaitSeconds?: number;
+}
+
+/** Creates the events stream if it is missing; running it again changes nothing. */
+export async function ensureEventsStream(nc: NatsConnection, prefix: string): Promise<JetStreamManager> {
+  const jsm = await jetstreamManager(nc);
+  const name = eventsStreamName(prefix);
+  try {
+    await jsm.streams.info(name);
+  } catch (error) {
+    if (!(error instanceof JetStreamApiError) || error.status !== 404) throw error;
+    try {
+      await jsm.streams.add({
+        name,
+        subjects: eventsStreamSubjects(prefix),
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        max_age: 7 * 24 * 3600 * SECOND_NS,
+        duplicate_window: 120 * SECOND_NS,
+      });
+    } catch (addError) {
+      // another service created it between our look and our add
+      if (!(addError instanceof JetStreamApiError) || !/already in use|already exists/i.test(addError.message)) throw addError;
+    }
+  }
+  return jsm;
+}
+
+/** Creates or updates a durable consumer to match the spec. */
+export async function ensureConsumer(jsm: JetStreamManager, prefix: string, spec: ConsumerSpec): Promise<void> {
+  const stream = eventsStreamName(prefix);
+  const config = {
+    durable_name: spec.durable,
+    filter_subject: spec.filterSubject,
+    ack_policy: AckPolicy.Explicit,
+    max_ack_pending: spec.maxAckPending,
+    max_deliver: spec.maxDeliver ?? 20,
+    ack_wait: (spec.ackWaitSeconds ?? 60) * SECOND_NS,
+  };
+  try {
+    const info = await jsm.consumers.info(stream, spec.durable);
+    if (info.config.filter_subject !== spec.filterSubject) {
+      throw new Error(`Consumer ${spec.durable} exists with filter ${info.config.filter_subject}, expected ${spec.filterSubject}`);
+    }
+    await jsm.consumers.update(stream, spec.durable, {
+      max_ack_pending: config.max_ack_pending,
+      max_deliver: config.max_deliver,
+      ack_wait: config.ack_wait,
+    });
+  } catch (error) {
+    if (!(error instanceof JetStreamApiError) || error.status !== 404) throw error;
+    await jsm.consumers.add(stream, {
+      ...config,
+      deliver_policy: spec.deliverFrom === 'all' ? DeliverPolicy.All : DeliverPolicy.New,
+    });
+  }
+}
