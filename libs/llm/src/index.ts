@@ -1,0 +1,2 @@
+export * from './llm.port';
+export * from './openai-compatible.llm';

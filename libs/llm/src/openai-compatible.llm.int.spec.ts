@@ -1,0 +1,79 @@
+import OpenAI from 'openai';
+import { ScriptedLlmServer } from '@parley/testing';
+import { OpenAiCompatibleLlm } from './openai-compatible.llm';
+
+describe('OpenAiCompatibleLlm against the scripted server over HTTP', () => {
+  let server: ScriptedLlmServer;
+  beforeAll(async () => {
+    server = await ScriptedLlmServer.start();
+  });
+  afterAll(() => server.close());
+
+  const llm = (overrides: Partial<ConstructorParameters<typeof OpenAiCompatibleLlm>[0]> = {}) =>
+    new OpenAiCompatibleLlm({ baseURL: server.url, model: 'scripted-1', timeoutMs: 2_000, maxRetries: 0, ...overrides });
+
+  it('sends the exact context and returns text, model and usage', async () => {
+    server.setScript(() => ({ text: 'Four people at eight.' }));
+    const result = await llm().complete({
+      messages: [
+        { role: 'system', content: 'sys' },
+        { role: 'user', content: 'book a table' },
+      ],
+    });
+    expect(result).toEqual({ text: 'Four people at eight.', model: 'scripted-1', usage: { promptTokens: 4, completionTokens: 4 } });
+    expect(server.requests.at(-1)).toMatchObject({
+      model: 'scripted-1',
+      messages: [
+        { role: 'system', content: 'sys' },
+        { role: 'user', content: 'book a table' },
+      ],
+    });
+  });
+
+  it('reports a timeout as LLM.TIMEOUT', async () => {
+    server.setScript(() => ({ text: 'late', delayMs: 1_000 }));
+    await expect(llm({ timeoutMs: 200 }).complete({ messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({
+      code: 'LLM.TIMEOUT',
+    });
+  });
+
+  it('retries a 5xx and reports a persistent one as LLM.UPSTREAM', async () => {
+    server.setScript((_, i) => (i % 2 === 0 ? { status: 503 } : { text: 'recovered' }));
+    const before = server.requests.length;
+    server.setScript((_, i) => (i === before ? { status: 503 } : { text: 'recovered' }));
+    expect((await llm({ maxRetries: 1 }).complete({ messages: [{ role: 'user', content: 'x' }] })).text).toBe('recovered');
+    server.setScript(() => ({ status: 500 }));
+    await expect(llm().complete({ messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ code: 'LLM.UPSTREAM' });
+  });
+
+  it('reports an unreachable server as LLM.UNREACHABLE', async () => {
+    await expect(
+      llm({ baseURL: 'http://127.0.0.1:1/v1' }).complete({ messages: [{ role: 'user', content: 'x' }] }),
+    ).rejects.toMatchObject({ code: 'LLM.UNREACHABLE' });
+  });
+
+  it('streams real SSE chunks, with usage and tool calls, that the official SDK reads', async () => {
+    server.setScript(() => ({ text: 'one two three', toolCalls: [{ name: 'remember', arguments: { name: 'seat', value: 'aisle' } }] }));
+    const client = new OpenAI({ baseURL: server.url, apiKey: 'k' });
+    const stream = await client.chat.completions.create({
+      model: 'm',
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let args = '';
+    let usage: unknown;
+    const ids = new Set<string>();
+    for await (const chunk of stream) {
+      ids.add(chunk.id);
+      text += chunk.choices[0]?.delta.content ?? '';
+      args += chunk.choices[0]?.delta.tool_calls?.[0]?.function?.arguments ?? '';
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(text).toBe('one two three');
+    expect(JSON.parse(args)).toEqual({ name: 'seat', value: 'aisle' });
+    expect(usage).toMatchObject({ completion_tokens: 3 });
+    expect(ids.size).toBe(1);
+  });
+});

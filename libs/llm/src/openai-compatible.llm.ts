@@ -1,0 +1,70 @@
+import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import { LlmError, LlmErrorCodes, type Llm, type LlmRequest, type LlmResult } from './llm.port';
+
+export interface OpenAiCompatibleOptions {
+  baseURL: string;
+  /** Some local servers need none; the SDK insists on a string. */
+  apiKey?: string;
+  model: string;
+  /** Per attempt. */
+  timeoutMs: number;
+  /** The SDK retries connection errors, 408, 409, 429 and 5xx with backoff. */
+  maxRetries: number;
+}
+
+/** Any OpenAI-compatible server, through the official SDK. */
+export class OpenAiCompatibleLlm implements Llm {
+  private readonly client: OpenAI;
+
+  constructor(private readonly options: OpenAiCompatibleOptions) {
+    this.client = new OpenAI({
+      baseURL: options.baseURL,
+      apiKey: options.apiKey ?? 'not-needed',
+      timeout: options.timeoutMs,
+      maxRetries: options.maxRetries,
+    });
+  }
+
+  async complete(request: LlmRequest): Promise<LlmResult> {
+    let completion: OpenAI.Chat.Completions.ChatCompletion;
+    const startedAt = Date.now();
+    try {
+      completion = await this.client.chat.completions.create(
+        { model: this.options.model, messages: request.messages },
+        { signal: request.signal },
+      );
+    } catch (error) {
+      throw translate(error, this.options, Date.now() - startedAt);
+    }
+    const choice = completion.choices?.[0];
+    if (!choice || typeof choice.message?.content !== 'string') {
+      throw new LlmError(LlmErrorCodes.BadResponse, 'The LLM answered without a text message');
+    }
+    return {
+      text: choice.message.content,
+      model: completion.model ?? this.options.model,
+      usage: completion.usage
+        ? { promptTokens: completion.usage.prompt_tokens, completionTokens: completion.usage.completion_tokens }
+        : null,
+    };
+  }
+}
+
+function translate(error: unknown, options: OpenAiCompatibleOptions, elapsedMs: number): LlmError {
+  const where = `${options.baseURL} (model ${options.model})`;
+  if (error instanceof APIUserAbortError) return new LlmError(LlmErrorCodes.Aborted, 'The LLM call was aborted', { cause: error });
+  // The SDK tells a timeout from other connection failures by the abort error's class, which is
+  // realm-specific (it misfires under test sandboxes); elapsed time is the reliable signal.
+  const timedOut = error instanceof APIConnectionTimeoutError || (error instanceof APIConnectionError && elapsedMs >= options.timeoutMs);
+  if (timedOut)
+    return new LlmError(LlmErrorCodes.Timeout, `The LLM at ${where} did not answer within ${options.timeoutMs} ms`, { cause: error });
+  if (error instanceof APIConnectionError)
+    return new LlmError(LlmErrorCodes.Unreachable, `Cannot reach the LLM at ${where}: ${error.message}`, { cause: error });
+  if (error instanceof APIError)
+    return new LlmError(LlmErrorCodes.Upstream, `The LLM at ${where} answered ${error.status ?? 'an error'}: ${error.message}`, {
+      cause: error,
+    });
+  return new LlmError(LlmErrorCodes.BadResponse, `Unexpected LLM failure: ${error instanceof Error ? error.message : String(error)}`, {
+    cause: error,
+  });
+}

@@ -1,0 +1,173 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** The part of an OpenAI chat-completions request tests look at. */
+export interface ChatRequest {
+  model: string;
+  messages: { role: string; content: string | null; [key: string]: unknown }[];
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean };
+  tools?: unknown[];
+  [key: string]: unknown;
+}
+
+/** What the scripted model does for one request. */
+export interface ScriptedReply {
+  /** Assistant text (streamed word by word when the request streams). */
+  text?: string;
+  /** Tool calls to return instead of, or besides, text. */
+  toolCalls?: { name: string; arguments: Record<string, unknown> }[];
+  /** Answer with this HTTP status and an OpenAI-shaped error instead. */
+  status?: number;
+  /** Wait this long before answering (to provoke timeouts). */
+  delayMs?: number;
+  /** Pause between streamed chunks. */
+  chunkDelayMs?: number;
+}
+
+export type Script = (request: ChatRequest, index: number) => ScriptedReply | Promise<ScriptedReply>;
+
+/** Default behaviour: echo the last user message and say how much context arrived. */
+export const echoScript: Script = (request) => {
+  const users = request.messages.filter((m) => m.role === 'user');
+  const last = users.at(-1)?.content ?? '';
+  return { text: `You said: ${last} (I can see ${request.messages.length - 1} messages of this conversation.)` };
+};
+
+const countTokens = (text: string) => (text.match(/\S+/g) ?? []).length;
+
+/**
+ * An OpenAI-compatible chat-completions server over real HTTP, with real SSE streaming and tool
+ * calls, driven by a script. It records every request so tests can check the exact context.
+ */
+export class ScriptedLlmServer {
+  readonly requests: ChatRequest[] = [];
+  private script: Script;
+
+  private constructor(
+    private readonly server: Server,
+    script: Script,
+  ) {
+    this.script = script;
+  }
+
+  static async start(script: Script = echoScript, options: { port?: number; host?: string } = {}): Promise<ScriptedLlmServer> {
+    let instance: ScriptedLlmServer | undefined;
+    const server = createServer((req, res) => {
+      instance!.handle(req, res).catch((error) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: String(error), type: 'server_error' } }));
+      });
+    });
+    instance = new ScriptedLlmServer(server, script);
+    await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
+    return instance;
+  }
+
+  /** Base URL for `OPENAI_BASE_URL` (ends in `/v1`). */
+  get url(): string {
+    const { port } = this.server.address() as AddressInfo;
+    return `http://127.0.0.1:${port}/v1`;
+  }
+
+  setScript(script: Script): void {
+    this.script = script;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method === 'GET' && path === '/v1/models') {
+      return json(res, 200, { object: 'list', data: [{ id: 'scripted', object: 'model', created: 0, owned_by: 'parley-tests' }] });
+    }
+    if (req.method !== 'POST' || path !== '/v1/chat/completions') {
+      return json(res, 404, { error: { message: `No route ${req.method} ${path}`, type: 'invalid_request_error' } });
+    }
+    let body: ChatRequest;
+    try {
+      body = JSON.parse(await readBody(req)) as ChatRequest;
+    } catch {
+      return json(res, 400, { error: { message: 'Body is not JSON', type: 'invalid_request_error' } });
+    }
+    const index = this.requests.push(body) - 1;
+    const reply = await this.script(body, index);
+    if (reply.delayMs) await sleep(reply.delayMs);
+    if (res.destroyed) return;
+    if (reply.status) {
+      return json(res, reply.status, { error: { message: `scripted failure ${reply.status}`, type: 'server_error', code: null } });
+    }
+    const id = `chatcmpl-${index}-${Date.now()}`;
+    const created = Math.floor(Date.now() / 1000);
+    const text = reply.text ?? (reply.toolCalls?.length ? null : '');
+    const toolCalls = (reply.toolCalls ?? []).map((call, i) => ({
+      id: `call_${index}_${i}`,
+      type: 'function' as const,
+      function: { name: call.name, arguments: JSON.stringify(call.arguments) },
+    }));
+    const finish = toolCalls.length ? 'tool_calls' : 'stop';
+    const promptTokens = body.messages.reduce((n, m) => n + countTokens(String(m.content ?? '')), 0);
+    const completionTokens = countTokens(text ?? '');
+    const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+
+    if (!body.stream) {
+      return json(res, 200, {
+        id,
+        object: 'chat.completion',
+        created,
+        model: body.model,
+        choices: [
+          {
+            index: 0,
+            message: { role: 'assistant', content: text, refusal: null, ...(toolCalls.length ? { tool_calls: toolCalls } : {}) },
+            logprobs: null,
+            finish_reason: finish,
+          },
+        ],
+        usage,
+      });
+    }
+
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    const chunk = (delta: object, finishReason: string | null, extra: object = {}) =>
+      `data: ${JSON.stringify({
+        id,
+        object: 'chat.completion.chunk',
+        created,
+        model: body.model,
+        choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+        ...extra,
+      })}\n\n`;
+    res.write(chunk({ role: 'assistant', content: '' }, null));
+    for (const piece of (text ?? '').match(/\S+\s*|\s+/g) ?? []) {
+      if (res.destroyed) return;
+      if (reply.chunkDelayMs) await sleep(reply.chunkDelayMs);
+      res.write(chunk({ content: piece }, null));
+    }
+    toolCalls.forEach((call, i) => res.write(chunk({ tool_calls: [{ index: i, ...call }] }, null)));
+    res.write(chunk({}, finish));
+    if (body.stream_options?.include_usage) {
+      res.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: body.model, choices: [], usage })}\n\n`);
+    }
+    res.end('data: [DONE]\n\n');
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
