@@ -1,4 +1,4 @@
-// Module boundaries: apps → adapters → domain → contracts, never app → app.
+// Module boundaries: apps → runtime → adapters → domain → contracts, never app → app.
 // Test files may additionally use the testing library; production code may not.
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
@@ -7,7 +7,8 @@ const constraints = (extra) => [
   { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:contracts', ...extra] },
   { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:contracts', ...extra] },
   { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:domain', 'type:contracts', ...extra] },
-  { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:adapter', 'type:domain', 'type:contracts', ...extra] },
+  { sourceTag: 'type:runtime', onlyDependOnLibsWithTags: ['type:adapter', 'type:domain', 'type:contracts', ...extra] },
+  { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:runtime', 'type:adapter', 'type:domain', 'type:contracts', ...extra] },
   { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:contracts'] },
   { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:testing', 'type:adapter', 'type:domain', 'type:contracts'] },
 ];

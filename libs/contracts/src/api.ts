@@ -15,11 +15,19 @@ export type CreateSessionBody = z.infer<typeof CreateSessionBody>;
 /** Upper bound on one user message; voice turns are far shorter. */
 export const MAX_TURN_TEXT = 32_000;
 
+/** A user message: trimmed, non-empty, bounded, and storable (Postgres JSON rejects NUL characters). */
+const TurnText = z
+  .string()
+  .trim()
+  .min(1)
+  .max(MAX_TURN_TEXT)
+  .refine((text) => !text.includes('\u0000'), 'must not contain NUL characters');
+
 /** `POST /v1/sessions/{id}/turns` body. */
 export const SessionTurnBody = z
   .object({
     /** What the user said. */
-    text: z.string().trim().min(1).max(MAX_TURN_TEXT),
+    text: TurnText,
     /** Force a route, or let the router decide (`auto`). */
     mode: RequestedMode.default('auto'),
   })
@@ -30,7 +38,7 @@ export type SessionTurnBody = z.infer<typeof SessionTurnBody>;
 export const StatelessTurnBody = z
   .object({
     /** What the user said. */
-    text: z.string().trim().min(1).max(MAX_TURN_TEXT),
+    text: TurnText,
   })
   .strict();
 export type StatelessTurnBody = z.infer<typeof StatelessTurnBody>;

@@ -2,3 +2,4 @@ export * from './test-database';
 export * from './test-nats';
 export * from './wait-for';
 export * from './scripted-llm.server';
+export * from './cluster';

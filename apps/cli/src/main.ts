@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { parseSettings, SettingsError } from '@parley/contracts';
+import { connectDatabase, ensureDatabase, EventStore, EventStoreError, migrateDatabase } from '@parley/event-store';
+import { CliError } from './cli-error';
+import { replay } from './commands/replay.command';
+
+const USAGE = `parley — inspect and operate a Parley cluster
+
+Usage:
+  parley migrate [--create-db]              apply database migrations (and create the database if absent)
+  parley replay <sessionId> [--at <version>] [--json]
+                                            show a session's events as a timeline and the state they fold to
+
+Options:
+  --database-url <url>   PostgreSQL (default: $DATABASE_URL or postgres://postgres@127.0.0.1:5432/parley)
+  --at <version>         replay: state as it was at this stream version
+  --json                 replay: machine-readable output
+  -h, --help             this help
+
+Examples:
+  npm run parley -- migrate --create-db
+  npm run parley -- replay 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01
+  npm run parley -- replay 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01 --at 4 --json
+`;
+
+async function run(argv: string[]): Promise<string> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    throw new CliError(`${(error as Error).message}\n\n${USAGE}`, 2);
+  }
+  const { values, positionals } = parsed;
+  const [command, ...rest] = positionals;
+  if (values.help || !command) return USAGE;
+  const settings = parseSettings('cli', { ...process.env, ...(values['database-url'] ? { DATABASE_URL: values['database-url'] } : {}) });
+
+  switch (command) {
+    case 'migrate': {
+      if (rest.length) throw new CliError(`migrate takes no arguments\n\n${USAGE}`, 2);
+      const created = values['create-db'] ? await ensureDatabase(settings.DATABASE_URL) : false;
+      await migrateDatabase(settings.DATABASE_URL);
+      return `${created ? 'Created the database and applied' : 'Applied'} migrations to ${new URL(settings.DATABASE_URL).pathname.slice(1)}`;
+    }
+    case 'replay': {
+      if (rest.length !== 1) throw new CliError(`replay needs exactly one session id\n\n${USAGE}`, 2);
+      const at = values.at === undefined ? undefined : Number(values.at);
+      if (at !== undefined && (!Number.isInteger(at) || at < 1)) throw new CliError(`--at must be a positive whole number, got "${values.at}"`, 2);
+      const database = await connectDatabase(settings.DATABASE_URL, { max: 1 });
+      try {
+        return await replay(new EventStore(database.db), { sessionId: rest[0], at, json: Boolean(values.json) });
+      } finally {
+        await database.close();
+      }
+    }
+    default:
+      throw new CliError(`Unknown command "${command}"\n\n${USAGE}`, 2);
+  }
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      json: { type: 'boolean' },
+      at: { type: 'string' },
+      'create-db': { type: 'boolean' },
+      'database-url': { type: 'string' },
+    },
+  });
+}
+
+run(process.argv.slice(2)).then(
+  (output) => {
+    process.stdout.write(`${output}\n`);
+  },
+  (error: unknown) => {
+    if (error instanceof CliError || error instanceof SettingsError || error instanceof EventStoreError) {
+      process.stderr.write(`parley: ${error.message}\n`);
+      process.exitCode = error instanceof CliError ? error.exitCode : error instanceof SettingsError ? 2 : 1;
+      return;
+    }
+    process.stderr.write(`parley: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

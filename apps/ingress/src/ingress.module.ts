@@ -1,0 +1,26 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import type { TurnReplies } from '@parley/messaging';
+import { InfrastructureModule, type Connections } from '@parley/runtime';
+import { HealthController } from './health/health.controller';
+import { TURN_REPLIES, TURN_TIMEOUT_MS } from './ingress.tokens';
+import { SessionsController } from './sessions/sessions.controller';
+import { SessionsService } from './sessions/sessions.service';
+import { TurnsController } from './turns/turns.controller';
+import { TurnsService } from './turns/turns.service';
+
+@Module({})
+export class IngressModule {
+  static register(resources: Connections, replies: TurnReplies, turnTimeoutMs: number): DynamicModule {
+    return {
+      module: IngressModule,
+      imports: [InfrastructureModule.forResources(resources)],
+      controllers: [SessionsController, TurnsController, HealthController],
+      providers: [
+        SessionsService,
+        TurnsService,
+        { provide: TURN_REPLIES, useValue: replies },
+        { provide: TURN_TIMEOUT_MS, useValue: turnTimeoutMs },
+      ],
+    };
+  }
+}

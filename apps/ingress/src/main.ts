@@ -1,0 +1,40 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { TurnReplies } from '@parley/messaging';
+import { exitOnStartupFailure, logLevels, onShutdown, openResources, type Resources } from '@parley/runtime';
+import { ApiExceptionFilter } from './http/api-error';
+import { IngressModule } from './ingress.module';
+
+async function main(): Promise<void> {
+  let resources: Resources<'ingress'>;
+  try {
+    resources = await openResources('ingress');
+  } catch (error) {
+    exitOnStartupFailure('ingress', error);
+  }
+  const { settings } = resources;
+  const replies = new TurnReplies(resources.nc, resources.prefix, resources.instanceId);
+  try {
+    const app = await NestFactory.create<NestFastifyApplication>(
+      IngressModule.register(resources, replies, settings.PARLEY_TURN_TIMEOUT_MS),
+      new FastifyAdapter({ bodyLimit: 1024 * 1024 }),
+      { logger: logLevels(resources.logLevel) },
+    );
+    app.useGlobalFilters(new ApiExceptionFilter());
+    await app.listen(settings.PORT, settings.HOST);
+    new Logger('ingress').log(`listening on http://${settings.HOST}:${settings.PORT}`);
+    onShutdown('ingress', async () => {
+      await app.close();
+      replies.close();
+      await resources.close();
+    });
+  } catch (error) {
+    replies.close();
+    await resources.close();
+    exitOnStartupFailure('ingress', error);
+  }
+}
+
+void main();

@@ -1,0 +1,52 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { DEFAULT_TENANT, SessionIdParam, sessionStreamId, type CreateSessionBody, type RecordedEvent } from '@parley/contracts';
+import type { OpenSession, Versioned } from '@parley/conversation';
+import { EventPublisher } from '@parley/messaging';
+import { EventStore, loadSessionState, SessionProjectionRepository } from '@parley/event-store';
+import { ApiError } from '../http/api-error';
+
+export const sessionNotFound = (sessionId: string) => new ApiError('SESSION.NOT_FOUND', `Session ${sessionId} not found`);
+
+@Injectable()
+export class SessionsService {
+  constructor(
+    private readonly store: EventStore,
+    private readonly projections: SessionProjectionRepository,
+    private readonly publisher: EventPublisher,
+  ) {}
+
+  async create(body: CreateSessionBody): Promise<{ sessionId: string }> {
+    const sessionId = randomUUID();
+    const events = await this.store.append(
+      sessionStreamId(sessionId),
+      DEFAULT_TENANT,
+      [
+        {
+          eventId: randomUUID(),
+          type: 'SessionStarted',
+          data: { sessionId, userId: body.userId ?? null, metadata: body.metadata ?? {} },
+          metadata: { tenantId: DEFAULT_TENANT, correlationId: sessionId },
+        },
+      ],
+      'no_stream',
+    );
+    await this.publisher.publish(events);
+    return { sessionId };
+  }
+
+  /** The session as of the latest event in the log (never a lagging projection). */
+  async state(sessionId: string): Promise<Versioned<OpenSession>> {
+    if (!SessionIdParam.safeParse(sessionId).success) throw sessionNotFound(sessionId);
+    const loaded = await loadSessionState(this.store, this.projections, sessionId);
+    if (loaded.state.status !== 'open' || loaded.state.tenantId !== DEFAULT_TENANT) throw sessionNotFound(sessionId);
+    return { state: loaded.state, version: loaded.version };
+  }
+
+  async events(sessionId: string): Promise<RecordedEvent[]> {
+    if (!SessionIdParam.safeParse(sessionId).success) throw sessionNotFound(sessionId);
+    const events = await this.store.readStream(sessionStreamId(sessionId));
+    if (events.length === 0 || events[0].metadata.tenantId !== DEFAULT_TENANT) throw sessionNotFound(sessionId);
+    return events;
+  }
+}

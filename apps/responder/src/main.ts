@@ -1,0 +1,41 @@
+import 'reflect-metadata';
+import { Module } from '@nestjs/common';
+import { eventFilter, SettingsError, type Settings } from '@parley/contracts';
+import { OpenAiCompatibleLlm } from '@parley/llm';
+import { InfrastructureModule, runWorker } from '@parley/runtime';
+import { LLM, SYSTEM_PROMPT, TurnResponderHandler } from './replying/turn-responder.handler';
+
+function llmFrom(settings: Settings<'responder'>): OpenAiCompatibleLlm {
+  if (!settings.OPENAI_API_KEY && !settings.explicit.has('OPENAI_BASE_URL')) {
+    throw new SettingsError([
+      'OPENAI_API_KEY is required to call the OpenAI API; set it, or set OPENAI_BASE_URL to another OpenAI-compatible server',
+    ]);
+  }
+  return new OpenAiCompatibleLlm({
+    baseURL: settings.OPENAI_BASE_URL,
+    apiKey: settings.OPENAI_API_KEY,
+    model: settings.PARLEY_MODEL,
+    timeoutMs: settings.PARLEY_LLM_TIMEOUT_MS,
+    maxRetries: settings.PARLEY_LLM_MAX_RETRIES,
+  });
+}
+
+void runWorker({
+  service: 'responder',
+  module: (resources) => {
+    @Module({
+      imports: [InfrastructureModule.forResources(resources)],
+      controllers: [TurnResponderHandler],
+      providers: [
+        { provide: LLM, useValue: llmFrom(resources.settings) },
+        { provide: SYSTEM_PROMPT, useValue: resources.settings.PARLEY_SYSTEM_PROMPT },
+      ],
+    })
+    class ResponderModule {}
+    return ResponderModule;
+  },
+  consumers: (prefix) => [
+    // A new responder does not answer turns from before it existed; its durable remembers from then on.
+    { durable: 'responder', filterSubject: eventFilter(prefix, 'TurnRouted'), maxAckPending: 256, deliverFrom: 'new', ackWaitSeconds: 120 },
+  ],
+});

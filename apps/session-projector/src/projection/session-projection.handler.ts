@@ -1,0 +1,28 @@
+import { Controller } from '@nestjs/common';
+import { EventPattern, Payload } from '@nestjs/microservices';
+import { isSessionStream, type RecordedEvent } from '@parley/contracts';
+import { foldSession, initialSessionState } from '@parley/conversation';
+import { EventStore, SessionProjectionRepository } from '@parley/event-store';
+import { ANY_EVENT } from '@parley/messaging';
+
+/**
+ * Keeps the session read model up to date. The bus is only a nudge: on any event the projector
+ * folds whatever the log holds past its checkpoint, so a lost, repeated or reordered message
+ * changes nothing, and the row holds state and checkpoint (version) together.
+ */
+@Controller()
+export class SessionProjectionHandler {
+  constructor(
+    private readonly store: EventStore,
+    private readonly projections: SessionProjectionRepository,
+  ) {}
+
+  @EventPattern(ANY_EVENT)
+  async project(@Payload() event: RecordedEvent): Promise<void> {
+    if (!isSessionStream(event.streamId)) return;
+    const current = (await this.projections.load(event.streamId)) ?? { state: initialSessionState(), version: 0 };
+    if (current.version >= event.version) return; // already folded
+    const tail = await this.store.readStream(event.streamId, { after: current.version });
+    await this.projections.save(event.streamId, event.metadata.tenantId, foldSession(tail, current));
+  }
+}

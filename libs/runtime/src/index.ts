@@ -1,0 +1,4 @@
+export * from './resources';
+export * from './infrastructure.module';
+export * from './process';
+export * from './append-once';

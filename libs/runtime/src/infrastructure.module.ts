@@ -1,0 +1,25 @@
+import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { EventStore, SessionProjectionRepository } from '@parley/event-store';
+import { EventPublisher } from '@parley/messaging';
+import type { Connections } from './resources';
+
+/** DI token for the service's Connections (NATS, database, prefix, instance id). */
+export const RESOURCES = Symbol('RESOURCES');
+
+/** Makes the opened resources injectable: the store and publisher by class, the rest by token. */
+@Global()
+@Module({})
+export class InfrastructureModule {
+  static forResources(resources: Connections): DynamicModule {
+    return {
+      module: InfrastructureModule,
+      providers: [
+        { provide: RESOURCES, useValue: resources },
+        { provide: EventStore, useValue: resources.store },
+        { provide: SessionProjectionRepository, useValue: resources.projections },
+        { provide: EventPublisher, useValue: resources.publisher },
+      ],
+      exports: [RESOURCES, EventStore, SessionProjectionRepository, EventPublisher],
+    };
+  }
+}

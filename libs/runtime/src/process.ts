@@ -1,0 +1,78 @@
+import { Logger, type LogLevel, type Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { ServiceName } from '@parley/contracts';
+import { JetStreamTransport, type ConsumerSpec } from '@parley/messaging';
+import { openResources, type Resources } from './resources';
+
+const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+
+export function logLevels(level: string | undefined): LogLevel[] {
+  const index = LEVELS.indexOf((level ?? 'log') as LogLevel);
+  return LEVELS.slice(0, index < 0 ? 4 : index + 1);
+}
+
+/** Prints a startup failure as one clear message (no stack for expected misconfiguration) and exits 1. */
+export function exitOnStartupFailure(service: string, error: unknown): never {
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`[${service}] cannot start: ${message}\n`);
+  process.exit(1);
+}
+
+/** Closes `close` once on SIGINT/SIGTERM, then exits. */
+export function onShutdown(service: string, close: () => Promise<void>): void {
+  let closing = false;
+  const stop = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    new Logger(service).log(`${signal} received, shutting down`);
+    close().then(
+      () => process.exit(0),
+      (error) => {
+        process.stderr.write(`[${service}] error during shutdown: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
+
+export interface WorkerDefinition<S extends ServiceName> {
+  service: S;
+  /** Root module; receives the resources to wire its handlers. */
+  module: (resources: Resources<S>) => Type<unknown> | import('@nestjs/common').DynamicModule;
+  consumers: (prefix: string) => ConsumerSpec[];
+}
+
+/** Runs a JetStream-driven service (router, projector, responder) until a signal stops it. */
+export async function runWorker<S extends ServiceName>(definition: WorkerDefinition<S>): Promise<void> {
+  const { service } = definition;
+  let resources: Resources<S>;
+  try {
+    resources = await openResources(service);
+  } catch (error) {
+    exitOnStartupFailure(service, error);
+  }
+  const { prefix } = resources;
+  try {
+    const app = await NestFactory.createMicroservice(definition.module(resources), {
+      strategy: new JetStreamTransport({
+        nc: resources.nc,
+        prefix,
+        service,
+        instanceId: resources.instanceId,
+        consumers: definition.consumers(prefix),
+      }),
+      logger: logLevels(resources.logLevel),
+    });
+    await app.listen();
+    new Logger(service).log(`${service} ${resources.instanceId} consuming from ${prefix}`);
+    onShutdown(service, async () => {
+      await app.close();
+      await resources.close();
+    });
+  } catch (error) {
+    await resources.close();
+    exitOnStartupFailure(service, error);
+  }
+}

@@ -1,0 +1,67 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { parseSettings, type ServiceName, type Settings } from '@parley/contracts';
+import { connectDatabase, EventStore, migrateDatabase, SessionProjectionRepository, type Database } from '@parley/event-store';
+import { connectNats, EventPublisher, type NatsConnection } from '@parley/messaging';
+
+/** Everything a service process talks to, opened once at startup and closed once at shutdown. */
+export interface Connections {
+  service: ServiceName;
+  instanceId: string;
+  /** PARLEY_NATS_PREFIX: namespace of every NATS subject and stream this process uses. */
+  prefix: string;
+  logLevel: string;
+  database: Database;
+  store: EventStore;
+  projections: SessionProjectionRepository;
+  nc: NatsConnection;
+  publisher: EventPublisher;
+  close(): Promise<void>;
+}
+
+/** Connections plus the service's own validated settings. */
+export interface Resources<S extends ServiceName> extends Connections {
+  service: S;
+  settings: Settings<S>;
+}
+
+/** A process-unique id that is also a valid NATS subject token. */
+export function newInstanceId(service: string): string {
+  return `${service}-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`.replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
+/**
+ * Parses settings, migrates and connects to Postgres, connects to NATS. Any failure is thrown
+ * with a message that names the setting or the server, before the service accepts work.
+ */
+export async function openResources<S extends ServiceName>(service: S, env: NodeJS.ProcessEnv = process.env): Promise<Resources<S>> {
+  const settings = parseSettings(service, env);
+  // every service reads these four (see SETTINGS)
+  const common = settings as unknown as Settings<'router'>;
+  const { DATABASE_URL: databaseUrl, NATS_URL: natsUrl, PARLEY_NATS_PREFIX: prefix, LOG_LEVEL: logLevel } = common;
+  await migrateDatabase(databaseUrl);
+  const database = await connectDatabase(databaseUrl);
+  let nc: NatsConnection;
+  try {
+    nc = await connectNats(natsUrl, service);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  return {
+    service,
+    instanceId: newInstanceId(service),
+    settings,
+    prefix,
+    logLevel,
+    database,
+    store: new EventStore(database.db),
+    projections: new SessionProjectionRepository(database.db),
+    nc,
+    publisher: new EventPublisher(nc, prefix),
+    async close() {
+      await nc.drain().catch(() => undefined);
+      await database.close().catch(() => undefined);
+    },
+  };
+}

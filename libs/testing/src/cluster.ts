@@ -1,0 +1,129 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+/** The four services of a turn, in the order they are started. */
+export const CLUSTER_SERVICES = ['session-projector', 'router', 'responder', 'ingress'] as const;
+export type ClusterService = (typeof CLUSTER_SERVICES)[number];
+
+/** The repository root (found by its package.json), from src or dist alike. */
+export function repoRoot(from = __dirname): string {
+  for (let dir = from; dir !== dirname(dir); dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'parley') return dir;
+  }
+  throw new Error(`No Parley repository above ${from}`);
+}
+
+export const entrypoint = (app: string) => join(repoRoot(), 'dist', 'apps', app, 'src', 'main.js');
+
+export interface ClusterOptions {
+  /** Environment for every service (DATABASE_URL, NATS_URL, PARLEY_NATS_PREFIX, PORT, OPENAI_BASE_URL, ...). */
+  env: Record<string, string>;
+  /** Called with every line a service prints, prefixed by its name; default: kept in `logs` only. */
+  onLine?: (service: ClusterService, line: string) => void;
+  /** Called when a service exits while the cluster is not stopping. */
+  onUnexpectedExit?: (service: ClusterService, code: number | null, signal: NodeJS.Signals | null) => void;
+  readyTimeoutMs?: number;
+}
+
+/** The four services as separate processes, started from the built `dist/`. */
+export class Cluster {
+  readonly logs: string[] = [];
+  private readonly processes = new Map<ClusterService, ChildProcess>();
+  private stopping = false;
+
+  constructor(private readonly options: ClusterOptions) {}
+
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.options.env.PORT ?? '3000'}`;
+  }
+
+  /** Starts one service (again, after `kill`). */
+  startService(service: ClusterService): ChildProcess {
+    const path = entrypoint(service);
+    if (!existsSync(path)) throw new Error(`${path} is missing: run "npm run build" first`);
+    const child = spawn(process.execPath, [path], {
+      env: { ...process.env, ...this.options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const collect = (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (!line.trim()) continue;
+        this.logs.push(`[${service}] ${line}`);
+        this.options.onLine?.(service, line);
+      }
+    };
+    child.stdout!.on('data', collect);
+    child.stderr!.on('data', collect);
+    child.on('exit', (code, signal) => {
+      if (this.processes.get(service) === child) this.processes.delete(service);
+      if (!this.stopping) this.options.onUnexpectedExit?.(service, code, signal);
+    });
+    this.processes.set(service, child);
+    return child;
+  }
+
+  async start(): Promise<this> {
+    for (const service of CLUSTER_SERVICES) this.startService(service);
+    await this.waitUntilReady();
+    return this;
+  }
+
+  /** Polls `/readyz` until it answers 200; fails early if a service exits, with its logs. */
+  async waitUntilReady(timeoutMs = this.options.readyTimeoutMs ?? 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let last = 'no answer';
+    while (Date.now() < deadline) {
+      const gone = CLUSTER_SERVICES.filter((s) => !this.processes.has(s));
+      if (gone.length) throw new Error(`Service(s) exited during startup: ${gone.join(', ')}\n${this.logs.slice(-40).join('\n')}`);
+      try {
+        const res = await fetch(`${this.baseUrl}/readyz`);
+        if (res.ok) return;
+        last = await res.text();
+      } catch (error) {
+        last = String(error);
+      }
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    throw new Error(`Cluster not ready after ${timeoutMs} ms (${last})\n${this.logs.slice(-40).join('\n')}`);
+  }
+
+  /** Kills one service (SIGKILL by default: a crash, not a shutdown). */
+  async kill(service: ClusterService, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.processes.get(service);
+    if (!child) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(signal);
+    await exited;
+  }
+
+  /** Stops every service with SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.stopping = true;
+    await Promise.all(
+      [...this.processes.values()].map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+            child.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            child.kill('SIGTERM');
+          }),
+      ),
+    );
+  }
+}
+
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  const cluster = new Cluster(options);
+  try {
+    return await cluster.start();
+  } catch (error) {
+    await cluster.stop(2_000);
+    throw error;
+  }
+}
