@@ -1,35 +1,8 @@
-// Module boundaries: apps → runtime → adapters → domain → contracts, never app → app.
-// Test files may additionally use the testing library; production code may not.
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
-
-const constraints = (extra) => [
-  { sourceTag: 'type:contracts', onlyDependOnLibsWithTags: ['type:contracts', ...extra] },
-  { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:contracts', ...extra] },
-  { sourceTag: 'type:adapter', onlyDependOnLibsWithTags: ['type:domain', 'type:contracts', ...extra] },
-  { sourceTag: 'type:runtime', onlyDependOnLibsWithTags: ['type:adapter', 'type:domain', 'type:contracts', ...extra] },
-  { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:runtime', 'type:adapter', 'type:domain', 'type:contracts', ...extra] },
-  { sourceTag: 'type:testing', onlyDependOnLibsWithTags: ['type:contracts'] },
-  { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:testing', 'type:adapter', 'type:domain', 'type:contracts'] },
-];
-
-const boundaries = (extra) => ({
-  '@nx/enforce-module-boundaries': [
-    'error',
-    { enforceBuildableLibDependency: false, allow: [], depConstraints: constraints(extra) },
-  ],
-});
+import boundaries from './tools/module-boundaries.cjs';
 
 export default [
   { ignores: ['dist/**', 'node_modules/**', '.nx/**', 'bench/**', 'tools/**', '**/migrations/**'] },
-  {
-    files: ['**/*.ts'],
-    languageOptions: { parser: tseslint.parser },
-    plugins: { '@nx': nx },
-    rules: boundaries([]),
-  },
-  {
-    files: ['**/*.spec.ts', 'libs/testing/**/*.ts'],
-    rules: boundaries(['type:testing']),
-  },
+  ...boundaries.boundaryConfigs(nx, tseslint.parser),
 ];

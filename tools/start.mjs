@@ -15,6 +15,8 @@ const env = { ...process.env };
 env.DATABASE_URL ||= 'postgres://postgres@127.0.0.1:5432/parley';
 env.NATS_URL ||= 'nats://127.0.0.1:4222';
 env.PORT ||= '3000';
+if (tty) env.FORCE_COLOR ??= '1';
+else env.NO_COLOR ??= '1';
 
 const migrate = spawnSync(process.execPath, [entrypoint('cli'), 'migrate', '--create-db'], { env, stdio: 'inherit' });
 if (migrate.status !== 0) process.exit(1);

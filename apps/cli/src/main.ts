@@ -2,7 +2,10 @@
 import { parseArgs } from 'node:util';
 import { parseSettings, SettingsError } from '@parley/contracts';
 import { connectDatabase, ensureDatabase, EventStore, EventStoreError, migrateDatabase } from '@parley/event-store';
+import { connectNats, MessagingError, missingServices } from '@parley/messaging';
 import { CliError } from './cli-error';
+
+const WORKERS = ['router', 'session-projector', 'responder'] as const;
 import { replay } from './commands/replay.command';
 
 const USAGE = `parley — inspect and operate a Parley cluster
@@ -11,9 +14,12 @@ Usage:
   parley migrate [--create-db]              apply database migrations (and create the database if absent)
   parley replay <sessionId> [--at <version>] [--json]
                                             show a session's events as a timeline and the state they fold to
+  parley health <service>...                exit 0 if every named service answers over NATS
+                                            (router, session-projector, responder)
 
 Options:
   --database-url <url>   PostgreSQL (default: $DATABASE_URL or postgres://postgres@127.0.0.1:5432/parley)
+  --nats-url <url>       NATS (default: $NATS_URL or nats://127.0.0.1:4222)
   --at <version>         replay: state as it was at this stream version
   --json                 replay: machine-readable output
   -h, --help             this help
@@ -34,7 +40,11 @@ async function run(argv: string[]): Promise<string> {
   const { values, positionals } = parsed;
   const [command, ...rest] = positionals;
   if (values.help || !command) return USAGE;
-  const settings = parseSettings('cli', { ...process.env, ...(values['database-url'] ? { DATABASE_URL: values['database-url'] } : {}) });
+  const settings = parseSettings('cli', {
+    ...process.env,
+    ...(values['database-url'] ? { DATABASE_URL: values['database-url'] } : {}),
+    ...(values['nats-url'] ? { NATS_URL: values['nats-url'] } : {}),
+  });
 
   switch (command) {
     case 'migrate': {
@@ -54,6 +64,18 @@ async function run(argv: string[]): Promise<string> {
         await database.close();
       }
     }
+    case 'health': {
+      const unknown = rest.filter((s) => !(WORKERS as readonly string[]).includes(s));
+      if (!rest.length || unknown.length) throw new CliError(`health needs one or more of: ${WORKERS.join(', ')}\n\n${USAGE}`, 2);
+      const nc = await connectNats(settings.NATS_URL, 'parley-cli');
+      try {
+        const missing = await missingServices(nc, settings.PARLEY_NATS_PREFIX, rest, 2_000);
+        if (missing.length) throw new CliError(`Not answering: ${missing.join(', ')}`);
+        return `Answering: ${rest.join(', ')}`;
+      } finally {
+        await nc.close();
+      }
+    }
     default:
       throw new CliError(`Unknown command "${command}"\n\n${USAGE}`, 2);
   }
@@ -70,6 +92,7 @@ function parse(argv: string[]) {
       at: { type: 'string' },
       'create-db': { type: 'boolean' },
       'database-url': { type: 'string' },
+      'nats-url': { type: 'string' },
     },
   });
 }
@@ -79,7 +102,7 @@ run(process.argv.slice(2)).then(
     process.stdout.write(`${output}\n`);
   },
   (error: unknown) => {
-    if (error instanceof CliError || error instanceof SettingsError || error instanceof EventStoreError) {
+    if (error instanceof CliError || error instanceof SettingsError || error instanceof EventStoreError || error instanceof MessagingError) {
       process.stderr.write(`parley: ${error.message}\n`);
       process.exitCode = error instanceof CliError ? error.exitCode : error instanceof SettingsError ? 2 : 1;
       return;

@@ -5,12 +5,15 @@ import { OpenAiCompatibleLlm } from '@parley/llm';
 import { InfrastructureModule, runWorker } from '@parley/runtime';
 import { LLM, SYSTEM_PROMPT, TurnResponderHandler } from './replying/turn-responder.handler';
 
-function llmFrom(settings: Settings<'responder'>): OpenAiCompatibleLlm {
+function checkLlmSettings(settings: Settings<'responder'>): void {
   if (!settings.OPENAI_API_KEY && !settings.explicit.has('OPENAI_BASE_URL')) {
     throw new SettingsError([
       'OPENAI_API_KEY is required to call the OpenAI API; set it, or set OPENAI_BASE_URL to another OpenAI-compatible server',
     ]);
   }
+}
+
+function llmFrom(settings: Settings<'responder'>): OpenAiCompatibleLlm {
   return new OpenAiCompatibleLlm({
     baseURL: settings.OPENAI_BASE_URL,
     apiKey: settings.OPENAI_API_KEY,
@@ -22,6 +25,7 @@ function llmFrom(settings: Settings<'responder'>): OpenAiCompatibleLlm {
 
 void runWorker({
   service: 'responder',
+  checkSettings: checkLlmSettings,
   module: (resources) => {
     @Module({
       imports: [InfrastructureModule.forResources(resources)],

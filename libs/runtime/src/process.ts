@@ -1,6 +1,6 @@
 import { Logger, type LogLevel, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { ServiceName } from '@parley/contracts';
+import { parseSettings, type ServiceName, type Settings } from '@parley/contracts';
 import { JetStreamTransport, type ConsumerSpec } from '@parley/messaging';
 import { openResources, type Resources } from './resources';
 
@@ -42,6 +42,8 @@ export interface WorkerDefinition<S extends ServiceName> {
   /** Root module; receives the resources to wire its handlers. */
   module: (resources: Resources<S>) => Type<unknown> | import('@nestjs/common').DynamicModule;
   consumers: (prefix: string) => ConsumerSpec[];
+  /** Validates settings before anything is connected; throw SettingsError to refuse to start. */
+  checkSettings?: (settings: Settings<S>) => void;
 }
 
 /** Runs a JetStream-driven service (router, projector, responder) until a signal stops it. */
@@ -49,6 +51,7 @@ export async function runWorker<S extends ServiceName>(definition: WorkerDefinit
   const { service } = definition;
   let resources: Resources<S>;
   try {
+    definition.checkSettings?.(parseSettings(service, process.env));
     resources = await openResources(service);
   } catch (error) {
     exitOnStartupFailure(service, error);

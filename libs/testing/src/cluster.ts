@@ -44,7 +44,7 @@ export class Cluster {
     const path = entrypoint(service);
     if (!existsSync(path)) throw new Error(`${path} is missing: run "npm run build" first`);
     const child = spawn(process.execPath, [path], {
-      env: { ...process.env, ...this.options.env },
+      env: { ...process.env, ...(this.options.env.FORCE_COLOR ? {} : { NO_COLOR: '1' }), ...this.options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const collect = (chunk: Buffer) => {

@@ -3,3 +3,4 @@ export * from './test-nats';
 export * from './wait-for';
 export * from './scripted-llm.server';
 export * from './cluster';
+export * from './processes';

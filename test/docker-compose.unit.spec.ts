@@ -1,0 +1,82 @@
+/**
+ * No Docker engine runs here, so the compose file is checked against the code instead: every
+ * command exists, every variable is one the service reads, ports and health checks agree.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { settingsFor, SETTINGS, type ServiceName } from '@parley/contracts';
+
+const root = join(__dirname, '..');
+const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<string, any>;
+  volumes: Record<string, unknown>;
+};
+const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+const PARLEY = ['ingress', 'router', 'session-projector', 'responder'] as const;
+/** Set by compose for the health check command, not read by the service itself. */
+const COMPOSE_ONLY = new Set(['PARLEY_SERVICE']);
+
+/** `node dist/apps/<app>/src/main.js ...` → app */
+function appOf(command: string[]): string {
+  const script = command[1] ?? '';
+  const match = /^dist\/apps\/([^/]+)\/src\/main\.js$/.exec(script);
+  if (command[0] !== 'node' || !match) throw new Error(`Unexpected command ${JSON.stringify(command)}`);
+  return match[1];
+}
+
+describe('docker-compose.yml', () => {
+  it('runs postgres, nats with JetStream on a volume, a one-shot migration and the four services', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['ingress', 'migrate', 'nats', 'postgres', 'responder', 'router', 'session-projector']);
+    expect(compose.services.nats.command).toEqual(expect.arrayContaining(['-js', '-sd']));
+    expect(compose.services.nats.volumes[0]).toMatch(/^nats-data:/);
+    expect(compose.volumes).toHaveProperty('nats-data');
+    expect(compose.services.migrate.command).toEqual(['node', 'dist/apps/cli/src/main.js', 'migrate', '--create-db']);
+  });
+
+  it.each(PARLEY)('%s runs its own built entrypoint, which exists as source', (service) => {
+    const app = appOf(compose.services[service].command);
+    expect(app).toBe(service);
+    expect(existsSync(join(root, 'apps', app, 'src', 'main.ts'))).toBe(true);
+  });
+
+  it('the migration command is one the CLI has', () => {
+    expect(readFileSync(join(root, 'apps/cli/src/main.ts'), 'utf8')).toContain("case 'migrate':");
+    expect(existsSync(join(root, 'apps', appOf(compose.services.migrate.command), 'src', 'main.ts'))).toBe(true);
+  });
+
+  it.each([...PARLEY, 'migrate'])('%s sets only variables the code reads, and the ones it needs', (service) => {
+    const env = compose.services[service].environment as Record<string, string>;
+    const readable = new Set(settingsFor((service === 'migrate' ? 'cli' : service) as ServiceName));
+    const unknown = Object.keys(env).filter((name) => !readable.has(name as keyof typeof SETTINGS) && !COMPOSE_ONLY.has(name));
+    expect(unknown).toEqual([]);
+    expect(env.DATABASE_URL).toMatch(/@postgres:5432\//);
+    expect(env.NATS_URL).toBe('nats://nats:4222');
+  });
+
+  it('every service waits for the migration and has a health check that runs real code', () => {
+    for (const service of PARLEY) {
+      expect(compose.services[service].depends_on.migrate.condition).toBe('service_completed_successfully');
+      const test = compose.services[service].healthcheck.test.join(' ');
+      expect(test).toMatch(service === 'ingress' ? /\/readyz/ : /dist\/apps\/cli\/src\/main\.js health \$\$PARLEY_SERVICE/);
+      if (service !== 'ingress') expect(compose.services[service].environment.PARLEY_SERVICE).toBe(service);
+    }
+    expect(readFileSync(join(root, 'apps/cli/src/main.ts'), 'utf8')).toContain("case 'health':");
+  });
+
+  it('publishes ingress on the port it listens on', () => {
+    const { PORT } = compose.services.ingress.environment;
+    expect(compose.services.ingress.ports).toEqual([`${PORT}:${PORT}`]);
+    expect(compose.services.ingress.healthcheck.test.join(' ')).toContain(`127.0.0.1:${PORT}/readyz`);
+    expect(compose.services.ingress.environment.HOST).toBe('0.0.0.0');
+  });
+
+  it('the Dockerfile builds with the same script as npm and ships dist with production dependencies', () => {
+    const scripts = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts;
+    expect(scripts.build).toBeDefined();
+    expect(dockerfile).toContain('RUN npm run build');
+    expect(dockerfile).toContain('npm prune --omit=dev');
+    expect(dockerfile).toContain('COPY --from=build /app/dist ./dist');
+    for (const source of ['apps', 'libs', 'tools', 'tsconfig.build.json']) expect(dockerfile).toContain(source);
+  });
+});

@@ -1,0 +1,1 @@
+export declare function boundaryConfigs(nx: unknown, parser: unknown): import('eslint').Linter.Config[];
