@@ -1,8 +1,10 @@
-// Ends the jest run with one plain line, `N passed, N failed, N skipped`, for CI logs.
+// Ends the jest run with one plain line, `N passed, N failed, N skipped`, for CI logs. Written at
+// process exit so it follows jest's own summary.
 class SummaryReporter {
   onRunComplete(_contexts, results) {
     const skipped = results.numPendingTests + results.numTodoTests;
-    process.stderr.write(`\n${results.numPassedTests} passed, ${results.numFailedTests} failed, ${skipped} skipped\n`);
+    const line = `\n${results.numPassedTests} passed, ${results.numFailedTests} failed, ${skipped} skipped\n`;
+    process.once('exit', () => process.stderr.write(line));
   }
 }
 module.exports = SummaryReporter;
