@@ -52,7 +52,12 @@ export const SETTINGS = {
     doc: 'Prefix of every NATS subject and JetStream stream, so clusters can share one NATS server.',
   },
   PORT: { services: ['ingress'], default: '3000', schema: int(1, 65535), doc: 'HTTP port of ingress.' },
-  HOST: { services: ['ingress'], default: '0.0.0.0', schema: z.string().min(1), doc: 'Interface ingress listens on.' },
+  HOST: {
+    services: ['ingress'],
+    default: '127.0.0.1',
+    schema: z.string().min(1),
+    doc: 'Interface ingress listens on (loopback by default: there is no authentication yet; containers set 0.0.0.0).',
+  },
   PARLEY_TURN_TIMEOUT_MS: {
     services: ['ingress'],
     default: '60000',
