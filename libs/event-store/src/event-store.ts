@@ -21,7 +21,7 @@ export interface StreamInfo {
   createdAt: string;
 }
 
-interface EventRowJson {
+export interface EventRowJson {
   global_position: string;
   event_id: string;
   stream_id: string;
@@ -35,7 +35,7 @@ interface EventRowJson {
 const SELECT_EVENT = sql`select global_position, event_id, stream_id, version, type, data, metadata, recorded_at from events`;
 
 /** Parses a database row: the log is data from outside this process, like any other input. */
-function toRecorded(row: EventRowJson): RecordedEvent {
+export function toRecorded(row: EventRowJson): RecordedEvent {
   return parseRecordedEvent({
     eventId: row.event_id,
     type: row.type,

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, customType, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, customType, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 /** Postgres xid8: the id of the transaction that wrote a row, for commit-order catch-up. */
 const xid8 = customType<{ data: string }>({ dataType: () => 'xid8' });
@@ -42,6 +42,14 @@ export const sessionProjections = pgTable('session_projections', {
   tenantId: text('tenant_id').notNull(),
   version: integer('version').notNull(),
   state: jsonb('state').notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+});
+
+/** Where a log reader (the relay, a rebuild) has got to, in commit order. */
+export const logCheckpoints = pgTable('log_checkpoints', {
+  name: text('name').primaryKey(),
+  transactionId: xid8('transaction_id').notNull(),
+  globalPosition: bigint('global_position', { mode: 'bigint' }).notNull(),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
 });
 

@@ -1,0 +1,64 @@
+import { sql } from 'drizzle-orm';
+import type { RecordedEvent } from '@parley/contracts';
+import type { Db } from './database';
+import { toRecorded, type EventRowJson } from './event-store';
+
+/** A point in the log's total order (transaction id, then global position). */
+export interface LogPosition {
+  /** xid8 of the writing transaction, as text. */
+  transactionId: string;
+  /** Global position within that transaction. */
+  globalPosition: string;
+}
+
+export const LOG_START: LogPosition = { transactionId: '0', globalPosition: '0' };
+
+export interface LogBatch {
+  events: RecordedEvent[];
+  /** Position of the last event returned (or the `after` given, when none). */
+  position: LogPosition;
+}
+
+/**
+ * Reads the whole log in a total order that never skips. `global_position` alone is not enough: a sequence value is
+ * taken at insert time, so a transaction that started first and commits last holds a lower
+ * position than events already read, and a `position > last` reader would skip it forever.
+ * Ordering by (transaction id, position) and reading only transactions older than the oldest one
+ * still in flight (`pg_snapshot_xmin`) makes every returned prefix final: nothing can later commit
+ * before it. It is not guaranteed to be version order within a stream (a transaction can take its
+ * id before it wins the stream's row lock), so readers fold by stream version, never by arrival.
+ */
+export async function readLogAfter(db: Pick<Db, 'execute'>, after: LogPosition, limit: number): Promise<LogBatch> {
+  const result = await db.execute(sql`
+    select global_position, event_id, stream_id, version, type, data, metadata, recorded_at, transaction_id::text as transaction_id
+    from events
+    where (transaction_id, global_position) > (${after.transactionId}::xid8, ${after.globalPosition}::bigint)
+      and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+    order by transaction_id, global_position
+    limit ${limit}`);
+  const rows = result.rows as unknown as (EventRowJson & { transaction_id: string })[];
+  if (rows.length === 0) return { events: [], position: after };
+  const last = rows[rows.length - 1];
+  return { events: rows.map(toRecorded), position: { transactionId: last.transaction_id, globalPosition: String(last.global_position) } };
+}
+
+/** Named checkpoints of log readers, written by the reader after its effects are durable. */
+export class LogCheckpoints {
+  constructor(private readonly db: Pick<Db, 'execute'>) {}
+
+  async load(name: string): Promise<LogPosition> {
+    const result = await this.db.execute(
+      sql`select transaction_id::text as transaction_id, global_position::text as global_position from log_checkpoints where name = ${name}`,
+    );
+    const row = result.rows[0] as { transaction_id: string; global_position: string } | undefined;
+    return row ? { transactionId: row.transaction_id, globalPosition: row.global_position } : LOG_START;
+  }
+
+  async save(name: string, position: LogPosition): Promise<void> {
+    await this.db.execute(sql`
+      insert into log_checkpoints (name, transaction_id, global_position)
+      values (${name}, ${position.transactionId}::xid8, ${position.globalPosition}::bigint)
+      on conflict (name) do update set transaction_id = excluded.transaction_id,
+        global_position = excluded.global_position, updated_at = now()`);
+  }
+}
