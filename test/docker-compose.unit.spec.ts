@@ -13,7 +13,7 @@ const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { 
   volumes: Record<string, unknown>;
 };
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
-const PARLEY = ['ingress', 'router', 'session-projector', 'responder'] as const;
+const PARLEY = ['ingress', 'router', 'session-projector', 'responder', 'relay'] as const;
 /** Set by compose for the health check command, not read by the service itself. */
 const COMPOSE_ONLY = new Set(['PARLEY_SERVICE']);
 
@@ -26,8 +26,8 @@ function appOf(command: string[]): string {
 }
 
 describe('docker-compose.yml', () => {
-  it('runs postgres, nats with JetStream on a volume, a one-shot migration and the four services', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['ingress', 'migrate', 'nats', 'postgres', 'responder', 'router', 'session-projector']);
+  it('runs postgres, nats with JetStream on a volume, a one-shot migration and the five services', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['ingress', 'migrate', 'nats', 'postgres', 'relay', 'responder', 'router', 'session-projector']);
     expect(compose.services.nats.command).toEqual(expect.arrayContaining(['-js', '-sd']));
     expect(compose.services.nats.volumes[0]).toMatch(/^nats-data:/);
     expect(compose.volumes).toHaveProperty('nats-data');

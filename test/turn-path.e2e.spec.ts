@@ -22,7 +22,7 @@ jest.setTimeout(60_000);
 
 const SYSTEM = 'You are the test concierge.';
 
-describe('a turn end to end through four processes', () => {
+describe('a turn end to end through the services as processes', () => {
   let db: TestDatabase;
   let llm: ScriptedLlmServer;
   let cluster: Cluster;
@@ -238,7 +238,7 @@ describe('a turn end to end through four processes', () => {
     expect((await get('/healthz')).status).toBe(200);
     expect((await get('/readyz')).status).toBe(200);
     const natsEnv = { NATS_URL: TEST_NATS_URL, PARLEY_NATS_PREFIX: prefix };
-    expect((await runCli(['health', 'router', 'session-projector', 'responder'], natsEnv)).code).toBe(0);
+    expect((await runCli(['health', 'router', 'session-projector', 'responder', 'relay'], natsEnv)).code).toBe(0);
     await cluster.kill('responder');
     const probe = await runCli(['health', 'router', 'responder'], natsEnv);
     expect(probe).toMatchObject({ code: 1, stderr: expect.stringContaining('Not answering: responder') });

@@ -1,4 +1,4 @@
-// `npm start`: create and migrate the database, then run the four services as separate processes
+// `npm start`: create and migrate the database, then run the services as separate processes
 // with prefixed logs until Ctrl-C. Without an LLM configured it starts the built-in demo LLM.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';

@@ -5,7 +5,7 @@ import { connectDatabase, ensureDatabase, EventStore, EventStoreError, migrateDa
 import { connectNats, MessagingError, missingServices } from '@parley/messaging';
 import { CliError } from './cli-error';
 
-const WORKERS = ['router', 'session-projector', 'responder'] as const;
+const WORKERS = ['router', 'session-projector', 'responder', 'relay'] as const;
 import { replay } from './commands/replay.command';
 
 const USAGE = `parley — inspect and operate a Parley cluster
@@ -15,7 +15,7 @@ Usage:
   parley replay <sessionId> [--at <version>] [--json]
                                             show a session's events as a timeline and the state they fold to
   parley health <service>...                exit 0 if every named service answers over NATS
-                                            (router, session-projector, responder)
+                                            (router, session-projector, responder, relay)
 
 Options:
   --database-url <url>   PostgreSQL (default: $DATABASE_URL or postgres://postgres@127.0.0.1:5432/parley)

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
-import { eventFilter, SettingsError, type Settings } from '@parley/contracts';
+import { SettingsError, type Settings } from '@parley/contracts';
+import { partitionedConsumers } from '@parley/messaging';
 import { OpenAiCompatibleLlm } from '@parley/llm';
 import { InfrastructureModule, runWorker } from '@parley/runtime';
 import { LLM, SYSTEM_PROMPT, TurnResponderHandler } from './replying/turn-responder.handler';
@@ -38,8 +39,7 @@ void runWorker({
     class ResponderModule {}
     return ResponderModule;
   },
-  consumers: (prefix) => [
-    // A new responder does not answer turns from before it existed; its durable remembers from then on.
-    { durable: 'responder', filterSubject: eventFilter(prefix, 'TurnRouted'), maxAckPending: 256, deliverFrom: 'new', ackWaitSeconds: 120 },
-  ],
+  // A new responder does not answer turns from before it existed; its durables remember from then on.
+  consumers: (prefix, partitions) =>
+    partitionedConsumers(prefix, partitions, { name: 'responder', type: 'TurnRouted', deliverFrom: 'new', ackWaitSeconds: 30 }),
 });

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
-import { eventFilter } from '@parley/contracts';
+import { partitionedConsumers } from '@parley/messaging';
 import { InfrastructureModule, runWorker } from '@parley/runtime';
 import { TurnRoutingHandler } from './routing/turn-routing.handler';
 
@@ -11,7 +11,6 @@ void runWorker({
     class RouterModule {}
     return RouterModule;
   },
-  consumers: (prefix) => [
-    { durable: 'router', filterSubject: eventFilter(prefix, 'UserMessageReceived'), maxAckPending: 256, deliverFrom: 'all' },
-  ],
+  consumers: (prefix, partitions) =>
+    partitionedConsumers(prefix, partitions, { name: 'router', type: 'UserMessageReceived', deliverFrom: 'all' }),
 });

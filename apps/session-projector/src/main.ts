@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
-import { eventFilter } from '@parley/contracts';
+import { partitionedConsumers } from '@parley/messaging';
 import { InfrastructureModule, runWorker } from '@parley/runtime';
 import { SessionProjectionHandler } from './projection/session-projection.handler';
 
@@ -11,7 +11,5 @@ void runWorker({
     class SessionProjectorModule {}
     return SessionProjectorModule;
   },
-  consumers: (prefix) => [
-    { durable: 'session-projector', filterSubject: eventFilter(prefix), maxAckPending: 256, deliverFrom: 'all' },
-  ],
+  consumers: (prefix, partitions) => partitionedConsumers(prefix, partitions, { name: 'session-projector', deliverFrom: 'all' }),
 });

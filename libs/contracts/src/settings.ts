@@ -5,7 +5,7 @@ import { assertValidPrefix } from './subjects';
  * Every environment variable a Parley process reads, in one table: the services parse it at
  * startup, the docker-compose test checks the compose file against it, the README documents it.
  */
-export const SERVICES = ['ingress', 'router', 'session-projector', 'responder', 'cli'] as const;
+export const SERVICES = ['ingress', 'router', 'session-projector', 'responder', 'relay', 'cli'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 const url = (protocols: string[]) =>
@@ -50,6 +50,18 @@ export const SETTINGS = {
       }
     }, 'must contain only letters, digits, "_" and "-"'),
     doc: 'Prefix of every NATS subject and JetStream stream, so clusters can share one NATS server.',
+  },
+  PARLEY_PARTITIONS: {
+    services: ALL,
+    default: '16',
+    schema: int(1, 256),
+    doc: 'Partitions of the event subjects; a session is handled in order within its partition. Fixed per JetStream stream.',
+  },
+  PARLEY_RELAY_POLL_MS: {
+    services: ['relay'],
+    default: '100',
+    schema: int(10, 60_000),
+    doc: 'How often the relay looks for committed events that are not yet on JetStream.',
   },
   PORT: { services: ['ingress'], default: '3000', schema: int(1, 65535), doc: 'HTTP port of ingress.' },
   HOST: {

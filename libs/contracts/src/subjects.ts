@@ -21,13 +21,28 @@ export const eventsStreamName = (prefix: string) => `${prefix.toUpperCase()}_EVE
 /** Subjects the events stream captures. */
 export const eventsStreamSubjects = (prefix: string) => [`${prefix}.events.>`];
 
-/** `<prefix>.events.<tenant>.<streamId>.<type>` — the subject carries tenant and stream. */
-export const eventSubject = (prefix: string, tenantId: string, streamId: string, type: EventType) =>
-  `${prefix}.events.${token(tenantId, 'tenant id')}.${token(streamId, 'stream id')}.${type}`;
+/**
+ * The partition of a stream: FNV-1a of its id, mod the partition count. Every event of a stream
+ * lands in one partition, and each service reads each partition through a consumer with one
+ * message in flight, so a session's events are handled in order even across replicas
+ * (nats-server 2.9 has no multi-filter consumers or subject transforms to do this for us).
+ */
+export function partitionOf(streamId: string, partitions: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < streamId.length; i++) {
+    hash ^= streamId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % partitions;
+}
 
-/** Filter for one event type across tenants and streams, or every event. */
-export const eventFilter = (prefix: string, type?: EventType) =>
-  type ? `${prefix}.events.*.*.${type}` : `${prefix}.events.>`;
+/** `<prefix>.events.<partition>.<tenant>.<streamId>.<type>` — the subject carries partition, tenant and stream. */
+export const eventSubject = (prefix: string, partitions: number, tenantId: string, streamId: string, type: EventType) =>
+  `${prefix}.events.${partitionOf(streamId, partitions)}.${token(tenantId, 'tenant id')}.${token(streamId, 'stream id')}.${type}`;
+
+/** Filter for one partition (or all) and one event type (or all). */
+export const eventFilter = (prefix: string, partition?: number, type?: EventType) =>
+  `${prefix}.events.${partition ?? '*'}.${type ? `*.*.${type}` : '>'}`.replace('.*.>', '.>');
 
 /** Core NATS subject where one ingress instance receives the answers to its turns. */
 export const replySubject = (prefix: string, instanceId: string) =>

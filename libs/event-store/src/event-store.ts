@@ -116,9 +116,14 @@ export class EventStore {
   }
 
   async readEvent(eventId: string): Promise<RecordedEvent | null> {
-    const result = await this.db.execute(sql`${SELECT_EVENT} where event_id = ${eventId}`);
-    const row = result.rows[0] as unknown as EventRowJson | undefined;
-    return row ? toRecorded(row) : null;
+    return (await this.readEvents([eventId])).get(eventId) ?? null;
+  }
+
+  /** Events by id, in one round trip; ids not in the log are absent from the map. */
+  async readEvents(eventIds: string[]): Promise<Map<string, RecordedEvent>> {
+    const result = await this.db.execute(sql`${SELECT_EVENT} where event_id = any(${sql.param(eventIds)}::uuid[])`);
+    const events = (result.rows as unknown as EventRowJson[]).map(toRecorded);
+    return new Map(events.map((e) => [e.eventId, e]));
   }
 
   async streamInfo(streamId: string): Promise<StreamInfo | null> {

@@ -12,6 +12,7 @@ export class EventPublisher {
   constructor(
     nc: NatsConnection,
     private readonly prefix: string,
+    private readonly partitions: number,
   ) {
     this.js = jetstream(nc);
   }
@@ -20,7 +21,7 @@ export class EventPublisher {
   async publish(events: readonly RecordedEvent[]): Promise<void> {
     await Promise.all(
       events.map((event) =>
-        this.js.publish(eventSubject(this.prefix, event.metadata.tenantId, event.streamId, event.type), JSON.stringify(event), {
+        this.js.publish(eventSubject(this.prefix, this.partitions, event.metadata.tenantId, event.streamId, event.type), JSON.stringify(event), {
           msgID: event.eventId,
         }),
       ),

@@ -2,16 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { Controller, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { eventFilter, eventSubject, type RecordedEvent } from '@parley/contracts';
+import { eventSubject, type RecordedEvent } from '@parley/contracts';
 import { deleteTestStreams, TEST_NATS_URL, testNatsPrefix, waitFor } from '@parley/testing';
 import { jetstream } from '@nats-io/jetstream';
 import { EventPublisher } from './event-publisher';
 import { ANY_EVENT, JetStreamContext, JetStreamTransport } from './jetstream.transport';
 import { connectNats, type NatsConnection } from './nats-connection';
 import { missingServices } from './health';
+import { ensureEventsStream, partitionedConsumers } from './topology';
 import { TurnReplies, sendTurnReply } from './turn-replies';
 
 const prefix = testNatsPrefix('msg');
+const PARTITIONS = 4;
 let version = 0;
 const event = (streamId: string, text: string): RecordedEvent => ({
   eventId: randomUUID(),
@@ -60,11 +62,12 @@ describe('JetStream transport against NATS', () => {
       strategy: new JetStreamTransport({
         nc,
         prefix,
+        partitions: PARTITIONS,
         service: 'probe',
         instanceId: 'probe-1',
-        consumers: [{ durable: 'probe', filterSubject: eventFilter(prefix), maxAckPending: 16, deliverFrom: 'all' }],
+        consumers: partitionedConsumers(prefix, PARTITIONS, { name: 'probe', deliverFrom: 'all' }),
       }),
-      logger: false,
+      logger: process.env.DEBUG_TEST ? ['log', 'warn', 'error'] : false,
     });
     await app.listen();
   };
@@ -83,7 +86,7 @@ describe('JetStream transport against NATS', () => {
 
   it('delivers published events to a durable consumer, including those published while it was down', async () => {
     await start();
-    const publisher = new EventPublisher(nc, prefix);
+    const publisher = new EventPublisher(nc, prefix, PARTITIONS);
     await publisher.publish([event('session-a', 'one'), event('session-a', 'two')]);
     await waitFor(() => seen.length >= 2, { what: 'first two events' });
     await app!.close();
@@ -98,7 +101,7 @@ describe('JetStream transport against NATS', () => {
     seen.length = 0;
     failures.set('flaky', 1);
     await start();
-    const publisher = new EventPublisher(nc, prefix);
+    const publisher = new EventPublisher(nc, prefix, PARTITIONS);
     await publisher.publish([event('session-b', 'flaky'), event('session-b', 'after')]);
     await waitFor(() => seen.length >= 2, { what: 'retry', timeoutMs: 10_000 });
     expect(seen).toEqual([
@@ -112,7 +115,7 @@ describe('JetStream transport against NATS', () => {
     seen.length = 0;
     failures.set('stubborn', 3); // more than the in-place retries
     await start();
-    await new EventPublisher(nc, prefix).publish([event('session-e', 'stubborn')]);
+    await new EventPublisher(nc, prefix, PARTITIONS).publish([event('session-e', 'stubborn')]);
     await waitFor(() => seen.length >= 1, { what: 'server redelivery', timeoutMs: 15_000 });
     expect(seen).toEqual([{ text: 'stubborn', delivery: 2 }]);
   });
@@ -120,7 +123,7 @@ describe('JetStream transport against NATS', () => {
   it('drops a duplicate publish of the same event id inside the duplicate window', async () => {
     seen.length = 0;
     await start();
-    const publisher = new EventPublisher(nc, prefix);
+    const publisher = new EventPublisher(nc, prefix, PARTITIONS);
     const e = event('session-c', 'dup');
     await publisher.publish([e]);
     await publisher.publish([e]);
@@ -132,8 +135,8 @@ describe('JetStream transport against NATS', () => {
   it('routes other event types to the catch-all handler and survives a malformed message', async () => {
     await start();
     const js = jetstream(nc);
-    await js.publish(eventSubject(prefix, 'default', 'session-d', 'TurnRouted'), 'not json at all');
-    await new EventPublisher(nc, prefix).publish([
+    await js.publish(eventSubject(prefix, PARTITIONS, 'default', 'session-d', 'TurnRouted'), 'not json at all');
+    await new EventPublisher(nc, prefix, PARTITIONS).publish([
       { ...event('session-d', 'x'), type: 'TurnRouted', data: { turnId: 't', mode: 'stateful', reason: 'r' } } as RecordedEvent,
     ]);
     await waitFor(() => others.includes('TurnRouted'), { what: 'catch-all handler' });
@@ -155,6 +158,72 @@ describe('JetStream transport against NATS', () => {
     expect(await answered.reply).toMatchObject({ ok: true, text: 'hi' });
     expect(await unanswered.reply).toBeNull();
     replies.close();
+  });
+
+  it('refuses a partition count other than the one the stream was created with', async () => {
+    await expect(ensureEventsStream(nc, prefix, PARTITIONS + 1)).rejects.toThrow(
+      /was created with PARLEY_PARTITIONS=4, but this process has 5/,
+    );
+  });
+
+  it('keeps every session in order across two replicas pulling the same partitions', async () => {
+    const replicaPrefix = testNatsPrefix('rep');
+    const log: { replica: string; stream: string; version: number; phase: 'start' | 'end' }[] = [];
+    const moduleFor = (replica: string) => {
+      @Controller()
+      class SlowHandlers {
+        @EventPattern(ANY_EVENT)
+        async any(@Payload() e: RecordedEvent) {
+          log.push({ replica, stream: e.streamId, version: e.version, phase: 'start' });
+          await new Promise((r) => setTimeout(r, 2 + Math.random() * 4));
+          log.push({ replica, stream: e.streamId, version: e.version, phase: 'end' });
+        }
+      }
+      @Module({ controllers: [SlowHandlers] })
+      class SlowModule {}
+      return SlowModule;
+    };
+    const replicas = await Promise.all(
+      ['a', 'b'].map(async (name) => {
+        const replicaNc = await connectNats(TEST_NATS_URL, `replica-${name}`);
+        const app = await NestFactory.createMicroservice(moduleFor(name), {
+          strategy: new JetStreamTransport({
+            nc: replicaNc,
+            prefix: replicaPrefix,
+            partitions: 3,
+            service: `replica-${name}`,
+            instanceId: name,
+            consumers: partitionedConsumers(replicaPrefix, 3, { name: 'slow', deliverFrom: 'all' }),
+          }),
+          logger: false,
+        });
+        await app.listen();
+        return { app, replicaNc };
+      }),
+    );
+    try {
+      const publisher = new EventPublisher(nc, replicaPrefix, 3);
+      const sessions = ['s1', 's2', 's3', 's4', 's5', 's6'];
+      const events: RecordedEvent[] = [];
+      for (let v = 1; v <= 8; v++) for (const s of sessions) events.push({ ...event(`session-${s}`, `${s}-${v}`), version: v });
+      await publisher.publish(events);
+      await waitFor(() => log.filter((l) => l.phase === 'end').length >= events.length, { what: 'all events', timeoutMs: 20_000 });
+      for (const s of sessions) {
+        const mine = log.filter((l) => l.stream === `session-${s}`);
+        // strictly start/end alternating (never two of one session at once), in version order
+        expect(mine.map((l) => `${l.phase}:${l.version}`)).toEqual(
+          Array.from({ length: 8 }, (_, i) => [`start:${i + 1}`, `end:${i + 1}`]).flat(),
+        );
+      }
+      // both replicas did work
+      expect(new Set(log.map((l) => l.replica))).toEqual(new Set(['a', 'b']));
+    } finally {
+      for (const { app, replicaNc } of replicas) {
+        await app.close();
+        await replicaNc.close();
+      }
+      await deleteTestStreams(replicaPrefix);
+    }
   });
 
   it('fails fast with a clear message when NATS is unreachable', async () => {

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { BaseRpcContext, Server, type CustomTransportStrategy } from '@nestjs/microservices';
+import { BaseRpcContext, Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
 import { jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { eventsStreamName, healthSubject, parseRecordedEvent, type RecordedEvent } from '@parley/contracts';
@@ -12,6 +12,7 @@ export const ANY_EVENT = '*';
 export interface JetStreamTransportOptions {
   nc: NatsConnection;
   prefix: string;
+  partitions: number;
   /** Service name, answered on the health subject. */
   service: string;
   instanceId: string;
@@ -58,7 +59,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   async listen(callback: (error?: unknown) => void): Promise<void> {
     try {
       const { nc, prefix, service, instanceId } = this.options;
-      const jsm = await ensureEventsStream(nc, prefix);
+      const jsm = await ensureEventsStream(nc, prefix, this.options.partitions);
       const js = jetstream(nc);
       for (const spec of this.options.consumers) {
         await ensureConsumer(jsm, prefix, spec);
@@ -86,7 +87,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       } catch (error) {
         // a malformed message will never parse: stop its redelivery and say why
         this.log.error(`Dropping malformed message on ${msg.subject}: ${(error as Error).message}`);
-        msg.term('malformed');
+        msg.term(); // no reason: nats-server 2.9 does not understand `+TERM <reason>`
         continue;
       }
       // keep per-stream order while letting other streams proceed
@@ -106,6 +107,16 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       return;
     }
     const retries = this.options.localRetries ?? 2;
+    // tell the server the message is still being worked on (an LLM call can outlast ack_wait)
+    const heartbeat = setInterval(() => msg.working(), 10_000);
+    try {
+      await this.attempt(handler, event, msg, retries);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  private async attempt(handler: MessageHandler, event: RecordedEvent, msg: JsMsg, retries: number): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         const result = await handler(event, new JetStreamContext([msg]));

@@ -7,7 +7,7 @@ import {
   StorageType,
   type JetStreamManager,
 } from '@nats-io/jetstream';
-import { eventsStreamName, eventsStreamSubjects } from '@parley/contracts';
+import { eventFilter, eventsStreamName, eventsStreamSubjects, type EventType } from '@parley/contracts';
 import type { NatsConnection } from '@nats-io/transport-node';
 
 const SECOND_NS = 1_000_000_000;
@@ -28,17 +28,32 @@ export interface ConsumerSpec {
   ackWaitSeconds?: number;
 }
 
-/** Creates the events stream if it is missing; running it again changes nothing. */
-export async function ensureEventsStream(nc: NatsConnection, prefix: string): Promise<JetStreamManager> {
+/** The partition count is part of the subject layout, so it is written on the stream and checked. */
+const description = (partitions: number) => `Parley events (partitions=${partitions})`;
+
+/**
+ * Creates the events stream if it is missing; running it again changes nothing. Refuses to run
+ * with a partition count other than the one the stream was created with: messages would land on
+ * subjects no consumer reads.
+ */
+export async function ensureEventsStream(nc: NatsConnection, prefix: string, partitions: number): Promise<JetStreamManager> {
   const jsm = await jetstreamManager(nc);
   const name = eventsStreamName(prefix);
   try {
-    await jsm.streams.info(name);
+    const info = await jsm.streams.info(name);
+    const existing = /partitions=(\d+)/.exec(info.config.description ?? '')?.[1];
+    if (existing && Number(existing) !== partitions) {
+      throw new Error(
+        `JetStream stream ${name} was created with PARLEY_PARTITIONS=${existing}, but this process has ${partitions}; ` +
+          'run every service with the same value',
+      );
+    }
   } catch (error) {
     if (!(error instanceof JetStreamApiError) || error.status !== 404) throw error;
     try {
       await jsm.streams.add({
         name,
+        description: description(partitions),
         subjects: eventsStreamSubjects(prefix),
         retention: RetentionPolicy.Limits,
         storage: StorageType.File,
@@ -81,4 +96,28 @@ export async function ensureConsumer(jsm: JetStreamManager, prefix: string, spec
       deliver_policy: spec.deliverFrom === 'all' ? DeliverPolicy.All : DeliverPolicy.New,
     });
   }
+}
+
+export interface PartitionedConsumer {
+  /** Base durable name; partition i reads through `<name>-p<i>`. */
+  name: string;
+  /** Only this event type, or every event. */
+  type?: EventType;
+  deliverFrom: ConsumerSpec['deliverFrom'];
+  ackWaitSeconds?: number;
+}
+
+/**
+ * One durable per partition, each with a single message in flight: every replica pulls from every
+ * partition, and the server hands a partition's next message out only after the previous one was
+ * acknowledged, which keeps each session in order however many replicas run.
+ */
+export function partitionedConsumers(prefix: string, partitions: number, spec: PartitionedConsumer): ConsumerSpec[] {
+  return Array.from({ length: partitions }, (_, partition) => ({
+    durable: `${spec.name}-p${partition}`,
+    filterSubject: eventFilter(prefix, partition, spec.type),
+    maxAckPending: 1,
+    deliverFrom: spec.deliverFrom,
+    ackWaitSeconds: spec.ackWaitSeconds,
+  }));
 }

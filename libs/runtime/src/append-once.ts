@@ -2,17 +2,16 @@ import type { NewEvent, RecordedEvent } from '@parley/contracts';
 import { DuplicateEventError, type EventStore } from '@parley/event-store';
 
 /**
- * Appends an event whose id was derived from the message being handled. On a redelivery the log
- * already holds it: return the stored copy so the caller can publish it again (the first attempt
- * may have crashed between commit and publish) without appending twice.
+ * Appends an event whose id was derived from the message being handled, so handling a message
+ * twice appends once. Returns null when the log already holds it (a redelivery): the first
+ * attempt's event is already there, and the relay publishes whatever was committed.
  */
-export async function appendOnce(store: EventStore, streamId: string, event: NewEvent): Promise<RecordedEvent[]> {
+export async function appendOnce(store: EventStore, streamId: string, event: NewEvent): Promise<RecordedEvent | null> {
   try {
-    return await store.append(streamId, event.metadata.tenantId, [event], 'exists');
+    const [recorded] = await store.append(streamId, event.metadata.tenantId, [event], 'exists');
+    return recorded;
   } catch (error) {
-    if (!(error instanceof DuplicateEventError)) throw error;
-    const stored = await store.readEvent(event.eventId);
-    if (!stored) throw error;
-    return [stored];
+    if (error instanceof DuplicateEventError) return null;
+    throw error;
   }
 }

@@ -41,7 +41,7 @@ export interface WorkerDefinition<S extends ServiceName> {
   service: S;
   /** Root module; receives the resources to wire its handlers. */
   module: (resources: Resources<S>) => Type<unknown> | import('@nestjs/common').DynamicModule;
-  consumers: (prefix: string) => ConsumerSpec[];
+  consumers: (prefix: string, partitions: number) => ConsumerSpec[];
   /** Validates settings before anything is connected; throw SettingsError to refuse to start. */
   checkSettings?: (settings: Settings<S>) => void;
 }
@@ -62,9 +62,10 @@ export async function runWorker<S extends ServiceName>(definition: WorkerDefinit
       strategy: new JetStreamTransport({
         nc: resources.nc,
         prefix,
+        partitions: resources.partitions,
         service,
         instanceId: resources.instanceId,
-        consumers: definition.consumers(prefix),
+        consumers: definition.consumers(prefix, resources.partitions),
       }),
       logger: logLevels(resources.logLevel),
     });

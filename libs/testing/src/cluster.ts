@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-/** The four services of a turn, in the order they are started. */
-export const CLUSTER_SERVICES = ['session-projector', 'router', 'responder', 'ingress'] as const;
+/** The services of a cluster, in the order they are started. */
+export const CLUSTER_SERVICES = ['relay', 'session-projector', 'router', 'responder', 'ingress'] as const;
 export type ClusterService = (typeof CLUSTER_SERVICES)[number];
 
 /** The repository root (found by its package.json), from src or dist alike. */
@@ -27,7 +27,7 @@ export interface ClusterOptions {
   readyTimeoutMs?: number;
 }
 
-/** The four services as separate processes, started from the built `dist/`. */
+/** The services as separate processes, started from the built `dist/`. */
 export class Cluster {
   readonly logs: string[] = [];
   private readonly processes = new Map<ClusterService, ChildProcess>();

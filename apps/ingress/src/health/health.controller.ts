@@ -5,7 +5,7 @@ import { RESOURCES, type Connections } from '@parley/runtime';
 import { ApiError } from '../http/api-error';
 
 /** The services a turn needs besides ingress. */
-export const DOWNSTREAM = ['router', 'session-projector', 'responder'] as const;
+export const DOWNSTREAM = ['router', 'session-projector', 'responder', 'relay'] as const;
 
 @Controller()
 export class HealthController {

@@ -1,18 +1,23 @@
 import { Controller, Inject, Logger } from '@nestjs/common';
-import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { EventPattern, Payload } from '@nestjs/microservices';
 import { sessionIdOf, type ContextMessage, type NewEvent, type RecordedEvent, type TurnReplyMessage } from '@parley/contracts';
 import { buildStatefulContext, buildStatelessContext, derivedId } from '@parley/conversation';
 import { EventStore, loadSessionState, SessionProjectionRepository } from '@parley/event-store';
 import { LlmError, type Llm } from '@parley/llm';
-import { EventPublisher, JetStreamContext, sendTurnReply } from '@parley/messaging';
+import { EventPublisher, sendTurnReply } from '@parley/messaging';
 import { appendOnce, RESOURCES, type Connections } from '@parley/runtime';
 
 export const LLM = Symbol('LLM');
 export const SYSTEM_PROMPT = Symbol('SYSTEM_PROMPT');
 
+/** What to do with a routed turn: answer it with this context, or it was answered already. */
+type Plan = { kind: 'answer'; context: ContextMessage[] } | { kind: 'answered'; outcome: RecordedEvent };
+
 /**
  * Answers routed turns: builds the context the route allows, calls the LLM, records the outcome
  * (`AssistantReplied` or `TurnFailed`) and sends it to the ingress instance waiting on the turn.
+ * A turn is answered at most once: a repeated `TurnRouted` (redelivery, relay re-publish) finds
+ * the outcome in what it reads anyway and only re-sends the answer.
  */
 @Controller()
 export class TurnResponderHandler {
@@ -28,18 +33,16 @@ export class TurnResponderHandler {
   ) {}
 
   @EventPattern('TurnRouted')
-  async respond(@Payload() routed: RecordedEvent<'TurnRouted'>, @Ctx() ctx: JetStreamContext): Promise<void> {
+  async respond(@Payload() routed: RecordedEvent<'TurnRouted'>): Promise<void> {
     const outcomeId = derivedId(routed.eventId, 'outcome');
-    if (ctx.deliveryCount > 1) {
-      const earlier = await this.store.readEvent(outcomeId);
-      if (earlier) return this.finish(routed, [earlier]); // answered before a crash; do not call the LLM again
-    }
-    const context = await this.contextFor(routed);
+    const plan = await this.plan(routed, outcomeId);
+    if (plan.kind === 'answered') return this.reply(routed, plan.outcome);
+
     const metadata = { ...routed.metadata, causationId: routed.eventId, correlationId: routed.data.turnId };
     const startedAt = performance.now();
     let outcome: NewEvent;
     try {
-      const result = await this.llm.complete({ messages: context });
+      const result = await this.llm.complete({ messages: plan.context });
       outcome = {
         eventId: outcomeId,
         type: 'AssistantReplied',
@@ -49,7 +52,7 @@ export class TurnResponderHandler {
           model: result.model,
           usage: result.usage,
           latencyMs: Math.round(performance.now() - startedAt),
-          contextMessages: context.length,
+          contextMessages: plan.context.length,
         },
         metadata,
       };
@@ -58,34 +61,52 @@ export class TurnResponderHandler {
       this.log.warn(`Turn ${routed.data.turnId} failed: ${error.code} ${error.message}`);
       outcome = { eventId: outcomeId, type: 'TurnFailed', data: { turnId: routed.data.turnId, code: error.code, message: error.message }, metadata };
     }
-    await this.finish(routed, await appendOnce(this.store, routed.streamId, outcome));
+    const recorded = await appendOnce(this.store, routed.streamId, outcome);
+    if (!recorded) {
+      // a concurrent delivery of the same turn recorded its answer first; that one stands
+      const stored = await this.store.readEvent(outcomeId);
+      if (stored) this.reply(routed, stored);
+      return;
+    }
+    this.reply(routed, recorded);
+    await this.publisher.publish([recorded]);
   }
 
-  /** Stateful turns see the session including this turn (log tail over the projection); stateless ones only their message. */
-  private async contextFor(routed: RecordedEvent<'TurnRouted'>): Promise<ContextMessage[]> {
+  /**
+   * Stateful turns see the session including this turn (projection plus log tail); stateless ones
+   * only their own message, read by id together with any earlier answer, in one round trip.
+   */
+  private async plan(routed: RecordedEvent<'TurnRouted'>, outcomeId: string): Promise<Plan> {
+    const { turnId } = routed.data;
     if (routed.data.mode === 'stateful') {
       const { state } = await loadSessionState(this.store, this.projections, sessionIdOf(routed.streamId));
-      return buildStatefulContext(state, routed.data.turnId, this.systemPrompt);
+      const turn = state.status === 'open' ? state.turns.find((t) => t.turnId === turnId) : undefined;
+      if (turn?.status === 'replied' || turn?.status === 'failed') {
+        const outcome = await this.store.readEvent(outcomeId);
+        if (outcome) return { kind: 'answered', outcome };
+      }
+      return { kind: 'answer', context: buildStatefulContext(state, turnId, this.systemPrompt) };
     }
     const causeId = routed.metadata.causationId;
-    const message = causeId ? await this.store.readEvent(causeId) : null;
+    if (!causeId) throw new Error(`TurnRouted ${routed.eventId} does not name its UserMessageReceived`);
+    const found = await this.store.readEvents([causeId, outcomeId]);
+    const outcome = found.get(outcomeId);
+    if (outcome) return { kind: 'answered', outcome };
+    const message = found.get(causeId);
     if (!message || message.type !== 'UserMessageReceived') {
       throw new Error(`TurnRouted ${routed.eventId} does not point at its UserMessageReceived`);
     }
-    return buildStatelessContext(message.data.text, this.systemPrompt);
+    return { kind: 'answer', context: buildStatelessContext(message.data.text, this.systemPrompt) };
   }
 
-  private async finish(routed: RecordedEvent<'TurnRouted'>, outcome: RecordedEvent[]): Promise<void> {
-    const [event] = outcome;
+  private reply(routed: RecordedEvent<'TurnRouted'>, outcome: RecordedEvent): void {
     const replyTo = routed.metadata.replyTo;
-    if (replyTo && (event.type === 'AssistantReplied' || event.type === 'TurnFailed')) {
-      const route = { mode: routed.data.mode, reason: routed.data.reason };
-      const reply: TurnReplyMessage =
-        event.type === 'AssistantReplied'
-          ? { ok: true, turnId: event.data.turnId, text: event.data.text, route }
-          : { ok: false, turnId: event.data.turnId, route, code: event.data.code, message: event.data.message };
-      sendTurnReply(this.resources.nc, replyTo, reply);
-    }
-    await this.publisher.publish(outcome);
+    if (!replyTo || (outcome.type !== 'AssistantReplied' && outcome.type !== 'TurnFailed')) return;
+    const route = { mode: routed.data.mode, reason: routed.data.reason };
+    const reply: TurnReplyMessage =
+      outcome.type === 'AssistantReplied'
+        ? { ok: true, turnId: outcome.data.turnId, text: outcome.data.text, route }
+        : { ok: false, turnId: outcome.data.turnId, route, code: outcome.data.code, message: outcome.data.message };
+    sendTurnReply(this.resources.nc, replyTo, reply);
   }
 }

@@ -23,6 +23,7 @@ export class TurnRoutingHandler {
       data: { turnId: event.data.turnId, mode: decision.mode, reason: decision.reason },
       metadata: { ...event.metadata, causationId: event.eventId, correlationId: event.data.turnId },
     };
-    await this.publisher.publish(await appendOnce(this.store, event.streamId, routed));
+    const recorded = await appendOnce(this.store, event.streamId, routed);
+    if (recorded) await this.publisher.publish([recorded]);
   }
 }

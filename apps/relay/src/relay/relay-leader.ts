@@ -1,0 +1,89 @@
+import { Logger } from '@nestjs/common';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { Client } from 'pg';
+import type { EventPublisher } from '@parley/messaging';
+import { LogRelay } from './log-relay';
+
+/** Any constant: the advisory lock that makes one relay active per database. */
+export const RELAY_LOCK = 4_151_772_002;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface RelayLeaderOptions {
+  databaseUrl: string;
+  publisher: Pick<EventPublisher, 'publish'>;
+  pollMs: number;
+  /** How often a standby relay tries to take over. */
+  standbyMs?: number;
+  onStateChange?: (state: 'active' | 'standby') => void;
+}
+
+/**
+ * Runs the relay while holding a session-level advisory lock on its own connection: only one
+ * relay is active per database, and if its process or connection dies the lock is released and a
+ * standby takes over from the shared checkpoint.
+ */
+export class RelayLeader {
+  private readonly log = new Logger('Relay');
+  private stopped = false;
+  private running?: Promise<void>;
+  private wake?: () => void;
+  private state: 'active' | 'standby' | null = null;
+
+  constructor(private readonly options: RelayLeaderOptions) {}
+
+  get isActive(): boolean {
+    return this.state === 'active';
+  }
+
+  start(): void {
+    this.running ??= this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.running;
+  }
+
+  private async pause(ms: number): Promise<void> {
+    await Promise.race([sleep(ms), new Promise<void>((resolve) => (this.wake = resolve))]);
+  }
+
+  private setState(state: 'active' | 'standby'): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.log.log(state === 'active' ? 'active: relaying the log to JetStream' : 'standby: another relay holds the lock');
+    this.options.onStateChange?.(state);
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      const client = new Client({ connectionString: this.options.databaseUrl, connectionTimeoutMillis: 5_000 });
+      client.on('error', () => undefined); // surfaces as a failed query below
+      try {
+        await client.connect();
+        const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [RELAY_LOCK]);
+        if (!rows[0].locked) {
+          this.setState('standby');
+          await client.end();
+          await this.pause(this.options.standbyMs ?? 2_000);
+          continue;
+        }
+        this.setState('active');
+        const relay = new LogRelay(drizzle(client), this.options.publisher);
+        await relay.resume();
+        while (!this.stopped) {
+          const published = await relay.relayBatch();
+          if (published === 0) await this.pause(this.options.pollMs);
+        }
+      } catch (error) {
+        this.log.warn(`relay interrupted, retrying: ${error instanceof Error ? error.message : String(error)}`);
+        this.state = null;
+        await this.pause(1_000);
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    }
+  }
+}
