@@ -115,6 +115,8 @@ export const EventMetadata = z.object({
   causationId: z.string().optional(),
   /** Core NATS subject where the ingress instance waiting for this turn's answer listens. */
   replyTo: z.string().optional(),
+  /** The client's `Idempotency-Key` for the request that recorded this event. */
+  idempotencyKey: z.string().optional(),
 });
 export type EventMetadata = z.infer<typeof EventMetadata>;
 

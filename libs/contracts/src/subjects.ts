@@ -40,6 +40,10 @@ export function partitionOf(streamId: string, partitions: number): number {
 export const eventSubject = (prefix: string, partitions: number, tenantId: string, streamId: string, type: EventType) =>
   `${prefix}.events.${partitionOf(streamId, partitions)}.${token(tenantId, 'tenant id')}.${token(streamId, 'stream id')}.${type}`;
 
+/** Every event of one stream (a core NATS subscription on it sees them as they are published). */
+export const streamEventsSubject = (prefix: string, partitions: number, tenantId: string, streamId: string) =>
+  `${prefix}.events.${partitionOf(streamId, partitions)}.${token(tenantId, 'tenant id')}.${token(streamId, 'stream id')}.*`;
+
 /** Filter for one partition (or all) and one event type (or all). */
 export const eventFilter = (prefix: string, partition?: number, type?: EventType) =>
   `${prefix}.events.${partition ?? '*'}.${type ? `*.*.${type}` : '>'}`.replace('.*.>', '.>');

@@ -1,5 +1,5 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { replySubject, TurnReplyMessage } from '@parley/contracts';
+import { parseRecordedEvent, replySubject, TurnReplyMessage, type RecordedEvent } from '@parley/contracts';
 import { Logger } from '@nestjs/common';
 
 /**
@@ -8,7 +8,7 @@ import { Logger } from '@nestjs/common';
  */
 export class TurnReplies {
   readonly subject: string;
-  private readonly waiting = new Map<string, (reply: TurnReplyMessage) => void>();
+  private readonly waiting = new Map<string, Set<(reply: TurnReplyMessage) => void>>();
   private readonly subscription: Subscription;
   private readonly log = new Logger('TurnReplies');
 
@@ -22,7 +22,7 @@ export class TurnReplies {
           this.log.warn(`Ignoring malformed turn reply: ${parsed.error.message}`);
           return;
         }
-        this.waiting.get(parsed.data.turnId)?.(parsed.data);
+        for (const done of [...(this.waiting.get(parsed.data.turnId) ?? [])]) done(parsed.data);
       },
     });
   }
@@ -37,17 +37,21 @@ export class TurnReplies {
     const reply = new Promise<TurnReplyMessage | null>((resolve) => (settle = resolve));
     const done = (value: TurnReplyMessage | null) => {
       clearTimeout(timer);
-      this.waiting.delete(turnId);
+      const waiters = this.waiting.get(turnId);
+      waiters?.delete(done);
+      if (waiters?.size === 0) this.waiting.delete(turnId);
       settle(value);
     };
     timer = setTimeout(() => done(null), timeoutMs);
-    this.waiting.set(turnId, done);
+    const waiters = this.waiting.get(turnId) ?? new Set();
+    waiters.add(done);
+    this.waiting.set(turnId, waiters);
     return { reply, cancel: () => done(null) };
   }
 
   close(): void {
     this.subscription.unsubscribe();
-    for (const done of [...this.waiting.values()]) done(null as never);
+    for (const waiters of [...this.waiting.values()]) for (const done of [...waiters]) done(null as never);
   }
 }
 
@@ -62,4 +66,37 @@ function safeJson(text: string): unknown {
 /** Responder side: sends a turn's answer to the ingress instance waiting on it. */
 export function sendTurnReply(nc: NatsConnection, subject: string, reply: TurnReplyMessage): void {
   nc.publish(subject, JSON.stringify(TurnReplyMessage.parse(reply)));
+}
+
+/**
+ * Resolves with the first event of `streamId` that `matches`, seen on the stream's subject as it is
+ * published (by the writer or the relay), or null after `timeoutMs`. For the rare waits that are
+ * not on the fast reply path, such as a retried request on another ingress instance.
+ */
+export function watchStream(
+  nc: NatsConnection,
+  subject: string,
+  matches: (event: RecordedEvent) => boolean,
+  timeoutMs: number,
+): { event: Promise<RecordedEvent | null>; stop: () => void } {
+  let settle!: (event: RecordedEvent | null) => void;
+  const event = new Promise<RecordedEvent | null>((resolve) => (settle = resolve));
+  const subscription = nc.subscribe(subject, {
+    callback: (error, msg) => {
+      if (error) return;
+      try {
+        const parsed = parseRecordedEvent(msg.json());
+        if (matches(parsed)) stop(parsed);
+      } catch {
+        // not an event we can read: not the one we wait for
+      }
+    },
+  });
+  const timer = setTimeout(() => stop(null), timeoutMs);
+  const stop = (value: RecordedEvent | null = null) => {
+    clearTimeout(timer);
+    subscription.unsubscribe();
+    settle(value);
+  };
+  return { event, stop: () => stop(null) };
 }

@@ -31,6 +31,7 @@ export interface ClusterOptions {
 export class Cluster {
   readonly logs: string[] = [];
   private readonly processes = new Map<ClusterService, ChildProcess>();
+  private readonly replicas: ChildProcess[] = [];
   private stopping = false;
 
   constructor(private readonly options: ClusterOptions) {}
@@ -41,10 +42,27 @@ export class Cluster {
 
   /** Starts one service (again, after `kill`). */
   startService(service: ClusterService): ChildProcess {
+    const child = this.spawnService(service, {});
+    child.on('exit', (code, signal) => {
+      if (this.processes.get(service) === child) this.processes.delete(service);
+      if (!this.stopping) this.options.onUnexpectedExit?.(service, code, signal);
+    });
+    this.processes.set(service, child);
+    return child;
+  }
+
+  /** Starts one more instance of a service, with extra settings (an ingress on another PORT, say). */
+  startReplica(service: ClusterService, env: Record<string, string>): ChildProcess {
+    const child = this.spawnService(service, env);
+    this.replicas.push(child);
+    return child;
+  }
+
+  private spawnService(service: ClusterService, extraEnv: Record<string, string>): ChildProcess {
     const path = entrypoint(service);
     if (!existsSync(path)) throw new Error(`${path} is missing: run "npm run build" first`);
     const child = spawn(process.execPath, [path], {
-      env: { ...process.env, ...(this.options.env.FORCE_COLOR ? {} : { NO_COLOR: '1' }), ...this.options.env },
+      env: { ...process.env, ...(this.options.env.FORCE_COLOR ? {} : { NO_COLOR: '1' }), ...this.options.env, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const collect = (chunk: Buffer) => {
@@ -56,11 +74,6 @@ export class Cluster {
     };
     child.stdout!.on('data', collect);
     child.stderr!.on('data', collect);
-    child.on('exit', (code, signal) => {
-      if (this.processes.get(service) === child) this.processes.delete(service);
-      if (!this.stopping) this.options.onUnexpectedExit?.(service, code, signal);
-    });
-    this.processes.set(service, child);
     return child;
   }
 
@@ -102,7 +115,7 @@ export class Cluster {
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
     await Promise.all(
-      [...this.processes.values()].map(
+      [...this.processes.values(), ...this.replicas].map(
         (child) =>
           new Promise<void>((resolve) => {
             if (child.exitCode !== null || child.signalCode !== null) return resolve();

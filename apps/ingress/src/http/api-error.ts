@@ -19,6 +19,7 @@ export class ApiError extends Error {
 /** The one place where error codes become HTTP statuses. */
 export const HTTP_STATUS: Record<string, number> = {
   'REQUEST.INVALID': 400,
+  'IDEMPOTENCY.KEY_REUSED': 409,
   'REQUEST.TOO_LARGE': 413,
   'REQUEST.UNSUPPORTED_MEDIA_TYPE': 415,
   'ROUTE.NOT_FOUND': 404,

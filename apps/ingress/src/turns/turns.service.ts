@@ -4,14 +4,18 @@ import {
   DEFAULT_TENANT,
   SessionIdParam,
   sessionStreamId,
+  streamEventsSubject,
   turnStreamId,
+  type NewEvent,
   type RecordedEvent,
   type RequestedMode,
   type RouteInfo,
   type TurnReplyMessage,
 } from '@parley/contracts';
-import { EventStore, StreamNotFoundError } from '@parley/event-store';
-import { EventPublisher, TurnReplies } from '@parley/messaging';
+import { derivedId } from '@parley/conversation';
+import { ConcurrencyError, DuplicateEventError, EventStore, StreamNotFoundError } from '@parley/event-store';
+import { EventPublisher, TurnReplies, watchStream } from '@parley/messaging';
+import { RESOURCES, type Connections } from '@parley/runtime';
 import { ApiError } from '../http/api-error';
 import { TURN_REPLIES, TURN_TIMEOUT_MS } from '../ingress.tokens';
 import { sessionNotFound } from '../sessions/sessions.service';
@@ -23,9 +27,21 @@ export interface TurnResult {
   route: RouteInfo;
 }
 
+interface TurnRequest {
+  sessionId: string | null;
+  text: string;
+  mode: RequestedMode;
+  idempotencyKey?: string;
+}
+
+const isOutcomeOf = (turnId: string) => (e: RecordedEvent) =>
+  (e.type === 'AssistantReplied' || e.type === 'TurnFailed') && e.data.turnId === turnId;
+
 /**
  * A turn from ingress's side: record the user's message, hand it to the bus, wait for the answer.
- * Ingress never routes or answers itself; it only records and waits.
+ * Ingress never routes or answers itself; it only records and waits. With an Idempotency-Key the
+ * turn's ids derive from the key, so a retry meets the original in the log instead of starting a
+ * second turn, and waits for (or returns) the original's answer.
  */
 @Injectable()
 export class TurnsService {
@@ -34,56 +50,93 @@ export class TurnsService {
     private readonly publisher: EventPublisher,
     @Inject(TURN_REPLIES) private readonly replies: TurnReplies,
     @Inject(TURN_TIMEOUT_MS) private readonly timeoutMs: number,
+    @Inject(RESOURCES) private readonly resources: Connections,
   ) {}
 
-  async inSession(sessionId: string, text: string, mode: RequestedMode): Promise<TurnResult> {
+  async inSession(sessionId: string, text: string, mode: RequestedMode, idempotencyKey?: string): Promise<TurnResult> {
     if (!SessionIdParam.safeParse(sessionId).success) throw sessionNotFound(sessionId);
-    return this.run(sessionStreamId(sessionId), sessionId, text, mode);
+    return this.run({ sessionId, text, mode, idempotencyKey });
   }
 
-  async stateless(text: string): Promise<TurnResult> {
-    const turnId = randomUUID();
-    return this.run(turnStreamId(turnId), null, text, 'stateless', turnId);
+  async stateless(text: string, idempotencyKey?: string): Promise<TurnResult> {
+    return this.run({ sessionId: null, text, mode: 'stateless', idempotencyKey });
   }
 
-  private async run(streamId: string, sessionId: string | null, text: string, mode: RequestedMode, turnId = randomUUID()): Promise<TurnResult> {
+  private async run(request: TurnRequest): Promise<TurnResult> {
+    const tenantId = DEFAULT_TENANT;
+    const scope = `${tenantId}\u0000${request.sessionId ?? 'stateless'}\u0000${request.idempotencyKey}`;
+    const turnId = request.idempotencyKey ? derivedId(scope, 'turn') : randomUUID();
+    const eventId = request.idempotencyKey ? derivedId(scope, 'UserMessageReceived') : randomUUID();
+    const streamId = request.sessionId ? sessionStreamId(request.sessionId) : turnStreamId(turnId);
+    const message: NewEvent = {
+      eventId,
+      type: 'UserMessageReceived',
+      data: { turnId, text: request.text, requestedMode: request.mode },
+      metadata: {
+        tenantId,
+        correlationId: turnId,
+        replyTo: this.replies.subject,
+        ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey } : {}),
+      },
+    };
+
     // listen before publishing, so even an instant answer is caught
     const waiting = this.replies.expect(turnId, this.timeoutMs);
     try {
-      let recorded: RecordedEvent[];
+      let recorded: RecordedEvent;
       try {
-        recorded = await this.store.append(
-          streamId,
-          DEFAULT_TENANT,
-          [
-            {
-              eventId: randomUUID(),
-              type: 'UserMessageReceived',
-              data: { turnId, text, requestedMode: mode },
-              metadata: { tenantId: DEFAULT_TENANT, correlationId: turnId, replyTo: this.replies.subject },
-            },
-          ],
-          sessionId ? 'exists' : 'no_stream',
-        );
+        [recorded] = await this.store.append(streamId, tenantId, [message], request.sessionId ? 'exists' : 'no_stream');
       } catch (error) {
-        if (error instanceof StreamNotFoundError && sessionId) throw sessionNotFound(sessionId);
+        if (error instanceof StreamNotFoundError && request.sessionId) throw sessionNotFound(request.sessionId);
+        const retried = error instanceof DuplicateEventError || (error instanceof ConcurrencyError && !request.sessionId);
+        if (request.idempotencyKey && retried) return await this.resume(request, streamId, turnId, eventId, waiting.reply);
         throw error;
       }
-      await this.publisher.publish(recorded);
-      const reply = (await waiting.reply) ?? (await this.outcomeFromLog(streamId, recorded[0].version, turnId));
-      if (!reply) throw new ApiError('TURN.TIMEOUT', `Turn ${turnId} was not answered within ${this.timeoutMs} ms; it stays recorded`, { turnId });
-      if (!reply.ok) throw new ApiError(reply.code, reply.message, { turnId, route: reply.route });
-      return { turnId, sessionId, reply: { text: reply.text }, route: reply.route };
+      await this.publisher.publish([recorded]);
+      const reply = (await waiting.reply) ?? (await this.outcomeFromLog(streamId, recorded.version, turnId));
+      return this.result(request, turnId, reply);
     } finally {
       waiting.cancel();
     }
+  }
+
+  /** A retry: the original turn is in the log; return its answer, waiting for it if need be. */
+  private async resume(
+    request: TurnRequest,
+    streamId: string,
+    turnId: string,
+    eventId: string,
+    fastReply: Promise<TurnReplyMessage | null>,
+  ): Promise<TurnResult> {
+    const { nc, prefix, partitions } = this.resources;
+    const watch = watchStream(nc, streamEventsSubject(prefix, partitions, DEFAULT_TENANT, streamId), isOutcomeOf(turnId), this.timeoutMs);
+    try {
+      const original = await this.store.readEvent(eventId);
+      if (!original || original.type !== 'UserMessageReceived') throw new Error(`Event ${eventId} of ${streamId} vanished`);
+      if (original.data.text !== request.text || original.data.requestedMode !== request.mode) {
+        throw new ApiError('IDEMPOTENCY.KEY_REUSED', 'This Idempotency-Key was already used for a different request', { turnId });
+      }
+      const known = await this.outcomeFromLog(streamId, original.version, turnId);
+      if (known) return this.result(request, turnId, known);
+      // the original is still being answered: its reply reaches whichever ingress waits on it
+      const reply = await Promise.race([fastReply, watch.event.then((seen) => (seen ? this.outcomeFromLog(streamId, original.version, turnId) : null))]);
+      return this.result(request, turnId, reply ?? (await this.outcomeFromLog(streamId, original.version, turnId)));
+    } finally {
+      watch.stop();
+    }
+  }
+
+  private result(request: TurnRequest, turnId: string, reply: TurnReplyMessage | null): TurnResult {
+    if (!reply) throw new ApiError('TURN.TIMEOUT', `Turn ${turnId} was not answered within ${this.timeoutMs} ms; it stays recorded`, { turnId });
+    if (!reply.ok) throw new ApiError(reply.code, reply.message, { turnId, route: reply.route });
+    return { turnId, sessionId: request.sessionId, reply: { text: reply.text }, route: reply.route };
   }
 
   /** The fast reply is core NATS and may be lost; the log is where the answer really lives. */
   private async outcomeFromLog(streamId: string, after: number, turnId: string): Promise<TurnReplyMessage | null> {
     const events = await this.store.readStream(streamId, { after });
     const routed = events.find((e) => e.type === 'TurnRouted' && e.data.turnId === turnId);
-    const outcome = events.find((e) => (e.type === 'AssistantReplied' || e.type === 'TurnFailed') && e.data.turnId === turnId);
+    const outcome = events.find(isOutcomeOf(turnId));
     if (!routed || routed.type !== 'TurnRouted' || !outcome) return null;
     const route = { mode: routed.data.mode, reason: routed.data.reason };
     if (outcome.type === 'AssistantReplied') return { ok: true, turnId, text: outcome.data.text, route };
