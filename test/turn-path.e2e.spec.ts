@@ -153,7 +153,7 @@ describe('a turn end to end through the services as processes', () => {
     const text = await runCli(['replay', sessionId], { DATABASE_URL: db.url });
     expect(text.stdout).toContain('UserMessageReceived');
     expect(text.stdout).toContain('"Friday at 7 please"');
-    expect(text.stdout).toContain('→ stateful (session-default-stateful)');
+    expect(text.stdout).toContain('→ stateful via llm (session-default-stateful)');
     expect(text.stdout).not.toMatch(/\u001b\[/); // plain when not a terminal
 
     const atFour = JSON.parse((await runCli(['replay', sessionId, '--at', '4', '--json'], { DATABASE_URL: db.url })).stdout);

@@ -30,13 +30,31 @@ export const UserMessageReceivedData = z.object({
   requestedMode: RequestedMode,
 });
 
-/** The router decided how to answer a turn. */
+/** Who produces the answer: the LLM, or the knowledge base (FAQ) without an LLM call. */
+export const AnswerRoute = z.enum(['llm', 'faq']);
+export type AnswerRoute = z.infer<typeof AnswerRoute>;
+
+/** A routing input, recorded so a decision can be audited and replayed. */
+const Feature = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+
+/** The router decided how to answer a turn (schema version 2). */
 export const TurnRoutedData = z.object({
   /** The turn being routed. */
   turnId: Id,
   /** Stateless answers see the request alone; stateful ones see the session's state. */
   mode: RouteMode,
+  /** Who produces the answer. */
+  route: AnswerRoute,
   /** Why this mode was chosen, as a stable machine-readable phrase. */
+  reason: z.string(),
+  /** The inputs that drove the decision, by name. */
+  features: z.record(z.string(), Feature),
+});
+
+/** `TurnRouted` as first recorded (schema version 1): no route, no features. */
+export const TurnRoutedDataV1 = z.object({
+  turnId: Id,
+  mode: RouteMode,
   reason: z.string(),
 });
 
@@ -100,10 +118,44 @@ export const EVENT_TYPES = Object.keys(EventSchemas) as EventType[];
 export const EVENT_SCHEMA_VERSIONS: Record<EventType, number> = {
   SessionStarted: 1,
   UserMessageReceived: 1,
-  TurnRouted: 1,
+  TurnRouted: 2,
   AssistantReplied: 1,
   TurnFailed: 1,
 };
+
+/**
+ * `UPCASTERS[type][n]` turns data of version n into version n + 1. Old events are never
+ * rewritten: they are upcast every time they are read, from the log or from the wire.
+ */
+export const UPCASTERS: Partial<Record<EventType, Record<number, (data: unknown) => unknown>>> = {
+  TurnRouted: {
+    1: (data) => ({ ...TurnRoutedDataV1.parse(data), route: 'llm', features: {} }),
+  },
+};
+
+export class UnknownSchemaVersionError extends Error {
+  override readonly name = 'UnknownSchemaVersionError';
+  readonly code = 'EVENT.UNKNOWN_SCHEMA_VERSION';
+  constructor(
+    readonly type: string,
+    readonly schemaVersion: number,
+  ) {
+    super(`${type} schema version ${schemaVersion} is newer than this code knows (${EVENT_SCHEMA_VERSIONS[type as EventType]})`);
+  }
+}
+
+/** Brings event data of any known version to the current one, then validates it. */
+export function upcastEventData<T extends EventType>(type: T, schemaVersion: number, data: unknown): z.infer<(typeof EventSchemas)[T]> {
+  const current = EVENT_SCHEMA_VERSIONS[type];
+  if (!Number.isInteger(schemaVersion) || schemaVersion < 1 || schemaVersion > current) throw new UnknownSchemaVersionError(type, schemaVersion);
+  let value = data;
+  for (let version = schemaVersion; version < current; version++) {
+    const step = UPCASTERS[type]?.[version];
+    if (!step) throw new Error(`No upcaster for ${type} from version ${version}`);
+    value = step(value);
+  }
+  return EventSchemas[type].parse(value) as z.infer<(typeof EventSchemas)[T]>;
+}
 
 /** Context that travels with every event but is not part of its meaning. */
 export const EventMetadata = z.object({
@@ -143,6 +195,8 @@ export type RecordedEvent<T extends EventType = EventType> = {
     globalPosition: string;
     /** ISO time the event was recorded. */
     recordedAt: string;
+    /** Schema version of `data`: always the current one once parsed (older versions are upcast). */
+    schemaVersion: number;
   };
 }[T];
 
@@ -157,13 +211,18 @@ export const RecordedEventEnvelope = z.object({
   version: z.number().int().positive(),
   globalPosition: z.string().regex(/^\d+$/),
   recordedAt: z.string(),
+  /** Absent on messages from before versions were carried: those are version 1. */
+  schemaVersion: z.number().int().positive().default(1),
 });
 
-/** Parses an event from the wire or the database; throws a ZodError naming the bad field. */
+/**
+ * Parses an event from the wire or the database, upcasting older schema versions; throws a
+ * ZodError naming the bad field, or UnknownSchemaVersionError for data newer than this code.
+ */
 export function parseRecordedEvent(raw: unknown): RecordedEvent {
   const envelope = RecordedEventEnvelope.parse(raw);
-  const data = EventSchemas[envelope.type].parse(envelope.data);
-  return { ...envelope, data } as RecordedEvent;
+  const data = upcastEventData(envelope.type, envelope.schemaVersion, envelope.data);
+  return { ...envelope, data, schemaVersion: EVENT_SCHEMA_VERSIONS[envelope.type] } as RecordedEvent;
 }
 
 export function isEventOfType<T extends EventType>(event: RecordedEvent, type: T): event is Extract<RecordedEvent, { type: T }> {

@@ -14,6 +14,7 @@ function recorded<T extends EventType>(type: T, data: Extract<NewEvent, { type: 
     version,
     globalPosition: String(version),
     recordedAt: `2026-01-01T00:00:${String(version).padStart(2, '0')}.000Z`,
+    schemaVersion: 1,
   } as RecordedEvent;
 }
 
@@ -26,10 +27,10 @@ function twoTurnConversation(): RecordedEvent[] {
   return [
     recorded('SessionStarted', { sessionId: 's1', userId: 'u1', metadata: { channel: 'voice' } }),
     recorded('UserMessageReceived', { turnId: 't1', text: 'I need a table for two', requestedMode: 'auto' }),
-    recorded('TurnRouted', { turnId: 't1', mode: 'stateful', reason: 'session-default-stateful' }),
+    recorded('TurnRouted', { turnId: 't1', mode: 'stateful', route: 'llm', reason: 'session-default-stateful', features: {} }),
     recorded('AssistantReplied', { turnId: 't1', text: 'For when?', model: 'm', usage: null, latencyMs: 3, contextMessages: 2 }),
     recorded('UserMessageReceived', { turnId: 't2', text: 'Friday at 7', requestedMode: 'auto' }),
-    recorded('TurnRouted', { turnId: 't2', mode: 'stateful', reason: 'session-default-stateful' }),
+    recorded('TurnRouted', { turnId: 't2', mode: 'stateful', route: 'llm', reason: 'session-default-stateful', features: {} }),
   ];
 }
 

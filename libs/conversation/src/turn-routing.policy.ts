@@ -1,9 +1,12 @@
-import type { RequestedMode, RouteMode } from '@parley/contracts';
+import type { AnswerRoute, RequestedMode, RouteMode } from '@parley/contracts';
 
 export interface RouteDecision {
   mode: RouteMode;
+  route: AnswerRoute;
   /** Stable, machine-readable reason. */
   reason: string;
+  /** The inputs that drove the decision. */
+  features: Record<string, string | number | boolean | null>;
 }
 
 export interface RouteInput {
@@ -17,14 +20,20 @@ export interface RouteInput {
  * answers in-session turns statefully; the hybrid policy (FAQ hits, follow-ups) extends it.
  */
 export function routeTurn(input: RouteInput): RouteDecision {
-  if (!input.inSession) return { mode: 'stateless', reason: 'no-session' };
+  const decide = (mode: RouteMode, reason: string): RouteDecision => ({
+    mode,
+    route: 'llm',
+    reason,
+    features: { requestedMode: input.requestedMode, inSession: input.inSession },
+  });
+  if (!input.inSession) return decide('stateless', 'no-session');
   switch (input.requestedMode) {
     case 'stateful':
-      return { mode: 'stateful', reason: 'client-forced-stateful' };
+      return decide('stateful', 'client-forced-stateful');
     case 'stateless':
-      return { mode: 'stateless', reason: 'client-forced-stateless' };
+      return decide('stateless', 'client-forced-stateless');
     case 'auto':
-      return { mode: 'stateful', reason: 'session-default-stateful' };
+      return decide('stateful', 'session-default-stateful');
     default: {
       const _exhaustive: never = input.requestedMode;
       return _exhaustive;

@@ -9,7 +9,7 @@ describe('routeTurn', () => {
     [{ requestedMode: 'stateful', inSession: true }, { mode: 'stateful', reason: 'client-forced-stateful' }],
     [{ requestedMode: 'stateless', inSession: true }, { mode: 'stateless', reason: 'client-forced-stateless' }],
   ] as const)('given %j routes %j', (input, expected) => {
-    expect(routeTurn(input)).toEqual(expected);
+    expect(routeTurn(input)).toEqual({ ...expected, route: 'llm', features: { requestedMode: input.requestedMode, inSession: input.inSession } });
   });
 });
 

@@ -127,6 +127,27 @@ describe('EventStore against PostgreSQL', () => {
     expect((await projections.load(streamId))?.version).toBe(3);
   });
 
+  it('upcasts events stored by older code when it reads them, leaving the row as it was', async () => {
+    const sessionId = randomUUID();
+    const streamId = `session-${sessionId}`;
+    await store.append(streamId, tenantId, [started(sessionId)], 'no_stream');
+    // a TurnRouted as schema version 1 wrote it, before route and features existed
+    await database.db.execute(sql`update streams set version = 2 where stream_id = ${streamId}`);
+    await database.db.execute(sql`
+      insert into events (event_id, stream_id, version, type, schema_version, data, metadata, tenant_id)
+      values (${randomUUID()}, ${streamId}, 2, 'TurnRouted', 1,
+              ${JSON.stringify({ turnId: 't-old', mode: 'stateful', reason: 'session-default-stateful' })}::jsonb,
+              ${JSON.stringify({ tenantId })}::jsonb, ${tenantId})`);
+    const [, routed] = await store.readStream(streamId);
+    expect(routed).toMatchObject({
+      type: 'TurnRouted',
+      schemaVersion: 2,
+      data: { turnId: 't-old', mode: 'stateful', route: 'llm', reason: 'session-default-stateful', features: {} },
+    });
+    const raw = await database.db.execute(sql`select schema_version, data from events where stream_id = ${streamId} and version = 2`);
+    expect(raw.rows[0]).toEqual({ schema_version: 1, data: { turnId: 't-old', mode: 'stateful', reason: 'session-default-stateful' } });
+  });
+
   it('creates a missing database once', async () => {
     const url = new URL(testDb.url);
     url.pathname = `/${testDb.name}_created`;

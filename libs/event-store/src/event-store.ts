@@ -27,12 +27,13 @@ export interface EventRowJson {
   stream_id: string;
   version: number;
   type: string;
+  schema_version: number;
   data: unknown;
   metadata: unknown;
   recorded_at: Date | string;
 }
 
-const SELECT_EVENT = sql`select global_position, event_id, stream_id, version, type, data, metadata, recorded_at from events`;
+const SELECT_EVENT = sql`select global_position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at from events`;
 
 /** Parses a database row: the log is data from outside this process, like any other input. */
 export function toRecorded(row: EventRowJson): RecordedEvent {
@@ -45,6 +46,7 @@ export function toRecorded(row: EventRowJson): RecordedEvent {
     version: row.version,
     globalPosition: String(row.global_position),
     recordedAt: new Date(row.recorded_at).toISOString(),
+    schemaVersion: row.schema_version,
   });
 }
 
@@ -89,7 +91,7 @@ export class EventStore {
           from s, unnest(${sql.param(ids)}::uuid[], ${sql.param(types)}::text[], ${sql.param(schemaVersions)}::int[],
                       ${sql.param(data)}::jsonb[], ${sql.param(metadata)}::jsonb[])
                with ordinality as e(id, type, sv, data, meta, ord)
-          returning global_position, event_id, stream_id, version, type, data, metadata, recorded_at
+          returning global_position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at
         )
         select * from ins order by version`);
       rows = result.rows as unknown as EventRowJson[];

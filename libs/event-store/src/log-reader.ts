@@ -30,7 +30,7 @@ export interface LogBatch {
  */
 export async function readLogAfter(db: Pick<Db, 'execute'>, after: LogPosition, limit: number): Promise<LogBatch> {
   const result = await db.execute(sql`
-    select global_position, event_id, stream_id, version, type, data, metadata, recorded_at, transaction_id::text as transaction_id
+    select global_position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at, transaction_id::text as transaction_id
     from events
     where (transaction_id, global_position) > (${after.transactionId}::xid8, ${after.globalPosition}::bigint)
       and transaction_id < pg_snapshot_xmin(pg_current_snapshot())

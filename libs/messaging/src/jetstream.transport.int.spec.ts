@@ -24,6 +24,7 @@ const event = (streamId: string, text: string): RecordedEvent => ({
   version: ++version,
   globalPosition: String(version),
   recordedAt: new Date().toISOString(),
+  schemaVersion: 1,
 });
 
 /** What the handlers saw, shared with the test. */
@@ -137,7 +138,7 @@ describe('JetStream transport against NATS', () => {
     const js = jetstream(nc);
     await js.publish(eventSubject(prefix, PARTITIONS, 'default', 'session-d', 'TurnRouted'), 'not json at all');
     await new EventPublisher(nc, prefix, PARTITIONS).publish([
-      { ...event('session-d', 'x'), type: 'TurnRouted', data: { turnId: 't', mode: 'stateful', reason: 'r' } } as RecordedEvent,
+      { ...event('session-d', 'x'), type: 'TurnRouted', data: { turnId: 't', mode: 'stateful', route: 'llm', reason: 'r', features: {} }, schemaVersion: 2 } as RecordedEvent,
     ]);
     await waitFor(() => others.includes('TurnRouted'), { what: 'catch-all handler' });
   });

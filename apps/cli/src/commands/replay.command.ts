@@ -48,7 +48,9 @@ export function describeEvent(event: RecordedEvent): string {
     case 'UserMessageReceived':
       return `${head}${kind('UserMessageReceived', style.cyan)} turn ${short(event.data.turnId)}  user: ${quote(event.data.text)}  (mode ${event.data.requestedMode})`;
     case 'TurnRouted':
-      return `${head}${kind('TurnRouted', style.yellow)} turn ${short(event.data.turnId)}  → ${event.data.mode} (${event.data.reason})`;
+      return `${head}${kind('TurnRouted', style.yellow)} turn ${short(event.data.turnId)}  → ${event.data.mode} via ${event.data.route} (${event.data.reason})${
+        Object.keys(event.data.features).length ? style.dim(`  ${JSON.stringify(event.data.features)}`) : ''
+      }`;
     case 'AssistantReplied': {
       const usage = event.data.usage ? `, ${event.data.usage.promptTokens}→${event.data.usage.completionTokens} tokens` : '';
       return `${head}${kind('AssistantReplied', style.green)} turn ${short(event.data.turnId)}  assistant: ${quote(event.data.text)}  ${style.dim(

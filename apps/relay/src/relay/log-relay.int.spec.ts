@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { eventsStreamName, type NewEvent } from '@parley/contracts';
-import { connectDatabase, EventStore, LogCheckpoints, migrateDatabase, type Database } from '@parley/event-store';
+import { connectDatabase, EventStore, LOG_START, LogCheckpoints, migrateDatabase, readLogAfter, type Database } from '@parley/event-store';
 import { connectNats, ensureEventsStream, EventPublisher, type NatsConnection } from '@parley/messaging';
 import { createTestDatabase, deleteTestStreams, TEST_NATS_URL, testNatsPrefix, waitFor, type TestDatabase } from '@parley/testing';
 import { LogRelay, RELAY_CHECKPOINT } from './log-relay';
@@ -54,6 +54,8 @@ describe('the log → JetStream relay', () => {
     const appended = [];
     for (let i = 0; i < 12; i++) appended.push(...(await store.append(`session-c${i % 3}-${i}`, 'default', [said(`m${i}`)], 'no_stream')));
 
+    // pg_snapshot_xmin is cluster-wide: another database's open transaction can briefly hide ours
+    await waitFor(async () => (await readLogAfter(database.db, LOG_START, 100)).events.length >= 12, { what: 'events visible' });
     const crashing = new LogCheckpoints(database.db);
     crashing.save = async () => {
       throw new Error('simulated crash after publish, before checkpoint');
@@ -66,7 +68,7 @@ describe('the log → JetStream relay', () => {
     // restart: resumes from the old checkpoint and publishes the first five again
     const restarted = new LogRelay(database.db, publisher, new LogCheckpoints(database.db), 5);
     await restarted.resume();
-    while ((await restarted.relayBatch()) > 0);
+    await waitFor(async () => (await restarted.relayBatch()) === 0 && (await streamEventIds()).length >= 12, { what: 'relay caught up' });
     const ids = await streamEventIds();
     expect(ids).toHaveLength(12);
     expect(new Set(ids)).toEqual(new Set(appended.map((e) => e.eventId)));
@@ -75,7 +77,7 @@ describe('the log → JetStream relay', () => {
     const later = await store.append('session-later', 'default', [said('later')], 'no_stream');
     const again = new LogRelay(database.db, publisher, new LogCheckpoints(database.db), 5);
     await again.resume();
-    expect(await again.relayBatch()).toBe(1);
+    await waitFor(async () => (await again.relayBatch()) === 1, { what: 'the later event' });
     expect((await streamEventIds()).at(-1)).toBe(later[0].eventId);
     expect(await new LogCheckpoints(database.db).load(RELAY_CHECKPOINT)).toMatchObject({ globalPosition: later[0].globalPosition });
   });

@@ -20,7 +20,7 @@ export class TurnRoutingHandler {
     const routed: NewEvent<'TurnRouted'> = {
       eventId: derivedId(event.eventId, 'TurnRouted'),
       type: 'TurnRouted',
-      data: { turnId: event.data.turnId, mode: decision.mode, reason: decision.reason },
+      data: { turnId: event.data.turnId, ...decision },
       metadata: { ...event.metadata, causationId: event.eventId, correlationId: event.data.turnId },
     };
     const recorded = await appendOnce(this.store, event.streamId, routed);
