@@ -6,6 +6,7 @@ import { connectNats, MessagingError, missingServices } from '@parley/messaging'
 import { CliError } from './cli-error';
 
 const WORKERS = ['router', 'session-projector', 'responder', 'relay'] as const;
+import { dlq } from './commands/dlq.command';
 import { replay } from './commands/replay.command';
 
 const USAGE = `parley — inspect and operate a Parley cluster
@@ -14,6 +15,8 @@ Usage:
   parley migrate [--create-db]              apply database migrations (and create the database if absent)
   parley replay <sessionId> [--at <version>] [--json]
                                             show a session's events as a timeline and the state they fold to
+  parley dlq list [--json]                  messages services gave up on, with the reason
+  parley dlq retry <seq>... | --all         re-publish them on their original subjects
   parley health <service>...                exit 0 if every named service answers over NATS
                                             (router, session-projector, responder, relay)
 
@@ -28,6 +31,8 @@ Examples:
   npm run parley -- migrate --create-db
   npm run parley -- replay 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01
   npm run parley -- replay 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01 --at 4 --json
+  npm run parley -- dlq list
+  npm run parley -- dlq retry 3 7
 `;
 
 async function run(argv: string[]): Promise<string> {
@@ -64,6 +69,15 @@ async function run(argv: string[]): Promise<string> {
         await database.close();
       }
     }
+    case 'dlq': {
+      const [action, ...seqArgs] = rest;
+      if (action !== 'list' && action !== 'retry') throw new CliError(`dlq needs "list" or "retry"\n\n${USAGE}`, 2);
+      const seqs = seqArgs.map(Number);
+      if (seqs.some((n) => !Number.isInteger(n) || n < 1)) throw new CliError(`dlq retry takes sequence numbers, got "${seqArgs.join(' ')}"`, 2);
+      if (action === 'retry' && !seqs.length && !values.all) throw new CliError('dlq retry needs sequence numbers or --all', 2);
+      if (action === 'list' && seqs.length) throw new CliError('dlq list takes no arguments', 2);
+      return dlq({ natsUrl: settings.NATS_URL, prefix: settings.PARLEY_NATS_PREFIX, action, seqs, all: Boolean(values.all), json: Boolean(values.json) });
+    }
     case 'health': {
       const unknown = rest.filter((s) => !(WORKERS as readonly string[]).includes(s));
       if (!rest.length || unknown.length) throw new CliError(`health needs one or more of: ${WORKERS.join(', ')}\n\n${USAGE}`, 2);
@@ -91,6 +105,7 @@ function parse(argv: string[]) {
       json: { type: 'boolean' },
       at: { type: 'string' },
       'create-db': { type: 'boolean' },
+      all: { type: 'boolean' },
       'database-url': { type: 'string' },
       'nats-url': { type: 'string' },
     },

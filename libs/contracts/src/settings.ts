@@ -57,6 +57,12 @@ export const SETTINGS = {
     schema: int(1, 256),
     doc: 'Partitions of the event subjects; a session is handled in order within its partition. Fixed per JetStream stream.',
   },
+  PARLEY_MAX_DELIVERIES: {
+    services: ['router', 'session-projector', 'responder'],
+    default: '5',
+    schema: int(1, 100),
+    doc: 'Deliveries of a failing message before it goes to the dead-letter stream.',
+  },
   PARLEY_RELAY_POLL_MS: {
     services: ['relay'],
     default: '100',

@@ -48,6 +48,12 @@ export const streamEventsSubject = (prefix: string, partitions: number, tenantId
 export const eventFilter = (prefix: string, partition?: number, type?: EventType) =>
   `${prefix}.events.${partition ?? '*'}.${type ? `*.*.${type}` : '>'}`.replace('.*.>', '.>');
 
+/** JetStream stream holding messages no handler could process: `<PREFIX>_DLQ`. */
+export const deadLetterStreamName = (prefix: string) => `${prefix.toUpperCase()}_DLQ`;
+
+/** `<prefix>.dlq.<service>`: where a service puts what it gave up on. */
+export const deadLetterSubject = (prefix: string, service: string) => `${prefix}.dlq.${token(service, 'service')}`;
+
 /** Core NATS subject where one ingress instance receives the answers to its turns. */
 export const replySubject = (prefix: string, instanceId: string) =>
   `${prefix}.replies.${token(instanceId, 'instance id')}`;

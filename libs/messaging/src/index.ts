@@ -5,3 +5,5 @@ export * from './event-publisher';
 export * from './jetstream.transport';
 export * from './turn-replies';
 export * from './health';
+export * from './dead-letters';
+export * from './rethrow-rpc-errors.filter';

@@ -4,7 +4,9 @@ import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { eventSubject, type RecordedEvent } from '@parley/contracts';
 import { deleteTestStreams, TEST_NATS_URL, testNatsPrefix, waitFor } from '@parley/testing';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { listDeadLetters, retryDeadLetter } from './dead-letters';
+import { RethrowRpcErrors } from './rethrow-rpc-errors.filter';
 import { EventPublisher } from './event-publisher';
 import { ANY_EVENT, JetStreamContext, JetStreamTransport } from './jetstream.transport';
 import { connectNats, type NatsConnection } from './nats-connection';
@@ -64,12 +66,14 @@ describe('JetStream transport against NATS', () => {
         nc,
         prefix,
         partitions: PARTITIONS,
+        maxDeliveries: 2,
         service: 'probe',
         instanceId: 'probe-1',
         consumers: partitionedConsumers(prefix, PARTITIONS, { name: 'probe', deliverFrom: 'all' }),
       }),
       logger: process.env.DEBUG_TEST ? ['log', 'warn', 'error'] : false,
     });
+    app.useGlobalFilters(new RethrowRpcErrors());
     await app.listen();
   };
 
@@ -133,7 +137,31 @@ describe('JetStream transport against NATS', () => {
     expect(seen.filter((s) => s.text === 'dup')).toHaveLength(1);
   });
 
-  it('routes other event types to the catch-all handler and survives a malformed message', async () => {
+  it('dead-letters a message whose handler keeps failing, with the reason, and keeps going', async () => {
+    seen.length = 0;
+    failures.set('poison', 1_000);
+    await start();
+    const poison = event('session-f', 'poison');
+    await new EventPublisher(nc, prefix, PARTITIONS).publish([poison, event('session-f', 'healthy')]);
+    await waitFor(() => seen.some((s) => s.text === 'healthy'), { what: 'the next message', timeoutMs: 20_000 });
+    const jsm = await jetstreamManager(nc);
+    const letters = await listDeadLetters(jsm, prefix);
+    const letter = letters.find((l) => JSON.parse(l.payload).eventId === poison.eventId);
+    expect(letter).toMatchObject({
+      service: 'probe',
+      deliveries: 2,
+      reason: expect.stringContaining('kept failing: simulated handler failure'),
+      subject: expect.stringContaining('.session-f.UserMessageReceived'),
+    });
+
+    // fixed: a retry re-drives it and removes it from the dead letters
+    failures.set('poison', 0);
+    await retryDeadLetter(nc, jsm, prefix, letter!);
+    await waitFor(() => seen.some((s) => s.text === 'poison'), { what: 'retried message' });
+    expect((await listDeadLetters(jsm, prefix)).map((l) => l.seq)).not.toContain(letter!.seq);
+  });
+
+  it('routes other event types to the catch-all handler and dead-letters a malformed message', async () => {
     await start();
     const js = jetstream(nc);
     await js.publish(eventSubject(prefix, PARTITIONS, 'default', 'session-d', 'TurnRouted'), 'not json at all');
@@ -141,6 +169,8 @@ describe('JetStream transport against NATS', () => {
       { ...event('session-d', 'x'), type: 'TurnRouted', data: { turnId: 't', mode: 'stateful', route: 'llm', reason: 'r', features: {} }, schemaVersion: 2 } as RecordedEvent,
     ]);
     await waitFor(() => others.includes('TurnRouted'), { what: 'catch-all handler' });
+    const letters = await listDeadLetters(await jetstreamManager(nc), prefix);
+    expect(letters.find((l) => l.payload === 'not json at all')).toMatchObject({ reason: expect.stringMatching(/^unreadable message: /), deliveries: 1 });
   });
 
   it('answers health requests while listening, and not after closing', async () => {

@@ -4,6 +4,7 @@ import { jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { eventsStreamName, healthSubject, parseRecordedEvent, type RecordedEvent } from '@parley/contracts';
 import { isObservable, lastValueFrom } from 'rxjs';
+import { ensureDeadLetterStream, publishDeadLetter } from './dead-letters';
 import { ensureConsumer, ensureEventsStream, type ConsumerSpec } from './topology';
 
 /** Handler pattern that receives every event type without a handler of its own. */
@@ -19,6 +20,8 @@ export interface JetStreamTransportOptions {
   consumers: ConsumerSpec[];
   /** In-place retries of a failing handler before the message is nak'ed (keeps per-stream order through blips). */
   localRetries?: number;
+  /** Deliveries of a failing message before it goes to the dead-letter stream. */
+  maxDeliveries?: number;
 }
 
 /** What a handler gets besides the event: the raw message, for its delivery count. */
@@ -42,7 +45,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * that throws is retried in place a few times with backoff, so a blip does not reorder the
  * stream; after that the message is nak'ed with a growing delay and the server redelivers it.
  * Events of one stream are handled one at a time, in order; different streams run concurrently
- * up to the consumer's `maxAckPending`.
+ * up to the consumer's `maxAckPending`. Register `RethrowRpcErrors` so handler errors arrive intact.
  */
 export class JetStreamTransport extends Server implements CustomTransportStrategy {
   private readonly log: Logger;
@@ -60,6 +63,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
     try {
       const { nc, prefix, service, instanceId } = this.options;
       const jsm = await ensureEventsStream(nc, prefix, this.options.partitions);
+      await ensureDeadLetterStream(jsm, prefix);
       const js = jetstream(nc);
       for (const spec of this.options.consumers) {
         await ensureConsumer(jsm, prefix, spec);
@@ -85,9 +89,8 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       try {
         event = parseRecordedEvent(msg.json());
       } catch (error) {
-        // a malformed message will never parse: stop its redelivery and say why
-        this.log.error(`Dropping malformed message on ${msg.subject}: ${(error as Error).message}`);
-        msg.term(); // no reason: nats-server 2.9 does not understand `+TERM <reason>`
+        // a message that does not parse never will: park it with the reason and move on
+        await this.deadLetter(msg, `unreadable message: ${(error as Error).message}`);
         continue;
       }
       // keep per-stream order while letting other streams proceed
@@ -132,11 +135,36 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
           await sleep(retryDelayMs(attempt + 1));
           continue;
         }
+        if (msg.info.deliveryCount >= (this.options.maxDeliveries ?? 5)) {
+          await this.deadLetter(msg, `${where} kept failing: ${reason}`);
+          return;
+        }
         const delay = retryDelayMs(msg.info.deliveryCount + retries);
         this.log.warn(`${where} failed ${attempt + 1} times, redelivery in ${delay} ms: ${reason}`);
         msg.nak(delay);
         return;
       }
+    }
+  }
+
+  /** Stores the message in the dead-letter stream, then stops its redelivery; nak'ed if storing fails. */
+  private async deadLetter(msg: JsMsg, reason: string): Promise<void> {
+    const { nc, prefix, service } = this.options;
+    this.log.error(`Dead-lettering message on ${msg.subject}: ${reason}`);
+    try {
+      await publishDeadLetter(nc, prefix, {
+        service,
+        consumer: msg.info.consumer,
+        subject: msg.subject,
+        reason,
+        deliveries: msg.info.deliveryCount,
+        failedAt: new Date().toISOString(),
+        payload: msg.string(),
+      });
+      msg.term(); // no reason string: nats-server 2.9 does not understand `+TERM <reason>`
+    } catch (error) {
+      this.log.error(`Could not store the dead letter, will retry: ${(error as Error).message}`);
+      msg.nak(retryDelayMs(msg.info.deliveryCount));
     }
   }
 

@@ -22,8 +22,6 @@ export interface ConsumerSpec {
   maxAckPending: number;
   /** Where a newly created consumer starts: every retained event, or only new ones. */
   deliverFrom: 'all' | 'new';
-  /** Deliveries before the server gives up on a message. */
-  maxDeliver?: number;
   /** Seconds before an unacknowledged message is redelivered. */
   ackWaitSeconds?: number;
 }
@@ -76,7 +74,8 @@ export async function ensureConsumer(jsm: JetStreamManager, prefix: string, spec
     filter_subject: spec.filterSubject,
     ack_policy: AckPolicy.Explicit,
     max_ack_pending: spec.maxAckPending,
-    max_deliver: spec.maxDeliver ?? 20,
+    // unlimited: the transport counts deliveries and dead-letters; the server must never drop silently
+    max_deliver: -1,
     ack_wait: (spec.ackWaitSeconds ?? 60) * SECOND_NS,
   };
   try {

@@ -1,7 +1,7 @@
 import { Logger, type LogLevel, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { parseSettings, type ServiceName, type Settings } from '@parley/contracts';
-import { JetStreamTransport, type ConsumerSpec } from '@parley/messaging';
+import { JetStreamTransport, RethrowRpcErrors, type ConsumerSpec } from '@parley/messaging';
 import { openResources, type Resources } from './resources';
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
@@ -66,9 +66,12 @@ export async function runWorker<S extends ServiceName>(definition: WorkerDefinit
         service,
         instanceId: resources.instanceId,
         consumers: definition.consumers(prefix, resources.partitions),
+        // PARLEY_MAX_DELIVERIES is read by the services that consume (see SETTINGS)
+        maxDeliveries: (resources.settings as { PARLEY_MAX_DELIVERIES?: number }).PARLEY_MAX_DELIVERIES,
       }),
       logger: logLevels(resources.logLevel),
     });
+    app.useGlobalFilters(new RethrowRpcErrors());
     await app.listen();
     new Logger(service).log(`${service} ${resources.instanceId} consuming from ${prefix}`);
     onShutdown(service, async () => {
