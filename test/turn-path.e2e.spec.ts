@@ -178,6 +178,31 @@ describe('a turn end to end through the services as processes', () => {
     }
   });
 
+  it('rebuilds every read model from the log into identical rows', async () => {
+    const { Client } = await import('pg');
+    const client = new Client({ connectionString: db.url });
+    await client.connect();
+    const dump = async () =>
+      (await client.query('select stream_id, tenant_id, version, fold_version, state, updated_at from session_projections order by stream_id')).rows;
+    try {
+      // once the projector has caught up with every session stream...
+      await waitFor(async () => {
+        const lagging = await client.query(`
+          select s.stream_id from streams s left join session_projections p using (stream_id)
+          where s.stream_id like 'session-%' and (p.version is null or p.version < s.version)`);
+        return lagging.rowCount === 0;
+      }, { what: 'projector to catch up' });
+      const before = await dump();
+      expect(before.length).toBeGreaterThan(0);
+      const rebuilt = await runCli(['rebuild'], { DATABASE_URL: db.url });
+      expect(rebuilt.code).toBe(0);
+      expect(rebuilt.stdout).toMatch(new RegExp(`^Rebuilt ${before.length} session read models from \\d+ events in`));
+      expect(await dump()).toEqual(before);
+    } finally {
+      await client.end();
+    }
+  });
+
   it('answers a turn without a session from the request alone', async () => {
     const res = await post('/v1/turns', { text: 'What are your opening hours?' });
     expect(res.status).toBe(200);

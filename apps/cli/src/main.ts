@@ -7,6 +7,7 @@ import { CliError } from './cli-error';
 
 const WORKERS = ['router', 'session-projector', 'responder', 'relay'] as const;
 import { dlq } from './commands/dlq.command';
+import { rebuild } from './commands/rebuild.command';
 import { replay } from './commands/replay.command';
 
 const USAGE = `parley — inspect and operate a Parley cluster
@@ -15,6 +16,7 @@ Usage:
   parley migrate [--create-db]              apply database migrations (and create the database if absent)
   parley replay <sessionId> [--at <version>] [--json]
                                             show a session's events as a timeline and the state they fold to
+  parley rebuild [--json]                   drop and refold every read model from the log
   parley dlq list [--json]                  messages services gave up on, with the reason
   parley dlq retry <seq>... | --all         re-publish them on their original subjects
   parley health <service>...                exit 0 if every named service answers over NATS
@@ -68,6 +70,10 @@ async function run(argv: string[]): Promise<string> {
       } finally {
         await database.close();
       }
+    }
+    case 'rebuild': {
+      if (rest.length) throw new CliError(`rebuild takes no arguments\n\n${USAGE}`, 2);
+      return rebuild(settings.DATABASE_URL, Boolean(values.json));
     }
     case 'dlq': {
       const [action, ...seqArgs] = rest;

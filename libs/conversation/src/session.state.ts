@@ -38,6 +38,12 @@ export type OpenSession = Extract<SessionState, { status: 'open' }>;
 export const initialSessionState = (): SessionState => ({ status: 'none' });
 
 /**
+ * Version of `evolveSession`'s meaning. Bump it when the same events would fold to a different
+ * state: stored folds (read model rows) from another version are then ignored and refolded.
+ */
+export const SESSION_FOLD_VERSION = 1;
+
+/**
  * Folds one event into a session's state. Pure: the same events always give the same state, so
  * replay, the projector and the responder agree by construction.
  */

@@ -116,15 +116,31 @@ describe('EventStore against PostgreSQL', () => {
     const projections = new SessionProjectionRepository(database.db);
     await store.append(streamId, tenantId, [started(sessionId), said('one')], 'no_stream');
     const early = await loadSessionState(store, projections, sessionId);
-    await projections.save(streamId, tenantId, early);
+    await projections.save(streamId, tenantId, early, '2026-01-01T00:00:00.000Z');
     await store.append(streamId, tenantId, [said('two')], 'exists');
     const loaded = await loadSessionState(store, projections, sessionId);
     expect(loaded.version).toBe(3);
     expect(loaded.state.status === 'open' && loaded.state.messages.map((m) => m.text)).toEqual(['one', 'two']);
     // a stale save does not overwrite a newer projection
-    await projections.save(streamId, tenantId, loaded);
-    await projections.save(streamId, tenantId, early);
+    await projections.save(streamId, tenantId, loaded, '2026-01-01T00:00:01.000Z');
+    await projections.save(streamId, tenantId, early, '2026-01-01T00:00:00.000Z');
     expect((await projections.load(streamId))?.version).toBe(3);
+  });
+
+  it('ignores a stored fold made by another version of the fold, and replaces it', async () => {
+    const sessionId = randomUUID();
+    const streamId = `session-${sessionId}`;
+    const projections = new SessionProjectionRepository(database.db);
+    await store.append(streamId, tenantId, [started(sessionId), said('real')], 'no_stream');
+    // a row an older fold wrote: wrong as far as today's code is concerned
+    await database.db.execute(sql`
+      insert into session_projections (stream_id, tenant_id, version, fold_version, state)
+      values (${streamId}, ${tenantId}, 2, 0, ${JSON.stringify({ status: 'open', messages: [{ text: 'stale' }] })}::jsonb)`);
+    expect(await projections.load(streamId)).toBeNull();
+    const loaded = await loadSessionState(store, projections, sessionId);
+    expect(loaded.state.status === 'open' && loaded.state.messages.map((m) => m.text)).toEqual(['real']);
+    await projections.save(streamId, tenantId, loaded, '2026-01-01T00:00:00.000Z'); // same version, newer fold: replaces it
+    expect((await projections.load(streamId))?.state).toEqual(loaded.state);
   });
 
   it('upcasts events stored by older code when it reads them, leaving the row as it was', async () => {

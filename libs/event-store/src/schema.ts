@@ -36,11 +36,16 @@ export const events = pgTable(
   ],
 );
 
-/** Read model: a session's folded state and the stream version it reflects (its checkpoint). */
+/**
+ * Read model: a session's folded state, the stream version it reflects (its checkpoint), the
+ * version of the fold that produced it (rows from another fold are ignored), and the time of the
+ * last folded event (not of the write, so a rebuild reproduces rows exactly).
+ */
 export const sessionProjections = pgTable('session_projections', {
   streamId: text('stream_id').primaryKey(),
   tenantId: text('tenant_id').notNull(),
   version: integer('version').notNull(),
+  foldVersion: integer('fold_version').notNull().default(1),
   state: jsonb('state').notNull(),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
 });

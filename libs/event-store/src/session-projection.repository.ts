@@ -1,29 +1,40 @@
 import { sql } from 'drizzle-orm';
-import { foldSession, initialSessionState, type SessionState, type Versioned } from '@parley/conversation';
-import { sessionStreamId } from '@parley/contracts';
+import type { RecordedEvent } from '@parley/contracts';
+import { isSessionStream, sessionStreamId } from '@parley/contracts';
+import { foldSession, initialSessionState, SESSION_FOLD_VERSION, type SessionState, type Versioned } from '@parley/conversation';
 import type { Db } from './database';
 import type { EventStore } from './event-store';
+import { LOG_START, readLogAfter } from './log-reader';
+
+type Executor = Pick<Db, 'execute'>;
 
 /** The session read model: folded state plus the stream version it reflects (its checkpoint). */
 export class SessionProjectionRepository {
   constructor(private readonly db: Db) {}
 
-  async load(streamId: string, db: Pick<Db, 'execute'> = this.db): Promise<Versioned<SessionState> | null> {
-    const result = await db.execute(sql`select version, state from session_projections where stream_id = ${streamId}`);
-    const row = result.rows[0] as { version: number; state: SessionState } | undefined;
-    if (!row) return null;
+  /** The stored fold, or null when there is none or it was made by another version of the fold. */
+  async load(streamId: string, db: Executor = this.db): Promise<Versioned<SessionState> | null> {
+    const result = await db.execute(
+      sql`select version, fold_version, state from session_projections where stream_id = ${streamId}`,
+    );
+    const row = result.rows[0] as { version: number; fold_version: number; state: SessionState } | undefined;
+    if (!row || row.fold_version !== SESSION_FOLD_VERSION) return null;
     if (typeof row.version !== 'number' || typeof row.state?.status !== 'string')
       throw new Error(`session_projections row for ${streamId} is malformed`);
     return { version: row.version, state: row.state };
   }
 
-  /** Writes the state only if it is newer than what is stored, so a slow writer never goes back in time. */
-  async save(streamId: string, tenantId: string, projected: Versioned<SessionState>, db: Pick<Db, 'execute'> = this.db): Promise<void> {
+  /**
+   * Writes the state only if it is newer than what is stored (or was made by another fold), so a
+   * slow writer never goes back in time. State and checkpoint are one row: one atomic write.
+   */
+  async save(streamId: string, tenantId: string, projected: Versioned<SessionState>, lastEventAt: string, db: Executor = this.db): Promise<void> {
     await db.execute(sql`
-      insert into session_projections (stream_id, tenant_id, version, state)
-      values (${streamId}, ${tenantId}, ${projected.version}, ${JSON.stringify(projected.state)}::jsonb)
-      on conflict (stream_id) do update set version = excluded.version, state = excluded.state, updated_at = now()
-      where session_projections.version < excluded.version`);
+      insert into session_projections (stream_id, tenant_id, version, fold_version, state, updated_at)
+      values (${streamId}, ${tenantId}, ${projected.version}, ${SESSION_FOLD_VERSION}, ${JSON.stringify(projected.state)}::jsonb, ${lastEventAt})
+      on conflict (stream_id) do update
+        set version = excluded.version, fold_version = excluded.fold_version, state = excluded.state, updated_at = excluded.updated_at
+      where session_projections.version < excluded.version or session_projections.fold_version <> excluded.fold_version`);
   }
 }
 
@@ -41,4 +52,60 @@ export async function loadSessionState(
   const projected = (await projections.load(streamId)) ?? { state: initialSessionState(), version: 0 };
   const tail = await store.readStream(streamId, { after: projected.version });
   return foldSession(tail, projected);
+}
+
+export interface RebuildProgress {
+  events: number;
+  total: number;
+}
+
+export interface RebuildResult {
+  events: number;
+  sessions: number;
+  seconds: number;
+}
+
+/**
+ * Drops and refolds every session read model from the log, in one transaction: the table is
+ * locked against the projector's writes meanwhile, which resume afterwards and fold any event the
+ * rebuild did not see (the projector always folds from its row's version onwards).
+ */
+export async function rebuildSessionProjections(db: Db, onProgress?: (progress: RebuildProgress) => void): Promise<RebuildResult> {
+  const started = performance.now();
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`lock table session_projections in exclusive mode`);
+    await tx.execute(sql`delete from session_projections`);
+    const total = Number(((await tx.execute(sql`select count(*)::int as n from events`)).rows[0] as { n: number }).n);
+    const byStream = new Map<string, RecordedEvent[]>();
+    let position = LOG_START;
+    let events = 0;
+    for (;;) {
+      const batch = await readLogAfter(tx, position, 5_000);
+      if (batch.events.length === 0) break;
+      for (const event of batch.events) {
+        if (!isSessionStream(event.streamId)) continue;
+        const list = byStream.get(event.streamId);
+        if (list) list.push(event);
+        else byStream.set(event.streamId, [event]);
+      }
+      events += batch.events.length;
+      position = batch.position;
+      onProgress?.({ events, total });
+    }
+    const rows = [...byStream.entries()].map(([streamId, list]) => {
+      list.sort((a, b) => a.version - b.version); // log order is by transaction, not always by version
+      const last = list[list.length - 1];
+      return { streamId, tenantId: last.metadata.tenantId, folded: foldSession(list), at: last.recordedAt };
+    });
+    for (let i = 0; i < rows.length; i += 500) {
+      const chunk = rows.slice(i, i + 500);
+      await tx.execute(sql`
+        insert into session_projections (stream_id, tenant_id, version, fold_version, state, updated_at)
+        select s, t, v, ${SESSION_FOLD_VERSION}, st, u
+        from unnest(${sql.param(chunk.map((r) => r.streamId))}::text[], ${sql.param(chunk.map((r) => r.tenantId))}::text[],
+                    ${sql.param(chunk.map((r) => r.folded.version))}::int[], ${sql.param(chunk.map((r) => JSON.stringify(r.folded.state)))}::jsonb[],
+                    ${sql.param(chunk.map((r) => r.at))}::timestamptz[]) as x(s, t, v, st, u)`);
+    }
+    return { events, sessions: rows.length, seconds: (performance.now() - started) / 1000 };
+  });
 }

@@ -23,6 +23,7 @@ export class SessionProjectionHandler {
     const current = (await this.projections.load(event.streamId)) ?? { state: initialSessionState(), version: 0 };
     if (current.version >= event.version) return; // already folded
     const tail = await this.store.readStream(event.streamId, { after: current.version });
-    await this.projections.save(event.streamId, event.metadata.tenantId, foldSession(tail, current));
+    if (tail.length === 0) return;
+    await this.projections.save(event.streamId, event.metadata.tenantId, foldSession(tail, current), tail[tail.length - 1].recordedAt);
   }
 }

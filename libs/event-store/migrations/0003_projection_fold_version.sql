@@ -1,0 +1,1 @@
+ALTER TABLE "session_projections" ADD COLUMN "fold_version" integer DEFAULT 1 NOT NULL;
