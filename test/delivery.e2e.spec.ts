@@ -34,7 +34,10 @@ describe('delivery through the relay, at most once in effect', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase('e2e_delivery');
-    llm = await ScriptedLlmServer.start((request) => ({ text: `answer to: ${request.messages.at(-1)?.content}`, delayMs: 20 }));
+    llm = await ScriptedLlmServer.start((request) => {
+      const last = String(request.messages.at(-1)?.content ?? '');
+      return { text: `answer to: ${last}`, delayMs: last.includes('[slow]') ? 1_500 : 20 };
+    });
     cluster = await startCluster({
       env: {
         DATABASE_URL: db.url,
@@ -44,6 +47,7 @@ describe('delivery through the relay, at most once in effect', () => {
         PORT: String(await freePort()),
         OPENAI_BASE_URL: llm.url,
         PARLEY_RELAY_POLL_MS: '50',
+        PARLEY_ACK_WAIT_MS: '2000',
       },
     });
     database = await connectDatabase(db.url);
@@ -114,6 +118,22 @@ describe('delivery through the relay, at most once in effect', () => {
       'AssistantReplied',
     ]);
     expect(llmCallsWith('only once please')).toBe(1);
+  });
+
+  it('redelivers a turn whose responder was killed mid-answer, and records one answer', async () => {
+    const { sessionId } = (await post('/v1/sessions', {})).body;
+    const turn = post(`/v1/sessions/${sessionId}/turns`, { text: 'interrupted [slow]' });
+    await waitFor(() => llmCallsWith('interrupted [slow]') === 1, { what: 'the LLM call to start' });
+    await cluster.kill('responder'); // SIGKILL while the LLM is still answering: nothing acked
+    cluster.startService('responder');
+    const answered = await turn; // the same HTTP request, answered after redelivery
+    expect(answered.status).toBe(200);
+    expect(answered.body.reply.text).toBe('answer to: interrupted [slow]');
+    const events = await eventsOf(sessionId);
+    expect(events.filter((e) => e.type === 'AssistantReplied')).toHaveLength(1);
+    expect(events.filter((e) => e.type === 'TurnRouted')).toHaveLength(1);
+    expect(llmCallsWith('interrupted [slow]')).toBe(2); // the killed call, and the one after redelivery
+    await cluster.waitUntilReady();
   });
 
   it('lands two concurrent turns of one session, both answered, in a definite order', async () => {

@@ -40,6 +40,6 @@ void runWorker({
     return ResponderModule;
   },
   // A new responder does not answer turns from before it existed; its durables remember from then on.
-  consumers: (prefix, partitions) =>
-    partitionedConsumers(prefix, partitions, { name: 'responder', type: 'TurnRouted', deliverFrom: 'new', ackWaitSeconds: 30 }),
+  consumers: (prefix, partitions, ackWaitMs) =>
+    partitionedConsumers(prefix, partitions, { name: 'responder', type: 'TurnRouted', deliverFrom: 'new', ackWaitMs }),
 });

@@ -11,6 +11,6 @@ void runWorker({
     class RouterModule {}
     return RouterModule;
   },
-  consumers: (prefix, partitions) =>
-    partitionedConsumers(prefix, partitions, { name: 'router', type: 'UserMessageReceived', deliverFrom: 'all' }),
+  consumers: (prefix, partitions, ackWaitMs) =>
+    partitionedConsumers(prefix, partitions, { name: 'router', type: 'UserMessageReceived', deliverFrom: 'all', ackWaitMs }),
 });

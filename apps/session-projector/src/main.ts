@@ -11,5 +11,5 @@ void runWorker({
     class SessionProjectorModule {}
     return SessionProjectorModule;
   },
-  consumers: (prefix, partitions) => partitionedConsumers(prefix, partitions, { name: 'session-projector', deliverFrom: 'all' }),
+  consumers: (prefix, partitions, ackWaitMs) => partitionedConsumers(prefix, partitions, { name: 'session-projector', deliverFrom: 'all', ackWaitMs }),
 });

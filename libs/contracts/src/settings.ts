@@ -63,6 +63,12 @@ export const SETTINGS = {
     schema: int(1, 100),
     doc: 'Deliveries of a failing message before it goes to the dead-letter stream.',
   },
+  PARLEY_ACK_WAIT_MS: {
+    services: ['router', 'session-projector', 'responder'],
+    default: '30000',
+    schema: int(500, 600_000),
+    doc: 'How long JetStream waits for an ack before redelivering (to another replica, after a crash); long handlers heartbeat.',
+  },
   PARLEY_RELAY_POLL_MS: {
     services: ['relay'],
     default: '100',

@@ -69,7 +69,7 @@ describe('JetStream transport against NATS', () => {
         maxDeliveries: 2,
         service: 'probe',
         instanceId: 'probe-1',
-        consumers: partitionedConsumers(prefix, PARTITIONS, { name: 'probe', deliverFrom: 'all' }),
+        consumers: partitionedConsumers(prefix, PARTITIONS, { name: 'probe', deliverFrom: 'all', ackWaitMs: 30_000 }),
       }),
       logger: process.env.DEBUG_TEST ? ['log', 'warn', 'error'] : false,
     });
@@ -224,7 +224,7 @@ describe('JetStream transport against NATS', () => {
             partitions: 3,
             service: `replica-${name}`,
             instanceId: name,
-            consumers: partitionedConsumers(replicaPrefix, 3, { name: 'slow', deliverFrom: 'all' }),
+            consumers: partitionedConsumers(replicaPrefix, 3, { name: 'slow', deliverFrom: 'all', ackWaitMs: 30_000 }),
           }),
           logger: false,
         });

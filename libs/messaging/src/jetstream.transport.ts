@@ -52,6 +52,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   private readonly running: ConsumerMessages[] = [];
   private health?: Subscription;
   private readonly tails = new Map<string, Promise<void>>();
+  private readonly ackWaitMs = new Map<string, number>();
   private readonly loops: Promise<void>[] = [];
 
   constructor(private readonly options: JetStreamTransportOptions) {
@@ -67,6 +68,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       const js = jetstream(nc);
       for (const spec of this.options.consumers) {
         await ensureConsumer(jsm, prefix, spec);
+        this.ackWaitMs.set(spec.durable, spec.ackWaitMs);
         const consumer = await js.consumers.get(eventsStreamName(prefix), spec.durable);
         const messages = await consumer.consume({ max_messages: spec.maxAckPending });
         this.running.push(messages);
@@ -111,7 +113,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
     }
     const retries = this.options.localRetries ?? 2;
     // tell the server the message is still being worked on (an LLM call can outlast ack_wait)
-    const heartbeat = setInterval(() => msg.working(), 10_000);
+    const heartbeat = setInterval(() => msg.working(), (this.ackWaitMs.get(msg.info.consumer) ?? 30_000) / 3);
     try {
       await this.attempt(handler, event, msg, retries);
     } finally {

@@ -22,8 +22,8 @@ export interface ConsumerSpec {
   maxAckPending: number;
   /** Where a newly created consumer starts: every retained event, or only new ones. */
   deliverFrom: 'all' | 'new';
-  /** Seconds before an unacknowledged message is redelivered. */
-  ackWaitSeconds?: number;
+  /** Milliseconds before an unacknowledged message is redelivered (the transport heartbeats long handlers). */
+  ackWaitMs: number;
 }
 
 /** The partition count is part of the subject layout, so it is written on the stream and checked. */
@@ -76,7 +76,7 @@ export async function ensureConsumer(jsm: JetStreamManager, prefix: string, spec
     max_ack_pending: spec.maxAckPending,
     // unlimited: the transport counts deliveries and dead-letters; the server must never drop silently
     max_deliver: -1,
-    ack_wait: (spec.ackWaitSeconds ?? 60) * SECOND_NS,
+    ack_wait: spec.ackWaitMs * 1_000_000,
   };
   try {
     const info = await jsm.consumers.info(stream, spec.durable);
@@ -103,7 +103,7 @@ export interface PartitionedConsumer {
   /** Only this event type, or every event. */
   type?: EventType;
   deliverFrom: ConsumerSpec['deliverFrom'];
-  ackWaitSeconds?: number;
+  ackWaitMs: number;
 }
 
 /**
@@ -117,6 +117,6 @@ export function partitionedConsumers(prefix: string, partitions: number, spec: P
     filterSubject: eventFilter(prefix, partition, spec.type),
     maxAckPending: 1,
     deliverFrom: spec.deliverFrom,
-    ackWaitSeconds: spec.ackWaitSeconds,
+    ackWaitMs: spec.ackWaitMs,
   }));
 }

@@ -41,7 +41,7 @@ export interface WorkerDefinition<S extends ServiceName> {
   service: S;
   /** Root module; receives the resources to wire its handlers. */
   module: (resources: Resources<S>) => Type<unknown> | import('@nestjs/common').DynamicModule;
-  consumers: (prefix: string, partitions: number) => ConsumerSpec[];
+  consumers: (prefix: string, partitions: number, ackWaitMs: number) => ConsumerSpec[];
   /** Validates settings before anything is connected; throw SettingsError to refuse to start. */
   checkSettings?: (settings: Settings<S>) => void;
 }
@@ -57,6 +57,7 @@ export async function runWorker<S extends ServiceName>(definition: WorkerDefinit
     exitOnStartupFailure(service, error);
   }
   const { prefix } = resources;
+  const consuming = resources.settings as { PARLEY_ACK_WAIT_MS?: number; PARLEY_MAX_DELIVERIES?: number };
   try {
     const app = await NestFactory.createMicroservice(definition.module(resources), {
       strategy: new JetStreamTransport({
@@ -65,9 +66,9 @@ export async function runWorker<S extends ServiceName>(definition: WorkerDefinit
         partitions: resources.partitions,
         service,
         instanceId: resources.instanceId,
-        consumers: definition.consumers(prefix, resources.partitions),
-        // PARLEY_MAX_DELIVERIES is read by the services that consume (see SETTINGS)
-        maxDeliveries: (resources.settings as { PARLEY_MAX_DELIVERIES?: number }).PARLEY_MAX_DELIVERIES,
+        // PARLEY_ACK_WAIT_MS and PARLEY_MAX_DELIVERIES are read by the services that consume (see SETTINGS)
+        consumers: definition.consumers(prefix, resources.partitions, consuming.PARLEY_ACK_WAIT_MS ?? 30_000),
+        maxDeliveries: consuming.PARLEY_MAX_DELIVERIES,
       }),
       logger: logLevels(resources.logLevel),
     });
