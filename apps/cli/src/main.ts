@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { parseSettings, SettingsError } from '@parley/contracts';
-import { connectDatabase, ensureDatabase, EventStore, EventStoreError, migrateDatabase } from '@parley/event-store';
+import { DEFAULT_TENANT, parseSettings, SettingsError, UserIdParam } from '@parley/contracts';
+import { connectDatabase, ensureDatabase, eraseUser, EventStore, EventStoreError, migrateDatabase } from '@parley/event-store';
 import { connectNats, MessagingError, missingServices } from '@parley/messaging';
 import { CliError } from './cli-error';
 
@@ -16,6 +16,7 @@ Usage:
   parley migrate [--create-db]              apply database migrations (and create the database if absent)
   parley replay <sessionId> [--at <version>] [--json]
                                             show a session's events as a timeline and the state they fold to
+  parley erase-user <userId>                erase a user's personal data (keys destroyed, read models removed)
   parley rebuild [--json]                   drop and refold every read model from the log
   parley dlq list [--json]                  messages services gave up on, with the reason
   parley dlq retry <seq>... | --all         re-publish them on their original subjects
@@ -67,6 +68,16 @@ async function run(argv: string[]): Promise<string> {
       const database = await connectDatabase(settings.DATABASE_URL, { max: 1 });
       try {
         return await replay(new EventStore(database.db), { sessionId: rest[0], at, json: Boolean(values.json) });
+      } finally {
+        await database.close();
+      }
+    }
+    case 'erase-user': {
+      if (rest.length !== 1 || !UserIdParam.safeParse(rest[0]).success) throw new CliError(`erase-user needs one user id (1 to 200 characters)\n\n${USAGE}`, 2);
+      const database = await connectDatabase(settings.DATABASE_URL, { max: 1 });
+      try {
+        const result = await eraseUser(database.db, DEFAULT_TENANT, rest[0]);
+        return `Erased user ${rest[0]}: ${result.streams} stream${result.streams === 1 ? '' : 's'} made unreadable now`;
       } finally {
         await database.close();
       }

@@ -7,6 +7,7 @@ import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
 import { TurnsController } from './turns/turns.controller';
 import { TurnsService } from './turns/turns.service';
+import { UsersController } from './users/users.controller';
 
 @Module({})
 export class IngressModule {
@@ -14,7 +15,7 @@ export class IngressModule {
     return {
       module: IngressModule,
       imports: [InfrastructureModule.forResources(resources)],
-      controllers: [SessionsController, TurnsController, HealthController],
+      controllers: [SessionsController, TurnsController, UsersController, HealthController],
       providers: [
         SessionsService,
         TurnsService,

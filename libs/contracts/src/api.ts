@@ -1,11 +1,14 @@
 import { z } from 'zod';
 import { RequestedMode } from './events';
 
+/** The application's id for an end user. */
+export const UserIdParam = z.string().min(1).max(200);
+
 /** `POST /v1/sessions` body. */
 export const CreateSessionBody = z
   .object({
-    /** The application's id for the end user. */
-    userId: z.string().min(1).max(200).optional(),
+    /** The application's id for the end user; their personal data can be erased by it. */
+    userId: UserIdParam.optional(),
     /** JSON-safe data to keep with the session. */
     metadata: z.record(z.string(), z.unknown()).optional(),
   })

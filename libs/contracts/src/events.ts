@@ -157,6 +157,19 @@ export function upcastEventData<T extends EventType>(type: T, schemaVersion: num
   return EventSchemas[type].parse(value) as z.infer<(typeof EventSchemas)[T]>;
 }
 
+/**
+ * Fields holding personal data, with what replaces them once their key is destroyed. They are
+ * sealed (encrypted with the stream's key) wherever an event leaves memory: in Postgres and on
+ * JetStream. Erasing a user destroys the keys; the events stay, unreadable.
+ */
+export const PERSONAL_FIELDS: { [K in EventType]: Partial<Record<keyof z.infer<(typeof EventSchemas)[K]>, unknown>> } = {
+  SessionStarted: { metadata: {} },
+  UserMessageReceived: { text: '[erased]' },
+  TurnRouted: {},
+  AssistantReplied: { text: '[erased]' },
+  TurnFailed: {},
+};
+
 /** Context that travels with every event but is not part of its meaning. */
 export const EventMetadata = z.object({
   /** Tenant that owns the stream. */
@@ -197,8 +210,27 @@ export type RecordedEvent<T extends EventType = EventType> = {
     recordedAt: string;
     /** Schema version of `data`: always the current one once parsed (older versions are upcast). */
     schemaVersion: number;
+    /** Set when the personal fields were erased (their key destroyed) and show placeholders. */
+    erased?: true;
   };
 }[T];
+
+/**
+ * An event as stored and as sent over JetStream: the envelope, with `data` as stored — personal
+ * fields sealed, possibly an older schema version. Opening it (with the stream's key) gives a
+ * RecordedEvent.
+ */
+export interface StoredEvent {
+  eventId: string;
+  type: EventType;
+  data: unknown;
+  metadata: EventMetadata;
+  streamId: string;
+  version: number;
+  globalPosition: string;
+  recordedAt: string;
+  schemaVersion: number;
+}
 
 export type SessionEvent = RecordedEvent;
 
@@ -215,14 +247,24 @@ export const RecordedEventEnvelope = z.object({
   schemaVersion: z.number().int().positive().default(1),
 });
 
+/** Parses the envelope of a stored or wire event, leaving `data` as it is (sealed, maybe old). */
+export function parseStoredEvent(raw: unknown): StoredEvent {
+  return RecordedEventEnvelope.parse(raw) as StoredEvent;
+}
+
 /**
- * Parses an event from the wire or the database, upcasting older schema versions; throws a
- * ZodError naming the bad field, or UnknownSchemaVersionError for data newer than this code.
+ * Turns a stored event whose personal fields are already open into a RecordedEvent: upcasts older
+ * schema versions and validates. Throws a ZodError naming the bad field, or
+ * UnknownSchemaVersionError for data newer than this code.
  */
+export function toRecordedEvent(stored: StoredEvent, openData: unknown = stored.data, erased = false): RecordedEvent {
+  const data = upcastEventData(stored.type, stored.schemaVersion, openData);
+  return { ...stored, data, schemaVersion: EVENT_SCHEMA_VERSIONS[stored.type], ...(erased ? { erased: true } : {}) } as RecordedEvent;
+}
+
+/** Parses an open event (no sealed fields), e.g. a fixture or a test's message. */
 export function parseRecordedEvent(raw: unknown): RecordedEvent {
-  const envelope = RecordedEventEnvelope.parse(raw);
-  const data = upcastEventData(envelope.type, envelope.schemaVersion, envelope.data);
-  return { ...envelope, data, schemaVersion: EVENT_SCHEMA_VERSIONS[envelope.type] } as RecordedEvent;
+  return toRecordedEvent(parseStoredEvent(raw));
 }
 
 export function isEventOfType<T extends EventType>(event: RecordedEvent, type: T): event is Extract<RecordedEvent, { type: T }> {

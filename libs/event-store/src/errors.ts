@@ -3,6 +3,8 @@ export const EventStoreErrorCodes = {
   Concurrency: 'EVENT_STORE.CONCURRENCY',
   StreamNotFound: 'EVENT_STORE.STREAM_NOT_FOUND',
   DuplicateEvent: 'EVENT_STORE.DUPLICATE_EVENT',
+  StreamErased: 'EVENT_STORE.STREAM_ERASED',
+  UserErased: 'EVENT_STORE.USER_ERASED',
   Unavailable: 'EVENT_STORE.UNAVAILABLE',
 } as const;
 
@@ -44,6 +46,22 @@ export class DuplicateEventError extends EventStoreError {
     options?: { cause?: unknown },
   ) {
     super(EventStoreErrorCodes.DuplicateEvent, `An event appended to ${streamId} is already in the log`, options);
+  }
+}
+
+/** The stream's personal data was erased: nothing more may be written to it. */
+export class StreamErasedError extends EventStoreError {
+  override readonly name = 'StreamErasedError';
+  constructor(readonly streamId: string) {
+    super(EventStoreErrorCodes.StreamErased, `Stream ${streamId} was erased`);
+  }
+}
+
+/** The user was erased: no new stream may hold their data. */
+export class UserErasedError extends EventStoreError {
+  override readonly name = 'UserErasedError';
+  constructor(readonly userId: string) {
+    super(EventStoreErrorCodes.UserErased, `User ${userId} was erased`);
   }
 }
 

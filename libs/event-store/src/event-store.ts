@@ -1,12 +1,16 @@
 import { sql } from 'drizzle-orm';
 import {
   EVENT_SCHEMA_VERSIONS,
-  parseRecordedEvent,
+  parseStoredEvent,
+  toRecordedEvent,
   type NewEvent,
   type RecordedEvent,
+  type StoredEvent,
 } from '@parley/contracts';
 import type { Db } from './database';
-import { ConcurrencyError, DuplicateEventError, pgErrorOf, StreamNotFoundError } from './errors';
+import { DataKeys } from './data-keys';
+import { ConcurrencyError, DuplicateEventError, pgErrorOf, StreamErasedError, StreamNotFoundError, UserErasedError } from './errors';
+import { newDataKey, openData, sealData, type KeyState } from './personal-data';
 
 /**
  * What the caller knows about the stream: an exact version (optimistic concurrency),
@@ -14,11 +18,21 @@ import { ConcurrencyError, DuplicateEventError, pgErrorOf, StreamNotFoundError }
  */
 export type ExpectedVersion = number | 'no_stream' | 'exists' | 'any';
 
+export interface AppendOptions {
+  /**
+   * Creating a stream that will hold personal data: give it a key of its own, owned by this user
+   * (null for an anonymous session). Refused for a user who was erased.
+   */
+  newKey?: { userId: string | null };
+}
+
 export interface StreamInfo {
   streamId: string;
   tenantId: string;
   version: number;
   createdAt: string;
+  userId: string | null;
+  erased: boolean;
 }
 
 export interface EventRowJson {
@@ -35,9 +49,9 @@ export interface EventRowJson {
 
 const SELECT_EVENT = sql`select global_position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at from events`;
 
-/** Parses a database row: the log is data from outside this process, like any other input. */
-export function toRecorded(row: EventRowJson): RecordedEvent {
-  return parseRecordedEvent({
+/** Parses a database row into the stored (sealed) form: the log is input like any other. */
+export function toStored(row: EventRowJson): StoredEvent {
+  return parseStoredEvent({
     eventId: row.event_id,
     type: row.type,
     data: row.data,
@@ -51,40 +65,64 @@ export function toRecorded(row: EventRowJson): RecordedEvent {
 }
 
 export class EventStore {
-  constructor(private readonly db: Db) {}
+  /** The stored (sealed) form of the events this store handed out, for publishing them as they are stored. */
+  private readonly wire = new WeakMap<RecordedEvent, StoredEvent>();
+
+  constructor(
+    private readonly db: Pick<Db, 'execute'>,
+    private readonly keys = new DataKeys(),
+  ) {}
 
   /**
    * Appends events atomically in one statement (one round trip): the stream row's version is
-   * checked and bumped and the events inserted together, or nothing happens.
+   * checked and bumped and the events inserted together, or nothing happens. Personal fields are
+   * sealed with the stream's key before they leave the process.
    */
-  async append(streamId: string, tenantId: string, events: NewEvent[], expected: ExpectedVersion): Promise<RecordedEvent[]> {
+  async append(
+    streamId: string,
+    tenantId: string,
+    events: NewEvent[],
+    expected: ExpectedVersion,
+    options: AppendOptions = {},
+  ): Promise<RecordedEvent[]> {
     if (events.length === 0) return [];
     const n = events.length;
+    let keyState: KeyState;
+    if (options.newKey) keyState = { kind: 'key', key: newDataKey() };
+    else {
+      keyState = (await this.keys.forStreams(this.db, [streamId])).get(streamId)!;
+      if (keyState.kind === 'erased') throw new StreamErasedError(streamId);
+    }
+    const key = keyState.kind === 'key' ? keyState.key : null;
+    const userId = options.newKey?.userId ?? null;
     const streamOp = (() => {
       if (expected === 'no_stream' || expected === 0)
-        return sql`insert into streams (stream_id, tenant_id, version) values (${streamId}, ${tenantId}, ${n})
+        return sql`insert into streams (stream_id, tenant_id, version, user_id) values (${streamId}, ${tenantId}, ${n}, ${userId})
                    on conflict do nothing returning version - ${n} as base`;
       if (expected === 'any')
-        return sql`insert into streams (stream_id, tenant_id, version) values (${streamId}, ${tenantId}, ${n})
+        return sql`insert into streams (stream_id, tenant_id, version, user_id) values (${streamId}, ${tenantId}, ${n}, ${userId})
                    on conflict (stream_id) do update set version = streams.version + ${n}, updated_at = now()
-                   where streams.tenant_id = excluded.tenant_id
+                   where streams.tenant_id = excluded.tenant_id and streams.erased_at is null
                    returning version - ${n} as base`;
       if (expected === 'exists')
         return sql`update streams set version = version + ${n}, updated_at = now()
-                   where stream_id = ${streamId} and tenant_id = ${tenantId} returning version - ${n} as base`;
+                   where stream_id = ${streamId} and tenant_id = ${tenantId} and erased_at is null returning version - ${n} as base`;
       return sql`update streams set version = version + ${n}, updated_at = now()
-                 where stream_id = ${streamId} and tenant_id = ${tenantId} and version = ${expected}
+                 where stream_id = ${streamId} and tenant_id = ${tenantId} and version = ${expected} and erased_at is null
                  returning version - ${n} as base`;
     })();
+    const keyOp = options.newKey
+      ? sql`, k as (insert into data_keys (stream_id, tenant_id, user_id, key) select ${streamId}, ${tenantId}, ${userId}, ${key} from s returning 1)`
+      : sql``;
     const ids = events.map((e) => e.eventId);
     const types = events.map((e) => e.type);
     const schemaVersions = events.map((e) => EVENT_SCHEMA_VERSIONS[e.type]);
-    const data = events.map((e) => JSON.stringify(e.data));
+    const data = events.map((e) => JSON.stringify(sealData(e.type, e.data, streamId, key)));
     const metadata = events.map((e) => JSON.stringify(e.metadata));
     let rows: EventRowJson[];
     try {
       const result = await this.db.execute(sql`
-        with s as (${streamOp}),
+        with s as (${streamOp})${keyOp},
         ins as (
           insert into events (event_id, stream_id, version, type, schema_version, data, metadata, tenant_id)
           select e.id, ${streamId}, s.base + e.ord, e.type, e.sv, e.data, e.meta, ${tenantId}
@@ -96,17 +134,46 @@ export class EventStore {
         select * from ins order by version`);
       rows = result.rows as unknown as EventRowJson[];
     } catch (error) {
-      if (pgErrorOf(error).constraint === 'events_event_id_key')
-        throw new DuplicateEventError(streamId, { cause: error });
+      const pg = pgErrorOf(error);
+      if (pg.constraint === 'events_event_id_key') throw new DuplicateEventError(streamId, { cause: error });
+      if (pg.code === 'P0002' && userId) throw new UserErasedError(userId);
       throw error;
     }
     if (rows.length === 0) {
       const info = await this.streamInfo(streamId);
+      if (info?.erased) throw new StreamErasedError(streamId);
       const actual = info && info.tenantId === tenantId ? info.version : null;
       if (actual === null && (expected === 'exists' || typeof expected === 'number')) throw new StreamNotFoundError(streamId);
       throw new ConcurrencyError(streamId, expected, actual);
     }
-    return rows.map(toRecorded);
+    if (options.newKey) this.keys.remember(streamId, keyState);
+    // the events as the caller wrote them (already open), paired with their stored form
+    return rows.map((row, i) => this.track(toStored(row), events[i].data));
+  }
+
+  /** The stored (sealed) form of events this store returned: what goes on the bus. */
+  sealed(events: readonly RecordedEvent[]): StoredEvent[] {
+    return events.map((event) => {
+      const stored = this.wire.get(event);
+      if (!stored) throw new Error(`Event ${event.eventId} was not read or written by this store`);
+      return stored;
+    });
+  }
+
+  /** Opens stored events (from the log or the bus) with their streams' keys. */
+  async open(stored: readonly StoredEvent[]): Promise<RecordedEvent[]> {
+    if (stored.length === 0) return [];
+    const keys = await this.keys.forStreams(this.db, stored.map((e) => e.streamId));
+    return stored.map((event) => {
+      const { data, erased } = openData(event.type, event.data, event.streamId, keys.get(event.streamId)!);
+      return this.track(event, data, erased);
+    });
+  }
+
+  private track(stored: StoredEvent, openData: unknown, erased = false): RecordedEvent {
+    const recorded = toRecordedEvent(stored, openData, erased);
+    this.wire.set(recorded, stored);
+    return recorded;
   }
 
   /** A stream's events in order, optionally only those after a version and up to another. */
@@ -114,7 +181,7 @@ export class EventStore {
     const result = await this.db.execute(sql`${SELECT_EVENT}
       where stream_id = ${streamId} and version > ${range.after ?? 0} and version <= ${range.upTo ?? 2_147_483_647}
       order by version`);
-    return (result.rows as unknown as EventRowJson[]).map(toRecorded);
+    return this.open((result.rows as unknown as EventRowJson[]).map(toStored));
   }
 
   async readEvent(eventId: string): Promise<RecordedEvent | null> {
@@ -124,17 +191,26 @@ export class EventStore {
   /** Events by id, in one round trip; ids not in the log are absent from the map. */
   async readEvents(eventIds: string[]): Promise<Map<string, RecordedEvent>> {
     const result = await this.db.execute(sql`${SELECT_EVENT} where event_id = any(${sql.param(eventIds)}::uuid[])`);
-    const events = (result.rows as unknown as EventRowJson[]).map(toRecorded);
+    const events = await this.open((result.rows as unknown as EventRowJson[]).map(toStored));
     return new Map(events.map((e) => [e.eventId, e]));
   }
 
   async streamInfo(streamId: string): Promise<StreamInfo | null> {
     const result = await this.db.execute(
-      sql`select stream_id, tenant_id, version, created_at from streams where stream_id = ${streamId}`,
+      sql`select stream_id, tenant_id, version, created_at, user_id, erased_at from streams where stream_id = ${streamId}`,
     );
-    const row = result.rows[0] as { stream_id: string; tenant_id: string; version: number; created_at: Date } | undefined;
+    const row = result.rows[0] as
+      | { stream_id: string; tenant_id: string; version: number; created_at: Date; user_id: string | null; erased_at: Date | null }
+      | undefined;
     return row
-      ? { streamId: row.stream_id, tenantId: row.tenant_id, version: row.version, createdAt: new Date(row.created_at).toISOString() }
+      ? {
+          streamId: row.stream_id,
+          tenantId: row.tenant_id,
+          version: row.version,
+          createdAt: new Date(row.created_at).toISOString(),
+          userId: row.user_id,
+          erased: row.erased_at !== null,
+        }
       : null;
   }
 }

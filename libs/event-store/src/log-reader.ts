@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
-import type { RecordedEvent } from '@parley/contracts';
+import type { StoredEvent } from '@parley/contracts';
 import type { Db } from './database';
-import { toRecorded, type EventRowJson } from './event-store';
+import { toStored, type EventRowJson } from './event-store';
 
 /** A point in the log's total order (transaction id, then global position). */
 export interface LogPosition {
@@ -14,7 +14,8 @@ export interface LogPosition {
 export const LOG_START: LogPosition = { transactionId: '0', globalPosition: '0' };
 
 export interface LogBatch {
-  events: RecordedEvent[];
+  /** As stored: personal fields sealed (the relay publishes them like that; others open them). */
+  events: StoredEvent[];
   /** Position of the last event returned (or the `after` given, when none). */
   position: LogPosition;
 }
@@ -39,7 +40,7 @@ export async function readLogAfter(db: Pick<Db, 'execute'>, after: LogPosition, 
   const rows = result.rows as unknown as (EventRowJson & { transaction_id: string })[];
   if (rows.length === 0) return { events: [], position: after };
   const last = rows[rows.length - 1];
-  return { events: rows.map(toRecorded), position: { transactionId: last.transaction_id, globalPosition: String(last.global_position) } };
+  return { events: rows.map(toStored), position: { transactionId: last.transaction_id, globalPosition: String(last.global_position) } };
 }
 
 /** Named checkpoints of log readers, written by the reader after its effects are durable. */

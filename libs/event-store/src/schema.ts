@@ -1,17 +1,23 @@
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, customType, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, customType, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 /** Postgres xid8: the id of the transaction that wrote a row, for commit-order catch-up. */
 const xid8 = customType<{ data: string }>({ dataType: () => 'xid8' });
+const bytea = customType<{ data: Buffer }>({ dataType: () => 'bytea' });
 
-/** One row per stream: its current version, so an append checks and bumps it in one statement. */
+/**
+ * One row per stream: its current version, so an append checks and bumps it in one statement;
+ * the user whose personal data it holds; and when that data was erased (no append after that).
+ */
 export const streams = pgTable('streams', {
   streamId: text('stream_id').primaryKey(),
   tenantId: text('tenant_id').notNull(),
   version: integer('version').notNull(),
+  userId: text('user_id'),
+  erasedAt: timestamp('erased_at', { withTimezone: true, mode: 'string' }),
   createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
-});
+}, (t) => [index('streams_user_idx').on(t.tenantId, t.userId)]);
 
 /** The append-only log. UPDATE and DELETE are rejected by a trigger (see the migrations). */
 export const events = pgTable(
@@ -49,6 +55,31 @@ export const sessionProjections = pgTable('session_projections', {
   state: jsonb('state').notNull(),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
 });
+
+/** The key sealing a stream's personal data. Deleting the row is the erasure (crypto-shredding). */
+export const dataKeys = pgTable(
+  'data_keys',
+  {
+    streamId: text('stream_id').primaryKey(),
+    tenantId: text('tenant_id').notNull(),
+    userId: text('user_id'),
+    key: bytea('key').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+  },
+  (t) => [index('data_keys_user_idx').on(t.tenantId, t.userId)],
+);
+
+/** Tombstones: users whose data was erased; nothing may be written for them again. */
+export const erasedUsers = pgTable(
+  'erased_users',
+  {
+    tenantId: text('tenant_id').notNull(),
+    userId: text('user_id').notNull(),
+    erasedAt: timestamp('erased_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+    streams: integer('streams').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.userId] })],
+);
 
 /** Where a log reader (the relay, a rebuild) has got to, in commit order. */
 export const logCheckpoints = pgTable('log_checkpoints', {

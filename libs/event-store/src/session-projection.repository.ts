@@ -3,7 +3,7 @@ import type { RecordedEvent } from '@parley/contracts';
 import { isSessionStream, sessionStreamId } from '@parley/contracts';
 import { foldSession, initialSessionState, SESSION_FOLD_VERSION, type SessionState, type Versioned } from '@parley/conversation';
 import type { Db } from './database';
-import type { EventStore } from './event-store';
+import { EventStore } from './event-store';
 import { LOG_START, readLogAfter } from './log-reader';
 
 type Executor = Pick<Db, 'execute'>;
@@ -77,12 +77,14 @@ export async function rebuildSessionProjections(db: Db, onProgress?: (progress: 
     await tx.execute(sql`delete from session_projections`);
     const total = Number(((await tx.execute(sql`select count(*)::int as n from events`)).rows[0] as { n: number }).n);
     const byStream = new Map<string, RecordedEvent[]>();
+    const store = new EventStore(tx);
     let position = LOG_START;
     let events = 0;
     for (;;) {
       const batch = await readLogAfter(tx, position, 5_000);
       if (batch.events.length === 0) break;
-      for (const event of batch.events) {
+      const sessionEvents = await store.open(batch.events.filter((e) => isSessionStream(e.streamId)));
+      for (const event of sessionEvents) {
         if (!isSessionStream(event.streamId)) continue;
         const list = byStream.get(event.streamId);
         if (list) list.push(event);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Controller, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { eventSubject, type RecordedEvent } from '@parley/contracts';
+import { eventSubject, toRecordedEvent, type RecordedEvent, type StoredEvent } from '@parley/contracts';
 import { deleteTestStreams, TEST_NATS_URL, testNatsPrefix, waitFor } from '@parley/testing';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { listDeadLetters, retryDeadLetter } from './dead-letters';
@@ -15,6 +15,8 @@ import { ensureEventsStream, partitionedConsumers } from './topology';
 import { TurnReplies, sendTurnReply } from './turn-replies';
 
 const prefix = testNatsPrefix('msg');
+/** These tests publish open events (no sealed fields): opening is validating. */
+const openPlain = async (stored: StoredEvent) => toRecordedEvent(stored);
 const PARTITIONS = 4;
 let version = 0;
 const event = (streamId: string, text: string): RecordedEvent => ({
@@ -67,6 +69,7 @@ describe('JetStream transport against NATS', () => {
         prefix,
         partitions: PARTITIONS,
         maxDeliveries: 2,
+        open: openPlain,
         service: 'probe',
         instanceId: 'probe-1',
         consumers: partitionedConsumers(prefix, PARTITIONS, { name: 'probe', deliverFrom: 'all', ackWaitMs: 30_000 }),
@@ -165,12 +168,15 @@ describe('JetStream transport against NATS', () => {
     await start();
     const js = jetstream(nc);
     await js.publish(eventSubject(prefix, PARTITIONS, 'default', 'session-d', 'TurnRouted'), 'not json at all');
+    const invalid = { ...event('session-d', 'x'), type: 'TurnRouted', data: { turnId: 't' }, schemaVersion: 2 };
+    await js.publish(eventSubject(prefix, PARTITIONS, 'default', 'session-d', 'TurnRouted'), JSON.stringify(invalid));
     await new EventPublisher(nc, prefix, PARTITIONS).publish([
       { ...event('session-d', 'x'), type: 'TurnRouted', data: { turnId: 't', mode: 'stateful', route: 'llm', reason: 'r', features: {} }, schemaVersion: 2 } as RecordedEvent,
     ]);
     await waitFor(() => others.includes('TurnRouted'), { what: 'catch-all handler' });
     const letters = await listDeadLetters(await jetstreamManager(nc), prefix);
     expect(letters.find((l) => l.payload === 'not json at all')).toMatchObject({ reason: expect.stringMatching(/^unreadable message: /), deliveries: 1 });
+    expect(letters.find((l) => l.payload === JSON.stringify(invalid))).toMatchObject({ reason: expect.stringMatching(/^unreadable TurnRouted: /), deliveries: 1 });
   });
 
   it('answers health requests while listening, and not after closing', async () => {
@@ -222,6 +228,7 @@ describe('JetStream transport against NATS', () => {
             nc: replicaNc,
             prefix: replicaPrefix,
             partitions: 3,
+            open: openPlain,
             service: `replica-${name}`,
             instanceId: name,
             consumers: partitionedConsumers(replicaPrefix, 3, { name: 'slow', deliverFrom: 'all', ackWaitMs: 30_000 }),

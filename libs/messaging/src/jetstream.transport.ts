@@ -2,7 +2,8 @@ import { Logger } from '@nestjs/common';
 import { BaseRpcContext, Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
 import { jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { eventsStreamName, healthSubject, parseRecordedEvent, type RecordedEvent } from '@parley/contracts';
+import { eventsStreamName, healthSubject, parseStoredEvent, UnknownSchemaVersionError, type RecordedEvent, type StoredEvent } from '@parley/contracts';
+import { ZodError } from 'zod';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { ensureDeadLetterStream, publishDeadLetter } from './dead-letters';
 import { ensureConsumer, ensureEventsStream, type ConsumerSpec } from './topology';
@@ -22,6 +23,8 @@ export interface JetStreamTransportOptions {
   localRetries?: number;
   /** Deliveries of a failing message before it goes to the dead-letter stream. */
   maxDeliveries?: number;
+  /** Opens a message's sealed personal fields (with the stream's key) before handlers see it. */
+  open: (event: StoredEvent) => Promise<RecordedEvent>;
 }
 
 /** What a handler gets besides the event: the raw message, for its delivery count. */
@@ -87,9 +90,9 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
 
   private async drive(messages: ConsumerMessages): Promise<void> {
     for await (const msg of messages) {
-      let event: RecordedEvent;
+      let event: StoredEvent;
       try {
-        event = parseRecordedEvent(msg.json());
+        event = parseStoredEvent(msg.json());
       } catch (error) {
         // a message that does not parse never will: park it with the reason and move on
         await this.deadLetter(msg, `unreadable message: ${(error as Error).message}`);
@@ -105,7 +108,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
     }
   }
 
-  private async handle(event: RecordedEvent, msg: JsMsg): Promise<void> {
+  private async handle(event: StoredEvent, msg: JsMsg): Promise<void> {
     const handler = this.getHandlerByPattern(event.type) ?? this.getHandlerByPattern(ANY_EVENT);
     if (!handler) {
       msg.ack();
@@ -121,10 +124,21 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
     }
   }
 
-  private async attempt(handler: MessageHandler, event: RecordedEvent, msg: JsMsg, retries: number): Promise<void> {
+  private async attempt(handler: MessageHandler, event: StoredEvent, msg: JsMsg, retries: number): Promise<void> {
+    let opened: RecordedEvent | undefined;
     for (let attempt = 0; ; attempt++) {
       try {
-        const result = await handler(event, new JetStreamContext([msg]));
+        try {
+          opened ??= await this.options.open(event);
+        } catch (error) {
+          // data that does not validate never will (a key lookup that failed might: that is retried)
+          if (error instanceof ZodError || error instanceof UnknownSchemaVersionError) {
+            await this.deadLetter(msg, `unreadable ${event.type}: ${error.message}`);
+            return;
+          }
+          throw error;
+        }
+        const result = await handler(opened, new JetStreamContext([msg]));
         if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
         msg.ack();
         return;

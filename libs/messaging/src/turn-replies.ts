@@ -1,5 +1,5 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { parseRecordedEvent, replySubject, TurnReplyMessage, type RecordedEvent } from '@parley/contracts';
+import { parseStoredEvent, replySubject, TurnReplyMessage, type StoredEvent } from '@parley/contracts';
 import { Logger } from '@nestjs/common';
 
 /**
@@ -69,23 +69,23 @@ export function sendTurnReply(nc: NatsConnection, subject: string, reply: TurnRe
 }
 
 /**
- * Resolves with the first event of `streamId` that `matches`, seen on the stream's subject as it is
+ * Resolves with the first event (stored form: personal fields sealed) of a stream that `matches`, seen on the stream's subject as it is
  * published (by the writer or the relay), or null after `timeoutMs`. For the rare waits that are
  * not on the fast reply path, such as a retried request on another ingress instance.
  */
 export function watchStream(
   nc: NatsConnection,
   subject: string,
-  matches: (event: RecordedEvent) => boolean,
+  matches: (event: StoredEvent) => boolean,
   timeoutMs: number,
-): { event: Promise<RecordedEvent | null>; stop: () => void } {
-  let settle!: (event: RecordedEvent | null) => void;
-  const event = new Promise<RecordedEvent | null>((resolve) => (settle = resolve));
+): { event: Promise<StoredEvent | null>; stop: () => void } {
+  let settle!: (event: StoredEvent | null) => void;
+  const event = new Promise<StoredEvent | null>((resolve) => (settle = resolve));
   const subscription = nc.subscribe(subject, {
     callback: (error, msg) => {
       if (error) return;
       try {
-        const parsed = parseRecordedEvent(msg.json());
+        const parsed = parseStoredEvent(msg.json());
         if (matches(parsed)) stop(parsed);
       } catch {
         // not an event we can read: not the one we wait for
@@ -93,7 +93,7 @@ export function watchStream(
     },
   });
   const timer = setTimeout(() => stop(null), timeoutMs);
-  const stop = (value: RecordedEvent | null = null) => {
+  const stop = (value: StoredEvent | null = null) => {
     clearTimeout(timer);
     subscription.unsubscribe();
     settle(value);

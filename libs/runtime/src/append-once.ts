@@ -1,17 +1,18 @@
 import type { NewEvent, RecordedEvent } from '@parley/contracts';
-import { DuplicateEventError, type EventStore } from '@parley/event-store';
+import { DuplicateEventError, StreamErasedError, type EventStore } from '@parley/event-store';
 
 /**
  * Appends an event whose id was derived from the message being handled, so handling a message
- * twice appends once. Returns null when the log already holds it (a redelivery): the first
- * attempt's event is already there, and the relay publishes whatever was committed.
+ * twice appends once. Returns null when there is nothing to do: the log already holds it (a
+ * redelivery: the relay publishes whatever was committed), or the stream was erased meanwhile
+ * (nothing more may be written for that user).
  */
 export async function appendOnce(store: EventStore, streamId: string, event: NewEvent): Promise<RecordedEvent | null> {
   try {
     const [recorded] = await store.append(streamId, event.metadata.tenantId, [event], 'exists');
     return recorded;
   } catch (error) {
-    if (error instanceof DuplicateEventError) return null;
+    if (error instanceof DuplicateEventError || error instanceof StreamErasedError) return null;
     throw error;
   }
 }

@@ -69,6 +69,7 @@ export async function runWorker<S extends ServiceName>(definition: WorkerDefinit
         // PARLEY_ACK_WAIT_MS and PARLEY_MAX_DELIVERIES are read by the services that consume (see SETTINGS)
         consumers: definition.consumers(prefix, resources.partitions, consuming.PARLEY_ACK_WAIT_MS ?? 30_000),
         maxDeliveries: consuming.PARLEY_MAX_DELIVERIES,
+        open: async (stored) => (await resources.store.open([stored]))[0],
       }),
       logger: logLevels(resources.logLevel),
     });

@@ -40,7 +40,9 @@ const short = (id: string) => id.slice(0, 8);
 const quote = (text: string) => JSON.stringify(text.length > 200 ? `${text.slice(0, 197)}...` : text);
 
 export function describeEvent(event: RecordedEvent): string {
-  const head = `${style.dim(`v${String(event.version).padEnd(4)}`)} ${style.dim(event.recordedAt.slice(11, 23))}  `;
+  const head = `${style.dim(`v${String(event.version).padEnd(4)}`)} ${style.dim(event.recordedAt.slice(11, 23))}  ${
+    event.erased ? style.red('[personal data erased] ') : ''
+  }`;
   const kind = (text: string, colour: (s: string) => string) => colour(text.padEnd(20));
   switch (event.type) {
     case 'SessionStarted':

@@ -3,10 +3,12 @@ import { Injectable } from '@nestjs/common';
 import { DEFAULT_TENANT, SessionIdParam, sessionStreamId, type CreateSessionBody, type RecordedEvent } from '@parley/contracts';
 import type { OpenSession, Versioned } from '@parley/conversation';
 import { EventPublisher } from '@parley/messaging';
-import { EventStore, loadSessionState, SessionProjectionRepository } from '@parley/event-store';
+import { EventStore, loadSessionState, SessionProjectionRepository, UserErasedError } from '@parley/event-store';
 import { ApiError } from '../http/api-error';
 
 export const sessionNotFound = (sessionId: string) => new ApiError('SESSION.NOT_FOUND', `Session ${sessionId} not found`);
+export const sessionErased = (sessionId: string) =>
+  new ApiError('SESSION.ERASED', `Session ${sessionId} belonged to a user whose data was erased`);
 
 @Injectable()
 export class SessionsService {
@@ -18,28 +20,39 @@ export class SessionsService {
 
   async create(body: CreateSessionBody): Promise<{ sessionId: string }> {
     const sessionId = randomUUID();
-    const events = await this.store.append(
+    const userId = body.userId ?? null;
+    const events = await this.store
+      .append(
       sessionStreamId(sessionId),
       DEFAULT_TENANT,
       [
         {
           eventId: randomUUID(),
           type: 'SessionStarted',
-          data: { sessionId, userId: body.userId ?? null, metadata: body.metadata ?? {} },
+          data: { sessionId, userId, metadata: body.metadata ?? {} },
           metadata: { tenantId: DEFAULT_TENANT, correlationId: sessionId },
         },
       ],
       'no_stream',
-    );
-    await this.publisher.publish(events);
+      // the session's personal data is sealed with a key of its own, owned by its user
+      { newKey: { userId } },
+      )
+      .catch((error: unknown) => {
+        if (error instanceof UserErasedError) throw new ApiError('USER.ERASED', `User ${userId} was erased; no new data is kept for them`);
+        throw error;
+      });
+    await this.publisher.publish(this.store.sealed(events));
     return { sessionId };
   }
 
   /** The session as of the latest event in the log (never a lagging projection). */
   async state(sessionId: string): Promise<Versioned<OpenSession>> {
     if (!SessionIdParam.safeParse(sessionId).success) throw sessionNotFound(sessionId);
+    const info = await this.store.streamInfo(sessionStreamId(sessionId));
+    if (!info || info.tenantId !== DEFAULT_TENANT) throw sessionNotFound(sessionId);
+    if (info.erased) throw sessionErased(sessionId);
     const loaded = await loadSessionState(this.store, this.projections, sessionId);
-    if (loaded.state.status !== 'open' || loaded.state.tenantId !== DEFAULT_TENANT) throw sessionNotFound(sessionId);
+    if (loaded.state.status !== 'open') throw sessionNotFound(sessionId);
     return { state: loaded.state, version: loaded.version };
   }
 

@@ -10,15 +10,16 @@ import {
   type RecordedEvent,
   type RequestedMode,
   type RouteInfo,
+  type StoredEvent,
   type TurnReplyMessage,
 } from '@parley/contracts';
 import { derivedId } from '@parley/conversation';
-import { ConcurrencyError, DuplicateEventError, EventStore, StreamNotFoundError } from '@parley/event-store';
+import { ConcurrencyError, DuplicateEventError, EventStore, StreamErasedError, StreamNotFoundError } from '@parley/event-store';
 import { EventPublisher, TurnReplies, watchStream } from '@parley/messaging';
 import { RESOURCES, type Connections } from '@parley/runtime';
 import { ApiError } from '../http/api-error';
 import { TURN_REPLIES, TURN_TIMEOUT_MS } from '../ingress.tokens';
-import { sessionNotFound } from '../sessions/sessions.service';
+import { sessionErased, sessionNotFound } from '../sessions/sessions.service';
 
 export interface TurnResult {
   turnId: string;
@@ -34,8 +35,9 @@ interface TurnRequest {
   idempotencyKey?: string;
 }
 
-const isOutcomeOf = (turnId: string) => (e: RecordedEvent) =>
-  (e.type === 'AssistantReplied' || e.type === 'TurnFailed') && e.data.turnId === turnId;
+/** Matches the outcome of a turn, on open events or on the bus's stored form (turnId is never sealed). */
+const isOutcomeOf = (turnId: string) => (e: RecordedEvent | StoredEvent) =>
+  (e.type === 'AssistantReplied' || e.type === 'TurnFailed') && (e.data as { turnId?: string }).turnId === turnId;
 
 /**
  * A turn from ingress's side: record the user's message, hand it to the bus, wait for the answer.
@@ -88,11 +90,12 @@ export class TurnsService {
         [recorded] = await this.store.append(streamId, tenantId, [message], request.sessionId ? 'exists' : 'no_stream');
       } catch (error) {
         if (error instanceof StreamNotFoundError && request.sessionId) throw sessionNotFound(request.sessionId);
+        if (error instanceof StreamErasedError && request.sessionId) throw sessionErased(request.sessionId);
         const retried = error instanceof DuplicateEventError || (error instanceof ConcurrencyError && !request.sessionId);
         if (request.idempotencyKey && retried) return await this.resume(request, streamId, turnId, eventId, waiting.reply);
         throw error;
       }
-      await this.publisher.publish([recorded]);
+      await this.publisher.publish(this.store.sealed([recorded]));
       const reply = (await waiting.reply) ?? (await this.outcomeFromLog(streamId, recorded.version, turnId));
       return this.result(request, turnId, reply);
     } finally {

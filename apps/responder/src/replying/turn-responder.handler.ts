@@ -69,7 +69,7 @@ export class TurnResponderHandler {
       return;
     }
     this.reply(routed, recorded);
-    await this.publisher.publish([recorded]);
+    await this.publisher.publish(this.store.sealed([recorded]));
   }
 
   /**

@@ -24,6 +24,6 @@ export class TurnRoutingHandler {
       metadata: { ...event.metadata, causationId: event.eventId, correlationId: event.data.turnId },
     };
     const recorded = await appendOnce(this.store, event.streamId, routed);
-    if (recorded) await this.publisher.publish([recorded]);
+    if (recorded) await this.publisher.publish(this.store.sealed([recorded]));
   }
 }

@@ -1,0 +1,40 @@
+import { sql } from 'drizzle-orm';
+import type { Db } from './database';
+import type { KeyState } from './personal-data';
+
+/**
+ * The keys of streams' personal data, cached per process. A cached key can outlive an erasure in
+ * another process: that is safe because every write of personal data is refused by the database
+ * once a stream is erased (appends check `streams.erased_at`; read models are skipped by trigger).
+ */
+export class DataKeys {
+  private readonly cache = new Map<string, KeyState>();
+
+  constructor(private readonly maxEntries = 50_000) {}
+
+  async forStreams(db: Pick<Db, 'execute'>, streamIds: readonly string[]): Promise<Map<string, KeyState>> {
+    const found = new Map<string, KeyState>();
+    const missing: string[] = [];
+    for (const id of new Set(streamIds)) {
+      const cached = this.cache.get(id);
+      if (cached) found.set(id, cached);
+      else missing.push(id);
+    }
+    if (missing.length === 0) return found;
+    const result = await db.execute(sql`
+      select s.stream_id, s.erased_at, k.key from streams s left join data_keys k using (stream_id)
+      where s.stream_id = any(${sql.param(missing)}::text[])`);
+    for (const row of result.rows as { stream_id: string; erased_at: Date | null; key: Buffer | null }[]) {
+      const state: KeyState = row.erased_at ? { kind: 'erased' } : row.key ? { kind: 'key', key: row.key } : { kind: 'none' };
+      found.set(row.stream_id, state);
+      this.remember(row.stream_id, state);
+    }
+    for (const id of missing) if (!found.has(id)) found.set(id, { kind: 'none' }); // not created yet: not cached
+    return found;
+  }
+
+  remember(streamId: string, state: KeyState): void {
+    if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(streamId, state);
+  }
+}

@@ -1,0 +1,40 @@
+import { newDataKey, openData, sealData } from './personal-data';
+
+const key = newDataKey();
+const data = { turnId: 't1', text: 'my card number is 4242', requestedMode: 'auto' };
+
+describe('sealing personal fields', () => {
+  it('seals only the personal fields, and opens them back with the key', () => {
+    const sealed = sealData('UserMessageReceived', data, 'session-a', key) as Record<string, string>;
+    expect(sealed.turnId).toBe('t1');
+    expect(sealed.requestedMode).toBe('auto');
+    expect(sealed.text).toMatch(/^enc:v1:/);
+    expect(JSON.stringify(sealed)).not.toContain('4242');
+    expect(openData('UserMessageReceived', sealed, 'session-a', { kind: 'key', key })).toEqual({ data, erased: false });
+  });
+
+  it('seals objects too (session metadata)', () => {
+    const metadata = { phone: '+44 20 7946 0000' };
+    const sealed = sealData('SessionStarted', { sessionId: 's', userId: 'u', metadata }, 'session-a', key) as { metadata: unknown };
+    expect(typeof sealed.metadata).toBe('string');
+    expect(openData('SessionStarted', sealed, 'session-a', { kind: 'key', key }).data).toMatchObject({ metadata });
+  });
+
+  it('shows placeholders once the key is destroyed', () => {
+    const sealed = sealData('AssistantReplied', { turnId: 't1', text: 'noted: 4242' }, 'session-a', key);
+    expect(openData('AssistantReplied', sealed, 'session-a', { kind: 'erased' })).toEqual({ data: { turnId: 't1', text: '[erased]' }, erased: true });
+  });
+
+  it('leaves data of streams without a key as it is', () => {
+    expect(sealData('UserMessageReceived', data, 'turn-x', null)).toBe(data);
+    expect(openData('UserMessageReceived', data, 'turn-x', { kind: 'none' })).toEqual({ data, erased: false });
+  });
+
+  it('refuses a ciphertext moved to another stream, or tampered with', () => {
+    const sealed = sealData('UserMessageReceived', data, 'session-a', key) as Record<string, string>;
+    expect(() => openData('UserMessageReceived', sealed, 'session-b', { kind: 'key', key })).toThrow();
+    const flipped = sealed.text.slice(0, -4) + (sealed.text.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+    expect(() => openData('UserMessageReceived', { ...sealed, text: flipped }, 'session-a', { kind: 'key', key })).toThrow();
+    expect(() => openData('UserMessageReceived', sealed, 'session-a', { kind: 'key', key: newDataKey() })).toThrow();
+  });
+});
