@@ -1,0 +1,4 @@
+export * from './text-features';
+export * from './intent-classifier';
+export * from './csv';
+export * from './calibration';

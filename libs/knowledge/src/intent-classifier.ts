@@ -1,0 +1,162 @@
+import { TfIdf, type SparseVector } from './text-features';
+
+export interface LabelledText {
+  text: string;
+  intent: string;
+}
+
+/**
+ * The class of examples a knowledge base must not answer (chit-chat, other domains). Trained like
+ * an intent; never returned as a match.
+ */
+export const OUT_OF_SCOPE = '__out_of_scope__';
+
+export interface IntentScore {
+  intent: string;
+  /** Calibrated probability that this is the right intent. */
+  confidence: number;
+}
+
+export interface TrainingOptions {
+  epochs?: number;
+  /** L2 regularisation strength. */
+  l2?: number;
+  learningRate?: number;
+  minDf?: number;
+  /** Deterministic shuffling. */
+  seed?: number;
+  /** Softmax temperature (from `calibrateTemperature`); 1 leaves scores as trained. */
+  temperature?: number;
+}
+
+/** Settings found by cross-validation on the Demo Bank (see `npm run eval:routing`). */
+export const DEFAULT_TRAINING: TrainingOptions = { epochs: 10, learningRate: 2, l2: 1e-5, minDf: 2 };
+
+/** A small deterministic PRNG (mulberry32): the same data always trains the same model. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Multinomial logistic regression over TF-IDF features, trained by SGD with L2 regularisation
+ * (weights kept scaled, so each step touches only the example's features).
+ */
+export class IntentClassifier {
+  private constructor(
+    private readonly features: TfIdf,
+    readonly intents: readonly string[],
+    private readonly weights: Float32Array,
+    private readonly bias: Float32Array,
+    readonly temperature: number,
+  ) {}
+
+  static train(examples: readonly LabelledText[], options: TrainingOptions = {}): IntentClassifier {
+    const epochs = options.epochs ?? DEFAULT_TRAINING.epochs!;
+    const l2 = options.l2 ?? DEFAULT_TRAINING.l2!;
+    const eta0 = options.learningRate ?? DEFAULT_TRAINING.learningRate!;
+    const intents = [...new Set(examples.map((e) => e.intent))].sort();
+    const label = new Map(intents.map((intent, i) => [intent, i]));
+    const features = TfIdf.fit(examples.map((e) => e.text), options.minDf ?? DEFAULT_TRAINING.minDf!);
+    const xs = examples.map((e) => features.transform(e.text));
+    const ys = examples.map((e) => label.get(e.intent)!);
+    const k = intents.length;
+    const weights = new Float32Array(k * features.size);
+    const bias = new Float32Array(k);
+    const scores = new Float64Array(k);
+    const random = rng(options.seed ?? 7);
+    const order = xs.map((_, i) => i);
+    let scale = 1;
+    let step = 0;
+    const total = epochs * xs.length;
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = Math.floor(random() * (i + 1));
+        [order[i], order[j]] = [order[j], order[i]];
+      }
+      for (const n of order) {
+        const eta = eta0 / (1 + (4 * step++) / total);
+        const x = xs[n];
+        scoresInto(scores, x, weights, bias, k, scale);
+        softmaxInPlace(scores);
+        scale *= 1 - eta * l2;
+        if (scale < 1e-6) {
+          for (let i = 0; i < weights.length; i++) weights[i] *= scale;
+          scale = 1;
+        }
+        for (let c = 0; c < k; c++) scores[c] -= c === ys[n] ? 1 : 0; // gradient of the loss per class
+        for (let t = 0; t < x.indices.length; t++) {
+          const row = x.indices[t] * k;
+          const delta = (eta * x.values[t]) / scale;
+          for (let c = 0; c < k; c++) {
+            const g = scores[c];
+            if (g > 1e-5 || g < -1e-5) weights[row + c] -= delta * g;
+          }
+        }
+        for (let c = 0; c < k; c++) bias[c] -= eta * scores[c];
+      }
+    }
+    for (let i = 0; i < weights.length; i++) weights[i] *= scale;
+    return new IntentClassifier(features, intents, weights, bias, options.temperature ?? 1);
+  }
+
+  /** The same model with another softmax temperature. */
+  withTemperature(temperature: number): IntentClassifier {
+    return new IntentClassifier(this.features, this.intents, this.weights, this.bias, temperature);
+  }
+
+  /** Raw class scores (logits). */
+  logits(text: string): Float64Array {
+    const out = new Float64Array(this.intents.length);
+    scoresInto(out, this.features.transform(text), this.weights, this.bias, this.intents.length, 1);
+    return out;
+  }
+
+  /**
+   * Intents ranked by calibrated confidence. The out-of-scope class is not among them, but the
+   * probability it takes is missing from theirs: out-of-scope text scores low everywhere.
+   */
+  classify(text: string, top = 3): IntentScore[] {
+    const p = softmax(this.logits(text), this.temperature);
+    return [...p]
+      .map((confidence, i) => ({ intent: this.intents[i], confidence }))
+      .filter((s) => s.intent !== OUT_OF_SCOPE)
+      .sort((a, b) => b.confidence - a.confidence)
+      .slice(0, top);
+  }
+}
+
+/** Weights are feature-major (`weights[feature * k + class]`): one example touches few, contiguous rows. */
+function scoresInto(out: Float64Array, x: SparseVector, weights: Float32Array, bias: Float32Array, k: number, scale: number): void {
+  out.fill(0);
+  for (let t = 0; t < x.indices.length; t++) {
+    const row = x.indices[t] * k;
+    const v = x.values[t] * scale;
+    for (let c = 0; c < k; c++) out[c] += weights[row + c] * v;
+  }
+  for (let c = 0; c < k; c++) out[c] += bias[c];
+}
+
+function softmaxInPlace(scores: Float64Array): void {
+  let max = -Infinity;
+  for (const v of scores) max = Math.max(max, v);
+  let sum = 0;
+  for (let i = 0; i < scores.length; i++) sum += scores[i] = Math.exp(scores[i] - max);
+  for (let i = 0; i < scores.length; i++) scores[i] /= sum;
+}
+
+export function softmax(logits: Float64Array, temperature = 1): Float64Array {
+  let max = -Infinity;
+  for (const v of logits) max = Math.max(max, v / temperature);
+  const out = new Float64Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += out[i] = Math.exp(logits[i] / temperature - max);
+  for (let i = 0; i < out.length; i++) out[i] /= sum;
+  return out;
+}

@@ -1,0 +1,72 @@
+/**
+ * Text → sparse TF-IDF vectors over word 1–2-grams and character 2–5-grams (within words, padded
+ * by spaces). Character n-grams carry typos, inflections and compounds ("top-up", "topup",
+ * "topped up"); word bigrams carry phrases ("not working", "exchange rate").
+ */
+export interface SparseVector {
+  indices: Int32Array;
+  values: Float32Array;
+}
+
+const normalize = (text: string) =>
+  text
+    .toLowerCase()
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .replace(/[’‘`]/g, "'");
+
+export function wordsOf(text: string): string[] {
+  return normalize(text).match(/[a-z0-9]+(?:'[a-z]+)?/g) ?? [];
+}
+
+/** Every feature of a text, with its raw count. */
+export function featureCounts(text: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  const add = (feature: string) => counts.set(feature, (counts.get(feature) ?? 0) + 1);
+  const words = wordsOf(text);
+  for (let i = 0; i < words.length; i++) {
+    add(`w:${words[i]}`);
+    if (i + 1 < words.length) add(`b:${words[i]} ${words[i + 1]}`);
+    const padded = ` ${words[i]} `;
+    for (let n = 2; n <= 5; n++) for (let j = 0; j + n <= padded.length; j++) add(`c:${padded.slice(j, j + n)}`);
+  }
+  return counts;
+}
+
+/** A fitted vocabulary with inverse document frequencies. */
+export class TfIdf {
+  private constructor(
+    readonly index: Map<string, number>,
+    readonly idf: Float32Array,
+  ) {}
+
+  get size(): number {
+    return this.idf.length;
+  }
+
+  /** Keeps features seen in at least `minDf` documents. */
+  static fit(texts: readonly string[], minDf = 2): TfIdf {
+    const df = new Map<string, number>();
+    for (const text of texts) for (const feature of featureCounts(text).keys()) df.set(feature, (df.get(feature) ?? 0) + 1);
+    const index = new Map<string, number>();
+    const idf: number[] = [];
+    for (const [feature, count] of df) {
+      if (count < minDf) continue;
+      index.set(feature, idf.length);
+      idf.push(Math.log((1 + texts.length) / (1 + count)) + 1);
+    }
+    return new TfIdf(index, Float32Array.from(idf));
+  }
+
+  /** Sublinear tf × idf, L2-normalised; unknown features are dropped. */
+  transform(text: string): SparseVector {
+    const entries: [number, number][] = [];
+    for (const [feature, count] of featureCounts(text)) {
+      const i = this.index.get(feature);
+      if (i !== undefined) entries.push([i, (1 + Math.log(count)) * this.idf[i]]);
+    }
+    entries.sort((a, b) => a[0] - b[0]);
+    const norm = Math.sqrt(entries.reduce((sum, [, v]) => sum + v * v, 0)) || 1;
+    return { indices: Int32Array.from(entries.map(([i]) => i)), values: Float32Array.from(entries.map(([, v]) => v / norm)) };
+  }
+}

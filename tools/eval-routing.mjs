@@ -1,0 +1,61 @@
+// `npm run eval:routing`: how well the FAQ matcher routes, by 5-fold cross-validation on the Demo
+// Bank's questions (every question predicted by a model that never saw it) and on out-of-domain
+// utterances from other domains. Prints figures; it is an evaluation, not a test with a threshold.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const k = require('../dist/libs/knowledge/src/index.js');
+
+const TARGET_PRECISION = 0.96;
+const FOLDS = 5;
+const questions = k
+  .parseCsv(readFileSync(new URL('../data/demo-bank/questions.csv', import.meta.url), 'utf8'))
+  .slice(1)
+  .map(([text, intent]) => ({ text, intent }));
+const background = readFileSync(new URL('../data/demo-bank/out-of-scope.txt', import.meta.url), 'utf8')
+  .split('\n')
+  .filter(Boolean)
+  .map((text) => ({ text, intent: k.OUT_OF_SCOPE }));
+const outOfDomain = readFileSync(new URL('../data/eval/out-of-domain.txt', import.meta.url), 'utf8').split('\n').filter(Boolean);
+const options = k.DEFAULT_TRAINING;
+
+console.log(
+  `Demo Bank: ${questions.length} questions, ${new Set(questions.map((q) => q.intent)).size} intents, ${background.length} out-of-scope examples; ` +
+    `evaluated on ${outOfDomain.length} other out-of-domain utterances`,
+);
+let t = performance.now();
+const heldOut = k.heldOutPredictions(questions, FOLDS, options, background);
+console.log(`${FOLDS}-fold cross-validation: ${((performance.now() - t) / 1000).toFixed(1)} s`);
+const temperature = k.fitTemperature(heldOut);
+const choice = k.chooseThreshold(heldOut, temperature, TARGET_PRECISION);
+const figures = k.heldOutFigures(heldOut, temperature, choice.threshold);
+
+t = performance.now();
+const memoryBefore = process.memoryUsage();
+const model = k.IntentClassifier.train([...questions, ...background], { ...options, temperature });
+const trainSeconds = (performance.now() - t) / 1000;
+const memoryAfter = process.memoryUsage();
+// the weights are typed arrays: they count in arrayBuffers, not in the JS heap
+const modelMb = (memoryAfter.arrayBuffers - memoryBefore.arrayBuffers + Math.max(memoryAfter.heapUsed - memoryBefore.heapUsed, 0)) / 2 ** 20;
+const oodAnswered = outOfDomain.filter((text) => model.classify(text, 1)[0].confidence >= choice.threshold);
+
+const pct = (x) => `${(100 * x).toFixed(1)}%`;
+const rows = [
+  ['top-1 intent accuracy (held out)', pct(figures.accuracy), '≥ 90%'],
+  [`answered from the KB (confidence ≥ ${choice.threshold.toFixed(3)})`, pct(figures.coverage), '≥ 75%'],
+  ['correct among answered', pct(figures.precision), '≥ 96%'],
+  ['out-of-domain answered from the KB', pct(oodAnswered.length / outOfDomain.length), '≤ 3%'],
+  ['softmax temperature (fitted on held-out)', temperature.toFixed(2), ''],
+  ['training on all questions', `${trainSeconds.toFixed(1)} s, ~${modelMb.toFixed(0)} MB`, ''],
+];
+const width = Math.max(...rows.map((r) => r[0].length));
+console.log('');
+for (const [name, value, target] of rows) console.log(`${name.padEnd(width)}  ${value.padStart(14)}  ${target}`);
+if (oodAnswered.length) {
+  console.log('\nOut-of-domain utterances answered (first 5):');
+  for (const text of oodAnswered.slice(0, 5)) {
+    const [top] = model.classify(text, 1);
+    console.log(`  ${JSON.stringify(text)} → ${top.intent} (${top.confidence.toFixed(3)})`);
+  }
+}
