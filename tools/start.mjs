@@ -18,8 +18,10 @@ env.PORT ||= '3000';
 if (tty) env.FORCE_COLOR ??= '1';
 else env.NO_COLOR ??= '1';
 
-const migrate = spawnSync(process.execPath, [entrypoint('cli'), 'migrate', '--create-db'], { env, stdio: 'inherit' });
-if (migrate.status !== 0) process.exit(1);
+const cli = (...args) => spawnSync(process.execPath, [entrypoint('cli'), ...args], { env, stdio: 'inherit' }).status === 0;
+if (!cli('migrate', '--create-db')) process.exit(1);
+// the Demo Bank knowledge base, unless this tenant already has one
+if (!cli('kb', 'import', 'data/demo-bank/questions.csv', '--answers', 'data/demo-bank/answers.json', '--if-empty')) process.exit(1);
 
 let demoLlm;
 if (!env.OPENAI_BASE_URL && !env.OPENAI_API_KEY) {

@@ -7,6 +7,7 @@ import { CliError } from './cli-error';
 
 const WORKERS = ['router', 'session-projector', 'responder', 'relay'] as const;
 import { dlq } from './commands/dlq.command';
+import { kbImport, kbList } from './commands/kb.command';
 import { rebuild } from './commands/rebuild.command';
 import { replay } from './commands/replay.command';
 
@@ -16,6 +17,10 @@ Usage:
   parley migrate [--create-db]              apply database migrations (and create the database if absent)
   parley replay <sessionId> [--at <version>] [--json]
                                             show a session's events as a timeline and the state they fold to
+  parley kb import <file.csv> --answers <answers.json> [--if-empty]
+  parley kb import <file.json> [--if-empty]
+                                            add a knowledge base version (CSV: text,category; JSON: {entries})
+  parley kb list [--version <n>] [--json]   show the latest (or a given) knowledge base version
   parley erase-user <userId>                erase a user's personal data (keys destroyed, read models removed)
   parley rebuild [--json]                   drop and refold every read model from the log
   parley dlq list [--json]                  messages services gave up on, with the reason
@@ -26,6 +31,7 @@ Usage:
 Options:
   --database-url <url>   PostgreSQL (default: $DATABASE_URL or postgres://postgres@127.0.0.1:5432/parley)
   --nats-url <url>       NATS (default: $NATS_URL or nats://127.0.0.1:4222)
+  --tenant <name>        tenant for kb and erase-user (default: default)
   --at <version>         replay: state as it was at this stream version
   --json                 replay: machine-readable output
   -h, --help             this help
@@ -34,6 +40,7 @@ Examples:
   npm run parley -- migrate --create-db
   npm run parley -- replay 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01
   npm run parley -- replay 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01 --at 4 --json
+  npm run parley -- kb import data/demo-bank/questions.csv --answers data/demo-bank/answers.json
   npm run parley -- dlq list
   npm run parley -- dlq retry 3 7
 `;
@@ -54,6 +61,9 @@ async function run(argv: string[]): Promise<string> {
     ...(values['nats-url'] ? { NATS_URL: values['nats-url'] } : {}),
   });
 
+  const tenant = values.tenant ?? DEFAULT_TENANT;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(tenant)) throw new CliError(`--tenant must be 1 to 64 letters, digits, "_" or "-"`, 2);
+
   switch (command) {
     case 'migrate': {
       if (rest.length) throw new CliError(`migrate takes no arguments\n\n${USAGE}`, 2);
@@ -72,11 +82,25 @@ async function run(argv: string[]): Promise<string> {
         await database.close();
       }
     }
+    case 'kb': {
+      const [action, ...args] = rest;
+      if (action === 'import') {
+        if (args.length !== 1) throw new CliError(`kb import needs one file\n\n${USAGE}`, 2);
+        return kbImport(settings.DATABASE_URL, tenant, { file: args[0], answers: values.answers, ifEmpty: Boolean(values['if-empty']) });
+      }
+      if (action === 'list') {
+        if (args.length) throw new CliError('kb list takes no arguments', 2);
+        const version = values.version === undefined ? undefined : Number(values.version);
+        if (version !== undefined && (!Number.isInteger(version) || version < 1)) throw new CliError(`--version must be a positive whole number, got "${values.version}"`, 2);
+        return kbList(settings.DATABASE_URL, tenant, { version, json: Boolean(values.json) });
+      }
+      throw new CliError(`kb needs "import" or "list"\n\n${USAGE}`, 2);
+    }
     case 'erase-user': {
       if (rest.length !== 1 || !UserIdParam.safeParse(rest[0]).success) throw new CliError(`erase-user needs one user id (1 to 200 characters)\n\n${USAGE}`, 2);
       const database = await connectDatabase(settings.DATABASE_URL, { max: 1 });
       try {
-        const result = await eraseUser(database.db, DEFAULT_TENANT, rest[0]);
+        const result = await eraseUser(database.db, tenant, rest[0]);
         return `Erased user ${rest[0]}: ${result.streams} stream${result.streams === 1 ? '' : 's'} made unreadable now`;
       } finally {
         await database.close();
@@ -123,6 +147,10 @@ function parse(argv: string[]) {
       at: { type: 'string' },
       'create-db': { type: 'boolean' },
       all: { type: 'boolean' },
+      tenant: { type: 'string' },
+      answers: { type: 'string' },
+      'if-empty': { type: 'boolean' },
+      version: { type: 'string' },
       'database-url': { type: 'string' },
       'nats-url': { type: 'string' },
     },

@@ -4,3 +4,4 @@ export * from './subjects';
 export * from './turn-reply';
 export * from './api';
 export * from './settings';
+export * from './knowledge-base';

@@ -6,4 +6,5 @@ export * from './erasure';
 export * from './data-keys';
 export * from './personal-data';
 export * from './session-projection.repository';
+export * from './knowledge-base.repository';
 export * as schema from './schema';

@@ -81,6 +81,22 @@ export const erasedUsers = pgTable(
   (t) => [primaryKey({ columns: [t.tenantId, t.userId] })],
 );
 
+/**
+ * A tenant's FAQ knowledge base, one row per version (never updated): an FAQ answer records the
+ * version that gave it, so a replay can show what the knowledge base said then.
+ */
+export const knowledgeBases = pgTable(
+  'knowledge_bases',
+  {
+    tenantId: text('tenant_id').notNull(),
+    version: integer('version').notNull(),
+    source: text('source').notNull(),
+    entries: jsonb('entries').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.version] })],
+);
+
 /** Where a log reader (the relay, a rebuild) has got to, in commit order. */
 export const logCheckpoints = pgTable('log_checkpoints', {
   name: text('name').primaryKey(),

@@ -2,3 +2,4 @@ export * from './text-features';
 export * from './intent-classifier';
 export * from './csv';
 export * from './calibration';
+export * from './knowledge-base';

@@ -1,0 +1,70 @@
+import { sql } from 'drizzle-orm';
+import { KnowledgeBaseEntry, type KnowledgeBaseEntry as Entry } from '@parley/contracts';
+import { z } from 'zod';
+import type { Db } from './database';
+import { pgErrorOf } from './errors';
+
+export interface KnowledgeBaseVersion {
+  tenantId: string;
+  version: number;
+  source: string;
+  createdAt: string;
+  entries: Entry[];
+}
+
+const Entries = z.array(KnowledgeBaseEntry);
+
+/** Versioned knowledge bases: publishing adds a version, nothing is changed in place. */
+export class KnowledgeBaseRepository {
+  constructor(private readonly db: Pick<Db, 'execute'>) {}
+
+  /** Stores the entries as the tenant's next version. */
+  async publish(tenantId: string, entries: Entry[], source: string): Promise<number> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = await this.db.execute(sql`
+          insert into knowledge_bases (tenant_id, version, source, entries)
+          select ${tenantId}, coalesce(max(version), 0) + 1, ${source}, ${JSON.stringify(entries)}::jsonb
+          from knowledge_bases where tenant_id = ${tenantId}
+          returning version`);
+        return (result.rows[0] as { version: number }).version;
+      } catch (error) {
+        // two publishers raced for the same version number: take the next one
+        if (pgErrorOf(error).code !== '23505' || attempt >= 5) throw error;
+      }
+    }
+  }
+
+  async latest(tenantId: string): Promise<KnowledgeBaseVersion | null> {
+    return this.read(sql`where tenant_id = ${tenantId} order by version desc limit 1`);
+  }
+
+  async get(tenantId: string, version: number): Promise<KnowledgeBaseVersion | null> {
+    return this.read(sql`where tenant_id = ${tenantId} and version = ${version}`);
+  }
+
+  /** Every version, newest first, without the entries. */
+  async versions(tenantId: string): Promise<Omit<KnowledgeBaseVersion, 'entries'>[]> {
+    const result = await this.db.execute(sql`
+      select tenant_id, version, source, created_at from knowledge_bases where tenant_id = ${tenantId} order by version desc`);
+    return (result.rows as { tenant_id: string; version: number; source: string; created_at: Date }[]).map((r) => ({
+      tenantId: r.tenant_id,
+      version: r.version,
+      source: r.source,
+      createdAt: new Date(r.created_at).toISOString(),
+    }));
+  }
+
+  private async read(where: ReturnType<typeof sql>): Promise<KnowledgeBaseVersion | null> {
+    const result = await this.db.execute(sql`select tenant_id, version, source, created_at, entries from knowledge_bases ${where}`);
+    const row = result.rows[0] as { tenant_id: string; version: number; source: string; created_at: Date; entries: unknown } | undefined;
+    if (!row) return null;
+    return {
+      tenantId: row.tenant_id,
+      version: row.version,
+      source: row.source,
+      createdAt: new Date(row.created_at).toISOString(),
+      entries: Entries.parse(row.entries),
+    };
+  }
+}
