@@ -13,10 +13,7 @@ const questions = k
   .parseCsv(readFileSync(new URL('../data/demo-bank/questions.csv', import.meta.url), 'utf8'))
   .slice(1)
   .map(([text, intent]) => ({ text, intent }));
-const background = readFileSync(new URL('../data/demo-bank/out-of-scope.txt', import.meta.url), 'utf8')
-  .split('\n')
-  .filter(Boolean)
-  .map((text) => ({ text, intent: k.OUT_OF_SCOPE }));
+const background = k.outOfScopeExamples();
 const outOfDomain = readFileSync(new URL('../data/eval/out-of-domain.txt', import.meta.url), 'utf8').split('\n').filter(Boolean);
 const options = k.DEFAULT_TRAINING;
 

@@ -69,6 +69,21 @@ export const SETTINGS = {
     schema: int(500, 600_000),
     doc: 'How long JetStream waits for an ack before redelivering (to another replica, after a crash); long handlers heartbeat.',
   },
+  PARLEY_FAQ_THRESHOLD: {
+    services: ['router'],
+    default: '0.7',
+    schema: z
+      .string()
+      .regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'must be a number from 0 to 1')
+      .transform(Number),
+    doc: 'Calibrated confidence needed to answer from the knowledge base (0.7 gave 96% precision on the Demo Bank).',
+  },
+  PARLEY_KB_REFRESH_MS: {
+    services: ['router'],
+    default: '5000',
+    schema: int(100, 3_600_000),
+    doc: 'How often the router looks for a new knowledge base version (and retrains on one).',
+  },
   PARLEY_RELAY_POLL_MS: {
     services: ['relay'],
     default: '100',

@@ -7,6 +7,10 @@ export const RouteInfo = z.object({
   mode: RouteMode,
   /** Why. */
   reason: z.string(),
+  /** Best knowledge base match, whenever the tenant has a knowledge base (also for stateful turns). */
+  intent: z.string().optional(),
+  /** Calibrated confidence of that match. */
+  confidence: z.number().optional(),
 });
 export type RouteInfo = z.infer<typeof RouteInfo>;
 
@@ -42,3 +46,14 @@ export const HealthReply = z.object({
   /** Process-unique instance id. */
   instanceId: z.string(),
 });
+
+/** The route as the API shows it, from a recorded decision. */
+export function routeInfoOf(routed: { mode: RouteInfo['mode']; reason: string; features: Record<string, unknown> }): RouteInfo {
+  const { intent, confidence } = routed.features;
+  return {
+    mode: routed.mode,
+    reason: routed.reason,
+    ...(typeof intent === 'string' ? { intent } : {}),
+    ...(typeof confidence === 'number' ? { confidence } : {}),
+  };
+}

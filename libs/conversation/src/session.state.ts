@@ -1,4 +1,4 @@
-import type { RecordedEvent, RouteMode } from '@parley/contracts';
+import type { AnswerRoute, RecordedEvent, RouteMode } from '@parley/contracts';
 
 /** One line of the transcript. */
 export interface TranscriptMessage {
@@ -16,6 +16,10 @@ export interface TurnRecord {
   turnId: string;
   status: TurnStatus;
   mode: RouteMode | null;
+  /** Who answered: the LLM or the knowledge base. */
+  route: AnswerRoute | null;
+  /** The knowledge base intent the router matched, when it had one. */
+  intent: string | null;
   reason: string | null;
   error: { code: string; message: string } | null;
 }
@@ -41,7 +45,7 @@ export const initialSessionState = (): SessionState => ({ status: 'none' });
  * Version of `evolveSession`'s meaning. Bump it when the same events would fold to a different
  * state: stored folds (read model rows) from another version are then ignored and refolded.
  */
-export const SESSION_FOLD_VERSION = 1;
+export const SESSION_FOLD_VERSION = 2; // 2: turns record route and intent
 
 /**
  * Folds one event into a session's state. Pure: the same events always give the same state, so
@@ -68,11 +72,17 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
         messages: [...state.messages, message('user', event)],
         turns: [
           ...state.turns,
-          { turnId: event.data.turnId, status: 'received', mode: null, reason: null, error: null },
+          { turnId: event.data.turnId, status: 'received', mode: null, route: null, intent: null, reason: null, error: null },
         ],
       };
     case 'TurnRouted':
-      return updateTurn(state, event.data.turnId, { status: 'routed', mode: event.data.mode, reason: event.data.reason });
+      return updateTurn(state, event.data.turnId, {
+        status: 'routed',
+        mode: event.data.mode,
+        route: event.data.route,
+        intent: typeof event.data.features.intent === 'string' ? event.data.features.intent : null,
+        reason: event.data.reason,
+      });
     case 'AssistantReplied':
       return {
         ...updateTurn(state, event.data.turnId, { status: 'replied' }),
@@ -113,4 +123,16 @@ export function foldSession(events: readonly RecordedEvent[], from: Versioned<Se
     version = event.version;
   }
   return { state, version };
+}
+
+/** What routing needs to know about the turns before `turnId`. */
+export function routingHistory(state: SessionState, turnId: string): { llmTurns: number; lastTurn: { route: AnswerRoute; intent: string | null } | null } {
+  if (state.status !== 'open') return { llmTurns: 0, lastTurn: null };
+  const index = state.turns.findIndex((t) => t.turnId === turnId);
+  const earlier = (index < 0 ? state.turns : state.turns.slice(0, index)).filter((t) => t.route !== null);
+  const last = earlier.at(-1);
+  return {
+    llmTurns: earlier.filter((t) => t.route === 'llm' && t.mode === 'stateful').length,
+    lastTurn: last ? { route: last.route!, intent: last.intent } : null,
+  };
 }

@@ -1,6 +1,6 @@
 import type { EventType, NewEvent, RecordedEvent } from '@parley/contracts';
 import { buildStatefulContext, buildStatelessContext } from './llm-context';
-import { evolveSession, foldSession, initialSessionState, type SessionState } from './session.state';
+import { evolveSession, foldSession, initialSessionState, routingHistory, type SessionState } from './session.state';
 
 let version = 0;
 function recorded<T extends EventType>(type: T, data: Extract<NewEvent, { type: T }>['data']): RecordedEvent {
@@ -55,8 +55,8 @@ describe('evolveSession', () => {
         ['user', 'Friday at 7', 't2'],
       ]);
       expect(state.turns).toEqual([
-        { turnId: 't1', status: 'replied', mode: 'stateful', reason: 'session-default-stateful', error: null },
-        { turnId: 't2', status: 'routed', mode: 'stateful', reason: 'session-default-stateful', error: null },
+        { turnId: 't1', status: 'replied', mode: 'stateful', route: 'llm', intent: null, reason: 'session-default-stateful', error: null },
+        { turnId: 't2', status: 'routed', mode: 'stateful', route: 'llm', intent: null, reason: 'session-default-stateful', error: null },
       ]);
     });
   });
@@ -76,6 +76,14 @@ describe('evolveSession', () => {
     given(recorded('UserMessageReceived', { turnId: 't', text: 'x', requestedMode: 'auto' })).then((state) =>
       expect(state).toEqual({ status: 'none' }),
     );
+  });
+});
+
+describe('routingHistory', () => {
+  it('counts the stateful LLM turns before this one and names the last', () => {
+    const { state } = foldSession(twoTurnConversation());
+    expect(routingHistory(state, 't2')).toEqual({ llmTurns: 1, lastTurn: { route: 'llm', intent: null } });
+    expect(routingHistory(state, 't1')).toEqual({ llmTurns: 0, lastTurn: null });
   });
 });
 

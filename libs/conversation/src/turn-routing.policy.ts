@@ -9,34 +9,87 @@ export interface RouteDecision {
   features: Record<string, string | number | boolean | null>;
 }
 
+/** The knowledge base's best match for the turn's text. */
+export interface FaqCandidate {
+  intent: string;
+  confidence: number;
+  kbVersion: number;
+}
+
+/** What the session shows about earlier turns (only read for in-session `auto` turns). */
+export interface RoutingHistory {
+  /** Earlier turns answered by the LLM: an ongoing case. */
+  llmTurns: number;
+  /** The turn before this one, if any. */
+  lastTurn: { route: AnswerRoute; intent: string | null } | null;
+}
+
 export interface RouteInput {
   requestedMode: RequestedMode;
   /** False for turns sent without a session (`POST /v1/turns`). */
   inSession: boolean;
+  /** The user's text (for follow-up and dissatisfaction cues). */
+  text: string;
+  /** Best knowledge base match; null when the tenant has no knowledge base. */
+  match: FaqCandidate | null;
+  /** Confidence needed to answer from the knowledge base. */
+  threshold: number;
+  /** Null unless read (stateless paths never read the session). */
+  history: RoutingHistory | null;
 }
 
+/** "That didn't help", "still not working", "let me talk to a person". */
+const DISSATISFIED = /\b(did\s*n[o']?t|does\s*n[o']?t|not)\s+(help|work|answer)|\bstill\b|\bthat'?s not\b|\bwrong\b|\b(human|person|agent|someone)\b/i;
+/** Words that lean on what was said before: "and if it ...", "what about that one". */
+const REFERS_BACK = /^(and|but|also|so|then|what about|how about)\b|\b(it|that|this|those|them|they|there)\b/i;
+
 /**
- * Decides how a turn is answered. This first policy honours the client's choice and otherwise
- * answers in-session turns statefully; the hybrid policy (FAQ hits, follow-ups) extends it.
+ * Decides how a turn is answered. Stateless when the request alone is enough — a confident FAQ
+ * match with nothing open in the session; stateful when history matters — an ongoing case, a
+ * follow-up, an FAQ answer that did not help, or no confident match. A client can force a mode.
  */
 export function routeTurn(input: RouteInput): RouteDecision {
-  const decide = (mode: RouteMode, reason: string): RouteDecision => ({
+  const { match, threshold } = input;
+  const confident = match !== null && match.confidence >= threshold;
+  const base = {
+    requestedMode: input.requestedMode,
+    inSession: input.inSession,
+    intent: match?.intent ?? null,
+    confidence: match ? Math.round(match.confidence * 1e4) / 1e4 : null,
+    kbVersion: match?.kbVersion ?? null,
+    threshold,
+  };
+  const decide = (mode: RouteMode, route: AnswerRoute, reason: string, extra: RouteDecision['features'] = {}): RouteDecision => ({
     mode,
-    route: 'llm',
+    route,
     reason,
-    features: { requestedMode: input.requestedMode, inSession: input.inSession },
+    features: { ...base, ...extra },
   });
-  if (!input.inSession) return decide('stateless', 'no-session');
+  const stateless = (reason: string) =>
+    confident ? decide('stateless', 'faq', `${reason}-faq`) : decide('stateless', 'llm', match ? `${reason}-below-threshold` : reason);
+
+  if (!input.inSession) return stateless('no-session');
   switch (input.requestedMode) {
     case 'stateful':
-      return decide('stateful', 'client-forced-stateful');
+      return decide('stateful', 'llm', 'client-forced-stateful');
     case 'stateless':
-      return decide('stateless', 'client-forced-stateless');
+      return stateless('client-forced-stateless');
     case 'auto':
-      return decide('stateful', 'session-default-stateful');
+      break;
     default: {
       const _exhaustive: never = input.requestedMode;
       return _exhaustive;
     }
   }
+  if (!match) return decide('stateful', 'llm', 'session-default-stateful');
+  if (!confident) return decide('stateful', 'llm', 'faq-below-threshold');
+  const history = input.history ?? { llmTurns: 0, lastTurn: null };
+  const signals = { llmTurns: history.llmTurns, lastRoute: history.lastTurn?.route ?? null };
+  const last = history.lastTurn;
+  if (last?.route === 'faq' && (last.intent === match.intent || DISSATISFIED.test(input.text))) {
+    return decide('stateful', 'llm', 'faq-did-not-help', signals);
+  }
+  if (history.llmTurns > 0) return decide('stateful', 'llm', 'open-case', signals);
+  if (last && REFERS_BACK.test(input.text)) return decide('stateful', 'llm', 'follow-up', signals);
+  return decide('stateless', 'faq', 'faq-confident', signals);
 }

@@ -1,15 +1,68 @@
-import { routeTurn } from './turn-routing.policy';
+import { routeTurn, type RouteInput } from './turn-routing.policy';
 import { derivedId } from './ids';
 
+const hit = { intent: 'card_arrival', confidence: 0.93, kbVersion: 3 };
+const weak = { intent: 'card_arrival', confidence: 0.41, kbVersion: 3 };
+const given = (input: Partial<RouteInput>) => {
+  const full: RouteInput = { requestedMode: 'auto', inSession: true, text: 'where is my card', match: hit, threshold: 0.7, history: { llmTurns: 0, lastTurn: null }, ...input };
+  return { then: (mode: string, route: string, reason: string) => expect(routeTurn(full)).toMatchObject({ mode, route, reason }) };
+};
+
 describe('routeTurn', () => {
-  it.each([
-    [{ requestedMode: 'auto', inSession: false }, { mode: 'stateless', reason: 'no-session' }],
-    [{ requestedMode: 'stateful', inSession: false }, { mode: 'stateless', reason: 'no-session' }],
-    [{ requestedMode: 'auto', inSession: true }, { mode: 'stateful', reason: 'session-default-stateful' }],
-    [{ requestedMode: 'stateful', inSession: true }, { mode: 'stateful', reason: 'client-forced-stateful' }],
-    [{ requestedMode: 'stateless', inSession: true }, { mode: 'stateless', reason: 'client-forced-stateless' }],
-  ] as const)('given %j routes %j', (input, expected) => {
-    expect(routeTurn(input)).toEqual({ ...expected, route: 'llm', features: { requestedMode: input.requestedMode, inSession: input.inSession } });
+  describe('without a session', () => {
+    it('answers a confident match from the knowledge base', () => given({ inSession: false, history: null }).then('stateless', 'faq', 'no-session-faq'));
+    it('asks the LLM, with the request alone, below the threshold', () =>
+      given({ inSession: false, match: weak, history: null }).then('stateless', 'llm', 'no-session-below-threshold'));
+    it('asks the LLM when the tenant has no knowledge base', () => given({ inSession: false, match: null, history: null }).then('stateless', 'llm', 'no-session'));
+    it('stays stateless even if the client asks for stateful', () => given({ inSession: false, requestedMode: 'stateful' }).then('stateless', 'faq', 'no-session-faq'));
+  });
+
+  describe('in a session, when the client forces a mode', () => {
+    it('honours stateful', () => given({ requestedMode: 'stateful' }).then('stateful', 'llm', 'client-forced-stateful'));
+    it('honours stateless, still using the knowledge base when confident', () =>
+      given({ requestedMode: 'stateless' }).then('stateless', 'faq', 'client-forced-stateless-faq'));
+    it('honours stateless with the LLM below the threshold', () =>
+      given({ requestedMode: 'stateless', match: weak }).then('stateless', 'llm', 'client-forced-stateless-below-threshold'));
+  });
+
+  describe('in a session, hybrid', () => {
+    it('answers a confident first question statelessly', () => given({}).then('stateless', 'faq', 'faq-confident'));
+    it('goes stateful without a knowledge base', () => given({ match: null }).then('stateful', 'llm', 'session-default-stateful'));
+    it('goes stateful below the threshold', () => given({ match: weak }).then('stateful', 'llm', 'faq-below-threshold'));
+    it('keeps an ongoing case stateful', () => given({ history: { llmTurns: 2, lastTurn: { route: 'llm', intent: null } } }).then('stateful', 'llm', 'open-case'));
+    it('escalates when the FAQ answer did not help', () =>
+      given({ text: "that didn't help, my card is still not here", history: { llmTurns: 0, lastTurn: { route: 'faq', intent: 'pin_blocked' } } }).then(
+        'stateful',
+        'llm',
+        'faq-did-not-help',
+      ));
+    it('escalates when the user asks the same thing again', () =>
+      given({ history: { llmTurns: 0, lastTurn: { route: 'faq', intent: 'card_arrival' } } }).then('stateful', 'llm', 'faq-did-not-help'));
+    it('treats a question leaning on the previous turn as a follow-up', () =>
+      given({ text: 'and what if it never arrives', history: { llmTurns: 0, lastTurn: { route: 'faq', intent: 'pin_blocked' } } }).then(
+        'stateful',
+        'llm',
+        'follow-up',
+      ));
+    it('answers a new, self-contained question after an FAQ answer statelessly', () =>
+      given({ text: 'how long does delivery take', history: { llmTurns: 0, lastTurn: { route: 'faq', intent: 'pin_blocked' } } }).then(
+        'stateless',
+        'faq',
+        'faq-confident',
+      ));
+  });
+
+  it('records the match and the signals it used', () => {
+    expect(routeTurn({ requestedMode: 'auto', inSession: true, text: 'x', match: hit, threshold: 0.7, history: { llmTurns: 1, lastTurn: { route: 'llm', intent: null } } }).features).toEqual({
+      requestedMode: 'auto',
+      inSession: true,
+      intent: 'card_arrival',
+      confidence: 0.93,
+      kbVersion: 3,
+      threshold: 0.7,
+      llmTurns: 1,
+      lastRoute: 'llm',
+    });
   });
 });
 

@@ -3,3 +3,4 @@ export * from './intent-classifier';
 export * from './csv';
 export * from './calibration';
 export * from './knowledge-base';
+export * from './faq-matcher';

@@ -8,9 +8,13 @@ import { DuplicateEventError, StreamErasedError, type EventStore } from '@parley
  * (nothing more may be written for that user).
  */
 export async function appendOnce(store: EventStore, streamId: string, event: NewEvent): Promise<RecordedEvent | null> {
+  return (await appendAllOnce(store, streamId, [event]))?.[0] ?? null;
+}
+
+/** Several derived events, atomically: all of them, or (on a redelivery) none. */
+export async function appendAllOnce(store: EventStore, streamId: string, events: NewEvent[]): Promise<RecordedEvent[] | null> {
   try {
-    const [recorded] = await store.append(streamId, event.metadata.tenantId, [event], 'exists');
-    return recorded;
+    return await store.append(streamId, events[0].metadata.tenantId, events, 'exists');
   } catch (error) {
     if (error instanceof DuplicateEventError || error instanceof StreamErasedError) return null;
     throw error;

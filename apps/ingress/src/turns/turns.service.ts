@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   DEFAULT_TENANT,
+  routeInfoOf,
   SessionIdParam,
   sessionStreamId,
   streamEventsSubject,
@@ -141,7 +142,7 @@ export class TurnsService {
     const routed = events.find((e) => e.type === 'TurnRouted' && e.data.turnId === turnId);
     const outcome = events.find(isOutcomeOf(turnId));
     if (!routed || routed.type !== 'TurnRouted' || !outcome) return null;
-    const route = { mode: routed.data.mode, reason: routed.data.reason };
+    const route = routeInfoOf(routed.data);
     if (outcome.type === 'AssistantReplied') return { ok: true, turnId, text: outcome.data.text, route };
     if (outcome.type === 'TurnFailed') return { ok: false, turnId, route, code: outcome.data.code, message: outcome.data.message };
     return null;

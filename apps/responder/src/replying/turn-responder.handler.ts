@@ -1,6 +1,6 @@
 import { Controller, Inject, Logger } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
-import { sessionIdOf, type ContextMessage, type NewEvent, type RecordedEvent, type TurnReplyMessage } from '@parley/contracts';
+import { routeInfoOf, sessionIdOf, type ContextMessage, type NewEvent, type RecordedEvent, type TurnReplyMessage } from '@parley/contracts';
 import { buildStatefulContext, buildStatelessContext, derivedId } from '@parley/conversation';
 import { EventStore, loadSessionState, SessionProjectionRepository } from '@parley/event-store';
 import { LlmError, type Llm } from '@parley/llm';
@@ -34,6 +34,7 @@ export class TurnResponderHandler {
 
   @EventPattern('TurnRouted')
   async respond(@Payload() routed: RecordedEvent<'TurnRouted'>): Promise<void> {
+    if (routed.data.route === 'faq') return; // the router answered it from the knowledge base
     const outcomeId = derivedId(routed.eventId, 'outcome');
     const plan = await this.plan(routed, outcomeId);
     if (plan.kind === 'answered') return this.reply(routed, plan.outcome);
@@ -102,7 +103,7 @@ export class TurnResponderHandler {
   private reply(routed: RecordedEvent<'TurnRouted'>, outcome: RecordedEvent): void {
     const replyTo = routed.metadata.replyTo;
     if (!replyTo || (outcome.type !== 'AssistantReplied' && outcome.type !== 'TurnFailed')) return;
-    const route = { mode: routed.data.mode, reason: routed.data.reason };
+    const route = routeInfoOf(routed.data);
     const reply: TurnReplyMessage =
       outcome.type === 'AssistantReplied'
         ? { ok: true, turnId: outcome.data.turnId, text: outcome.data.text, route }

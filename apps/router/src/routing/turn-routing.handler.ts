@@ -1,29 +1,60 @@
-import { Controller } from '@nestjs/common';
+import { Controller, Inject } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
-import { isSessionStream, type NewEvent, type RecordedEvent } from '@parley/contracts';
-import { derivedId, routeTurn } from '@parley/conversation';
-import { appendOnce } from '@parley/runtime';
-import { EventPublisher } from '@parley/messaging';
-import { EventStore } from '@parley/event-store';
+import { isSessionStream, routeInfoOf, sessionIdOf, type NewEvent, type RecordedEvent } from '@parley/contracts';
+import { derivedId, routeTurn, routingHistory, type RoutingHistory } from '@parley/conversation';
+import { EventStore, loadSessionState, SessionProjectionRepository } from '@parley/event-store';
+import { EventPublisher, sendTurnReply } from '@parley/messaging';
+import { appendAllOnce, RESOURCES, type Connections } from '@parley/runtime';
+import { TenantMatchers } from './tenant-matchers';
 
-/** Decides how each user turn is answered and records the decision as `TurnRouted`. */
+export const FAQ_THRESHOLD = Symbol('FAQ_THRESHOLD');
+
+/**
+ * Decides how each user turn is answered and records the decision as `TurnRouted`. A confident
+ * knowledge base answer is recorded right here, with the decision (`AssistantReplied` from the
+ * knowledge base version that matched), and sent to the waiting ingress: no LLM, no responder.
+ */
 @Controller()
 export class TurnRoutingHandler {
   constructor(
     private readonly store: EventStore,
+    private readonly projections: SessionProjectionRepository,
     private readonly publisher: EventPublisher,
+    private readonly matchers: TenantMatchers,
+    @Inject(FAQ_THRESHOLD) private readonly threshold: number,
+    @Inject(RESOURCES) private readonly resources: Connections,
   ) {}
 
   @EventPattern('UserMessageReceived')
   async route(@Payload() event: RecordedEvent<'UserMessageReceived'>): Promise<void> {
-    const decision = routeTurn({ requestedMode: event.data.requestedMode, inSession: isSessionStream(event.streamId) });
-    const routed: NewEvent<'TurnRouted'> = {
-      eventId: derivedId(event.eventId, 'TurnRouted'),
-      type: 'TurnRouted',
-      data: { turnId: event.data.turnId, ...decision },
-      metadata: { ...event.metadata, causationId: event.eventId, correlationId: event.data.turnId },
-    };
-    const recorded = await appendOnce(this.store, event.streamId, routed);
-    if (recorded) await this.publisher.publish(this.store.sealed([recorded]));
+    const { turnId, text, requestedMode } = event.data;
+    const inSession = isSessionStream(event.streamId);
+    const matcher = await this.matchers.forTenant(event.metadata.tenantId);
+    const match = matcher?.best(text) ?? null;
+    // the session is read only when it can change the decision: an in-session `auto` turn that
+    // the knowledge base could answer
+    let history: RoutingHistory | null = null;
+    if (inSession && requestedMode === 'auto' && match && match.confidence >= this.threshold) {
+      const { state } = await loadSessionState(this.store, this.projections, sessionIdOf(event.streamId));
+      history = routingHistory(state, turnId);
+    }
+    const decision = routeTurn({ requestedMode, inSession, text, match, threshold: this.threshold, history });
+    const metadata = { ...event.metadata, causationId: event.eventId, correlationId: turnId };
+    const routedId = derivedId(event.eventId, 'TurnRouted');
+    const events: NewEvent[] = [{ eventId: routedId, type: 'TurnRouted', data: { turnId, ...decision }, metadata }];
+    if (decision.route === 'faq' && match) {
+      events.push({
+        eventId: derivedId(routedId, 'outcome'),
+        type: 'AssistantReplied',
+        data: { turnId, text: match.answer, model: `kb:v${match.kbVersion}`, usage: null, latencyMs: 0, contextMessages: 0 },
+        metadata: { ...metadata, causationId: routedId },
+      });
+    }
+    const recorded = await appendAllOnce(this.store, event.streamId, events);
+    if (!recorded) return; // handled before (the relay publishes what was committed)
+    if (decision.route === 'faq' && match && event.metadata.replyTo) {
+      sendTurnReply(this.resources.nc, event.metadata.replyTo, { ok: true, turnId, text: match.answer, route: routeInfoOf(decision) });
+    }
+    await this.publisher.publish(this.store.sealed(recorded));
   }
 }

@@ -1,0 +1,115 @@
+/** The hybrid router with the Demo Bank knowledge base, services as processes. */
+import { join } from 'node:path';
+import { connectDatabase, EventStore } from '@parley/event-store';
+import {
+  createTestDatabase,
+  deleteTestStreams,
+  freePort,
+  repoRoot,
+  runCli,
+  ScriptedLlmServer,
+  startCluster,
+  TEST_NATS_URL,
+  testNatsPrefix,
+  type Cluster,
+  type TestDatabase,
+} from '@parley/testing';
+
+jest.setTimeout(90_000);
+
+describe('hybrid routing with a knowledge base', () => {
+  const prefix = testNatsPrefix('hybrid');
+  let db: TestDatabase;
+  let llm: ScriptedLlmServer;
+  let cluster: Cluster;
+  const answers = require(join(repoRoot(), 'data/demo-bank/answers.json')) as Record<string, string>;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('e2e_hybrid');
+    const env = { DATABASE_URL: db.url };
+    expect((await runCli(['migrate'], env)).code).toBe(0);
+    const demo = join(repoRoot(), 'data/demo-bank');
+    expect((await runCli(['kb', 'import', join(demo, 'questions.csv'), '--answers', join(demo, 'answers.json')], env)).code).toBe(0);
+    llm = await ScriptedLlmServer.start((request) => ({ text: `LLM answer to: ${request.messages.at(-1)?.content}` }));
+    cluster = await startCluster({
+      env: {
+        DATABASE_URL: db.url,
+        NATS_URL: TEST_NATS_URL,
+        PARLEY_NATS_PREFIX: prefix,
+        PARLEY_PARTITIONS: '4',
+        PORT: String(await freePort()),
+        OPENAI_BASE_URL: llm.url,
+      },
+      readyTimeoutMs: 80_000, // the router trains the Demo Bank matcher before it answers
+    });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+    await llm?.close();
+    await deleteTestStreams(prefix);
+    await db?.drop();
+  });
+
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${cluster.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const llmSaw = (text: string) => llm.requests.filter((r) => r.messages.at(-1)?.content === text);
+
+  it('answers a confident FAQ question from the knowledge base without calling the LLM, and records which version', async () => {
+    const question = 'My new card still has not arrived, when will it come?';
+    const res = await post('/v1/turns', { text: question });
+    expect(res.status).toBe(200);
+    expect(res.body.route).toMatchObject({ mode: 'stateless', reason: 'no-session-faq', intent: 'card_arrival' });
+    expect(res.body.route.confidence).toBeGreaterThanOrEqual(0.7);
+    expect(res.body.reply.text).toBe(answers.card_arrival);
+    expect(llmSaw(question)).toHaveLength(0);
+
+    const database = await connectDatabase(db.url, { max: 1 });
+    try {
+      const events = await new EventStore(database.db).readStream(`turn-${res.body.turnId}`);
+      expect(events.map((e) => e.type)).toEqual(['UserMessageReceived', 'TurnRouted', 'AssistantReplied']);
+      expect(events[1].data).toMatchObject({ mode: 'stateless', route: 'faq', features: { intent: 'card_arrival', kbVersion: 1, threshold: 0.7 } });
+      expect(events[2].data).toMatchObject({ text: answers.card_arrival, model: 'kb:v1', contextMessages: 0 });
+    } finally {
+      await database.close();
+    }
+  });
+
+  it('sends a question from another domain to the LLM, still reporting the best match', async () => {
+    const question = 'Can you recommend a good Italian restaurant for tonight?';
+    const res = await post('/v1/turns', { text: question });
+    expect(res.status).toBe(200);
+    expect(res.body.route).toMatchObject({ mode: 'stateless', reason: 'no-session-below-threshold' });
+    expect(typeof res.body.route.intent).toBe('string');
+    expect(res.body.route.confidence).toBeLessThan(0.7);
+    expect(res.body.reply.text).toBe(`LLM answer to: ${question}`);
+    expect(llmSaw(question)[0].messages).toHaveLength(2); // system + the question alone
+  });
+
+  it('answers an FAQ statelessly in a session, then takes a follow-up about it statefully with the whole history', async () => {
+    const { sessionId } = (await post('/v1/sessions', { userId: 'hybrid-user' })).body;
+    const faq = await post(`/v1/sessions/${sessionId}/turns`, { text: 'I lost my card, what should I do?' });
+    expect(faq.body.route).toMatchObject({ mode: 'stateless', reason: 'faq-confident', intent: 'lost_or_stolen_card' });
+    expect(faq.body.reply.text).toBe(answers.lost_or_stolen_card);
+
+    const followUp = "That didn't help, I already froze it and I still need money today";
+    const next = await post(`/v1/sessions/${sessionId}/turns`, { text: followUp });
+    expect(next.status).toBe(200);
+    expect(next.body.route.mode).toBe('stateful');
+    expect(['faq-did-not-help', 'faq-below-threshold']).toContain(next.body.route.reason);
+    expect(typeof next.body.route.intent).toBe('string'); // the best match is reported for stateful turns too
+    // the LLM saw the FAQ exchange before the follow-up
+    expect(llmSaw(followUp)[0].messages.map((m) => m.content)).toEqual([
+      expect.any(String),
+      'I lost my card, what should I do?',
+      answers.lost_or_stolen_card,
+      followUp,
+    ]);
+
+    const replay = await runCli(['replay', sessionId], { DATABASE_URL: db.url });
+    expect(replay.stdout).toContain('→ stateless via faq (faq-confident)');
+    expect(replay.stdout).toContain('"kbVersion":1');
+    expect(replay.stdout).toContain('kb:v1');
+  });
+});
