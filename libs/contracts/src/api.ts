@@ -58,3 +58,14 @@ export const SessionIdParam = z.string().uuid();
 
 /** The JSON error body every endpoint returns. */
 export type ErrorBody = { error: { code: string; message: string; details?: unknown } };
+
+/** `PUT /v1/users/{userId}/memory` body: facts to remember (or replace), by name. */
+export const PutMemoryBody = z
+  .object({
+    /** name → value. */
+    facts: z
+      .record(z.string().min(1).max(100).regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only'), z.string().trim().min(1).max(2_000))
+      .refine((facts) => Object.keys(facts).length > 0 && Object.keys(facts).length <= 100, '1 to 100 facts'),
+  })
+  .strict();
+export type PutMemoryBody = z.infer<typeof PutMemoryBody>;

@@ -102,6 +102,29 @@ export const TurnFailedData = z.object({
   message: z.string(),
 });
 
+/** Where a remembered fact came from. */
+export const MemorySource = z.enum(['llm', 'api']);
+
+/** Something learned about a user, kept across sessions (a `user-…` stream). */
+export const MemoryRememberedData = z.object({
+  /** Short key of the fact, e.g. `seat_preference`; remembering it again replaces the value. */
+  name: z.string().min(1).max(100),
+  /** The fact. */
+  value: z.string().min(1).max(2_000),
+  /** Who recorded it: the LLM through its `remember` tool, or the application through the API. */
+  source: MemorySource,
+  /** The turn in which the LLM learned it, when it did. */
+  turnId: z.string().nullable(),
+});
+
+/** A fact was removed from a user's memory. */
+export const MemoryForgottenData = z.object({
+  /** The fact's key. */
+  name: z.string().min(1).max(100),
+  /** Who removed it. */
+  source: MemorySource,
+});
+
 /** Every event type with the schema of its data, at its current schema version. */
 export const EventSchemas = {
   SessionStarted: SessionStartedData,
@@ -109,6 +132,8 @@ export const EventSchemas = {
   TurnRouted: TurnRoutedData,
   AssistantReplied: AssistantRepliedData,
   TurnFailed: TurnFailedData,
+  MemoryRemembered: MemoryRememberedData,
+  MemoryForgotten: MemoryForgottenData,
 } as const;
 
 export type EventType = keyof typeof EventSchemas;
@@ -121,6 +146,8 @@ export const EVENT_SCHEMA_VERSIONS: Record<EventType, number> = {
   TurnRouted: 2,
   AssistantReplied: 1,
   TurnFailed: 1,
+  MemoryRemembered: 1,
+  MemoryForgotten: 1,
 };
 
 /**
@@ -168,6 +195,8 @@ export const PERSONAL_FIELDS: { [K in EventType]: Partial<Record<keyof z.infer<(
   TurnRouted: {},
   AssistantReplied: { text: '[erased]' },
   TurnFailed: {},
+  MemoryRemembered: { name: '[erased]', value: '[erased]' },
+  MemoryForgotten: { name: '[erased]' },
 };
 
 /** Context that travels with every event but is not part of its meaning. */

@@ -3,3 +3,4 @@ export * from './turn-routing.policy';
 export * from './llm-context';
 export * from './errors';
 export * from './ids';
+export * from './user-memory.state';

@@ -3,16 +3,18 @@ import { ConversationError } from './errors';
 import type { SessionState } from './session.state';
 
 /**
- * The messages a stateful turn's LLM call sees: the system prompt, then the transcript in log
+ * The messages a stateful turn's LLM call sees: the system prompt, what is remembered about the
+ * user (when anything is), then the transcript in log
  * order up to and including this turn's user message. Turns that arrived later are left out, so a
  * turn's context never depends on how fast its neighbours were answered.
  */
-export function buildStatefulContext(state: SessionState, turnId: string, systemPrompt: string): ContextMessage[] {
+export function buildStatefulContext(state: SessionState, turnId: string, systemPrompt: string, memory: string | null = null): ContextMessage[] {
   if (state.status !== 'open') throw new ConversationError('SESSION.NOT_FOUND', 'The session has not started');
   const end = state.messages.findIndex((m) => m.role === 'user' && m.turnId === turnId);
   if (end < 0) throw new ConversationError('TURN.NOT_IN_STATE', `Turn ${turnId} is not in the session state yet`);
   return [
     { role: 'system', content: systemPrompt },
+    ...(memory ? [{ role: 'system' as const, content: memory }] : []),
     ...state.messages.slice(0, end + 1).map((m) => ({ role: m.role, content: m.text })),
   ];
 }

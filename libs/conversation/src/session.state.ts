@@ -93,6 +93,9 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
         status: 'failed',
         error: { code: event.data.code, message: event.data.message },
       });
+    case 'MemoryRemembered':
+    case 'MemoryForgotten':
+      return state; // user-stream events: not part of a session
     default: {
       const _exhaustive: never = event;
       return _exhaustive;

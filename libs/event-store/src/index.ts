@@ -7,4 +7,5 @@ export * from './data-keys';
 export * from './personal-data';
 export * from './session-projection.repository';
 export * from './knowledge-base.repository';
+export * from './user-memory.repository';
 export * as schema from './schema';

@@ -1,14 +1,38 @@
 import type { ContextMessage, TokenUsage } from '@parley/contracts';
 
+/** A function the model may call. */
+export interface ToolSpec {
+  name: string;
+  description: string;
+  /** JSON Schema of the arguments. */
+  parameters: Record<string, unknown>;
+}
+
+export interface ToolCall {
+  id: string;
+  name: string;
+  /** JSON text, as the model wrote it (may be invalid). */
+  arguments: string;
+}
+
+/** The context plus, within one turn, the model's tool calls and their results. */
+export type LlmMessage =
+  | ContextMessage
+  | { role: 'assistant'; content: string | null; toolCalls: ToolCall[] }
+  | { role: 'tool'; toolCallId: string; content: string };
+
 export interface LlmRequest {
   /** The exact context, system prompt first. */
-  messages: ContextMessage[];
+  messages: LlmMessage[];
+  tools?: ToolSpec[];
   /** Aborts the call (client gone, shutdown). */
   signal?: AbortSignal;
 }
 
 export interface LlmResult {
+  /** The reply text ('' when the model only called tools). */
   text: string;
+  toolCalls: ToolCall[];
   /** Model name as the server reported it. */
   model: string;
   usage: TokenUsage | null;

@@ -20,7 +20,7 @@ describe('OpenAiCompatibleLlm against the scripted server over HTTP', () => {
         { role: 'user', content: 'book a table' },
       ],
     });
-    expect(result).toEqual({ text: 'Four people at eight.', model: 'scripted-1', usage: { promptTokens: 4, completionTokens: 4 } });
+    expect(result).toEqual({ text: 'Four people at eight.', toolCalls: [], model: 'scripted-1', usage: { promptTokens: 4, completionTokens: 4 } });
     expect(server.requests.at(-1)).toMatchObject({
       model: 'scripted-1',
       messages: [
@@ -28,6 +28,30 @@ describe('OpenAiCompatibleLlm against the scripted server over HTTP', () => {
         { role: 'user', content: 'book a table' },
       ],
     });
+  });
+
+  it('offers tools, returns the calls, and sends their results back in the next request', async () => {
+    server.setScript((request) =>
+      request.messages.some((m) => m.role === 'tool') ? { text: 'Noted.' } : { toolCalls: [{ name: 'remember', arguments: { name: 'seat', value: 'aisle' } }] },
+    );
+    const tools = [{ name: 'remember', description: 'd', parameters: { type: 'object', properties: {} } }];
+    const first = await llm().complete({ messages: [{ role: 'user', content: 'I like aisle seats' }], tools });
+    expect(first.text).toBe('');
+    expect(first.toolCalls).toEqual([{ id: expect.any(String), name: 'remember', arguments: JSON.stringify({ name: 'seat', value: 'aisle' }) }]);
+    expect(server.requests.at(-1)).toMatchObject({ tools: [{ type: 'function', function: { name: 'remember' } }] });
+    const second = await llm().complete({
+      messages: [
+        { role: 'user', content: 'I like aisle seats' },
+        { role: 'assistant', content: null, toolCalls: first.toolCalls },
+        { role: 'tool', toolCallId: first.toolCalls[0].id, content: 'remembered' },
+      ],
+      tools,
+    });
+    expect(second.text).toBe('Noted.');
+    expect(server.requests.at(-1)!.messages.slice(1)).toEqual([
+      { role: 'assistant', content: null, tool_calls: [{ id: first.toolCalls[0].id, type: 'function', function: { name: 'remember', arguments: first.toolCalls[0].arguments } }] },
+      { role: 'tool', tool_call_id: first.toolCalls[0].id, content: 'remembered' },
+    ]);
   });
 
   it('reports a timeout as LLM.TIMEOUT', async () => {

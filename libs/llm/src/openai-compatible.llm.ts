@@ -1,5 +1,5 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
-import { LlmError, LlmErrorCodes, type Llm, type LlmRequest, type LlmResult } from './llm.port';
+import { LlmError, LlmErrorCodes, type Llm, type LlmMessage, type LlmRequest, type LlmResult } from './llm.port';
 
 export interface OpenAiCompatibleOptions {
   baseURL: string;
@@ -30,24 +30,46 @@ export class OpenAiCompatibleLlm implements Llm {
     const startedAt = Date.now();
     try {
       completion = await this.client.chat.completions.create(
-        { model: this.options.model, messages: request.messages },
+        {
+          model: this.options.model,
+          messages: request.messages.map(toOpenAi),
+          ...(request.tools?.length
+            ? { tools: request.tools.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.parameters } })) }
+            : {}),
+        },
         { signal: request.signal },
       );
     } catch (error) {
       throw translate(error, this.options, Date.now() - startedAt);
     }
     const choice = completion.choices?.[0];
-    if (!choice || typeof choice.message?.content !== 'string') {
-      throw new LlmError(LlmErrorCodes.BadResponse, 'The LLM answered without a text message');
+    const toolCalls = (choice?.message?.tool_calls ?? [])
+      .filter((call) => call.type === 'function')
+      .map((call) => ({ id: call.id, name: call.function.name, arguments: call.function.arguments }));
+    if (!choice || (typeof choice.message?.content !== 'string' && toolCalls.length === 0)) {
+      throw new LlmError(LlmErrorCodes.BadResponse, 'The LLM answered without a text message or a tool call');
     }
     return {
-      text: choice.message.content,
+      text: choice.message.content ?? '',
+      toolCalls,
       model: completion.model ?? this.options.model,
       usage: completion.usage
         ? { promptTokens: completion.usage.prompt_tokens, completionTokens: completion.usage.completion_tokens }
         : null,
     };
   }
+}
+
+function toOpenAi(message: LlmMessage): OpenAI.Chat.Completions.ChatCompletionMessageParam {
+  if (message.role === 'tool') return { role: 'tool', tool_call_id: message.toolCallId, content: message.content };
+  if (message.role === 'assistant' && 'toolCalls' in message) {
+    return {
+      role: 'assistant',
+      content: message.content,
+      tool_calls: message.toolCalls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })),
+    };
+  }
+  return message;
 }
 
 function translate(error: unknown, options: OpenAiCompatibleOptions, elapsedMs: number): LlmError {

@@ -61,6 +61,10 @@ export function describeEvent(event: RecordedEvent): string {
     }
     case 'TurnFailed':
       return `${head}${kind('TurnFailed', style.red)} turn ${short(event.data.turnId)}  ${event.data.code}: ${event.data.message}`;
+    case 'MemoryRemembered':
+      return `${head}${kind('MemoryRemembered', style.magenta)} ${event.data.name} = ${quote(event.data.value)}  ${style.dim(`(by ${event.data.source})`)}`;
+    case 'MemoryForgotten':
+      return `${head}${kind('MemoryForgotten', style.magenta)} ${event.data.name}  ${style.dim(`(by ${event.data.source})`)}`;
     default: {
       const _exhaustive: never = event;
       return _exhaustive;

@@ -1,22 +1,83 @@
-import { Controller, Delete, Inject, Param } from '@nestjs/common';
-import { DEFAULT_TENANT, UserIdParam } from '@parley/contracts';
-import { eraseUser } from '@parley/event-store';
+import { Body, Controller, Delete, Get, Inject, Param, Put } from '@nestjs/common';
+import { DEFAULT_TENANT, PutMemoryBody, UserIdParam, userStreamId, type NewEvent } from '@parley/contracts';
+import { eraseUser, EventStore, StreamErasedError, UserErasedError, UserMemoryStore } from '@parley/event-store';
+import { EventPublisher } from '@parley/messaging';
 import { RESOURCES, type Connections } from '@parley/runtime';
+import { randomUUID } from 'node:crypto';
 import { ApiError } from '../http/api-error';
+import { ZodPipe } from '../http/zod.pipe';
+
+function validUserId(userId: string): string {
+  if (!UserIdParam.safeParse(userId).success) throw new ApiError('REQUEST.INVALID', 'userId must be 1 to 200 characters');
+  return userId;
+}
+
+const userErased = (userId: string) => new ApiError('USER.ERASED', `User ${userId} was erased; no data is kept for them`);
 
 @Controller('v1/users')
 export class UsersController {
-  constructor(@Inject(RESOURCES) private readonly resources: Connections) {}
+  private readonly memory: UserMemoryStore;
+
+  constructor(
+    @Inject(RESOURCES) private readonly resources: Connections,
+    private readonly store: EventStore,
+    private readonly publisher: EventPublisher,
+  ) {
+    this.memory = new UserMemoryStore(store);
+  }
+
+  /** What the agent remembers about the user, across sessions. */
+  @Get(':userId/memory')
+  async getMemory(@Param('userId') userId: string) {
+    validUserId(userId);
+    const info = await this.store.streamInfo(userStreamId(DEFAULT_TENANT, userId));
+    if (info?.erased) throw userErased(userId);
+    return { userId, ...(await this.memory.load(DEFAULT_TENANT, userId)) };
+  }
+
+  /** Remembers (or replaces) facts about the user. */
+  @Put(':userId/memory')
+  async putMemory(@Param('userId') userId: string, @Body(new ZodPipe(PutMemoryBody)) body: PutMemoryBody) {
+    validUserId(userId);
+    const events: NewEvent[] = Object.entries(body.facts).map(([name, value]) => ({
+      eventId: randomUUID(),
+      type: 'MemoryRemembered',
+      data: { name, value, source: 'api', turnId: null },
+      metadata: { tenantId: DEFAULT_TENANT },
+    }));
+    await this.write(userId, events);
+    return { userId, ...(await this.memory.load(DEFAULT_TENANT, userId)) };
+  }
+
+  /** Forgets one fact. */
+  @Delete(':userId/memory/:name')
+  async forget(@Param('userId') userId: string, @Param('name') name: string) {
+    validUserId(userId);
+    const memory = await this.memory.load(DEFAULT_TENANT, userId);
+    if (!(name in memory.facts)) throw new ApiError('MEMORY.NOT_FOUND', `No fact "${name}" is remembered for user ${userId}`);
+    await this.write(userId, [{ eventId: randomUUID(), type: 'MemoryForgotten', data: { name, source: 'api' }, metadata: { tenantId: DEFAULT_TENANT } }]);
+    return { userId, ...(await this.memory.load(DEFAULT_TENANT, userId)) };
+  }
 
   /**
-   * Erases everything personal Parley holds about a user: their sessions' keys are destroyed (the
-   * events stay in the log, unreadable), their read models deleted, and a tombstone refuses any
-   * later write for them. Idempotent.
+   * Erases everything personal Parley holds about a user: the keys of their sessions and memory
+   * are destroyed (the events stay in the log, unreadable), their read models deleted, and a
+   * tombstone refuses any later write for them. Idempotent.
    */
   @Delete(':userId')
   async erase(@Param('userId') userId: string) {
-    if (!UserIdParam.safeParse(userId).success) throw new ApiError('REQUEST.INVALID', 'userId must be 1 to 200 characters');
+    validUserId(userId);
     const result = await eraseUser(this.resources.database.db, DEFAULT_TENANT, userId);
     return { userId, erased: true, streamsErased: result.streams };
+  }
+
+  private async write(userId: string, events: NewEvent[]): Promise<void> {
+    try {
+      const recorded = await this.memory.append(DEFAULT_TENANT, userId, events);
+      await this.publisher.publish(this.store.sealed(recorded));
+    } catch (error) {
+      if (error instanceof UserErasedError || error instanceof StreamErasedError) throw userErased(userId);
+      throw error;
+    }
   }
 }

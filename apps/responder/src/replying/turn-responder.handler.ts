@@ -1,9 +1,10 @@
 import { Controller, Inject, Logger } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
-import { routeInfoOf, sessionIdOf, type ContextMessage, type NewEvent, type RecordedEvent, type TurnReplyMessage } from '@parley/contracts';
-import { buildStatefulContext, buildStatelessContext, derivedId } from '@parley/conversation';
-import { EventStore, loadSessionState, SessionProjectionRepository } from '@parley/event-store';
-import { LlmError, type Llm } from '@parley/llm';
+import { routeInfoOf, sessionIdOf, type TokenUsage, type ContextMessage, type NewEvent, type RecordedEvent, type TurnReplyMessage } from '@parley/contracts';
+import { buildStatefulContext, buildStatelessContext, derivedId, memoryMessage } from '@parley/conversation';
+import { DuplicateEventError, EventStore, loadSessionState, SessionProjectionRepository, StreamErasedError, UserErasedError, UserMemoryStore } from '@parley/event-store';
+import { LlmError, type Llm, type LlmMessage, type ToolSpec } from '@parley/llm';
+import { z } from 'zod';
 import { EventPublisher, sendTurnReply } from '@parley/messaging';
 import { appendOnce, RESOURCES, type Connections } from '@parley/runtime';
 
@@ -11,7 +12,25 @@ export const LLM = Symbol('LLM');
 export const SYSTEM_PROMPT = Symbol('SYSTEM_PROMPT');
 
 /** What to do with a routed turn: answer it with this context, or it was answered already. */
-type Plan = { kind: 'answer'; context: ContextMessage[] } | { kind: 'answered'; outcome: RecordedEvent };
+type Plan = { kind: 'answer'; context: ContextMessage[]; userId: string | null } | { kind: 'answered'; outcome: RecordedEvent };
+
+/** The tool through which the model keeps what it learns about the user for later sessions. */
+export const REMEMBER_TOOL: ToolSpec = {
+  name: 'remember',
+  description:
+    'Remember a lasting fact or preference about the user (for example a seat preference, dietary need or preferred language) so it is known in their future conversations. Use a short snake_case name; remembering a name again replaces its value.',
+  parameters: {
+    type: 'object',
+    properties: {
+      name: { type: 'string', description: 'short snake_case key, e.g. seat_preference' },
+      value: { type: 'string', description: 'the fact, in a few words' },
+    },
+    required: ['name', 'value'],
+    additionalProperties: false,
+  },
+};
+const RememberArgs = z.object({ name: z.string().trim().min(1).max(100), value: z.string().trim().min(1).max(2_000) });
+const MAX_TOOL_ROUNDS = 3;
 
 /**
  * Answers routed turns: builds the context the route allows, calls the LLM, records the outcome
@@ -22,6 +41,7 @@ type Plan = { kind: 'answer'; context: ContextMessage[] } | { kind: 'answered'; 
 @Controller()
 export class TurnResponderHandler {
   private readonly log = new Logger('TurnResponder');
+  private readonly memory: UserMemoryStore;
 
   constructor(
     private readonly store: EventStore,
@@ -30,7 +50,9 @@ export class TurnResponderHandler {
     @Inject(LLM) private readonly llm: Llm,
     @Inject(SYSTEM_PROMPT) private readonly systemPrompt: string,
     @Inject(RESOURCES) private readonly resources: Connections,
-  ) {}
+  ) {
+    this.memory = new UserMemoryStore(store);
+  }
 
   @EventPattern('TurnRouted')
   async respond(@Payload() routed: RecordedEvent<'TurnRouted'>): Promise<void> {
@@ -43,7 +65,10 @@ export class TurnResponderHandler {
     const startedAt = performance.now();
     let outcome: NewEvent;
     try {
-      const result = await this.llm.complete({ messages: plan.context });
+      const result = await this.converse(plan.context, plan.userId !== null);
+      if (plan.userId && result.remembered.length) {
+        await this.remember(routed, outcomeId, plan.userId, result.remembered);
+      }
       outcome = {
         eventId: outcomeId,
         type: 'AssistantReplied',
@@ -74,6 +99,52 @@ export class TurnResponderHandler {
   }
 
   /**
+   * Calls the LLM, running its `remember` calls (when the session has a user) until it answers in
+   * text; the facts are returned, to be recorded with the turn.
+   */
+  private async converse(context: ContextMessage[], canRemember: boolean) {
+    const messages: LlmMessage[] = [...context];
+    const tools = canRemember ? [REMEMBER_TOOL] : undefined;
+    const remembered: { name: string; value: string }[] = [];
+    let usage = null as TokenUsage | null;
+    for (let round = 1; ; round++) {
+      const result = await this.llm.complete({ messages, tools });
+      if (result.usage) {
+        usage = {
+          promptTokens: (usage?.promptTokens ?? 0) + result.usage.promptTokens,
+          completionTokens: (usage?.completionTokens ?? 0) + result.usage.completionTokens,
+        };
+      }
+      if (!result.toolCalls.length || !tools || round >= MAX_TOOL_ROUNDS) {
+        if (!result.text) throw new LlmError('LLM.BAD_RESPONSE', 'The LLM kept calling tools without answering');
+        return { text: result.text, model: result.model, usage, remembered };
+      }
+      messages.push({ role: 'assistant', content: result.text || null, toolCalls: result.toolCalls });
+      for (const call of result.toolCalls) {
+        const args = call.name === REMEMBER_TOOL.name ? RememberArgs.safeParse(safeJson(call.arguments)) : null;
+        if (args?.success) remembered.push(args.data);
+        messages.push({ role: 'tool', toolCallId: call.id, content: args?.success ? 'Remembered.' : `Error: ${args ? 'invalid arguments' : `no tool named ${call.name}`}` });
+      }
+    }
+  }
+
+  /** Records what the model learned in the user's memory stream (ids derived: a redelivery adds nothing). */
+  private async remember(routed: RecordedEvent<'TurnRouted'>, outcomeId: string, userId: string, facts: { name: string; value: string }[]): Promise<void> {
+    const events: NewEvent[] = facts.map((fact, i) => ({
+      eventId: derivedId(outcomeId, `memory:${i}`),
+      type: 'MemoryRemembered',
+      data: { ...fact, source: 'llm', turnId: routed.data.turnId },
+      metadata: { tenantId: routed.metadata.tenantId, causationId: routed.eventId, correlationId: routed.data.turnId },
+    }));
+    try {
+      const recorded = await this.memory.append(routed.metadata.tenantId, userId, events);
+      await this.publisher.publish(this.store.sealed(recorded));
+    } catch (error) {
+      if (!(error instanceof DuplicateEventError) && !(error instanceof StreamErasedError) && !(error instanceof UserErasedError)) throw error;
+    }
+  }
+
+  /**
    * Stateful turns see the session including this turn (projection plus log tail); stateless ones
    * only their own message, read by id together with any earlier answer, in one round trip.
    */
@@ -86,7 +157,9 @@ export class TurnResponderHandler {
         const outcome = await this.store.readEvent(outcomeId);
         if (outcome) return { kind: 'answered', outcome };
       }
-      return { kind: 'answer', context: buildStatefulContext(state, turnId, this.systemPrompt) };
+      const userId = state.status === 'open' ? state.userId : null;
+      const memory = userId ? memoryMessage(await this.memory.load(routed.metadata.tenantId, userId)) : null;
+      return { kind: 'answer', context: buildStatefulContext(state, turnId, this.systemPrompt, memory), userId };
     }
     const causeId = routed.metadata.causationId;
     if (!causeId) throw new Error(`TurnRouted ${routed.eventId} does not name its UserMessageReceived`);
@@ -97,7 +170,7 @@ export class TurnResponderHandler {
     if (!message || message.type !== 'UserMessageReceived') {
       throw new Error(`TurnRouted ${routed.eventId} does not point at its UserMessageReceived`);
     }
-    return { kind: 'answer', context: buildStatelessContext(message.data.text, this.systemPrompt) };
+    return { kind: 'answer', context: buildStatelessContext(message.data.text, this.systemPrompt), userId: null };
   }
 
   private reply(routed: RecordedEvent<'TurnRouted'>, outcome: RecordedEvent): void {
@@ -109,5 +182,13 @@ export class TurnResponderHandler {
         ? { ok: true, turnId: outcome.data.turnId, text: outcome.data.text, route }
         : { ok: false, turnId: outcome.data.turnId, route, code: outcome.data.code, message: outcome.data.message };
     sendTurnReply(this.resources.nc, replyTo, reply);
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
