@@ -107,6 +107,16 @@ describe('hybrid routing with a knowledge base', () => {
       followUp,
     ]);
 
+    // what each kind of answer cost, in the session and for the tenant
+    const session = (await fetch(`${cluster.baseUrl}/v1/sessions/${sessionId}`).then((r) => r.json())) as any;
+    expect(session.usage.faq).toEqual({ turns: 1, promptTokens: 0, completionTokens: 0 });
+    expect(session.usage.stateful.turns).toBe(1);
+    expect(session.usage.stateful.promptTokens).toBeGreaterThan(0);
+    const tenant = (await fetch(`${cluster.baseUrl}/v1/usage`).then((r) => r.json())) as any;
+    expect(tenant.usage.faq.turns).toBe(2); // this session's FAQ turn and the stateless FAQ question
+    expect(tenant.usage.stateless.turns).toBe(1); // the restaurant question
+    expect(tenant.usage.stateful.turns).toBe(1);
+
     const replay = await runCli(['replay', sessionId], { DATABASE_URL: db.url });
     expect(replay.stdout).toContain('→ stateless via faq (faq-confident)');
     expect(replay.stdout).toContain('"kbVersion":1');

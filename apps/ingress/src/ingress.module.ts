@@ -7,6 +7,7 @@ import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
 import { TurnsController } from './turns/turns.controller';
 import { TurnsService } from './turns/turns.service';
+import { UsageController } from './usage/usage.controller';
 import { UsersController } from './users/users.controller';
 
 @Module({})
@@ -15,7 +16,7 @@ export class IngressModule {
     return {
       module: IngressModule,
       imports: [InfrastructureModule.forResources(resources)],
-      controllers: [SessionsController, TurnsController, UsersController, HealthController],
+      controllers: [SessionsController, TurnsController, UsersController, UsageController, HealthController],
       providers: [
         SessionsService,
         TurnsService,

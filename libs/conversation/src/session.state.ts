@@ -24,6 +24,29 @@ export interface TurnRecord {
   error: { code: string; message: string } | null;
 }
 
+/** Turns and tokens of one kind of answer. */
+export interface UsageTotals {
+  turns: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** What a session's answers cost, split by how they were answered. */
+export interface SessionUsage {
+  /** Answered from the knowledge base: no LLM call, no tokens. */
+  faq: UsageTotals;
+  /** Answered by the LLM from the request alone. */
+  stateless: UsageTotals;
+  /** Answered by the LLM with the session's history. */
+  stateful: UsageTotals;
+}
+
+export const emptyUsage = (): SessionUsage => ({
+  faq: { turns: 0, promptTokens: 0, completionTokens: 0 },
+  stateless: { turns: 0, promptTokens: 0, completionTokens: 0 },
+  stateful: { turns: 0, promptTokens: 0, completionTokens: 0 },
+});
+
 export type SessionState =
   | { status: 'none' }
   | {
@@ -35,6 +58,7 @@ export type SessionState =
       startedAt: string;
       messages: TranscriptMessage[];
       turns: TurnRecord[];
+      usage: SessionUsage;
     };
 
 export type OpenSession = Extract<SessionState, { status: 'open' }>;
@@ -45,7 +69,7 @@ export const initialSessionState = (): SessionState => ({ status: 'none' });
  * Version of `evolveSession`'s meaning. Bump it when the same events would fold to a different
  * state: stored folds (read model rows) from another version are then ignored and refolded.
  */
-export const SESSION_FOLD_VERSION = 2; // 2: turns record route and intent
+export const SESSION_FOLD_VERSION = 3; // 2: turns record route and intent; 3: usage totals
 
 /**
  * Folds one event into a session's state. Pure: the same events always give the same state, so
@@ -62,6 +86,7 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
       startedAt: event.recordedAt,
       messages: [],
       turns: [],
+      usage: emptyUsage(),
     };
   }
   if (state.status !== 'open') return state; // events before the start cannot happen; ignore rather than crash a replay
@@ -83,11 +108,23 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
         intent: typeof event.data.features.intent === 'string' ? event.data.features.intent : null,
         reason: event.data.reason,
       });
-    case 'AssistantReplied':
+    case 'AssistantReplied': {
+      const turn = state.turns.find((t) => t.turnId === event.data.turnId);
+      const kind: keyof SessionUsage = turn?.route === 'faq' ? 'faq' : turn?.mode === 'stateless' ? 'stateless' : 'stateful';
+      const totals = state.usage[kind];
       return {
         ...updateTurn(state, event.data.turnId, { status: 'replied' }),
         messages: [...state.messages, message('assistant', event)],
+        usage: {
+          ...state.usage,
+          [kind]: {
+            turns: totals.turns + 1,
+            promptTokens: totals.promptTokens + (event.data.usage?.promptTokens ?? 0),
+            completionTokens: totals.completionTokens + (event.data.usage?.completionTokens ?? 0),
+          },
+        },
       };
+    }
     case 'TurnFailed':
       return updateTurn(state, event.data.turnId, {
         status: 'failed',

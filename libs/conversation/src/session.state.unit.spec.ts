@@ -79,6 +79,24 @@ describe('evolveSession', () => {
   });
 });
 
+describe('usage', () => {
+  it('adds the tokens of each reply to the kind of answer its turn got', () => {
+    const events = twoTurnConversation();
+    events.push(recorded('AssistantReplied', { turnId: 't2', text: 'Booked.', model: 'm', usage: { promptTokens: 40, completionTokens: 3 }, latencyMs: 1, contextMessages: 4 }));
+    events.push(recorded('UserMessageReceived', { turnId: 't3', text: 'opening hours?', requestedMode: 'auto' }));
+    events.push(recorded('TurnRouted', { turnId: 't3', mode: 'stateless', route: 'faq', reason: 'faq-confident', features: { intent: 'hours' } }));
+    events.push(recorded('AssistantReplied', { turnId: 't3', text: '9 to 5', model: 'kb:v1', usage: null, latencyMs: 0, contextMessages: 0 }));
+    const { state } = foldSession(events);
+    if (state.status !== 'open') throw new Error('expected open');
+    expect(state.usage).toEqual({
+      faq: { turns: 1, promptTokens: 0, completionTokens: 0 },
+      stateless: { turns: 0, promptTokens: 0, completionTokens: 0 },
+      stateful: { turns: 2, promptTokens: 40, completionTokens: 3 },
+    });
+    expect(state.turns[2]).toMatchObject({ route: 'faq', intent: 'hours', status: 'replied' });
+  });
+});
+
 describe('routingHistory', () => {
   it('counts the stateful LLM turns before this one and names the last', () => {
     const { state } = foldSession(twoTurnConversation());

@@ -8,4 +8,5 @@ export * from './personal-data';
 export * from './session-projection.repository';
 export * from './knowledge-base.repository';
 export * from './user-memory.repository';
+export * from './usage.query';
 export * as schema from './schema';

@@ -23,6 +23,7 @@ export class SessionsController {
       version,
       messages: state.messages.map(({ role, text, turnId, at }) => ({ role, text, turnId, at })),
       turns: state.turns,
+      usage: state.usage,
     };
   }
 
