@@ -7,68 +7,38 @@ import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { eventSubject, type RecordedEvent } from '@parley/contracts';
 import { connectDatabase, EventStore, type Database } from '@parley/event-store';
-import {
-  createTestDatabase,
-  deleteTestStreams,
-  freePort,
-  ScriptedLlmServer,
-  startCluster,
-  TEST_NATS_URL,
-  testNatsPrefix,
-  waitFor,
-  type Cluster,
-  type TestDatabase,
-} from '@parley/testing';
+import { startTestCluster, TEST_NATS_URL, waitFor, type TestCluster } from '@parley/testing';
 
 jest.setTimeout(60_000);
-const PARTITIONS = 4;
 
 describe('delivery through the relay, at most once in effect', () => {
-  const prefix = testNatsPrefix('deliv');
-  let db: TestDatabase;
-  let llm: ScriptedLlmServer;
-  let cluster: Cluster;
+  let t: TestCluster;
   let database: Database;
   let store: EventStore;
   let nc: NatsConnection;
 
   beforeAll(async () => {
-    db = await createTestDatabase('e2e_delivery');
-    llm = await ScriptedLlmServer.start((request) => {
-      const last = String(request.messages.at(-1)?.content ?? '');
-      return { text: `answer to: ${last}`, delayMs: last.includes('[slow]') ? 1_500 : 20 };
-    });
-    cluster = await startCluster({
-      env: {
-        DATABASE_URL: db.url,
-        NATS_URL: TEST_NATS_URL,
-        PARLEY_NATS_PREFIX: prefix,
-        PARLEY_PARTITIONS: String(PARTITIONS),
-        PORT: String(await freePort()),
-        OPENAI_BASE_URL: llm.url,
-        PARLEY_RELAY_POLL_MS: '50',
-        PARLEY_ACK_WAIT_MS: '2000',
+    t = await startTestCluster({
+      label: 'delivery',
+      script: (request) => {
+        const last = String(request.messages.at(-1)?.content ?? '');
+        return { text: `answer to: ${last}`, delayMs: last.includes('[slow]') ? 1_500 : 20 };
       },
+      env: { PARLEY_RELAY_POLL_MS: '50', PARLEY_ACK_WAIT_MS: '2000' },
     });
-    database = await connectDatabase(db.url);
+    database = await connectDatabase(t.db.url);
     store = new EventStore(database.db);
     nc = await connect({ servers: TEST_NATS_URL });
   });
   afterAll(async () => {
     await nc?.close();
     await database?.close();
-    await cluster?.stop();
-    await llm?.close();
-    await deleteTestStreams(prefix);
-    await db?.drop();
+    await t?.stop();
   });
 
-  const post = async (path: string, body: unknown) => {
-    const res = await fetch(`${cluster.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as any };
-  };
+  const post = (path: string, body: unknown) => t.post(path, body);
   const eventsOf = (sessionId: string) => store.readStream(`session-${sessionId}`);
-  const llmCallsWith = (text: string) => llm.requests.filter((r) => r.messages.at(-1)?.content === text).length;
+  const llmCallsWith = (text: string) => t.llm.requests.filter((r) => r.messages.at(-1)?.content === text).length;
 
   it('answers a turn whose event was committed but never published (a crash between commit and publish)', async () => {
     const { sessionId } = (await post('/v1/sessions', {})).body;
@@ -102,7 +72,7 @@ describe('delivery through the relay, at most once in effect', () => {
     // the same events again, under new message ids: JetStream cannot de-duplicate them
     const js = jetstream(nc);
     for (const event of [message, routed]) {
-      await js.publish(eventSubject(prefix, PARTITIONS, 'default', event.streamId, event.type), JSON.stringify(event), { msgID: randomUUID() });
+      await js.publish(eventSubject(t.prefix, t.partitions, 'default', event.streamId, event.type), JSON.stringify(event), { msgID: randomUUID() });
     }
     // a later turn of the same session is handled after them (same partition, in order)
     expect((await post(`/v1/sessions/${sessionId}/turns`, { text: 'and a follow-up' })).status).toBe(200);
@@ -124,8 +94,8 @@ describe('delivery through the relay, at most once in effect', () => {
     const { sessionId } = (await post('/v1/sessions', {})).body;
     const turn = post(`/v1/sessions/${sessionId}/turns`, { text: 'interrupted [slow]' });
     await waitFor(() => llmCallsWith('interrupted [slow]') === 1, { what: 'the LLM call to start' });
-    await cluster.kill('responder'); // SIGKILL while the LLM is still answering: nothing acked
-    cluster.startService('responder');
+    await t.cluster.kill('responder'); // SIGKILL while the LLM is still answering: nothing acked
+    t.cluster.startService('responder');
     const answered = await turn; // the same HTTP request, answered after redelivery
     expect(answered.status).toBe(200);
     expect(answered.body.reply.text).toBe('answer to: interrupted [slow]');
@@ -133,7 +103,7 @@ describe('delivery through the relay, at most once in effect', () => {
     expect(events.filter((e) => e.type === 'AssistantReplied')).toHaveLength(1);
     expect(events.filter((e) => e.type === 'TurnRouted')).toHaveLength(1);
     expect(llmCallsWith('interrupted [slow]')).toBe(2); // the killed call, and the one after redelivery
-    await cluster.waitUntilReady();
+    await t.cluster.waitUntilReady();
   });
 
   it('lands two concurrent turns of one session, both answered, in a definite order', async () => {

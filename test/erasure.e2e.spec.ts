@@ -7,68 +7,34 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { eventsStreamName, eventSubject, partitionOf } from '@parley/contracts';
 import { Client } from 'pg';
-import {
-  createTestDatabase,
-  deleteTestStreams,
-  freePort,
-  runCli,
-  ScriptedLlmServer,
-  startCluster,
-  TEST_NATS_URL,
-  testNatsPrefix,
-  waitFor,
-  type Cluster,
-  type TestDatabase,
-} from '@parley/testing';
+import { runCli, startTestCluster, TEST_NATS_URL, waitFor, type TestCluster } from '@parley/testing';
 
 jest.setTimeout(60_000);
-const PARTITIONS = 4;
 const PHRASE = 'purple-elephant-4417';
 
 describe('erasing a user', () => {
-  const prefix = testNatsPrefix('erase');
-  let db: TestDatabase;
-  let llm: ScriptedLlmServer;
-  let cluster: Cluster;
+  let t: TestCluster;
   let pg: Client;
   let nc: NatsConnection;
 
   beforeAll(async () => {
-    db = await createTestDatabase('e2e_erasure');
     // the scripted model repeats the user, so the phrase is in replies too
-    llm = await ScriptedLlmServer.start((request) => ({ text: `You said: ${request.messages.at(-1)?.content}` }));
-    cluster = await startCluster({
-      env: {
-        DATABASE_URL: db.url,
-        NATS_URL: TEST_NATS_URL,
-        PARLEY_NATS_PREFIX: prefix,
-        PARLEY_PARTITIONS: String(PARTITIONS),
-        PORT: String(await freePort()),
-        OPENAI_BASE_URL: llm.url,
-        PARLEY_RELAY_POLL_MS: '50',
-      },
+    t = await startTestCluster({
+      label: 'erasure',
+      script: (request) => ({ text: `You said: ${request.messages.at(-1)?.content}` }),
+      env: { PARLEY_RELAY_POLL_MS: '50' },
     });
-    pg = new Client({ connectionString: db.url });
+    pg = new Client({ connectionString: t.db.url });
     await pg.connect();
     nc = await connect({ servers: TEST_NATS_URL });
   });
   afterAll(async () => {
     await nc?.close();
     await pg?.end();
-    await cluster?.stop();
-    await llm?.close();
-    await deleteTestStreams(prefix);
-    await db?.drop();
+    await t?.stop();
   });
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${cluster.baseUrl}${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as any };
-  };
+  const call = (method: string, path: string, body?: unknown) => t.call(method, path, body);
 
   /** Tables (and row counts) in which the phrase appears anywhere, as text. */
   async function postgresHits(): Promise<Record<string, number>> {
@@ -86,7 +52,7 @@ describe('erasing a user', () => {
     const jsm = await jetstreamManager(nc);
     let hits = 0;
     for await (const name of jsm.streams.names()) {
-      if (!name.startsWith(`${prefix.toUpperCase()}_`)) continue;
+      if (!name.startsWith(`${t.prefix.toUpperCase()}_`)) continue;
       const { state } = await jsm.streams.info(name);
       for (let seq = state.first_seq; state.messages > 0 && seq <= state.last_seq; seq++) {
         const message = await jsm.streams.getMessage(name, { seq }).catch(() => null);
@@ -144,12 +110,12 @@ describe('erasing a user', () => {
       schemaVersion: 2,
     };
     const before = (await pg.query('select count(*)::int as n from events')).rows[0].n;
-    await jetstream(nc).publish(eventSubject(prefix, PARTITIONS, 'default', routed.streamId, 'TurnRouted'), JSON.stringify(routed), { msgID: randomUUID() });
+    await jetstream(nc).publish(eventSubject(t.prefix, t.partitions, 'default', routed.streamId, 'TurnRouted'), JSON.stringify(routed), { msgID: randomUUID() });
     // wait until the responder's consumer for that partition has handled (acked) it
     const jsm = await jetstreamManager(nc);
-    const durable = `responder-p${partitionOf(routed.streamId, PARTITIONS)}`;
+    const durable = `responder-p${partitionOf(routed.streamId, t.partitions)}`;
     await waitFor(async () => {
-      const info = await jsm.consumers.info(eventsStreamName(prefix), durable);
+      const info = await jsm.consumers.info(eventsStreamName(t.prefix), durable);
       return info.num_pending === 0 && info.num_ack_pending === 0 && info.delivered.stream_seq > 0;
     }, { what: 'the redelivered turn to be handled' });
     const afterCount = (await pg.query(`select count(*)::int as n from events where stream_id = $1`, [`session-${sessionId}`])).rows[0].n;
@@ -157,14 +123,14 @@ describe('erasing a user', () => {
     expect((await pg.query('select count(*)::int as n from events')).rows[0].n).toBe(before);
 
     // the history is intact and replays, showing what was erased
-    const replay = await runCli(['replay', sessionId], { DATABASE_URL: db.url });
+    const replay = await runCli(['replay', sessionId], { DATABASE_URL: t.db.url });
     expect(replay.code).toBe(0);
     expect(replay.stdout).toContain('[personal data erased]');
     expect(replay.stdout).toContain('user: "[erased]"');
     expect(replay.stdout).not.toContain(PHRASE);
 
     // a rebuild does not resurrect the read model
-    expect((await runCli(['rebuild'], { DATABASE_URL: db.url })).code).toBe(0);
+    expect((await runCli(['rebuild'], { DATABASE_URL: t.db.url })).code).toBe(0);
     expect(await postgresHits()).toEqual({});
     expect((await pg.query(`select count(*)::int as n from session_projections where stream_id = $1`, [`session-${sessionId}`])).rows[0].n).toBe(0);
 
@@ -176,9 +142,9 @@ describe('erasing a user', () => {
   it('erases from the CLI too', async () => {
     const { sessionId } = (await call('POST', '/v1/sessions', { userId: 'linus' })).body;
     await call('POST', `/v1/sessions/${sessionId}/turns`, { text: 'hi' });
-    const result = await runCli(['erase-user', 'linus'], { DATABASE_URL: db.url });
+    const result = await runCli(['erase-user', 'linus'], { DATABASE_URL: t.db.url });
     expect(result).toMatchObject({ code: 0, stdout: expect.stringContaining('Erased user linus: 1 stream made unreadable now') });
     expect((await call('GET', `/v1/sessions/${sessionId}`)).status).toBe(410);
-    expect((await runCli(['erase-user'], { DATABASE_URL: db.url })).code).toBe(2);
+    expect((await runCli(['erase-user'], { DATABASE_URL: t.db.url })).code).toBe(2);
   });
 });

@@ -1,60 +1,31 @@
 /** The hybrid router with the Demo Bank knowledge base, services as processes. */
 import { join } from 'node:path';
 import { connectDatabase, EventStore } from '@parley/event-store';
-import {
-  createTestDatabase,
-  deleteTestStreams,
-  freePort,
-  repoRoot,
-  runCli,
-  ScriptedLlmServer,
-  startCluster,
-  TEST_NATS_URL,
-  testNatsPrefix,
-  type Cluster,
-  type TestDatabase,
-} from '@parley/testing';
+import { repoRoot, runCli, startTestCluster, type TestCluster } from '@parley/testing';
 
 jest.setTimeout(90_000);
 
 describe('hybrid routing with a knowledge base', () => {
-  const prefix = testNatsPrefix('hybrid');
-  let db: TestDatabase;
-  let llm: ScriptedLlmServer;
-  let cluster: Cluster;
+  let t: TestCluster;
   const answers = require(join(repoRoot(), 'data/demo-bank/answers.json')) as Record<string, string>;
 
   beforeAll(async () => {
-    db = await createTestDatabase('e2e_hybrid');
-    const env = { DATABASE_URL: db.url };
-    expect((await runCli(['migrate'], env)).code).toBe(0);
-    const demo = join(repoRoot(), 'data/demo-bank');
-    expect((await runCli(['kb', 'import', join(demo, 'questions.csv'), '--answers', join(demo, 'answers.json')], env)).code).toBe(0);
-    llm = await ScriptedLlmServer.start((request) => ({ text: `LLM answer to: ${request.messages.at(-1)?.content}` }));
-    cluster = await startCluster({
-      env: {
-        DATABASE_URL: db.url,
-        NATS_URL: TEST_NATS_URL,
-        PARLEY_NATS_PREFIX: prefix,
-        PARLEY_PARTITIONS: '4',
-        PORT: String(await freePort()),
-        OPENAI_BASE_URL: llm.url,
+    t = await startTestCluster({
+      label: 'hybrid',
+      script: (request) => ({ text: `LLM answer to: ${request.messages.at(-1)?.content}` }),
+      beforeStart: async (db) => {
+        const env = { DATABASE_URL: db.url };
+        expect((await runCli(['migrate'], env)).code).toBe(0);
+        const demo = join(repoRoot(), 'data/demo-bank');
+        expect((await runCli(['kb', 'import', join(demo, 'questions.csv'), '--answers', join(demo, 'answers.json')], env)).code).toBe(0);
       },
       readyTimeoutMs: 80_000, // the router trains the Demo Bank matcher before it answers
     });
   });
-  afterAll(async () => {
-    await cluster?.stop();
-    await llm?.close();
-    await deleteTestStreams(prefix);
-    await db?.drop();
-  });
+  afterAll(() => t?.stop());
 
-  const post = async (path: string, body: unknown) => {
-    const res = await fetch(`${cluster.baseUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as any };
-  };
-  const llmSaw = (text: string) => llm.requests.filter((r) => r.messages.at(-1)?.content === text);
+  const post = (path: string, body: unknown) => t.post(path, body);
+  const llmSaw = (text: string) => t.llm.requests.filter((r) => r.messages.at(-1)?.content === text);
 
   it('answers a confident FAQ question from the knowledge base without calling the LLM, and records which version', async () => {
     const question = 'My new card still has not arrived, when will it come?';
@@ -65,7 +36,7 @@ describe('hybrid routing with a knowledge base', () => {
     expect(res.body.reply.text).toBe(answers.card_arrival);
     expect(llmSaw(question)).toHaveLength(0);
 
-    const database = await connectDatabase(db.url, { max: 1 });
+    const database = await connectDatabase(t.db.url, { max: 1 });
     try {
       const events = await new EventStore(database.db).readStream(`turn-${res.body.turnId}`);
       expect(events.map((e) => e.type)).toEqual(['UserMessageReceived', 'TurnRouted', 'AssistantReplied']);
@@ -108,16 +79,16 @@ describe('hybrid routing with a knowledge base', () => {
     ]);
 
     // what each kind of answer cost, in the session and for the tenant
-    const session = (await fetch(`${cluster.baseUrl}/v1/sessions/${sessionId}`).then((r) => r.json())) as any;
+    const session = (await t.get(`/v1/sessions/${sessionId}`)).body;
     expect(session.usage.faq).toEqual({ turns: 1, promptTokens: 0, completionTokens: 0 });
     expect(session.usage.stateful.turns).toBe(1);
     expect(session.usage.stateful.promptTokens).toBeGreaterThan(0);
-    const tenant = (await fetch(`${cluster.baseUrl}/v1/usage`).then((r) => r.json())) as any;
+    const tenant = (await t.get('/v1/usage')).body;
     expect(tenant.usage.faq.turns).toBe(2); // this session's FAQ turn and the stateless FAQ question
     expect(tenant.usage.stateless.turns).toBe(1); // the restaurant question
     expect(tenant.usage.stateful.turns).toBe(1);
 
-    const replay = await runCli(['replay', sessionId], { DATABASE_URL: db.url });
+    const replay = await runCli(['replay', sessionId], { DATABASE_URL: t.db.url });
     expect(replay.stdout).toContain('→ stateless via faq (faq-confident)');
     expect(replay.stdout).toContain('"kbVersion":1');
     expect(replay.stdout).toContain('kb:v1');

@@ -1,60 +1,28 @@
 /** Retried turn requests (same Idempotency-Key) return the original turn instead of starting another. */
-import {
-  createTestDatabase,
-  deleteTestStreams,
-  freePort,
-  ScriptedLlmServer,
-  startCluster,
-  TEST_NATS_URL,
-  testNatsPrefix,
-  waitFor,
-  type Cluster,
-  type TestDatabase,
-} from '@parley/testing';
+import { freePort, startTestCluster, waitFor, type TestCluster } from '@parley/testing';
 
 jest.setTimeout(60_000);
 
 describe('Idempotency-Key on turn requests', () => {
-  const prefix = testNatsPrefix('idem');
-  let db: TestDatabase;
-  let llm: ScriptedLlmServer;
-  let cluster: Cluster;
+  let t: TestCluster;
   let counter = 0;
 
   beforeAll(async () => {
-    db = await createTestDatabase('e2e_idempotency');
-    llm = await ScriptedLlmServer.start((request) => {
-      const last = String(request.messages.at(-1)?.content ?? '');
-      counter += 1;
-      return { text: `answer #${counter} to: ${last}`, delayMs: last.includes('[slow]') ? 800 : 0 };
-    });
-    cluster = await startCluster({
-      env: {
-        DATABASE_URL: db.url,
-        NATS_URL: TEST_NATS_URL,
-        PARLEY_NATS_PREFIX: prefix,
-        PARLEY_PARTITIONS: '4',
-        PORT: String(await freePort()),
-        OPENAI_BASE_URL: llm.url,
+    t = await startTestCluster({
+      label: 'idempotency',
+      script: (request) => {
+        const last = String(request.messages.at(-1)?.content ?? '');
+        counter += 1;
+        return { text: `answer #${counter} to: ${last}`, delayMs: last.includes('[slow]') ? 800 : 0 };
       },
     });
   });
-  afterAll(async () => {
-    await cluster?.stop();
-    await llm?.close();
-    await deleteTestStreams(prefix);
-    await db?.drop();
-  });
+  afterAll(() => t?.stop());
 
-  const post = async (path: string, body: unknown, key?: string) => {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (key !== undefined) headers['idempotency-key'] = key;
-    const res = await fetch(`${cluster.baseUrl}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
-    return { status: res.status, body: (await res.json()) as any };
-  };
+  const post = (path: string, body: unknown, key?: string) => t.post(path, body, key === undefined ? {} : { 'idempotency-key': key });
   const events = async (sessionId: string) =>
-    ((await (await fetch(`${cluster.baseUrl}/v1/sessions/${sessionId}/events`)).json()) as any).events as { type: string }[];
-  const llmCallsWith = (text: string) => llm.requests.filter((r) => r.messages.at(-1)?.content === text).length;
+    (await t.get(`/v1/sessions/${sessionId}/events`)).body.events as { type: string }[];
+  const llmCallsWith = (text: string) => t.llm.requests.filter((r) => r.messages.at(-1)?.content === text).length;
 
   it('returns the original result for a retry after the turn was answered', async () => {
     const { sessionId } = (await post('/v1/sessions', {})).body;
@@ -80,7 +48,7 @@ describe('Idempotency-Key on turn requests', () => {
 
   it('joins a retry sent to another ingress instance while the first is still being answered', async () => {
     const port = await freePort();
-    cluster.startReplica('ingress', { PORT: String(port) });
+    t.cluster.startReplica('ingress', { PORT: String(port) });
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok, { what: 'second ingress', timeoutMs: 20_000 });
     const { sessionId } = (await post('/v1/sessions', {})).body;
     const first = post(`/v1/sessions/${sessionId}/turns`, { text: 'elsewhere [slow]' }, 'key-5');

@@ -1,16 +1,5 @@
 /** Memory across sessions: learned through the LLM's remember tool, curated through the API. */
-import {
-  createTestDatabase,
-  deleteTestStreams,
-  freePort,
-  ScriptedLlmServer,
-  startCluster,
-  TEST_NATS_URL,
-  testNatsPrefix,
-  type ChatRequest,
-  type Cluster,
-  type TestDatabase,
-} from '@parley/testing';
+import { startTestCluster, type ChatRequest, type TestCluster } from '@parley/testing';
 
 jest.setTimeout(60_000);
 
@@ -27,41 +16,15 @@ function scriptedModel(request: ChatRequest) {
 }
 
 describe('memory across sessions', () => {
-  const prefix = testNatsPrefix('memory');
-  let db: TestDatabase;
-  let llm: ScriptedLlmServer;
-  let cluster: Cluster;
+  let t: TestCluster;
 
   beforeAll(async () => {
-    db = await createTestDatabase('e2e_memory');
-    llm = await ScriptedLlmServer.start(scriptedModel);
-    cluster = await startCluster({
-      env: {
-        DATABASE_URL: db.url,
-        NATS_URL: TEST_NATS_URL,
-        PARLEY_NATS_PREFIX: prefix,
-        PARLEY_PARTITIONS: '4',
-        PORT: String(await freePort()),
-        OPENAI_BASE_URL: llm.url,
-      },
-    });
+    t = await startTestCluster({ label: 'memory', script: scriptedModel });
   });
-  afterAll(async () => {
-    await cluster?.stop();
-    await llm?.close();
-    await deleteTestStreams(prefix);
-    await db?.drop();
-  });
+  afterAll(() => t?.stop());
 
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${cluster.baseUrl}${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as any };
-  };
-  const lastRequestWith = (text: string) => [...llm.requests].reverse().find((r) => r.messages.some((m) => m.content === text))!;
+  const call = (method: string, path: string, body?: unknown) => t.call(method, path, body);
+  const lastRequestWith = (text: string) => [...t.llm.requests].reverse().find((r) => r.messages.some((m) => m.content === text))!;
 
   it('uses in session 2 a preference the user stated in session 1', async () => {
     const first = (await call('POST', '/v1/sessions', { userId: 'traveller-1' })).body.sessionId;
@@ -108,7 +71,7 @@ describe('memory across sessions', () => {
     expect((await call('GET', '/v1/users/curated/memory')).body.error.code).toBe('USER.ERASED');
     expect((await call('PUT', '/v1/users/curated/memory', { facts: { language: 'x' } })).status).toBe(410);
     const { Client } = await import('pg');
-    const pg = new Client({ connectionString: db.url });
+    const pg = new Client({ connectionString: t.db.url });
     await pg.connect();
     const plain = await pg.query(`select count(*)::int as n from events e where e::text like '%Portuguese%' or e::text like '%vegetarian%'`);
     await pg.end();

@@ -2,81 +2,39 @@
  * The whole turn path with every service as its own process, against the real Postgres and NATS
  * and a scripted OpenAI-compatible LLM over HTTP.
  */
-import {
-  createTestDatabase,
-  deleteTestStreams,
-  freePort,
-  runApp,
-  runCli,
-  ScriptedLlmServer,
-  startCluster,
-  TEST_NATS_URL,
-  testNatsPrefix,
-  waitFor,
-  type ChatRequest,
-  type Cluster,
-  type TestDatabase,
-} from '@parley/testing';
+import { createTestDatabase, runApp, runCli, startTestCluster, TEST_NATS_URL, testNatsPrefix, waitFor, type ChatRequest, type TestCluster } from '@parley/testing';
 
 jest.setTimeout(60_000);
 
 const SYSTEM = 'You are the test concierge.';
 
 describe('a turn end to end through the services as processes', () => {
-  let db: TestDatabase;
-  let llm: ScriptedLlmServer;
-  let cluster: Cluster;
-  let base: string;
-  const prefix = testNatsPrefix('e2e');
+  let t: TestCluster;
 
   beforeAll(async () => {
-    db = await createTestDatabase('e2e_turns');
-    llm = await ScriptedLlmServer.start((request) => {
-      const last = String(request.messages.at(-1)?.content ?? '');
-      if (last.includes('[fail]')) return { status: 500 };
-      if (last.includes('[slow]')) return { text: 'too late', delayMs: 2_500 };
-      return { text: `reply to: ${last}` };
-    });
-    const port = await freePort();
-    cluster = await startCluster({
+    t = await startTestCluster({
+      label: 'turns',
+      script: (request) => {
+        const last = String(request.messages.at(-1)?.content ?? '');
+        if (last.includes('[fail]')) return { status: 500 };
+        if (last.includes('[slow]')) return { text: 'too late', delayMs: 2_500 };
+        return { text: `reply to: ${last}` };
+      },
       env: {
-        DATABASE_URL: db.url,
-        NATS_URL: TEST_NATS_URL,
-        PARLEY_NATS_PREFIX: prefix,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        OPENAI_BASE_URL: llm.url,
         PARLEY_MODEL: 'scripted-model',
         PARLEY_SYSTEM_PROMPT: SYSTEM,
         PARLEY_LLM_TIMEOUT_MS: '1000',
         PARLEY_LLM_MAX_RETRIES: '0',
       },
     });
-    base = cluster.baseUrl;
   });
+  afterAll(() => t?.stop());
 
-  afterAll(async () => {
-    await cluster?.stop();
-    await llm?.close();
-    await deleteTestStreams(prefix);
-    await db?.drop();
-  });
-
-  const post = async (path: string, body: unknown) => {
-    const res = await fetch(`${base}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as any };
-  };
-  const get = async (path: string) => {
-    const res = await fetch(`${base}${path}`);
-    return { status: res.status, body: (await res.json()) as any };
-  };
+  const post = (path: string, body: unknown) => t.post(path, body);
+  const get = (path: string) => t.get(path);
   /** The LLM request whose last message is this user text. */
   const llmRequestFor = (text: string): ChatRequest => {
-    const found = llm.requests.find((r) => r.messages.at(-1)?.content === text);
+    const found = t.llm.requests.find((r) => r.messages.at(-1)?.content === text);
     if (!found) throw new Error(`The LLM never saw "${text}"`);
     return found;
   };
@@ -133,7 +91,7 @@ describe('a turn end to end through the services as processes', () => {
     ]);
 
     // replay, as a separate process reading the log, rebuilds exactly the state the API shows
-    const replay = await runCli(['replay', sessionId, '--json'], { DATABASE_URL: db.url });
+    const replay = await runCli(['replay', sessionId, '--json'], { DATABASE_URL: t.db.url });
     expect(replay.code).toBe(0);
     const replayed = JSON.parse(replay.stdout);
     expect(replayed.version).toBe(7);
@@ -143,20 +101,20 @@ describe('a turn end to end through the services as processes', () => {
     // the projector catches up to the same state in its read model
     const projected = await waitFor(
       async () => {
-        const r = await runCli(['replay', sessionId, '--json'], { DATABASE_URL: db.url });
+        const r = await runCli(['replay', sessionId, '--json'], { DATABASE_URL: t.db.url });
         return r.code === 0 ? JSON.parse(r.stdout) : undefined;
       },
       { what: 'replay' },
     );
     expect(projected.state).toEqual(replayed.state);
 
-    const text = await runCli(['replay', sessionId], { DATABASE_URL: db.url });
+    const text = await runCli(['replay', sessionId], { DATABASE_URL: t.db.url });
     expect(text.stdout).toContain('UserMessageReceived');
     expect(text.stdout).toContain('"Friday at 7 please"');
     expect(text.stdout).toContain('→ stateful via llm (session-default-stateful)');
     expect(text.stdout).not.toMatch(/\u001b\[/); // plain when not a terminal
 
-    const atFour = JSON.parse((await runCli(['replay', sessionId, '--at', '4', '--json'], { DATABASE_URL: db.url })).stdout);
+    const atFour = JSON.parse((await runCli(['replay', sessionId, '--at', '4', '--json'], { DATABASE_URL: t.db.url })).stdout);
     expect(atFour.version).toBe(4);
     expect(atFour.state.messages).toHaveLength(2);
   });
@@ -165,7 +123,7 @@ describe('a turn end to end through the services as processes', () => {
     const { sessionId } = (await post('/v1/sessions', {})).body;
     await post(`/v1/sessions/${sessionId}/turns`, { text: 'hello there' });
     const { Client } = await import('pg');
-    const client = new Client({ connectionString: db.url });
+    const client = new Client({ connectionString: t.db.url });
     await client.connect();
     try {
       const row = await waitFor(async () => {
@@ -180,7 +138,7 @@ describe('a turn end to end through the services as processes', () => {
 
   it('rebuilds every read model from the log into identical rows', async () => {
     const { Client } = await import('pg');
-    const client = new Client({ connectionString: db.url });
+    const client = new Client({ connectionString: t.db.url });
     await client.connect();
     const dump = async () =>
       (await client.query('select stream_id, tenant_id, version, fold_version, state, updated_at from session_projections order by stream_id')).rows;
@@ -194,7 +152,7 @@ describe('a turn end to end through the services as processes', () => {
       }, { what: 'projector to catch up' });
       const before = await dump();
       expect(before.length).toBeGreaterThan(0);
-      const rebuilt = await runCli(['rebuild'], { DATABASE_URL: db.url });
+      const rebuilt = await runCli(['rebuild'], { DATABASE_URL: t.db.url });
       expect(rebuilt.code).toBe(0);
       expect(rebuilt.stdout).toMatch(new RegExp(`^Rebuilt ${before.length} session read models from \\d+ events in`));
       expect(await dump()).toEqual(before);
@@ -262,9 +220,9 @@ describe('a turn end to end through the services as processes', () => {
   it('is ready only while every service answers, and names the one that does not', async () => {
     expect((await get('/healthz')).status).toBe(200);
     expect((await get('/readyz')).status).toBe(200);
-    const natsEnv = { NATS_URL: TEST_NATS_URL, PARLEY_NATS_PREFIX: prefix };
+    const natsEnv = { NATS_URL: TEST_NATS_URL, PARLEY_NATS_PREFIX: t.prefix };
     expect((await runCli(['health', 'router', 'session-projector', 'responder', 'relay'], natsEnv)).code).toBe(0);
-    await cluster.kill('responder');
+    await t.cluster.kill('responder');
     const probe = await runCli(['health', 'router', 'responder'], natsEnv);
     expect(probe).toMatchObject({ code: 1, stderr: expect.stringContaining('Not answering: responder') });
     expect((await runCli(['health', 'ingress'], natsEnv)).code).toBe(2);
@@ -272,22 +230,22 @@ describe('a turn end to end through the services as processes', () => {
     expect(notReady.status).toBe(503);
     expect(notReady.body.error).toMatchObject({ code: 'NOT_READY', details: { missing: ['responder'] } });
     expect(notReady.body.error.message).toContain('responder');
-    cluster.startService('responder');
-    await cluster.waitUntilReady(30_000);
+    t.cluster.startService('responder');
+    await t.cluster.waitUntilReady(30_000);
     // a turn sent while the responder is back is answered
     expect((await post('/v1/turns', { text: 'back again?' })).status).toBe(200);
   });
 
   it('replay reports an unknown session and bad arguments clearly', async () => {
-    const unknown = await runCli(['replay', '3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01'], { DATABASE_URL: db.url });
+    const unknown = await runCli(['replay', '3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01'], { DATABASE_URL: t.db.url });
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('Session 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01 not found');
-    const noId = await runCli(['replay'], { DATABASE_URL: db.url });
+    const noId = await runCli(['replay'], { DATABASE_URL: t.db.url });
     expect(noId.code).toBe(2);
     expect(noId.stderr).toContain('replay needs exactly one session id');
-    const badAt = await runCli(['replay', 'x', '--at', 'soon'], { DATABASE_URL: db.url });
+    const badAt = await runCli(['replay', 'x', '--at', 'soon'], { DATABASE_URL: t.db.url });
     expect(badAt.code).toBe(2);
-    expect((await runCli(['replay', 'x', '--bogus'], { DATABASE_URL: db.url })).code).toBe(2);
+    expect((await runCli(['replay', 'x', '--bogus'], { DATABASE_URL: t.db.url })).code).toBe(2);
     const down = await runCli(['replay', 'x'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/parley' });
     expect(down.code).toBe(1);
     expect(down.stderr).toContain('Cannot reach PostgreSQL at postgres://postgres@127.0.0.1:1/parley');

@@ -59,5 +59,5 @@ try {
   say(`could not start: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
   await shutdown(1);
 }
-say(`ready on http://127.0.0.1:${env.PORT}  (try: curl -s -XPOST localhost:${env.PORT}/v1/turns -H 'content-type: application/json' -d '{"text":"hello"}')`);
+say(`ready on http://127.0.0.1:${env.PORT}  (try: curl -s -XPOST localhost:${env.PORT}/v1/turns -H 'content-type: application/json' -d '{"text":"My new card has not arrived yet"}')`);
 say('Ctrl-C stops everything.');

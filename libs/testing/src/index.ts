@@ -4,3 +4,4 @@ export * from './wait-for';
 export * from './scripted-llm.server';
 export * from './cluster';
 export * from './processes';
+export * from './test-cluster';

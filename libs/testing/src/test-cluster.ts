@@ -1,0 +1,91 @@
+import { startCluster, type Cluster } from './cluster';
+import { freePort } from './processes';
+import { echoScript, ScriptedLlmServer, type Script } from './scripted-llm.server';
+import { createTestDatabase, type TestDatabase } from './test-database';
+import { deleteTestStreams, TEST_NATS_URL, testNatsPrefix } from './test-nats';
+
+export interface HttpResult {
+  status: number;
+  /** Whatever JSON the API answered: tests read it loosely. */
+  body: any;
+}
+
+/** A whole cluster of one test file: its own database, NATS prefix, scripted LLM and services. */
+export interface TestCluster {
+  db: TestDatabase;
+  llm: ScriptedLlmServer;
+  cluster: Cluster;
+  prefix: string;
+  partitions: number;
+  baseUrl: string;
+  call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<HttpResult>;
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<HttpResult>;
+  get(path: string): Promise<HttpResult>;
+  /** Stops the services and removes the database and streams. */
+  stop(): Promise<void>;
+}
+
+export interface TestClusterOptions {
+  /** Names the database and NATS prefix (for finding leftovers). */
+  label: string;
+  script?: Script;
+  /** Extra settings for every service. */
+  env?: Record<string, string>;
+  /** Runs against the fresh database before the services start (e.g. importing a knowledge base). */
+  beforeStart?: (db: TestDatabase) => Promise<void>;
+  readyTimeoutMs?: number;
+}
+
+export async function startTestCluster(options: TestClusterOptions): Promise<TestCluster> {
+  const prefix = testNatsPrefix(options.label);
+  const partitions = Number(options.env?.PARLEY_PARTITIONS ?? 4);
+  const db = await createTestDatabase(`e2e_${options.label}`);
+  const llm = await ScriptedLlmServer.start(options.script ?? echoScript);
+  let cluster: Cluster | undefined;
+  const stop = async () => {
+    await cluster?.stop();
+    await llm.close();
+    await deleteTestStreams(prefix);
+    await db.drop();
+  };
+  try {
+    await options.beforeStart?.(db);
+    cluster = await startCluster({
+      env: {
+        DATABASE_URL: db.url,
+        NATS_URL: TEST_NATS_URL,
+        PARLEY_NATS_PREFIX: prefix,
+        PARLEY_PARTITIONS: String(partitions),
+        PORT: String(await freePort()),
+        HOST: '127.0.0.1',
+        OPENAI_BASE_URL: llm.url,
+        ...options.env,
+      },
+      readyTimeoutMs: options.readyTimeoutMs,
+    });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const baseUrl = cluster.baseUrl;
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult> => {
+    const res = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    return { status: res.status, body: await res.json() };
+  };
+  return {
+    db,
+    llm,
+    cluster,
+    prefix,
+    partitions,
+    baseUrl,
+    call,
+    post: (path, body, headers) => call('POST', path, body, headers),
+    get: (path) => call('GET', path),
+    stop,
+  };
+}
