@@ -244,41 +244,41 @@ export type RecordedEvent<T extends EventType = EventType> = {
   };
 }[T];
 
-/**
- * An event as stored and as sent over JetStream: the envelope, with `data` as stored — personal
- * fields sealed, possibly an older schema version. Opening it (with the stream's key) gives a
- * RecordedEvent.
- */
-export interface StoredEvent {
-  eventId: string;
-  type: EventType;
-  data: unknown;
-  metadata: EventMetadata;
-  streamId: string;
-  version: number;
-  globalPosition: string;
-  recordedAt: string;
-  schemaVersion: number;
-}
 
 export type SessionEvent = RecordedEvent;
 
+/** The envelope of every event on the wire and in the database. */
 export const RecordedEventEnvelope = z.object({
+  /** Unique id; appending the same id twice is rejected (retries are idempotent). */
   eventId: z.string().uuid(),
+  /** Past-tense event type. */
   type: z.enum(EVENT_TYPES as [EventType, ...EventType[]]),
+  /** The event's data, as stored (personal fields sealed, maybe an older schema version). */
   data: z.unknown(),
+  /** Tenant, correlation, causation. */
   metadata: EventMetadata,
+  /** Stream the event belongs to, e.g. `session-<id>`. */
   streamId: z.string().min(1),
+  /** 1-based position within the stream. */
   version: z.number().int().positive(),
+  /** Position in the global log (order of insertion, not of commit). */
   globalPosition: z.string().regex(/^\d+$/),
+  /** ISO time the event was recorded. */
   recordedAt: z.string(),
   /** Absent on messages from before versions were carried: those are version 1. */
   schemaVersion: z.number().int().positive().default(1),
 });
 
+/**
+ * An event as stored and as sent over JetStream: the envelope, with `data` as stored — personal
+ * fields sealed, possibly an older schema version. Opening it (with the stream's key) gives a
+ * RecordedEvent.
+ */
+export type StoredEvent = z.output<typeof RecordedEventEnvelope>;
+
 /** Parses the envelope of a stored or wire event, leaving `data` as it is (sealed, maybe old). */
 export function parseStoredEvent(raw: unknown): StoredEvent {
-  return RecordedEventEnvelope.parse(raw) as StoredEvent;
+  return RecordedEventEnvelope.parse(raw);
 }
 
 /**
