@@ -2,7 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import type { TurnReplies } from '@parley/messaging';
 import { InfrastructureModule, type Connections } from '@parley/runtime';
 import { HealthController } from './health/health.controller';
-import { TURN_REPLIES, TURN_TIMEOUT_MS } from './ingress.tokens';
+import { SESSION_IDLE_SECONDS, TURN_REPLIES, TURN_TIMEOUT_MS } from './ingress.tokens';
 import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
 import { TurnsController } from './turns/turns.controller';
@@ -12,7 +12,7 @@ import { UsersController } from './users/users.controller';
 
 @Module({})
 export class IngressModule {
-  static register(resources: Connections, replies: TurnReplies, turnTimeoutMs: number): DynamicModule {
+  static register(resources: Connections, replies: TurnReplies, turnTimeoutMs: number, sessionIdleSeconds: number): DynamicModule {
     return {
       module: IngressModule,
       imports: [InfrastructureModule.forResources(resources)],
@@ -22,6 +22,7 @@ export class IngressModule {
         TurnsService,
         { provide: TURN_REPLIES, useValue: replies },
         { provide: TURN_TIMEOUT_MS, useValue: turnTimeoutMs },
+        { provide: SESSION_IDLE_SECONDS, useValue: sessionIdleSeconds },
       ],
     };
   }

@@ -18,8 +18,9 @@ async function main(): Promise<void> {
   const replies = new TurnReplies(resources.nc, resources.prefix, resources.instanceId);
   try {
     const app = await NestFactory.create<NestFastifyApplication>(
-      IngressModule.register(resources, replies, settings.PARLEY_TURN_TIMEOUT_MS),
-      new FastifyAdapter({ bodyLimit: 1024 * 1024 }),
+      IngressModule.register(resources, replies, settings.PARLEY_TURN_TIMEOUT_MS, settings.PARLEY_SESSION_IDLE_SECONDS),
+      // path parameters up to 512 characters: user ids may be 200, and our validation should be the one to refuse
+      new FastifyAdapter({ bodyLimit: 1024 * 1024, maxParamLength: 512 }),
       { logger: logLevels(resources.logLevel) },
     );
     app.useGlobalFilters(new ApiExceptionFilter());

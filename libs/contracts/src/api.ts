@@ -37,6 +37,10 @@ export const SessionTurnBody = z
   .strict();
 export type SessionTurnBody = z.infer<typeof SessionTurnBody>;
 
+/** `POST /v1/users/{userId}/turns` body: the user's live session, or a new one. */
+export const UserTurnBody = SessionTurnBody;
+export type UserTurnBody = SessionTurnBody;
+
 /** `POST /v1/turns` body: a turn with no session is always stateless. */
 export const StatelessTurnBody = z
   .object({

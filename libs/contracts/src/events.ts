@@ -102,6 +102,14 @@ export const TurnFailedData = z.object({
   message: z.string(),
 });
 
+/** A session ended after a period without turns; later turns go to a new session. */
+export const SessionExpiredData = z.object({
+  /** The inactivity limit that was exceeded, in seconds. */
+  idleSeconds: z.number().int().positive(),
+  /** ISO time of the session's last event before it expired. */
+  lastActivityAt: z.string(),
+});
+
 /** Where a remembered fact came from. */
 export const MemorySource = z.enum(['llm', 'api']);
 
@@ -134,6 +142,7 @@ export const EventSchemas = {
   TurnFailed: TurnFailedData,
   MemoryRemembered: MemoryRememberedData,
   MemoryForgotten: MemoryForgottenData,
+  SessionExpired: SessionExpiredData,
 } as const;
 
 export type EventType = keyof typeof EventSchemas;
@@ -148,6 +157,7 @@ export const EVENT_SCHEMA_VERSIONS: Record<EventType, number> = {
   TurnFailed: 1,
   MemoryRemembered: 1,
   MemoryForgotten: 1,
+  SessionExpired: 1,
 };
 
 /**
@@ -197,6 +207,7 @@ export const PERSONAL_FIELDS: { [K in EventType]: Partial<Record<keyof z.infer<(
   TurnFailed: {},
   MemoryRemembered: { name: '[erased]', value: '[erased]' },
   MemoryForgotten: { name: '[erased]' },
+  SessionExpired: {},
 };
 
 /** Context that travels with every event but is not part of its meaning. */

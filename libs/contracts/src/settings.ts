@@ -103,6 +103,12 @@ export const SETTINGS = {
     schema: int(100, 600_000),
     doc: 'How long ingress waits for a turn to be answered before replying 504.',
   },
+  PARLEY_SESSION_IDLE_SECONDS: {
+    services: ['ingress'],
+    default: '1800',
+    schema: int(1, 30 * 24 * 3600),
+    doc: 'A session expires after this long without a turn (recorded as SessionExpired); 30 minutes by default.',
+  },
   OPENAI_BASE_URL: {
     services: ['responder'],
     default: 'https://api.openai.com/v1',

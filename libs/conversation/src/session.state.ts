@@ -59,6 +59,8 @@ export type SessionState =
       messages: TranscriptMessage[];
       turns: TurnRecord[];
       usage: SessionUsage;
+      /** When the session expired for inactivity (no turns after that), or null while it is live. */
+      expiredAt: string | null;
     };
 
 export type OpenSession = Extract<SessionState, { status: 'open' }>;
@@ -69,7 +71,7 @@ export const initialSessionState = (): SessionState => ({ status: 'none' });
  * Version of `evolveSession`'s meaning. Bump it when the same events would fold to a different
  * state: stored folds (read model rows) from another version are then ignored and refolded.
  */
-export const SESSION_FOLD_VERSION = 3; // 2: turns record route and intent; 3: usage totals
+export const SESSION_FOLD_VERSION = 4; // 2: turns record route and intent; 3: usage totals; 4: expiry
 
 /**
  * Folds one event into a session's state. Pure: the same events always give the same state, so
@@ -87,6 +89,7 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
       messages: [],
       turns: [],
       usage: emptyUsage(),
+      expiredAt: null,
     };
   }
   if (state.status !== 'open') return state; // events before the start cannot happen; ignore rather than crash a replay
@@ -130,6 +133,8 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
         status: 'failed',
         error: { code: event.data.code, message: event.data.message },
       });
+    case 'SessionExpired':
+      return { ...state, expiredAt: event.recordedAt };
     case 'MemoryRemembered':
     case 'MemoryForgotten':
       return state; // user-stream events: not part of a session

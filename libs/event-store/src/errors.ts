@@ -4,6 +4,7 @@ export const EventStoreErrorCodes = {
   StreamNotFound: 'EVENT_STORE.STREAM_NOT_FOUND',
   DuplicateEvent: 'EVENT_STORE.DUPLICATE_EVENT',
   StreamErased: 'EVENT_STORE.STREAM_ERASED',
+  StreamInactive: 'EVENT_STORE.STREAM_INACTIVE',
   UserErased: 'EVENT_STORE.USER_ERASED',
   Unavailable: 'EVENT_STORE.UNAVAILABLE',
 } as const;
@@ -54,6 +55,19 @@ export class StreamErasedError extends EventStoreError {
   override readonly name = 'StreamErasedError';
   constructor(readonly streamId: string) {
     super(EventStoreErrorCodes.StreamErased, `Stream ${streamId} was erased`);
+  }
+}
+
+/** The stream was closed, or has had no event for longer than the caller allows. */
+export class StreamInactiveError extends EventStoreError {
+  override readonly name = 'StreamInactiveError';
+  constructor(
+    readonly streamId: string,
+    /** `closed`: closed before; `idle`: open, but quiet for too long (the caller may close it). */
+    readonly why: 'closed' | 'idle',
+    readonly lastActivityAt: string,
+  ) {
+    super(EventStoreErrorCodes.StreamInactive, `Stream ${streamId} is ${why} (last activity ${lastActivityAt})`);
   }
 }
 

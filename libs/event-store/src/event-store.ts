@@ -9,7 +9,7 @@ import {
 } from '@parley/contracts';
 import type { Db } from './database';
 import { DataKeys } from './data-keys';
-import { ConcurrencyError, DuplicateEventError, pgErrorOf, StreamErasedError, StreamNotFoundError, UserErasedError } from './errors';
+import { ConcurrencyError, DuplicateEventError, pgErrorOf, StreamErasedError, StreamInactiveError, StreamNotFoundError, UserErasedError } from './errors';
 import { newDataKey, openData, sealData, type KeyState } from './personal-data';
 
 /**
@@ -24,6 +24,13 @@ export interface AppendOptions {
    * (null for an anonymous session). Refused for a user who was erased.
    */
   newKey?: { userId: string | null };
+  /**
+   * Append only if the stream is not closed and had an event within this many seconds (checked
+   * in the same statement); otherwise StreamInactiveError.
+   */
+  activeWithinSeconds?: number;
+  /** Close the stream with this append (e.g. a session's expiry): later `activeWithinSeconds` appends are refused. */
+  close?: boolean;
 }
 
 export interface StreamInfo {
@@ -33,6 +40,8 @@ export interface StreamInfo {
   createdAt: string;
   userId: string | null;
   erased: boolean;
+  updatedAt: string;
+  closed: boolean;
 }
 
 export interface EventRowJson {
@@ -95,6 +104,11 @@ export class EventStore {
     }
     const key = keyState.kind === 'key' ? keyState.key : null;
     const userId = options.newKey?.userId ?? null;
+    const active =
+      options.activeWithinSeconds === undefined
+        ? sql``
+        : sql` and closed_at is null and updated_at > now() - ${options.activeWithinSeconds} * interval '1 second'`;
+    const close = options.close ? sql`, closed_at = now()` : sql``;
     const streamOp = (() => {
       if (expected === 'no_stream' || expected === 0)
         return sql`insert into streams (stream_id, tenant_id, version, user_id) values (${streamId}, ${tenantId}, ${n}, ${userId})
@@ -105,10 +119,10 @@ export class EventStore {
                    where streams.tenant_id = excluded.tenant_id and streams.erased_at is null
                    returning version - ${n} as base`;
       if (expected === 'exists')
-        return sql`update streams set version = version + ${n}, updated_at = now()
-                   where stream_id = ${streamId} and tenant_id = ${tenantId} and erased_at is null returning version - ${n} as base`;
-      return sql`update streams set version = version + ${n}, updated_at = now()
-                 where stream_id = ${streamId} and tenant_id = ${tenantId} and version = ${expected} and erased_at is null
+        return sql`update streams set version = version + ${n}, updated_at = now()${close}
+                   where stream_id = ${streamId} and tenant_id = ${tenantId} and erased_at is null${active} returning version - ${n} as base`;
+      return sql`update streams set version = version + ${n}, updated_at = now()${close}
+                 where stream_id = ${streamId} and tenant_id = ${tenantId} and version = ${expected} and erased_at is null${active}
                  returning version - ${n} as base`;
     })();
     const keyOp = options.newKey
@@ -142,6 +156,10 @@ export class EventStore {
     if (rows.length === 0) {
       const info = await this.streamInfo(streamId);
       if (info?.erased) throw new StreamErasedError(streamId);
+      if (info && options.activeWithinSeconds !== undefined && info.tenantId === tenantId) {
+        const idle = Date.now() - Date.parse(info.updatedAt) >= options.activeWithinSeconds * 1000;
+        if (info.closed || idle) throw new StreamInactiveError(streamId, info.closed ? 'closed' : 'idle', info.updatedAt);
+      }
       const actual = info && info.tenantId === tenantId ? info.version : null;
       if (actual === null && (expected === 'exists' || typeof expected === 'number')) throw new StreamNotFoundError(streamId);
       throw new ConcurrencyError(streamId, expected, actual);
@@ -195,12 +213,31 @@ export class EventStore {
     return new Map(events.map((e) => [e.eventId, e]));
   }
 
+  /** The user's most recently active session stream (not erased), if any. */
+  async latestSessionOf(tenantId: string, userId: string): Promise<StreamInfo | null> {
+    const result = await this.db.execute(sql`
+      select stream_id from streams
+      where tenant_id = ${tenantId} and user_id = ${userId} and stream_id like 'session-%' and erased_at is null
+      order by updated_at desc limit 1`);
+    const row = result.rows[0] as { stream_id: string } | undefined;
+    return row ? this.streamInfo(row.stream_id) : null;
+  }
+
   async streamInfo(streamId: string): Promise<StreamInfo | null> {
     const result = await this.db.execute(
-      sql`select stream_id, tenant_id, version, created_at, user_id, erased_at from streams where stream_id = ${streamId}`,
+      sql`select stream_id, tenant_id, version, created_at, updated_at, closed_at, user_id, erased_at from streams where stream_id = ${streamId}`,
     );
     const row = result.rows[0] as
-      | { stream_id: string; tenant_id: string; version: number; created_at: Date; user_id: string | null; erased_at: Date | null }
+      | {
+          stream_id: string;
+          tenant_id: string;
+          version: number;
+          created_at: Date;
+          updated_at: Date;
+          closed_at: Date | null;
+          user_id: string | null;
+          erased_at: Date | null;
+        }
       | undefined;
     return row
       ? {
@@ -210,6 +247,8 @@ export class EventStore {
           createdAt: new Date(row.created_at).toISOString(),
           userId: row.user_id,
           erased: row.erased_at !== null,
+          updatedAt: new Date(row.updated_at).toISOString(),
+          closed: row.closed_at !== null,
         }
       : null;
   }

@@ -15,6 +15,8 @@ export const streams = pgTable('streams', {
   version: integer('version').notNull(),
   userId: text('user_id'),
   erasedAt: timestamp('erased_at', { withTimezone: true, mode: 'string' }),
+  /** Set when the stream was closed (a session expired): no more appends that require it open. */
+  closedAt: timestamp('closed_at', { withTimezone: true, mode: 'string' }),
   createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
 }, (t) => [index('streams_user_idx').on(t.tenantId, t.userId)]);

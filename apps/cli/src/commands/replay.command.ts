@@ -61,6 +61,8 @@ export function describeEvent(event: RecordedEvent): string {
     }
     case 'TurnFailed':
       return `${head}${kind('TurnFailed', style.red)} turn ${short(event.data.turnId)}  ${event.data.code}: ${event.data.message}`;
+    case 'SessionExpired':
+      return `${head}${kind('SessionExpired', style.blue)} after ${event.data.idleSeconds} s without a turn (last activity ${event.data.lastActivityAt})`;
     case 'MemoryRemembered':
       return `${head}${kind('MemoryRemembered', style.magenta)} ${event.data.name} = ${quote(event.data.value)}  ${style.dim(`(by ${event.data.source})`)}`;
     case 'MemoryForgotten':
@@ -75,7 +77,7 @@ export function describeEvent(event: RecordedEvent): string {
 export function describeState(state: SessionState): string[] {
   if (state.status === 'none') return ['  (no session)'];
   const lines = [
-    `  user: ${state.userId ?? '-'}   started: ${state.startedAt}   metadata: ${JSON.stringify(state.metadata)}`,
+    `  user: ${state.userId ?? '-'}   started: ${state.startedAt}${state.expiredAt ? `   expired: ${state.expiredAt}` : ''}   metadata: ${JSON.stringify(state.metadata)}`,
     `  messages (${state.messages.length}):`,
     ...state.messages.map((m) => `    ${(m.role === 'user' ? style.cyan : style.green)(m.role.padEnd(9))} ${quote(m.text)}`),
     `  turns (${state.turns.length}):`,

@@ -20,6 +20,7 @@ export class SessionsController {
       userId: state.userId,
       metadata: state.metadata,
       startedAt: state.startedAt,
+      expiredAt: state.expiredAt,
       version,
       messages: state.messages.map(({ role, text, turnId, at }) => ({ role, text, turnId, at })),
       turns: state.turns,

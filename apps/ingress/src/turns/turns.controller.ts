@@ -1,5 +1,5 @@
 import { Body, Controller, Headers, HttpCode, Param, Post } from '@nestjs/common';
-import { IdempotencyKey, SessionTurnBody, StatelessTurnBody } from '@parley/contracts';
+import { IdempotencyKey, SessionTurnBody, StatelessTurnBody, UserIdParam, UserTurnBody } from '@parley/contracts';
 import { ApiError } from '../http/api-error';
 import { ZodPipe } from '../http/zod.pipe';
 import { TurnsService } from './turns.service';
@@ -24,6 +24,17 @@ export class TurnsController {
     @Headers('idempotency-key') idempotencyKey?: string,
   ) {
     return this.turns.inSession(sessionId, body.text, body.mode, idempotencyKeyOf(idempotencyKey));
+  }
+
+  @Post('users/:userId/turns')
+  @HttpCode(200)
+  forUser(
+    @Param('userId') userId: string,
+    @Body(new ZodPipe(UserTurnBody)) body: UserTurnBody,
+    @Headers('idempotency-key') idempotencyKey?: string,
+  ) {
+    if (!UserIdParam.safeParse(userId).success) throw new ApiError('REQUEST.INVALID', 'userId must be 1 to 200 characters');
+    return this.turns.forUser(userId, body.text, body.mode, idempotencyKeyOf(idempotencyKey));
   }
 
   @Post('turns')

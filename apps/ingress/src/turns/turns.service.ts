@@ -4,6 +4,7 @@ import {
   DEFAULT_TENANT,
   routeInfoOf,
   SessionIdParam,
+  sessionIdOf,
   sessionStreamId,
   streamEventsSubject,
   turnStreamId,
@@ -15,18 +16,25 @@ import {
   type TurnReplyMessage,
 } from '@parley/contracts';
 import { derivedId } from '@parley/conversation';
-import { ConcurrencyError, DuplicateEventError, EventStore, StreamErasedError, StreamNotFoundError } from '@parley/event-store';
+import { ConcurrencyError, DuplicateEventError, EventStore, StreamErasedError, StreamInactiveError, StreamNotFoundError } from '@parley/event-store';
 import { EventPublisher, TurnReplies, watchStream } from '@parley/messaging';
 import { RESOURCES, type Connections } from '@parley/runtime';
 import { ApiError } from '../http/api-error';
-import { TURN_REPLIES, TURN_TIMEOUT_MS } from '../ingress.tokens';
-import { sessionErased, sessionNotFound } from '../sessions/sessions.service';
+import { SESSION_IDLE_SECONDS, TURN_REPLIES, TURN_TIMEOUT_MS } from '../ingress.tokens';
+import { sessionErased, sessionNotFound, SessionsService } from '../sessions/sessions.service';
 
 export interface TurnResult {
   turnId: string;
   sessionId: string | null;
   reply: { text: string };
   route: RouteInfo;
+}
+
+/** A turn addressed by user: which session it went to. */
+export interface UserTurnResult extends TurnResult {
+  sessionId: string;
+  /** True when it continued the user's live session, false when it started a new one. */
+  sessionResumed: boolean;
 }
 
 interface TurnRequest {
@@ -54,11 +62,51 @@ export class TurnsService {
     @Inject(TURN_REPLIES) private readonly replies: TurnReplies,
     @Inject(TURN_TIMEOUT_MS) private readonly timeoutMs: number,
     @Inject(RESOURCES) private readonly resources: Connections,
+    @Inject(SESSION_IDLE_SECONDS) private readonly idleSeconds: number,
+    private readonly sessions: SessionsService,
   ) {}
 
   async inSession(sessionId: string, text: string, mode: RequestedMode, idempotencyKey?: string): Promise<TurnResult> {
     if (!SessionIdParam.safeParse(sessionId).success) throw sessionNotFound(sessionId);
     return this.run({ sessionId, text, mode, idempotencyKey });
+  }
+
+  /**
+   * A turn for a user rather than a session: continues their live session (one with a turn in the
+   * last PARLEY_SESSION_IDLE_SECONDS), or expires the stale one and starts a new session, which
+   * starts with everything remembered about the user.
+   */
+  async forUser(userId: string, text: string, mode: RequestedMode, idempotencyKey?: string): Promise<UserTurnResult> {
+    const latest = await this.store.latestSessionOf(DEFAULT_TENANT, userId);
+    if (latest && !latest.closed && Date.now() - Date.parse(latest.updatedAt) < this.idleSeconds * 1000) {
+      try {
+        const result = await this.inSession(sessionIdOf(latest.streamId), text, mode, idempotencyKey);
+        return { ...result, sessionId: result.sessionId!, sessionResumed: true };
+      } catch (error) {
+        if (!(error instanceof ApiError) || error.code !== 'SESSION.EXPIRED') throw error; // expired meanwhile: start anew
+      }
+    } else if (latest && !latest.closed) {
+      await this.expire(latest.streamId, latest.updatedAt);
+    }
+    const { sessionId } = await this.sessions.create({ userId });
+    const result = await this.inSession(sessionId, text, mode, idempotencyKey);
+    return { ...result, sessionId, sessionResumed: false };
+  }
+
+  /** Records that a session expired and closes it (a concurrent expiry is fine). */
+  private async expire(streamId: string, lastActivityAt: string): Promise<void> {
+    const expired: NewEvent = {
+      eventId: derivedId(`${streamId}\u0000${lastActivityAt}`, 'SessionExpired'),
+      type: 'SessionExpired',
+      data: { idleSeconds: this.idleSeconds, lastActivityAt },
+      metadata: { tenantId: DEFAULT_TENANT },
+    };
+    try {
+      const recorded = await this.store.append(streamId, DEFAULT_TENANT, [expired], 'exists', { close: true });
+      await this.publisher.publish(this.store.sealed(recorded));
+    } catch (error) {
+      if (!(error instanceof DuplicateEventError) && !(error instanceof StreamErasedError)) throw error;
+    }
   }
 
   async stateless(text: string, idempotencyKey?: string): Promise<TurnResult> {
@@ -88,9 +136,21 @@ export class TurnsService {
     try {
       let recorded: RecordedEvent;
       try {
-        [recorded] = await this.store.append(streamId, tenantId, [message], request.sessionId ? 'exists' : 'no_stream');
+        [recorded] = await this.store.append(
+          streamId,
+          tenantId,
+          [message],
+          request.sessionId ? 'exists' : 'no_stream',
+          request.sessionId ? { activeWithinSeconds: this.idleSeconds } : {},
+        );
       } catch (error) {
         if (error instanceof StreamNotFoundError && request.sessionId) throw sessionNotFound(request.sessionId);
+        if (error instanceof StreamInactiveError && request.sessionId) {
+          // a retry of a turn accepted before the session went quiet still gets its answer
+          if (request.idempotencyKey && (await this.store.readEvent(eventId))) return await this.resume(request, streamId, turnId, eventId, waiting.reply);
+          if (error.why === 'idle') await this.expire(streamId, error.lastActivityAt);
+          throw new ApiError('SESSION.EXPIRED', `Session ${request.sessionId} expired after ${this.idleSeconds} s without a turn; send the turn to /v1/users/{userId}/turns or start a new session`);
+        }
         if (error instanceof StreamErasedError && request.sessionId) throw sessionErased(request.sessionId);
         const retried = error instanceof DuplicateEventError || (error instanceof ConcurrencyError && !request.sessionId);
         if (request.idempotencyKey && retried) return await this.resume(request, streamId, turnId, eventId, waiting.reply);
