@@ -1,5 +1,5 @@
 /** Sessions expire after inactivity; turns addressed by user resume or start sessions. */
-import { startTestCluster, type TestCluster } from '@parley/testing';
+import { runCli, startTestCluster, type TestCluster } from '@parley/testing';
 
 jest.setTimeout(60_000);
 const IDLE_SECONDS = 2;
@@ -42,6 +42,22 @@ describe('session lifecycle', () => {
     expect(events.at(-1)).toMatchObject({ type: 'SessionExpired', data: { idleSeconds: IDLE_SECONDS } });
     const refused = await t.post(`/v1/sessions/${first.body.sessionId}/turns`, { text: 'hello?' });
     expect([refused.status, refused.body.error.code]).toEqual([409, 'SESSION.EXPIRED']);
+
+    // `parley sessions` finds them, most recently active first
+    const env = { DATABASE_URL: t.db.url };
+    const found = JSON.parse((await runCli(['sessions', '--user', 'commuter', '--json'], env)).stdout);
+    expect(found.map((s: { sessionId: string; status: string; turns: number }) => [s.sessionId, s.status, s.turns])).toEqual([
+      [later.body.sessionId, 'live', 1],
+      [first.body.sessionId, 'expired', 2],
+    ]);
+    expect(JSON.parse((await runCli(['sessions', '--user', 'commuter', '--limit', '1', '--json'], env)).stdout)).toHaveLength(1);
+    expect(JSON.parse((await runCli(['sessions', '--since', '1h', '--json'], env)).stdout).length).toBeGreaterThanOrEqual(2);
+    expect((await runCli(['sessions', '--since', '2099-01-01T00:00:00Z'], env)).stdout).toContain('No sessions found.');
+    const text = (await runCli(['sessions', '--user', 'commuter'], env)).stdout;
+    expect(text).toContain(`${later.body.sessionId}`);
+    expect(text).toMatch(/1 turns\s+commuter\s+live/);
+    expect((await runCli(['sessions', '--since', 'last week'], env)).code).toBe(2);
+    expect((await runCli(['sessions', '--limit', '0'], env)).code).toBe(2);
   });
 
   it('expires a session addressed directly once it has been idle too long', async () => {

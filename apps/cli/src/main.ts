@@ -9,12 +9,15 @@ const WORKERS = ['router', 'session-projector', 'responder', 'relay'] as const;
 import { dlq } from './commands/dlq.command';
 import { kbImport, kbList } from './commands/kb.command';
 import { rebuild } from './commands/rebuild.command';
+import { sessions } from './commands/sessions.command';
 import { replay } from './commands/replay.command';
 
 const USAGE = `parley — inspect and operate a Parley cluster
 
 Usage:
   parley migrate [--create-db]              apply database migrations (and create the database if absent)
+  parley sessions [--user <id>] [--since <time|30m|2h|7d>] [--limit <n>] [--json]
+                                            find conversations, most recently active first
   parley replay <sessionId> [--at <version>] [--json]
                                             show a session's events as a timeline and the state they fold to
   parley kb import <file.csv> --answers <answers.json> [--if-empty]
@@ -38,6 +41,7 @@ Options:
 
 Examples:
   npm run parley -- migrate --create-db
+  npm run parley -- sessions --user ada --since 2h
   npm run parley -- replay 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01
   npm run parley -- replay 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01 --at 4 --json
   npm run parley -- kb import data/demo-bank/questions.csv --answers data/demo-bank/answers.json
@@ -70,6 +74,12 @@ async function run(argv: string[]): Promise<string> {
       const created = values['create-db'] ? await ensureDatabase(settings.DATABASE_URL) : false;
       await migrateDatabase(settings.DATABASE_URL);
       return `${created ? 'Created the database and applied' : 'Applied'} migrations to ${new URL(settings.DATABASE_URL).pathname.slice(1)}`;
+    }
+    case 'sessions': {
+      if (rest.length) throw new CliError(`sessions takes no arguments\n\n${USAGE}`, 2);
+      const limit = values.limit === undefined ? 20 : Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new CliError(`--limit must be a whole number from 1 to 10000, got "${values.limit}"`, 2);
+      return sessions(settings.DATABASE_URL, { tenantId: tenant, userId: values.user, since: values.since, limit, json: Boolean(values.json) });
     }
     case 'replay': {
       if (rest.length !== 1) throw new CliError(`replay needs exactly one session id\n\n${USAGE}`, 2);
@@ -151,6 +161,9 @@ function parse(argv: string[]) {
       answers: { type: 'string' },
       'if-empty': { type: 'boolean' },
       version: { type: 'string' },
+      user: { type: 'string' },
+      since: { type: 'string' },
+      limit: { type: 'string' },
       'database-url': { type: 'string' },
       'nats-url': { type: 'string' },
     },
