@@ -114,6 +114,19 @@ describe('a turn end to end through the services as processes', () => {
     expect(text.stdout).toContain('→ stateful via llm (session-default-stateful)');
     expect(text.stdout).not.toMatch(/\u001b\[/); // plain when not a terminal
 
+    const changed = JSON.parse((await runCli(['diff', sessionId, '--from', '4', '--to', '7', '--json'], { DATABASE_URL: t.db.url })).stdout);
+    expect(changed.events).toEqual(['v5 UserMessageReceived', 'v6 TurnRouted', 'v7 AssistantReplied']);
+    expect(changed.changes).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: 'messages[2]', kind: 'added', after: expect.objectContaining({ text: 'Friday at 7 please' }) }),
+        expect.objectContaining({ path: 'turns[1]', kind: 'added' }),
+      ]),
+    );
+    const shown = await runCli(['diff', sessionId, '--from', '4', '--to', '7'], { DATABASE_URL: t.db.url });
+    expect(shown.stdout).toContain('+ messages[3] = {"role":"assistant","text":"reply to: Friday at 7 please"');
+    expect((await runCli(['diff', sessionId, '--from', '7', '--to', '4'], { DATABASE_URL: t.db.url })).code).toBe(2);
+    expect((await runCli(['diff', sessionId, '--from', '1'], { DATABASE_URL: t.db.url })).code).toBe(2);
+
     const atFour = JSON.parse((await runCli(['replay', sessionId, '--at', '4', '--json'], { DATABASE_URL: t.db.url })).stdout);
     expect(atFour.version).toBe(4);
     expect(atFour.state.messages).toHaveLength(2);

@@ -6,6 +6,7 @@ import { connectNats, MessagingError, missingServices } from '@parley/messaging'
 import { CliError } from './cli-error';
 
 const WORKERS = ['router', 'session-projector', 'responder', 'relay'] as const;
+import { diff } from './commands/diff.command';
 import { dlq } from './commands/dlq.command';
 import { kbImport, kbList } from './commands/kb.command';
 import { rebuild } from './commands/rebuild.command';
@@ -16,6 +17,8 @@ const USAGE = `parley — inspect and operate a Parley cluster
 
 Usage:
   parley migrate [--create-db]              apply database migrations (and create the database if absent)
+  parley diff <sessionId> --from <version> --to <version> [--json]
+                                            what changed in the session's state between two versions
   parley sessions [--user <id>] [--since <time|30m|2h|7d>] [--limit <n>] [--json]
                                             find conversations, most recently active first
   parley replay <sessionId> [--at <version>] [--json]
@@ -74,6 +77,17 @@ async function run(argv: string[]): Promise<string> {
       const created = values['create-db'] ? await ensureDatabase(settings.DATABASE_URL) : false;
       await migrateDatabase(settings.DATABASE_URL);
       return `${created ? 'Created the database and applied' : 'Applied'} migrations to ${new URL(settings.DATABASE_URL).pathname.slice(1)}`;
+    }
+    case 'diff': {
+      if (rest.length !== 1) throw new CliError(`diff needs exactly one session id\n\n${USAGE}`, 2);
+      const [from, to] = [values.from, values.to].map((v) => (v === undefined ? NaN : Number(v)));
+      if (!Number.isInteger(from) || !Number.isInteger(to)) throw new CliError('diff needs --from and --to stream versions (whole numbers)', 2);
+      const database = await connectDatabase(settings.DATABASE_URL, { max: 1 });
+      try {
+        return await diff(new EventStore(database.db), { sessionId: rest[0], from, to, json: Boolean(values.json) });
+      } finally {
+        await database.close();
+      }
     }
     case 'sessions': {
       if (rest.length) throw new CliError(`sessions takes no arguments\n\n${USAGE}`, 2);
@@ -164,6 +178,8 @@ function parse(argv: string[]) {
       user: { type: 'string' },
       since: { type: 'string' },
       limit: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
       'database-url': { type: 'string' },
       'nats-url': { type: 'string' },
     },
