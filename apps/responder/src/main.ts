@@ -4,7 +4,7 @@ import { SettingsError, type Settings } from '@parley/contracts';
 import { partitionedConsumers } from '@parley/messaging';
 import { OpenAiCompatibleLlm } from '@parley/llm';
 import { InfrastructureModule, runWorker } from '@parley/runtime';
-import { LLM, SYSTEM_PROMPT, TurnResponderHandler } from './replying/turn-responder.handler';
+import { LLM, RESPONDER_OPTIONS, TurnResponderHandler, type ResponderOptions } from './replying/turn-responder.handler';
 
 function checkLlmSettings(settings: Settings<'responder'>): void {
   if (!settings.OPENAI_API_KEY && !settings.explicit.has('OPENAI_BASE_URL')) {
@@ -33,7 +33,13 @@ void runWorker({
       controllers: [TurnResponderHandler],
       providers: [
         { provide: LLM, useValue: llmFrom(resources.settings) },
-        { provide: SYSTEM_PROMPT, useValue: resources.settings.PARLEY_SYSTEM_PROMPT },
+        {
+          provide: RESPONDER_OPTIONS,
+          useValue: {
+            systemPrompt: resources.settings.PARLEY_SYSTEM_PROMPT,
+            contextBudget: resources.settings.PARLEY_CONTEXT_BUDGET_TOKENS,
+          } satisfies ResponderOptions,
+        },
       ],
     })
     class ResponderModule {}

@@ -73,3 +73,14 @@ export const PutMemoryBody = z
   })
   .strict();
 export type PutMemoryBody = z.infer<typeof PutMemoryBody>;
+
+/** `?after=&limit=` of paged reads of a session's log (`/events`, `/messages`). */
+export const StreamPageQuery = z
+  .object({
+    /** Only what comes after this stream version. */
+    after: z.coerce.number().int().min(0).default(0),
+    /** At most this many items (default 500). */
+    limit: z.coerce.number().int().min(1).max(5_000).default(500),
+  })
+  .strict();
+export type StreamPageQuery = z.infer<typeof StreamPageQuery>;

@@ -110,6 +110,26 @@ export const SessionExpiredData = z.object({
   lastActivityAt: z.string(),
 });
 
+/**
+ * Older messages of a session were folded into a rolling summary, to keep the LLM input under the
+ * context budget. From then on the session's state (and every stateful context) holds this summary
+ * in place of the messages up to `throughVersion`; the log keeps them all.
+ */
+export const ConversationSummarizedData = z.object({
+  /** The turn whose context needed the room. */
+  turnId: Id,
+  /** The summary: the previous summary and the newly folded messages, merged. */
+  summary: z.string(),
+  /** Stream version of the last message the summary covers. */
+  throughVersion: z.number().int().positive(),
+  /** Messages covered, counting those of earlier summaries. */
+  summarizedMessages: z.number().int().positive(),
+  /** The model that wrote the summary. */
+  model: z.string(),
+  /** Token usage of the summarizing call, when the model reported it. */
+  usage: TokenUsage.nullable(),
+});
+
 /** Where a remembered fact came from. */
 export const MemorySource = z.enum(['llm', 'api']);
 
@@ -143,6 +163,7 @@ export const EventSchemas = {
   MemoryRemembered: MemoryRememberedData,
   MemoryForgotten: MemoryForgottenData,
   SessionExpired: SessionExpiredData,
+  ConversationSummarized: ConversationSummarizedData,
 } as const;
 
 export type EventType = keyof typeof EventSchemas;
@@ -158,6 +179,7 @@ export const EVENT_SCHEMA_VERSIONS: Record<EventType, number> = {
   MemoryRemembered: 1,
   MemoryForgotten: 1,
   SessionExpired: 1,
+  ConversationSummarized: 1,
 };
 
 /**
@@ -208,6 +230,7 @@ export const PERSONAL_FIELDS: { [K in EventType]: Partial<Record<keyof z.infer<(
   MemoryRemembered: { name: '[erased]', value: '[erased]' },
   MemoryForgotten: { name: '[erased]' },
   SessionExpired: {},
+  ConversationSummarized: { summary: '[erased]' },
 };
 
 /** Context that travels with every event but is not part of its meaning. */

@@ -128,6 +128,12 @@ export const SETTINGS = {
     schema: z.string().min(1),
     doc: 'System message at the top of every LLM context.',
   },
+  PARLEY_CONTEXT_BUDGET_TOKENS: {
+    services: ['responder'],
+    default: '6000',
+    schema: int(200, 1_000_000),
+    doc: 'Most tokens a stateful LLM input may hold. Past it, older turns are folded into a rolling summary (ConversationSummarized) and about half the budget stays verbatim.',
+  },
   PARLEY_LLM_TIMEOUT_MS: {
     services: ['responder'],
     default: '30000',

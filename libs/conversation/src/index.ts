@@ -4,3 +4,4 @@ export * from './llm-context';
 export * from './errors';
 export * from './ids';
 export * from './user-memory.state';
+export * from './context-budget';

@@ -56,12 +56,35 @@ export type SessionState =
       userId: string | null;
       metadata: Record<string, unknown>;
       startedAt: string;
+      /**
+       * The transcript not yet folded into `summary`, in log order. Bounded by the context budget
+       * once the responder summarizes; the log keeps every message.
+       */
       messages: TranscriptMessage[];
+      /** The rolling summary of the messages before `messages`, once there is one. */
+      summary: ConversationSummary | null;
+      /** The most recent turns (at most `RECENT_TURNS`), so the state stays small as a session grows. */
       turns: TurnRecord[];
+      /** Every turn the session has had. */
+      turnCount: number;
+      /** Turns routed stateful to the LLM: an ongoing case. */
+      llmTurns: number;
       usage: SessionUsage;
       /** When the session expired for inactivity (no turns after that), or null while it is live. */
       expiredAt: string | null;
     };
+
+/** What a `ConversationSummarized` event left in the state. */
+export interface ConversationSummary {
+  text: string;
+  /** Stream version of the last message it covers. */
+  throughVersion: number;
+  /** How many messages it covers. */
+  messages: number;
+}
+
+/** Turn records kept in the state; older ones live in the log (and in its usage totals). */
+export const RECENT_TURNS = 50;
 
 export type OpenSession = Extract<SessionState, { status: 'open' }>;
 
@@ -71,7 +94,7 @@ export const initialSessionState = (): SessionState => ({ status: 'none' });
  * Version of `evolveSession`'s meaning. Bump it when the same events would fold to a different
  * state: stored folds (read model rows) from another version are then ignored and refolded.
  */
-export const SESSION_FOLD_VERSION = 4; // 2: turns record route and intent; 3: usage totals; 4: expiry
+export const SESSION_FOLD_VERSION = 5; // 2: turns record route and intent; 3: usage totals; 4: expiry; 5: summary, bounded turns
 
 /**
  * Folds one event into a session's state. Pure: the same events always give the same state, so
@@ -87,7 +110,10 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
       metadata: event.data.metadata,
       startedAt: event.recordedAt,
       messages: [],
+      summary: null,
       turns: [],
+      turnCount: 0,
+      llmTurns: 0,
       usage: emptyUsage(),
       expiredAt: null,
     };
@@ -99,12 +125,13 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
         ...state,
         messages: [...state.messages, message('user', event)],
         turns: [
-          ...state.turns,
+          ...state.turns.slice(state.turns.length >= RECENT_TURNS ? state.turns.length - RECENT_TURNS + 1 : 0),
           { turnId: event.data.turnId, status: 'received', mode: null, route: null, intent: null, reason: null, error: null },
         ],
+        turnCount: state.turnCount + 1,
       };
     case 'TurnRouted':
-      return updateTurn(state, event.data.turnId, {
+      return updateTurn(event.data.mode === 'stateful' && event.data.route === 'llm' ? { ...state, llmTurns: state.llmTurns + 1 } : state, event.data.turnId, {
         status: 'routed',
         mode: event.data.mode,
         route: event.data.route,
@@ -135,6 +162,23 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
       });
     case 'SessionExpired':
       return { ...state, expiredAt: event.recordedAt };
+    case 'ConversationSummarized': {
+      const { summary, throughVersion, summarizedMessages, usage } = event.data;
+      if (state.summary && state.summary.throughVersion >= throughVersion) return state;
+      return {
+        ...state,
+        summary: { text: summary, throughVersion, messages: summarizedMessages },
+        messages: state.messages.filter((m) => m.version > throughVersion),
+        usage: {
+          ...state.usage,
+          stateful: {
+            ...state.usage.stateful,
+            promptTokens: state.usage.stateful.promptTokens + (usage?.promptTokens ?? 0),
+            completionTokens: state.usage.stateful.completionTokens + (usage?.completionTokens ?? 0),
+          },
+        },
+      };
+    }
     case 'MemoryRemembered':
     case 'MemoryForgotten':
       return state; // user-stream events: not part of a session
@@ -174,10 +218,11 @@ export function foldSession(events: readonly RecordedEvent[], from: Versioned<Se
 export function routingHistory(state: SessionState, turnId: string): { llmTurns: number; lastTurn: { route: AnswerRoute; intent: string | null } | null } {
   if (state.status !== 'open') return { llmTurns: 0, lastTurn: null };
   const index = state.turns.findIndex((t) => t.turnId === turnId);
-  const earlier = (index < 0 ? state.turns : state.turns.slice(0, index)).filter((t) => t.route !== null);
-  const last = earlier.at(-1);
+  const isLlm = (t: TurnRecord) => t.route === 'llm' && t.mode === 'stateful';
+  const later = index < 0 ? [] : state.turns.slice(index);
+  const last = (index < 0 ? state.turns : state.turns.slice(0, index)).filter((t) => t.route !== null).at(-1);
   return {
-    llmTurns: earlier.filter((t) => t.route === 'llm' && t.mode === 'stateful').length,
+    llmTurns: state.llmTurns - later.filter(isLlm).length,
     lastTurn: last ? { route: last.route!, intent: last.intent } : null,
   };
 }

@@ -3,6 +3,7 @@ import {
   EVENT_SCHEMA_VERSIONS,
   parseStoredEvent,
   toRecordedEvent,
+  type EventType,
   type NewEvent,
   type RecordedEvent,
   type StoredEvent,
@@ -195,10 +196,12 @@ export class EventStore {
   }
 
   /** A stream's events in order, optionally only those after a version and up to another. */
-  async readStream(streamId: string, range: { after?: number; upTo?: number } = {}): Promise<RecordedEvent[]> {
+  /** A stream's events in version order: those after `after`, up to `upTo`, of `types`, at most `limit`. */
+  async readStream(streamId: string, range: { after?: number; upTo?: number; types?: readonly EventType[]; limit?: number } = {}): Promise<RecordedEvent[]> {
     const result = await this.db.execute(sql`${SELECT_EVENT}
       where stream_id = ${streamId} and version > ${range.after ?? 0} and version <= ${range.upTo ?? 2_147_483_647}
-      order by version`);
+      ${range.types ? sql`and type = any(${sql.param(range.types)}::text[])` : sql``}
+      order by version ${range.limit !== undefined ? sql`limit ${range.limit}` : sql``}`);
     return this.open((result.rows as unknown as EventRowJson[]).map(toStored));
   }
 

@@ -63,6 +63,12 @@ export function describeEvent(event: RecordedEvent): string {
       return `${head}${kind('TurnFailed', style.red)} turn ${short(event.data.turnId)}  ${event.data.code}: ${event.data.message}`;
     case 'SessionExpired':
       return `${head}${kind('SessionExpired', style.blue)} after ${event.data.idleSeconds} s without a turn (last activity ${event.data.lastActivityAt})`;
+    case 'ConversationSummarized': {
+      const usage = event.data.usage ? `, ${event.data.usage.promptTokens}→${event.data.usage.completionTokens} tokens` : '';
+      return `${head}${kind('ConversationSummarized', style.magenta)} turn ${short(event.data.turnId)}  messages up to v${event.data.throughVersion} (${
+        event.data.summarizedMessages
+      } in all) → summary: ${quote(event.data.summary)}  ${style.dim(`(${event.data.model}${usage})`)}`;
+    }
     case 'MemoryRemembered':
       return `${head}${kind('MemoryRemembered', style.magenta)} ${event.data.name} = ${quote(event.data.value)}  ${style.dim(`(by ${event.data.source})`)}`;
     case 'MemoryForgotten':
@@ -78,9 +84,10 @@ export function describeState(state: SessionState): string[] {
   if (state.status === 'none') return ['  (no session)'];
   const lines = [
     `  user: ${state.userId ?? '-'}   started: ${state.startedAt}${state.expiredAt ? `   expired: ${state.expiredAt}` : ''}   metadata: ${JSON.stringify(state.metadata)}`,
-    `  messages (${state.messages.length}):`,
+    ...(state.summary ? [`  summary of ${state.summary.messages} earlier messages (to v${state.summary.throughVersion}): ${quote(state.summary.text)}`] : []),
+    `  messages (${state.messages.length}${state.summary ? ' after the summary' : ''}):`,
     ...state.messages.map((m) => `    ${(m.role === 'user' ? style.cyan : style.green)(m.role.padEnd(9))} ${quote(m.text)}`),
-    `  turns (${state.turns.length}):`,
+    `  turns (${state.turnCount}${state.turnCount > state.turns.length ? `, the last ${state.turns.length} shown` : ''}):`,
     ...state.turns.map(
       (t) => `    ${short(t.turnId)}  ${t.status.padEnd(8)} ${t.mode ?? '-'}${t.reason ? ` (${t.reason})` : ''}${t.error ? `  ${t.error.code}` : ''}`,
     ),

@@ -1,5 +1,5 @@
-import { Body, Controller, Get, Param, Post } from '@nestjs/common';
-import { CreateSessionBody } from '@parley/contracts';
+import { Body, Controller, Get, Param, Post, Query } from '@nestjs/common';
+import { CreateSessionBody, StreamPageQuery } from '@parley/contracts';
 import { ZodPipe } from '../http/zod.pipe';
 import { SessionsService } from './sessions.service';
 
@@ -22,14 +22,35 @@ export class SessionsController {
       startedAt: state.startedAt,
       expiredAt: state.expiredAt,
       version,
+      summary: state.summary,
       messages: state.messages.map(({ role, text, turnId, at }) => ({ role, text, turnId, at })),
+      turnCount: state.turnCount,
       turns: state.turns,
       usage: state.usage,
     };
   }
 
+  /** The session's log, a page at a time. */
   @Get(':sessionId/events')
-  async events(@Param('sessionId') sessionId: string) {
-    return { sessionId, events: await this.sessions.events(sessionId) };
+  async events(@Param('sessionId') sessionId: string, @Query(new ZodPipe(StreamPageQuery)) page: StreamPageQuery) {
+    const events = await this.sessions.events(sessionId, page);
+    return { sessionId, events, nextAfter: events.length === page.limit ? events[events.length - 1].version : null };
+  }
+
+  /** The whole transcript, read from the log a page at a time (the state keeps only the recent part). */
+  @Get(':sessionId/messages')
+  async messages(@Param('sessionId') sessionId: string, @Query(new ZodPipe(StreamPageQuery)) page: StreamPageQuery) {
+    const events = await this.sessions.events(sessionId, { ...page, types: ['UserMessageReceived', 'AssistantReplied'] });
+    return {
+      sessionId,
+      messages: events.map((e) => ({
+        role: e.type === 'UserMessageReceived' ? 'user' : 'assistant',
+        text: 'text' in e.data ? e.data.text : '',
+        turnId: 'turnId' in e.data ? e.data.turnId : null,
+        version: e.version,
+        at: e.recordedAt,
+      })),
+      nextAfter: events.length === page.limit ? events[events.length - 1].version : null,
+    };
   }
 }

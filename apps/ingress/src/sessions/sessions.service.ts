@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { DEFAULT_TENANT, SessionIdParam, sessionStreamId, type CreateSessionBody, type RecordedEvent } from '@parley/contracts';
+import { DEFAULT_TENANT, SessionIdParam, sessionStreamId, type CreateSessionBody, type EventType, type RecordedEvent } from '@parley/contracts';
 import type { OpenSession, Versioned } from '@parley/conversation';
 import { EventPublisher } from '@parley/messaging';
 import { EventStore, loadSessionState, SessionProjectionRepository, UserErasedError } from '@parley/event-store';
@@ -56,10 +56,10 @@ export class SessionsService {
     return { state: loaded.state, version: loaded.version };
   }
 
-  async events(sessionId: string): Promise<RecordedEvent[]> {
+  async events(sessionId: string, page: { after: number; limit: number; types?: readonly EventType[] }): Promise<RecordedEvent[]> {
     if (!SessionIdParam.safeParse(sessionId).success) throw sessionNotFound(sessionId);
-    const events = await this.store.readStream(sessionStreamId(sessionId));
-    if (events.length === 0 || events[0].metadata.tenantId !== DEFAULT_TENANT) throw sessionNotFound(sessionId);
-    return events;
+    const info = await this.store.streamInfo(sessionStreamId(sessionId));
+    if (!info || info.tenantId !== DEFAULT_TENANT) throw sessionNotFound(sessionId);
+    return this.store.readStream(sessionStreamId(sessionId), page);
   }
 }

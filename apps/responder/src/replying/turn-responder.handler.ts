@@ -1,7 +1,17 @@
 import { Controller, Inject, Logger } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { routeInfoOf, sessionIdOf, type TokenUsage, type ContextMessage, type NewEvent, type RecordedEvent, type TurnReplyMessage } from '@parley/contracts';
-import { buildStatefulContext, buildStatelessContext, derivedId, memoryMessage } from '@parley/conversation';
+import {
+  buildStatefulContext,
+  buildStatelessContext,
+  derivedId,
+  evolveSession,
+  memoryMessage,
+  planStatefulContext,
+  summaryPrompt,
+  type SessionState,
+  type SummaryRequest,
+} from '@parley/conversation';
 import { DuplicateEventError, EventStore, loadSessionState, SessionProjectionRepository, StreamErasedError, UserErasedError, UserMemoryStore } from '@parley/event-store';
 import { LlmError, type Llm, type LlmMessage, type ToolSpec } from '@parley/llm';
 import { z } from 'zod';
@@ -9,7 +19,13 @@ import { EventPublisher, sendTurnReply } from '@parley/messaging';
 import { appendOnce, RESOURCES, type Connections } from '@parley/runtime';
 
 export const LLM = Symbol('LLM');
-export const SYSTEM_PROMPT = Symbol('SYSTEM_PROMPT');
+export const RESPONDER_OPTIONS = Symbol('RESPONDER_OPTIONS');
+
+export interface ResponderOptions {
+  systemPrompt: string;
+  /** Most tokens of a stateful context; older turns are summarized to stay under it. */
+  contextBudget: number;
+}
 
 /** What to do with a routed turn: answer it with this context, or it was answered already. */
 type Plan = { kind: 'answer'; context: ContextMessage[]; userId: string | null } | { kind: 'answered'; outcome: RecordedEvent };
@@ -48,7 +64,7 @@ export class TurnResponderHandler {
     private readonly projections: SessionProjectionRepository,
     private readonly publisher: EventPublisher,
     @Inject(LLM) private readonly llm: Llm,
-    @Inject(SYSTEM_PROMPT) private readonly systemPrompt: string,
+    @Inject(RESPONDER_OPTIONS) private readonly options: ResponderOptions,
     @Inject(RESOURCES) private readonly resources: Connections,
   ) {
     this.memory = new UserMemoryStore(store);
@@ -58,13 +74,12 @@ export class TurnResponderHandler {
   async respond(@Payload() routed: RecordedEvent<'TurnRouted'>): Promise<void> {
     if (routed.data.route === 'faq') return; // the router answered it from the knowledge base
     const outcomeId = derivedId(routed.eventId, 'outcome');
-    const plan = await this.plan(routed, outcomeId);
-    if (plan.kind === 'answered') return this.reply(routed, plan.outcome);
-
     const metadata = { ...routed.metadata, causationId: routed.eventId, correlationId: routed.data.turnId };
-    const startedAt = performance.now();
     let outcome: NewEvent;
     try {
+      const plan = await this.plan(routed, outcomeId); // may summarize older turns first: an LLM call too
+      if (plan.kind === 'answered') return this.reply(routed, plan.outcome);
+      const startedAt = performance.now();
       const result = await this.converse(plan.context, plan.userId !== null);
       if (plan.userId && result.remembered.length) {
         await this.remember(routed, outcomeId, plan.userId, result.remembered);
@@ -128,6 +143,34 @@ export class TurnResponderHandler {
     }
   }
 
+  /**
+   * Folds the session's older messages into its rolling summary (an LLM call), records it as
+   * `ConversationSummarized` and returns the state with it applied. The event id derives from the
+   * turn, so a redelivered turn finds its summary in the log instead of writing a second one.
+   * A failed summary call fails the turn like a failed answer would.
+   */
+  private async summarize(routed: RecordedEvent<'TurnRouted'>, state: SessionState, request: SummaryRequest): Promise<SessionState> {
+    const result = await this.llm.complete({ messages: summaryPrompt(request) });
+    if (!result.text.trim()) throw new LlmError('LLM.BAD_RESPONSE', 'The LLM returned an empty summary');
+    const event: NewEvent = {
+      eventId: derivedId(routed.eventId, 'summary'),
+      type: 'ConversationSummarized',
+      data: {
+        turnId: routed.data.turnId,
+        summary: result.text.trim(),
+        throughVersion: request.throughVersion,
+        summarizedMessages: request.summarizedMessages,
+        model: result.model,
+        usage: result.usage,
+      },
+      metadata: { ...routed.metadata, causationId: routed.eventId, correlationId: routed.data.turnId },
+    };
+    const appended = await appendOnce(this.store, routed.streamId, event);
+    if (appended) await this.publisher.publish(this.store.sealed([appended]));
+    const recorded = appended ?? (await this.store.readEvent(event.eventId));
+    return recorded ? evolveSession(state, recorded) : state; // none: the session was erased meanwhile
+  }
+
   /** Records what the model learned in the user's memory stream (ids derived: a redelivery adds nothing). */
   private async remember(routed: RecordedEvent<'TurnRouted'>, outcomeId: string, userId: string, facts: { name: string; value: string }[]): Promise<void> {
     const events: NewEvent[] = facts.map((fact, i) => ({
@@ -159,7 +202,16 @@ export class TurnResponderHandler {
       }
       const userId = state.status === 'open' ? state.userId : null;
       const memory = userId ? memoryMessage(await this.memory.load(routed.metadata.tenantId, userId)) : null;
-      return { kind: 'answer', context: buildStatefulContext(state, turnId, this.systemPrompt, memory), userId };
+      const input = { turnId, systemPrompt: this.options.systemPrompt, memory, budget: this.options.contextBudget };
+      let current = state;
+      let plan = planStatefulContext({ ...input, state: current });
+      if (plan.kind === 'summarize') {
+        current = await this.summarize(routed, current, plan.request);
+        plan = planStatefulContext({ ...input, state: current });
+      }
+      // a summary that did not make room (the model ignored its length limit) is not retried: the turn is answered as is
+      const context = plan.kind === 'ready' ? plan.context : buildStatefulContext(current, turnId, input.systemPrompt, memory);
+      return { kind: 'answer', context, userId };
     }
     const causeId = routed.metadata.causationId;
     if (!causeId) throw new Error(`TurnRouted ${routed.eventId} does not name its UserMessageReceived`);
@@ -170,7 +222,7 @@ export class TurnResponderHandler {
     if (!message || message.type !== 'UserMessageReceived') {
       throw new Error(`TurnRouted ${routed.eventId} does not point at its UserMessageReceived`);
     }
-    return { kind: 'answer', context: buildStatelessContext(message.data.text, this.systemPrompt), userId: null };
+    return { kind: 'answer', context: buildStatelessContext(message.data.text, this.options.systemPrompt), userId: null };
   }
 
   private reply(routed: RecordedEvent<'TurnRouted'>, outcome: RecordedEvent): void {

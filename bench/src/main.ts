@@ -1,0 +1,52 @@
+/**
+ * `npm run bench [-- <scenario>...]`: runs the benchmark scenarios against the local Postgres (a
+ * database of its own, dropped afterwards), prints each table and writes the figures with the
+ * machine's description to `bench/results/` and `docs/benchmarks.md`.
+ */
+import { join } from 'node:path';
+import { connectDatabase, migrateDatabase, type Database } from '@parley/event-store';
+import { createTestDatabase } from '@parley/testing';
+import { describeMachine, render, save, type ScenarioResult } from './report';
+import { stateLoad } from './scenarios/state-load';
+
+const ROOT = join(__dirname, '..', '..', '..');
+const SCENARIOS: Record<string, (database: Database, root: string) => Promise<ScenarioResult>> = {
+  'state-load': stateLoad,
+};
+
+async function main(): Promise<number> {
+  const names = process.argv.slice(2);
+  const unknown = names.filter((n) => !(n in SCENARIOS));
+  if (unknown.length) {
+    console.error(`Unknown scenario ${unknown.join(', ')}; scenarios: ${Object.keys(SCENARIOS).join(', ')}`);
+    return 2;
+  }
+  const startedAt = new Date();
+  const db = await createTestDatabase('bench');
+  let database: Database | undefined;
+  try {
+    await migrateDatabase(db.url);
+    database = await connectDatabase(db.url);
+    const machine = await describeMachine(db.url);
+    console.log(`Parley bench on ${machine.cores} × ${machine.cpu}, ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres}\n`);
+    const results: ScenarioResult[] = [];
+    for (const name of names.length ? names : Object.keys(SCENARIOS)) {
+      const result = await SCENARIOS[name](database, ROOT);
+      console.log(render(result) + '\n');
+      results.push(result);
+    }
+    console.log(`Figures written to ${save(ROOT, machine, results, startedAt)} and docs/benchmarks.md`);
+    return 0;
+  } finally {
+    await database?.close();
+    await db.drop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error instanceof Error ? error.stack : error);
+    process.exit(1);
+  },
+);
