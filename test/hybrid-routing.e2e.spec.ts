@@ -1,7 +1,7 @@
 /** The hybrid router with the Demo Bank knowledge base, services as processes. */
 import { join } from 'node:path';
 import { connectDatabase, EventStore } from '@parley/event-store';
-import { repoRoot, runCli, startTestCluster, type TestCluster } from '@parley/testing';
+import { repoRoot, runCli, startTestCluster, waitFor, type TestCluster } from '@parley/testing';
 
 jest.setTimeout(90_000);
 
@@ -93,4 +93,33 @@ describe('hybrid routing with a knowledge base', () => {
     expect(replay.stdout).toContain('"kbVersion":1');
     expect(replay.stdout).toContain('kb:v1');
   });
+
+  it("follows the tenant's routing policy when it is not hybrid, and a client's forced mode over it", async () => {
+    const env = { DATABASE_URL: t.db.url };
+    const question = 'I lost my card, what should I do?';
+    try {
+      expect((await runCli(['tenants', 'set', '--tenant', 'default', '--routing-policy', 'stateful'], env)).code).toBe(0);
+      const { sessionId } = (await post('/v1/sessions', {})).body;
+      await waitFor(async () => (await post(`/v1/sessions/${sessionId}/turns`, { text: question })).body.route?.reason === 'tenant-policy-stateful', {
+        what: 'the stateful policy to apply',
+        timeoutMs: 5_000,
+      });
+      const forced = await post(`/v1/sessions/${sessionId}/turns`, { text: question, mode: 'stateless' });
+      expect(forced.body.route).toMatchObject({ mode: 'stateless', reason: 'client-forced-stateless-faq' });
+
+      const other = (await post('/v1/sessions', {})).body.sessionId;
+      expect((await post(`/v1/sessions/${other}/turns`, { text: 'Hi, this is Ada about my card' })).body.route.mode).toBe('stateful');
+      expect((await runCli(['tenants', 'set', '--tenant', 'default', '--routing-policy', 'stateless'], env)).code).toBe(0);
+      const followUp = 'and what about the money I had on it?';
+      await waitFor(async () => (await post(`/v1/sessions/${other}/turns`, { text: followUp })).body.route?.mode === 'stateless', {
+        what: 'the stateless policy to apply',
+        timeoutMs: 5_000,
+      });
+      const last = llmSaw(followUp).at(-1)!;
+      expect(last.messages.map((m) => m.content)).toEqual([expect.any(String), followUp]); // the request alone, not Ada's first turn
+    } finally {
+      expect((await runCli(['tenants', 'set', '--tenant', 'default', '--routing-policy', 'default'], env)).code).toBe(0);
+    }
+  });
 });
+

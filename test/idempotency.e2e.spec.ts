@@ -55,7 +55,7 @@ describe('Idempotency-Key on turn requests', () => {
     await new Promise((r) => setTimeout(r, 200));
     const retry = fetch(`http://127.0.0.1:${port}/v1/sessions/${sessionId}/turns`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': 'key-5' },
+      headers: { 'content-type': 'application/json', 'idempotency-key': 'key-5', authorization: `Bearer ${t.apiKey}` },
       body: JSON.stringify({ text: 'elsewhere [slow]' }),
     }).then(async (res) => ({ status: res.status, body: (await res.json()) as any }));
     const [a, b] = await Promise.all([first, retry]);

@@ -15,6 +15,8 @@ const env = { ...process.env };
 env.DATABASE_URL ||= 'postgres://postgres@127.0.0.1:5432/parley';
 env.NATS_URL ||= 'nats://127.0.0.1:4222';
 env.PORT ||= '3000';
+// a fixed key for local use only (ingress listens on 127.0.0.1 unless HOST says otherwise)
+env.PARLEY_DEV_API_KEY ||= 'parley-local-dev-key';
 if (tty) env.FORCE_COLOR ??= '1';
 else env.NO_COLOR ??= '1';
 
@@ -59,5 +61,6 @@ try {
   say(`could not start: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
   await shutdown(1);
 }
-say(`ready on http://127.0.0.1:${env.PORT}  (try: curl -s -XPOST localhost:${env.PORT}/v1/turns -H 'content-type: application/json' -d '{"text":"My new card has not arrived yet"}')`);
+say(`ready on http://127.0.0.1:${env.PORT} with API key ${env.PARLEY_DEV_API_KEY} (tenant "default")`);
+say(`try: curl -s -XPOST localhost:${env.PORT}/v1/turns -H 'authorization: Bearer ${env.PARLEY_DEV_API_KEY}' -H 'content-type: application/json' -d '{"text":"My new card has not arrived yet"}'`);
 say('Ctrl-C stops everything.');

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { DEFAULT_TENANT, parseSettings, SettingsError, UserIdParam } from '@parley/contracts';
+import { DEFAULT_TENANT, parseSettings, SettingsError, TenantId, tenantDefaults, UserIdParam } from '@parley/contracts';
 import { connectDatabase, ensureDatabase, eraseUser, EventStore, EventStoreError, migrateDatabase } from '@parley/event-store';
 import { connectNats, MessagingError, missingServices } from '@parley/messaging';
 import { CliError } from './cli-error';
@@ -12,6 +12,7 @@ import { kbImport, kbList } from './commands/kb.command';
 import { rebuild } from './commands/rebuild.command';
 import { sessions } from './commands/sessions.command';
 import { replay } from './commands/replay.command';
+import { keysCreate, keysList, keysRevoke, settingsPatch, TENANT_FLAGS, tenantsList, tenantsSet, tenantsShow } from './commands/tenants.command';
 
 const USAGE = `parley — inspect and operate a Parley cluster
 
@@ -27,6 +28,17 @@ Usage:
   parley kb import <file.json> [--if-empty]
                                             add a knowledge base version (CSV: text,category; JSON: {entries})
   parley kb list [--version <n>] [--json]   show the latest (or a given) knowledge base version
+  parley keys create --tenant <tenant> [--name <label>] [--json]
+                                            a new API key (shown once; only its hash is stored); creates the tenant
+  parley keys list [--tenant <tenant>] [--json]
+  parley keys revoke <keyId>                the key stops working within PARLEY_TENANT_CACHE_MS (5 s)
+  parley tenants list [--json]
+  parley tenants show [--tenant <tenant>] [--json]
+                                            a tenant's settings: its own and the deployment defaults
+  parley tenants set --tenant <tenant> [--routing-policy hybrid|stateful|stateless] [--faq-threshold <0..1>]
+                     [--context-budget <tokens>] [--idle-seconds <s>]
+                     [--rate-limit <per minute>]
+                                            change what the tenant sets itself ("default" reverts one)
   parley erase-user <userId>                erase a user's personal data (keys destroyed, read models removed)
   parley rebuild [--json]                   drop and refold every read model from the log
   parley dlq list [--json]                  messages services gave up on, with the reason
@@ -37,7 +49,7 @@ Usage:
 Options:
   --database-url <url>   PostgreSQL (default: $DATABASE_URL or postgres://postgres@127.0.0.1:5432/parley)
   --nats-url <url>       NATS (default: $NATS_URL or nats://127.0.0.1:4222)
-  --tenant <name>        tenant for kb and erase-user (default: default)
+  --tenant <name>        tenant to act on (default: default, the tenant PARLEY_DEV_API_KEY seeds)
   --at <version>         replay: state as it was at this stream version
   --json                 replay: machine-readable output
   -h, --help             this help
@@ -48,6 +60,8 @@ Examples:
   npm run parley -- replay 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01
   npm run parley -- replay 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01 --at 4 --json
   npm run parley -- kb import data/demo-bank/questions.csv --answers data/demo-bank/answers.json
+  npm run parley -- keys create --tenant acme --name "voice agent"
+  npm run parley -- tenants set --tenant acme --routing-policy stateful --context-budget 4000
   npm run parley -- dlq list
   npm run parley -- dlq retry 3 7
 `;
@@ -69,7 +83,8 @@ async function run(argv: string[]): Promise<string> {
   });
 
   const tenant = values.tenant ?? DEFAULT_TENANT;
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(tenant)) throw new CliError(`--tenant must be 1 to 64 letters, digits, "_" or "-"`, 2);
+  const tenantOk = TenantId.safeParse(tenant);
+  if (!tenantOk.success) throw new CliError(`--tenant ${tenant}: ${tenantOk.error.issues[0].message}`, 2);
 
   switch (command) {
     case 'migrate': {
@@ -84,7 +99,7 @@ async function run(argv: string[]): Promise<string> {
       if (!Number.isInteger(from) || !Number.isInteger(to)) throw new CliError('diff needs --from and --to stream versions (whole numbers)', 2);
       const database = await connectDatabase(settings.DATABASE_URL, { max: 1 });
       try {
-        return await diff(new EventStore(database.db), { sessionId: rest[0], from, to, json: Boolean(values.json) });
+        return await diff(new EventStore(database.db), { sessionId: rest[0], tenantId: tenant, from, to, json: Boolean(values.json) });
       } finally {
         await database.close();
       }
@@ -101,7 +116,7 @@ async function run(argv: string[]): Promise<string> {
       if (at !== undefined && (!Number.isInteger(at) || at < 1)) throw new CliError(`--at must be a positive whole number, got "${values.at}"`, 2);
       const database = await connectDatabase(settings.DATABASE_URL, { max: 1 });
       try {
-        return await replay(new EventStore(database.db), { sessionId: rest[0], at, json: Boolean(values.json) });
+        return await replay(new EventStore(database.db), { sessionId: rest[0], tenantId: tenant, at, json: Boolean(values.json) });
       } finally {
         await database.close();
       }
@@ -119,6 +134,34 @@ async function run(argv: string[]): Promise<string> {
         return kbList(settings.DATABASE_URL, tenant, { version, json: Boolean(values.json) });
       }
       throw new CliError(`kb needs "import" or "list"\n\n${USAGE}`, 2);
+    }
+    case 'keys': {
+      const [action, ...args] = rest;
+      if (action === 'create') {
+        if (args.length || !values.tenant) throw new CliError(`keys create needs --tenant <tenant> and no other arguments\n\n${USAGE}`, 2);
+        return keysCreate(settings.DATABASE_URL, tenant, values.name, Boolean(values.json));
+      }
+      if (action === 'list') {
+        if (args.length) throw new CliError('keys list takes no arguments', 2);
+        return keysList(settings.DATABASE_URL, values.tenant, Boolean(values.json));
+      }
+      if (action === 'revoke') {
+        if (args.length !== 1) throw new CliError(`keys revoke needs one key id\n\n${USAGE}`, 2);
+        return keysRevoke(settings.DATABASE_URL, args[0]);
+      }
+      throw new CliError(`keys needs "create", "list" or "revoke"\n\n${USAGE}`, 2);
+    }
+    case 'tenants': {
+      const [action, ...args] = rest;
+      if (args.length) throw new CliError(`tenants ${action} takes no arguments\n\n${USAGE}`, 2);
+      if (action === 'list') return tenantsList(settings.DATABASE_URL, Boolean(values.json));
+      if (action === 'show') return tenantsShow(settings.DATABASE_URL, tenant, tenantDefaults(settings), Boolean(values.json));
+      if (action === 'set') {
+        if (!values.tenant) throw new CliError(`tenants set needs --tenant <tenant>\n\n${USAGE}`, 2);
+        const flags = Object.fromEntries(Object.keys(TENANT_FLAGS).map((flag) => [flag, values[flag as keyof typeof values] as string | undefined]));
+        return tenantsSet(settings.DATABASE_URL, tenant, settingsPatch(flags), tenantDefaults(settings), Boolean(values.json));
+      }
+      throw new CliError(`tenants needs "list", "show" or "set"\n\n${USAGE}`, 2);
     }
     case 'erase-user': {
       if (rest.length !== 1 || !UserIdParam.safeParse(rest[0]).success) throw new CliError(`erase-user needs one user id (1 to 200 characters)\n\n${USAGE}`, 2);
@@ -180,6 +223,12 @@ function parse(argv: string[]) {
       limit: { type: 'string' },
       from: { type: 'string' },
       to: { type: 'string' },
+      name: { type: 'string' },
+      'routing-policy': { type: 'string' },
+      'faq-threshold': { type: 'string' },
+      'context-budget': { type: 'string' },
+      'idle-seconds': { type: 'string' },
+      'rate-limit': { type: 'string' },
       'database-url': { type: 'string' },
       'nats-url': { type: 'string' },
     },

@@ -1,8 +1,11 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { TenantDirectory } from '@parley/event-store';
 import type { TurnReplies } from '@parley/messaging';
 import { InfrastructureModule, type Connections } from '@parley/runtime';
+import { AuthGuard } from './auth/auth.guard';
 import { HealthController } from './health/health.controller';
-import { SESSION_IDLE_SECONDS, TURN_REPLIES, TURN_TIMEOUT_MS } from './ingress.tokens';
+import { TURN_REPLIES, TURN_TIMEOUT_MS } from './ingress.tokens';
 import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
 import { TurnsController } from './turns/turns.controller';
@@ -12,7 +15,7 @@ import { UsersController } from './users/users.controller';
 
 @Module({})
 export class IngressModule {
-  static register(resources: Connections, replies: TurnReplies, turnTimeoutMs: number, sessionIdleSeconds: number): DynamicModule {
+  static register(resources: Connections, replies: TurnReplies, turnTimeoutMs: number, tenants: TenantDirectory): DynamicModule {
     return {
       module: IngressModule,
       imports: [InfrastructureModule.forResources(resources)],
@@ -22,7 +25,8 @@ export class IngressModule {
         TurnsService,
         { provide: TURN_REPLIES, useValue: replies },
         { provide: TURN_TIMEOUT_MS, useValue: turnTimeoutMs },
-        { provide: SESSION_IDLE_SECONDS, useValue: sessionIdleSeconds },
+        { provide: TenantDirectory, useValue: tenants },
+        { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };
   }

@@ -1,4 +1,3 @@
 /** DI tokens of ingress. */
 export const TURN_REPLIES = Symbol('TURN_REPLIES');
 export const TURN_TIMEOUT_MS = Symbol('TURN_TIMEOUT_MS');
-export const SESSION_IDLE_SECONDS = Symbol('SESSION_IDLE_SECONDS');

@@ -2,6 +2,8 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DEFAULT_TENANT, tenantDefaults } from '@parley/contracts';
+import { ensureDevKey, TenantDirectory } from '@parley/event-store';
 import { TurnReplies } from '@parley/messaging';
 import { exitOnStartupFailure, logLevels, onShutdown, openResources, type Resources } from '@parley/runtime';
 import { ApiExceptionFilter } from './http/api-error';
@@ -17,8 +19,11 @@ async function main(): Promise<void> {
   const { settings } = resources;
   const replies = new TurnReplies(resources.nc, resources.prefix, resources.instanceId);
   try {
+    const { db } = resources.database;
+    if (settings.PARLEY_DEV_API_KEY) await ensureDevKey(db, DEFAULT_TENANT, settings.PARLEY_DEV_API_KEY);
+    const tenants = new TenantDirectory(db, tenantDefaults(settings), settings.PARLEY_TENANT_CACHE_MS);
     const app = await NestFactory.create<NestFastifyApplication>(
-      IngressModule.register(resources, replies, settings.PARLEY_TURN_TIMEOUT_MS, settings.PARLEY_SESSION_IDLE_SECONDS),
+      IngressModule.register(resources, replies, settings.PARLEY_TURN_TIMEOUT_MS, tenants),
       // path parameters up to 512 characters: user ids may be 200, and our validation should be the one to refuse
       new FastifyAdapter({ bodyLimit: 1024 * 1024, maxParamLength: 512 }),
       { logger: logLevels(resources.logLevel) },

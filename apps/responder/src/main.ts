@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
-import { SettingsError, type Settings } from '@parley/contracts';
+import { SettingsError, tenantDefaults, type Settings } from '@parley/contracts';
+import { TenantDirectory } from '@parley/event-store';
 import { partitionedConsumers } from '@parley/messaging';
 import { OpenAiCompatibleLlm } from '@parley/llm';
 import { InfrastructureModule, runWorker } from '@parley/runtime';
@@ -33,11 +34,11 @@ void runWorker({
       controllers: [TurnResponderHandler],
       providers: [
         { provide: LLM, useValue: llmFrom(resources.settings) },
+        { provide: TenantDirectory, useValue: new TenantDirectory(resources.database.db, tenantDefaults(resources.settings), resources.settings.PARLEY_TENANT_CACHE_MS) },
         {
           provide: RESPONDER_OPTIONS,
           useValue: {
             systemPrompt: resources.settings.PARLEY_SYSTEM_PROMPT,
-            contextBudget: resources.settings.PARLEY_CONTEXT_BUDGET_TOKENS,
           } satisfies ResponderOptions,
         },
       ],

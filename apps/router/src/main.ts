@@ -1,9 +1,11 @@
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
+import { tenantDefaults } from '@parley/contracts';
+import { TenantDirectory } from '@parley/event-store';
 import { partitionedConsumers } from '@parley/messaging';
 import { InfrastructureModule, runWorker } from '@parley/runtime';
 import { TenantMatchers } from './routing/tenant-matchers';
-import { FAQ_THRESHOLD, TurnRoutingHandler } from './routing/turn-routing.handler';
+import { TurnRoutingHandler } from './routing/turn-routing.handler';
 
 void runWorker({
   service: 'router',
@@ -13,7 +15,7 @@ void runWorker({
       controllers: [TurnRoutingHandler],
       providers: [
         { provide: TenantMatchers, useValue: new TenantMatchers(resources.database.db, resources.settings.PARLEY_KB_REFRESH_MS) },
-        { provide: FAQ_THRESHOLD, useValue: resources.settings.PARLEY_FAQ_THRESHOLD },
+        { provide: TenantDirectory, useValue: new TenantDirectory(resources.database.db, tenantDefaults(resources.settings), resources.settings.PARLEY_TENANT_CACHE_MS) },
       ],
     })
     class RouterModule {}

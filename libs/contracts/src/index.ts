@@ -5,3 +5,4 @@ export * from './turn-reply';
 export * from './api';
 export * from './settings';
 export * from './knowledge-base';
+export * from './tenants';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { assertValidPrefix } from './subjects';
+import { RoutingPolicy, type ResolvedTenantSettings } from './tenants';
 
 /**
  * Every environment variable a Parley process reads, in one table: the services parse it at
@@ -25,6 +26,8 @@ const int = (min: number, max: number) =>
     .pipe(z.number().int().min(min).max(max));
 
 const ALL: ServiceName[] = [...SERVICES];
+/** Defaults of what each tenant may set for itself (`TenantSettings`): read wherever a tenant's settings are resolved. */
+const TENANT_DEFAULT: ServiceName[] = ['ingress', 'router', 'responder', 'cli'];
 
 export const SETTINGS = {
   DATABASE_URL: {
@@ -69,14 +72,20 @@ export const SETTINGS = {
     schema: int(500, 600_000),
     doc: 'How long JetStream waits for an ack before redelivering (to another replica, after a crash); long handlers heartbeat.',
   },
+  PARLEY_ROUTING_POLICY: {
+    services: TENANT_DEFAULT,
+    default: 'hybrid',
+    schema: RoutingPolicy,
+    doc: 'Tenant default: `hybrid` routes per turn, `stateful` answers every turn with history, `stateless` never uses history.',
+  },
   PARLEY_FAQ_THRESHOLD: {
-    services: ['router'],
+    services: TENANT_DEFAULT,
     default: '0.7',
     schema: z
       .string()
       .regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'must be a number from 0 to 1')
       .transform(Number),
-    doc: 'Calibrated confidence needed to answer from the knowledge base (0.7 gave 96% precision on the Demo Bank).',
+    doc: 'Tenant default: calibrated confidence needed to answer from the knowledge base (0.7 gave 96% precision on the Demo Bank).',
   },
   PARLEY_KB_REFRESH_MS: {
     services: ['router'],
@@ -95,7 +104,7 @@ export const SETTINGS = {
     services: ['ingress'],
     default: '127.0.0.1',
     schema: z.string().min(1),
-    doc: 'Interface ingress listens on (loopback by default: there is no authentication yet; containers set 0.0.0.0).',
+    doc: 'Interface ingress listens on (loopback by default; containers set 0.0.0.0).',
   },
   PARLEY_TURN_TIMEOUT_MS: {
     services: ['ingress'],
@@ -104,10 +113,28 @@ export const SETTINGS = {
     doc: 'How long ingress waits for a turn to be answered before replying 504.',
   },
   PARLEY_SESSION_IDLE_SECONDS: {
-    services: ['ingress'],
+    services: TENANT_DEFAULT,
     default: '1800',
     schema: int(1, 30 * 24 * 3600),
-    doc: 'A session expires after this long without a turn (recorded as SessionExpired); 30 minutes by default.',
+    doc: 'Tenant default: a session expires after this long without a turn (recorded as SessionExpired); 30 minutes.',
+  },
+  PARLEY_RATE_LIMIT_PER_MINUTE: {
+    services: TENANT_DEFAULT,
+    default: '600',
+    schema: int(1, 1_000_000),
+    doc: 'Tenant default: requests per minute per API key (per ingress instance); more get 429 with Retry-After.',
+  },
+  PARLEY_TENANT_CACHE_MS: {
+    services: ['ingress', 'router', 'responder'],
+    default: '5000',
+    schema: int(0, 600_000),
+    doc: 'How long a service trusts what it read about a tenant and its API keys: settings changes and key revocations apply within this.',
+  },
+  PARLEY_DEV_API_KEY: {
+    services: ['ingress'],
+    default: undefined,
+    schema: z.string().min(16).max(200).regex(/^[\x21-\x7e]+$/, 'must be visible ASCII characters'),
+    doc: 'For local use: at startup, ingress makes sure the tenant `default` exists with this API key.',
   },
   OPENAI_BASE_URL: {
     services: ['responder'],
@@ -129,10 +156,10 @@ export const SETTINGS = {
     doc: 'System message at the top of every LLM context.',
   },
   PARLEY_CONTEXT_BUDGET_TOKENS: {
-    services: ['responder'],
+    services: TENANT_DEFAULT,
     default: '6000',
     schema: int(200, 1_000_000),
-    doc: 'Most tokens a stateful LLM input may hold. Past it, older turns are folded into a rolling summary (ConversationSummarized) and about half the budget stays verbatim.',
+    doc: 'Tenant default: most tokens a stateful LLM input may hold. Past it, older turns are folded into a rolling summary (ConversationSummarized) and about half the budget stays verbatim.',
   },
   PARLEY_LLM_TIMEOUT_MS: {
     services: ['responder'],
@@ -200,4 +227,21 @@ export function parseSettings<S extends ServiceName>(service: S, env: Record<str
   }
   if (problems.length) throw new SettingsError(problems);
   return Object.assign(out, { explicit }) as unknown as Settings<S>;
+}
+
+/** The deployment's defaults for every tenant setting, from a service's settings. */
+type TenantDefaultName =
+  | 'PARLEY_ROUTING_POLICY'
+  | 'PARLEY_FAQ_THRESHOLD'
+  | 'PARLEY_CONTEXT_BUDGET_TOKENS'
+  | 'PARLEY_SESSION_IDLE_SECONDS'
+  | 'PARLEY_RATE_LIMIT_PER_MINUTE';
+export function tenantDefaults(settings: Pick<Settings<'ingress'>, TenantDefaultName>): ResolvedTenantSettings {
+  return {
+    routingPolicy: settings.PARLEY_ROUTING_POLICY,
+    faqThreshold: settings.PARLEY_FAQ_THRESHOLD,
+    contextBudgetTokens: settings.PARLEY_CONTEXT_BUDGET_TOKENS,
+    sessionIdleSeconds: settings.PARLEY_SESSION_IDLE_SECONDS,
+    rateLimitPerMinute: settings.PARLEY_RATE_LIMIT_PER_MINUTE,
+  };
 }

@@ -1,4 +1,4 @@
-import type { AnswerRoute, RequestedMode, RouteMode } from '@parley/contracts';
+import type { AnswerRoute, RequestedMode, RouteMode, RoutingPolicy } from '@parley/contracts';
 
 export interface RouteDecision {
   mode: RouteMode;
@@ -25,6 +25,8 @@ export interface RoutingHistory {
 }
 
 export interface RouteInput {
+  /** The tenant's policy: `hybrid` decides per turn; `stateful` and `stateless` fix the mode. */
+  policy: RoutingPolicy;
   requestedMode: RequestedMode;
   /** False for turns sent without a session (`POST /v1/turns`). */
   inSession: boolean;
@@ -52,6 +54,7 @@ export function routeTurn(input: RouteInput): RouteDecision {
   const { match, threshold } = input;
   const confident = match !== null && match.confidence >= threshold;
   const base = {
+    policy: input.policy,
     requestedMode: input.requestedMode,
     inSession: input.inSession,
     intent: match?.intent ?? null,
@@ -75,6 +78,8 @@ export function routeTurn(input: RouteInput): RouteDecision {
     case 'stateless':
       return stateless('client-forced-stateless');
     case 'auto':
+      if (input.policy === 'stateful') return decide('stateful', 'llm', 'tenant-policy-stateful');
+      if (input.policy === 'stateless') return stateless('tenant-policy-stateless');
       break;
     default: {
       const _exhaustive: never = input.requestedMode;

@@ -4,7 +4,7 @@ import { derivedId } from './ids';
 const hit = { intent: 'card_arrival', confidence: 0.93, kbVersion: 3 };
 const weak = { intent: 'card_arrival', confidence: 0.41, kbVersion: 3 };
 const given = (input: Partial<RouteInput>) => {
-  const full: RouteInput = { requestedMode: 'auto', inSession: true, text: 'where is my card', match: hit, threshold: 0.7, history: { llmTurns: 0, lastTurn: null }, ...input };
+  const full: RouteInput = { policy: 'hybrid', requestedMode: 'auto', inSession: true, text: 'where is my card', match: hit, threshold: 0.7, history: { llmTurns: 0, lastTurn: null }, ...input };
   return { then: (mode: string, route: string, reason: string) => expect(routeTurn(full)).toMatchObject({ mode, route, reason }) };
 };
 
@@ -52,8 +52,25 @@ describe('routeTurn', () => {
       ));
   });
 
+  describe("in a session, under the tenant's fixed policy", () => {
+    it('stateful answers even a confident FAQ question with history', () => given({ policy: 'stateful' }).then('stateful', 'llm', 'tenant-policy-stateful'));
+    it('stateless answers from the knowledge base when confident', () =>
+      given({ policy: 'stateless', history: null }).then('stateless', 'faq', 'tenant-policy-stateless-faq'));
+    it('stateless asks the LLM with the request alone otherwise, even in an open case', () =>
+      given({ policy: 'stateless', match: weak, history: { llmTurns: 3, lastTurn: { route: 'llm', intent: null } } }).then(
+        'stateless',
+        'llm',
+        'tenant-policy-stateless-below-threshold',
+      ));
+    it('a client forcing a mode still wins over the policy', () => {
+      given({ policy: 'stateless', requestedMode: 'stateful' }).then('stateful', 'llm', 'client-forced-stateful');
+      given({ policy: 'stateful', requestedMode: 'stateless' }).then('stateless', 'faq', 'client-forced-stateless-faq');
+    });
+  });
+
   it('records the match and the signals it used', () => {
-    expect(routeTurn({ requestedMode: 'auto', inSession: true, text: 'x', match: hit, threshold: 0.7, history: { llmTurns: 1, lastTurn: { route: 'llm', intent: null } } }).features).toEqual({
+    expect(routeTurn({ policy: 'hybrid', requestedMode: 'auto', inSession: true, text: 'x', match: hit, threshold: 0.7, history: { llmTurns: 1, lastTurn: { route: 'llm', intent: null } } }).features).toEqual({
+      policy: 'hybrid',
       requestedMode: 'auto',
       inSession: true,
       intent: 'card_arrival',

@@ -216,6 +216,12 @@ export class EventStore {
     return new Map(events.map((e) => [e.eventId, e]));
   }
 
+  /** Whether the tenant holds any stream of this user (a session or memory, erased or not). */
+  async userKnown(tenantId: string, userId: string): Promise<boolean> {
+    const result = await this.db.execute(sql`select 1 from streams where tenant_id = ${tenantId} and user_id = ${userId} limit 1`);
+    return result.rows.length > 0;
+  }
+
   /** The user's most recently active session stream (not erased), if any. */
   async latestSessionOf(tenantId: string, userId: string): Promise<StreamInfo | null> {
     const result = await this.db.execute(sql`

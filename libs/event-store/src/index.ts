@@ -10,3 +10,4 @@ export * from './knowledge-base.repository';
 export * from './user-memory.repository';
 export * from './usage.query';
 export * as schema from './schema';
+export * from './tenants.repository';

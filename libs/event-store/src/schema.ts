@@ -108,3 +108,32 @@ export const logCheckpoints = pgTable('log_checkpoints', {
 });
 
 export type EventRow = typeof events.$inferSelect;
+
+/**
+ * Tenants: the teams sharing a Parley deployment. `settings` holds what a tenant overrides of the
+ * deployment's defaults (routing policy, thresholds, budgets; see `TenantSettings`).
+ */
+export const tenants = pgTable('tenants', {
+  tenantId: text('tenant_id').primaryKey(),
+  settings: jsonb('settings').notNull().default(sql`'{}'::jsonb`),
+  createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+});
+
+/**
+ * API keys. Only the SHA-256 of a key is stored (keys are 256-bit random secrets, so a fast hash
+ * is enough); `prefix` is its first characters, to recognise it in listings.
+ */
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    keyId: uuid('key_id').primaryKey(),
+    tenantId: text('tenant_id').notNull().references(() => tenants.tenantId),
+    hash: bytea('hash').notNull(),
+    prefix: text('prefix').notNull(),
+    name: text('name'),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'string' }),
+  },
+  (t) => [uniqueIndex('api_keys_hash_key').on(t.hash), index('api_keys_tenant_idx').on(t.tenantId)],
+);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { startCluster, type Cluster } from './cluster';
 import { freePort } from './processes';
 import { echoScript, ScriptedLlmServer, type Script } from './scripted-llm.server';
@@ -18,6 +19,8 @@ export interface TestCluster {
   prefix: string;
   partitions: number;
   baseUrl: string;
+  /** The dev tenant's API key (`PARLEY_DEV_API_KEY`), sent by `call` unless headers say otherwise. */
+  apiKey: string;
   call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<HttpResult>;
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<HttpResult>;
   get(path: string): Promise<HttpResult>;
@@ -39,6 +42,7 @@ export interface TestClusterOptions {
 export async function startTestCluster(options: TestClusterOptions): Promise<TestCluster> {
   const prefix = testNatsPrefix(options.label);
   const partitions = Number(options.env?.PARLEY_PARTITIONS ?? 4);
+  const apiKey = `pk_test_${randomBytes(16).toString('hex')}`;
   const db = await createTestDatabase(`e2e_${options.label}`);
   const llm = await ScriptedLlmServer.start(options.script ?? echoScript);
   let cluster: Cluster | undefined;
@@ -59,6 +63,8 @@ export async function startTestCluster(options: TestClusterOptions): Promise<Tes
         PORT: String(await freePort()),
         HOST: '127.0.0.1',
         OPENAI_BASE_URL: llm.url,
+        PARLEY_DEV_API_KEY: apiKey,
+        PARLEY_TENANT_CACHE_MS: '200', // tests change tenant settings and keys and look at once
         ...options.env,
       },
       readyTimeoutMs: options.readyTimeoutMs,
@@ -68,7 +74,9 @@ export async function startTestCluster(options: TestClusterOptions): Promise<Tes
     throw error;
   }
   const baseUrl = cluster.baseUrl;
-  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult> => {
+  const call = async (method: string, path: string, body?: unknown, extra: Record<string, string> = {}): Promise<HttpResult> => {
+    // an `authorization` of '' sends none
+    const headers = Object.fromEntries(Object.entries({ authorization: `Bearer ${apiKey}`, ...extra }).filter(([, v]) => v !== ''));
     const res = await fetch(`${baseUrl}${path}`, {
       method,
       headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
@@ -83,6 +91,7 @@ export async function startTestCluster(options: TestClusterOptions): Promise<Tes
     prefix,
     partitions,
     baseUrl,
+    apiKey,
     call,
     post: (path, body, headers) => call('POST', path, body, headers),
     get: (path) => call('GET', path),

@@ -6,6 +6,8 @@ import { style } from '../output';
 
 export interface ReplayOptions {
   sessionId: string;
+  /** Only sessions of this tenant are found. */
+  tenantId: string;
   /** Show the state as of this stream version. */
   at?: number;
   json: boolean;
@@ -18,7 +20,7 @@ export const normalizeSessionId = (id: string) => id.replace(/^session-/, '');
 export async function replay(store: EventStore, options: ReplayOptions): Promise<string> {
   const sessionId = normalizeSessionId(options.sessionId);
   const all = await store.readStream(sessionStreamId(sessionId));
-  if (all.length === 0) throw new CliError(`Session ${sessionId} not found`);
+  if (all.length === 0 || all[0].metadata.tenantId !== options.tenantId) throw new CliError(`Session ${sessionId} not found in tenant ${options.tenantId}`);
   const latest = all[all.length - 1].version;
   if (options.at !== undefined && (options.at < 1 || options.at > latest)) {
     throw new CliError(`--at ${options.at} is outside session ${sessionId}, which has versions 1 to ${latest}`, 2);

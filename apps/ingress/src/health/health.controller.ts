@@ -3,10 +3,12 @@ import { sql } from 'drizzle-orm';
 import { missingServices } from '@parley/messaging';
 import { RESOURCES, type Connections } from '@parley/runtime';
 import { ApiError } from '../http/api-error';
+import { Public } from '../auth/auth.guard';
 
 /** The services a turn needs besides ingress. */
 export const DOWNSTREAM = ['router', 'session-projector', 'responder', 'relay'] as const;
 
+@Public()
 @Controller()
 export class HealthController {
   constructor(@Inject(RESOURCES) private readonly resources: Connections) {}

@@ -19,12 +19,16 @@ export class ApiError extends Error {
 /** The one place where error codes become HTTP statuses. */
 export const HTTP_STATUS: Record<string, number> = {
   'REQUEST.INVALID': 400,
+  'AUTH.MISSING_KEY': 401,
+  'AUTH.INVALID_KEY': 401,
+  RATE_LIMITED: 429,
   'IDEMPOTENCY.KEY_REUSED': 409,
   'REQUEST.TOO_LARGE': 413,
   'REQUEST.UNSUPPORTED_MEDIA_TYPE': 415,
   'ROUTE.NOT_FOUND': 404,
   'SESSION.NOT_FOUND': 404,
   'MEMORY.NOT_FOUND': 404,
+  'USER.NOT_FOUND': 404,
   'EVENT_STORE.STREAM_NOT_FOUND': 404,
   'EVENT_STORE.CONCURRENCY': 409,
   'SESSION.EXPIRED': 409,
@@ -59,6 +63,9 @@ export class ApiExceptionFilter implements ExceptionFilter {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const { status, body } = this.toResponse(exception);
     if (status >= 500 && status !== 502 && status !== 504) this.log.error(exception instanceof Error ? exception.stack : String(exception));
+    if (status === 401) void reply.header('www-authenticate', 'Bearer');
+    const retryAfter = (body.error.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+    if (status === 429 && typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
     void reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
   }
 

@@ -1,5 +1,6 @@
 import { Body, Controller, Get, Param, Post, Query } from '@nestjs/common';
 import { CreateSessionBody, StreamPageQuery } from '@parley/contracts';
+import { Tenant, type TenantContext } from '../auth/auth.guard';
 import { ZodPipe } from '../http/zod.pipe';
 import { SessionsService } from './sessions.service';
 
@@ -8,13 +9,13 @@ export class SessionsController {
   constructor(private readonly sessions: SessionsService) {}
 
   @Post()
-  create(@Body(new ZodPipe(CreateSessionBody)) body: CreateSessionBody) {
-    return this.sessions.create(body);
+  create(@Tenant() tenant: TenantContext, @Body(new ZodPipe(CreateSessionBody)) body: CreateSessionBody) {
+    return this.sessions.create(tenant.tenantId, body);
   }
 
   @Get(':sessionId')
-  async get(@Param('sessionId') sessionId: string) {
-    const { state, version } = await this.sessions.state(sessionId);
+  async get(@Tenant() tenant: TenantContext, @Param('sessionId') sessionId: string) {
+    const { state, version } = await this.sessions.state(tenant.tenantId, sessionId);
     return {
       sessionId: state.sessionId,
       userId: state.userId,
@@ -32,15 +33,15 @@ export class SessionsController {
 
   /** The session's log, a page at a time. */
   @Get(':sessionId/events')
-  async events(@Param('sessionId') sessionId: string, @Query(new ZodPipe(StreamPageQuery)) page: StreamPageQuery) {
-    const events = await this.sessions.events(sessionId, page);
+  async events(@Tenant() tenant: TenantContext, @Param('sessionId') sessionId: string, @Query(new ZodPipe(StreamPageQuery)) page: StreamPageQuery) {
+    const events = await this.sessions.events(tenant.tenantId, sessionId, page);
     return { sessionId, events, nextAfter: events.length === page.limit ? events[events.length - 1].version : null };
   }
 
   /** The whole transcript, read from the log a page at a time (the state keeps only the recent part). */
   @Get(':sessionId/messages')
-  async messages(@Param('sessionId') sessionId: string, @Query(new ZodPipe(StreamPageQuery)) page: StreamPageQuery) {
-    const events = await this.sessions.events(sessionId, { ...page, types: ['UserMessageReceived', 'AssistantReplied'] });
+  async messages(@Tenant() tenant: TenantContext, @Param('sessionId') sessionId: string, @Query(new ZodPipe(StreamPageQuery)) page: StreamPageQuery) {
+    const events = await this.sessions.events(tenant.tenantId, sessionId, { ...page, types: ['UserMessageReceived', 'AssistantReplied'] });
     return {
       sessionId,
       messages: events.map((e) => ({

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import {
-  DEFAULT_TENANT,
   routeInfoOf,
   SessionIdParam,
   sessionIdOf,
@@ -20,7 +19,8 @@ import { ConcurrencyError, DuplicateEventError, EventStore, StreamErasedError, S
 import { EventPublisher, TurnReplies, watchStream } from '@parley/messaging';
 import { RESOURCES, type Connections } from '@parley/runtime';
 import { ApiError } from '../http/api-error';
-import { SESSION_IDLE_SECONDS, TURN_REPLIES, TURN_TIMEOUT_MS } from '../ingress.tokens';
+import type { TenantContext } from '../auth/auth.guard';
+import { TURN_REPLIES, TURN_TIMEOUT_MS } from '../ingress.tokens';
 import { sessionErased, sessionNotFound, SessionsService } from '../sessions/sessions.service';
 
 export interface TurnResult {
@@ -38,6 +38,7 @@ export interface UserTurnResult extends TurnResult {
 }
 
 interface TurnRequest {
+  tenant: TenantContext;
   sessionId: string | null;
   text: string;
   mode: RequestedMode;
@@ -62,13 +63,12 @@ export class TurnsService {
     @Inject(TURN_REPLIES) private readonly replies: TurnReplies,
     @Inject(TURN_TIMEOUT_MS) private readonly timeoutMs: number,
     @Inject(RESOURCES) private readonly resources: Connections,
-    @Inject(SESSION_IDLE_SECONDS) private readonly idleSeconds: number,
     private readonly sessions: SessionsService,
   ) {}
 
-  async inSession(sessionId: string, text: string, mode: RequestedMode, idempotencyKey?: string): Promise<TurnResult> {
+  async inSession(tenant: TenantContext, sessionId: string, text: string, mode: RequestedMode, idempotencyKey?: string): Promise<TurnResult> {
     if (!SessionIdParam.safeParse(sessionId).success) throw sessionNotFound(sessionId);
-    return this.run({ sessionId, text, mode, idempotencyKey });
+    return this.run({ tenant, sessionId, text, mode, idempotencyKey });
   }
 
   /**
@@ -76,45 +76,46 @@ export class TurnsService {
    * last PARLEY_SESSION_IDLE_SECONDS), or expires the stale one and starts a new session, which
    * starts with everything remembered about the user.
    */
-  async forUser(userId: string, text: string, mode: RequestedMode, idempotencyKey?: string): Promise<UserTurnResult> {
-    const latest = await this.store.latestSessionOf(DEFAULT_TENANT, userId);
-    if (latest && !latest.closed && Date.now() - Date.parse(latest.updatedAt) < this.idleSeconds * 1000) {
+  async forUser(tenant: TenantContext, userId: string, text: string, mode: RequestedMode, idempotencyKey?: string): Promise<UserTurnResult> {
+    const latest = await this.store.latestSessionOf(tenant.tenantId, userId);
+    if (latest && !latest.closed && Date.now() - Date.parse(latest.updatedAt) < tenant.settings.sessionIdleSeconds * 1000) {
       try {
-        const result = await this.inSession(sessionIdOf(latest.streamId), text, mode, idempotencyKey);
+        const result = await this.inSession(tenant, sessionIdOf(latest.streamId), text, mode, idempotencyKey);
         return { ...result, sessionId: result.sessionId!, sessionResumed: true };
       } catch (error) {
         if (!(error instanceof ApiError) || error.code !== 'SESSION.EXPIRED') throw error; // expired meanwhile: start anew
       }
     } else if (latest && !latest.closed) {
-      await this.expire(latest.streamId, latest.updatedAt);
+      await this.expire(tenant, latest.streamId, latest.updatedAt);
     }
-    const { sessionId } = await this.sessions.create({ userId });
-    const result = await this.inSession(sessionId, text, mode, idempotencyKey);
+    const { sessionId } = await this.sessions.create(tenant.tenantId, { userId });
+    const result = await this.inSession(tenant, sessionId, text, mode, idempotencyKey);
     return { ...result, sessionId, sessionResumed: false };
   }
 
   /** Records that a session expired and closes it (a concurrent expiry is fine). */
-  private async expire(streamId: string, lastActivityAt: string): Promise<void> {
+  private async expire({ tenantId, settings }: TenantContext, streamId: string, lastActivityAt: string): Promise<void> {
     const expired: NewEvent = {
       eventId: derivedId(`${streamId}\u0000${lastActivityAt}`, 'SessionExpired'),
       type: 'SessionExpired',
-      data: { idleSeconds: this.idleSeconds, lastActivityAt },
-      metadata: { tenantId: DEFAULT_TENANT },
+      data: { idleSeconds: settings.sessionIdleSeconds, lastActivityAt },
+      metadata: { tenantId },
     };
     try {
-      const recorded = await this.store.append(streamId, DEFAULT_TENANT, [expired], 'exists', { close: true });
+      const recorded = await this.store.append(streamId, tenantId, [expired], 'exists', { close: true });
       await this.publisher.publish(this.store.sealed(recorded));
     } catch (error) {
       if (!(error instanceof DuplicateEventError) && !(error instanceof StreamErasedError)) throw error;
     }
   }
 
-  async stateless(text: string, idempotencyKey?: string): Promise<TurnResult> {
-    return this.run({ sessionId: null, text, mode: 'stateless', idempotencyKey });
+  async stateless(tenant: TenantContext, text: string, idempotencyKey?: string): Promise<TurnResult> {
+    return this.run({ tenant, sessionId: null, text, mode: 'stateless', idempotencyKey });
   }
 
   private async run(request: TurnRequest): Promise<TurnResult> {
-    const tenantId = DEFAULT_TENANT;
+    const { tenantId } = request.tenant;
+    const idleSeconds = request.tenant.settings.sessionIdleSeconds;
     const scope = `${tenantId}\u0000${request.sessionId ?? 'stateless'}\u0000${request.idempotencyKey}`;
     const turnId = request.idempotencyKey ? derivedId(scope, 'turn') : randomUUID();
     const eventId = request.idempotencyKey ? derivedId(scope, 'UserMessageReceived') : randomUUID();
@@ -141,15 +142,15 @@ export class TurnsService {
           tenantId,
           [message],
           request.sessionId ? 'exists' : 'no_stream',
-          request.sessionId ? { activeWithinSeconds: this.idleSeconds } : {},
+          request.sessionId ? { activeWithinSeconds: idleSeconds } : {},
         );
       } catch (error) {
         if (error instanceof StreamNotFoundError && request.sessionId) throw sessionNotFound(request.sessionId);
         if (error instanceof StreamInactiveError && request.sessionId) {
           // a retry of a turn accepted before the session went quiet still gets its answer
           if (request.idempotencyKey && (await this.store.readEvent(eventId))) return await this.resume(request, streamId, turnId, eventId, waiting.reply);
-          if (error.why === 'idle') await this.expire(streamId, error.lastActivityAt);
-          throw new ApiError('SESSION.EXPIRED', `Session ${request.sessionId} expired after ${this.idleSeconds} s without a turn; send the turn to /v1/users/{userId}/turns or start a new session`);
+          if (error.why === 'idle') await this.expire(request.tenant, streamId, error.lastActivityAt);
+          throw new ApiError('SESSION.EXPIRED', `Session ${request.sessionId} expired after ${idleSeconds} s without a turn; send the turn to /v1/users/{userId}/turns or start a new session`);
         }
         if (error instanceof StreamErasedError && request.sessionId) throw sessionErased(request.sessionId);
         const retried = error instanceof DuplicateEventError || (error instanceof ConcurrencyError && !request.sessionId);
@@ -173,7 +174,7 @@ export class TurnsService {
     fastReply: Promise<TurnReplyMessage | null>,
   ): Promise<TurnResult> {
     const { nc, prefix, partitions } = this.resources;
-    const watch = watchStream(nc, streamEventsSubject(prefix, partitions, DEFAULT_TENANT, streamId), isOutcomeOf(turnId), this.timeoutMs);
+    const watch = watchStream(nc, streamEventsSubject(prefix, partitions, request.tenant.tenantId, streamId), isOutcomeOf(turnId), this.timeoutMs);
     try {
       const original = await this.store.readEvent(eventId);
       if (!original || original.type !== 'UserMessageReceived') throw new Error(`Event ${eventId} of ${streamId} vanished`);

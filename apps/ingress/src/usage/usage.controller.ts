@@ -1,7 +1,7 @@
 import { Controller, Get, Inject } from '@nestjs/common';
-import { DEFAULT_TENANT } from '@parley/contracts';
 import { tenantUsage } from '@parley/event-store';
 import { RESOURCES, type Connections } from '@parley/runtime';
+import { Tenant, type TenantContext } from '../auth/auth.guard';
 
 @Controller('v1/usage')
 export class UsageController {
@@ -9,7 +9,7 @@ export class UsageController {
 
   /** The tenant's answered turns and tokens: from the knowledge base, stateless LLM, stateful LLM. */
   @Get()
-  async usage() {
-    return { tenantId: DEFAULT_TENANT, usage: await tenantUsage(this.resources.database.db, DEFAULT_TENANT) };
+  async usage(@Tenant() { tenantId }: TenantContext) {
+    return { tenantId, usage: await tenantUsage(this.resources.database.db, tenantId) };
   }
 }

@@ -1,11 +1,12 @@
 import { Body, Controller, Delete, Get, Inject, Param, Put } from '@nestjs/common';
-import { DEFAULT_TENANT, PutMemoryBody, UserIdParam, userStreamId, type NewEvent } from '@parley/contracts';
+import { PutMemoryBody, UserIdParam, userStreamId, type NewEvent } from '@parley/contracts';
 import { eraseUser, EventStore, StreamErasedError, UserErasedError, UserMemoryStore } from '@parley/event-store';
 import { EventPublisher } from '@parley/messaging';
 import { RESOURCES, type Connections } from '@parley/runtime';
 import { randomUUID } from 'node:crypto';
 import { ApiError } from '../http/api-error';
 import { ZodPipe } from '../http/zod.pipe';
+import { Tenant, type TenantContext } from '../auth/auth.guard';
 
 function validUserId(userId: string): string {
   if (!UserIdParam.safeParse(userId).success) throw new ApiError('REQUEST.INVALID', 'userId must be 1 to 200 characters');
@@ -28,35 +29,36 @@ export class UsersController {
 
   /** What the agent remembers about the user, across sessions. */
   @Get(':userId/memory')
-  async getMemory(@Param('userId') userId: string) {
+  async getMemory(@Tenant() { tenantId }: TenantContext, @Param('userId') userId: string) {
     validUserId(userId);
-    const info = await this.store.streamInfo(userStreamId(DEFAULT_TENANT, userId));
+    const info = await this.store.streamInfo(userStreamId(tenantId, userId));
     if (info?.erased) throw userErased(userId);
-    return { userId, ...(await this.memory.load(DEFAULT_TENANT, userId)) };
+    if (!info && !(await this.store.userKnown(tenantId, userId))) throw new ApiError('USER.NOT_FOUND', `No user ${userId}: no session or memory of theirs is kept`);
+    return { userId, ...(await this.memory.load(tenantId, userId)) };
   }
 
   /** Remembers (or replaces) facts about the user. */
   @Put(':userId/memory')
-  async putMemory(@Param('userId') userId: string, @Body(new ZodPipe(PutMemoryBody)) body: PutMemoryBody) {
+  async putMemory(@Tenant() { tenantId }: TenantContext, @Param('userId') userId: string, @Body(new ZodPipe(PutMemoryBody)) body: PutMemoryBody) {
     validUserId(userId);
     const events: NewEvent[] = Object.entries(body.facts).map(([name, value]) => ({
       eventId: randomUUID(),
       type: 'MemoryRemembered',
       data: { name, value, source: 'api', turnId: null },
-      metadata: { tenantId: DEFAULT_TENANT },
+      metadata: { tenantId: tenantId },
     }));
-    await this.write(userId, events);
-    return { userId, ...(await this.memory.load(DEFAULT_TENANT, userId)) };
+    await this.write(tenantId, userId, events);
+    return { userId, ...(await this.memory.load(tenantId, userId)) };
   }
 
   /** Forgets one fact. */
   @Delete(':userId/memory/:name')
-  async forget(@Param('userId') userId: string, @Param('name') name: string) {
+  async forget(@Tenant() { tenantId }: TenantContext, @Param('userId') userId: string, @Param('name') name: string) {
     validUserId(userId);
-    const memory = await this.memory.load(DEFAULT_TENANT, userId);
+    const memory = await this.memory.load(tenantId, userId);
     if (!(name in memory.facts)) throw new ApiError('MEMORY.NOT_FOUND', `No fact "${name}" is remembered for user ${userId}`);
-    await this.write(userId, [{ eventId: randomUUID(), type: 'MemoryForgotten', data: { name, source: 'api' }, metadata: { tenantId: DEFAULT_TENANT } }]);
-    return { userId, ...(await this.memory.load(DEFAULT_TENANT, userId)) };
+    await this.write(tenantId, userId, [{ eventId: randomUUID(), type: 'MemoryForgotten', data: { name, source: 'api' }, metadata: { tenantId: tenantId } }]);
+    return { userId, ...(await this.memory.load(tenantId, userId)) };
   }
 
   /**
@@ -65,15 +67,15 @@ export class UsersController {
    * tombstone refuses any later write for them. Idempotent.
    */
   @Delete(':userId')
-  async erase(@Param('userId') userId: string) {
+  async erase(@Tenant() { tenantId }: TenantContext, @Param('userId') userId: string) {
     validUserId(userId);
-    const result = await eraseUser(this.resources.database.db, DEFAULT_TENANT, userId);
+    const result = await eraseUser(this.resources.database.db, tenantId, userId);
     return { userId, erased: true, streamsErased: result.streams };
   }
 
-  private async write(userId: string, events: NewEvent[]): Promise<void> {
+  private async write(tenantId: string, userId: string, events: NewEvent[]): Promise<void> {
     try {
-      const recorded = await this.memory.append(DEFAULT_TENANT, userId, events);
+      const recorded = await this.memory.append(tenantId, userId, events);
       await this.publisher.publish(this.store.sealed(recorded));
     } catch (error) {
       if (error instanceof UserErasedError || error instanceof StreamErasedError) throw userErased(userId);

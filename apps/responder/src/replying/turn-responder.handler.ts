@@ -12,7 +12,16 @@ import {
   type SessionState,
   type SummaryRequest,
 } from '@parley/conversation';
-import { DuplicateEventError, EventStore, loadSessionState, SessionProjectionRepository, StreamErasedError, UserErasedError, UserMemoryStore } from '@parley/event-store';
+import {
+  DuplicateEventError,
+  EventStore,
+  loadSessionState,
+  SessionProjectionRepository,
+  StreamErasedError,
+  TenantDirectory,
+  UserErasedError,
+  UserMemoryStore,
+} from '@parley/event-store';
 import { LlmError, type Llm, type LlmMessage, type ToolSpec } from '@parley/llm';
 import { z } from 'zod';
 import { EventPublisher, sendTurnReply } from '@parley/messaging';
@@ -23,8 +32,6 @@ export const RESPONDER_OPTIONS = Symbol('RESPONDER_OPTIONS');
 
 export interface ResponderOptions {
   systemPrompt: string;
-  /** Most tokens of a stateful context; older turns are summarized to stay under it. */
-  contextBudget: number;
 }
 
 /** What to do with a routed turn: answer it with this context, or it was answered already. */
@@ -65,6 +72,7 @@ export class TurnResponderHandler {
     private readonly publisher: EventPublisher,
     @Inject(LLM) private readonly llm: Llm,
     @Inject(RESPONDER_OPTIONS) private readonly options: ResponderOptions,
+    private readonly tenants: TenantDirectory,
     @Inject(RESOURCES) private readonly resources: Connections,
   ) {
     this.memory = new UserMemoryStore(store);
@@ -202,7 +210,8 @@ export class TurnResponderHandler {
       }
       const userId = state.status === 'open' ? state.userId : null;
       const memory = userId ? memoryMessage(await this.memory.load(routed.metadata.tenantId, userId)) : null;
-      const input = { turnId, systemPrompt: this.options.systemPrompt, memory, budget: this.options.contextBudget };
+      const { contextBudgetTokens } = await this.tenants.settings(routed.metadata.tenantId);
+      const input = { turnId, systemPrompt: this.options.systemPrompt, memory, budget: contextBudgetTokens };
       let current = state;
       let plan = planStatefulContext({ ...input, state: current });
       if (plan.kind === 'summarize') {

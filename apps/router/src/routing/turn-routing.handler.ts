@@ -2,12 +2,10 @@ import { Controller, Inject } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { isSessionStream, routeInfoOf, sessionIdOf, type NewEvent, type RecordedEvent } from '@parley/contracts';
 import { derivedId, routeTurn, routingHistory, type RoutingHistory } from '@parley/conversation';
-import { EventStore, loadSessionState, SessionProjectionRepository } from '@parley/event-store';
+import { EventStore, loadSessionState, SessionProjectionRepository, TenantDirectory } from '@parley/event-store';
 import { EventPublisher, sendTurnReply } from '@parley/messaging';
 import { appendAllOnce, RESOURCES, type Connections } from '@parley/runtime';
 import { TenantMatchers } from './tenant-matchers';
-
-export const FAQ_THRESHOLD = Symbol('FAQ_THRESHOLD');
 
 /**
  * Decides how each user turn is answered and records the decision as `TurnRouted`. A confident
@@ -21,7 +19,7 @@ export class TurnRoutingHandler {
     private readonly projections: SessionProjectionRepository,
     private readonly publisher: EventPublisher,
     private readonly matchers: TenantMatchers,
-    @Inject(FAQ_THRESHOLD) private readonly threshold: number,
+    private readonly tenants: TenantDirectory,
     @Inject(RESOURCES) private readonly resources: Connections,
   ) {}
 
@@ -29,16 +27,17 @@ export class TurnRoutingHandler {
   async route(@Payload() event: RecordedEvent<'UserMessageReceived'>): Promise<void> {
     const { turnId, text, requestedMode } = event.data;
     const inSession = isSessionStream(event.streamId);
+    const { routingPolicy: policy, faqThreshold: threshold } = await this.tenants.settings(event.metadata.tenantId);
     const matcher = await this.matchers.forTenant(event.metadata.tenantId);
     const match = matcher?.best(text) ?? null;
-    // the session is read only when it can change the decision: an in-session `auto` turn that
-    // the knowledge base could answer
+    // the session is read only when it can change the decision: an in-session `auto` turn of a
+    // hybrid tenant that the knowledge base could answer
     let history: RoutingHistory | null = null;
-    if (inSession && requestedMode === 'auto' && match && match.confidence >= this.threshold) {
+    if (inSession && requestedMode === 'auto' && policy === 'hybrid' && match && match.confidence >= threshold) {
       const { state } = await loadSessionState(this.store, this.projections, sessionIdOf(event.streamId));
       history = routingHistory(state, turnId);
     }
-    const decision = routeTurn({ requestedMode, inSession, text, match, threshold: this.threshold, history });
+    const decision = routeTurn({ policy, requestedMode, inSession, text, match, threshold, history });
     const metadata = { ...event.metadata, causationId: event.eventId, correlationId: turnId };
     const routedId = derivedId(event.eventId, 'TurnRouted');
     const events: NewEvent[] = [{ eventId: routedId, type: 'TurnRouted', data: { turnId, ...decision }, metadata }];

@@ -1,0 +1,110 @@
+import { TenantSettings, type ResolvedTenantSettings } from '@parley/contracts';
+import { connectDatabase, createApiKey, listApiKeys, listTenants, revokeApiKey, updateTenantSettings, type Database } from '@parley/event-store';
+import { z } from 'zod';
+import { CliError } from '../cli-error';
+import { style } from '../output';
+
+async function withDatabase<T>(url: string, run: (database: Database) => Promise<T>): Promise<T> {
+  const database = await connectDatabase(url, { max: 1 });
+  try {
+    return await run(database);
+  } finally {
+    await database.close();
+  }
+}
+
+export async function keysCreate(url: string, tenantId: string, name: string | undefined, json: boolean): Promise<string> {
+  return withDatabase(url, async ({ db }) => {
+    const { key, info } = await createApiKey(db, tenantId, name ?? null);
+    if (json) return JSON.stringify({ key, ...info }, null, 2);
+    return [
+      `Created key ${info.keyId} for tenant ${tenantId}${name ? ` (${name})` : ''}.`,
+      '',
+      `  ${style.bold(key)}`,
+      '',
+      style.dim('It is shown only now: Parley stores its hash. Send it as "Authorization: Bearer <key>".'),
+    ].join('\n');
+  });
+}
+
+export async function keysList(url: string, tenantId: string | undefined, json: boolean): Promise<string> {
+  return withDatabase(url, async ({ db }) => {
+    const keys = await listApiKeys(db, tenantId);
+    if (json) return JSON.stringify(keys, null, 2);
+    if (!keys.length) return tenantId ? `Tenant ${tenantId} has no API keys` : 'No API keys';
+    return keys
+      .map((k) => `${k.keyId}  ${k.tenantId.padEnd(16)} ${k.prefix}…  ${k.revokedAt ? style.red(`revoked ${k.revokedAt}`) : style.green('active')}  ${style.dim(`created ${k.createdAt}`)}${k.name ? `  ${k.name}` : ''}`)
+      .join('\n');
+  });
+}
+
+export async function keysRevoke(url: string, keyId: string): Promise<string> {
+  if (!z.string().uuid().safeParse(keyId).success) throw new CliError(`keys revoke needs a key id (a UUID, see "parley keys list"), got "${keyId}"`, 2);
+  return withDatabase(url, async ({ db }) => {
+    const info = await revokeApiKey(db, keyId);
+    if (!info) throw new CliError(`No API key ${keyId}`);
+    return `Revoked key ${keyId} of tenant ${info.tenantId} (effective within PARLEY_TENANT_CACHE_MS, 5 s by default, on every ingress)`;
+  });
+}
+
+/** `--routing-policy stateless` and friends: the flags of `tenants set`, by setting. */
+export const TENANT_FLAGS = {
+  'routing-policy': 'routingPolicy',
+  'faq-threshold': 'faqThreshold',
+  'context-budget': 'contextBudgetTokens',
+  'idle-seconds': 'sessionIdleSeconds',
+  'rate-limit': 'rateLimitPerMinute',
+} as const satisfies Record<string, keyof ResolvedTenantSettings>;
+
+/** Flag values as given on the command line: `default` removes the tenant's own value. */
+export function settingsPatch(flags: Partial<Record<keyof typeof TENANT_FLAGS, string>>): Record<string, unknown> {
+  const patch: Record<string, unknown> = {};
+  for (const [flag, name] of Object.entries(TENANT_FLAGS) as [keyof typeof TENANT_FLAGS, keyof ResolvedTenantSettings][]) {
+    const raw = flags[flag];
+    if (raw === undefined) continue;
+    if (raw === 'default') {
+      patch[name] = null;
+      continue;
+    }
+    const value = /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
+    const checked = TenantSettings.shape[name].safeParse(value);
+    if (!checked.success) throw new CliError(`--${flag} ${raw}: ${checked.error.issues.map((i) => i.message).join('; ')}`, 2);
+    patch[name] = checked.data;
+  }
+  if (!Object.keys(patch).length) throw new CliError(`tenants set needs at least one of ${Object.keys(TENANT_FLAGS).map((f) => `--${f}`).join(', ')}`, 2);
+  return patch;
+}
+
+export async function tenantsSet(url: string, tenantId: string, patch: Record<string, unknown>, defaults: ResolvedTenantSettings, json: boolean): Promise<string> {
+  return withDatabase(url, async ({ db }) => {
+    const own = await updateTenantSettings(db, tenantId, patch);
+    return describe(tenantId, own, defaults, json, 'Services apply it within PARLEY_TENANT_CACHE_MS (5 s by default).');
+  });
+}
+
+export async function tenantsShow(url: string, tenantId: string, defaults: ResolvedTenantSettings, json: boolean): Promise<string> {
+  return withDatabase(url, async ({ db }) => {
+    const found = (await listTenants(db)).find((t) => t.tenantId === tenantId);
+    if (!found) throw new CliError(`No tenant ${tenantId} (tenants are created with their first API key or "tenants set")`);
+    return describe(tenantId, found.settings, defaults, json);
+  });
+}
+
+export async function tenantsList(url: string, json: boolean): Promise<string> {
+  return withDatabase(url, async ({ db }) => {
+    const tenants = await listTenants(db);
+    if (json) return JSON.stringify(tenants, null, 2);
+    if (!tenants.length) return 'No tenants';
+    return tenants.map((t) => `${t.tenantId.padEnd(20)} ${String(t.keys).padStart(3)} active key${t.keys === 1 ? ' ' : 's'}  ${JSON.stringify(t.settings)}`).join('\n');
+  });
+}
+
+function describe(tenantId: string, own: TenantSettings, defaults: ResolvedTenantSettings, json: boolean, note?: string): string {
+  const effective = { ...defaults, ...own };
+  if (json) return JSON.stringify({ tenantId, own, effective }, null, 2);
+  const flagOf = Object.fromEntries(Object.entries(TENANT_FLAGS).map(([flag, name]) => [name, flag]));
+  const lines = (Object.keys(effective) as (keyof ResolvedTenantSettings)[]).map(
+    (name) => `  ${`--${flagOf[name]}`.padEnd(20)} ${String(effective[name]).padEnd(10)} ${name in own ? style.bold('(tenant)') : style.dim('(deployment default)')}`,
+  );
+  return [`Tenant ${tenantId}`, ...lines, ...(note ? [style.dim(note)] : [])].join('\n');
+}

@@ -1,0 +1,37 @@
+import { z } from 'zod';
+
+/** Tenant ids are slugs: they appear in NATS subjects and in stream ids. */
+export const TenantId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a tenant id is 1 to 63 lowercase letters, digits, "-" or "_", starting with a letter or digit');
+
+/** How a tenant's turns are routed: always with history, always without, or per turn. */
+export const RoutingPolicy = z.enum(['hybrid', 'stateful', 'stateless']);
+export type RoutingPolicy = z.infer<typeof RoutingPolicy>;
+
+/**
+ * What a tenant may set for itself; anything left out falls back to the deployment's setting of
+ * the same meaning (`PARLEY_FAQ_THRESHOLD`, `PARLEY_CONTEXT_BUDGET_TOKENS`, ...).
+ */
+export const TenantSettings = z
+  .object({
+    /** `hybrid` (default): per turn; `stateful`: every turn with history; `stateless`: never. */
+    routingPolicy: RoutingPolicy,
+    /** Calibrated confidence needed to answer from the knowledge base. */
+    faqThreshold: z.number().min(0).max(1),
+    /** Most tokens of a stateful LLM input. */
+    contextBudgetTokens: z.number().int().min(200).max(1_000_000),
+    /** A session expires after this long without a turn. */
+    sessionIdleSeconds: z.number().int().min(1).max(30 * 24 * 3600),
+    /** Requests per minute allowed per API key. */
+    rateLimitPerMinute: z.number().int().min(1).max(1_000_000),
+  })
+  .partial()
+  .strict();
+export type TenantSettings = z.infer<typeof TenantSettings>;
+export type ResolvedTenantSettings = Required<TenantSettings>;
+
+/** Deployment-wide defaults, then the tenant's own choices. */
+export function resolveTenantSettings(defaults: ResolvedTenantSettings, own: TenantSettings): ResolvedTenantSettings {
+  return { ...defaults, ...Object.fromEntries(Object.entries(own).filter(([, v]) => v !== undefined)) };
+}

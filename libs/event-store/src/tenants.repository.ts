@@ -1,0 +1,183 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import { resolveTenantSettings, TenantSettings, type ResolvedTenantSettings } from '@parley/contracts';
+import type { Db } from './database';
+
+type Executor = Pick<Db, 'execute'>;
+
+/** Who an API key speaks for. */
+export interface Caller {
+  tenantId: string;
+  keyId: string;
+}
+
+export interface ApiKeyInfo {
+  keyId: string;
+  tenantId: string;
+  prefix: string;
+  name: string | null;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+export interface TenantInfo {
+  tenantId: string;
+  /** What the tenant set itself; the rest comes from the deployment's defaults. */
+  settings: TenantSettings;
+  createdAt: string;
+  updatedAt: string;
+  keys: number;
+}
+
+const KEY_PREFIX = 'pk_';
+const hashOf = (key: string) => createHash('sha256').update(key, 'utf8').digest();
+
+/**
+ * Tenants, their settings and their API keys. Keys are stored as SHA-256 hashes only; lookups
+ * and settings are cached for `ttlMs`, so a key costs one indexed query per few seconds, and a
+ * revocation or a settings change takes effect within that time everywhere.
+ */
+export class TenantDirectory {
+  private readonly settingsCache = new Map<string, { value: ResolvedTenantSettings; until: number }>();
+  private readonly keyCache = new Map<string, { value: Caller | null; until: number }>();
+
+  constructor(
+    private readonly db: Executor,
+    private readonly defaults: ResolvedTenantSettings,
+    /** How long what was read is trusted (`PARLEY_TENANT_CACHE_MS`). */
+    private readonly ttlMs: number,
+  ) {}
+
+  /** A tenant's settings: its own choices over the deployment's defaults (unknown tenants get the defaults). */
+  async settings(tenantId: string): Promise<ResolvedTenantSettings> {
+    const cached = this.settingsCache.get(tenantId);
+    if (cached && cached.until > Date.now()) return cached.value;
+    const result = await this.db.execute(sql`select settings from tenants where tenant_id = ${tenantId}`);
+    const row = result.rows[0] as { settings: unknown } | undefined;
+    const own = TenantSettings.safeParse(row?.settings ?? {});
+    const value = resolveTenantSettings(this.defaults, own.success ? own.data : {});
+    this.settingsCache.set(tenantId, { value, until: Date.now() + this.ttlMs });
+    return value;
+  }
+
+  /** The caller an API key belongs to, or null for an unknown or revoked key. */
+  async authenticate(key: string): Promise<Caller | null> {
+    const hash = hashOf(key);
+    const cacheKey = hash.toString('base64');
+    const cached = this.keyCache.get(cacheKey);
+    if (cached && cached.until > Date.now()) return cached.value;
+    const result = await this.db.execute(sql`select key_id, tenant_id from api_keys where hash = ${hash} and revoked_at is null`);
+    const row = result.rows[0] as { key_id: string; tenant_id: string } | undefined;
+    const value = row ? { tenantId: row.tenant_id, keyId: row.key_id } : null;
+    if (this.keyCache.size > 10_000) this.keyCache.clear(); // bounded: a flood of wrong keys cannot grow it
+    this.keyCache.set(cacheKey, { value, until: Date.now() + this.ttlMs });
+    return value;
+  }
+}
+
+/** Creates the tenant if it does not exist. */
+export async function ensureTenant(db: Executor, tenantId: string): Promise<void> {
+  await db.execute(sql`insert into tenants (tenant_id) values (${tenantId}) on conflict do nothing`);
+}
+
+/** A new key for the tenant (created if need be). The key itself is returned once and never stored. */
+export async function createApiKey(db: Db, tenantId: string, name: string | null = null): Promise<{ key: string; info: ApiKeyInfo }> {
+  const key = `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
+  return { key, info: await storeKey(db, tenantId, key, name) };
+}
+
+async function storeKey(db: Db, tenantId: string, key: string, name: string | null): Promise<ApiKeyInfo> {
+  return db.transaction(async (tx) => {
+    await ensureTenant(tx, tenantId);
+    const result = await tx.execute(sql`
+      insert into api_keys (key_id, tenant_id, hash, prefix, name) values (${randomUUID()}, ${tenantId}, ${hashOf(key)}, ${key.slice(0, 10)}, ${name})
+      on conflict (hash) do nothing
+      returning key_id, tenant_id, prefix, name, created_at, revoked_at`);
+    const row = result.rows[0] as KeyRow | undefined;
+    if (!row) throw new Error('That API key already exists');
+    return keyInfo(row);
+  });
+}
+
+/**
+ * Makes sure `key` is a live key of `tenantId` (for `PARLEY_DEV_API_KEY`): created on first use,
+ * left alone afterwards. A key that belongs to another tenant, or was revoked, is refused.
+ */
+export async function ensureDevKey(db: Db, tenantId: string, key: string): Promise<void> {
+  const result = await db.execute(sql`select tenant_id, revoked_at from api_keys where hash = ${hashOf(key)}`);
+  const row = result.rows[0] as { tenant_id: string; revoked_at: string | null } | undefined;
+  if (!row) {
+    await storeKey(db, tenantId, key, 'PARLEY_DEV_API_KEY').catch(async (error: unknown) => {
+      // another ingress instance seeded it at the same moment
+      if (!(await db.execute(sql`select 1 from api_keys where hash = ${hashOf(key)} and tenant_id = ${tenantId}`)).rows.length) throw error;
+    });
+    return;
+  }
+  if (row.tenant_id !== tenantId) throw new Error(`PARLEY_DEV_API_KEY is a key of tenant ${row.tenant_id}, not ${tenantId}`);
+  if (row.revoked_at) throw new Error('PARLEY_DEV_API_KEY was revoked; choose another key');
+}
+
+/** Revokes a key by id; returns false when there is no such key. Idempotent. */
+export async function revokeApiKey(db: Executor, keyId: string): Promise<ApiKeyInfo | null> {
+  const result = await db.execute(sql`
+    update api_keys set revoked_at = coalesce(revoked_at, now()) where key_id = ${keyId}
+    returning key_id, tenant_id, prefix, name, created_at, revoked_at`);
+  const row = result.rows[0] as KeyRow | undefined;
+  return row ? keyInfo(row) : null;
+}
+
+export async function listApiKeys(db: Executor, tenantId?: string): Promise<ApiKeyInfo[]> {
+  const result = await db.execute(sql`
+    select key_id, tenant_id, prefix, name, created_at, revoked_at from api_keys
+    ${tenantId ? sql`where tenant_id = ${tenantId}` : sql``}
+    order by tenant_id, created_at`);
+  return (result.rows as KeyRow[]).map(keyInfo);
+}
+
+export async function listTenants(db: Executor): Promise<TenantInfo[]> {
+  const result = await db.execute(sql`
+    select t.tenant_id, t.settings, t.created_at, t.updated_at, (select count(*)::int from api_keys k where k.tenant_id = t.tenant_id and k.revoked_at is null) as keys
+    from tenants t order by t.tenant_id`);
+  return (result.rows as { tenant_id: string; settings: TenantSettings; created_at: string; updated_at: string; keys: number }[]).map((r) => ({
+    tenantId: r.tenant_id,
+    settings: r.settings,
+    createdAt: new Date(r.created_at).toISOString(),
+    updatedAt: new Date(r.updated_at).toISOString(),
+    keys: r.keys,
+  }));
+}
+
+/**
+ * Changes what a tenant sets for itself (creating it if need be): given fields replace the
+ * stored ones, `null` removes one (back to the deployment default).
+ */
+export async function updateTenantSettings(db: Db, tenantId: string, patch: Record<string, unknown>): Promise<TenantSettings> {
+  return db.transaction(async (tx) => {
+    await ensureTenant(tx, tenantId);
+    const current = (await tx.execute(sql`select settings from tenants where tenant_id = ${tenantId} for update`)).rows[0] as { settings: Record<string, unknown> };
+    const merged = Object.fromEntries(Object.entries({ ...current.settings, ...patch }).filter(([, v]) => v !== null));
+    const settings = TenantSettings.parse(merged);
+    await tx.execute(sql`update tenants set settings = ${JSON.stringify(settings)}::jsonb, updated_at = now() where tenant_id = ${tenantId}`);
+    return settings;
+  });
+}
+
+interface KeyRow extends Record<string, unknown> {
+  key_id: string;
+  tenant_id: string;
+  prefix: string;
+  name: string | null;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+function keyInfo(row: KeyRow): ApiKeyInfo {
+  return {
+    keyId: row.key_id,
+    tenantId: row.tenant_id,
+    prefix: row.prefix,
+    name: row.name,
+    createdAt: new Date(row.created_at).toISOString(),
+    revokedAt: row.revoked_at ? new Date(row.revoked_at).toISOString() : null,
+  };
+}
