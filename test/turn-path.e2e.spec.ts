@@ -51,6 +51,7 @@ describe('a turn end to end through the services as processes', () => {
       sessionId,
       reply: { text: 'reply to: I need a table for two' },
       route: { mode: 'stateful', reason: 'session-default-stateful' },
+      usage: { promptTokens: expect.any(Number), completionTokens: expect.any(Number) },
     });
     const second = await post(`/v1/sessions/${sessionId}/turns`, { text: 'Friday at 7 please' });
     expect(second.status).toBe(200);

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { SettingsError, tenantDefaults, type Settings } from '@parley/contracts';
 import { TenantDirectory } from '@parley/event-store';
-import { partitionedConsumers } from '@parley/messaging';
+import { partitionedConsumers, RunningTurns } from '@parley/messaging';
 import { OpenAiCompatibleLlm } from '@parley/llm';
 import { InfrastructureModule, runWorker } from '@parley/runtime';
 import { LLM, RESPONDER_OPTIONS, TurnResponderHandler, type ResponderOptions } from './replying/turn-responder.handler';
@@ -34,6 +34,7 @@ void runWorker({
       controllers: [TurnResponderHandler],
       providers: [
         { provide: LLM, useValue: llmFrom(resources.settings) },
+        { provide: RunningTurns, useValue: new RunningTurns(resources.nc, resources.prefix) },
         { provide: TenantDirectory, useValue: new TenantDirectory(resources.database.db, tenantDefaults(resources.settings), resources.settings.PARLEY_TENANT_CACHE_MS) },
         {
           provide: RESPONDER_OPTIONS,

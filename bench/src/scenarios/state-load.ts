@@ -40,7 +40,7 @@ async function writeSession(store: EventStore, projections: SessionProjectionRep
       const { throughVersion, summarizedMessages } = plan.request;
       events.push({ eventId: randomUUID(), type: 'ConversationSummarized', data: { turnId, summary: SUMMARY, throughVersion, summarizedMessages, model: 'bench', usage: null }, metadata: meta });
     }
-    events.push({ eventId: randomUUID(), type: 'AssistantReplied', data: { turnId, text: answer, model: 'bench', usage: { promptTokens: 500, completionTokens: 40 }, latencyMs: 1, contextMessages: 10 }, metadata: meta });
+    events.push({ eventId: randomUUID(), type: 'AssistantReplied', data: { turnId, text: answer, model: 'bench', usage: { promptTokens: 500, completionTokens: 40 }, latencyMs: 1, contextMessages: 10, interrupted: null }, metadata: meta });
     snapshot = folded;
     folded = foldSession(await store.append(streamId, 'default', events, folded.version), folded);
   }

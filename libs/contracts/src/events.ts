@@ -76,7 +76,21 @@ export const ContextMessage = z.object({
 });
 export type ContextMessage = z.infer<typeof ContextMessage>;
 
-/** The assistant answered a turn. */
+/** Why a reply stopped before the model finished it. */
+export const InterruptReason = z.enum(['client-disconnected', 'barge-in', 'next-turn']);
+export type InterruptReason = z.infer<typeof InterruptReason>;
+
+/** `AssistantReplied` as first recorded (schema version 1): no interruptions. */
+export const AssistantRepliedDataV1 = z.object({
+  turnId: Id,
+  text: z.string(),
+  model: z.string(),
+  usage: TokenUsage.nullable(),
+  latencyMs: z.number().nonnegative(),
+  contextMessages: z.number().int().nonnegative(),
+});
+
+/** The assistant answered a turn (schema version 2). */
 export const AssistantRepliedData = z.object({
   /** The turn answered. */
   turnId: Id,
@@ -90,6 +104,22 @@ export const AssistantRepliedData = z.object({
   latencyMs: z.number().nonnegative(),
   /** Number of messages in the context the model was given (the context itself is rebuilt on replay). */
   contextMessages: z.number().int().nonnegative(),
+  /**
+   * Set when the generation was cut short — the client went away, the user barged in, or their
+   * next turn interrupted it — and `text` is only what was generated until then.
+   */
+  interrupted: InterruptReason.nullable(),
+});
+
+/**
+ * The user interrupted the assistant's reply (barge-in): only `spokenText` reached them, so later
+ * turns see that in place of the whole reply.
+ */
+export const ReplyInterruptedData = z.object({
+  /** The turn whose reply was interrupted. */
+  turnId: Id,
+  /** What the user heard (was shown) before interrupting. */
+  spokenText: z.string(),
 });
 
 /** A turn could not be answered; the failure is part of the history. */
@@ -164,6 +194,7 @@ export const EventSchemas = {
   MemoryForgotten: MemoryForgottenData,
   SessionExpired: SessionExpiredData,
   ConversationSummarized: ConversationSummarizedData,
+  ReplyInterrupted: ReplyInterruptedData,
 } as const;
 
 export type EventType = keyof typeof EventSchemas;
@@ -174,12 +205,13 @@ export const EVENT_SCHEMA_VERSIONS: Record<EventType, number> = {
   SessionStarted: 1,
   UserMessageReceived: 1,
   TurnRouted: 2,
-  AssistantReplied: 1,
+  AssistantReplied: 2,
   TurnFailed: 1,
   MemoryRemembered: 1,
   MemoryForgotten: 1,
   SessionExpired: 1,
   ConversationSummarized: 1,
+  ReplyInterrupted: 1,
 };
 
 /**
@@ -189,6 +221,9 @@ export const EVENT_SCHEMA_VERSIONS: Record<EventType, number> = {
 export const UPCASTERS: Partial<Record<EventType, Record<number, (data: unknown) => unknown>>> = {
   TurnRouted: {
     1: (data) => ({ ...TurnRoutedDataV1.parse(data), route: 'llm', features: {} }),
+  },
+  AssistantReplied: {
+    1: (data) => ({ ...AssistantRepliedDataV1.parse(data), interrupted: null }),
   },
 };
 
@@ -231,6 +266,7 @@ export const PERSONAL_FIELDS: { [K in EventType]: Partial<Record<keyof z.infer<(
   MemoryForgotten: { name: '[erased]' },
   SessionExpired: {},
   ConversationSummarized: { summary: '[erased]' },
+  ReplyInterrupted: { spokenText: '[erased]' },
 };
 
 /** Context that travels with every event but is not part of its meaning. */
@@ -245,6 +281,8 @@ export const EventMetadata = z.object({
   replyTo: z.string().optional(),
   /** The client's `Idempotency-Key` for the request that recorded this event. */
   idempotencyKey: z.string().optional(),
+  /** The client streams: the reply's pieces go to `replyTo` as they are generated. */
+  stream: z.boolean().optional(),
 });
 export type EventMetadata = z.infer<typeof EventMetadata>;
 

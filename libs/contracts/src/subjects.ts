@@ -54,6 +54,9 @@ export const deadLetterStreamName = (prefix: string) => `${prefix.toUpperCase()}
 /** `<prefix>.dlq.<service>`: where a service puts what it gave up on. */
 export const deadLetterSubject = (prefix: string, service: string) => `${prefix}.dlq.${token(service, 'service')}`;
 
+/** Core NATS subject on which every responder listens for `TurnControlMessage`s. */
+export const turnControlSubject = (prefix: string) => `${prefix}.control.turns`;
+
 /** Core NATS subject where one ingress instance receives the answers to its turns. */
 export const replySubject = (prefix: string, instanceId: string) =>
   `${prefix}.replies.${token(instanceId, 'instance id')}`;

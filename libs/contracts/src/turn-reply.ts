@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RouteMode } from './events';
+import { InterruptReason, RouteMode } from './events';
 
 /** How a turn was routed, as the HTTP API reports it. */
 export const RouteInfo = z.object({
@@ -24,6 +24,10 @@ export const TurnReplyMessage = z.discriminatedUnion('ok', [
     text: z.string(),
     /** How the turn was routed. */
     route: RouteInfo,
+    /** Set when the reply was cut short (`text` is what was generated until then). */
+    interrupted: InterruptReason.nullable().optional(),
+    /** Tokens of the turn's LLM calls, when the model reported them. */
+    usage: z.object({ promptTokens: z.number(), completionTokens: z.number() }).nullable().optional(),
   }),
   z.object({
     ok: z.literal(false),
@@ -38,6 +42,27 @@ export const TurnReplyMessage = z.discriminatedUnion('ok', [
   }),
 ]);
 export type TurnReplyMessage = z.infer<typeof TurnReplyMessage>;
+
+/**
+ * A piece of a reply as the model generates it, on the same subject as the final reply (core
+ * NATS keeps one publisher's order). The first piece carries the route.
+ */
+export const TurnDeltaMessage = z.object({
+  turnId: z.string(),
+  /** 0, 1, 2, ... */
+  seq: z.number().int().nonnegative(),
+  delta: z.string(),
+  route: RouteInfo.optional(),
+});
+export type TurnDeltaMessage = z.infer<typeof TurnDeltaMessage>;
+
+/** Stop generating a turn's reply (whichever responder runs it): the client left, or the user spoke. */
+export const TurnControlMessage = z.object({
+  kind: z.literal('cancel'),
+  turnId: z.string(),
+  reason: InterruptReason,
+});
+export type TurnControlMessage = z.infer<typeof TurnControlMessage>;
 
 /** Reply to a health request. */
 export const HealthReply = z.object({

@@ -23,7 +23,7 @@ const turn = (i: number, answered = true) => [
   recorded('UserMessageReceived', { turnId: `t${i}`, text: `Question number ${i}: could you check the order status for me?`, requestedMode: 'auto' }),
   recorded('TurnRouted', { turnId: `t${i}`, mode: 'stateful', route: 'llm', reason: 'session-default-stateful', features: {} }),
   ...(answered
-    ? [recorded('AssistantReplied', { turnId: `t${i}`, text: `Answer number ${i}: your order is on its way today.`, model: 'm', usage: null, latencyMs: 1, contextMessages: 1 })]
+    ? [recorded('AssistantReplied', { turnId: `t${i}`, text: `Answer number ${i}: your order is on its way today.`, model: 'm', usage: null, latencyMs: 1, contextMessages: 1, interrupted: null })]
     : []),
 ];
 

@@ -1,4 +1,4 @@
-import type { AnswerRoute, RecordedEvent, RouteMode } from '@parley/contracts';
+import type { AnswerRoute, InterruptReason, RecordedEvent, RouteMode } from '@parley/contracts';
 
 /** One line of the transcript. */
 export interface TranscriptMessage {
@@ -22,6 +22,10 @@ export interface TurnRecord {
   intent: string | null;
   reason: string | null;
   error: { code: string; message: string } | null;
+  /** Why the reply stopped early, if it did. */
+  interrupted: InterruptReason | null;
+  /** What the user heard of the reply before barging in (`ReplyInterrupted`), if they did. */
+  heard: string | null;
 }
 
 /** Turns and tokens of one kind of answer. */
@@ -94,7 +98,7 @@ export const initialSessionState = (): SessionState => ({ status: 'none' });
  * Version of `evolveSession`'s meaning. Bump it when the same events would fold to a different
  * state: stored folds (read model rows) from another version are then ignored and refolded.
  */
-export const SESSION_FOLD_VERSION = 5; // 2: turns record route and intent; 3: usage totals; 4: expiry; 5: summary, bounded turns
+export const SESSION_FOLD_VERSION = 6; // 2: turns record route and intent; 3: usage totals; 4: expiry; 5: summary, bounded turns; 6: interruptions
 
 /**
  * Folds one event into a session's state. Pure: the same events always give the same state, so
@@ -126,7 +130,7 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
         messages: [...state.messages, message('user', event)],
         turns: [
           ...state.turns.slice(state.turns.length >= RECENT_TURNS ? state.turns.length - RECENT_TURNS + 1 : 0),
-          { turnId: event.data.turnId, status: 'received', mode: null, route: null, intent: null, reason: null, error: null },
+          { turnId: event.data.turnId, status: 'received', mode: null, route: null, intent: null, reason: null, error: null, interrupted: null, heard: null },
         ],
         turnCount: state.turnCount + 1,
       };
@@ -142,9 +146,11 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
       const turn = state.turns.find((t) => t.turnId === event.data.turnId);
       const kind: keyof SessionUsage = turn?.route === 'faq' ? 'faq' : turn?.mode === 'stateless' ? 'stateless' : 'stateful';
       const totals = state.usage[kind];
+      // a barge-in recorded before the reply (while it was still generating) already says what was heard
+      const heard = turn?.heard ?? null;
       return {
-        ...updateTurn(state, event.data.turnId, { status: 'replied' }),
-        messages: [...state.messages, message('assistant', event)],
+        ...updateTurn(state, event.data.turnId, { status: 'replied', interrupted: event.data.interrupted }),
+        messages: [...state.messages, { ...message('assistant', event), ...(heard !== null ? { text: heard } : {}) }],
         usage: {
           ...state.usage,
           [kind]: {
@@ -162,6 +168,12 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
       });
     case 'SessionExpired':
       return { ...state, expiredAt: event.recordedAt };
+    case 'ReplyInterrupted': {
+      const { turnId, spokenText } = event.data;
+      const updated = updateTurn(state, turnId, { heard: spokenText, interrupted: 'barge-in' });
+      // later turns see what the user heard, not what was generated
+      return { ...updated, messages: state.messages.map((m) => (m.role === 'assistant' && m.turnId === turnId ? { ...m, text: spokenText } : m)) };
+    }
     case 'ConversationSummarized': {
       const { summary, throughVersion, summarizedMessages, usage } = event.data;
       if (state.summary && state.summary.throughVersion >= throughVersion) return state;

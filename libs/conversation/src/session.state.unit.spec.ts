@@ -28,7 +28,7 @@ function twoTurnConversation(): RecordedEvent[] {
     recorded('SessionStarted', { sessionId: 's1', userId: 'u1', metadata: { channel: 'voice' } }),
     recorded('UserMessageReceived', { turnId: 't1', text: 'I need a table for two', requestedMode: 'auto' }),
     recorded('TurnRouted', { turnId: 't1', mode: 'stateful', route: 'llm', reason: 'session-default-stateful', features: {} }),
-    recorded('AssistantReplied', { turnId: 't1', text: 'For when?', model: 'm', usage: null, latencyMs: 3, contextMessages: 2 }),
+    recorded('AssistantReplied', { turnId: 't1', text: 'For when?', model: 'm', usage: null, latencyMs: 3, contextMessages: 2, interrupted: null }),
     recorded('UserMessageReceived', { turnId: 't2', text: 'Friday at 7', requestedMode: 'auto' }),
     recorded('TurnRouted', { turnId: 't2', mode: 'stateful', route: 'llm', reason: 'session-default-stateful', features: {} }),
   ];
@@ -55,8 +55,8 @@ describe('evolveSession', () => {
         ['user', 'Friday at 7', 't2'],
       ]);
       expect(state.turns).toEqual([
-        { turnId: 't1', status: 'replied', mode: 'stateful', route: 'llm', intent: null, reason: 'session-default-stateful', error: null },
-        { turnId: 't2', status: 'routed', mode: 'stateful', route: 'llm', intent: null, reason: 'session-default-stateful', error: null },
+        { turnId: 't1', status: 'replied', mode: 'stateful', route: 'llm', intent: null, reason: 'session-default-stateful', error: null, interrupted: null, heard: null },
+        { turnId: 't2', status: 'routed', mode: 'stateful', route: 'llm', intent: null, reason: 'session-default-stateful', error: null, interrupted: null, heard: null },
       ]);
     });
   });
@@ -82,10 +82,10 @@ describe('evolveSession', () => {
 describe('usage', () => {
   it('adds the tokens of each reply to the kind of answer its turn got', () => {
     const events = twoTurnConversation();
-    events.push(recorded('AssistantReplied', { turnId: 't2', text: 'Booked.', model: 'm', usage: { promptTokens: 40, completionTokens: 3 }, latencyMs: 1, contextMessages: 4 }));
+    events.push(recorded('AssistantReplied', { turnId: 't2', text: 'Booked.', model: 'm', usage: { promptTokens: 40, completionTokens: 3 }, latencyMs: 1, contextMessages: 4, interrupted: null }));
     events.push(recorded('UserMessageReceived', { turnId: 't3', text: 'opening hours?', requestedMode: 'auto' }));
     events.push(recorded('TurnRouted', { turnId: 't3', mode: 'stateless', route: 'faq', reason: 'faq-confident', features: { intent: 'hours' } }));
-    events.push(recorded('AssistantReplied', { turnId: 't3', text: '9 to 5', model: 'kb:v1', usage: null, latencyMs: 0, contextMessages: 0 }));
+    events.push(recorded('AssistantReplied', { turnId: 't3', text: '9 to 5', model: 'kb:v1', usage: null, latencyMs: 0, contextMessages: 0, interrupted: null }));
     const { state } = foldSession(events);
     if (state.status !== 'open') throw new Error('expected open');
     expect(state.usage).toEqual({

@@ -1,9 +1,9 @@
 import type { KnowledgeBaseEntry } from '@parley/contracts';
 import background from '../data/out-of-scope.json';
-import { DEFAULT_TRAINING, IntentClassifier, OUT_OF_SCOPE, type LabelledText } from './intent-classifier';
+import { DEFAULT_TRAINING, IntentClassifier, OUT_OF_SCOPE, type IntentClassifierData, type LabelledText } from './intent-classifier';
 
 /** Temperature and threshold fitted on the Demo Bank by `npm run eval:routing` (96% precision). */
-export const DEFAULT_TEMPERATURE = 0.65;
+export const DEFAULT_TEMPERATURE = 0.75;
 export const DEFAULT_FAQ_THRESHOLD = 0.7;
 
 /** Chit-chat and other domains, trained as every matcher's "none of these" class. */
@@ -15,6 +15,12 @@ export interface FaqMatch {
   answer: string;
   /** Knowledge base version the matcher was trained on. */
   kbVersion: number;
+}
+
+export interface FaqMatcherData {
+  kbVersion: number;
+  classifier: IntentClassifierData;
+  answers: Map<string, string>;
 }
 
 /** A knowledge base version with its trained matcher. */
@@ -29,6 +35,15 @@ export class FaqMatcher {
     const examples = entries.flatMap((e) => e.examples.map((text) => ({ text, intent: e.intent })));
     const classifier = IntentClassifier.train([...examples, ...outOfScopeExamples()], { ...DEFAULT_TRAINING, temperature });
     return new FaqMatcher(kbVersion, classifier, new Map(entries.map((e) => [e.intent, e.answer])));
+  }
+
+  /** The matcher as structured-cloneable data (to train it in a worker thread and use it in another). */
+  toData(): FaqMatcherData {
+    return { kbVersion: this.kbVersion, classifier: this.classifier.toData(), answers: this.answers };
+  }
+
+  static fromData(data: FaqMatcherData): FaqMatcher {
+    return new FaqMatcher(data.kbVersion, IntentClassifier.fromData(data.classifier), data.answers);
   }
 
   /** The best entry for a question, with its calibrated confidence (whatever it is). */

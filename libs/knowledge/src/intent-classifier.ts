@@ -30,7 +30,7 @@ export interface TrainingOptions {
 }
 
 /** Settings found by cross-validation on the Demo Bank (see `npm run eval:routing`). */
-export const DEFAULT_TRAINING: TrainingOptions = { epochs: 10, learningRate: 2, l2: 1e-5, minDf: 2 };
+export const DEFAULT_TRAINING: TrainingOptions = { epochs: 15, learningRate: 2, l2: 3e-6, minDf: 2 };
 
 /** A small deterministic PRNG (mulberry32): the same data always trains the same model. */
 export function rng(seed: number): () => number {
@@ -106,6 +106,20 @@ export class IntentClassifier {
     return new IntentClassifier(features, intents, weights, bias, options.temperature ?? 1);
   }
 
+  /** The model as plain, structured-cloneable data (maps and typed arrays), to move it between threads. */
+  toData(): IntentClassifierData {
+    return { index: this.features.index, idf: this.features.idf, intents: this.intents, weights: this.weights, bias: this.bias, temperature: this.temperature };
+  }
+
+  static fromData(data: IntentClassifierData): IntentClassifier {
+    return new IntentClassifier(TfIdf.from(data.index, data.idf), data.intents, data.weights, data.bias, data.temperature);
+  }
+
+  /** Bytes held by the model's arrays (weights, biases, idf). */
+  get sizeBytes(): number {
+    return this.weights.byteLength + this.bias.byteLength + this.features.idf.byteLength;
+  }
+
   /** The same model with another softmax temperature. */
   withTemperature(temperature: number): IntentClassifier {
     return new IntentClassifier(this.features, this.intents, this.weights, this.bias, temperature);
@@ -130,6 +144,16 @@ export class IntentClassifier {
       .sort((a, b) => b.confidence - a.confidence)
       .slice(0, top);
   }
+}
+
+/** A trained classifier as data. */
+export interface IntentClassifierData {
+  index: Map<string, number>;
+  idf: Float32Array;
+  intents: readonly string[];
+  weights: Float32Array;
+  bias: Float32Array;
+  temperature: number;
 }
 
 /** Weights are feature-major (`weights[feature * k + class]`): one example touches few, contiguous rows. */

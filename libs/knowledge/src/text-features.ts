@@ -44,6 +44,11 @@ export class TfIdf {
     return this.idf.length;
   }
 
+  /** Rebuilds a vocabulary from its parts (e.g. after crossing a worker thread). */
+  static from(index: Map<string, number>, idf: Float32Array): TfIdf {
+    return new TfIdf(index, idf);
+  }
+
   /** Keeps features seen in at least `minDf` documents. */
   static fit(texts: readonly string[], minDf = 2): TfIdf {
     const df = new Map<string, number>();

@@ -25,8 +25,13 @@ export interface LlmRequest {
   /** The exact context, system prompt first. */
   messages: LlmMessage[];
   tools?: ToolSpec[];
-  /** Aborts the call (client gone, shutdown). */
+  /**
+   * Aborts the call (client gone, user barged in, shutdown). A streamed call that is aborted ends
+   * with what was generated so far and `interrupted: true`; an unstreamed one fails with `LLM.ABORTED`.
+   */
   signal?: AbortSignal;
+  /** Streams the reply: called with each piece of text as the model generates it. */
+  onDelta?: (text: string) => void;
 }
 
 export interface LlmResult {
@@ -36,6 +41,8 @@ export interface LlmResult {
   /** Model name as the server reported it. */
   model: string;
   usage: TokenUsage | null;
+  /** True when the call was aborted mid-stream: `text` is what was generated until then. */
+  interrupted: boolean;
 }
 
 /** What the responder needs from a language model. */

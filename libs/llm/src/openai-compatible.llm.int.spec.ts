@@ -20,7 +20,7 @@ describe('OpenAiCompatibleLlm against the scripted server over HTTP', () => {
         { role: 'user', content: 'book a table' },
       ],
     });
-    expect(result).toEqual({ text: 'Four people at eight.', toolCalls: [], model: 'scripted-1', usage: { promptTokens: 4, completionTokens: 4 } });
+    expect(result).toEqual({ text: 'Four people at eight.', toolCalls: [], model: 'scripted-1', usage: { promptTokens: 4, completionTokens: 4 }, interrupted: false });
     expect(server.requests.at(-1)).toMatchObject({
       model: 'scripted-1',
       messages: [
@@ -99,5 +99,33 @@ describe('OpenAiCompatibleLlm against the scripted server over HTTP', () => {
     expect(JSON.parse(args)).toEqual({ name: 'seat', value: 'aisle' });
     expect(usage).toMatchObject({ completion_tokens: 3 });
     expect(ids.size).toBe(1);
+  });
+
+  it('streams a reply to onDelta as it arrives, assembling tool calls and usage', async () => {
+    server.setScript(() => ({ text: 'Table for four at eight.', toolCalls: [{ name: 'remember', arguments: { name: 'party', value: 'four' } }] }));
+    const pieces: string[] = [];
+    const result = await llm().complete({ messages: [{ role: 'user', content: 'book it' }], onDelta: (text) => pieces.push(text) });
+    expect(pieces.length).toBeGreaterThan(2);
+    expect(pieces.join('')).toBe('Table for four at eight.');
+    expect(result).toMatchObject({ text: 'Table for four at eight.', model: 'scripted-1', interrupted: false, usage: { completionTokens: 5 } });
+    expect(result.toolCalls).toEqual([{ id: expect.any(String), name: 'remember', arguments: JSON.stringify({ name: 'party', value: 'four' }) }]);
+    expect(server.requests.at(-1)).toMatchObject({ stream: true, stream_options: { include_usage: true } });
+  });
+
+  it('ends an aborted stream with the text generated so far, marked interrupted', async () => {
+    server.setScript(() => ({ text: 'a b c d e f g h i j k l m n o p', chunkDelayMs: 40 }));
+    const abort = new AbortController();
+    const pieces: string[] = [];
+    const result = await llm().complete({
+      messages: [{ role: 'user', content: 'spell it' }],
+      signal: abort.signal,
+      onDelta: (text) => {
+        pieces.push(text);
+        if (pieces.length === 3) abort.abort();
+      },
+    });
+    expect(result.interrupted).toBe(true);
+    expect(result.text).toBe(pieces.join(''));
+    expect(result.text).toBe('a b c ');
   });
 });

@@ -26,19 +26,11 @@ export class OpenAiCompatibleLlm implements Llm {
   }
 
   async complete(request: LlmRequest): Promise<LlmResult> {
+    if (request.onDelta) return this.stream(request, request.onDelta);
     let completion: OpenAI.Chat.Completions.ChatCompletion;
     const startedAt = Date.now();
     try {
-      completion = await this.client.chat.completions.create(
-        {
-          model: this.options.model,
-          messages: request.messages.map(toOpenAi),
-          ...(request.tools?.length
-            ? { tools: request.tools.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.parameters } })) }
-            : {}),
-        },
-        { signal: request.signal },
-      );
+      completion = await this.client.chat.completions.create(this.body(request), { signal: request.signal });
     } catch (error) {
       throw translate(error, this.options, Date.now() - startedAt);
     }
@@ -56,7 +48,58 @@ export class OpenAiCompatibleLlm implements Llm {
       usage: completion.usage
         ? { promptTokens: completion.usage.prompt_tokens, completionTokens: completion.usage.completion_tokens }
         : null,
+      interrupted: false,
     };
+  }
+
+  private body(request: LlmRequest) {
+    return {
+      model: this.options.model,
+      messages: request.messages.map(toOpenAi),
+      ...(request.tools?.length
+        ? { tools: request.tools.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.parameters } })) }
+        : {}),
+    };
+  }
+
+  /**
+   * The same call streamed (`stream: true`, usage in the last chunk): text is passed on as it
+   * arrives, tool calls are assembled from their pieces. An abort ends the stream with what came.
+   */
+  private async stream(request: LlmRequest, onDelta: (text: string) => void): Promise<LlmResult> {
+    const startedAt = Date.now();
+    let text = '';
+    let model = this.options.model;
+    let usage: LlmResult['usage'] = null;
+    const calls: { id: string; name: string; arguments: string }[] = [];
+    try {
+      const stream = await this.client.chat.completions.create(
+        { ...this.body(request), stream: true, stream_options: { include_usage: true } },
+        { signal: request.signal },
+      );
+      for await (const chunk of stream) {
+        if (chunk.model) model = chunk.model;
+        if (chunk.usage) usage = { promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
+        const delta = chunk.choices?.[0]?.delta;
+        if (delta?.content) {
+          text += delta.content;
+          onDelta(delta.content);
+        }
+        for (const piece of delta?.tool_calls ?? []) {
+          const call = (calls[piece.index] ??= { id: '', name: '', arguments: '' });
+          if (piece.id) call.id = piece.id;
+          if (piece.function?.name) call.name += piece.function.name;
+          if (piece.function?.arguments) call.arguments += piece.function.arguments;
+        }
+      }
+    } catch (error) {
+      if (request.signal?.aborted) return { text, toolCalls: [], model, usage, interrupted: true };
+      throw translate(error, this.options, Date.now() - startedAt);
+    }
+    if (request.signal?.aborted) return { text, toolCalls: [], model, usage, interrupted: true };
+    const toolCalls = calls.filter((c) => c && c.name);
+    if (!text && !toolCalls.length) throw new LlmError(LlmErrorCodes.BadResponse, 'The LLM streamed neither text nor a tool call');
+    return { text, toolCalls, model, usage, interrupted: false };
   }
 }
 

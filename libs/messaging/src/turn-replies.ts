@@ -1,5 +1,14 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { parseStoredEvent, replySubject, TurnReplyMessage, type StoredEvent } from '@parley/contracts';
+import {
+  parseStoredEvent,
+  replySubject,
+  turnControlSubject,
+  TurnControlMessage,
+  TurnDeltaMessage,
+  TurnReplyMessage,
+  type InterruptReason,
+  type StoredEvent,
+} from '@parley/contracts';
 import { Logger } from '@nestjs/common';
 
 /**
@@ -9,6 +18,7 @@ import { Logger } from '@nestjs/common';
 export class TurnReplies {
   readonly subject: string;
   private readonly waiting = new Map<string, Set<(reply: TurnReplyMessage) => void>>();
+  private readonly streaming = new Map<string, (delta: TurnDeltaMessage) => void>();
   private readonly subscription: Subscription;
   private readonly log = new Logger('TurnReplies');
 
@@ -17,7 +27,13 @@ export class TurnReplies {
     this.subscription = nc.subscribe(this.subject, {
       callback: (error, msg) => {
         if (error) return;
-        const parsed = TurnReplyMessage.safeParse(safeJson(msg.string()));
+        const json = safeJson(msg.string());
+        if (json && typeof json === 'object' && 'delta' in json) {
+          const delta = TurnDeltaMessage.safeParse(json);
+          if (delta.success) this.streaming.get(delta.data.turnId)?.(delta.data);
+          return;
+        }
+        const parsed = TurnReplyMessage.safeParse(json);
         if (!parsed.success) {
           this.log.warn(`Ignoring malformed turn reply: ${parsed.error.message}`);
           return;
@@ -31,7 +47,11 @@ export class TurnReplies {
    * Registers interest in a turn before its first event is published (so a fast answer is never
    * missed) and resolves with the answer, or with null after `timeoutMs`.
    */
-  expect(turnId: string, timeoutMs: number): { reply: Promise<TurnReplyMessage | null>; cancel: () => void } {
+  expect(
+    turnId: string,
+    timeoutMs: number,
+    onDelta?: (delta: TurnDeltaMessage) => void,
+  ): { reply: Promise<TurnReplyMessage | null>; cancel: () => void } {
     let timer: NodeJS.Timeout;
     let settle!: (value: TurnReplyMessage | null) => void;
     const reply = new Promise<TurnReplyMessage | null>((resolve) => (settle = resolve));
@@ -40,8 +60,10 @@ export class TurnReplies {
       const waiters = this.waiting.get(turnId);
       waiters?.delete(done);
       if (waiters?.size === 0) this.waiting.delete(turnId);
+      if (onDelta && this.streaming.get(turnId) === onDelta) this.streaming.delete(turnId);
       settle(value);
     };
+    if (onDelta) this.streaming.set(turnId, onDelta);
     timer = setTimeout(() => done(null), timeoutMs);
     const waiters = this.waiting.get(turnId) ?? new Set();
     waiters.add(done);
@@ -66,6 +88,66 @@ function safeJson(text: string): unknown {
 /** Responder side: sends a turn's answer to the ingress instance waiting on it. */
 export function sendTurnReply(nc: NatsConnection, subject: string, reply: TurnReplyMessage): void {
   nc.publish(subject, JSON.stringify(TurnReplyMessage.parse(reply)));
+}
+
+/** Responder side: a piece of the reply as it is generated (not validated: it is ours and hot). */
+export function sendTurnDelta(nc: NatsConnection, subject: string, delta: TurnDeltaMessage): void {
+  nc.publish(subject, JSON.stringify(delta));
+}
+
+/** Ingress side: asks whichever responder generates a turn's reply to stop. */
+export function cancelTurn(nc: NatsConnection, prefix: string, turnId: string, reason: InterruptReason): void {
+  nc.publish(turnControlSubject(prefix), JSON.stringify(TurnControlMessage.parse({ kind: 'cancel', turnId, reason })));
+}
+
+/**
+ * Responder side: the generations running in this process, each with an abort signal that a
+ * `cancel` for its turn fires. A cancel that arrives before its turn starts here is kept for a
+ * minute, so a client that left while the turn was being routed still stops it.
+ */
+export class RunningTurns {
+  private readonly running = new Map<string, { controller: AbortController; reason: InterruptReason | null }>();
+  private readonly early = new Map<string, { reason: InterruptReason; at: number }>();
+  private readonly subscription: Subscription;
+
+  constructor(nc: NatsConnection, prefix: string) {
+    this.subscription = nc.subscribe(turnControlSubject(prefix), {
+      callback: (error, msg) => {
+        if (error) return;
+        const parsed = TurnControlMessage.safeParse(safeJson(msg.string()));
+        if (parsed.success) this.cancel(parsed.data.turnId, parsed.data.reason);
+      },
+    });
+  }
+
+  /** Marks a turn as generating here; `signal` aborts when it is cancelled. */
+  start(turnId: string): { signal: AbortSignal; reason: () => InterruptReason | null; finish: () => void } {
+    const entry = { controller: new AbortController(), reason: null as InterruptReason | null };
+    this.running.set(turnId, entry);
+    const early = this.early.get(turnId);
+    if (early) {
+      this.early.delete(turnId);
+      this.cancel(turnId, early.reason);
+    }
+    return { signal: entry.controller.signal, reason: () => entry.reason, finish: () => this.running.delete(turnId) };
+  }
+
+  private cancel(turnId: string, reason: InterruptReason): void {
+    const entry = this.running.get(turnId);
+    if (!entry) {
+      const now = Date.now();
+      for (const [id, e] of this.early) if (now - e.at > 60_000) this.early.delete(id);
+      this.early.set(turnId, { reason, at: now });
+      return;
+    }
+    entry.reason ??= reason;
+    entry.controller.abort();
+  }
+
+  close(): void {
+    this.subscription.unsubscribe();
+    for (const entry of this.running.values()) entry.controller.abort();
+  }
 }
 
 /**

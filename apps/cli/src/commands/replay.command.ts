@@ -57,7 +57,8 @@ export function describeEvent(event: RecordedEvent): string {
       }`;
     case 'AssistantReplied': {
       const usage = event.data.usage ? `, ${event.data.usage.promptTokens}→${event.data.usage.completionTokens} tokens` : '';
-      return `${head}${kind('AssistantReplied', style.green)} turn ${short(event.data.turnId)}  assistant: ${quote(event.data.text)}  ${style.dim(
+      const cut = event.data.interrupted ? style.red(` [interrupted: ${event.data.interrupted}]`) : '';
+      return `${head}${kind('AssistantReplied', style.green)} turn ${short(event.data.turnId)}  assistant: ${quote(event.data.text)}${cut}  ${style.dim(
         `(${event.data.model}, ${event.data.latencyMs} ms, ${event.data.contextMessages} context messages${usage})`,
       )}`;
     }
@@ -71,6 +72,8 @@ export function describeEvent(event: RecordedEvent): string {
         event.data.summarizedMessages
       } in all) → summary: ${quote(event.data.summary)}  ${style.dim(`(${event.data.model}${usage})`)}`;
     }
+    case 'ReplyInterrupted':
+      return `${head}${kind('ReplyInterrupted', style.red)} turn ${short(event.data.turnId)}  the user barged in after hearing: ${quote(event.data.spokenText)}`;
     case 'MemoryRemembered':
       return `${head}${kind('MemoryRemembered', style.magenta)} ${event.data.name} = ${quote(event.data.value)}  ${style.dim(`(by ${event.data.source})`)}`;
     case 'MemoryForgotten':

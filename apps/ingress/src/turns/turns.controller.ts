@@ -1,6 +1,8 @@
-import { Body, Controller, Headers, HttpCode, Param, Post } from '@nestjs/common';
+import { Body, Controller, Headers, Param, Post, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
 import { IdempotencyKey, SessionTurnBody, StatelessTurnBody, UserIdParam, UserTurnBody } from '@parley/contracts';
-import { ApiError } from '../http/api-error';
+import { ApiError, ApiExceptionFilter } from '../http/api-error';
+import { respond } from '../http/event-stream';
 import { Tenant, type TenantContext } from '../auth/auth.guard';
 import { ZodPipe } from '../http/zod.pipe';
 import { TurnsService } from './turns.service';
@@ -13,40 +15,52 @@ function idempotencyKeyOf(raw: string | undefined): string | undefined {
   return parsed.data;
 }
 
+/**
+ * Turn requests answer JSON, or Server-Sent Events with `Accept: text/event-stream` (the reply's
+ * pieces as the model generates them).
+ */
 @Controller('v1')
 export class TurnsController {
+  private readonly errors = new ApiExceptionFilter();
+
   constructor(private readonly turns: TurnsService) {}
 
   @Post('sessions/:sessionId/turns')
-  @HttpCode(200)
   inSession(
     @Tenant() tenant: TenantContext,
     @Param('sessionId') sessionId: string,
     @Body(new ZodPipe(SessionTurnBody)) body: SessionTurnBody,
+    @Res() reply: FastifyReply,
     @Headers('idempotency-key') idempotencyKey?: string,
+    @Headers('accept') accept?: string,
   ) {
-    return this.turns.inSession(tenant, sessionId, body.text, body.mode, idempotencyKeyOf(idempotencyKey));
+    const key = idempotencyKeyOf(idempotencyKey);
+    return respond(reply, accept, this.errors, (stream) => this.turns.inSession(tenant, sessionId, body.text, body.mode, { idempotencyKey: key, stream }));
   }
 
   @Post('users/:userId/turns')
-  @HttpCode(200)
   forUser(
     @Tenant() tenant: TenantContext,
     @Param('userId') userId: string,
     @Body(new ZodPipe(UserTurnBody)) body: UserTurnBody,
+    @Res() reply: FastifyReply,
     @Headers('idempotency-key') idempotencyKey?: string,
+    @Headers('accept') accept?: string,
   ) {
     if (!UserIdParam.safeParse(userId).success) throw new ApiError('REQUEST.INVALID', 'userId must be 1 to 200 characters');
-    return this.turns.forUser(tenant, userId, body.text, body.mode, idempotencyKeyOf(idempotencyKey));
+    const key = idempotencyKeyOf(idempotencyKey);
+    return respond(reply, accept, this.errors, (stream) => this.turns.forUser(tenant, userId, body.text, body.mode, { idempotencyKey: key, stream }));
   }
 
   @Post('turns')
-  @HttpCode(200)
   stateless(
     @Tenant() tenant: TenantContext,
     @Body(new ZodPipe(StatelessTurnBody)) body: StatelessTurnBody,
+    @Res() reply: FastifyReply,
     @Headers('idempotency-key') idempotencyKey?: string,
+    @Headers('accept') accept?: string,
   ) {
-    return this.turns.stateless(tenant, body.text, idempotencyKeyOf(idempotencyKey));
+    const key = idempotencyKeyOf(idempotencyKey);
+    return respond(reply, accept, this.errors, (stream) => this.turns.stateless(tenant, body.text, { idempotencyKey: key, stream }));
   }
 }

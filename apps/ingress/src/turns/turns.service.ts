@@ -11,12 +11,15 @@ import {
   type RecordedEvent,
   type RequestedMode,
   type RouteInfo,
+  type InterruptReason,
   type StoredEvent,
+  type TokenUsage,
+  type TurnDeltaMessage,
   type TurnReplyMessage,
 } from '@parley/contracts';
 import { derivedId } from '@parley/conversation';
 import { ConcurrencyError, DuplicateEventError, EventStore, StreamErasedError, StreamInactiveError, StreamNotFoundError } from '@parley/event-store';
-import { EventPublisher, TurnReplies, watchStream } from '@parley/messaging';
+import { cancelTurn, EventPublisher, TurnReplies, watchStream } from '@parley/messaging';
 import { RESOURCES, type Connections } from '@parley/runtime';
 import { ApiError } from '../http/api-error';
 import type { TenantContext } from '../auth/auth.guard';
@@ -26,8 +29,24 @@ import { sessionErased, sessionNotFound, SessionsService } from '../sessions/ses
 export interface TurnResult {
   turnId: string;
   sessionId: string | null;
-  reply: { text: string };
+  /** `interrupted` is set when the reply was cut short and `text` is the part generated. */
+  reply: { text: string; interrupted?: InterruptReason };
   route: RouteInfo;
+  /** Tokens of the turn's LLM calls (null for knowledge base answers or when the model reported none). */
+  usage: TokenUsage | null;
+}
+
+/** A client that streams: gets the reply's pieces as they come, and may go away. */
+export interface TurnStream {
+  onDelta(delta: TurnDeltaMessage): void;
+  /** Aborts when the client disconnects: the generation is stopped and recorded as interrupted. */
+  signal: AbortSignal;
+}
+
+/** How a turn is asked for, besides its text. */
+export interface TurnOptions {
+  idempotencyKey?: string;
+  stream?: TurnStream;
 }
 
 /** A turn addressed by user: which session it went to. */
@@ -43,6 +62,7 @@ interface TurnRequest {
   text: string;
   mode: RequestedMode;
   idempotencyKey?: string;
+  stream?: TurnStream;
 }
 
 /** Matches the outcome of a turn, on open events or on the bus's stored form (turnId is never sealed). */
@@ -66,9 +86,9 @@ export class TurnsService {
     private readonly sessions: SessionsService,
   ) {}
 
-  async inSession(tenant: TenantContext, sessionId: string, text: string, mode: RequestedMode, idempotencyKey?: string): Promise<TurnResult> {
+  async inSession(tenant: TenantContext, sessionId: string, text: string, mode: RequestedMode, options: TurnOptions = {}): Promise<TurnResult> {
     if (!SessionIdParam.safeParse(sessionId).success) throw sessionNotFound(sessionId);
-    return this.run({ tenant, sessionId, text, mode, idempotencyKey });
+    return this.run({ tenant, sessionId, text, mode, ...options });
   }
 
   /**
@@ -76,11 +96,11 @@ export class TurnsService {
    * last PARLEY_SESSION_IDLE_SECONDS), or expires the stale one and starts a new session, which
    * starts with everything remembered about the user.
    */
-  async forUser(tenant: TenantContext, userId: string, text: string, mode: RequestedMode, idempotencyKey?: string): Promise<UserTurnResult> {
+  async forUser(tenant: TenantContext, userId: string, text: string, mode: RequestedMode, options: TurnOptions = {}): Promise<UserTurnResult> {
     const latest = await this.store.latestSessionOf(tenant.tenantId, userId);
     if (latest && !latest.closed && Date.now() - Date.parse(latest.updatedAt) < tenant.settings.sessionIdleSeconds * 1000) {
       try {
-        const result = await this.inSession(tenant, sessionIdOf(latest.streamId), text, mode, idempotencyKey);
+        const result = await this.inSession(tenant, sessionIdOf(latest.streamId), text, mode, options);
         return { ...result, sessionId: result.sessionId!, sessionResumed: true };
       } catch (error) {
         if (!(error instanceof ApiError) || error.code !== 'SESSION.EXPIRED') throw error; // expired meanwhile: start anew
@@ -89,7 +109,7 @@ export class TurnsService {
       await this.expire(tenant, latest.streamId, latest.updatedAt);
     }
     const { sessionId } = await this.sessions.create(tenant.tenantId, { userId });
-    const result = await this.inSession(tenant, sessionId, text, mode, idempotencyKey);
+    const result = await this.inSession(tenant, sessionId, text, mode, options);
     return { ...result, sessionId, sessionResumed: false };
   }
 
@@ -109,8 +129,8 @@ export class TurnsService {
     }
   }
 
-  async stateless(tenant: TenantContext, text: string, idempotencyKey?: string): Promise<TurnResult> {
-    return this.run({ tenant, sessionId: null, text, mode: 'stateless', idempotencyKey });
+  async stateless(tenant: TenantContext, text: string, options: TurnOptions = {}): Promise<TurnResult> {
+    return this.run({ tenant, sessionId: null, text, mode: 'stateless', ...options });
   }
 
   private async run(request: TurnRequest): Promise<TurnResult> {
@@ -129,11 +149,19 @@ export class TurnsService {
         correlationId: turnId,
         replyTo: this.replies.subject,
         ...(request.idempotencyKey ? { idempotencyKey: request.idempotencyKey } : {}),
+        ...(request.stream ? { stream: true } : {}),
       },
     };
 
     // listen before publishing, so even an instant answer is caught
-    const waiting = this.replies.expect(turnId, this.timeoutMs);
+    const waiting = this.replies.expect(turnId, this.timeoutMs, request.stream?.onDelta);
+    // a client that goes away stops the generation (recorded as interrupted); nobody waits any more
+    const { nc, prefix } = this.resources;
+    const leave = () => {
+      cancelTurn(nc, prefix, turnId, 'client-disconnected');
+      waiting.cancel();
+    };
+    request.stream?.signal.addEventListener('abort', leave, { once: true });
     try {
       let recorded: RecordedEvent;
       try {
@@ -161,6 +189,7 @@ export class TurnsService {
       const reply = (await waiting.reply) ?? (await this.outcomeFromLog(streamId, recorded.version, turnId));
       return this.result(request, turnId, reply);
     } finally {
+      request.stream?.signal.removeEventListener('abort', leave);
       waiting.cancel();
     }
   }
@@ -194,7 +223,13 @@ export class TurnsService {
   private result(request: TurnRequest, turnId: string, reply: TurnReplyMessage | null): TurnResult {
     if (!reply) throw new ApiError('TURN.TIMEOUT', `Turn ${turnId} was not answered within ${this.timeoutMs} ms; it stays recorded`, { turnId });
     if (!reply.ok) throw new ApiError(reply.code, reply.message, { turnId, route: reply.route });
-    return { turnId, sessionId: request.sessionId, reply: { text: reply.text }, route: reply.route };
+    return {
+      turnId,
+      sessionId: request.sessionId,
+      reply: { text: reply.text, ...(reply.interrupted ? { interrupted: reply.interrupted } : {}) },
+      route: reply.route,
+      usage: reply.usage ?? null,
+    };
   }
 
   /** The fast reply is core NATS and may be lost; the log is where the answer really lives. */
@@ -204,7 +239,7 @@ export class TurnsService {
     const outcome = events.find(isOutcomeOf(turnId));
     if (!routed || routed.type !== 'TurnRouted' || !outcome) return null;
     const route = routeInfoOf(routed.data);
-    if (outcome.type === 'AssistantReplied') return { ok: true, turnId, text: outcome.data.text, route };
+    if (outcome.type === 'AssistantReplied') return { ok: true, turnId, text: outcome.data.text, route, interrupted: outcome.data.interrupted, usage: outcome.data.usage };
     if (outcome.type === 'TurnFailed') return { ok: false, turnId, route, code: outcome.data.code, message: outcome.data.message };
     return null;
   }

@@ -24,7 +24,7 @@ import {
 } from '@parley/event-store';
 import { LlmError, type Llm, type LlmMessage, type ToolSpec } from '@parley/llm';
 import { z } from 'zod';
-import { EventPublisher, sendTurnReply } from '@parley/messaging';
+import { EventPublisher, RunningTurns, sendTurnDelta, sendTurnReply } from '@parley/messaging';
 import { appendOnce, RESOURCES, type Connections } from '@parley/runtime';
 
 export const LLM = Symbol('LLM');
@@ -73,6 +73,7 @@ export class TurnResponderHandler {
     @Inject(LLM) private readonly llm: Llm,
     @Inject(RESPONDER_OPTIONS) private readonly options: ResponderOptions,
     private readonly tenants: TenantDirectory,
+    private readonly running: RunningTurns,
     @Inject(RESOURCES) private readonly resources: Connections,
   ) {
     this.memory = new UserMemoryStore(store);
@@ -88,7 +89,13 @@ export class TurnResponderHandler {
       const plan = await this.plan(routed, outcomeId); // may summarize older turns first: an LLM call too
       if (plan.kind === 'answered') return this.reply(routed, plan.outcome);
       const startedAt = performance.now();
-      const result = await this.converse(plan.context, plan.userId !== null);
+      const generation = this.running.start(routed.data.turnId);
+      let result: Awaited<ReturnType<typeof this.converse>>;
+      try {
+        result = await this.converse(plan.context, plan.userId !== null, generation.signal, this.streamTo(routed));
+      } finally {
+        generation.finish();
+      }
       if (plan.userId && result.remembered.length) {
         await this.remember(routed, outcomeId, plan.userId, result.remembered);
       }
@@ -102,6 +109,7 @@ export class TurnResponderHandler {
           usage: result.usage,
           latencyMs: Math.round(performance.now() - startedAt),
           contextMessages: plan.context.length,
+          interrupted: result.interrupted ? (generation.reason() ?? 'client-disconnected') : null,
         },
         metadata,
       };
@@ -125,22 +133,23 @@ export class TurnResponderHandler {
    * Calls the LLM, running its `remember` calls (when the session has a user) until it answers in
    * text; the facts are returned, to be recorded with the turn.
    */
-  private async converse(context: ContextMessage[], canRemember: boolean) {
+  private async converse(context: ContextMessage[], canRemember: boolean, signal: AbortSignal, onDelta: (text: string) => void) {
     const messages: LlmMessage[] = [...context];
     const tools = canRemember ? [REMEMBER_TOOL] : undefined;
     const remembered: { name: string; value: string }[] = [];
     let usage = null as TokenUsage | null;
     for (let round = 1; ; round++) {
-      const result = await this.llm.complete({ messages, tools });
+      const result = await this.llm.complete({ messages, tools, signal, onDelta });
       if (result.usage) {
         usage = {
           promptTokens: (usage?.promptTokens ?? 0) + result.usage.promptTokens,
           completionTokens: (usage?.completionTokens ?? 0) + result.usage.completionTokens,
         };
       }
+      if (result.interrupted) return { text: result.text, model: result.model, usage, remembered, interrupted: true };
       if (!result.toolCalls.length || !tools || round >= MAX_TOOL_ROUNDS) {
         if (!result.text) throw new LlmError('LLM.BAD_RESPONSE', 'The LLM kept calling tools without answering');
-        return { text: result.text, model: result.model, usage, remembered };
+        return { text: result.text, model: result.model, usage, remembered, interrupted: false };
       }
       messages.push({ role: 'assistant', content: result.text || null, toolCalls: result.toolCalls });
       for (const call of result.toolCalls) {
@@ -234,13 +243,27 @@ export class TurnResponderHandler {
     return { kind: 'answer', context: buildStatelessContext(message.data.text, this.options.systemPrompt), userId: null };
   }
 
+  /**
+   * Where the reply's pieces go as they are generated: to the waiting ingress, when its client
+   * streams; nowhere otherwise. The first piece carries the route.
+   */
+  private streamTo(routed: RecordedEvent<'TurnRouted'>): (text: string) => void {
+    const { replyTo, stream } = routed.metadata;
+    if (!replyTo || !stream) return () => undefined;
+    const { turnId } = routed.data;
+    let seq = 0;
+    return (delta) => {
+      sendTurnDelta(this.resources.nc, replyTo, seq === 0 ? { turnId, seq: seq++, delta, route: routeInfoOf(routed.data) } : { turnId, seq: seq++, delta });
+    };
+  }
+
   private reply(routed: RecordedEvent<'TurnRouted'>, outcome: RecordedEvent): void {
     const replyTo = routed.metadata.replyTo;
     if (!replyTo || (outcome.type !== 'AssistantReplied' && outcome.type !== 'TurnFailed')) return;
     const route = routeInfoOf(routed.data);
     const reply: TurnReplyMessage =
       outcome.type === 'AssistantReplied'
-        ? { ok: true, turnId: outcome.data.turnId, text: outcome.data.text, route }
+        ? { ok: true, turnId: outcome.data.turnId, text: outcome.data.text, route, interrupted: outcome.data.interrupted, usage: outcome.data.usage }
         : { ok: false, turnId: outcome.data.turnId, route, code: outcome.data.code, message: outcome.data.message };
     sendTurnReply(this.resources.nc, replyTo, reply);
   }

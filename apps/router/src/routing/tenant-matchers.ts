@@ -1,17 +1,23 @@
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { sql } from 'drizzle-orm';
+import type { KnowledgeBaseEntry } from '@parley/contracts';
 import { KnowledgeBaseRepository, type Db } from '@parley/event-store';
-import { FaqMatcher } from '@parley/knowledge';
+import { FaqMatcher, type FaqMatcherData } from '@parley/knowledge';
 
 /**
  * Each tenant's FAQ matcher, trained from its latest knowledge base version: all of them at
- * startup, and again when a newer version appears (checked at most every `refreshMs`).
+ * startup (the router is ready once they are), and again when a newer version appears (checked at
+ * most every `refreshMs`). Training runs in a worker thread, so routing goes on meanwhile — with
+ * the previous version's matcher until the new one is ready.
  */
 @Injectable()
 export class TenantMatchers implements OnApplicationBootstrap {
   private readonly log = new Logger('TenantMatchers');
   private readonly matchers = new Map<string, FaqMatcher | null>();
   private readonly checkedAt = new Map<string, number>();
+  private readonly training = new Map<string, Promise<FaqMatcher | null>>();
 
   constructor(
     private readonly db: Db,
@@ -20,13 +26,32 @@ export class TenantMatchers implements OnApplicationBootstrap {
 
   async onApplicationBootstrap(): Promise<void> {
     const tenants = await this.db.execute(sql`select distinct tenant_id from knowledge_bases`);
-    for (const { tenant_id } of tenants.rows as { tenant_id: string }[]) await this.forTenant(tenant_id);
+    await Promise.all((tenants.rows as { tenant_id: string }[]).map(({ tenant_id }) => this.refresh(tenant_id)));
   }
 
+  /** The tenant's matcher (null without a knowledge base). Only a tenant's very first one is waited for. */
   async forTenant(tenantId: string): Promise<FaqMatcher | null> {
     const now = Date.now();
-    if (this.matchers.has(tenantId) && now - (this.checkedAt.get(tenantId) ?? 0) < this.refreshMs) return this.matchers.get(tenantId)!;
-    this.checkedAt.set(tenantId, now);
+    if (this.matchers.has(tenantId)) {
+      if (now - (this.checkedAt.get(tenantId) ?? 0) >= this.refreshMs && !this.training.has(tenantId)) {
+        void this.refresh(tenantId).catch((error: unknown) => this.log.error(`tenant ${tenantId}: ${String(error)}`));
+      }
+      return this.matchers.get(tenantId)!;
+    }
+    return this.training.get(tenantId) ?? this.refresh(tenantId);
+  }
+
+  /** Looks for a newer version and trains it (one training per tenant at a time). */
+  private refresh(tenantId: string): Promise<FaqMatcher | null> {
+    const running = this.training.get(tenantId);
+    if (running) return running;
+    this.checkedAt.set(tenantId, Date.now());
+    const done = this.latest(tenantId).finally(() => this.training.delete(tenantId));
+    this.training.set(tenantId, done);
+    return done;
+  }
+
+  private async latest(tenantId: string): Promise<FaqMatcher | null> {
     const repository = new KnowledgeBaseRepository(this.db);
     const current = this.matchers.get(tenantId) ?? null;
     const [latest] = await repository.versions(tenantId);
@@ -38,9 +63,23 @@ export class TenantMatchers implements OnApplicationBootstrap {
     const kb = await repository.get(tenantId, latest.version);
     if (!kb) return current;
     const started = performance.now();
-    const matcher = FaqMatcher.train(kb.version, kb.entries);
+    const matcher = await trainInWorker(kb.version, kb.entries);
     this.log.log(`tenant ${tenantId}: knowledge base v${kb.version} (${kb.entries.length} entries) trained in ${Math.round(performance.now() - started)} ms`);
     this.matchers.set(tenantId, matcher);
     return matcher;
   }
+}
+
+function trainInWorker(kbVersion: number, entries: KnowledgeBaseEntry[]): Promise<FaqMatcher> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(join(__dirname, 'matcher-training.worker.js'), { workerData: { kbVersion, entries } });
+    worker.once('message', (data: FaqMatcherData) => {
+      resolve(FaqMatcher.fromData(data));
+      void worker.terminate();
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`The training worker exited with code ${code}`));
+    });
+  });
 }

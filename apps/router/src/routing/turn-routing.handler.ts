@@ -45,7 +45,7 @@ export class TurnRoutingHandler {
       events.push({
         eventId: derivedId(routedId, 'outcome'),
         type: 'AssistantReplied',
-        data: { turnId, text: match.answer, model: `kb:v${match.kbVersion}`, usage: null, latencyMs: 0, contextMessages: 0 },
+        data: { turnId, text: match.answer, model: `kb:v${match.kbVersion}`, usage: null, latencyMs: 0, contextMessages: 0, interrupted: null },
         metadata: { ...metadata, causationId: routedId },
       });
     }

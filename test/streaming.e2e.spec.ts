@@ -1,0 +1,124 @@
+/**
+ * Streaming through the services as processes: the reply's pieces reach the HTTP client as the
+ * model generates them, and a client that disconnects stops the generation, which is recorded as
+ * interrupted with the part that was generated.
+ */
+import { startTestCluster, waitFor, type TestCluster } from '@parley/testing';
+
+jest.setTimeout(60_000);
+
+const LONG = 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty';
+
+/** Reads Server-Sent Events as they arrive; `stopAfter` aborts the request after that many events. */
+async function readEvents(res: Response, stopAfter?: { count: number; abort: () => void }) {
+  const events: { event: string; data: any; at: number }[] = [];
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const event = /^event: (.*)$/m.exec(block)?.[1] ?? 'message';
+        const data = /^data: (.*)$/m.exec(block)?.[1];
+        events.push({ event, data: data && data !== '[DONE]' ? JSON.parse(data) : data, at: performance.now() });
+        if (stopAfter && events.length >= stopAfter.count) {
+          stopAfter.abort();
+          return events;
+        }
+      }
+    }
+  } catch (error) {
+    if (!stopAfter) throw error;
+  }
+  return events;
+}
+
+describe('streaming turns', () => {
+  let t: TestCluster;
+
+  beforeAll(async () => {
+    t = await startTestCluster({
+      label: 'streaming',
+      script: (request) => {
+        const last = String(request.messages.at(-1)?.content ?? '');
+        if (last.startsWith('count slowly')) return { text: LONG, chunkDelayMs: 60 };
+        return { text: `You said: ${last}`, chunkDelayMs: 15 };
+      },
+    });
+  });
+  afterAll(() => t?.stop());
+
+  const streamTurn = (path: string, body: unknown, signal?: AbortSignal) =>
+    fetch(`${t.baseUrl}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${t.apiKey}` },
+      body: JSON.stringify(body),
+      signal,
+    });
+
+  it('sends the reply as it is generated, piece by piece, then the whole result', async () => {
+    const { sessionId } = (await t.post('/v1/sessions', {})).body;
+    const res = await streamTurn(`/v1/sessions/${sessionId}/turns`, { text: 'hello there, streaming world' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const events = await readEvents(res);
+    const deltas = events.filter((e) => e.event === 'delta');
+    const done = events.at(-1)!;
+    expect(done.event).toBe('done');
+    expect(deltas.length).toBeGreaterThan(3);
+    expect(deltas[0].data.route).toEqual({ mode: 'stateful', reason: 'session-default-stateful' });
+    expect(deltas.map((d) => d.data.seq)).toEqual(deltas.map((_, i) => i));
+    expect(deltas.map((d) => d.data.text).join('')).toBe('You said: hello there, streaming world');
+    expect(done.data).toMatchObject({ sessionId, reply: { text: 'You said: hello there, streaming world' }, route: { mode: 'stateful' } });
+    // the pieces arrived over time, not all at once at the end
+    expect(deltas.at(-1)!.at - deltas[0].at).toBeGreaterThan(30);
+
+    const events2 = (await t.get(`/v1/sessions/${sessionId}/events`)).body.events;
+    expect(events2.at(-1)).toMatchObject({ type: 'AssistantReplied', data: { text: 'You said: hello there, streaming world', interrupted: null } });
+  });
+
+  it('streams stateless turns too, and answers JSON to clients that did not ask for a stream', async () => {
+    const events = await readEvents(await streamTurn('/v1/turns', { text: 'just once' }));
+    expect(events.filter((e) => e.event === 'delta').length).toBeGreaterThan(1);
+    expect(events.at(-1)).toMatchObject({ event: 'done', data: { sessionId: null, reply: { text: 'You said: just once' } } });
+    const plain = await t.post('/v1/turns', { text: 'just once' });
+    expect(plain.body.reply.text).toBe('You said: just once');
+  });
+
+  it('keeps errors before the first piece as plain JSON with their status', async () => {
+    const res = await streamTurn('/v1/sessions/3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01/turns', { text: 'hi' });
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as any).error.code).toBe('SESSION.NOT_FOUND');
+  });
+
+  it('stops the generation when the client disconnects, and records the part generated as interrupted', async () => {
+    const { sessionId } = (await t.post('/v1/sessions', {})).body;
+    const abort = new AbortController();
+    const res = await streamTurn(`/v1/sessions/${sessionId}/turns`, { text: 'count slowly to twenty' }, abort.signal);
+    const received = await readEvents(res, { count: 3, abort: () => abort.abort() });
+    expect(received.map((e) => e.event)).toEqual(['delta', 'delta', 'delta']);
+
+    const replied = await waitFor(
+      async () => {
+        const events = (await t.get(`/v1/sessions/${sessionId}/events`)).body.events as { type: string; data: any }[];
+        return events.find((e) => e.type === 'AssistantReplied');
+      },
+      { what: 'the interrupted reply to be recorded', timeoutMs: 10_000 },
+    );
+    expect(replied.data.interrupted).toBe('client-disconnected');
+    expect(replied.data.text.length).toBeGreaterThan(0);
+    expect(LONG.startsWith(replied.data.text)).toBe(true);
+    expect(replied.data.text.length).toBeLessThan(LONG.length); // it stopped: twenty words would take 1.2 s more
+
+    // the next turn sees what was generated, no more
+    await t.post(`/v1/sessions/${sessionId}/turns`, { text: 'why did you stop?' });
+    const next = t.llm.requests.find((r) => r.messages.at(-1)?.content === 'why did you stop?')!;
+    expect(next.messages.map((m) => m.content)).toEqual([expect.any(String), 'count slowly to twenty', replied.data.text, 'why did you stop?']);
+  });
+});
