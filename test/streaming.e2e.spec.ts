@@ -1,9 +1,10 @@
 /**
  * Streaming through the services as processes: the reply's pieces reach the HTTP client as the
  * model generates them, and a client that disconnects stops the generation, which is recorded as
- * interrupted with the part that was generated.
+ * interrupted with the part that was generated. Barge-in, and a user who speaks again while the
+ * agent is still answering, under both concurrent-turn policies.
  */
-import { startTestCluster, waitFor, type TestCluster } from '@parley/testing';
+import { runCli, startTestCluster, waitFor, type TestCluster } from '@parley/testing';
 
 jest.setTimeout(60_000);
 
@@ -121,4 +122,90 @@ describe('streaming turns', () => {
     const next = t.llm.requests.find((r) => r.messages.at(-1)?.content === 'why did you stop?')!;
     expect(next.messages.map((m) => m.content)).toEqual([expect.any(String), 'count slowly to twenty', replied.data.text, 'why did you stop?']);
   });
+
+  describe('barge-in and overlapping turns', () => {
+    const contextOf = (text: string) => t.llm.requests.filter((r) => r.messages.at(-1)?.content === text).at(-1)!.messages.map((m) => m.content);
+    const eventsOf = async (sessionId: string, call = t.call) =>
+      (await call('GET', `/v1/sessions/${sessionId}/events`)).body.events as { type: string; data: any }[];
+
+    it('records what the user heard when they barged in, and later turns see only that', async () => {
+      const { sessionId } = (await t.post('/v1/sessions', {})).body;
+      const first = await t.post(`/v1/sessions/${sessionId}/turns`, { text: 'tell me about my card' });
+      expect(first.body.reply.text).toBe('You said: tell me about my card');
+      const cut = await t.post(`/v1/sessions/${sessionId}/turns/${first.body.turnId}/interrupt`, { spokenText: 'You said' });
+      expect(cut).toEqual({ status: 200, body: { sessionId, turnId: first.body.turnId, spokenText: 'You said', interrupted: true } });
+      // once per turn: a repeat returns what was recorded first
+      expect((await t.post(`/v1/sessions/${sessionId}/turns/${first.body.turnId}/interrupt`, { spokenText: 'other' })).body.spokenText).toBe('You said');
+
+      await t.post(`/v1/sessions/${sessionId}/turns`, { text: 'sorry, go on' });
+      expect(contextOf('sorry, go on')).toEqual([expect.any(String), 'tell me about my card', 'You said', 'sorry, go on']);
+      expect((await t.get(`/v1/sessions/${sessionId}`)).body.turns[0]).toMatchObject({ interrupted: 'barge-in', heard: 'You said' });
+      const replay = await runCli(['replay', sessionId], { DATABASE_URL: t.db.url });
+      expect(replay.stdout).toContain('the user barged in after hearing: "You said"');
+
+      expect((await t.post(`/v1/sessions/${sessionId}/turns/3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01/interrupt`, { spokenText: '' })).body.error.code).toBe('TURN.NOT_FOUND');
+      expect((await t.post(`/v1/sessions/${sessionId}/turns/${first.body.turnId}/interrupt`, { spoken: 'x' })).status).toBe(400);
+    });
+
+    it('stops a reply still being generated when the user barges in', async () => {
+      const { sessionId } = (await t.post('/v1/sessions', {})).body;
+      const res = await streamTurn(`/v1/sessions/${sessionId}/turns`, { text: 'count slowly, please' });
+      const reader = readEvents(res);
+      await waitFor(() => t.llm.requests.some((r) => r.messages.at(-1)?.content === 'count slowly, please'), { what: 'the turn to reach the LLM' });
+      const turnId = (await eventsOf(sessionId)).find((e) => e.type === 'UserMessageReceived')!.data.turnId as string;
+      await new Promise((r) => setTimeout(r, 200)); // a few words in
+      expect((await t.post(`/v1/sessions/${sessionId}/turns/${turnId}/interrupt`, { spokenText: 'one two' })).status).toBe(200);
+      const events = await reader;
+      expect(events.at(-1)).toMatchObject({ event: 'done', data: { reply: { interrupted: 'barge-in' } } });
+      const replied = (await eventsOf(sessionId)).find((e) => e.type === 'AssistantReplied')!;
+      expect(replied.data.interrupted).toBe('barge-in');
+      expect(replied.data.text.length).toBeLessThan(LONG.length);
+      const state = (await t.get(`/v1/sessions/${sessionId}`)).body;
+      expect(state.messages.map((m: { text: string }) => m.text)).toEqual(['count slowly, please', 'one two']);
+    });
+
+    it('queues a turn sent while the previous one is answered: it is answered after, seeing the whole reply', async () => {
+      const { sessionId } = (await t.post('/v1/sessions', {})).body;
+      const first = t.post(`/v1/sessions/${sessionId}/turns`, { text: 'count slowly to twenty' });
+      await waitFor(() => t.llm.requests.some((r) => r.messages.at(-1)?.content === 'count slowly to twenty' && r.messages.length === 2), { what: 'the first turn to reach the LLM' });
+      const second = await t.post(`/v1/sessions/${sessionId}/turns`, { text: 'and then what?' });
+      expect((await first).body.reply).toEqual({ text: LONG });
+      expect(second.status).toBe(200);
+      expect(contextOf('and then what?')).toEqual([expect.any(String), 'count slowly to twenty', LONG, 'and then what?']);
+      const order = (await eventsOf(sessionId)).map((e) => `${e.type}:${e.data.text ?? ''}`.replace(LONG, 'LONG'));
+      expect(order).toEqual([
+        'SessionStarted:',
+        'UserMessageReceived:count slowly to twenty',
+        'TurnRouted:',
+        'UserMessageReceived:and then what?',
+        'TurnRouted:',
+        'AssistantReplied:LONG',
+        'AssistantReplied:You said: and then what?',
+      ]);
+    });
+
+    it("interrupts the running reply when the user speaks again, under the tenant's interrupt policy", async () => {
+      const env = { DATABASE_URL: t.db.url };
+      expect((await runCli(['tenants', 'set', '--tenant', 'impatient', '--concurrent-turns', 'interrupt'], env)).code).toBe(0);
+      const key = JSON.parse((await runCli(['keys', 'create', '--tenant', 'impatient', '--json'], env)).stdout).key as string;
+      const call = (method: string, path: string, body?: unknown) => t.call(method, path, body, { authorization: `Bearer ${key}` });
+      const { sessionId } = (await call('POST', '/v1/sessions', {})).body;
+      const first = call('POST', `/v1/sessions/${sessionId}/turns`, { text: 'count slowly up to twenty' });
+      await waitFor(() => t.llm.requests.some((r) => r.messages.at(-1)?.content === 'count slowly up to twenty'), { what: 'the first turn to reach the LLM' });
+      await new Promise((r) => setTimeout(r, 200));
+      const second = await call('POST', `/v1/sessions/${sessionId}/turns`, { text: 'stop, wait' });
+      const cut = (await first).body;
+      expect(cut.reply.interrupted).toBe('next-turn');
+      expect(LONG.startsWith(cut.reply.text) && cut.reply.text.length < LONG.length).toBe(true);
+      expect(second.body.reply.text).toBe('You said: stop, wait');
+      expect(contextOf('stop, wait')).toEqual([expect.any(String), 'count slowly up to twenty', cut.reply.text, 'stop, wait']);
+      // a definite order in the log: the second message, then the first reply cut short, then the second reply
+      const log = (await eventsOf(sessionId, call)).map((e) => `${e.type}:${e.data.interrupted ?? e.data.text ?? ''}`);
+      const at = (entry: string) => log.indexOf(entry);
+      expect(at('UserMessageReceived:stop, wait')).toBeLessThan(at('AssistantReplied:next-turn'));
+      expect(at('AssistantReplied:next-turn')).toBeLessThan(log.findIndex((e) => e.startsWith('AssistantReplied:') && e !== 'AssistantReplied:next-turn'));
+      expect(log.filter((e) => e.startsWith('AssistantReplied'))).toHaveLength(2);
+    });
+  });
 });
+

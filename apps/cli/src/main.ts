@@ -36,7 +36,7 @@ Usage:
   parley tenants show [--tenant <tenant>] [--json]
                                             a tenant's settings: its own and the deployment defaults
   parley tenants set --tenant <tenant> [--routing-policy hybrid|stateful|stateless] [--faq-threshold <0..1>]
-                     [--context-budget <tokens>] [--idle-seconds <s>]
+                     [--context-budget <tokens>] [--idle-seconds <s>] [--concurrent-turns queue|interrupt]
                      [--rate-limit <per minute>]
                                             change what the tenant sets itself ("default" reverts one)
   parley erase-user <userId>                erase a user's personal data (keys destroyed, read models removed)
@@ -229,6 +229,7 @@ function parse(argv: string[]) {
       'context-budget': { type: 'string' },
       'idle-seconds': { type: 'string' },
       'rate-limit': { type: 'string' },
+      'concurrent-turns': { type: 'string' },
       'database-url': { type: 'string' },
       'nats-url': { type: 'string' },
     },

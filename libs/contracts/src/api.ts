@@ -50,6 +50,15 @@ export const StatelessTurnBody = z
   .strict();
 export type StatelessTurnBody = z.infer<typeof StatelessTurnBody>;
 
+/** `POST /v1/sessions/{id}/turns/{turnId}/interrupt` body: the user barged in. */
+export const InterruptBody = z
+  .object({
+    /** What the user heard of the reply before speaking (may be empty). */
+    spokenText: z.string().max(MAX_TURN_TEXT).refine((text) => !text.includes('\u0000'), 'must not contain NUL characters'),
+  })
+  .strict();
+export type InterruptBody = z.infer<typeof InterruptBody>;
+
 /** `Idempotency-Key` header: a retry with the same key returns the original turn's result. */
 export const IdempotencyKey = z
   .string()

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { assertValidPrefix } from './subjects';
-import { RoutingPolicy, type ResolvedTenantSettings } from './tenants';
+import { ConcurrentTurnPolicy, RoutingPolicy, type ResolvedTenantSettings } from './tenants';
 
 /**
  * Every environment variable a Parley process reads, in one table: the services parse it at
@@ -117,6 +117,12 @@ export const SETTINGS = {
     default: '1800',
     schema: int(1, 30 * 24 * 3600),
     doc: 'Tenant default: a session expires after this long without a turn (recorded as SessionExpired); 30 minutes.',
+  },
+  PARLEY_CONCURRENT_TURNS: {
+    services: TENANT_DEFAULT,
+    default: 'queue',
+    schema: ConcurrentTurnPolicy,
+    doc: 'Tenant default: a turn arriving while the session\'s previous one is answered waits for it (`queue`) or interrupts it (`interrupt`).',
   },
   PARLEY_RATE_LIMIT_PER_MINUTE: {
     services: TENANT_DEFAULT,
@@ -235,7 +241,8 @@ type TenantDefaultName =
   | 'PARLEY_FAQ_THRESHOLD'
   | 'PARLEY_CONTEXT_BUDGET_TOKENS'
   | 'PARLEY_SESSION_IDLE_SECONDS'
-  | 'PARLEY_RATE_LIMIT_PER_MINUTE';
+  | 'PARLEY_RATE_LIMIT_PER_MINUTE'
+  | 'PARLEY_CONCURRENT_TURNS';
 export function tenantDefaults(settings: Pick<Settings<'ingress'>, TenantDefaultName>): ResolvedTenantSettings {
   return {
     routingPolicy: settings.PARLEY_ROUTING_POLICY,
@@ -243,5 +250,6 @@ export function tenantDefaults(settings: Pick<Settings<'ingress'>, TenantDefault
     contextBudgetTokens: settings.PARLEY_CONTEXT_BUDGET_TOKENS,
     sessionIdleSeconds: settings.PARLEY_SESSION_IDLE_SECONDS,
     rateLimitPerMinute: settings.PARLEY_RATE_LIMIT_PER_MINUTE,
+    concurrentTurns: settings.PARLEY_CONCURRENT_TURNS,
   };
 }

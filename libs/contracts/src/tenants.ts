@@ -9,6 +9,10 @@ export const TenantId = z
 export const RoutingPolicy = z.enum(['hybrid', 'stateful', 'stateless']);
 export type RoutingPolicy = z.infer<typeof RoutingPolicy>;
 
+/** What happens when a turn arrives while the session's previous turn is still being answered. */
+export const ConcurrentTurnPolicy = z.enum(['queue', 'interrupt']);
+export type ConcurrentTurnPolicy = z.infer<typeof ConcurrentTurnPolicy>;
+
 /**
  * What a tenant may set for itself; anything left out falls back to the deployment's setting of
  * the same meaning (`PARLEY_FAQ_THRESHOLD`, `PARLEY_CONTEXT_BUDGET_TOKENS`, ...).
@@ -23,6 +27,11 @@ export const TenantSettings = z
     contextBudgetTokens: z.number().int().min(200).max(1_000_000),
     /** A session expires after this long without a turn. */
     sessionIdleSeconds: z.number().int().min(1).max(30 * 24 * 3600),
+    /**
+     * A turn arriving while the session's previous one is being answered: `queue` (default) answers
+     * it after the previous reply, seeing it; `interrupt` stops the previous reply where it is.
+     */
+    concurrentTurns: ConcurrentTurnPolicy,
     /** Requests per minute allowed per API key. */
     rateLimitPerMinute: z.number().int().min(1).max(1_000_000),
   })

@@ -56,12 +56,14 @@ export const TurnDeltaMessage = z.object({
 });
 export type TurnDeltaMessage = z.infer<typeof TurnDeltaMessage>;
 
-/** Stop generating a turn's reply (whichever responder runs it): the client left, or the user spoke. */
-export const TurnControlMessage = z.object({
-  kind: z.literal('cancel'),
-  turnId: z.string(),
-  reason: InterruptReason,
-});
+/**
+ * Stop generating replies, whichever responder runs them: one turn's (the client left, the user
+ * barged in), or every turn of a session but a new one (the user spoke again, under `interrupt`).
+ */
+export const TurnControlMessage = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('cancel'), turnId: z.string(), reason: InterruptReason }),
+  z.object({ kind: z.literal('cancel-session'), streamId: z.string(), exceptTurnId: z.string(), reason: InterruptReason }),
+]);
 export type TurnControlMessage = z.infer<typeof TurnControlMessage>;
 
 /** Reply to a health request. */

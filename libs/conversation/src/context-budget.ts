@@ -1,6 +1,6 @@
 import type { ContextMessage } from '@parley/contracts';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
-import { buildStatefulContext } from './llm-context';
+import { buildStatefulContext, contextTranscript } from './llm-context';
 import type { SessionState, TranscriptMessage } from './session.state';
 
 /** What the chat format adds per message (role and separators), as OpenAI documents it. */
@@ -52,8 +52,7 @@ export function planStatefulContext(input: ContextPlanInput): ContextPlan {
   const tokens = contextTokens(context);
   if (tokens <= budget || state.status !== 'open') return { kind: 'ready', context, tokens };
 
-  const end = state.messages.findIndex((m) => m.role === 'user' && m.turnId === turnId);
-  const window = state.messages.slice(0, end + 1);
+  const window = contextTranscript(state, turnId);
   const fixed = contextTokens(context.slice(0, context.length - window.length));
   let kept = fixed;
   let cut = window.length - 1; // the turn's own message always stays
@@ -65,6 +64,15 @@ export function planStatefulContext(input: ContextPlanInput): ContextPlan {
     cut--;
   }
   while (cut < window.length - 1 && window[cut].role !== 'user') cut++;
+  // a summary stands for every message up to a version: none of those may stay after the cut
+  // (replies to overlapping turns follow their question, not the log's order)
+  const lowestKept = () => Math.min(...window.slice(cut).map((m) => m.version));
+  for (let settled = false; !settled; ) {
+    const before = cut;
+    while (cut > 0 && window[cut - 1].version > lowestKept()) cut--;
+    while (cut > 0 && window[cut].role !== 'user') cut--;
+    settled = cut === before;
+  }
   if (cut === 0) return { kind: 'ready', context, tokens };
   const messages = window.slice(0, cut);
   return {

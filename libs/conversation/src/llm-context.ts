@@ -1,23 +1,49 @@
 import type { ContextMessage } from '@parley/contracts';
 import { summaryMessage } from './context-budget';
 import { ConversationError } from './errors';
-import type { SessionState } from './session.state';
+import type { SessionState, TranscriptMessage } from './session.state';
+
+/**
+ * The transcript a turn's context holds, in turn order: each earlier turn's user message followed
+ * by its reply, then this turn's message. A reply recorded after this turn's message (it was still
+ * being generated when the user spoke again) still follows its own question: the turn was answered
+ * after it (`queue`) or cut it short (`interrupt`, the reply is the part generated). Turns that
+ * came later are left out. The responder answers turns of a session one at a time, so an earlier
+ * turn's outcome is always in the log by then: the context is a function of the log up to this
+ * turn's outcome.
+ */
+export function contextTranscript(state: SessionState, turnId: string): TranscriptMessage[] {
+  if (state.status !== 'open') throw new ConversationError('SESSION.NOT_FOUND', 'The session has not started');
+  const end = state.messages.findIndex((m) => m.role === 'user' && m.turnId === turnId);
+  if (end < 0) throw new ConversationError('TURN.NOT_IN_STATE', `Turn ${turnId} is not in the session state yet`);
+  const asked = new Set(state.messages.slice(0, end).filter((m) => m.role === 'user').map((m) => m.turnId));
+  const replies = new Map(state.messages.filter((m) => m.role === 'assistant' && asked.has(m.turnId)).map((m) => [m.turnId, m]));
+  const transcript: TranscriptMessage[] = [];
+  for (const message of state.messages.slice(0, end)) {
+    if (message.role === 'assistant') {
+      if (!asked.has(message.turnId)) transcript.push(message); // its question is in the summary
+      continue;
+    }
+    transcript.push(message);
+    const reply = replies.get(message.turnId);
+    if (reply) transcript.push(reply);
+  }
+  transcript.push(state.messages[end]);
+  return transcript;
+}
 
 /**
  * The messages a stateful turn's LLM call sees: the system prompt, what is remembered about the
  * user (when anything is), the summary of the older conversation (once there is one), then the
- * rest of the transcript in log order up to and including this turn's user message. Turns that arrived later are left out, so a
- * turn's context never depends on how fast its neighbours were answered.
+ * transcript after it up to and including this turn's user message (`contextTranscript`).
  */
 export function buildStatefulContext(state: SessionState, turnId: string, systemPrompt: string, memory: string | null = null): ContextMessage[] {
-  if (state.status !== 'open') throw new ConversationError('SESSION.NOT_FOUND', 'The session has not started');
-  const end = state.messages.findIndex((m) => m.role === 'user' && m.turnId === turnId);
-  if (end < 0) throw new ConversationError('TURN.NOT_IN_STATE', `Turn ${turnId} is not in the session state yet`);
+  const transcript = contextTranscript(state, turnId);
   return [
     { role: 'system', content: systemPrompt },
     ...(memory ? [{ role: 'system' as const, content: memory }] : []),
-    ...(state.summary ? [summaryMessage(state.summary.text)] : []),
-    ...state.messages.slice(0, end + 1).map((m) => ({ role: m.role, content: m.text })),
+    ...(state.status === 'open' && state.summary ? [summaryMessage(state.summary.text)] : []),
+    ...transcript.map((m) => ({ role: m.role, content: m.text })),
   ];
 }
 

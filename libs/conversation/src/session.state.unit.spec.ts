@@ -140,6 +140,21 @@ describe('buildStatefulContext', () => {
     ]);
   });
 
+  it('puts a reply recorded after the next question right after its own question', () => {
+    version = 0;
+    const events = [
+      recorded('SessionStarted', { sessionId: 's1', userId: null, metadata: {} }),
+      recorded('UserMessageReceived', { turnId: 't1', text: 'first', requestedMode: 'auto' }),
+      recorded('TurnRouted', { turnId: 't1', mode: 'stateful', route: 'llm', reason: 'r', features: {} }),
+      recorded('UserMessageReceived', { turnId: 't2', text: 'second, while the first was answered', requestedMode: 'auto' }),
+      recorded('TurnRouted', { turnId: 't2', mode: 'stateful', route: 'llm', reason: 'r', features: {} }),
+      recorded('AssistantReplied', { turnId: 't1', text: 'answer to first', model: 'm', usage: null, latencyMs: 1, contextMessages: 2, interrupted: null }),
+    ];
+    const { state } = foldSession(events);
+    expect(buildStatefulContext(state, 't2', 'p').map((m) => m.content)).toEqual(['p', 'first', 'answer to first', 'second, while the first was answered']);
+    expect(buildStatefulContext(state, 't1', 'p').map((m) => m.content)).toEqual(['p', 'first']);
+  });
+
   it('refuses a turn the state does not hold yet', () => {
     const { state } = foldSession(twoTurnConversation());
     expect(() => buildStatefulContext(state, 't9', 'p')).toThrow(expect.objectContaining({ code: 'TURN.NOT_IN_STATE' }));
@@ -153,5 +168,30 @@ describe('buildStatefulContext', () => {
       { role: 'system', content: 'p' },
       { role: 'user', content: 'hi' },
     ]);
+  });
+});
+
+describe('barge-in', () => {
+  it('replaces the reply with what the user heard, for every later context', () => {
+    const events = twoTurnConversation().slice(0, 4);
+    events.push(recorded('ReplyInterrupted', { turnId: 't1', spokenText: 'For' }));
+    events.push(recorded('UserMessageReceived', { turnId: 't2', text: 'Friday at 7', requestedMode: 'auto' }));
+    const { state } = foldSession(events);
+    expect(buildStatefulContext(state, 't2', 'p').map((m) => m.content)).toEqual(['p', 'I need a table for two', 'For', 'Friday at 7']);
+    if (state.status !== 'open') throw new Error('expected open');
+    expect(state.turns[0]).toMatchObject({ turnId: 't1', interrupted: 'barge-in', heard: 'For' });
+  });
+
+  it('applies a barge-in recorded while the reply was still being generated', () => {
+    version = 0;
+    const events = [
+      recorded('SessionStarted', { sessionId: 's1', userId: null, metadata: {} }),
+      recorded('UserMessageReceived', { turnId: 't1', text: 'tell me everything', requestedMode: 'auto' }),
+      recorded('ReplyInterrupted', { turnId: 't1', spokenText: 'Well, first' }),
+      recorded('AssistantReplied', { turnId: 't1', text: 'Well, first of all', model: 'm', usage: null, latencyMs: 1, contextMessages: 2, interrupted: 'barge-in' }),
+    ];
+    const { state } = foldSession(events);
+    if (state.status !== 'open') throw new Error('expected open');
+    expect(state.messages.map((m) => m.text)).toEqual(['tell me everything', 'Well, first']);
   });
 });

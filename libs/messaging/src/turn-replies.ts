@@ -95,6 +95,11 @@ export function sendTurnDelta(nc: NatsConnection, subject: string, delta: TurnDe
   nc.publish(subject, JSON.stringify(delta));
 }
 
+/** Ingress side: stops every reply being generated in a session but the new turn's. */
+export function cancelSessionTurns(nc: NatsConnection, prefix: string, streamId: string, exceptTurnId: string): void {
+  nc.publish(turnControlSubject(prefix), JSON.stringify(TurnControlMessage.parse({ kind: 'cancel-session', streamId, exceptTurnId, reason: 'next-turn' })));
+}
+
 /** Ingress side: asks whichever responder generates a turn's reply to stop. */
 export function cancelTurn(nc: NatsConnection, prefix: string, turnId: string, reason: InterruptReason): void {
   nc.publish(turnControlSubject(prefix), JSON.stringify(TurnControlMessage.parse({ kind: 'cancel', turnId, reason })));
@@ -106,7 +111,7 @@ export function cancelTurn(nc: NatsConnection, prefix: string, turnId: string, r
  * minute, so a client that left while the turn was being routed still stops it.
  */
 export class RunningTurns {
-  private readonly running = new Map<string, { controller: AbortController; reason: InterruptReason | null }>();
+  private readonly running = new Map<string, { controller: AbortController; reason: InterruptReason | null; streamId: string }>();
   private readonly early = new Map<string, { reason: InterruptReason; at: number }>();
   private readonly subscription: Subscription;
 
@@ -115,14 +120,17 @@ export class RunningTurns {
       callback: (error, msg) => {
         if (error) return;
         const parsed = TurnControlMessage.safeParse(safeJson(msg.string()));
-        if (parsed.success) this.cancel(parsed.data.turnId, parsed.data.reason);
+        if (!parsed.success) return;
+        const control = parsed.data;
+        if (control.kind === 'cancel') this.cancel(control.turnId, control.reason);
+        else for (const [turnId, entry] of this.running) if (entry.streamId === control.streamId && turnId !== control.exceptTurnId) this.cancel(turnId, control.reason);
       },
     });
   }
 
   /** Marks a turn as generating here; `signal` aborts when it is cancelled. */
-  start(turnId: string): { signal: AbortSignal; reason: () => InterruptReason | null; finish: () => void } {
-    const entry = { controller: new AbortController(), reason: null as InterruptReason | null };
+  start(turnId: string, streamId: string): { signal: AbortSignal; reason: () => InterruptReason | null; finish: () => void } {
+    const entry = { controller: new AbortController(), reason: null as InterruptReason | null, streamId };
     this.running.set(turnId, entry);
     const early = this.early.get(turnId);
     if (early) {

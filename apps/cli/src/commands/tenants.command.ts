@@ -54,6 +54,7 @@ export const TENANT_FLAGS = {
   'context-budget': 'contextBudgetTokens',
   'idle-seconds': 'sessionIdleSeconds',
   'rate-limit': 'rateLimitPerMinute',
+  'concurrent-turns': 'concurrentTurns',
 } as const satisfies Record<string, keyof ResolvedTenantSettings>;
 
 /** Flag values as given on the command line: `default` removes the tenant's own value. */

@@ -1,6 +1,6 @@
-import { Body, Controller, Headers, Param, Post, Res } from '@nestjs/common';
+import { Body, Controller, Headers, HttpCode, Param, Post, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
-import { IdempotencyKey, SessionTurnBody, StatelessTurnBody, UserIdParam, UserTurnBody } from '@parley/contracts';
+import { IdempotencyKey, InterruptBody, SessionTurnBody, StatelessTurnBody, UserIdParam, UserTurnBody } from '@parley/contracts';
 import { ApiError, ApiExceptionFilter } from '../http/api-error';
 import { respond } from '../http/event-stream';
 import { Tenant, type TenantContext } from '../auth/auth.guard';
@@ -36,6 +36,18 @@ export class TurnsController {
   ) {
     const key = idempotencyKeyOf(idempotencyKey);
     return respond(reply, accept, this.errors, (stream) => this.turns.inSession(tenant, sessionId, body.text, body.mode, { idempotencyKey: key, stream }));
+  }
+
+  /** Barge-in: the user spoke over the reply to this turn, having heard `spokenText`. */
+  @Post('sessions/:sessionId/turns/:turnId/interrupt')
+  @HttpCode(200)
+  interrupt(
+    @Tenant() tenant: TenantContext,
+    @Param('sessionId') sessionId: string,
+    @Param('turnId') turnId: string,
+    @Body(new ZodPipe(InterruptBody)) body: InterruptBody,
+  ) {
+    return this.turns.interrupt(tenant, sessionId, turnId, body.spokenText);
   }
 
   @Post('users/:userId/turns')

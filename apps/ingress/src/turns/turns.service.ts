@@ -19,7 +19,7 @@ import {
 } from '@parley/contracts';
 import { derivedId } from '@parley/conversation';
 import { ConcurrencyError, DuplicateEventError, EventStore, StreamErasedError, StreamInactiveError, StreamNotFoundError } from '@parley/event-store';
-import { cancelTurn, EventPublisher, TurnReplies, watchStream } from '@parley/messaging';
+import { cancelSessionTurns, cancelTurn, EventPublisher, TurnReplies, watchStream } from '@parley/messaging';
 import { RESOURCES, type Connections } from '@parley/runtime';
 import { ApiError } from '../http/api-error';
 import type { TenantContext } from '../auth/auth.guard';
@@ -186,12 +186,45 @@ export class TurnsService {
         throw error;
       }
       await this.publisher.publish(this.store.sealed([recorded]));
+      // the user spoke again: under `interrupt`, a reply still being generated in the session stops where it is
+      if (request.sessionId && request.tenant.settings.concurrentTurns === 'interrupt') cancelSessionTurns(nc, prefix, streamId, turnId);
       const reply = (await waiting.reply) ?? (await this.outcomeFromLog(streamId, recorded.version, turnId));
       return this.result(request, turnId, reply);
     } finally {
       request.stream?.signal.removeEventListener('abort', leave);
       waiting.cancel();
     }
+  }
+
+  /**
+   * The user barged in on a turn's reply, having heard `spokenText`: a reply still being generated
+   * stops, and `ReplyInterrupted` makes later turns see what was heard instead of the whole reply.
+   * Recorded once per turn; a repeat returns what was recorded first.
+   */
+  async interrupt(tenant: TenantContext, sessionId: string, turnId: string, spokenText: string) {
+    const info = await this.sessions.streamOf(tenant.tenantId, sessionId);
+    if (info.erased) throw sessionErased(sessionId);
+    const notFound = new ApiError('TURN.NOT_FOUND', `Turn ${turnId} is not one of the recent turns of session ${sessionId}`);
+    if (!SessionIdParam.safeParse(turnId).success) throw notFound;
+    const { state } = await this.sessions.state(tenant.tenantId, sessionId);
+    const turn = state.turns.find((t) => t.turnId === turnId);
+    if (!turn) throw notFound;
+    if (turn.status === 'failed') throw new ApiError('TURN.NOT_INTERRUPTIBLE', `Turn ${turnId} failed: it has no reply to interrupt`);
+    const { nc, prefix } = this.resources;
+    if (turn.status !== 'replied') cancelTurn(nc, prefix, turnId, 'barge-in');
+    const streamId = sessionStreamId(sessionId);
+    const eventId = derivedId(`${streamId}\u0000${turnId}`, 'ReplyInterrupted');
+    try {
+      const recorded = await this.store.append(streamId, tenant.tenantId, [
+        { eventId, type: 'ReplyInterrupted', data: { turnId, spokenText }, metadata: { tenantId: tenant.tenantId, correlationId: turnId } },
+      ], 'exists');
+      await this.publisher.publish(this.store.sealed(recorded));
+    } catch (error) {
+      if (error instanceof StreamErasedError) throw sessionErased(sessionId);
+      if (!(error instanceof DuplicateEventError)) throw error;
+    }
+    const stored = await this.store.readEvent(eventId);
+    return { sessionId, turnId, spokenText: stored?.type === 'ReplyInterrupted' ? stored.data.spokenText : spokenText, interrupted: true };
   }
 
   /** A retry: the original turn is in the log; return its answer, waiting for it if need be. */

@@ -35,7 +35,11 @@ export interface ResponderOptions {
 }
 
 /** What to do with a routed turn: answer it with this context, or it was answered already. */
-type Plan = { kind: 'answer'; context: ContextMessage[]; userId: string | null } | { kind: 'answered'; outcome: RecordedEvent };
+type Plan =
+  | { kind: 'answer'; context: ContextMessage[]; userId: string | null }
+  | { kind: 'answered'; outcome: RecordedEvent }
+  /** The user spoke again before this turn's reply began, under the `interrupt` policy. */
+  | { kind: 'superseded' };
 
 /** The tool through which the model keeps what it learns about the user for later sessions. */
 export const REMEMBER_TOOL: ToolSpec = {
@@ -88,8 +92,12 @@ export class TurnResponderHandler {
     try {
       const plan = await this.plan(routed, outcomeId); // may summarize older turns first: an LLM call too
       if (plan.kind === 'answered') return this.reply(routed, plan.outcome);
+      if (plan.kind === 'superseded') {
+        const data = { turnId: routed.data.turnId, text: '', model: 'none', usage: null, latencyMs: 0, contextMessages: 0, interrupted: 'next-turn' as const };
+        return this.record(routed, outcomeId, { eventId: outcomeId, type: 'AssistantReplied', data, metadata });
+      }
       const startedAt = performance.now();
-      const generation = this.running.start(routed.data.turnId);
+      const generation = this.running.start(routed.data.turnId, routed.streamId);
       let result: Awaited<ReturnType<typeof this.converse>>;
       try {
         result = await this.converse(plan.context, plan.userId !== null, generation.signal, this.streamTo(routed));
@@ -118,6 +126,11 @@ export class TurnResponderHandler {
       this.log.warn(`Turn ${routed.data.turnId} failed: ${error.code} ${error.message}`);
       outcome = { eventId: outcomeId, type: 'TurnFailed', data: { turnId: routed.data.turnId, code: error.code, message: error.message }, metadata };
     }
+    await this.record(routed, outcomeId, outcome);
+  }
+
+  /** Records the turn's outcome (once) and sends it to the waiting ingress. */
+  private async record(routed: RecordedEvent<'TurnRouted'>, outcomeId: string, outcome: NewEvent): Promise<void> {
     const recorded = await appendOnce(this.store, routed.streamId, outcome);
     if (!recorded) {
       // a concurrent delivery of the same turn recorded its answer first; that one stands
@@ -218,8 +231,9 @@ export class TurnResponderHandler {
         if (outcome) return { kind: 'answered', outcome };
       }
       const userId = state.status === 'open' ? state.userId : null;
+      const { concurrentTurns, contextBudgetTokens } = await this.tenants.settings(routed.metadata.tenantId);
+      if (concurrentTurns === 'interrupt' && spokeAgainAfter(state, turnId)) return { kind: 'superseded' };
       const memory = userId ? memoryMessage(await this.memory.load(routed.metadata.tenantId, userId)) : null;
-      const { contextBudgetTokens } = await this.tenants.settings(routed.metadata.tenantId);
       const input = { turnId, systemPrompt: this.options.systemPrompt, memory, budget: contextBudgetTokens };
       let current = state;
       let plan = planStatefulContext({ ...input, state: current });
@@ -267,6 +281,13 @@ export class TurnResponderHandler {
         : { ok: false, turnId: outcome.data.turnId, route, code: outcome.data.code, message: outcome.data.message };
     sendTurnReply(this.resources.nc, replyTo, reply);
   }
+}
+
+/** Whether the session holds a user message of a turn that came after this one. */
+function spokeAgainAfter(state: SessionState, turnId: string): boolean {
+  if (state.status !== 'open') return false;
+  const index = state.turns.findIndex((t) => t.turnId === turnId);
+  return index >= 0 && index < state.turns.length - 1;
 }
 
 function safeJson(text: string): unknown {
