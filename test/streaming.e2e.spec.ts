@@ -101,7 +101,7 @@ describe('streaming turns', () => {
   it('stops the generation when the client disconnects, and records the part generated as interrupted', async () => {
     const { sessionId } = (await t.post('/v1/sessions', {})).body;
     const abort = new AbortController();
-    const res = await streamTurn(`/v1/sessions/${sessionId}/turns`, { text: 'count slowly to twenty' }, abort.signal);
+    const res = await streamTurn(`/v1/sessions/${sessionId}/turns`, { text: 'count slowly to thirty' }, abort.signal);
     const received = await readEvents(res, { count: 3, abort: () => abort.abort() });
     expect(received.map((e) => e.event)).toEqual(['delta', 'delta', 'delta']);
 
@@ -120,7 +120,7 @@ describe('streaming turns', () => {
     // the next turn sees what was generated, no more
     await t.post(`/v1/sessions/${sessionId}/turns`, { text: 'why did you stop?' });
     const next = t.llm.requests.find((r) => r.messages.at(-1)?.content === 'why did you stop?')!;
-    expect(next.messages.map((m) => m.content)).toEqual([expect.any(String), 'count slowly to twenty', replied.data.text, 'why did you stop?']);
+    expect(next.messages.map((m) => m.content)).toEqual([expect.any(String), 'count slowly to thirty', replied.data.text, 'why did you stop?']);
   });
 
   describe('barge-in and overlapping turns', () => {
@@ -166,16 +166,16 @@ describe('streaming turns', () => {
 
     it('queues a turn sent while the previous one is answered: it is answered after, seeing the whole reply', async () => {
       const { sessionId } = (await t.post('/v1/sessions', {})).body;
-      const first = t.post(`/v1/sessions/${sessionId}/turns`, { text: 'count slowly to twenty' });
-      await waitFor(() => t.llm.requests.some((r) => r.messages.at(-1)?.content === 'count slowly to twenty' && r.messages.length === 2), { what: 'the first turn to reach the LLM' });
+      const first = t.post(`/v1/sessions/${sessionId}/turns`, { text: 'count slowly to forty' });
+      await waitFor(() => t.llm.requests.some((r) => r.messages.at(-1)?.content === 'count slowly to forty' && r.messages.length === 2), { what: 'the first turn to reach the LLM' });
       const second = await t.post(`/v1/sessions/${sessionId}/turns`, { text: 'and then what?' });
       expect((await first).body.reply).toEqual({ text: LONG });
       expect(second.status).toBe(200);
-      expect(contextOf('and then what?')).toEqual([expect.any(String), 'count slowly to twenty', LONG, 'and then what?']);
+      expect(contextOf('and then what?')).toEqual([expect.any(String), 'count slowly to forty', LONG, 'and then what?']);
       const order = (await eventsOf(sessionId)).map((e) => `${e.type}:${e.data.text ?? ''}`.replace(LONG, 'LONG'));
       expect(order).toEqual([
         'SessionStarted:',
-        'UserMessageReceived:count slowly to twenty',
+        'UserMessageReceived:count slowly to forty',
         'TurnRouted:',
         'UserMessageReceived:and then what?',
         'TurnRouted:',

@@ -5,6 +5,8 @@ import type { TurnReplies } from '@parley/messaging';
 import { InfrastructureModule, type Connections } from '@parley/runtime';
 import { AuthGuard } from './auth/auth.guard';
 import { HealthController } from './health/health.controller';
+import { ChatCompletionsController } from './openai/chat-completions.controller';
+import { ResponsesController } from './openai/responses.controller';
 import { TURN_REPLIES, TURN_TIMEOUT_MS } from './ingress.tokens';
 import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
@@ -19,7 +21,7 @@ export class IngressModule {
     return {
       module: IngressModule,
       imports: [InfrastructureModule.forResources(resources)],
-      controllers: [SessionsController, TurnsController, UsersController, UsageController, HealthController],
+      controllers: [SessionsController, TurnsController, ChatCompletionsController, ResponsesController, UsersController, UsageController, HealthController],
       providers: [
         SessionsService,
         TurnsService,

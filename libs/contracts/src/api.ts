@@ -15,6 +15,16 @@ export const CreateSessionBody = z
   .strict();
 export type CreateSessionBody = z.infer<typeof CreateSessionBody>;
 
+/** `POST /v1/sessions/{id}/fork`: a new session continuing this one from a version of its history. */
+export const ForkSessionBody = z
+  .object({
+    /** The stream version to fork at (default: the latest). */
+    atVersion: z.number().int().positive().optional(),
+  })
+  .strict()
+  .default({});
+export type ForkSessionBody = z.infer<typeof ForkSessionBody>;
+
 /** Upper bound on one user message; voice turns are far shorter. */
 export const MAX_TURN_TEXT = 32_000;
 

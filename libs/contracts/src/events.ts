@@ -20,6 +20,33 @@ export const SessionStartedData = z.object({
   metadata: z.record(z.string(), z.unknown()),
 });
 
+/** A function call the model asked for. */
+export const ToolCallData = z.object({
+  id: z.string(),
+  name: z.string(),
+  /** JSON text, as the model wrote it. */
+  arguments: z.string(),
+});
+export type ToolCallData = z.infer<typeof ToolCallData>;
+
+/** A function the client offers the model (OpenAI `tools[].function`). */
+export const ToolSpecData = z.object({
+  name: z.string().min(1).max(64),
+  description: z.string().max(4_000).optional(),
+  /** JSON Schema of the arguments. */
+  parameters: z.record(z.string(), z.unknown()).optional(),
+});
+export type ToolSpecData = z.infer<typeof ToolSpecData>;
+
+/** A message of a conversation a client sent in full (OpenAI chat format, tool calls included). */
+export const ClientMessage = z.discriminatedUnion('role', [
+  z.object({ role: z.literal('system'), content: z.string() }),
+  z.object({ role: z.literal('user'), content: z.string() }),
+  z.object({ role: z.literal('assistant'), content: z.string().nullable(), toolCalls: z.array(ToolCallData).optional() }),
+  z.object({ role: z.literal('tool'), toolCallId: z.string(), content: z.string() }),
+]);
+export type ClientMessage = z.infer<typeof ClientMessage>;
+
 /** The user said something. */
 export const UserMessageReceivedData = z.object({
   /** Id of the turn this message opens; every later event of the turn carries it. */
@@ -28,6 +55,16 @@ export const UserMessageReceivedData = z.object({
   text: z.string(),
   /** The route the client asked for. */
   requestedMode: RequestedMode,
+  /** The client's system prompt for this turn, in place of the deployment's (OpenAI-compatible clients send one). */
+  instructions: z.string().optional(),
+  /**
+   * The conversation the client sent before this message. Without a session (the classic chat
+   * API keeps history on the client) it is the turn's context, as sent; in a session, its user and
+   * assistant messages are ones the session did not have, and join its transcript before this one.
+   */
+  context: z.array(ClientMessage).optional(),
+  /** Functions the client offers the model; calls to them are returned to the client. */
+  tools: z.array(ToolSpecData).optional(),
 });
 
 /** Who produces the answer: the LLM, or the knowledge base (FAQ) without an LLM call. */
@@ -109,6 +146,8 @@ export const AssistantRepliedData = z.object({
    * next turn interrupted it — and `text` is only what was generated until then.
    */
   interrupted: InterruptReason.nullable(),
+  /** The client's functions the model asked to call (the client runs them and sends the results). */
+  toolCalls: z.array(ToolCallData).optional(),
 });
 
 /**
@@ -160,6 +199,37 @@ export const ConversationSummarizedData = z.object({
   usage: TokenUsage.nullable(),
 });
 
+/** One message carried into a forked session. */
+export const ForkedMessageData = z.object({
+  role: z.enum(['user', 'assistant']),
+  text: z.string(),
+  /** The turn of the original session it belonged to. */
+  turnId: Id,
+  /** When it was said in the original session. */
+  at: z.string(),
+});
+
+/**
+ * The session continues another one from a point in its history (`parley fork`, or an OpenAI
+ * `previous_response_id` that is not its conversation's latest): it starts with the conversation
+ * as it stood there — the summary and the messages after it — copied, so it never depends on the
+ * original. Always the second event of its stream.
+ */
+export const SessionForkedData = z.object({
+  /** The session it was forked from. */
+  fromSessionId: Id,
+  /** The stream version of the original the fork starts from. */
+  atVersion: z.number().int().positive(),
+  /** The original's rolling summary at that point, if it had one. */
+  summary: z.string().nullable(),
+  /** Messages the summary covers. */
+  summarizedMessages: z.number().int().nonnegative(),
+  /** The original's messages after the summary, up to that point. */
+  messages: z.array(ForkedMessageData),
+  /** Turns the original had answered statefully by then (an ongoing case carries over). */
+  llmTurns: z.number().int().nonnegative(),
+});
+
 /** Where a remembered fact came from. */
 export const MemorySource = z.enum(['llm', 'api']);
 
@@ -195,6 +265,7 @@ export const EventSchemas = {
   SessionExpired: SessionExpiredData,
   ConversationSummarized: ConversationSummarizedData,
   ReplyInterrupted: ReplyInterruptedData,
+  SessionForked: SessionForkedData,
 } as const;
 
 export type EventType = keyof typeof EventSchemas;
@@ -212,6 +283,7 @@ export const EVENT_SCHEMA_VERSIONS: Record<EventType, number> = {
   SessionExpired: 1,
   ConversationSummarized: 1,
   ReplyInterrupted: 1,
+  SessionForked: 1,
 };
 
 /**
@@ -258,7 +330,7 @@ export function upcastEventData<T extends EventType>(type: T, schemaVersion: num
  */
 export const PERSONAL_FIELDS: { [K in EventType]: Partial<Record<keyof z.infer<(typeof EventSchemas)[K]>, unknown>> } = {
   SessionStarted: { metadata: {} },
-  UserMessageReceived: { text: '[erased]' },
+  UserMessageReceived: { text: '[erased]', instructions: '[erased]', context: [] },
   TurnRouted: {},
   AssistantReplied: { text: '[erased]' },
   TurnFailed: {},
@@ -267,6 +339,7 @@ export const PERSONAL_FIELDS: { [K in EventType]: Partial<Record<keyof z.infer<(
   SessionExpired: {},
   ConversationSummarized: { summary: '[erased]' },
   ReplyInterrupted: { spokenText: '[erased]' },
+  SessionForked: { summary: '[erased]', messages: [] },
 };
 
 /** Context that travels with every event but is not part of its meaning. */

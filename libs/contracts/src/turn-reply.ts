@@ -26,6 +26,8 @@ export const TurnReplyMessage = z.discriminatedUnion('ok', [
     route: RouteInfo,
     /** Set when the reply was cut short (`text` is what was generated until then). */
     interrupted: InterruptReason.nullable().optional(),
+    /** The client's functions the model asked to call. */
+    toolCalls: z.array(z.object({ id: z.string(), name: z.string(), arguments: z.string() })).optional(),
     /** Tokens of the turn's LLM calls, when the model reported them. */
     usage: z.object({ promptTokens: z.number(), completionTokens: z.number() }).nullable().optional(),
   }),

@@ -76,6 +76,8 @@ export type SessionState =
       usage: SessionUsage;
       /** When the session expired for inactivity (no turns after that), or null while it is live. */
       expiredAt: string | null;
+      /** The session and version it was forked from (`SessionForked`), if it was. */
+      forkedFrom: { sessionId: string; version: number } | null;
     };
 
 /** What a `ConversationSummarized` event left in the state. */
@@ -98,7 +100,7 @@ export const initialSessionState = (): SessionState => ({ status: 'none' });
  * Version of `evolveSession`'s meaning. Bump it when the same events would fold to a different
  * state: stored folds (read model rows) from another version are then ignored and refolded.
  */
-export const SESSION_FOLD_VERSION = 6; // 2: turns record route and intent; 3: usage totals; 4: expiry; 5: summary, bounded turns; 6: interruptions
+export const SESSION_FOLD_VERSION = 7; // 2: turns record route and intent; 3: usage totals; 4: expiry; 5: summary, bounded turns; 6: interruptions; 7: forks
 
 /**
  * Folds one event into a session's state. Pure: the same events always give the same state, so
@@ -120,6 +122,7 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
       llmTurns: 0,
       usage: emptyUsage(),
       expiredAt: null,
+      forkedFrom: null,
     };
   }
   if (state.status !== 'open') return state; // events before the start cannot happen; ignore rather than crash a replay
@@ -127,7 +130,7 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
     case 'UserMessageReceived':
       return {
         ...state,
-        messages: [...state.messages, message('user', event)],
+        messages: [...state.messages, ...carriedIn(event), message('user', event)],
         turns: [
           ...state.turns.slice(state.turns.length >= RECENT_TURNS ? state.turns.length - RECENT_TURNS + 1 : 0),
           { turnId: event.data.turnId, status: 'received', mode: null, route: null, intent: null, reason: null, error: null, interrupted: null, heard: null },
@@ -191,6 +194,17 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
         },
       };
     }
+    case 'SessionForked': {
+      const { fromSessionId, atVersion, summary, summarizedMessages, messages, llmTurns } = event.data;
+      // the copied conversation counts as said at the fork (its versions are the original's)
+      return {
+        ...state,
+        forkedFrom: { sessionId: fromSessionId, version: atVersion },
+        summary: summary === null ? null : { text: summary, throughVersion: event.version, messages: summarizedMessages },
+        messages: messages.map((m) => ({ ...m, version: event.version })),
+        llmTurns,
+      };
+    }
     case 'MemoryRemembered':
     case 'MemoryForgotten':
       return state; // user-stream events: not part of a session
@@ -203,6 +217,20 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
 
 function message(role: TranscriptMessage['role'], event: RecordedEvent<'UserMessageReceived' | 'AssistantReplied'>): TranscriptMessage {
   return { role, text: event.data.text, turnId: event.data.turnId, version: event.version, at: event.recordedAt };
+}
+
+/**
+ * The conversation a client sent with its message that the session did not have yet (a first
+ * request that brings earlier messages, a voice platform's spoken greeting): its user and
+ * assistant messages join the transcript before the message, each under an id of its own so none
+ * is taken for the turn's reply.
+ */
+function carriedIn(event: RecordedEvent<'UserMessageReceived'>): TranscriptMessage[] {
+  return (event.data.context ?? []).flatMap((m, i) =>
+    (m.role === 'user' || m.role === 'assistant') && m.content
+      ? [{ role: m.role, text: m.content, turnId: `${event.data.turnId}/context/${i}`, version: event.version, at: event.recordedAt }]
+      : [],
+  );
 }
 
 function updateTurn(state: OpenSession, turnId: string, patch: Partial<TurnRecord>): OpenSession {

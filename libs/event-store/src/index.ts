@@ -11,3 +11,4 @@ export * from './user-memory.repository';
 export * from './usage.query';
 export * as schema from './schema';
 export * from './tenants.repository';
+export * from './session-fork';

@@ -1,11 +1,11 @@
-import type { ContextMessage, TokenUsage } from '@parley/contracts';
+import type { ClientMessage, TokenUsage } from '@parley/contracts';
 
 /** A function the model may call. */
 export interface ToolSpec {
   name: string;
-  description: string;
+  description?: string;
   /** JSON Schema of the arguments. */
-  parameters: Record<string, unknown>;
+  parameters?: Record<string, unknown>;
 }
 
 export interface ToolCall {
@@ -15,11 +15,8 @@ export interface ToolCall {
   arguments: string;
 }
 
-/** The context plus, within one turn, the model's tool calls and their results. */
-export type LlmMessage =
-  | ContextMessage
-  | { role: 'assistant'; content: string | null; toolCalls: ToolCall[] }
-  | { role: 'tool'; toolCallId: string; content: string };
+/** The context plus the model's tool calls and their results (the OpenAI chat format). */
+export type LlmMessage = ClientMessage;
 
 export interface LlmRequest {
   /** The exact context, system prompt first. */

@@ -105,13 +105,14 @@ export class OpenAiCompatibleLlm implements Llm {
 
 function toOpenAi(message: LlmMessage): OpenAI.Chat.Completions.ChatCompletionMessageParam {
   if (message.role === 'tool') return { role: 'tool', tool_call_id: message.toolCallId, content: message.content };
-  if (message.role === 'assistant' && 'toolCalls' in message) {
+  if (message.role === 'assistant' && message.toolCalls?.length) {
     return {
       role: 'assistant',
       content: message.content,
       tool_calls: message.toolCalls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })),
     };
   }
+  if (message.role === 'assistant') return { role: 'assistant', content: message.content };
   return message;
 }
 

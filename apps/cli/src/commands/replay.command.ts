@@ -74,6 +74,10 @@ export function describeEvent(event: RecordedEvent): string {
     }
     case 'ReplyInterrupted':
       return `${head}${kind('ReplyInterrupted', style.red)} turn ${short(event.data.turnId)}  the user barged in after hearing: ${quote(event.data.spokenText)}`;
+    case 'SessionForked': {
+      const summary = event.data.summary === null ? '' : `, a summary of ${event.data.summarizedMessages} messages`;
+      return `${head}${kind('SessionForked', style.blue)} from session ${event.data.fromSessionId} at v${event.data.atVersion}: ${event.data.messages.length} messages${summary}`;
+    }
     case 'MemoryRemembered':
       return `${head}${kind('MemoryRemembered', style.magenta)} ${event.data.name} = ${quote(event.data.value)}  ${style.dim(`(by ${event.data.source})`)}`;
     case 'MemoryForgotten':
@@ -89,6 +93,7 @@ export function describeState(state: SessionState): string[] {
   if (state.status === 'none') return ['  (no session)'];
   const lines = [
     `  user: ${state.userId ?? '-'}   started: ${state.startedAt}${state.expiredAt ? `   expired: ${state.expiredAt}` : ''}   metadata: ${JSON.stringify(state.metadata)}`,
+    ...(state.forkedFrom ? [`  forked from session ${state.forkedFrom.sessionId} at v${state.forkedFrom.version}`] : []),
     ...(state.summary ? [`  summary of ${state.summary.messages} earlier messages (to v${state.summary.throughVersion}): ${quote(state.summary.text)}`] : []),
     `  messages (${state.messages.length}${state.summary ? ' after the summary' : ''}):`,
     ...state.messages.map((m) => `    ${(m.role === 'user' ? style.cyan : style.green)(m.role.padEnd(9))} ${quote(m.text)}`),

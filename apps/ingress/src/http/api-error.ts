@@ -31,6 +31,8 @@ export const HTTP_STATUS: Record<string, number> = {
   'USER.NOT_FOUND': 404,
   'TURN.NOT_FOUND': 404,
   'TURN.NOT_INTERRUPTIBLE': 409,
+  'RESPONSE.NOT_FOUND': 404,
+  'RESPONSE.PREVIOUS_NOT_FOUND': 400,
   'EVENT_STORE.STREAM_NOT_FOUND': 404,
   'EVENT_STORE.CONCURRENCY': 409,
   'SESSION.EXPIRED': 409,
@@ -56,17 +58,40 @@ const BY_HTTP_STATUS: Record<number, string> = {
   415: 'REQUEST.UNSUPPORTED_MEDIA_TYPE',
 };
 
-/** Maps anything thrown in a request to `{ error: { code, message } }` with the table's status. */
+/** Routes that speak the OpenAI API, and so answer errors in its shape. */
+export const isOpenAiPath = (url: string) => /^\/v1\/(chat\/completions|responses|models)(\/|\?|$)/.test(url);
+
+/** OpenAI's error shape for one of our errors: `{error: {message, type, param, code}}`. */
+export function openAiErrorBody(status: number, body: ErrorBody): { error: { message: string; type: string; param: string | null; code: string | null } } {
+  const { code, message, details } = body.error;
+  const param = (details as { param?: string } | undefined)?.param ?? (Array.isArray(details) && typeof details[0]?.path === 'string' ? details[0].path : null);
+  const known: Record<string, [string, string | null]> = {
+    'AUTH.MISSING_KEY': ['invalid_request_error', 'invalid_api_key'],
+    'AUTH.INVALID_KEY': ['invalid_request_error', 'invalid_api_key'],
+    RATE_LIMITED: ['requests', 'rate_limit_exceeded'],
+    'RESPONSE.PREVIOUS_NOT_FOUND': ['invalid_request_error', 'previous_response_not_found'],
+    'RESPONSE.NOT_FOUND': ['invalid_request_error', 'not_found'],
+  };
+  const [type, openAiCode] = known[code] ?? [status >= 500 ? 'server_error' : 'invalid_request_error', code.toLowerCase().replace(/\./g, '_')];
+  return { error: { message: status === 400 && Array.isArray(details) ? `${message}: ${details.map((d: { path: string; message: string }) => `${d.path || 'body'}: ${d.message}`).join('; ')}` : message, type, param, code: openAiCode } };
+}
+
+/**
+ * Maps anything thrown in a request to `{ error: { code, message } }` with the table's status —
+ * or, on the OpenAI-compatible routes, to OpenAI's `{ error: { message, type, param, code } }`.
+ */
 @Catch()
 export class ApiExceptionFilter implements ExceptionFilter {
   private readonly log = new Logger('HTTP');
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
-    const { status, body } = this.toResponse(exception);
+    const request = host.switchToHttp().getRequest<{ url?: string }>();
+    const { status, body: native } = this.toResponse(exception);
+    const body = isOpenAiPath(request.url ?? '') ? openAiErrorBody(status, native) : native;
     if (status >= 500 && status !== 502 && status !== 504) this.log.error(exception instanceof Error ? exception.stack : String(exception));
     if (status === 401) void reply.header('www-authenticate', 'Bearer');
-    const retryAfter = (body.error.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
+    const retryAfter = (native.error.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
     if (status === 429 && typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
     void reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
   }

@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { SessionIdParam, sessionStreamId, type CreateSessionBody, type EventType, type RecordedEvent } from '@parley/contracts';
 import type { OpenSession, Versioned } from '@parley/conversation';
 import { EventPublisher } from '@parley/messaging';
-import { EventStore, loadSessionState, SessionProjectionRepository, UserErasedError, type StreamInfo } from '@parley/event-store';
+import { ConcurrencyError, EventStore, forkSession, ForkVersionError, loadSessionState, SessionProjectionRepository, UserErasedError, type StreamInfo } from '@parley/event-store';
 import { ApiError } from '../http/api-error';
 
 export const sessionNotFound = (sessionId: string) => new ApiError('SESSION.NOT_FOUND', `Session ${sessionId} not found`);
@@ -18,8 +18,7 @@ export class SessionsService {
     private readonly publisher: EventPublisher,
   ) {}
 
-  async create(tenantId: string, body: CreateSessionBody): Promise<{ sessionId: string }> {
-    const sessionId = randomUUID();
+  async create(tenantId: string, body: CreateSessionBody, sessionId: string = randomUUID()): Promise<{ sessionId: string }> {
     const userId = body.userId ?? null;
     const events = await this.store
       .append(
@@ -43,6 +42,62 @@ export class SessionsService {
       });
     await this.publisher.publish(this.store.sealed(events));
     return { sessionId };
+  }
+
+  /**
+   * The session with this id, started now unless it exists (for sessions named by a client's
+   * conversation key, whose ids derive from it). Another tenant's stream is not found.
+   */
+  async ensure(tenantId: string, sessionId: string, body: CreateSessionBody = {}): Promise<void> {
+    const info = await this.store.streamInfo(sessionStreamId(sessionId));
+    if (info) {
+      if (info.tenantId !== tenantId) throw sessionNotFound(sessionId);
+      return;
+    }
+    try {
+      await this.create(tenantId, body, sessionId);
+    } catch (error) {
+      if (!(error instanceof ConcurrencyError)) throw error; // started by a concurrent request: fine
+    }
+  }
+
+  /** A new session continuing this one as it stood at `atVersion` (default: now); see `forkSession`. */
+  async fork(tenantId: string, sessionId: string, atVersion?: number): Promise<{ sessionId: string; forkedFrom: { sessionId: string; version: number } }> {
+    const info = await this.streamOf(tenantId, sessionId);
+    if (info.erased) throw sessionErased(sessionId);
+    try {
+      const fork = await forkSession(this.store, tenantId, sessionId, { atVersion });
+      await this.published(fork.events);
+      return { sessionId: fork.sessionId, forkedFrom: { sessionId, version: fork.atVersion } };
+    } catch (error) {
+      if (error instanceof ForkVersionError) throw new ApiError('REQUEST.INVALID', error.message, { param: 'atVersion', latest: error.latest });
+      if (error instanceof UserErasedError) throw sessionErased(sessionId);
+      throw error;
+    }
+  }
+
+  /**
+   * Where a turn sits in the session's log: the version of its message, of its outcome (reply or
+   * failure, once there is one), and of the next turn's message (if the session went on).
+   */
+  async turnPlace(
+    tenantId: string,
+    sessionId: string,
+    turnId: string,
+  ): Promise<{ askedAt: number; answeredAt: number | null; nextAskedAt: number | null; nextKey: string | null } | null> {
+    const info = await this.streamOf(tenantId, sessionId);
+    if (info.erased) return null;
+    const events = await this.store.readStream(sessionStreamId(sessionId), { types: ['UserMessageReceived', 'AssistantReplied', 'TurnFailed'] });
+    const asked = events.find((e) => e.type === 'UserMessageReceived' && e.data.turnId === turnId);
+    if (!asked) return null;
+    const answered = events.find((e) => e.type !== 'UserMessageReceived' && 'turnId' in e.data && e.data.turnId === turnId);
+    const next = events.find((e) => e.type === 'UserMessageReceived' && e.version > asked.version);
+    return { askedAt: asked.version, answeredAt: answered?.version ?? null, nextAskedAt: next?.version ?? null, nextKey: next?.metadata.idempotencyKey ?? null };
+  }
+
+  /** Publishes events this service's store just appended (the relay would, a little later). */
+  async published(events: RecordedEvent[]): Promise<void> {
+    await this.publisher.publish(this.store.sealed(events));
   }
 
   /** The session's stream, if it exists and belongs to the tenant: another tenant's session is not found, not forbidden. */

@@ -11,7 +11,10 @@ import {
   type RecordedEvent,
   type RequestedMode,
   type RouteInfo,
+  type ClientMessage,
   type InterruptReason,
+  type ToolCallData,
+  type ToolSpecData,
   type StoredEvent,
   type TokenUsage,
   type TurnDeltaMessage,
@@ -34,6 +37,8 @@ export interface TurnResult {
   route: RouteInfo;
   /** Tokens of the turn's LLM calls (null for knowledge base answers or when the model reported none). */
   usage: TokenUsage | null;
+  /** Calls to the client's own tools the model asked for (OpenAI-compatible clients). */
+  toolCalls?: ToolCallData[];
 }
 
 /** A client that streams: gets the reply's pieces as they come, and may go away. */
@@ -47,6 +52,12 @@ export interface TurnStream {
 export interface TurnOptions {
   idempotencyKey?: string;
   stream?: TurnStream;
+  /** The client's system prompt, in place of the deployment's. */
+  instructions?: string;
+  /** The conversation the client sent before this message: the context without a session, else messages the session lacks. */
+  context?: ClientMessage[];
+  /** The client's functions the model may call. */
+  tools?: ToolSpecData[];
 }
 
 /** A turn addressed by user: which session it went to. */
@@ -56,13 +67,11 @@ export interface UserTurnResult extends TurnResult {
   sessionResumed: boolean;
 }
 
-interface TurnRequest {
+interface TurnRequest extends TurnOptions {
   tenant: TenantContext;
   sessionId: string | null;
   text: string;
   mode: RequestedMode;
-  idempotencyKey?: string;
-  stream?: TurnStream;
 }
 
 /** Matches the outcome of a turn, on open events or on the bus's stored form (turnId is never sealed). */
@@ -143,7 +152,14 @@ export class TurnsService {
     const message: NewEvent = {
       eventId,
       type: 'UserMessageReceived',
-      data: { turnId, text: request.text, requestedMode: request.mode },
+      data: {
+        turnId,
+        text: request.text,
+        requestedMode: request.mode,
+        ...(request.instructions !== undefined ? { instructions: request.instructions } : {}),
+        ...(request.context && (!request.sessionId || request.context.length) ? { context: request.context } : {}),
+        ...(request.tools?.length ? { tools: request.tools } : {}),
+      },
       metadata: {
         tenantId,
         correlationId: turnId,
@@ -262,17 +278,21 @@ export class TurnsService {
       reply: { text: reply.text, ...(reply.interrupted ? { interrupted: reply.interrupted } : {}) },
       route: reply.route,
       usage: reply.usage ?? null,
+      ...(reply.toolCalls?.length ? { toolCalls: reply.toolCalls } : {}),
     };
   }
 
   /** The fast reply is core NATS and may be lost; the log is where the answer really lives. */
-  private async outcomeFromLog(streamId: string, after: number, turnId: string): Promise<TurnReplyMessage | null> {
+  async outcomeFromLog(streamId: string, after: number, turnId: string): Promise<TurnReplyMessage | null> {
     const events = await this.store.readStream(streamId, { after });
     const routed = events.find((e) => e.type === 'TurnRouted' && e.data.turnId === turnId);
     const outcome = events.find(isOutcomeOf(turnId));
     if (!routed || routed.type !== 'TurnRouted' || !outcome) return null;
     const route = routeInfoOf(routed.data);
-    if (outcome.type === 'AssistantReplied') return { ok: true, turnId, text: outcome.data.text, route, interrupted: outcome.data.interrupted, usage: outcome.data.usage };
+    if (outcome.type === 'AssistantReplied') {
+      const { text, interrupted, usage, toolCalls } = outcome.data;
+      return { ok: true, turnId, text, route, interrupted, usage, ...(toolCalls ? { toolCalls } : {}) };
+    }
     if (outcome.type === 'TurnFailed') return { ok: false, turnId, route, code: outcome.data.code, message: outcome.data.message };
     return null;
   }

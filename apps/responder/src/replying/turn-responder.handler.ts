@@ -22,7 +22,7 @@ import {
   UserErasedError,
   UserMemoryStore,
 } from '@parley/event-store';
-import { LlmError, type Llm, type LlmMessage, type ToolSpec } from '@parley/llm';
+import { LlmError, type Llm, type LlmMessage, type ToolCall, type ToolSpec } from '@parley/llm';
 import { z } from 'zod';
 import { EventPublisher, RunningTurns, sendTurnDelta, sendTurnReply } from '@parley/messaging';
 import { appendOnce, RESOURCES, type Connections } from '@parley/runtime';
@@ -36,7 +36,7 @@ export interface ResponderOptions {
 
 /** What to do with a routed turn: answer it with this context, or it was answered already. */
 type Plan =
-  | { kind: 'answer'; context: ContextMessage[]; userId: string | null }
+  | { kind: 'answer'; context: LlmMessage[]; userId: string | null; tools: ToolSpec[] }
   | { kind: 'answered'; outcome: RecordedEvent }
   /** The user spoke again before this turn's reply began, under the `interrupt` policy. */
   | { kind: 'superseded' };
@@ -100,7 +100,7 @@ export class TurnResponderHandler {
       const generation = this.running.start(routed.data.turnId, routed.streamId);
       let result: Awaited<ReturnType<typeof this.converse>>;
       try {
-        result = await this.converse(plan.context, plan.userId !== null, generation.signal, this.streamTo(routed));
+        result = await this.converse(plan, generation.signal, this.streamTo(routed));
       } finally {
         generation.finish();
       }
@@ -118,6 +118,7 @@ export class TurnResponderHandler {
           latencyMs: Math.round(performance.now() - startedAt),
           contextMessages: plan.context.length,
           interrupted: result.interrupted ? (generation.reason() ?? 'client-disconnected') : null,
+          ...(result.toolCalls.length ? { toolCalls: result.toolCalls } : {}),
         },
         metadata,
       };
@@ -144,11 +145,14 @@ export class TurnResponderHandler {
 
   /**
    * Calls the LLM, running its `remember` calls (when the session has a user) until it answers in
-   * text; the facts are returned, to be recorded with the turn.
+   * text; the facts are returned, to be recorded with the turn. Calls to the client's own tools end
+   * the turn: they are returned for the client to run.
    */
-  private async converse(context: ContextMessage[], canRemember: boolean, signal: AbortSignal, onDelta: (text: string) => void) {
-    const messages: LlmMessage[] = [...context];
-    const tools = canRemember ? [REMEMBER_TOOL] : undefined;
+  private async converse(plan: Extract<Plan, { kind: 'answer' }>, signal: AbortSignal, onDelta: (text: string) => void) {
+    const messages: LlmMessage[] = [...plan.context];
+    const clientTools = new Set(plan.tools.map((t) => t.name));
+    const offered = [...plan.tools, ...(plan.userId !== null && !clientTools.has(REMEMBER_TOOL.name) ? [REMEMBER_TOOL] : [])];
+    const tools = offered.length ? offered : undefined;
     const remembered: { name: string; value: string }[] = [];
     let usage = null as TokenUsage | null;
     for (let round = 1; ; round++) {
@@ -159,10 +163,13 @@ export class TurnResponderHandler {
           completionTokens: (usage?.completionTokens ?? 0) + result.usage.completionTokens,
         };
       }
-      if (result.interrupted) return { text: result.text, model: result.model, usage, remembered, interrupted: true };
+      const done = (interrupted: boolean, toolCalls: ToolCall[] = []) => ({ text: result.text, model: result.model, usage, remembered, interrupted, toolCalls });
+      if (result.interrupted) return done(true);
+      const forClient = result.toolCalls.filter((call) => clientTools.has(call.name));
+      if (forClient.length) return done(false, forClient);
       if (!result.toolCalls.length || !tools || round >= MAX_TOOL_ROUNDS) {
         if (!result.text) throw new LlmError('LLM.BAD_RESPONSE', 'The LLM kept calling tools without answering');
-        return { text: result.text, model: result.model, usage, remembered, interrupted: false };
+        return done(false);
       }
       messages.push({ role: 'assistant', content: result.text || null, toolCalls: result.toolCalls });
       for (const call of result.toolCalls) {
@@ -223,8 +230,16 @@ export class TurnResponderHandler {
    */
   private async plan(routed: RecordedEvent<'TurnRouted'>, outcomeId: string): Promise<Plan> {
     const { turnId } = routed.data;
+    const causeId = routed.metadata.causationId;
+    if (!causeId) throw new Error(`TurnRouted ${routed.eventId} does not name its UserMessageReceived`);
+    const messageOf = (found: Map<string, RecordedEvent>) => {
+      const message = found.get(causeId);
+      if (!message || message.type !== 'UserMessageReceived') throw new Error(`TurnRouted ${routed.eventId} does not point at its UserMessageReceived`);
+      return message.data;
+    };
     if (routed.data.mode === 'stateful') {
-      const { state } = await loadSessionState(this.store, this.projections, sessionIdOf(routed.streamId));
+      const [{ state }, found] = await Promise.all([loadSessionState(this.store, this.projections, sessionIdOf(routed.streamId)), this.store.readEvents([causeId])]);
+      const message = messageOf(found);
       const turn = state.status === 'open' ? state.turns.find((t) => t.turnId === turnId) : undefined;
       if (turn?.status === 'replied' || turn?.status === 'failed') {
         const outcome = await this.store.readEvent(outcomeId);
@@ -234,7 +249,7 @@ export class TurnResponderHandler {
       const { concurrentTurns, contextBudgetTokens } = await this.tenants.settings(routed.metadata.tenantId);
       if (concurrentTurns === 'interrupt' && spokeAgainAfter(state, turnId)) return { kind: 'superseded' };
       const memory = userId ? memoryMessage(await this.memory.load(routed.metadata.tenantId, userId)) : null;
-      const input = { turnId, systemPrompt: this.options.systemPrompt, memory, budget: contextBudgetTokens };
+      const input = { turnId, systemPrompt: message.instructions ?? this.options.systemPrompt, memory, budget: contextBudgetTokens };
       let current = state;
       let plan = planStatefulContext({ ...input, state: current });
       if (plan.kind === 'summarize') {
@@ -243,18 +258,17 @@ export class TurnResponderHandler {
       }
       // a summary that did not make room (the model ignored its length limit) is not retried: the turn is answered as is
       const context = plan.kind === 'ready' ? plan.context : buildStatefulContext(current, turnId, input.systemPrompt, memory);
-      return { kind: 'answer', context, userId };
+      return { kind: 'answer', context, userId, tools: message.tools ?? [] };
     }
-    const causeId = routed.metadata.causationId;
-    if (!causeId) throw new Error(`TurnRouted ${routed.eventId} does not name its UserMessageReceived`);
     const found = await this.store.readEvents([causeId, outcomeId]);
     const outcome = found.get(outcomeId);
     if (outcome) return { kind: 'answered', outcome };
-    const message = found.get(causeId);
-    if (!message || message.type !== 'UserMessageReceived') {
-      throw new Error(`TurnRouted ${routed.eventId} does not point at its UserMessageReceived`);
-    }
-    return { kind: 'answer', context: buildStatelessContext(message.data.text, this.options.systemPrompt), userId: null };
+    const message = messageOf(found);
+    // a client that sent its whole conversation gets exactly that as the context
+    const context: LlmMessage[] = message.context
+      ? [...message.context, ...(message.text ? [{ role: 'user' as const, content: message.text }] : [])] // no text: tool results continue it
+      : buildStatelessContext(message.text, message.instructions ?? this.options.systemPrompt);
+    return { kind: 'answer', context, userId: null, tools: message.tools ?? [] };
   }
 
   /**
@@ -277,7 +291,15 @@ export class TurnResponderHandler {
     const route = routeInfoOf(routed.data);
     const reply: TurnReplyMessage =
       outcome.type === 'AssistantReplied'
-        ? { ok: true, turnId: outcome.data.turnId, text: outcome.data.text, route, interrupted: outcome.data.interrupted, usage: outcome.data.usage }
+        ? {
+            ok: true,
+            turnId: outcome.data.turnId,
+            text: outcome.data.text,
+            route,
+            interrupted: outcome.data.interrupted,
+            usage: outcome.data.usage,
+            ...(outcome.data.toolCalls ? { toolCalls: outcome.data.toolCalls } : {}),
+          }
         : { ok: false, turnId: outcome.data.turnId, route, code: outcome.data.code, message: outcome.data.message };
     sendTurnReply(this.resources.nc, replyTo, reply);
   }

@@ -29,7 +29,7 @@ export class TurnRoutingHandler {
     const inSession = isSessionStream(event.streamId);
     const { routingPolicy: policy, faqThreshold: threshold } = await this.tenants.settings(event.metadata.tenantId);
     const matcher = await this.matchers.forTenant(event.metadata.tenantId);
-    const match = matcher?.best(text) ?? null;
+    const match = text.trim() ? (matcher?.best(text) ?? null) : null; // no text (tool results sent back): nothing to match
     // the session is read only when it can change the decision: an in-session `auto` turn of a
     // hybrid tenant that the knowledge base could answer
     let history: RoutingHistory | null = null;

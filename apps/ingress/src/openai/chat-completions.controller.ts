@@ -1,0 +1,193 @@
+import { createHash } from 'node:crypto';
+import { Body, Controller, Get, Headers, Post, Res } from '@nestjs/common';
+import { derivedId, type OpenSession } from '@parley/conversation';
+import type { FastifyReply } from 'fastify';
+import { z } from 'zod';
+import { Tenant, type TenantContext } from '../auth/auth.guard';
+import { ApiError, ApiExceptionFilter, openAiErrorBody } from '../http/api-error';
+import { ZodPipe } from '../http/zod.pipe';
+import { SessionsService } from '../sessions/sessions.service';
+import { TurnsService, type TurnOptions, type TurnResult } from '../turns/turns.service';
+import { ChatCompletionRequest, clientMessages, openAiToolCalls, parleyHeaders, reconcile, toolSpecs, validKey } from './openai-shapes';
+import { SseResponse } from './sse-response';
+
+const Uuid = z.string().uuid();
+
+/**
+ * `POST /v1/chat/completions`, shaped exactly as OpenAI's, over Parley's turns. Without a
+ * conversation key it is the classic stateless API (the client's messages are the context); with
+ * one — `X-Parley-Session`, `user`, or Vapi's `call.id` — Parley keeps the conversation, adds only
+ * the client's new message(s) to it, and notices when the client's copy of the last reply is
+ * shorter than what was generated (the user barged in). The hybrid router applies either way.
+ */
+@Controller('v1')
+export class ChatCompletionsController {
+  private readonly errors = new ApiExceptionFilter();
+
+  constructor(
+    private readonly turns: TurnsService,
+    private readonly sessions: SessionsService,
+  ) {}
+
+  @Get('models')
+  models() {
+    return { object: 'list', data: [{ id: 'parley', object: 'model', created: 0, owned_by: 'parley' }] };
+  }
+
+  @Post('chat/completions')
+  async create(
+    @Tenant() tenant: TenantContext,
+    @Body(new ZodPipe(ChatCompletionRequest)) body: ChatCompletionRequest,
+    @Res() reply: FastifyReply,
+    @Headers('x-parley-session') sessionHeader?: string,
+    @Headers('idempotency-key') idempotencyKey?: string,
+  ): Promise<void> {
+    const created = Math.floor(Date.now() / 1000);
+    const model = body.model ?? 'parley';
+    const run = await this.plan(tenant, body, sessionHeader, idempotencyKey);
+    if (body.stream) return this.stream(reply, run, { created, model, includeUsage: body.stream_options?.include_usage === true });
+    const result = await run({});
+    void reply
+      .status(200)
+      .headers(parleyHeaders(result))
+      .send({
+        id: `chatcmpl-${result.turnId}`,
+        object: 'chat.completion',
+        created,
+        model,
+        choices: [
+          {
+            index: 0,
+            message: {
+              role: 'assistant',
+              content: result.toolCalls?.length && !result.reply.text ? null : result.reply.text,
+              refusal: null,
+              ...(result.toolCalls?.length ? { tool_calls: openAiToolCalls(result.toolCalls) } : {}),
+            },
+            logprobs: null,
+            finish_reason: result.toolCalls?.length ? 'tool_calls' : 'stop',
+          },
+        ],
+        usage: usageOf(result),
+        system_fingerprint: null,
+        parley: { turnId: result.turnId, sessionId: result.sessionId, route: result.route },
+      });
+  }
+
+  /** Which turn the request is: stateless with the client's context, or in the conversation its key names. */
+  private async plan(
+    tenant: TenantContext,
+    body: ChatCompletionRequest,
+    sessionHeader: string | undefined,
+    idempotencyKey: string | undefined,
+  ): Promise<(options: TurnOptions) => Promise<TurnResult>> {
+    const messages = clientMessages(body.messages);
+    const tools = toolSpecs(body.tools);
+    const base: TurnOptions = { tools, ...(idempotencyKey ? { idempotencyKey: validKey(idempotencyKey) } : {}) };
+    const conversation = sessionHeader ?? (body.call?.id ? `call:${body.call.id}` : undefined);
+    if (!conversation && !body.user) {
+      const last = messages[messages.length - 1];
+      const asked = last.role === 'user';
+      // tool results sent back without a new user message continue the conversation as sent
+      return (options) => this.turns.stateless(tenant, asked ? last.content : '', { ...base, ...options, context: asked ? messages.slice(0, -1) : messages });
+    }
+    const added = reconcile(messages);
+    if (!added) throw new ApiError('REQUEST.INVALID', 'With a conversation key (X-Parley-Session, user or call.id), messages must end with the user\'s new message', { param: 'messages' });
+    // a client that resends the history names the turn by it: a retry of the same request (same
+    // conversation, same number of user messages, same last one) is the same turn, key or no key
+    const resends = Boolean(body.call?.id) || messages.some((m) => m.role === 'assistant');
+    const historyKey = `history:${messages.filter((m) => m.role === 'user').length}:${createHash('sha256').update(added.text).digest('hex').slice(0, 32)}`;
+    const options: TurnOptions = { ...base, instructions: added.instructions, ...(!base.idempotencyKey && resends ? { idempotencyKey: historyKey } : {}) };
+    if (!conversation) return (more) => this.turns.forUser(tenant, body.user!, added.text, 'auto', { ...options, ...more });
+    const sessionId = await this.sessionFor(tenant.tenantId, conversation);
+    const { state } = await this.sessions.state(tenant.tenantId, sessionId);
+    // a new conversation takes in what the client brings (a voice platform's spoken greeting, say)
+    const isNew = state.messages.length === 0 && state.summary === null;
+    if (!isNew && added.lastAssistant !== null) await this.noteWhatWasHeard(tenant, state, added.lastAssistant);
+    const context = isNew && added.earlier.length ? { context: added.earlier } : {};
+    return (more) => this.turns.inSession(tenant, sessionId, added.text, 'auto', { ...options, ...context, ...more });
+  }
+
+  /** A Parley session id names itself; any other key names the session derived from it, started on first use. */
+  private async sessionFor(tenantId: string, key: string): Promise<string> {
+    if (key.length > 200) throw new ApiError('REQUEST.INVALID', 'The conversation key is longer than 200 characters', { param: 'X-Parley-Session' });
+    if (Uuid.safeParse(key).success) {
+      const existing = await this.sessions.streamOf(tenantId, key).catch(() => null);
+      if (existing) return key;
+    }
+    const sessionId = derivedId(`${tenantId}\u0000conversation\u0000${key}`, 'session');
+    await this.sessions.ensure(tenantId, sessionId);
+    return sessionId;
+  }
+
+  /**
+   * A client that resends the history (as voice frameworks do) sends the last reply as the user
+   * heard it. Shorter than what was generated, and its beginning: the user barged in, and that is
+   * recorded (once) so the conversation holds what they heard.
+   */
+  private async noteWhatWasHeard(tenant: TenantContext, state: OpenSession, heard: string): Promise<void> {
+    const last = [...state.messages].reverse().find((m) => m.role === 'assistant');
+    if (!last) return;
+    const said = last.text.trim();
+    const kept = heard.trim();
+    if (kept.length >= said.length || !said.startsWith(kept)) return;
+    const turn = state.turns.find((t) => t.turnId === last.turnId);
+    if (!turn || turn.heard !== null) return;
+    await this.turns.interrupt(tenant, state.sessionId, last.turnId, heard);
+  }
+
+  /** `chat.completion.chunk`s as Server-Sent Events, the same id and created on each, then `[DONE]`. */
+  private async stream(
+    reply: FastifyReply,
+    run: (options: TurnOptions) => Promise<TurnResult>,
+    meta: { created: number; model: string; includeUsage: boolean },
+  ): Promise<void> {
+    const sse = new SseResponse(reply);
+    let id: string | null = null;
+    const chunk = (delta: object, finish: string | null) => ({
+      id,
+      object: 'chat.completion.chunk',
+      created: meta.created,
+      model: meta.model,
+      system_fingerprint: null,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    });
+    const open = (turnId: string, headers: Record<string, string> = {}) => {
+      if (id) return;
+      id = `chatcmpl-${turnId}`;
+      sse.open({ 'x-parley-turn-id': turnId, ...headers });
+      sse.send(chunk({ role: 'assistant', content: '', refusal: null }, null));
+    };
+    let streamed = false;
+    try {
+      const result = await run({
+        stream: {
+          onDelta: ({ turnId, delta }) => {
+            open(turnId);
+            streamed = true;
+            sse.send(chunk({ content: delta }, null));
+          },
+          signal: sse.left.signal,
+        },
+      });
+      if (sse.left.signal.aborted) return sse.abandon();
+      open(result.turnId, parleyHeaders(result));
+      if (!streamed && result.reply.text) sse.send(chunk({ content: result.reply.text }, null)); // a knowledge base answer comes whole
+      if (result.toolCalls?.length) sse.send(chunk({ tool_calls: openAiToolCalls(result.toolCalls).map((call, index) => ({ index, ...call })) }, null));
+      sse.send(chunk({}, result.toolCalls?.length ? 'tool_calls' : 'stop'));
+      if (meta.includeUsage) sse.send({ id, object: 'chat.completion.chunk', created: meta.created, model: meta.model, system_fingerprint: null, choices: [], usage: usageOf(result) });
+      sse.end('data: [DONE]\n\n');
+    } catch (error) {
+      if (!sse.isOpen) throw error; // nothing sent yet: an error answer with its status
+      const { status, body } = this.errors.toResponse(error);
+      sse.send(openAiErrorBody(status, body));
+      sse.end('data: [DONE]\n\n');
+    }
+  }
+}
+
+function usageOf(result: TurnResult) {
+  const prompt = result.usage?.promptTokens ?? 0;
+  const completion = result.usage?.completionTokens ?? 0;
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
+}
