@@ -1,5 +1,6 @@
 /** The hybrid router with the Demo Bank knowledge base, services as processes. */
 import { join } from 'node:path';
+import OpenAI from 'openai';
 import { connectDatabase, EventStore } from '@parley/event-store';
 import { repoRoot, runCli, startTestCluster, waitFor, type TestCluster } from '@parley/testing';
 
@@ -120,6 +121,24 @@ describe('hybrid routing with a knowledge base', () => {
     } finally {
       expect((await runCli(['tenants', 'set', '--tenant', 'default', '--routing-policy', 'default'], env)).code).toBe(0);
     }
+  });
+
+  it('answers a confident FAQ hit through the OpenAI-compatible API without calling the LLM, streamed or not', async () => {
+    const client = new OpenAI({ baseURL: `${t.baseUrl}/v1`, apiKey: t.apiKey, maxRetries: 0 });
+    const question = 'My new card still has not arrived, when will it come?';
+    const { data, response } = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: question }] }).withResponse();
+    expect(data.choices[0]).toMatchObject({ message: { content: answers.card_arrival }, finish_reason: 'stop' });
+    expect(data.usage).toMatchObject({ prompt_tokens: 0, completion_tokens: 0 });
+    expect(response.headers.get('x-parley-route')).toBe('stateless; reason=no-session-faq');
+
+    const headers = { 'X-Parley-Session': 'bank-chat-7' };
+    const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: question }], stream: true }, { headers });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe(answers.card_arrival);
+    const viaResponses = await client.responses.create({ model: 'gpt-4o-mini', input: question });
+    expect(viaResponses.output_text).toBe(answers.card_arrival);
+    expect(llmSaw(question)).toHaveLength(0);
   });
 });
 

@@ -248,6 +248,17 @@ describe('OpenAI-compatible API with the official client', () => {
       expect(contentsFor('and leather seats').slice(1, -1)).toEqual(['I want a red car', 'echo: I want a red car (2 messages)', 'actually make it blue', 'echo: actually make it blue (4 messages)']);
     });
 
+    it('returns the original response to a retry with the same Idempotency-Key, also one that continued a conversation', async () => {
+      const first = await client.responses.create({ model: 'm', input: 'retry me once' }, { headers: { 'Idempotency-Key': 'resp-retry-1' } });
+      const again = await client.responses.create({ model: 'm', input: 'retry me once' }, { headers: { 'Idempotency-Key': 'resp-retry-1' } });
+      expect(again.id).toBe(first.id);
+      const next = await client.responses.create({ model: 'm', input: 'and once more', previous_response_id: first.id }, { headers: { 'Idempotency-Key': 'resp-retry-2' } });
+      const retried = await client.responses.create({ model: 'm', input: 'and once more', previous_response_id: first.id }, { headers: { 'Idempotency-Key': 'resp-retry-2' } });
+      expect(retried.id).toBe(next.id); // not a fork: the same turn
+      expect(llmSaw('retry me once')).toHaveLength(1);
+      expect(llmSaw('and once more')).toHaveLength(1);
+    });
+
     it('answers store: false statelessly, from the previous conversation and the input, and keeps nothing to continue', async () => {
       const kept = await client.responses.create({ model: 'm', input: 'the code word is tulip' });
       const unstored = await client.responses.create({ model: 'm', input: 'what is the code word?', previous_response_id: kept.id, store: false });
@@ -301,6 +312,19 @@ describe('OpenAI-compatible API with the official client', () => {
       });
       expect(answer.output_text).toBe('The weather: sunny, 21°C');
     });
+  });
+
+  it('serves its OpenAPI document, as JSON and as a page, without a key', async () => {
+    const document = await fetch(`${t.baseUrl}/docs/openapi.json`);
+    expect(document.status).toBe(200);
+    const paths = Object.keys(((await document.json()) as { paths: object }).paths);
+    expect(paths).toEqual(expect.arrayContaining(['/v1/chat/completions', '/v1/responses', '/v1/sessions/{sessionId}/turns']));
+    const page = await fetch(`${t.baseUrl}/docs`);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(await page.text()).toContain('/docs/openapi.json');
+    const script = await fetch(`${t.baseUrl}/docs/swagger-ui-bundle.js`);
+    expect(script.status).toBe(200);
+    expect((await script.text()).length).toBeGreaterThan(100_000);
   });
 
   it("keeps another tenant's conversations out of reach on the OpenAI endpoints", async () => {

@@ -7,6 +7,7 @@ import { AuthGuard } from './auth/auth.guard';
 import { HealthController } from './health/health.controller';
 import { ChatCompletionsController } from './openai/chat-completions.controller';
 import { ResponsesController } from './openai/responses.controller';
+import { DocsController } from './docs/docs.controller';
 import { TURN_REPLIES, TURN_TIMEOUT_MS } from './ingress.tokens';
 import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
@@ -15,13 +16,25 @@ import { TurnsService } from './turns/turns.service';
 import { UsageController } from './usage/usage.controller';
 import { UsersController } from './users/users.controller';
 
+/** Every HTTP controller of ingress (the OpenAPI document is checked against their routes). */
+export const INGRESS_CONTROLLERS = [
+  SessionsController,
+  TurnsController,
+  ChatCompletionsController,
+  ResponsesController,
+  UsersController,
+  UsageController,
+  HealthController,
+  DocsController,
+];
+
 @Module({})
 export class IngressModule {
   static register(resources: Connections, replies: TurnReplies, turnTimeoutMs: number, tenants: TenantDirectory): DynamicModule {
     return {
       module: IngressModule,
       imports: [InfrastructureModule.forResources(resources)],
-      controllers: [SessionsController, TurnsController, ChatCompletionsController, ResponsesController, UsersController, UsageController, HealthController],
+      controllers: INGRESS_CONTROLLERS,
       providers: [
         SessionsService,
         TurnsService,
