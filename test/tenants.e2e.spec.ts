@@ -53,6 +53,9 @@ describe('tenants and API keys', () => {
     expect(await notFound('GET', `/v1/sessions/${sessionId}/events`)).toBe('SESSION.NOT_FOUND');
     expect(await notFound('GET', `/v1/sessions/${sessionId}/messages`)).toBe('SESSION.NOT_FOUND');
     expect(await notFound('POST', `/v1/sessions/${sessionId}/turns`, { text: 'let me in' })).toBe('SESSION.NOT_FOUND');
+    expect(await notFound('POST', `/v1/sessions/${sessionId}/fork`, {})).toBe('SESSION.NOT_FOUND');
+    const turnId = (await t.get(`/v1/sessions/${sessionId}`)).body.turns[0].turnId as string;
+    expect(await notFound('POST', `/v1/sessions/${sessionId}/turns/${turnId}/interrupt`, { spokenText: 'hello' })).toBe('SESSION.NOT_FOUND');
     expect(await notFound('GET', '/v1/users/grace/memory')).toBe('USER.NOT_FOUND');
     expect(await notFound('DELETE', '/v1/users/grace/memory/seat')).toBe('MEMORY.NOT_FOUND');
     // acme's own "grace" is someone else: turns, memory and erasure stay within acme

@@ -8,10 +8,12 @@ import { connectDatabase, migrateDatabase, type Database } from '@parley/event-s
 import { createTestDatabase } from '@parley/testing';
 import { describeMachine, render, save, type ScenarioResult } from './report';
 import { stateLoad } from './scenarios/state-load';
+import { timeToFirstToken } from './scenarios/time-to-first-token';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const SCENARIOS: Record<string, (database: Database, root: string) => Promise<ScenarioResult>> = {
   'state-load': stateLoad,
+  'time-to-first-token': () => timeToFirstToken(),
 };
 
 async function main(): Promise<number> {
@@ -35,7 +37,7 @@ async function main(): Promise<number> {
       console.log(render(result) + '\n');
       results.push(result);
     }
-    console.log(`Figures written to ${save(ROOT, machine, results, startedAt)} and docs/benchmarks.md`);
+    console.log(`Figures written to ${save(ROOT, machine, results, startedAt, Object.keys(SCENARIOS))} and docs/benchmarks.md`);
     return 0;
   } finally {
     await database?.close();

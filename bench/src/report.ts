@@ -55,12 +55,22 @@ export function render(result: ScenarioResult): string {
 
 const BEGIN = '<!-- bench:results:begin -->';
 const END = '<!-- bench:results:end -->';
+const scenarioBegin = (id: string) => `<!-- bench:${id}:begin -->`;
+const scenarioEnd = (id: string) => `<!-- bench:${id}:end -->`;
+
+/** The scenarios' blocks of the results section, by id, in their order. */
+function blocksOf(section: string): Map<string, string> {
+  const blocks = new Map<string, string>();
+  for (const match of section.matchAll(/<!-- bench:([\w-]+):begin -->[\s\S]*?<!-- bench:\1:end -->/g)) blocks.set(match[1], match[0]);
+  return blocks;
+}
 
 /**
- * Writes the run to `bench/results/<time>.json` and replaces the results section of
- * `docs/benchmarks.md` (everything between its markers), so the page always shows the latest run.
+ * Writes the run to `bench/results/<time>.json` and updates the results section of
+ * `docs/benchmarks.md` (between its markers): each scenario run replaces its own block, with the
+ * run's time and machine; scenarios not run this time keep their last figures.
  */
-export function save(root: string, machine: Machine, results: ScenarioResult[], startedAt: Date): string {
+export function save(root: string, machine: Machine, results: ScenarioResult[], startedAt: Date, order: string[]): string {
   const dir = join(root, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
@@ -70,14 +80,11 @@ export function save(root: string, machine: Machine, results: ScenarioResult[], 
   const begin = doc.indexOf(BEGIN);
   const end = doc.indexOf(END);
   if (begin < 0 || end < begin) throw new Error(`${docPath} has no ${BEGIN} … ${END} section`);
-  const section = [
-    BEGIN,
-    '',
-    `Run of ${startedAt.toISOString()} on ${machine.cores} × ${machine.cpu}, ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres}.`,
-    '',
-    ...results.map((r) => render(r) + '\n'),
-    END,
-  ].join('\n');
+  const blocks = blocksOf(doc.slice(begin, end));
+  const run = `_Run of ${startedAt.toISOString()} on ${machine.cores} × ${machine.cpu}, ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres}._`;
+  for (const result of results) blocks.set(result.id, [scenarioBegin(result.id), render(result), '', run, scenarioEnd(result.id)].join('\n'));
+  const ids = [...order.filter((id) => blocks.has(id)), ...[...blocks.keys()].filter((id) => !order.includes(id))];
+  const section = [BEGIN, '', ...ids.map((id) => blocks.get(id)! + '\n'), END].join('\n');
   writeFileSync(docPath, doc.slice(0, begin) + section + doc.slice(end + END.length));
   return file;
 }

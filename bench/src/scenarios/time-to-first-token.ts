@@ -1,0 +1,55 @@
+import { startTestCluster } from '@parley/testing';
+import { timeToFirst, hasContentChunk } from '../http-stream';
+import { latency, ms, type Latency } from '../measure';
+import type { ScenarioResult } from '../report';
+
+const REPLY = 'Your new card is on its way and should arrive within five working days.';
+const N = 300;
+const WARMUP = 30;
+
+/**
+ * Scenario 7: time to first token through Parley's streaming APIs against calling the same
+ * scripted LLM directly, one request at a time. What Parley adds is the difference of medians:
+ * recording the turn, routing it and the hops between the services before the LLM is called,
+ * and relaying the first piece back.
+ */
+export async function timeToFirstToken(): Promise<ScenarioResult> {
+  const t = await startTestCluster({ label: 'bench_ttft', script: () => ({ text: REPLY }), env: { LOG_LEVEL: 'warn', PARLEY_RATE_LIMIT_PER_MINUTE: '1000000' } });
+  try {
+    const auth = { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' };
+    const { sessionId } = (await t.post('/v1/sessions', {})).body as { sessionId: string };
+    let i = 0;
+    const question = () => `Where is my card? (${i++})`;
+    const chat = (stream: boolean) => JSON.stringify({ model: 'bench', stream, messages: [{ role: 'user', content: question() }] });
+    const paths: [string, () => Promise<number>][] = [
+      ['scripted LLM, direct', () => timeToFirst(`${t.llm.url}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chat(true) }, hasContentChunk)],
+      ['Parley POST /v1/turns (stateless, SSE)', () => timeToFirst(`${t.baseUrl}/v1/turns`, { method: 'POST', headers: { ...auth, accept: 'text/event-stream' }, body: JSON.stringify({ text: question() }) }, (s) => s.includes('event: delta'))],
+      [
+        'Parley session turn (stateful, SSE)',
+        () => timeToFirst(`${t.baseUrl}/v1/sessions/${sessionId}/turns`, { method: 'POST', headers: { ...auth, accept: 'text/event-stream' }, body: JSON.stringify({ text: question(), mode: 'stateful' }) }, (s) => s.includes('event: delta')),
+      ],
+      ['Parley /v1/chat/completions (stream)', () => timeToFirst(`${t.baseUrl}/v1/chat/completions`, { method: 'POST', headers: auth, body: chat(true) }, hasContentChunk)],
+    ];
+    const measured: [string, Latency][] = [];
+    for (const [name, run] of paths) {
+      for (let w = 0; w < WARMUP; w++) await run();
+      const samples: number[] = [];
+      for (let n = 0; n < N; n++) samples.push(await run());
+      measured.push([name, latency(samples)]);
+    }
+    const direct = measured[0][1];
+    const added = (l: Latency) => l.p50 - direct.p50;
+    const worst = Math.max(...measured.slice(1).map(([, l]) => added(l)));
+    return {
+      id: 'time-to-first-token',
+      title: '7. Time to first token through the streaming APIs',
+      setup: `${N} requests per path after ${WARMUP} warm-up, one at a time, against a scripted LLM that streams at once; Parley's four services as separate processes over NATS and Postgres.`,
+      columns: ['path', 'p50 ms', 'p99 ms', 'added at p50 ms'],
+      rows: measured.map(([name, l], index) => [name, ms(l.p50), ms(l.p99), index === 0 ? '-' : ms(added(l))]),
+      targets: [{ target: 'added time to first token ≤ 5 ms at the median', actual: `${ms(worst)} ms (worst path)`, met: worst <= 5 }],
+      figures: Object.fromEntries(measured.map(([name, l]) => [name, { ...l, addedP50: added(l) }])),
+    };
+  } finally {
+    await t.stop();
+  }
+}
