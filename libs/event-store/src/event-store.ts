@@ -11,7 +11,7 @@ import {
 import type { Db } from './database';
 import { DataKeys } from './data-keys';
 import { ConcurrencyError, DuplicateEventError, pgErrorOf, StreamErasedError, StreamInactiveError, StreamNotFoundError, UserErasedError } from './errors';
-import { newDataKey, openData, sealData, type KeyState } from './personal-data';
+import { hasSealedFields, newDataKey, openData, sealData, type KeyState } from './personal-data';
 
 /**
  * What the caller knows about the stream: an exact version (optimistic concurrency),
@@ -99,6 +99,7 @@ export class EventStore {
     const n = events.length;
     let keyState: KeyState;
     if (options.newKey) keyState = { kind: 'key', key: newDataKey() };
+    else if (expected === 'no_stream' || expected === 0) keyState = { kind: 'none' }; // a new stream without a key of its own
     else {
       keyState = (await this.keys.forStreams(this.db, [streamId])).get(streamId)!;
       if (keyState.kind === 'erased') throw new StreamErasedError(streamId);
@@ -182,9 +183,10 @@ export class EventStore {
   /** Opens stored events (from the log or the bus) with their streams' keys. */
   async open(stored: readonly StoredEvent[]): Promise<RecordedEvent[]> {
     if (stored.length === 0) return [];
-    const keys = await this.keys.forStreams(this.db, stored.map((e) => e.streamId));
+    // only streams with sealed data need their key looked up (a stateless turn's stream has none)
+    const keys = await this.keys.forStreams(this.db, stored.filter((e) => hasSealedFields(e.type, e.data)).map((e) => e.streamId));
     return stored.map((event) => {
-      const { data, erased } = openData(event.type, event.data, event.streamId, keys.get(event.streamId)!);
+      const { data, erased } = openData(event.type, event.data, event.streamId, keys.get(event.streamId) ?? { kind: 'none' });
       return this.track(event, data, erased);
     });
   }

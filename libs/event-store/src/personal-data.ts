@@ -41,6 +41,12 @@ export function sealData(type: EventType, data: unknown, streamId: string, key: 
   return sealed;
 }
 
+/** Whether any of the event's personal fields is sealed (only then is its stream's key needed to open it). */
+export function hasSealedFields(type: EventType, data: unknown): boolean {
+  if (!data || typeof data !== 'object') return false;
+  return fieldsOf(type).some(([field]) => isSealed((data as Record<string, unknown>)[field]));
+}
+
 /** Opens sealed fields; with the key destroyed they become the field's placeholder and `erased` is set. */
 export function openData(type: EventType, data: unknown, streamId: string, keyState: KeyState): { data: unknown; erased: boolean } {
   const fields = fieldsOf(type);
