@@ -1,9 +1,13 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { DEFAULT_TENANT, parseSettings, SettingsError, TenantId, tenantDefaults, UserIdParam } from '@parley/contracts';
-import { connectDatabase, ensureDatabase, eraseUser, EventStore, EventStoreError, migrateDatabase } from '@parley/event-store';
+import { DEFAULT_TENANT, parseSettings, SettingsError, TenantId, tenantDefaults, UserIdParam, type RoutingPolicy, type Settings } from '@parley/contracts';
+import { OpenAiCompatibleLlm } from '@parley/llm';
+import { connectDatabase, ensureDatabase, eraseUser, EventStore, EventStoreError, migrateDatabase, type Db } from '@parley/event-store';
 import { connectNats, MessagingError, missingServices } from '@parley/messaging';
 import { CliError } from './cli-error';
+import { style } from './output';
+import { commandHelp, COMMANDS, USAGE } from './help';
 
 const WORKERS = ['router', 'session-projector', 'responder', 'relay'] as const;
 import { diff } from './commands/diff.command';
@@ -12,70 +16,24 @@ import { kbImport, kbList } from './commands/kb.command';
 import { rebuild } from './commands/rebuild.command';
 import { sessions } from './commands/sessions.command';
 import { replay } from './commands/replay.command';
+import { rerun } from './commands/rerun.command';
+import { fork } from './commands/fork.command';
+import { parseTypes, tail } from './commands/tail.command';
+import { exportStreams, importStreams } from './commands/transfer.command';
+import { parseSince } from './commands/sessions.command';
 import { keysCreate, keysList, keysRevoke, settingsPatch, TENANT_FLAGS, tenantsList, tenantsSet, tenantsShow } from './commands/tenants.command';
 
-const USAGE = `parley — inspect and operate a Parley cluster
-
-Usage:
-  parley migrate [--create-db]              apply database migrations (and create the database if absent)
-  parley diff <sessionId> --from <version> --to <version> [--json]
-                                            what changed in the session's state between two versions
-  parley sessions [--user <id>] [--since <time|30m|2h|7d>] [--limit <n>] [--json]
-                                            find conversations, most recently active first
-  parley replay <sessionId> [--at <version>] [--json]
-                                            show a session's events as a timeline and the state they fold to
-  parley kb import <file.csv> --answers <answers.json> [--if-empty]
-  parley kb import <file.json> [--if-empty]
-                                            add a knowledge base version (CSV: text,category; JSON: {entries})
-  parley kb list [--version <n>] [--json]   show the latest (or a given) knowledge base version
-  parley keys create --tenant <tenant> [--name <label>] [--json]
-                                            a new API key (shown once; only its hash is stored); creates the tenant
-  parley keys list [--tenant <tenant>] [--json]
-  parley keys revoke <keyId>                the key stops working within PARLEY_TENANT_CACHE_MS (5 s)
-  parley tenants list [--json]
-  parley tenants show [--tenant <tenant>] [--json]
-                                            a tenant's settings: its own and the deployment defaults
-  parley tenants set --tenant <tenant> [--routing-policy hybrid|stateful|stateless] [--faq-threshold <0..1>]
-                     [--context-budget <tokens>] [--idle-seconds <s>] [--concurrent-turns queue|interrupt]
-                     [--rate-limit <per minute>]
-                                            change what the tenant sets itself ("default" reverts one)
-  parley erase-user <userId>                erase a user's personal data (keys destroyed, read models removed)
-  parley rebuild [--json]                   drop and refold every read model from the log
-  parley dlq list [--json]                  messages services gave up on, with the reason
-  parley dlq retry <seq>... | --all         re-publish them on their original subjects
-  parley health <service>...                exit 0 if every named service answers over NATS
-                                            (router, session-projector, responder, relay)
-
-Options:
-  --database-url <url>   PostgreSQL (default: $DATABASE_URL or postgres://postgres@127.0.0.1:5432/parley)
-  --nats-url <url>       NATS (default: $NATS_URL or nats://127.0.0.1:4222)
-  --tenant <name>        tenant to act on (default: default, the tenant PARLEY_DEV_API_KEY seeds)
-  --at <version>         replay: state as it was at this stream version
-  --json                 replay: machine-readable output
-  -h, --help             this help
-
-Examples:
-  npm run parley -- migrate --create-db
-  npm run parley -- sessions --user ada --since 2h
-  npm run parley -- replay 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01
-  npm run parley -- replay 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01 --at 4 --json
-  npm run parley -- kb import data/demo-bank/questions.csv --answers data/demo-bank/answers.json
-  npm run parley -- keys create --tenant acme --name "voice agent"
-  npm run parley -- tenants set --tenant acme --routing-policy stateful --context-budget 4000
-  npm run parley -- dlq list
-  npm run parley -- dlq retry 3 7
-`;
 
 async function run(argv: string[]): Promise<string> {
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);
   } catch (error) {
-    throw new CliError(`${(error as Error).message}\n\n${USAGE}`, 2);
+    throw new CliError(`${(error as Error).message}${seeHelp(argv.find((a) => a in COMMANDS))}`, 2);
   }
   const { values, positionals } = parsed;
   const [command, ...rest] = positionals;
-  if (values.help || !command) return USAGE;
+  if (values.help || !command) return command && command in COMMANDS ? commandHelp(command) : USAGE;
   const settings = parseSettings('cli', {
     ...process.env,
     ...(values['database-url'] ? { DATABASE_URL: values['database-url'] } : {}),
@@ -88,13 +46,13 @@ async function run(argv: string[]): Promise<string> {
 
   switch (command) {
     case 'migrate': {
-      if (rest.length) throw new CliError(`migrate takes no arguments\n\n${USAGE}`, 2);
+      if (rest.length) throw new CliError(`migrate takes no arguments${seeHelp(command)}`, 2);
       const created = values['create-db'] ? await ensureDatabase(settings.DATABASE_URL) : false;
       await migrateDatabase(settings.DATABASE_URL);
       return `${created ? 'Created the database and applied' : 'Applied'} migrations to ${new URL(settings.DATABASE_URL).pathname.slice(1)}`;
     }
     case 'diff': {
-      if (rest.length !== 1) throw new CliError(`diff needs exactly one session id\n\n${USAGE}`, 2);
+      if (rest.length !== 1) throw new CliError(`diff needs exactly one session id${seeHelp(command)}`, 2);
       const [from, to] = [values.from, values.to].map((v) => (v === undefined ? NaN : Number(v)));
       if (!Number.isInteger(from) || !Number.isInteger(to)) throw new CliError('diff needs --from and --to stream versions (whole numbers)', 2);
       const database = await connectDatabase(settings.DATABASE_URL, { max: 1 });
@@ -105,26 +63,77 @@ async function run(argv: string[]): Promise<string> {
       }
     }
     case 'sessions': {
-      if (rest.length) throw new CliError(`sessions takes no arguments\n\n${USAGE}`, 2);
+      if (rest.length) throw new CliError(`sessions takes no arguments${seeHelp(command)}`, 2);
       const limit = values.limit === undefined ? 20 : Number(values.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new CliError(`--limit must be a whole number from 1 to 10000, got "${values.limit}"`, 2);
       return sessions(settings.DATABASE_URL, { tenantId: tenant, userId: values.user, since: values.since, limit, json: Boolean(values.json) });
     }
     case 'replay': {
-      if (rest.length !== 1) throw new CliError(`replay needs exactly one session id\n\n${USAGE}`, 2);
-      const at = values.at === undefined ? undefined : Number(values.at);
-      if (at !== undefined && (!Number.isInteger(at) || at < 1)) throw new CliError(`--at must be a positive whole number, got "${values.at}"`, 2);
-      const database = await connectDatabase(settings.DATABASE_URL, { max: 1 });
-      try {
-        return await replay(new EventStore(database.db), { sessionId: rest[0], tenantId: tenant, at, json: Boolean(values.json) });
-      } finally {
-        await database.close();
-      }
+      if (rest.length !== 1) throw new CliError(`replay needs exactly one session id${seeHelp(command)}`, 2);
+      const at = parseAt(values.at);
+      return withDatabase(settings.DATABASE_URL, (db) =>
+        replay(new EventStore(db), { sessionId: rest[0], tenantId: tenant, at, json: Boolean(values.json), context: Boolean(values.context), systemPrompt: settings.PARLEY_SYSTEM_PROMPT }),
+      );
+    }
+    case 'rerun': {
+      if (rest.length !== 1) throw new CliError(`rerun needs exactly one session id${seeHelp(command)}`, 2);
+      const fromTurn = values['from-turn'] === undefined ? 1 : Number(values['from-turn']);
+      if (!Number.isInteger(fromTurn) || fromTurn < 1) throw new CliError(`--from-turn must be a positive whole number, got "${values['from-turn']}"`, 2);
+      const tried = { 'routing-policy': values['routing-policy'], 'faq-threshold': values['faq-threshold'] };
+      const overrides = Object.values(tried).some((v) => v !== undefined) ? settingsPatch(tried) : {};
+      if (!values.live && (values.model || values.prompt)) throw new CliError('--model and --prompt go with --live', 2);
+      const live = values.live ? { llm: llmFrom(settings, values.model), prompt: values.prompt === undefined ? undefined : readPrompt(values.prompt) } : undefined;
+      const result = await withDatabase(settings.DATABASE_URL, (db) =>
+        rerun(db, {
+          sessionId: rest[0],
+          tenantId: tenant,
+          fromTurn,
+          defaults: tenantDefaults(settings),
+          overrides: { routingPolicy: (overrides.routingPolicy ?? undefined) as RoutingPolicy | undefined, faqThreshold: (overrides.faqThreshold ?? undefined) as number | undefined },
+          systemPrompt: settings.PARLEY_SYSTEM_PROMPT,
+          json: Boolean(values.json),
+          live,
+          note: (text) => process.stderr.write(`${text}\n`),
+        }),
+      );
+      if (result.diverged) process.exitCode = 1;
+      return result.output;
+    }
+    case 'fork': {
+      if (rest.length !== 1) throw new CliError(`fork needs exactly one session id${seeHelp(command)}`, 2);
+      const at = parseAt(values.at);
+      if (at instanceof Date) throw new CliError('fork --at takes a stream version', 2);
+      return withDatabase(settings.DATABASE_URL, (db) => fork(db, { sessionId: rest[0], tenantId: tenant, at, json: Boolean(values.json) }));
+    }
+    case 'tail': {
+      if (rest.length) throw new CliError(`tail takes no arguments${seeHelp(command)}`, 2);
+      const types = parseTypes(values.type);
+      const limit = values.limit === undefined ? undefined : Number(values.limit);
+      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new CliError(`--limit must be a positive whole number, got "${values.limit}"`, 2);
+      const stop = new AbortController();
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
+      const shown = await withDatabase(settings.DATABASE_URL, (db) =>
+        tail(db, { tenantId: tenant, sessionId: values.session, types, json: Boolean(values.json), limit, pollMs: 100, signal: stop.signal, write: (line) => process.stdout.write(`${line}\n`) }),
+      );
+      return values.json ? '' : style.dim(`(${shown} events)`);
+    }
+    case 'export': {
+      if (rest.length > 1 || (rest.length === 1) === Boolean(values.all)) throw new CliError(`export needs one session id or --all${seeHelp(command)}`, 2);
+      if (values.since && !values.all) throw new CliError('--since goes with --all', 2);
+      const since = values.since ? parseSince(values.since) : undefined;
+      const result = await withDatabase(settings.DATABASE_URL, (db) => exportStreams(db, { tenantId: tenant, sessionId: rest[0], all: Boolean(values.all), since }));
+      process.stderr.write(`Exported ${result.streams} streams, ${result.events} events${result.skippedErased ? ` (${result.skippedErased} erased streams left out)` : ''}\n`);
+      return result.lines.join('\n');
+    }
+    case 'import': {
+      if (rest.length !== 1) throw new CliError(`import needs one file${seeHelp(command)}`, 2);
+      const result = await withDatabase(settings.DATABASE_URL, (db) => importStreams(db, tenant, rest[0]));
+      return `Imported ${result.imported} events into ${result.streams} streams of tenant ${tenant}${result.alreadyThere ? ` (${result.alreadyThere} were already there)` : ''}`;
     }
     case 'kb': {
       const [action, ...args] = rest;
       if (action === 'import') {
-        if (args.length !== 1) throw new CliError(`kb import needs one file\n\n${USAGE}`, 2);
+        if (args.length !== 1) throw new CliError(`kb import needs one file${seeHelp(command)}`, 2);
         return kbImport(settings.DATABASE_URL, tenant, { file: args[0], answers: values.answers, ifEmpty: Boolean(values['if-empty']) });
       }
       if (action === 'list') {
@@ -133,12 +142,12 @@ async function run(argv: string[]): Promise<string> {
         if (version !== undefined && (!Number.isInteger(version) || version < 1)) throw new CliError(`--version must be a positive whole number, got "${values.version}"`, 2);
         return kbList(settings.DATABASE_URL, tenant, { version, json: Boolean(values.json) });
       }
-      throw new CliError(`kb needs "import" or "list"\n\n${USAGE}`, 2);
+      throw new CliError(`kb needs "import" or "list"${seeHelp(command)}`, 2);
     }
     case 'keys': {
       const [action, ...args] = rest;
       if (action === 'create') {
-        if (args.length || !values.tenant) throw new CliError(`keys create needs --tenant <tenant> and no other arguments\n\n${USAGE}`, 2);
+        if (args.length || !values.tenant) throw new CliError(`keys create needs --tenant <tenant> and no other arguments${seeHelp(command)}`, 2);
         return keysCreate(settings.DATABASE_URL, tenant, values.name, Boolean(values.json));
       }
       if (action === 'list') {
@@ -146,25 +155,25 @@ async function run(argv: string[]): Promise<string> {
         return keysList(settings.DATABASE_URL, values.tenant, Boolean(values.json));
       }
       if (action === 'revoke') {
-        if (args.length !== 1) throw new CliError(`keys revoke needs one key id\n\n${USAGE}`, 2);
+        if (args.length !== 1) throw new CliError(`keys revoke needs one key id${seeHelp(command)}`, 2);
         return keysRevoke(settings.DATABASE_URL, args[0]);
       }
-      throw new CliError(`keys needs "create", "list" or "revoke"\n\n${USAGE}`, 2);
+      throw new CliError(`keys needs "create", "list" or "revoke"${seeHelp(command)}`, 2);
     }
     case 'tenants': {
       const [action, ...args] = rest;
-      if (args.length) throw new CliError(`tenants ${action} takes no arguments\n\n${USAGE}`, 2);
+      if (args.length) throw new CliError(`tenants ${action} takes no arguments${seeHelp(command)}`, 2);
       if (action === 'list') return tenantsList(settings.DATABASE_URL, Boolean(values.json));
       if (action === 'show') return tenantsShow(settings.DATABASE_URL, tenant, tenantDefaults(settings), Boolean(values.json));
       if (action === 'set') {
-        if (!values.tenant) throw new CliError(`tenants set needs --tenant <tenant>\n\n${USAGE}`, 2);
+        if (!values.tenant) throw new CliError(`tenants set needs --tenant <tenant>${seeHelp(command)}`, 2);
         const flags = Object.fromEntries(Object.keys(TENANT_FLAGS).map((flag) => [flag, values[flag as keyof typeof values] as string | undefined]));
         return tenantsSet(settings.DATABASE_URL, tenant, settingsPatch(flags), tenantDefaults(settings), Boolean(values.json));
       }
-      throw new CliError(`tenants needs "list", "show" or "set"\n\n${USAGE}`, 2);
+      throw new CliError(`tenants needs "list", "show" or "set"${seeHelp(command)}`, 2);
     }
     case 'erase-user': {
-      if (rest.length !== 1 || !UserIdParam.safeParse(rest[0]).success) throw new CliError(`erase-user needs one user id (1 to 200 characters)\n\n${USAGE}`, 2);
+      if (rest.length !== 1 || !UserIdParam.safeParse(rest[0]).success) throw new CliError(`erase-user needs one user id (1 to 200 characters)${seeHelp(command)}`, 2);
       const database = await connectDatabase(settings.DATABASE_URL, { max: 1 });
       try {
         const result = await eraseUser(database.db, tenant, rest[0]);
@@ -174,12 +183,12 @@ async function run(argv: string[]): Promise<string> {
       }
     }
     case 'rebuild': {
-      if (rest.length) throw new CliError(`rebuild takes no arguments\n\n${USAGE}`, 2);
+      if (rest.length) throw new CliError(`rebuild takes no arguments${seeHelp(command)}`, 2);
       return rebuild(settings.DATABASE_URL, Boolean(values.json));
     }
     case 'dlq': {
       const [action, ...seqArgs] = rest;
-      if (action !== 'list' && action !== 'retry') throw new CliError(`dlq needs "list" or "retry"\n\n${USAGE}`, 2);
+      if (action !== 'list' && action !== 'retry') throw new CliError(`dlq needs "list" or "retry"${seeHelp(command)}`, 2);
       const seqs = seqArgs.map(Number);
       if (seqs.some((n) => !Number.isInteger(n) || n < 1)) throw new CliError(`dlq retry takes sequence numbers, got "${seqArgs.join(' ')}"`, 2);
       if (action === 'retry' && !seqs.length && !values.all) throw new CliError('dlq retry needs sequence numbers or --all', 2);
@@ -188,7 +197,7 @@ async function run(argv: string[]): Promise<string> {
     }
     case 'health': {
       const unknown = rest.filter((s) => !(WORKERS as readonly string[]).includes(s));
-      if (!rest.length || unknown.length) throw new CliError(`health needs one or more of: ${WORKERS.join(', ')}\n\n${USAGE}`, 2);
+      if (!rest.length || unknown.length) throw new CliError(`health needs one or more of: ${WORKERS.join(', ')}${seeHelp(command)}`, 2);
       const nc = await connectNats(settings.NATS_URL, 'parley-cli');
       try {
         const missing = await missingServices(nc, settings.PARLEY_NATS_PREFIX, rest, 2_000);
@@ -199,8 +208,57 @@ async function run(argv: string[]): Promise<string> {
       }
     }
     default:
-      throw new CliError(`Unknown command "${command}"\n\n${USAGE}`, 2);
+      throw new CliError(`Unknown command "${command}"${seeHelp(command)}`, 2);
   }
+}
+
+const seeHelp = (command: string | undefined) => `\n(see: parley ${command && command in COMMANDS ? `${command} ` : ''}--help)`;
+
+/** `--at`: a stream version, or an ISO time. */
+function parseAt(value: string | undefined): number | Date | undefined {
+  if (value === undefined) return undefined;
+  if (/^\d+$/.test(value)) {
+    const version = Number(value);
+    if (version < 1) throw new CliError(`--at must be a positive stream version or an ISO time, got "${value}"`, 2);
+    return version;
+  }
+  const time = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(time)) throw new CliError(`--at must be a positive stream version or an ISO time, got "${value}"`, 2);
+  return new Date(time);
+}
+
+async function withDatabase<T>(url: string, work: (db: Db) => Promise<T>): Promise<T> {
+  const database = await connectDatabase(url, { max: 1 });
+  try {
+    return await work(database.db);
+  } finally {
+    await database.close();
+  }
+}
+
+function readPrompt(file: string): string {
+  try {
+    const text = readFileSync(file, 'utf8').trim();
+    if (!text) throw new CliError(`--prompt ${file} is empty`, 2);
+    return text;
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`Cannot read --prompt ${file}: ${(error as Error).message}`, 2);
+  }
+}
+
+/** The LLM for `rerun --live`: the responder's settings, and `--model` if given. */
+function llmFrom(settings: Settings<'cli'>, model: string | undefined): OpenAiCompatibleLlm {
+  if (!settings.OPENAI_API_KEY && !settings.explicit.has('OPENAI_BASE_URL')) {
+    throw new CliError('rerun --live calls the LLM: set OPENAI_BASE_URL (an OpenAI-compatible server) or OPENAI_API_KEY', 2);
+  }
+  return new OpenAiCompatibleLlm({
+    baseURL: settings.OPENAI_BASE_URL,
+    apiKey: settings.OPENAI_API_KEY,
+    model: model ?? settings.PARLEY_MODEL,
+    timeoutMs: settings.PARLEY_LLM_TIMEOUT_MS,
+    maxRetries: settings.PARLEY_LLM_MAX_RETRIES,
+  });
 }
 
 function parse(argv: string[]) {
@@ -232,6 +290,13 @@ function parse(argv: string[]) {
       'concurrent-turns': { type: 'string' },
       'database-url': { type: 'string' },
       'nats-url': { type: 'string' },
+      context: { type: 'boolean' },
+      'from-turn': { type: 'string' },
+      live: { type: 'boolean' },
+      model: { type: 'string' },
+      prompt: { type: 'string' },
+      session: { type: 'string' },
+      type: { type: 'string' },
     },
   });
 }

@@ -148,6 +148,11 @@ export const AssistantRepliedData = z.object({
   interrupted: InterruptReason.nullable(),
   /** The client's functions the model asked to call (the client runs them and sends the results). */
   toolCalls: z.array(ToolCallData).optional(),
+  /**
+   * Fingerprint (`contextDigest`) of the context the model was given, so a replay or rerun that
+   * rebuilds it from the log can tell whether it is the same. Absent on knowledge base answers.
+   */
+  contextDigest: z.string().optional(),
 });
 
 /**

@@ -1,4 +1,6 @@
-import type { ContextMessage } from '@parley/contracts';
+import { createHash } from 'node:crypto';
+import type { ClientMessage, ContextMessage, RouteMode, UserMessageReceivedData } from '@parley/contracts';
+import type { z } from 'zod';
 import { summaryMessage } from './context-budget';
 import { ConversationError } from './errors';
 import type { SessionState, TranscriptMessage } from './session.state';
@@ -53,4 +55,31 @@ export function buildStatelessContext(text: string, systemPrompt: string): Conte
     { role: 'system', content: systemPrompt },
     { role: 'user', content: text },
   ];
+}
+
+/**
+ * What the LLM is given for a turn, before any tool round: a stateful turn sees the session
+ * (`buildStatefulContext`, with the summary the log holds by then); a stateless one the request
+ * alone — or, when the client sent its conversation, exactly that. The client's instructions take
+ * the place of the deployment's system prompt. The responder answers with it, and a replay or
+ * rerun rebuilds it from the log the same way.
+ */
+export function turnContext(input: {
+  mode: RouteMode;
+  message: Pick<z.infer<typeof UserMessageReceivedData>, 'turnId' | 'text' | 'instructions' | 'context'>;
+  state: SessionState;
+  systemPrompt: string;
+  memory: string | null;
+}): ClientMessage[] {
+  const { message } = input;
+  const systemPrompt = message.instructions ?? input.systemPrompt;
+  if (input.mode === 'stateful') return buildStatefulContext(input.state, message.turnId, systemPrompt, input.memory);
+  if (message.context) return [...message.context, ...(message.text ? [{ role: 'user' as const, content: message.text }] : [])];
+  return buildStatelessContext(message.text, systemPrompt);
+}
+
+/** A short fingerprint of a context, recorded with the reply, so a rebuilt context can be checked to be the same. */
+export function contextDigest(messages: readonly ClientMessage[]): string {
+  const canonical = messages.map((m) => [m.role, m.content ?? null, m.role === 'assistant' ? (m.toolCalls ?? null) : null, m.role === 'tool' ? m.toolCallId : null]);
+  return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 32);
 }

@@ -40,6 +40,15 @@ export interface RouteInput {
   history: RoutingHistory | null;
 }
 
+/**
+ * Whether deciding needs the session's history: only for an in-session `auto` turn of a hybrid
+ * tenant that the knowledge base could answer. Otherwise the session is not read at all, so the
+ * stateless path never waits on state.
+ */
+export function needsHistory(input: Pick<RouteInput, 'inSession' | 'requestedMode' | 'policy' | 'match' | 'threshold'>): boolean {
+  return input.inSession && input.requestedMode === 'auto' && input.policy === 'hybrid' && input.match !== null && input.match.confidence >= input.threshold;
+}
+
 /** "That didn't help", "still not working", "let me talk to a person". */
 const DISSATISFIED = /\b(did\s*n[o']?t|does\s*n[o']?t|not)\s+(help|work|answer)|\bstill\b|\bthat'?s not\b|\bwrong\b|\b(human|person|agent|someone)\b/i;
 /** Words that lean on what was said before: "and if it ...", "what about that one". */

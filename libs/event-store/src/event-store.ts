@@ -32,6 +32,8 @@ export interface AppendOptions {
   activeWithinSeconds?: number;
   /** Close the stream with this append (e.g. a session's expiry): later `activeWithinSeconds` appends are refused. */
   close?: boolean;
+  /** When each event was first recorded (importing from another environment); default: now. */
+  recordedAt?: readonly string[];
 }
 
 export interface StreamInfo {
@@ -135,16 +137,17 @@ export class EventStore {
     const schemaVersions = events.map((e) => EVENT_SCHEMA_VERSIONS[e.type]);
     const data = events.map((e) => JSON.stringify(sealData(e.type, e.data, streamId, key)));
     const metadata = events.map((e) => JSON.stringify(e.metadata));
+    const recordedAt = events.map((_, i) => options.recordedAt?.[i] ?? null);
     let rows: EventRowJson[];
     try {
       const result = await this.db.execute(sql`
         with s as (${streamOp})${keyOp},
         ins as (
-          insert into events (event_id, stream_id, version, type, schema_version, data, metadata, tenant_id)
-          select e.id, ${streamId}, s.base + e.ord, e.type, e.sv, e.data, e.meta, ${tenantId}
+          insert into events (event_id, stream_id, version, type, schema_version, data, metadata, tenant_id, recorded_at)
+          select e.id, ${streamId}, s.base + e.ord, e.type, e.sv, e.data, e.meta, ${tenantId}, coalesce(e.at, now())
           from s, unnest(${sql.param(ids)}::uuid[], ${sql.param(types)}::text[], ${sql.param(schemaVersions)}::int[],
-                      ${sql.param(data)}::jsonb[], ${sql.param(metadata)}::jsonb[])
-               with ordinality as e(id, type, sv, data, meta, ord)
+                      ${sql.param(data)}::jsonb[], ${sql.param(metadata)}::jsonb[], ${sql.param(recordedAt)}::timestamptz[])
+               with ordinality as e(id, type, sv, data, meta, at, ord)
           returning global_position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at
         )
         select * from ins order by version`);

@@ -3,7 +3,7 @@ import { foldSession } from '@parley/conversation';
 import type { EventStore } from '@parley/event-store';
 import { CliError } from '../cli-error';
 import { style } from '../output';
-import { normalizeSessionId } from './replay.command';
+import { normalizeSessionId } from './turn-history';
 
 export interface Change {
   /** JSON path, e.g. `messages[2].text`. */

@@ -1,41 +1,106 @@
-import { sessionStreamId, type RecordedEvent } from '@parley/contracts';
+import type { RecordedEvent } from '@parley/contracts';
 import { foldSession, type SessionState } from '@parley/conversation';
 import type { EventStore } from '@parley/event-store';
 import { CliError } from '../cli-error';
+import { normalizeSessionId, rebuildContext, recordedTurns, sessionEvents, type RebuiltContext, type RecordedTurn } from './turn-history';
 import { style } from '../output';
 
 export interface ReplayOptions {
   sessionId: string;
   /** Only sessions of this tenant are found. */
   tenantId: string;
-  /** Show the state as of this stream version. */
-  at?: number;
+  /** Show the state as of this stream version, or as of this time (ISO). */
+  at?: number | Date;
   json: boolean;
+  /** Show each LLM turn's context, message by message (otherwise one summary line). */
+  context: boolean;
+  /** The responder's system prompt (PARLEY_SYSTEM_PROMPT), to rebuild contexts with. */
+  systemPrompt: string;
 }
 
-/** Accepts `<uuid>` or `session-<uuid>`. */
-export const normalizeSessionId = (id: string) => id.replace(/^session-/, '');
+/** One turn of a replay: what the user said, how it was routed and why, what the LLM was given, the reply. */
+export interface ReplayedTurn {
+  number: number;
+  turnId: string;
+  text: string;
+  route: { mode: string; route: string; reason: string; features: Record<string, unknown> } | null;
+  context: (RebuiltContext & { matchesRecorded: boolean | null }) | null;
+  reply: { text: string; model: string; interrupted: string | null; toolCalls: unknown[] } | null;
+  failure: { code: string; message: string } | null;
+  usage: { promptTokens: number; completionTokens: number } | null;
+  /** LLM time as the responder measured it, and from the user's message to the outcome in the log. */
+  timings: { llmMs: number | null; turnMs: number | null };
+}
 
-/** Reads the session's events and folds them with the same `evolve` the services use. */
+/** Reads the session's events, folds them with the same `evolve` the services use, and rebuilds each turn's context. */
 export async function replay(store: EventStore, options: ReplayOptions): Promise<string> {
   const sessionId = normalizeSessionId(options.sessionId);
-  const all = await store.readStream(sessionStreamId(sessionId));
-  if (all.length === 0 || all[0].metadata.tenantId !== options.tenantId) throw new CliError(`Session ${sessionId} not found in tenant ${options.tenantId}`);
+  const all = await sessionEvents(store, sessionId, options.tenantId);
   const latest = all[all.length - 1].version;
-  if (options.at !== undefined && (options.at < 1 || options.at > latest)) {
-    throw new CliError(`--at ${options.at} is outside session ${sessionId}, which has versions 1 to ${latest}`, 2);
+  const atTime = options.at instanceof Date ? options.at.getTime() : null;
+  const at = atTime !== null ? (all.filter((e) => Date.parse(e.recordedAt) <= atTime).at(-1)?.version ?? 0) : (options.at as number | undefined);
+  if (at !== undefined && (at < 1 || at > latest)) {
+    const what = options.at instanceof Date ? `${options.at.toISOString()} is before session ${sessionId} started` : `--at ${at} is outside session ${sessionId}, which has versions 1 to ${latest}`;
+    throw new CliError(what, 2);
   }
-  const events = options.at === undefined ? all : all.filter((e) => e.version <= options.at!);
+  const events = at === undefined ? all : all.filter((e) => e.version <= at);
   const { state, version } = foldSession(events);
-  if (options.json) return JSON.stringify({ sessionId, version, latestVersion: latest, events, state }, null, 2);
+  const turns = await Promise.all(recordedTurns(events).map((turn) => replayedTurn(store, turn, options.systemPrompt)));
+  if (options.json) return JSON.stringify({ sessionId, version, latestVersion: latest, events, turns, state }, null, 2);
+  const byOutcome = new Map(turns.filter((t) => t.reply || t.failure).map((t) => [t.turnId, t]));
   return [
-    style.bold(`Session ${sessionId}`) + style.dim(` · ${all.length} events · showing up to v${version}${version < latest ? ` of ${latest}` : ''}`),
+    style.bold(`Session ${sessionId}`) + style.dim(` · ${all.length} events · ${turns.length} turns · showing up to v${version}${version < latest ? ` of ${latest}` : ''}`),
     '',
-    ...events.map(describeEvent),
+    ...events.flatMap((event) => {
+      const turn = (event.type === 'AssistantReplied' || event.type === 'TurnFailed') && byOutcome.get(event.data.turnId);
+      return turn ? [describeEvent(event), ...describeTurn(turn, options.context)] : [describeEvent(event)];
+    }),
     '',
     style.bold(`State at v${version}`),
     ...describeState(state),
   ].join('\n');
+}
+
+async function replayedTurn(store: EventStore, turn: RecordedTurn, systemPrompt: string): Promise<ReplayedTurn> {
+  const context = await rebuildContext(store, turn, systemPrompt);
+  const outcome = turn.outcome;
+  const replied = outcome?.type === 'AssistantReplied' ? outcome : null;
+  return {
+    number: turn.number,
+    turnId: turn.turnId,
+    text: turn.message.data.text,
+    route: turn.routed ? { mode: turn.routed.data.mode, route: turn.routed.data.route, reason: turn.routed.data.reason, features: turn.routed.data.features } : null,
+    context: context && { ...context, matchesRecorded: context.recorded === null ? null : context.recorded === context.digest },
+    reply: replied && { text: replied.data.text, model: replied.data.model, interrupted: replied.data.interrupted, toolCalls: replied.data.toolCalls ?? [] },
+    failure: outcome?.type === 'TurnFailed' ? { code: outcome.data.code, message: outcome.data.message } : null,
+    usage: replied?.data.usage ?? null,
+    timings: {
+      llmMs: replied && replied.data.model !== 'none' && !replied.data.model.startsWith('kb:') ? replied.data.latencyMs : null,
+      turnMs: outcome ? Date.parse(outcome.recordedAt) - Date.parse(turn.message.recordedAt) : null,
+    },
+  };
+}
+
+/** The lines under a turn's outcome: its context (summary or in full), tokens and timings. */
+function describeTurn(turn: ReplayedTurn, full: boolean): string[] {
+  const pad = '        ';
+  const lines: string[] = [];
+  if (turn.context) {
+    const check =
+      turn.context.matchesRecorded === null
+        ? style.dim('(no fingerprint recorded to check against)')
+        : turn.context.matchesRecorded
+          ? style.green('✓ the same the LLM was given')
+          : style.red('✗ differs from what the LLM was given (the code, the system prompt or the memory changed)');
+    lines.push(`${pad}${style.bold(`turn ${turn.number}`)} context: ${turn.context.messages.length} messages, ${turn.context.tokens} tokens ${check}${full ? '' : style.dim('  (--context shows them)')}`);
+    if (full) for (const m of turn.context.messages) lines.push(`${pad}  ${style.dim(m.role.padEnd(9))} ${quote(m.content ?? (m.role === 'assistant' ? JSON.stringify(m.toolCalls ?? []) : ''))}`);
+  } else if (turn.route?.route === 'faq') {
+    lines.push(`${pad}${style.bold(`turn ${turn.number}`)} answered from the knowledge base: no LLM call, no context`);
+  }
+  const usage = turn.usage ? `tokens ${turn.usage.promptTokens} in → ${turn.usage.completionTokens} out · ` : '';
+  const llm = turn.timings.llmMs === null ? '' : `LLM ${turn.timings.llmMs} ms · `;
+  if (turn.timings.turnMs !== null) lines.push(`${pad}${style.dim(`${usage}${llm}turn ${turn.timings.turnMs} ms from message to outcome`)}`);
+  return lines;
 }
 
 const short = (id: string) => id.slice(0, 8);

@@ -2,13 +2,14 @@ import { Controller, Inject, Logger } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { routeInfoOf, sessionIdOf, type TokenUsage, type ContextMessage, type NewEvent, type RecordedEvent, type TurnReplyMessage } from '@parley/contracts';
 import {
-  buildStatefulContext,
-  buildStatelessContext,
+  contextDigest,
   derivedId,
   evolveSession,
+  initialSessionState,
   memoryMessage,
   planStatefulContext,
   summaryPrompt,
+  turnContext,
   type SessionState,
   type SummaryRequest,
 } from '@parley/conversation';
@@ -119,6 +120,7 @@ export class TurnResponderHandler {
           contextMessages: plan.context.length,
           interrupted: result.interrupted ? (generation.reason() ?? 'client-disconnected') : null,
           ...(result.toolCalls.length ? { toolCalls: result.toolCalls } : {}),
+          contextDigest: contextDigest(plan.context),
         },
         metadata,
       };
@@ -257,17 +259,15 @@ export class TurnResponderHandler {
         plan = planStatefulContext({ ...input, state: current });
       }
       // a summary that did not make room (the model ignored its length limit) is not retried: the turn is answered as is
-      const context = plan.kind === 'ready' ? plan.context : buildStatefulContext(current, turnId, input.systemPrompt, memory);
+      const context = plan.kind === 'ready' ? plan.context : turnContext({ mode: 'stateful', message, state: current, systemPrompt: this.options.systemPrompt, memory });
       return { kind: 'answer', context, userId, tools: message.tools ?? [] };
     }
     const found = await this.store.readEvents([causeId, outcomeId]);
     const outcome = found.get(outcomeId);
     if (outcome) return { kind: 'answered', outcome };
     const message = messageOf(found);
-    // a client that sent its whole conversation gets exactly that as the context
-    const context: LlmMessage[] = message.context
-      ? [...message.context, ...(message.text ? [{ role: 'user' as const, content: message.text }] : [])] // no text: tool results continue it
-      : buildStatelessContext(message.text, message.instructions ?? this.options.systemPrompt);
+    // the request alone, or exactly the conversation a client sent (no text: tool results continue it)
+    const context = turnContext({ mode: 'stateless', message, state: initialSessionState(), systemPrompt: this.options.systemPrompt, memory: null });
     return { kind: 'answer', context, userId: null, tools: message.tools ?? [] };
   }
 

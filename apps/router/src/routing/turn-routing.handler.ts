@@ -1,7 +1,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { isSessionStream, routeInfoOf, sessionIdOf, type NewEvent, type RecordedEvent } from '@parley/contracts';
-import { derivedId, routeTurn, routingHistory, type RoutingHistory } from '@parley/conversation';
+import { derivedId, needsHistory, routeTurn, routingHistory, type RoutingHistory } from '@parley/conversation';
 import { EventStore, loadSessionState, SessionProjectionRepository, TenantDirectory } from '@parley/event-store';
 import { EventPublisher, sendTurnReply } from '@parley/messaging';
 import { appendAllOnce, RESOURCES, type Connections } from '@parley/runtime';
@@ -33,7 +33,7 @@ export class TurnRoutingHandler {
     // the session is read only when it can change the decision: an in-session `auto` turn of a
     // hybrid tenant that the knowledge base could answer
     let history: RoutingHistory | null = null;
-    if (inSession && requestedMode === 'auto' && policy === 'hybrid' && match && match.confidence >= threshold) {
+    if (needsHistory({ inSession, requestedMode, policy, match, threshold })) {
       const { state } = await loadSessionState(this.store, this.projections, sessionIdOf(event.streamId));
       history = routingHistory(state, turnId);
     }

@@ -1,0 +1,61 @@
+import { sql } from 'drizzle-orm';
+import { EVENT_TYPES, type EventType } from '@parley/contracts';
+import { EventStore, readLogAfter, type Db, type LogPosition } from '@parley/event-store';
+import { CliError } from '../cli-error';
+import { describeEvent } from './replay.command';
+import { normalizeSessionId } from './turn-history';
+
+export interface TailOptions {
+  tenantId: string;
+  sessionId?: string;
+  types: EventType[];
+  json: boolean;
+  /** Stop after this many events (default: follow until interrupted). */
+  limit?: number;
+  pollMs: number;
+  signal: AbortSignal;
+  write: (line: string) => void;
+}
+
+export function parseTypes(value: string | undefined): EventType[] {
+  if (!value) return [];
+  const types = value.split(',').map((t) => t.trim());
+  const unknown = types.filter((t) => !(EVENT_TYPES as string[]).includes(t));
+  if (unknown.length) throw new CliError(`--type ${unknown.join(', ')}: not an event type (${EVENT_TYPES.join(', ')})`, 2);
+  return types as EventType[];
+}
+
+/** The newest position every reader can see now: following from it shows only what commits later. */
+async function head(db: Db): Promise<LogPosition> {
+  const result = await db.execute(sql`
+    select transaction_id::text as transaction_id, global_position::text as global_position from events
+    where transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+    order by transaction_id desc, global_position desc limit 1`);
+  const row = result.rows[0] as { transaction_id: string; global_position: string } | undefined;
+  return row ? { transactionId: row.transaction_id, globalPosition: row.global_position } : { transactionId: '0', globalPosition: '0' };
+}
+
+/**
+ * `parley tail`: follows the log as events commit, in commit order (the relay's never-skipping
+ * read), the tenant's only, optionally one session's and some types'. One line per event, or
+ * NDJSON with `--json`. Returns the number of events shown.
+ */
+export async function tail(db: Db, options: TailOptions): Promise<number> {
+  const store = new EventStore(db);
+  const streamId = options.sessionId ? `session-${normalizeSessionId(options.sessionId)}` : null;
+  let position = await head(db);
+  let shown = 0;
+  while (!options.signal.aborted) {
+    const batch = await readLogAfter(db, position, 500);
+    position = batch.position;
+    const wanted = batch.events.filter(
+      (e) => e.metadata.tenantId === options.tenantId && (!streamId || e.streamId === streamId) && (!options.types.length || options.types.includes(e.type as EventType)),
+    );
+    for (const event of await store.open(wanted)) {
+      options.write(options.json ? JSON.stringify(event) : `${event.streamId.padEnd(44)} ${describeEvent(event)}`);
+      if (options.limit !== undefined && ++shown >= options.limit) return shown;
+    }
+    if (batch.events.length < 500) await new Promise((resolve) => setTimeout(resolve, options.pollMs));
+  }
+  return shown;
+}
