@@ -7,14 +7,24 @@ import { join } from 'node:path';
 import { connectDatabase, migrateDatabase, type Database } from '@parley/event-store';
 import { createTestDatabase } from '@parley/testing';
 import { describeMachine, render, save, type ScenarioResult } from './report';
+import { appends } from './scenarios/appends';
+import { conversations } from './scenarios/conversations';
+import { rebuild } from './scenarios/rebuild';
 import { stateLoad } from './scenarios/state-load';
 import { timeToFirstToken } from './scenarios/time-to-first-token';
 
 const ROOT = join(__dirname, '..', '..', '..');
-const SCENARIOS: Record<string, (database: Database, root: string) => Promise<ScenarioResult>> = {
-  'state-load': stateLoad,
-  'time-to-first-token': () => timeToFirstToken(),
+/** Groups of scenarios, by the name `npm run bench -- <name>` selects them with. */
+const SCENARIOS: Record<string, (database: Database, root: string) => Promise<ScenarioResult[]>> = {
+  conversations: (_, root) => conversations(root),
+  appends: (database) => appends(database),
+  'state-load': async (database, root) => [await stateLoad(database, root)],
+  rebuild: (database) => rebuild(database),
+  'time-to-first-token': async () => [await timeToFirstToken()],
 };
+
+/** The order of the results in docs/benchmarks.md: the issue's scenario numbers. */
+const RESULT_ORDER = ['stateful-turns', 'single-turn', 'long-conversations', 'stateless-faq', 'appends', 'state-load', 'rebuild', 'time-to-first-token', 'storage-per-turn', 'service-memory'];
 
 async function main(): Promise<number> {
   const names = process.argv.slice(2);
@@ -33,11 +43,14 @@ async function main(): Promise<number> {
     console.log(`Parley bench on ${machine.cores} × ${machine.cpu}, ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres}\n`);
     const results: ScenarioResult[] = [];
     for (const name of names.length ? names : Object.keys(SCENARIOS)) {
-      const result = await SCENARIOS[name](database, ROOT);
-      console.log(render(result) + '\n');
-      results.push(result);
+      const started = performance.now();
+      for (const result of await SCENARIOS[name](database, ROOT)) {
+        console.log(render(result) + '\n');
+        results.push(result);
+      }
+      console.log(`(${name}: ${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
     }
-    console.log(`Figures written to ${save(ROOT, machine, results, startedAt, Object.keys(SCENARIOS))} and docs/benchmarks.md`);
+    console.log(`Figures written to ${save(ROOT, machine, results, startedAt, RESULT_ORDER)} and docs/benchmarks.md`);
     return 0;
   } finally {
     await database?.close();

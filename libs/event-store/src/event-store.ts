@@ -1,4 +1,7 @@
-import { sql } from 'drizzle-orm';
+import { createHash } from 'node:crypto';
+import { sql, type SQL } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
+import type { Pool } from 'pg';
 import {
   EVENT_SCHEMA_VERSIONS,
   parseStoredEvent,
@@ -12,6 +15,25 @@ import type { Db } from './database';
 import { DataKeys } from './data-keys';
 import { ConcurrencyError, DuplicateEventError, pgErrorOf, StreamErasedError, StreamInactiveError, StreamNotFoundError, UserErasedError } from './errors';
 import { hasSealedFields, newDataKey, openData, sealData, type KeyState } from './personal-data';
+
+const dialect = new PgDialect();
+const statementNames = new Map<string, string>();
+
+/**
+ * Runs a statement as a named prepared statement — parsed and planned once per connection, not on
+ * every call — when `db` is a pool-backed database; inside a transaction, as a plain query.
+ */
+async function query(db: Pick<Db, 'execute'>, statement: SQL): Promise<unknown[]> {
+  const client = (db as { $client?: Pool }).$client;
+  if (!client || typeof client.query !== 'function' || 'rollback' in db) return (await db.execute(statement)).rows;
+  const { sql: text, params } = dialect.sqlToQuery(statement);
+  let name = statementNames.get(text);
+  if (!name) {
+    name = `parley_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return (await client.query({ name, text, values: params as unknown[] })).rows;
+}
 
 /**
  * What the caller knows about the stream: an exact version (optimistic concurrency),
@@ -140,7 +162,7 @@ export class EventStore {
     const recordedAt = events.map((_, i) => options.recordedAt?.[i] ?? null);
     let rows: EventRowJson[];
     try {
-      const result = await this.db.execute(sql`
+      const result = { rows: await query(this.db, sql`
         with s as (${streamOp})${keyOp},
         ins as (
           insert into events (event_id, stream_id, version, type, schema_version, data, metadata, tenant_id, recorded_at)
@@ -150,7 +172,7 @@ export class EventStore {
                with ordinality as e(id, type, sv, data, meta, at, ord)
           returning global_position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at
         )
-        select * from ins order by version`);
+        select * from ins order by version`) };
       rows = result.rows as unknown as EventRowJson[];
     } catch (error) {
       const pg = pgErrorOf(error);
@@ -203,10 +225,10 @@ export class EventStore {
   /** A stream's events in order, optionally only those after a version and up to another. */
   /** A stream's events in version order: those after `after`, up to `upTo`, of `types`, at most `limit`. */
   async readStream(streamId: string, range: { after?: number; upTo?: number; types?: readonly EventType[]; limit?: number } = {}): Promise<RecordedEvent[]> {
-    const result = await this.db.execute(sql`${SELECT_EVENT}
+    const result = { rows: await query(this.db, sql`${SELECT_EVENT}
       where stream_id = ${streamId} and version > ${range.after ?? 0} and version <= ${range.upTo ?? 2_147_483_647}
       ${range.types ? sql`and type = any(${sql.param(range.types)}::text[])` : sql``}
-      order by version ${range.limit !== undefined ? sql`limit ${range.limit}` : sql``}`);
+      order by version ${range.limit !== undefined ? sql`limit ${range.limit}` : sql``}`) };
     return this.open((result.rows as unknown as EventRowJson[]).map(toStored));
   }
 
@@ -216,7 +238,7 @@ export class EventStore {
 
   /** Events by id, in one round trip; ids not in the log are absent from the map. */
   async readEvents(eventIds: string[]): Promise<Map<string, RecordedEvent>> {
-    const result = await this.db.execute(sql`${SELECT_EVENT} where event_id = any(${sql.param(eventIds)}::uuid[])`);
+    const result = { rows: await query(this.db, sql`${SELECT_EVENT} where event_id = any(${sql.param(eventIds)}::uuid[])`) };
     const events = await this.open((result.rows as unknown as EventRowJson[]).map(toStored));
     return new Map(events.map((e) => [e.eventId, e]));
   }

@@ -102,6 +102,11 @@ export class Cluster {
     throw new Error(`Cluster not ready after ${timeoutMs} ms (${last})\n${this.logs.slice(-40).join('\n')}`);
   }
 
+  /** Process ids of the running services (for measuring their memory). */
+  pids(): Partial<Record<ClusterService, number>> {
+    return Object.fromEntries([...this.processes].flatMap(([service, child]) => (child.pid ? [[service, child.pid]] : [])));
+  }
+
   /** Kills one service (SIGKILL by default: a crash, not a shutdown). */
   async kill(service: ClusterService, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.processes.get(service);

@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { latency, type Latency } from './measure';
+
+export interface LoadResult {
+  latency: Latency;
+  /** Completed operations per second over the measured run. */
+  perSecond: number;
+  seconds: number;
+}
+
+/**
+ * Runs `workers` loops at once; loop `w` calls `step(w, i)` for its i-th operation until `perWorker`
+ * are done, timing each. Per-key order is the caller's: a worker owns the sessions it drives.
+ */
+export async function runLoad(workers: number, perWorker: number, step: (worker: number, index: number) => Promise<unknown>): Promise<LoadResult> {
+  const samples: number[] = [];
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: workers }, async (_, worker) => {
+      for (let index = 0; index < perWorker; index++) {
+        const t0 = performance.now();
+        await step(worker, index);
+        samples.push(performance.now() - t0);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return { latency: latency(samples), perSecond: samples.length / seconds, seconds };
+}
+
+/** Samples processes' resident memory (VmRSS) until stopped; returns the peak of each, in bytes. */
+export function sampleMemory(pids: Record<string, number>, everyMs = 100): { stop: () => Record<string, number> } {
+  const peaks: Record<string, number> = Object.fromEntries(Object.keys(pids).map((name) => [name, 0]));
+  const sample = () => {
+    for (const [name, pid] of Object.entries(pids)) {
+      try {
+        const kb = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+        peaks[name] = Math.max(peaks[name], kb * 1024);
+      } catch {
+        // the process is gone
+      }
+    }
+  };
+  sample();
+  const timer = setInterval(sample, everyMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      sample();
+      return peaks;
+    },
+  };
+}
+
+export const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
+export const kb = (bytes: number) => (bytes / 1024).toFixed(1);
+export const ratio = (a: number, b: number) => (b === 0 ? Infinity : a / b);
+export const x = (value: number) => `${value.toFixed(2)}×`;
