@@ -33,6 +33,15 @@ export class DataKeys {
     return found;
   }
 
+  /** Loads the key state of every session stream at once (a rebuild opens them all). */
+  async preloadSessions(db: Pick<Db, 'execute'>): Promise<void> {
+    const result = await db.execute(sql`
+      select s.stream_id, s.erased_at, k.key from streams s left join data_keys k using (stream_id) where s.stream_id like 'session-%'`);
+    for (const row of result.rows as { stream_id: string; erased_at: Date | null; key: Buffer | null }[]) {
+      this.remember(row.stream_id, row.erased_at ? { kind: 'erased' } : row.key ? { kind: 'key', key: row.key } : { kind: 'none' });
+    }
+  }
+
   remember(streamId: string, state: KeyState): void {
     if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(streamId, state);

@@ -1,10 +1,11 @@
 import { sql } from 'drizzle-orm';
 import type { RecordedEvent } from '@parley/contracts';
 import { isSessionStream, sessionStreamId } from '@parley/contracts';
-import { foldSession, initialSessionState, SESSION_FOLD_VERSION, type SessionState, type Versioned } from '@parley/conversation';
+import { evolveSession, foldSession, initialSessionState, SESSION_FOLD_VERSION, type SessionState, type Versioned } from '@parley/conversation';
 import type { Db } from './database';
+import { DataKeys } from './data-keys';
 import { EventStore } from './event-store';
-import { LOG_START, readLogAfter } from './log-reader';
+import { LOG_START, readLogAfter, type LogPosition } from './log-reader';
 
 type Executor = Pick<Db, 'execute'>;
 
@@ -76,28 +77,48 @@ export async function rebuildSessionProjections(db: Db, onProgress?: (progress: 
     await tx.execute(sql`lock table session_projections in exclusive mode`);
     await tx.execute(sql`delete from session_projections`);
     const total = Number(((await tx.execute(sql`select count(*)::int as n from events`)).rows[0] as { n: number }).n);
-    const byStream = new Map<string, RecordedEvent[]>();
-    const store = new EventStore(tx);
-    let position = LOG_START;
+    // each session is folded as its events arrive (in version order; the log's order is by
+    // transaction, so an event that arrives early waits for its predecessor): memory holds one
+    // state per session, not the log
+    const folds = new Map<string, { folded: Versioned<SessionState>; tenantId: string; at: string; early: Map<number, RecordedEvent> }>();
+    // every session's key up front (one query), so opening a batch never waits on the connection
+    const keys = new DataKeys(Number.MAX_SAFE_INTEGER);
+    await keys.preloadSessions(tx);
+    const store = new EventStore(tx, keys);
     let events = 0;
+    // the next batch is read while this one is opened and folded
+    const prefetch = (after: LogPosition) => {
+      const read = readLogAfter(tx, after, 5_000);
+      read.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+      return read;
+    };
+    let next = prefetch(LOG_START);
     for (;;) {
-      const batch = await readLogAfter(tx, position, 5_000);
+      const batch = await next;
       if (batch.events.length === 0) break;
-      const sessionEvents = await store.open(batch.events.filter((e) => isSessionStream(e.streamId)));
-      for (const event of sessionEvents) {
-        if (!isSessionStream(event.streamId)) continue;
-        const list = byStream.get(event.streamId);
-        if (list) list.push(event);
-        else byStream.set(event.streamId, [event]);
+      next = prefetch(batch.position);
+      for (const event of await store.open(batch.events.filter((e) => isSessionStream(e.streamId)))) {
+        let entry = folds.get(event.streamId);
+        if (!entry) {
+          entry = { folded: { state: initialSessionState(), version: 0 }, tenantId: event.metadata.tenantId, at: event.recordedAt, early: new Map() };
+          folds.set(event.streamId, entry);
+        }
+        entry.early.set(event.version, event);
+        for (let next = entry.early.get(entry.folded.version + 1); next; next = entry.early.get(entry.folded.version + 1)) {
+          entry.early.delete(next.version);
+          entry.folded = { state: evolveSession(entry.folded.state, next), version: next.version };
+          entry.tenantId = next.metadata.tenantId;
+          entry.at = next.recordedAt;
+        }
       }
       events += batch.events.length;
-      position = batch.position;
       onProgress?.({ events, total });
     }
-    const rows = [...byStream.entries()].map(([streamId, list]) => {
-      list.sort((a, b) => a.version - b.version); // log order is by transaction, not always by version
-      const last = list[list.length - 1];
-      return { streamId, tenantId: last.metadata.tenantId, folded: foldSession(list), at: last.recordedAt };
+    const rows = [...folds.entries()].map(([streamId, entry]) => {
+      // a version missing from the log cannot happen (appends are atomic); fold what is there regardless
+      const rest = [...entry.early.values()].sort((a, b) => a.version - b.version);
+      const folded = rest.length ? foldSession(rest, entry.folded) : entry.folded;
+      return { streamId, tenantId: entry.tenantId, folded, at: rest.at(-1)?.recordedAt ?? entry.at };
     });
     for (let i = 0; i < rows.length; i += 500) {
       const chunk = rows.slice(i, i + 500);
