@@ -25,6 +25,8 @@ export interface ClusterOptions {
   /** Called when a service exits while the cluster is not stopping. */
   onUnexpectedExit?: (service: ClusterService, code: number | null, signal: NodeJS.Signals | null) => void;
   readyTimeoutMs?: number;
+  /** Node options for every service (e.g. `--cpu-prof` to profile them under a benchmark's load). */
+  nodeArgs?: string[];
 }
 
 /** The services as separate processes, started from the built `dist/`. */
@@ -61,7 +63,7 @@ export class Cluster {
   private spawnService(service: ClusterService, extraEnv: Record<string, string>): ChildProcess {
     const path = entrypoint(service);
     if (!existsSync(path)) throw new Error(`${path} is missing: run "npm run build" first`);
-    const child = spawn(process.execPath, [path], {
+    const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), path], {
       env: { ...process.env, ...(this.options.env.FORCE_COLOR ? {} : { NO_COLOR: '1' }), ...this.options.env, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

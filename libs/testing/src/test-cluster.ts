@@ -37,6 +37,8 @@ export interface TestClusterOptions {
   /** Runs against the fresh database before the services start (e.g. importing a knowledge base). */
   beforeStart?: (db: TestDatabase) => Promise<void>;
   readyTimeoutMs?: number;
+  /** Node options for every service process. */
+  nodeArgs?: string[];
 }
 
 export async function startTestCluster(options: TestClusterOptions): Promise<TestCluster> {
@@ -68,6 +70,7 @@ export async function startTestCluster(options: TestClusterOptions): Promise<Tes
         ...options.env,
       },
       readyTimeoutMs: options.readyTimeoutMs,
+      nodeArgs: options.nodeArgs,
     });
   } catch (error) {
     await stop();
