@@ -14,7 +14,7 @@ import {
 import type { Db } from './database';
 import { DataKeys } from './data-keys';
 import { ConcurrencyError, DuplicateEventError, pgErrorOf, StreamErasedError, StreamInactiveError, StreamNotFoundError, UserErasedError } from './errors';
-import { hasSealedFields, newDataKey, openData, sealData, type KeyState } from './personal-data';
+import { hasPersonalFields, hasSealedFields, newDataKey, openData, sealData, type KeyState } from './personal-data';
 
 const dialect = new PgDialect();
 const statementNames = new Map<string, string>();
@@ -124,6 +124,8 @@ export class EventStore {
     let keyState: KeyState;
     if (options.newKey) keyState = { kind: 'key', key: newDataKey() };
     else if (expected === 'no_stream' || expected === 0) keyState = { kind: 'none' }; // a new stream without a key of its own
+    // nothing to seal (a routing decision, an expiry): no key needed; an erased stream still refuses the append below
+    else if (!events.some((e) => hasPersonalFields(e.type))) keyState = { kind: 'none' };
     else {
       keyState = (await this.keys.forStreams(this.db, [streamId])).get(streamId)!;
       if (keyState.kind === 'erased') throw new StreamErasedError(streamId);

@@ -41,6 +41,9 @@ export function sealData(type: EventType, data: unknown, streamId: string, key: 
   return sealed;
 }
 
+/** Whether events of this type can carry personal data (and so need their stream's key to be written). */
+export const hasPersonalFields = (type: EventType): boolean => fieldsOf(type).length > 0;
+
 /** Whether any of the event's personal fields is sealed (only then is its stream's key needed to open it). */
 export function hasSealedFields(type: EventType, data: unknown): boolean {
   if (!data || typeof data !== 'object') return false;
