@@ -177,6 +177,37 @@ describe('OpenAI-compatible API with the official client', () => {
     expect(second.choices[0]).toMatchObject({ finish_reason: 'stop', message: { content: 'The weather: sunny, 21°C' } });
   });
 
+  it('runs tool round trips inside a kept conversation, and later turns see them', async () => {
+    const tools: OpenAI.Chat.Completions.ChatCompletionTool[] = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+    const headers = { 'X-Parley-Session': 'weather-chat-1' };
+    const first = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'weather in Paris, please?' }], tools }, { headers });
+    expect(first.choices[0].finish_reason).toBe('tool_calls');
+    const call = first.choices[0].message.tool_calls![0];
+    // the client sends only the tool's result: Parley has the rest
+    const second = await client.chat.completions.create({ model: 'm', messages: [{ role: 'tool', tool_call_id: call.id, content: 'rainy, 12°C' }], tools }, { headers });
+    expect(second.choices[0].message.content).toBe('The weather: rainy, 12°C');
+    const sawResult = t.llm.requests.find((r) => r.messages.at(-1)?.content === 'rainy, 12°C')!;
+    expect(sawResult.messages.slice(1).map((m) => m.role)).toEqual(['user', 'assistant', 'tool']);
+    expect((sawResult.messages[2].tool_calls as { id: string }[])[0].id).toBe(call.id);
+    await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'and what about tomorrow?' }] }, { headers });
+    expect(llmSaw('and what about tomorrow?')[0].messages.slice(1).map((m) => m.role)).toEqual(['user', 'assistant', 'tool', 'assistant', 'user']);
+
+    // a Vapi-style client resends everything, tool call and result included, with its call.id
+    const vapi = { id: `call-tools-${Date.now()}` };
+    const history: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [{ role: 'system', content: 'You are a weather line.' }, { role: 'user', content: 'weather in Rome?' }];
+    const asked = await client.chat.completions.create({ model: 'm', messages: [...history], tools, call: vapi } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming);
+    const romeCall = asked.choices[0].message.tool_calls![0];
+    history.push(asked.choices[0].message, { role: 'tool', tool_call_id: romeCall.id, content: 'sunny, 24°C' });
+    const { data, response } = await client.chat.completions
+      .create({ model: 'm', messages: [...history], tools, call: vapi } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming)
+      .withResponse();
+    expect(data.choices[0].message.content).toBe('The weather: sunny, 24°C');
+    const events = await eventsOf(`session-${response.headers.get('x-parley-session-id')}`);
+    expect(events.filter((e) => e.type === 'UserMessageReceived').map((e) => (e.data as { text: string }).text)).toEqual(['weather in Rome?', '']);
+    const sawRome = t.llm.requests.find((r) => r.messages.at(-1)?.content === 'sunny, 24°C')!;
+    expect(sawRome.messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'tool']);
+  });
+
   it("answers errors in OpenAI's shape, which the client turns into its typed errors", async () => {
     const anonymous = new OpenAI({ baseURL: `${t.baseUrl}/v1`, apiKey: 'pk_wrong', maxRetries: 0 });
     await expect(anonymous.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({
@@ -293,6 +324,16 @@ describe('OpenAI-compatible API with the official client', () => {
       expect(error).toMatchObject({ status: 400, code: 'previous_response_not_found', param: 'previous_response_id', type: 'invalid_request_error' });
       expect((error as Error).message).toContain("Previous response with id 'resp_does_not_exist' not found.");
       await expect(client.responses.retrieve(`resp_${'0'.repeat(64)}`)).rejects.toMatchObject({ status: 404 });
+    });
+
+    it('continues a stored response with function_call_output, and the conversation keeps the exchange', async () => {
+      const tools: OpenAI.Responses.Tool[] = [{ type: 'function', name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } }, strict: false }];
+      const asked = await client.responses.create({ model: 'm', input: 'weather in Oslo?', tools });
+      const call = asked.output.find((item): item is OpenAI.Responses.ResponseFunctionToolCall => item.type === 'function_call')!;
+      const answered = await client.responses.create({ model: 'm', previous_response_id: asked.id, input: [{ type: 'function_call_output', call_id: call.call_id, output: 'snowy, -3°C' }], tools });
+      expect(answered.output_text).toBe('The weather: snowy, -3°C');
+      const next = await client.responses.create({ model: 'm', previous_response_id: answered.id, input: 'thanks, and Bergen?' });
+      expect(next.output_text).toBe('echo: thanks, and Bergen? (6 messages)');
     });
 
     it('passes function tools through and returns the calls as function_call items', async () => {

@@ -126,11 +126,18 @@ describe('parley CLI on recorded conversations', () => {
       env: { ...process.env, ...env, NO_COLOR: '1' },
     });
     let out = '';
+    let err = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    await new Promise((r) => setTimeout(r, 1_000)); // tail starts from the head of the log
-    await t.post(`/v1/sessions/${watched}/turns`, { text: 'tail me please', mode: 'stateful' });
-    expect(await exited).toBe(0);
+    try {
+      // tail follows from the head of the log as it finds it: send the turn once it says so
+      await waitFor(() => err.includes('Following the events of tenant default'), { what: 'tail to start following', timeoutMs: 60_000 });
+      await t.post(`/v1/sessions/${watched}/turns`, { text: 'tail me please', mode: 'stateful' });
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill();
+    }
     const lines = out.trim().split('\n');
     expect(lines[0]).toContain(`session-${watched}`);
     expect(lines[0]).toContain('UserMessageReceived');

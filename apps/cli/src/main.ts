@@ -113,7 +113,17 @@ async function run(argv: string[]): Promise<string> {
       const stop = new AbortController();
       for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
       const shown = await withDatabase(settings.DATABASE_URL, (db) =>
-        tail(db, { tenantId: tenant, sessionId: values.session, types, json: Boolean(values.json), limit, pollMs: 100, signal: stop.signal, write: (line) => process.stdout.write(`${line}\n`) }),
+        tail(db, {
+          tenantId: tenant,
+          sessionId: values.session,
+          types,
+          json: Boolean(values.json),
+          limit,
+          pollMs: 100,
+          signal: stop.signal,
+          write: (line) => process.stdout.write(`${line}\n`),
+          onFollowing: () => process.stderr.write(`Following the events of tenant ${tenant}${values.session ? `, session ${values.session}` : ''} as they commit (Ctrl-C stops)\n`),
+        }),
       );
       return values.json ? '' : style.dim(`(${shown} events)`);
     }

@@ -206,8 +206,12 @@ export const ConversationSummarizedData = z.object({
 
 /** One message carried into a forked session. */
 export const ForkedMessageData = z.object({
-  role: z.enum(['user', 'assistant']),
+  role: z.enum(['user', 'assistant', 'tool']),
   text: z.string(),
+  /** Calls to the client's tools the assistant made. */
+  toolCalls: z.array(ToolCallData).optional(),
+  /** The call a tool message answers. */
+  toolCallId: z.string().optional(),
   /** The turn of the original session it belonged to. */
   turnId: Id,
   /** When it was said in the original session. */

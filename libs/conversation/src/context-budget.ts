@@ -1,4 +1,4 @@
-import type { ContextMessage } from '@parley/contracts';
+import type { ClientMessage, ContextMessage } from '@parley/contracts';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import { buildStatefulContext, contextTranscript } from './llm-context';
 import type { SessionState, TranscriptMessage } from './session.state';
@@ -7,9 +7,12 @@ import type { SessionState, TranscriptMessage } from './session.state';
 export const MESSAGE_OVERHEAD_TOKENS = 4;
 
 /** Tokens of a chat input, counted with the o200k tokenizer (GPT-4o and later). */
-export function contextTokens(messages: readonly ContextMessage[]): number {
+export function contextTokens(messages: readonly ClientMessage[]): number {
   let total = 3; // every reply is primed with <|start|>assistant<|message|>
-  for (const message of messages) total += MESSAGE_OVERHEAD_TOKENS + countTokens(message.content);
+  for (const message of messages) {
+    total += MESSAGE_OVERHEAD_TOKENS + countTokens(message.content ?? '');
+    if (message.role === 'assistant') for (const call of message.toolCalls ?? []) total += countTokens(`${call.name}${call.arguments}`);
+  }
   return total;
 }
 
@@ -26,7 +29,7 @@ export interface SummaryRequest {
 }
 
 export type ContextPlan =
-  | { kind: 'ready'; context: ContextMessage[]; tokens: number }
+  | { kind: 'ready'; context: ClientMessage[]; tokens: number }
   | { kind: 'summarize'; request: SummaryRequest };
 
 export interface ContextPlanInput {
@@ -94,7 +97,11 @@ export const SUMMARY_INSTRUCTIONS =
 
 /** The messages of the summarizing call. */
 export function summaryPrompt(request: SummaryRequest): ContextMessage[] {
-  const lines = request.messages.map((m) => `${m.role === 'user' ? 'User' : 'Assistant'}: ${m.text}`);
+  const lines = request.messages.map((m) => {
+    if (m.role === 'tool') return `Tool result: ${m.text}`;
+    const calls = m.toolCalls?.length ? ` (called ${m.toolCalls.map((c) => `${c.name} ${c.arguments}`).join(', ')})` : '';
+    return `${m.role === 'user' ? 'User' : 'Assistant'}: ${m.text}${calls}`;
+  });
   const previous = request.previous ? `Previous summary:\n${request.previous}\n\n` : '';
   return [
     { role: 'system', content: SUMMARY_INSTRUCTIONS },

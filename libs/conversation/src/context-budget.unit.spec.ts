@@ -1,6 +1,7 @@
 import type { EventType, NewEvent, RecordedEvent } from '@parley/contracts';
 import { contextTokens, planStatefulContext, summaryPrompt, SUMMARY_INSTRUCTIONS, type ContextPlan } from './context-budget';
 import { foldSession, RECENT_TURNS, routingHistory, type OpenSession, type SessionState } from './session.state';
+import { chatMessage } from './llm-context';
 
 let version = 0;
 function recorded<T extends EventType>(type: T, data: Extract<NewEvent, { type: T }>['data']): RecordedEvent {
@@ -81,7 +82,7 @@ describe('planStatefulContext', () => {
     expect(request.throughVersion).toBe(request.messages.at(-1)!.version);
     const keptMessages = open(state).messages.filter((m) => m.version > request.throughVersion);
     expect(keptMessages[0].role).toBe('user');
-    expect(contextTokens([{ role: 'system', content: 'Be brief.' }, ...keptMessages.map((m) => ({ role: m.role, content: m.text }))])).toBeLessThanOrEqual(150);
+    expect(contextTokens([{ role: 'system', content: 'Be brief.' }, ...keptMessages.map(chatMessage)])).toBeLessThanOrEqual(150);
   });
 
   it('once summarized, the context is the summary and the recent turns, under budget', () => {

@@ -16,22 +16,33 @@ import type { SessionState, TranscriptMessage } from './session.state';
  */
 export function contextTranscript(state: SessionState, turnId: string): TranscriptMessage[] {
   if (state.status !== 'open') throw new ConversationError('SESSION.NOT_FOUND', 'The session has not started');
-  const end = state.messages.findIndex((m) => m.role === 'user' && m.turnId === turnId);
-  if (end < 0) throw new ConversationError('TURN.NOT_IN_STATE', `Turn ${turnId} is not in the session state yet`);
-  const asked = new Set(state.messages.slice(0, end).filter((m) => m.role === 'user').map((m) => m.turnId));
+  // the turn's own lines: what its client brought (tool results, say) and its user message, if it has text
+  const own = (m: TranscriptMessage) => (m.role === 'user' && m.turnId === turnId) || m.turnId.startsWith(`${turnId}/context/`);
+  const start = state.messages.findIndex(own);
+  if (start < 0) throw new ConversationError('TURN.NOT_IN_STATE', `Turn ${turnId} is not in the session state yet`);
+  let end = start;
+  while (end + 1 < state.messages.length && own(state.messages[end + 1])) end++;
+  const asked = new Set(state.messages.slice(0, start).filter((m) => m.role === 'user').map((m) => m.turnId));
   const replies = new Map(state.messages.filter((m) => m.role === 'assistant' && asked.has(m.turnId)).map((m) => [m.turnId, m]));
   const transcript: TranscriptMessage[] = [];
-  for (const message of state.messages.slice(0, end)) {
+  for (const message of state.messages.slice(0, start)) {
     if (message.role === 'assistant') {
-      if (!asked.has(message.turnId)) transcript.push(message); // its question is in the summary
+      if (!asked.has(message.turnId)) transcript.push(message); // its question is in the summary, or the client brought it
       continue;
     }
     transcript.push(message);
     const reply = replies.get(message.turnId);
     if (reply) transcript.push(reply);
   }
-  transcript.push(state.messages[end]);
+  transcript.push(...state.messages.slice(start, end + 1));
   return transcript;
+}
+
+/** A transcript line as a chat message: tool calls and tool results keep their OpenAI shape. */
+export function chatMessage(m: TranscriptMessage): ClientMessage {
+  if (m.role === 'tool') return { role: 'tool', toolCallId: m.toolCallId ?? '', content: m.text };
+  if (m.role === 'assistant' && m.toolCalls?.length) return { role: 'assistant', content: m.text || null, toolCalls: m.toolCalls };
+  return { role: m.role, content: m.text };
 }
 
 /**
@@ -39,13 +50,13 @@ export function contextTranscript(state: SessionState, turnId: string): Transcri
  * user (when anything is), the summary of the older conversation (once there is one), then the
  * transcript after it up to and including this turn's user message (`contextTranscript`).
  */
-export function buildStatefulContext(state: SessionState, turnId: string, systemPrompt: string, memory: string | null = null): ContextMessage[] {
+export function buildStatefulContext(state: SessionState, turnId: string, systemPrompt: string, memory: string | null = null): ClientMessage[] {
   const transcript = contextTranscript(state, turnId);
   return [
     { role: 'system', content: systemPrompt },
     ...(memory ? [{ role: 'system' as const, content: memory }] : []),
     ...(state.status === 'open' && state.summary ? [summaryMessage(state.summary.text)] : []),
-    ...transcript.map((m) => ({ role: m.role, content: m.text })),
+    ...transcript.map(chatMessage),
   ];
 }
 

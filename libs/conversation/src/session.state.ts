@@ -1,9 +1,13 @@
-import type { AnswerRoute, InterruptReason, RecordedEvent, RouteMode } from '@parley/contracts';
+import type { AnswerRoute, InterruptReason, RecordedEvent, RouteMode, ToolCallData } from '@parley/contracts';
 
 /** One line of the transcript. */
 export interface TranscriptMessage {
-  role: 'user' | 'assistant';
+  role: 'user' | 'assistant' | 'tool';
   text: string;
+  /** Calls to the client's tools the assistant made (its text may then be empty). */
+  toolCalls?: ToolCallData[];
+  /** The call a tool message answers. */
+  toolCallId?: string;
   turnId: string;
   /** Stream version of the event that added this message. */
   version: number;
@@ -100,7 +104,7 @@ export const initialSessionState = (): SessionState => ({ status: 'none' });
  * Version of `evolveSession`'s meaning. Bump it when the same events would fold to a different
  * state: stored folds (read model rows) from another version are then ignored and refolded.
  */
-export const SESSION_FOLD_VERSION = 7; // 2: turns record route and intent; 3: usage totals; 4: expiry; 5: summary, bounded turns; 6: interruptions; 7: forks
+export const SESSION_FOLD_VERSION = 8; // 2: turns record route and intent; 3: usage totals; 4: expiry; 5: summary, bounded turns; 6: interruptions; 7: forks; 8: tool calls and results
 
 /**
  * Folds one event into a session's state. Pure: the same events always give the same state, so
@@ -130,7 +134,8 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
     case 'UserMessageReceived':
       return {
         ...state,
-        messages: [...state.messages, ...carriedIn(event), message('user', event)],
+        // a turn that only brings tool results has no text of its own
+        messages: [...state.messages, ...carriedIn(event), ...(event.data.text || !event.data.context?.length ? [message('user', event)] : [])],
         turns: [
           ...state.turns.slice(state.turns.length >= RECENT_TURNS ? state.turns.length - RECENT_TURNS + 1 : 0),
           { turnId: event.data.turnId, status: 'received', mode: null, route: null, intent: null, reason: null, error: null, interrupted: null, heard: null },
@@ -153,7 +158,10 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
       const heard = turn?.heard ?? null;
       return {
         ...updateTurn(state, event.data.turnId, { status: 'replied', interrupted: event.data.interrupted }),
-        messages: [...state.messages, { ...message('assistant', event), ...(heard !== null ? { text: heard } : {}) }],
+        messages: [
+          ...state.messages,
+          { ...message('assistant', event), ...(heard !== null ? { text: heard } : {}), ...(event.data.toolCalls?.length ? { toolCalls: event.data.toolCalls } : {}) },
+        ],
         usage: {
           ...state.usage,
           [kind]: {
@@ -226,11 +234,12 @@ function message(role: TranscriptMessage['role'], event: RecordedEvent<'UserMess
  * is taken for the turn's reply.
  */
 function carriedIn(event: RecordedEvent<'UserMessageReceived'>): TranscriptMessage[] {
-  return (event.data.context ?? []).flatMap((m, i) =>
-    (m.role === 'user' || m.role === 'assistant') && m.content
-      ? [{ role: m.role, text: m.content, turnId: `${event.data.turnId}/context/${i}`, version: event.version, at: event.recordedAt }]
-      : [],
-  );
+  return (event.data.context ?? []).flatMap((m, i): TranscriptMessage[] => {
+    const line = { turnId: `${event.data.turnId}/context/${i}`, version: event.version, at: event.recordedAt };
+    if (m.role === 'tool') return [{ ...line, role: 'tool', text: m.content, toolCallId: m.toolCallId }];
+    if (m.role === 'assistant' && m.toolCalls?.length) return [{ ...line, role: 'assistant', text: m.content ?? '', toolCalls: m.toolCalls }];
+    return (m.role === 'user' || m.role === 'assistant') && m.content ? [{ ...line, role: m.role, text: m.content }] : [];
+  });
 }
 
 function updateTurn(state: OpenSession, turnId: string, patch: Partial<TurnRecord>): OpenSession {

@@ -67,7 +67,7 @@ export async function forkSession(
           atVersion,
           summary: state.summary?.text ?? null,
           summarizedMessages: state.summary?.messages ?? 0,
-          messages: state.messages.map(({ role, text, turnId, at }) => ({ role, text, turnId, at })),
+          messages: state.messages.map(({ version: _version, ...message }) => message),
           llmTurns: state.llmTurns,
         },
         metadata,

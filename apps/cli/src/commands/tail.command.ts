@@ -15,6 +15,8 @@ export interface TailOptions {
   pollMs: number;
   signal: AbortSignal;
   write: (line: string) => void;
+  /** Called once the head of the log is known: events committed from now on will be shown. */
+  onFollowing?: () => void;
 }
 
 export function parseTypes(value: string | undefined): EventType[] {
@@ -44,6 +46,7 @@ export async function tail(db: Db, options: TailOptions): Promise<number> {
   const store = new EventStore(db);
   const streamId = options.sessionId ? `session-${normalizeSessionId(options.sessionId)}` : null;
   let position = await head(db);
+  options.onFollowing?.();
   let shown = 0;
   while (!options.signal.aborted) {
     const batch = await readLogAfter(db, position, 500);

@@ -8,7 +8,7 @@ import { ApiError, ApiExceptionFilter, openAiErrorBody } from '../http/api-error
 import { ZodPipe } from '../http/zod.pipe';
 import { SessionsService } from '../sessions/sessions.service';
 import { TurnsService, type TurnOptions, type TurnResult } from '../turns/turns.service';
-import { ChatCompletionRequest, clientMessages, openAiToolCalls, parleyHeaders, reconcile, toolSpecs, validKey } from './openai-shapes';
+import { ChatCompletionRequest, clientMessages, openAiToolCalls, parleyHeaders, reconcile, toolSpecs, toolTurnContext, validKey } from './openai-shapes';
 import { SseResponse } from './sse-response';
 
 const Uuid = z.string().uuid();
@@ -92,20 +92,27 @@ export class ChatCompletionsController {
       return (options) => this.turns.stateless(tenant, asked ? last.content : '', { ...base, ...options, context: asked ? messages.slice(0, -1) : messages });
     }
     const added = reconcile(messages);
-    if (!added) throw new ApiError('REQUEST.INVALID', 'With a conversation key (X-Parley-Session, user or call.id), messages must end with the user\'s new message', { param: 'messages' });
+    if (!added) {
+      throw new ApiError('REQUEST.INVALID', "With a conversation key (X-Parley-Session, user or call.id), messages must end with the user's new message or tool results", { param: 'messages' });
+    }
     // a client that resends the history names the turn by it: a retry of the same request (same
-    // conversation, same number of user messages, same last one) is the same turn, key or no key
+    // conversation, same number of user messages, same new part) is the same turn, key or no key
     const resends = Boolean(body.call?.id) || messages.some((m) => m.role === 'assistant');
-    const historyKey = `history:${messages.filter((m) => m.role === 'user').length}:${createHash('sha256').update(added.text).digest('hex').slice(0, 32)}`;
+    const fresh = createHash('sha256').update(JSON.stringify([added.text, added.toolResults])).digest('hex').slice(0, 32);
+    const historyKey = `history:${messages.filter((m) => m.role === 'user').length}:${fresh}`;
     const options: TurnOptions = { ...base, instructions: added.instructions, ...(!base.idempotencyKey && resends ? { idempotencyKey: historyKey } : {}) };
-    if (!conversation) return (more) => this.turns.forUser(tenant, body.user!, added.text, 'auto', { ...options, ...more });
+    if (!conversation) {
+      const context = toolTurnContext(added, new Set());
+      return (more) => this.turns.forUser(tenant, body.user!, added.text, 'auto', { ...options, ...(context.length ? { context } : {}), ...more });
+    }
     const sessionId = await this.sessionFor(tenant.tenantId, conversation);
     const { state } = await this.sessions.state(tenant.tenantId, sessionId);
     // a new conversation takes in what the client brings (a voice platform's spoken greeting, say)
     const isNew = state.messages.length === 0 && state.summary === null;
-    if (!isNew && added.lastAssistant !== null) await this.noteWhatWasHeard(tenant, state, added.lastAssistant);
-    const context = isNew && added.earlier.length ? { context: added.earlier } : {};
-    return (more) => this.turns.inSession(tenant, sessionId, added.text, 'auto', { ...options, ...context, ...more });
+    const lastReply = [...state.messages].reverse().find((m) => m.role === 'assistant');
+    if (!isNew && added.lastAssistant !== null && !added.toolResults.length) await this.noteWhatWasHeard(tenant, state, added.lastAssistant.content ?? '');
+    const context = isNew ? [...added.earlier, ...added.toolResults] : toolTurnContext(added, new Set((lastReply?.toolCalls ?? []).map((c) => c.id)));
+    return (more) => this.turns.inSession(tenant, sessionId, added.text, 'auto', { ...options, ...(context.length ? { context } : {}), ...more });
   }
 
   /** A Parley session id names itself; any other key names the session derived from it, started on first use. */

@@ -70,27 +70,53 @@ export function toolSpecs(tools: ChatCompletionRequest['tools']): ToolSpecData[]
 
 export const openAiToolCalls = (calls: ToolCallData[]) => calls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } }));
 
+/** What a stateful request adds to the conversation Parley keeps (see `reconcile`). */
+export interface Reconciled {
+  /** The user's new message(s), joined; '' when the request only brings tool results. */
+  text: string;
+  /** Results of the client's tools, answering the assistant's last calls. */
+  toolResults: ClientMessage[];
+  /** The client's system prompt. */
+  instructions: string | undefined;
+  /** Everything before the new messages (a new conversation takes it in). */
+  earlier: ClientMessage[];
+  /** The client's copy of the last assistant message, if any (what the user heard, or the calls the results answer). */
+  lastAssistant: Extract<ClientMessage, { role: 'assistant' }> | null;
+}
+
 /**
- * What a stateful request adds to the conversation Parley keeps: the user messages after the
- * client's last assistant message (a client that sends only its newest message, and one that
- * resends the whole history, as Vapi does, both add just the new one), the client's system
- * prompt, the messages before the new ones (`earlier`: a new conversation takes them in), and the
- * last assistant message as the client has it (what the user heard).
+ * What a stateful request adds to the conversation Parley keeps: the messages after the client's
+ * last assistant message — the user's new message(s), or the results of the tools that message
+ * called. A client that sends only its newest message and one that resends the whole history, as
+ * Vapi does, both add just the new part. Null when there is nothing new.
  */
-export function reconcile(
-  messages: ClientMessage[],
-): { text: string; instructions: string | undefined; earlier: ClientMessage[]; lastAssistant: string | null } | null {
+export function reconcile(messages: ClientMessage[]): Reconciled | null {
   const lastAssistant = messages.map((m) => m.role).lastIndexOf('assistant');
-  const fresh = messages.slice(lastAssistant + 1).filter((m) => m.role === 'user');
-  if (!fresh.length) return null;
+  const fresh = messages.slice(lastAssistant + 1).filter((m) => m.role !== 'system');
+  const users = fresh.filter((m) => m.role === 'user');
+  const toolResults = fresh.filter((m) => m.role === 'tool');
+  if (!users.length && !toolResults.length) return null;
   const system = messages.filter((m) => m.role === 'system');
   const assistant = lastAssistant >= 0 ? messages[lastAssistant] : null;
   return {
-    text: fresh.map((m) => m.content).join('\n'),
+    text: users.map((m) => m.content).join('\n'),
+    toolResults,
     instructions: system.length ? system.map((m) => m.content).join('\n\n') : undefined,
     earlier: messages.slice(0, lastAssistant + 1).filter((m) => m.role !== 'system'),
-    lastAssistant: assistant?.role === 'assistant' ? (assistant.content ?? '') : null,
+    lastAssistant: assistant?.role === 'assistant' ? assistant : null,
   };
+}
+
+/**
+ * The context a turn of a kept conversation brings: tool results, preceded by the client's copy of
+ * the calls they answer when Parley's last reply did not make them (tools the client ran itself).
+ */
+export function toolTurnContext(added: Reconciled, knownCallIds: ReadonlySet<string>): ClientMessage[] {
+  if (!added.toolResults.length) return [];
+  const answered = added.toolResults.map((m) => (m.role === 'tool' ? m.toolCallId : ''));
+  const calls = added.lastAssistant?.toolCalls ?? [];
+  const unknown = answered.some((id) => !knownCallIds.has(id)) && calls.length > 0;
+  return [...(unknown && added.lastAssistant ? [added.lastAssistant] : []), ...added.toolResults];
 }
 
 /** A client's `Idempotency-Key`, checked. */

@@ -8,7 +8,7 @@ import { ApiError, ApiExceptionFilter, openAiErrorBody } from '../http/api-error
 import { ZodPipe } from '../http/zod.pipe';
 import { SessionsService } from '../sessions/sessions.service';
 import { TurnsService, type TurnOptions, type TurnResult } from '../turns/turns.service';
-import { parleyHeaders, reconcile, validKey } from './openai-shapes';
+import { parleyHeaders, reconcile, toolTurnContext, validKey } from './openai-shapes';
 import {
   functionCallItem,
   functionTools,
@@ -82,18 +82,17 @@ export class ResponsesController {
       const context: ClientMessage[] = [...(instructions ? [{ role: 'system' as const, content: instructions }] : []), ...(asked ? all.slice(0, -1) : all)];
       run = (options) => this.turns.stateless(tenant, asked, { ...base, ...options, context });
     } else {
-      if (conversation.some((m) => m.role === 'tool' || (m.role === 'assistant' && m.toolCalls))) {
-        throw new ApiError(
-          'REQUEST.INVALID',
-          'function_call and function_call_output items are supported with store: false (send the whole input); a stored conversation continues with user messages',
-          { param: 'input' },
-        );
-      }
       const added = reconcile(conversation);
-      if (!added || conversation.at(-1)?.role !== 'user') throw new ApiError('REQUEST.INVALID', 'input must end with a user message', { param: 'input' });
+      if (!added) throw new ApiError('REQUEST.INVALID', 'input must end with a user message or function_call_output items', { param: 'input' });
+      if (added.toolResults.length && !previous) {
+        throw new ApiError('REQUEST.INVALID', 'function_call_output items continue a response: send previous_response_id (or store: false with the whole input)', { param: 'input' });
+      }
       const session = previous ? await this.continueFrom(tenant, previous, key) : await this.startSession(tenant, body.user, key);
       sessionId = session;
-      const context = added.earlier.length ? { context: added.earlier } : {};
+      // the calls the previous response made are in the log already; the input brings their outputs
+      const known = previous ? await this.callsOf(previous) : new Set<string>();
+      const brought = added.toolResults.length ? toolTurnContext(added, known) : added.earlier;
+      const context = brought.length ? { context: brought } : {};
       run = (options) => this.turns.inSession(tenant, session, added.text, 'auto', { ...base, instructions, ...context, ...options });
     }
 
@@ -197,6 +196,13 @@ export class ResponsesController {
     const sessionId = derivedId(`${tenant.tenantId}\u0000responses\u0000${key}`, 'session');
     await this.sessions.ensure(tenant.tenantId, sessionId, body);
     return sessionId;
+  }
+
+  /** Ids of the tool calls a previous response made. */
+  private async callsOf(previous: PreviousResponse): Promise<Set<string>> {
+    const events = await this.store.readStream(sessionStreamId(previous.sessionId), { types: ['AssistantReplied'] });
+    const reply = events.find((e) => e.type === 'AssistantReplied' && e.data.turnId === previous.turnId);
+    return new Set(reply?.type === 'AssistantReplied' ? (reply.data.toolCalls ?? []).map((c) => c.id) : []);
   }
 
   /** The conversation up to a previous response, as chat messages (for `store: false`). */

@@ -31,7 +31,7 @@ export class SessionsController {
       forkedFrom: state.forkedFrom,
       version,
       summary: state.summary,
-      messages: state.messages.map(({ role, text, turnId, at }) => ({ role, text, turnId, at })),
+      messages: state.messages.map(({ version: _version, ...message }) => message),
       turnCount: state.turnCount,
       turns: state.turns,
       usage: state.usage,
