@@ -1,23 +1,11 @@
-import type { EventType, NewEvent, RecordedEvent } from '@parley/contracts';
+import type { RecordedEvent } from '@parley/contracts';
+import { eventRecorder } from './recorded-events';
 import { contextTokens, planStatefulContext, summaryPrompt, SUMMARY_INSTRUCTIONS, type ContextPlan } from './context-budget';
 import { foldSession, RECENT_TURNS, routingHistory, type OpenSession, type SessionState } from './session.state';
 import { chatMessage } from './llm-context';
 
-let version = 0;
-function recorded<T extends EventType>(type: T, data: Extract<NewEvent, { type: T }>['data']): RecordedEvent {
-  version += 1;
-  return {
-    eventId: `00000000-0000-4000-8000-${String(version).padStart(12, '0')}`,
-    type,
-    data,
-    metadata: { tenantId: 'default' },
-    streamId: 'session-s1',
-    version,
-    globalPosition: String(version),
-    recordedAt: new Date(Date.UTC(2026, 0, 1, 0, 0, version)).toISOString(),
-    schemaVersion: 1,
-  } as RecordedEvent;
-}
+const stream = eventRecorder();
+const recorded = stream.record;
 
 /** One stateful turn; every message is about 12 tokens. */
 const turn = (i: number, answered = true) => [
@@ -30,7 +18,7 @@ const turn = (i: number, answered = true) => [
 
 /** A session of `turns` answered stateful turns. */
 function conversation(turns: number): RecordedEvent[] {
-  version = 0;
+  stream.reset();
   const events = [recorded('SessionStarted', { sessionId: 's1', userId: null, metadata: {} })];
   for (let i = 1; i <= turns; i++) events.push(...turn(i));
   return events;
@@ -118,7 +106,7 @@ describe('planStatefulContext', () => {
   });
 
   it('when only the turn itself is over budget, there is nothing to fold and the context goes as it is', () => {
-    version = 0;
+    stream.reset();
     const events = [
       recorded('SessionStarted', { sessionId: 's1', userId: null, metadata: {} }),
       recorded('UserMessageReceived', { turnId: 't1', text: 'word '.repeat(500), requestedMode: 'auto' }),

@@ -1,29 +1,17 @@
-import type { EventType, NewEvent, RecordedEvent } from '@parley/contracts';
+import type { RecordedEvent } from '@parley/contracts';
+import { eventRecorder } from './recorded-events';
 import { buildStatefulContext, buildStatelessContext } from './llm-context';
 import { evolveSession, foldSession, initialSessionState, routingHistory, type SessionState } from './session.state';
 
-let version = 0;
-function recorded<T extends EventType>(type: T, data: Extract<NewEvent, { type: T }>['data']): RecordedEvent {
-  version += 1;
-  return {
-    eventId: `00000000-0000-4000-8000-${String(version).padStart(12, '0')}`,
-    type,
-    data,
-    metadata: { tenantId: 'default' },
-    streamId: 'session-s1',
-    version,
-    globalPosition: String(version),
-    recordedAt: `2026-01-01T00:00:${String(version).padStart(2, '0')}.000Z`,
-    schemaVersion: 1,
-  } as RecordedEvent;
-}
+const stream = eventRecorder();
+const recorded = stream.record;
 
 const given = (...events: RecordedEvent[]) => ({
   then: (check: (state: SessionState) => void) => check(events.reduce(evolveSession, initialSessionState())),
 });
 
 function twoTurnConversation(): RecordedEvent[] {
-  version = 0;
+  stream.reset();
   return [
     recorded('SessionStarted', { sessionId: 's1', userId: 'u1', metadata: { channel: 'voice' } }),
     recorded('UserMessageReceived', { turnId: 't1', text: 'I need a table for two', requestedMode: 'auto' }),
@@ -40,7 +28,7 @@ describe('evolveSession', () => {
   });
 
   it('opens a session with its user and metadata', () => {
-    version = 0;
+    stream.reset();
     given(recorded('SessionStarted', { sessionId: 's1', userId: null, metadata: { a: 1 } })).then((state) => {
       expect(state).toMatchObject({ status: 'open', sessionId: 's1', userId: null, metadata: { a: 1 }, messages: [] });
     });
@@ -72,7 +60,7 @@ describe('evolveSession', () => {
   });
 
   it('ignores turn events that arrive before the session started', () => {
-    version = 1;
+    stream.reset(1);
     given(recorded('UserMessageReceived', { turnId: 't', text: 'x', requestedMode: 'auto' })).then((state) =>
       expect(state).toEqual({ status: 'none' }),
     );
@@ -141,7 +129,7 @@ describe('buildStatefulContext', () => {
   });
 
   it('puts a reply recorded after the next question right after its own question', () => {
-    version = 0;
+    stream.reset();
     const events = [
       recorded('SessionStarted', { sessionId: 's1', userId: null, metadata: {} }),
       recorded('UserMessageReceived', { turnId: 't1', text: 'first', requestedMode: 'auto' }),
@@ -183,7 +171,7 @@ describe('barge-in', () => {
   });
 
   it('applies a barge-in recorded while the reply was still being generated', () => {
-    version = 0;
+    stream.reset();
     const events = [
       recorded('SessionStarted', { sessionId: 's1', userId: null, metadata: {} }),
       recorded('UserMessageReceived', { turnId: 't1', text: 'tell me everything', requestedMode: 'auto' }),
