@@ -108,9 +108,26 @@ export const SESSION_FOLD_VERSION = 8; // 2: turns record route and intent; 3: u
 
 /**
  * Folds one event into a session's state. Pure: the same events always give the same state, so
- * replay, the projector and the responder agree by construction.
+ * replay, the projector and the responder agree by construction. (To fold many events, use
+ * `foldSession` or a `SessionFolder`: they copy the state once, not once per event.)
  */
 export function evolveSession(state: SessionState, event: RecordedEvent): SessionState {
+  return evolveOwned(owned(state), event);
+}
+
+/**
+ * A copy of the state whose mutable parts — the transcript and turn arrays and the usage totals —
+ * belong to the caller, so `evolveOwned` may change them in place. Everything else is shared and
+ * never mutated: elements are replaced, not edited.
+ */
+function owned(state: SessionState): SessionState {
+  if (state.status !== 'open') return state;
+  const { faq, stateless, stateful } = state.usage;
+  return { ...state, messages: [...state.messages], turns: [...state.turns], usage: { faq: { ...faq }, stateless: { ...stateless }, stateful: { ...stateful } } };
+}
+
+/** Folds one event into a state returned by `owned` (or by an earlier call), changing it in place. */
+function evolveOwned(state: SessionState, event: RecordedEvent): SessionState {
   if (event.type === 'SessionStarted') {
     return {
       status: 'open',
@@ -132,86 +149,67 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
   if (state.status !== 'open') return state; // events before the start cannot happen; ignore rather than crash a replay
   switch (event.type) {
     case 'UserMessageReceived':
-      return {
-        ...state,
-        // a turn that only brings tool results has no text of its own
-        messages: [...state.messages, ...carriedIn(event), ...(event.data.text || !event.data.context?.length ? [message('user', event)] : [])],
-        turns: [
-          ...state.turns.slice(state.turns.length >= RECENT_TURNS ? state.turns.length - RECENT_TURNS + 1 : 0),
-          { turnId: event.data.turnId, status: 'received', mode: null, route: null, intent: null, reason: null, error: null, interrupted: null, heard: null },
-        ],
-        turnCount: state.turnCount + 1,
-      };
+      // a turn that only brings tool results has no text of its own
+      state.messages.push(...carriedIn(event), ...(event.data.text || !event.data.context?.length ? [message('user', event)] : []));
+      if (state.turns.length >= RECENT_TURNS) state.turns.splice(0, state.turns.length - RECENT_TURNS + 1);
+      state.turns.push({ turnId: event.data.turnId, status: 'received', mode: null, route: null, intent: null, reason: null, error: null, interrupted: null, heard: null });
+      state.turnCount += 1;
+      return state;
     case 'TurnRouted':
-      return updateTurn(event.data.mode === 'stateful' && event.data.route === 'llm' ? { ...state, llmTurns: state.llmTurns + 1 } : state, event.data.turnId, {
+      if (event.data.mode === 'stateful' && event.data.route === 'llm') state.llmTurns += 1;
+      updateTurn(state, event.data.turnId, {
         status: 'routed',
         mode: event.data.mode,
         route: event.data.route,
         intent: typeof event.data.features.intent === 'string' ? event.data.features.intent : null,
         reason: event.data.reason,
       });
+      return state;
     case 'AssistantReplied': {
       const turn = state.turns.find((t) => t.turnId === event.data.turnId);
       const kind: keyof SessionUsage = turn?.route === 'faq' ? 'faq' : turn?.mode === 'stateless' ? 'stateless' : 'stateful';
       const totals = state.usage[kind];
       // a barge-in recorded before the reply (while it was still generating) already says what was heard
       const heard = turn?.heard ?? null;
-      return {
-        ...updateTurn(state, event.data.turnId, { status: 'replied', interrupted: event.data.interrupted }),
-        messages: [
-          ...state.messages,
-          { ...message('assistant', event), ...(heard !== null ? { text: heard } : {}), ...(event.data.toolCalls?.length ? { toolCalls: event.data.toolCalls } : {}) },
-        ],
-        usage: {
-          ...state.usage,
-          [kind]: {
-            turns: totals.turns + 1,
-            promptTokens: totals.promptTokens + (event.data.usage?.promptTokens ?? 0),
-            completionTokens: totals.completionTokens + (event.data.usage?.completionTokens ?? 0),
-          },
-        },
-      };
+      updateTurn(state, event.data.turnId, { status: 'replied', interrupted: event.data.interrupted });
+      state.messages.push({ ...message('assistant', event), ...(heard !== null ? { text: heard } : {}), ...(event.data.toolCalls?.length ? { toolCalls: event.data.toolCalls } : {}) });
+      totals.turns += 1;
+      totals.promptTokens += event.data.usage?.promptTokens ?? 0;
+      totals.completionTokens += event.data.usage?.completionTokens ?? 0;
+      return state;
     }
     case 'TurnFailed':
-      return updateTurn(state, event.data.turnId, {
-        status: 'failed',
-        error: { code: event.data.code, message: event.data.message },
-      });
+      updateTurn(state, event.data.turnId, { status: 'failed', error: { code: event.data.code, message: event.data.message } });
+      return state;
     case 'SessionExpired':
-      return { ...state, expiredAt: event.recordedAt };
+      state.expiredAt = event.recordedAt;
+      return state;
     case 'ReplyInterrupted': {
       const { turnId, spokenText } = event.data;
-      const updated = updateTurn(state, turnId, { heard: spokenText, interrupted: 'barge-in' });
+      updateTurn(state, turnId, { heard: spokenText, interrupted: 'barge-in' });
       // later turns see what the user heard, not what was generated
-      return { ...updated, messages: state.messages.map((m) => (m.role === 'assistant' && m.turnId === turnId ? { ...m, text: spokenText } : m)) };
+      state.messages.forEach((m, i) => {
+        if (m.role === 'assistant' && m.turnId === turnId) state.messages[i] = { ...m, text: spokenText };
+      });
+      return state;
     }
     case 'ConversationSummarized': {
       const { summary, throughVersion, summarizedMessages, usage } = event.data;
       if (state.summary && state.summary.throughVersion >= throughVersion) return state;
-      return {
-        ...state,
-        summary: { text: summary, throughVersion, messages: summarizedMessages },
-        messages: state.messages.filter((m) => m.version > throughVersion),
-        usage: {
-          ...state.usage,
-          stateful: {
-            ...state.usage.stateful,
-            promptTokens: state.usage.stateful.promptTokens + (usage?.promptTokens ?? 0),
-            completionTokens: state.usage.stateful.completionTokens + (usage?.completionTokens ?? 0),
-          },
-        },
-      };
+      state.summary = { text: summary, throughVersion, messages: summarizedMessages };
+      state.messages = state.messages.filter((m) => m.version > throughVersion);
+      state.usage.stateful.promptTokens += usage?.promptTokens ?? 0;
+      state.usage.stateful.completionTokens += usage?.completionTokens ?? 0;
+      return state;
     }
     case 'SessionForked': {
       const { fromSessionId, atVersion, summary, summarizedMessages, messages, llmTurns } = event.data;
       // the copied conversation counts as said at the fork (its versions are the original's)
-      return {
-        ...state,
-        forkedFrom: { sessionId: fromSessionId, version: atVersion },
-        summary: summary === null ? null : { text: summary, throughVersion: event.version, messages: summarizedMessages },
-        messages: messages.map((m) => ({ ...m, version: event.version })),
-        llmTurns,
-      };
+      state.forkedFrom = { sessionId: fromSessionId, version: atVersion };
+      state.summary = summary === null ? null : { text: summary, throughVersion: event.version, messages: summarizedMessages };
+      state.messages = messages.map((m) => ({ ...m, version: event.version }));
+      state.llmTurns = llmTurns;
+      return state;
     }
     case 'MemoryRemembered':
     case 'MemoryForgotten':
@@ -242,8 +240,11 @@ function carriedIn(event: RecordedEvent<'UserMessageReceived'>): TranscriptMessa
   });
 }
 
-function updateTurn(state: OpenSession, turnId: string, patch: Partial<TurnRecord>): OpenSession {
-  return { ...state, turns: state.turns.map((turn) => (turn.turnId === turnId ? { ...turn, ...patch } : turn)) };
+/** Replaces the turn's record (in an owned state) with a patched copy. */
+function updateTurn(state: OpenSession, turnId: string, patch: Partial<TurnRecord>): void {
+  state.turns.forEach((turn, i) => {
+    if (turn.turnId === turnId) state.turns[i] = { ...turn, ...patch };
+  });
 }
 
 /** A state together with the stream version it reflects. */
@@ -254,13 +255,42 @@ export interface Versioned<S> {
 
 /** Folds events on top of a known state (a projection or snapshot), skipping any already folded. */
 export function foldSession(events: readonly RecordedEvent[], from: Versioned<SessionState> = { state: initialSessionState(), version: 0 }): Versioned<SessionState> {
-  let { state, version } = from;
-  for (const event of events) {
-    if (event.version <= version) continue;
-    state = evolveSession(state, event);
-    version = event.version;
+  const folder = new SessionFolder(from);
+  for (const event of events) folder.add(event);
+  return folder.result();
+}
+
+/**
+ * Folds events one at a time (as a rebuild reads them) into a state of its own, copying `from`
+ * once rather than the whole state on every event.
+ */
+export class SessionFolder {
+  private state: SessionState;
+  private version: number;
+
+  constructor(from: Versioned<SessionState> = { state: initialSessionState(), version: 0 }) {
+    this.state = owned(from.state);
+    this.version = from.version;
   }
-  return { state, version };
+
+  /** The stream version folded so far. */
+  get at(): number {
+    return this.version;
+  }
+
+  /** Folds the event, unless its version is already folded. */
+  add(event: RecordedEvent): void {
+    if (event.version <= this.version) return;
+    this.state = evolveOwned(this.state, event);
+    this.version = event.version;
+  }
+
+  /** The state folded so far; it is the caller's (later `add`s work on a copy). */
+  result(): Versioned<SessionState> {
+    const result = { state: this.state, version: this.version };
+    this.state = owned(this.state);
+    return result;
+  }
 }
 
 /** What routing needs to know about the turns before `turnId`. */

@@ -1,7 +1,7 @@
 import type { RecordedEvent } from '@parley/contracts';
 import { eventRecorder } from './recorded-events';
 import { buildStatefulContext, buildStatelessContext } from './llm-context';
-import { evolveSession, foldSession, initialSessionState, routingHistory, type SessionState } from './session.state';
+import { evolveSession, foldSession, initialSessionState, routingHistory, SessionFolder, type SessionState } from './session.state';
 
 const stream = eventRecorder();
 const recorded = stream.record;
@@ -106,6 +106,34 @@ describe('foldSession', () => {
     const events = twoTurnConversation();
     const once = foldSession(events);
     expect(foldSession([...events, events[1], events[3]], once)).toEqual(once);
+  });
+
+  it('never changes a state it was given, however many events follow', () => {
+    const events = twoTurnConversation();
+    events.push(
+      recorded('AssistantReplied', { turnId: 't2', text: 'Booked.', model: 'm', usage: { promptTokens: 9, completionTokens: 2 }, latencyMs: 3, contextMessages: 4, interrupted: null }),
+      recorded('ReplyInterrupted', { turnId: 't2', spokenText: 'Boo' }),
+      recorded('ConversationSummarized', { turnId: 't2', model: 'm', summary: 'A table for two on Friday.', throughVersion: 4, summarizedMessages: 2, usage: { promptTokens: 5, completionTokens: 1 } }),
+    );
+    const partial = foldSession(events.slice(0, 4));
+    const before = structuredClone(partial);
+    const whole = foldSession(events, partial);
+    expect(partial).toEqual(before);
+    // one event at a time through the pure step gives the same state as the fold
+    expect(whole.state).toEqual(events.slice(4).reduce(evolveSession, partial.state));
+    expect(partial).toEqual(before);
+  });
+
+  it('a folder fed events one at a time hands out states later events do not change', () => {
+    const events = twoTurnConversation();
+    const folder = new SessionFolder();
+    events.slice(0, 3).forEach((e) => folder.add(e));
+    const early = folder.result();
+    const snapshot = structuredClone(early);
+    events.slice(3).forEach((e) => folder.add(e));
+    expect(early).toEqual(snapshot);
+    expect(folder.at).toBe(6);
+    expect(folder.result()).toEqual(foldSession(events));
   });
 });
 

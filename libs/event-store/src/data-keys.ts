@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Db } from './database';
-import type { KeyState } from './personal-data';
+import { toRecordedEvent, type RecordedEvent, type StoredEvent } from '@parley/contracts';
+import { openData, type KeyState } from './personal-data';
 
 /**
  * The keys of streams' personal data, cached per process. A cached key can outlive an erasure in
@@ -40,6 +41,14 @@ export class DataKeys {
     for (const row of result.rows as { stream_id: string; erased_at: Date | null; key: Buffer | null }[]) {
       this.remember(row.stream_id, row.erased_at ? { kind: 'erased' } : row.key ? { kind: 'key', key: row.key } : { kind: 'none' });
     }
+  }
+
+  /** Opens events whose streams' keys are all cached (after `preloadSessions`); an unknown stream's sealed fields stay erased. */
+  openAll(stored: readonly StoredEvent[]): RecordedEvent[] {
+    return stored.map((event) => {
+      const { data, erased } = openData(event.type, event.data, event.streamId, this.cache.get(event.streamId) ?? { kind: 'none' });
+      return toRecordedEvent(event, data, erased);
+    });
   }
 
   remember(streamId: string, state: KeyState): void {

@@ -4,6 +4,7 @@ import { PgDialect } from 'drizzle-orm/pg-core';
 import type { Pool } from 'pg';
 import {
   EVENT_SCHEMA_VERSIONS,
+  EventMetadata,
   parseStoredEvent,
   toRecordedEvent,
   type EventType,
@@ -19,20 +20,36 @@ import { hasPersonalFields, hasSealedFields, newDataKey, openData, sealData, typ
 const dialect = new PgDialect();
 const statementNames = new Map<string, string>();
 
+/** The pool behind a pool-backed database; null inside a transaction (or for another executor). */
+function poolOf(db: Pick<Db, 'execute'>): Pool | null {
+  const client = (db as { $client?: Pool }).$client;
+  return client && typeof client.query === 'function' && !('rollback' in db) ? client : null;
+}
+
 /**
  * Runs a statement as a named prepared statement — parsed and planned once per connection, not on
  * every call — when `db` is a pool-backed database; inside a transaction, as a plain query.
  */
-async function query(db: Pick<Db, 'execute'>, statement: SQL): Promise<unknown[]> {
-  const client = (db as { $client?: Pool }).$client;
-  if (!client || typeof client.query !== 'function' || 'rollback' in db) return (await db.execute(statement)).rows;
-  const { sql: text, params } = dialect.sqlToQuery(statement);
+async function query(db: Pick<Db, 'execute'>, statement: SQL | { text: string; values: unknown[] }): Promise<unknown[]> {
+  const pool = poolOf(db);
+  const { text, values } = 'text' in statement ? statement : (({ sql: text, params }) => ({ text, values: params }))(dialect.sqlToQuery(statement));
+  if (!pool) {
+    // the text's $n markers become drizzle parameters again
+    const parts = text.split(/\$(\d+)/);
+    return (await db.execute(sql.join(parts.map((part, i) => (i % 2 ? sql.param(values[Number(part) - 1]) : sql.raw(part)))))).rows;
+  }
   let name = statementNames.get(text);
   if (!name) {
     name = `parley_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
     statementNames.set(text, name);
   }
-  return (await client.query({ name, text, values: params as unknown[] })).rows;
+  return (await pool.query({ name, text, values })).rows;
+}
+
+/** Builds a statement's parameter list as its text is written: `p(value)` gives the next `$n`. */
+function parameters(): { values: unknown[]; p: (value: unknown) => string } {
+  const values: unknown[] = [];
+  return { values, p: (value) => `$${values.push(value)}` };
 }
 
 /**
@@ -83,9 +100,14 @@ export interface EventRowJson {
 
 const SELECT_EVENT = sql`select global_position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at from events`;
 
-/** Parses a database row into the stored (sealed) form: the log is input like any other. */
+/**
+ * Parses a database row into the stored (sealed) form: the log is input like any other. The
+ * columns' types already hold most of the envelope (a uuid, integers, text, a time); the type's
+ * name and the metadata are checked here, and a row failing either goes through the full parse
+ * for its error.
+ */
 export function toStored(row: EventRowJson): StoredEvent {
-  return parseStoredEvent({
+  const raw = {
     eventId: row.event_id,
     type: row.type,
     data: row.data,
@@ -95,7 +117,10 @@ export function toStored(row: EventRowJson): StoredEvent {
     globalPosition: String(row.global_position),
     recordedAt: new Date(row.recorded_at).toISOString(),
     schemaVersion: row.schema_version,
-  });
+  };
+  const metadata = EventMetadata.safeParse(row.metadata);
+  if (!Object.hasOwn(EVENT_SCHEMA_VERSIONS, row.type) || !metadata.success) return parseStoredEvent(raw);
+  return { ...raw, type: row.type as EventType, metadata: metadata.data };
 }
 
 export class EventStore {
@@ -132,50 +157,43 @@ export class EventStore {
     }
     const key = keyState.kind === 'key' ? keyState.key : null;
     const userId = options.newKey?.userId ?? null;
+    // the statement's text depends only on the kind of append, so it is prepared once per kind
+    const { values, p } = parameters();
+    const [stream, tenant, count] = [p(streamId), p(tenantId), `${p(n)}::int`];
     const active =
-      options.activeWithinSeconds === undefined
-        ? sql``
-        : sql` and closed_at is null and updated_at > now() - ${options.activeWithinSeconds} * interval '1 second'`;
-    const close = options.close ? sql`, closed_at = now()` : sql``;
-    const streamOp = (() => {
-      if (expected === 'no_stream' || expected === 0)
-        return sql`insert into streams (stream_id, tenant_id, version, user_id) values (${streamId}, ${tenantId}, ${n}, ${userId})
-                   on conflict do nothing returning version - ${n} as base`;
-      if (expected === 'any')
-        return sql`insert into streams (stream_id, tenant_id, version, user_id) values (${streamId}, ${tenantId}, ${n}, ${userId})
-                   on conflict (stream_id) do update set version = streams.version + ${n}, updated_at = now()
-                   where streams.tenant_id = excluded.tenant_id and streams.erased_at is null
-                   returning version - ${n} as base`;
-      if (expected === 'exists')
-        return sql`update streams set version = version + ${n}, updated_at = now()${close}
-                   where stream_id = ${streamId} and tenant_id = ${tenantId} and erased_at is null${active} returning version - ${n} as base`;
-      return sql`update streams set version = version + ${n}, updated_at = now()${close}
-                 where stream_id = ${streamId} and tenant_id = ${tenantId} and version = ${expected} and erased_at is null${active}
-                 returning version - ${n} as base`;
-    })();
+      options.activeWithinSeconds === undefined ? '' : ` and closed_at is null and updated_at > now() - ${p(options.activeWithinSeconds)}::int * interval '1 second'`;
+    const close = options.close ? ', closed_at = now()' : '';
+    let streamOp: string;
+    if (expected === 'no_stream' || expected === 0)
+      streamOp = `insert into streams (stream_id, tenant_id, version, user_id) values (${stream}, ${tenant}, ${count}, ${p(userId)}::text)
+                  on conflict do nothing returning version - ${count} as base`;
+    else if (expected === 'any')
+      streamOp = `insert into streams (stream_id, tenant_id, version, user_id) values (${stream}, ${tenant}, ${count}, ${p(userId)}::text)
+                  on conflict (stream_id) do update set version = streams.version + ${count}, updated_at = now()
+                  where streams.tenant_id = excluded.tenant_id and streams.erased_at is null
+                  returning version - ${count} as base`;
+    else
+      streamOp = `update streams set version = version + ${count}, updated_at = now()${close}
+                  where stream_id = ${stream} and tenant_id = ${tenant}${expected === 'exists' ? '' : ` and version = ${p(expected)}::int`} and erased_at is null${active}
+                  returning version - ${count} as base`;
     const keyOp = options.newKey
-      ? sql`, k as (insert into data_keys (stream_id, tenant_id, user_id, key) select ${streamId}, ${tenantId}, ${userId}, ${key} from s returning 1)`
-      : sql``;
-    const ids = events.map((e) => e.eventId);
-    const types = events.map((e) => e.type);
-    const schemaVersions = events.map((e) => EVENT_SCHEMA_VERSIONS[e.type]);
-    const data = events.map((e) => JSON.stringify(sealData(e.type, e.data, streamId, key)));
-    const metadata = events.map((e) => JSON.stringify(e.metadata));
-    const recordedAt = events.map((_, i) => options.recordedAt?.[i] ?? null);
-    let rows: EventRowJson[];
+      ? `, k as (insert into data_keys (stream_id, tenant_id, user_id, key) select ${stream}, ${tenant}, ${p(userId)}::text, ${p(key)}::bytea from s returning 1)`
+      : '';
+    const sealed = events.map((e) => sealData(e.type, e.data, streamId, key));
+    // data and metadata go as one JSON array each, picked by position (no array literal to escape)
+    const text = `
+      with s as (${streamOp})${keyOp}
+      insert into events (event_id, stream_id, version, type, schema_version, data, metadata, tenant_id, recorded_at)
+      select e.id, ${stream}, s.base + e.ord, e.type, e.sv, ${p(JSON.stringify(sealed))}::jsonb -> (e.ord::int - 1),
+             ${p(JSON.stringify(events.map((e) => e.metadata)))}::jsonb -> (e.ord::int - 1), ${tenant}, coalesce(e.at, now())
+      from s, unnest(${p(events.map((e) => e.eventId))}::uuid[], ${p(events.map((e) => e.type))}::text[],
+                     ${p(events.map((e) => EVENT_SCHEMA_VERSIONS[e.type]))}::int[], ${p(events.map((_, i) => options.recordedAt?.[i] ?? null))}::timestamptz[])
+           with ordinality as e(id, type, sv, at, ord)
+      order by e.ord
+      returning global_position, version, recorded_at`;
+    let rows: { global_position: string; version: number; recorded_at: Date | string }[];
     try {
-      const result = { rows: await query(this.db, sql`
-        with s as (${streamOp})${keyOp},
-        ins as (
-          insert into events (event_id, stream_id, version, type, schema_version, data, metadata, tenant_id, recorded_at)
-          select e.id, ${streamId}, s.base + e.ord, e.type, e.sv, e.data, e.meta, ${tenantId}, coalesce(e.at, now())
-          from s, unnest(${sql.param(ids)}::uuid[], ${sql.param(types)}::text[], ${sql.param(schemaVersions)}::int[],
-                      ${sql.param(data)}::jsonb[], ${sql.param(metadata)}::jsonb[], ${sql.param(recordedAt)}::timestamptz[])
-               with ordinality as e(id, type, sv, data, meta, at, ord)
-          returning global_position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at
-        )
-        select * from ins order by version`) };
-      rows = result.rows as unknown as EventRowJson[];
+      rows = (await query(this.db, { text, values })) as typeof rows;
     } catch (error) {
       const pg = pgErrorOf(error);
       if (pg.constraint === 'events_event_id_key') throw new DuplicateEventError(streamId, { cause: error });
@@ -194,8 +212,23 @@ export class EventStore {
       throw new ConcurrencyError(streamId, expected, actual);
     }
     if (options.newKey) this.keys.remember(streamId, keyState);
-    // the events as the caller wrote them (already open), paired with their stored form
-    return rows.map((row, i) => this.track(toStored(row), events[i].data));
+    rows.sort((a, b) => a.version - b.version);
+    // the events as the caller wrote them (already open), paired with their stored (sealed) form
+    return rows.map((row, i) => {
+      const { eventId, type, metadata } = events[i];
+      const stored: StoredEvent = {
+        eventId,
+        type,
+        data: sealed[i],
+        metadata,
+        streamId,
+        version: row.version,
+        globalPosition: String(row.global_position),
+        recordedAt: new Date(row.recorded_at).toISOString(),
+        schemaVersion: EVENT_SCHEMA_VERSIONS[type],
+      };
+      return this.track(stored, events[i].data);
+    });
   }
 
   /** The stored (sealed) form of events this store returned: what goes on the bus. */

@@ -1,11 +1,10 @@
 import { sql } from 'drizzle-orm';
 import type { RecordedEvent } from '@parley/contracts';
 import { isSessionStream, sessionStreamId } from '@parley/contracts';
-import { evolveSession, foldSession, initialSessionState, SESSION_FOLD_VERSION, type SessionState, type Versioned } from '@parley/conversation';
+import { foldSession, initialSessionState, SESSION_FOLD_VERSION, SessionFolder, type SessionState, type Versioned } from '@parley/conversation';
 import type { Db } from './database';
 import { DataKeys } from './data-keys';
-import { EventStore } from './event-store';
-import { LOG_START, readLogAfter, type LogPosition } from './log-reader';
+import { EventStore, toStored, type EventRowJson } from './event-store';
 
 type Executor = Pick<Db, 'execute'>;
 
@@ -66,69 +65,80 @@ export interface RebuildResult {
   seconds: number;
 }
 
+/** Events read from the rebuild's cursor per round trip. */
+const REBUILD_FETCH = 10_000;
+
 /**
- * Drops and refolds every session read model from the log, in one transaction: the table is
- * locked against the projector's writes meanwhile, which resume afterwards and fold any event the
- * rebuild did not see (the projector always folds from its row's version onwards).
+ * Drops and refolds every session read model from the log, in one repeatable-read transaction:
+ * the table is locked against the projector's writes before the snapshot is taken, so the rebuild
+ * folds every event committed before it started, and the projector, whose writes resume
+ * afterwards, folds any later one (it always folds from its row's version onwards).
  */
 export async function rebuildSessionProjections(db: Db, onProgress?: (progress: RebuildProgress) => void): Promise<RebuildResult> {
   const started = performance.now();
-  return db.transaction(async (tx) => {
-    await tx.execute(sql`lock table session_projections in exclusive mode`);
-    await tx.execute(sql`delete from session_projections`);
-    const total = Number(((await tx.execute(sql`select count(*)::int as n from events`)).rows[0] as { n: number }).n);
-    // each session is folded as its events arrive (in version order; the log's order is by
-    // transaction, so an event that arrives early waits for its predecessor): memory holds one
-    // state per session, not the log
-    const folds = new Map<string, { folded: Versioned<SessionState>; tenantId: string; at: string; early: Map<number, RecordedEvent> }>();
-    // every session's key up front (one query), so opening a batch never waits on the connection
-    const keys = new DataKeys(Number.MAX_SAFE_INTEGER);
-    await keys.preloadSessions(tx);
-    const store = new EventStore(tx, keys);
-    let events = 0;
-    // the next batch is read while this one is opened and folded
-    const prefetch = (after: LogPosition) => {
-      const read = readLogAfter(tx, after, 5_000);
-      read.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
-      return read;
-    };
-    let next = prefetch(LOG_START);
-    for (;;) {
-      const batch = await next;
-      if (batch.events.length === 0) break;
-      next = prefetch(batch.position);
-      for (const event of await store.open(batch.events.filter((e) => isSessionStream(e.streamId)))) {
-        let entry = folds.get(event.streamId);
-        if (!entry) {
-          entry = { folded: { state: initialSessionState(), version: 0 }, tenantId: event.metadata.tenantId, at: event.recordedAt, early: new Map() };
-          folds.set(event.streamId, entry);
+  return db.transaction(
+    async (tx) => {
+      // before any statement that takes the snapshot: no projector write can fall between the two
+      await tx.execute(sql`lock table session_projections in exclusive mode`);
+      await tx.execute(sql`delete from session_projections`);
+      const total = Number(((await tx.execute(sql`select count(*)::int as n from events where stream_id like 'session-%'`)).rows[0] as { n: number }).n);
+      // every session's key up front (one query), so opening events never waits on the connection
+      const keys = new DataKeys(Number.MAX_SAFE_INTEGER);
+      await keys.preloadSessions(tx);
+      // the whole snapshot in storage order through a cursor: no sort, no re-planning per batch
+      await tx.execute(sql`declare rebuild_events no scroll cursor for
+        select global_position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at
+        from events where stream_id like 'session-%'`);
+      const fetch = () => {
+        // a real promise: drizzle's query runs on every `then`, so awaiting it after `catch` would fetch twice
+        const read = Promise.resolve(tx.execute(sql`fetch forward ${sql.raw(String(REBUILD_FETCH))} from rebuild_events`));
+        read.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+        return read;
+      };
+      // each session is folded as its events arrive, in version order (an event read before its
+      // predecessor waits for it): memory holds one state per session, not the log
+      const folds = new Map<string, { folder: SessionFolder; tenantId: string; at: string; early: Map<number, RecordedEvent> }>();
+      let events = 0;
+      let next = fetch(); // the next batch is read while this one is opened and folded
+      for (;;) {
+        const rows = (await next).rows as unknown as EventRowJson[];
+        if (rows.length === 0) break;
+        next = fetch();
+        for (const event of keys.openAll(rows.map(toStored))) {
+          let entry = folds.get(event.streamId);
+          if (!entry) {
+            entry = { folder: new SessionFolder(), tenantId: event.metadata.tenantId, at: event.recordedAt, early: new Map() };
+            folds.set(event.streamId, entry);
+          }
+          if (event.version !== entry.folder.at + 1) {
+            entry.early.set(event.version, event);
+            continue;
+          }
+          for (let e: RecordedEvent | undefined = event; e; e = entry.early.get(entry.folder.at + 1)) {
+            entry.early.delete(e.version);
+            entry.folder.add(e);
+            entry.tenantId = e.metadata.tenantId;
+            entry.at = e.recordedAt;
+          }
         }
-        entry.early.set(event.version, event);
-        for (let next = entry.early.get(entry.folded.version + 1); next; next = entry.early.get(entry.folded.version + 1)) {
-          entry.early.delete(next.version);
-          entry.folded = { state: evolveSession(entry.folded.state, next), version: next.version };
-          entry.tenantId = next.metadata.tenantId;
-          entry.at = next.recordedAt;
-        }
+        events += rows.length;
+        onProgress?.({ events, total });
       }
-      events += batch.events.length;
-      onProgress?.({ events, total });
-    }
-    const rows = [...folds.entries()].map(([streamId, entry]) => {
-      // a version missing from the log cannot happen (appends are atomic); fold what is there regardless
-      const rest = [...entry.early.values()].sort((a, b) => a.version - b.version);
-      const folded = rest.length ? foldSession(rest, entry.folded) : entry.folded;
-      return { streamId, tenantId: entry.tenantId, folded, at: rest.at(-1)?.recordedAt ?? entry.at };
-    });
-    for (let i = 0; i < rows.length; i += 500) {
-      const chunk = rows.slice(i, i + 500);
-      await tx.execute(sql`
-        insert into session_projections (stream_id, tenant_id, version, fold_version, state, updated_at)
-        select s, t, v, ${SESSION_FOLD_VERSION}, st, u
-        from unnest(${sql.param(chunk.map((r) => r.streamId))}::text[], ${sql.param(chunk.map((r) => r.tenantId))}::text[],
-                    ${sql.param(chunk.map((r) => r.folded.version))}::int[], ${sql.param(chunk.map((r) => JSON.stringify(r.folded.state)))}::jsonb[],
-                    ${sql.param(chunk.map((r) => r.at))}::timestamptz[]) as x(s, t, v, st, u)`);
-    }
-    return { events, sessions: rows.length, seconds: (performance.now() - started) / 1000 };
-  });
+      const rows = [...folds.entries()].map(([streamId, entry]) => {
+        // a version missing from the log cannot happen (appends are atomic); fold what is there regardless
+        const rest = [...entry.early.values()].sort((a, b) => a.version - b.version);
+        for (const e of rest) entry.folder.add(e);
+        return { streamId, tenantId: rest.at(-1)?.metadata.tenantId ?? entry.tenantId, folded: entry.folder.result(), at: rest.at(-1)?.recordedAt ?? entry.at };
+      });
+      // one parameter per value: a jsonb[] array parameter would be escaped character by character
+      for (let i = 0; i < rows.length; i += 500) {
+        const values = rows
+          .slice(i, i + 500)
+          .map((r) => sql`(${r.streamId}, ${r.tenantId}, ${r.folded.version}, ${SESSION_FOLD_VERSION}, ${JSON.stringify(r.folded.state)}::jsonb, ${r.at}::timestamptz)`);
+        await tx.execute(sql`insert into session_projections (stream_id, tenant_id, version, fold_version, state, updated_at) values ${sql.join(values, sql`, `)}`);
+      }
+      return { events, sessions: rows.length, seconds: (performance.now() - started) / 1000 };
+    },
+    { isolationLevel: 'repeatable read' },
+  );
 }
