@@ -54,6 +54,54 @@ export async function loadSessionState(
   return foldSession(tail, projected);
 }
 
+/**
+ * A process's recent session folds. Each is a fold of its stream's log up to its version, which
+ * stays true whoever writes what afterwards, so a load reads only the events past it: one query
+ * instead of the row and then the tail. Bounded in entries and in age: a fold holds the session's
+ * text in memory (like the process's cached keys, it can outlive an erasure elsewhere by that
+ * long; nothing can be written with it, as appends to an erased stream are refused).
+ */
+export class SessionStates {
+  private readonly folds = new Map<string, { folded: Versioned<SessionState>; at: number }>();
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly projections: SessionProjectionRepository,
+    private readonly limits: { maxEntries: number; maxAgeMs: number } = { maxEntries: 1_000, maxAgeMs: 60_000 },
+  ) {}
+
+  /**
+   * The session's current state and the events read past the fold it started from (the turn being
+   * handled is usually among them). `keep: false` leaves the cache as it was: a caller that must
+   * first make the fold durable (the projector) remembers it afterwards.
+   */
+  async load(streamId: string, options: { keep?: boolean } = {}): Promise<{ folded: Versioned<SessionState>; tail: RecordedEvent[] }> {
+    const cached = this.cached(streamId);
+    const base = cached ?? (await this.projections.load(streamId)) ?? { state: initialSessionState(), version: 0 };
+    const tail = await this.store.readStream(streamId, { after: base.version });
+    const folded = tail.length ? foldSession(tail, base) : base;
+    if (options.keep !== false) this.remember(streamId, folded);
+    return { folded, tail };
+  }
+
+  /** The cached fold, if there is a fresh one. */
+  cached(streamId: string): Versioned<SessionState> | null {
+    const hit = this.folds.get(streamId);
+    if (!hit) return null;
+    if (Date.now() - hit.at < this.limits.maxAgeMs) return hit.folded;
+    this.folds.delete(streamId);
+    return null;
+  }
+
+  remember(streamId: string, folded: Versioned<SessionState>): void {
+    const known = this.folds.get(streamId);
+    if (known && known.folded.version > folded.version) return; // never go back
+    this.folds.delete(streamId); // re-inserted last: the map's order is least recently used first
+    if (this.folds.size >= this.limits.maxEntries) this.folds.delete(this.folds.keys().next().value as string);
+    this.folds.set(streamId, { folded, at: Date.now() });
+  }
+}
+
 export interface RebuildProgress {
   events: number;
   total: number;

@@ -1,5 +1,5 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
-import { EventStore, SessionProjectionRepository } from '@parley/event-store';
+import { EventStore, SessionProjectionRepository, SessionStates } from '@parley/event-store';
 import { EventPublisher } from '@parley/messaging';
 import type { Connections } from './resources';
 
@@ -18,8 +18,10 @@ export class InfrastructureModule {
         { provide: EventStore, useValue: resources.store },
         { provide: SessionProjectionRepository, useValue: resources.projections },
         { provide: EventPublisher, useValue: resources.publisher },
+        // the process's recent session folds: a turn's state is loaded with one query
+        { provide: SessionStates, useValue: new SessionStates(resources.store, resources.projections) },
       ],
-      exports: [RESOURCES, EventStore, SessionProjectionRepository, EventPublisher],
+      exports: [RESOURCES, EventStore, SessionProjectionRepository, EventPublisher, SessionStates],
     };
   }
 }

@@ -16,8 +16,7 @@ import {
 import {
   DuplicateEventError,
   EventStore,
-  loadSessionState,
-  SessionProjectionRepository,
+  SessionStates,
   StreamErasedError,
   TenantDirectory,
   UserErasedError,
@@ -73,7 +72,7 @@ export class TurnResponderHandler {
 
   constructor(
     private readonly store: EventStore,
-    private readonly projections: SessionProjectionRepository,
+    private readonly states: SessionStates,
     private readonly publisher: EventPublisher,
     @Inject(LLM) private readonly llm: Llm,
     @Inject(RESPONDER_OPTIONS) private readonly options: ResponderOptions,
@@ -227,8 +226,9 @@ export class TurnResponderHandler {
   }
 
   /**
-   * Stateful turns see the session including this turn (projection plus log tail); stateless ones
-   * only their own message, read by id together with any earlier answer, in one round trip.
+   * Stateful turns see the session including this turn (the last fold plus the log past it, in one
+   * round trip); stateless ones only their own message, read by id together with any earlier
+   * answer, in one round trip.
    */
   private async plan(routed: RecordedEvent<'TurnRouted'>, outcomeId: string): Promise<Plan> {
     const { turnId } = routed.data;
@@ -240,8 +240,11 @@ export class TurnResponderHandler {
       return message.data;
     };
     if (routed.data.mode === 'stateful') {
-      const [{ state }, found] = await Promise.all([loadSessionState(this.store, this.projections, sessionIdOf(routed.streamId)), this.store.readEvents([causeId])]);
-      const message = messageOf(found);
+      const { folded, tail } = await this.states.load(routed.streamId);
+      const { state } = folded;
+      // the message is in what was read past the process's last fold of the session, unless that fold already had it
+      const cause = tail.find((e) => e.eventId === causeId);
+      const message = messageOf(cause ? new Map([[causeId, cause]]) : await this.store.readEvents([causeId]));
       const turn = state.status === 'open' ? state.turns.find((t) => t.turnId === turnId) : undefined;
       if (turn?.status === 'replied' || turn?.status === 'failed') {
         const outcome = await this.store.readEvent(outcomeId);

@@ -1,8 +1,8 @@
 import { Controller, Inject } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
-import { isSessionStream, routeInfoOf, sessionIdOf, type NewEvent, type RecordedEvent } from '@parley/contracts';
+import { isSessionStream, routeInfoOf, type NewEvent, type RecordedEvent } from '@parley/contracts';
 import { derivedId, needsHistory, routeTurn, routingHistory, type RoutingHistory } from '@parley/conversation';
-import { EventStore, loadSessionState, SessionProjectionRepository, TenantDirectory } from '@parley/event-store';
+import { EventStore, SessionStates, TenantDirectory } from '@parley/event-store';
 import { EventPublisher, sendTurnReply } from '@parley/messaging';
 import { appendAllOnce, RESOURCES, type Connections } from '@parley/runtime';
 import { TenantMatchers } from './tenant-matchers';
@@ -16,7 +16,7 @@ import { TenantMatchers } from './tenant-matchers';
 export class TurnRoutingHandler {
   constructor(
     private readonly store: EventStore,
-    private readonly projections: SessionProjectionRepository,
+    private readonly states: SessionStates,
     private readonly publisher: EventPublisher,
     private readonly matchers: TenantMatchers,
     private readonly tenants: TenantDirectory,
@@ -34,8 +34,7 @@ export class TurnRoutingHandler {
     // hybrid tenant that the knowledge base could answer
     let history: RoutingHistory | null = null;
     if (needsHistory({ inSession, requestedMode, policy, match, threshold })) {
-      const { state } = await loadSessionState(this.store, this.projections, sessionIdOf(event.streamId));
-      history = routingHistory(state, turnId);
+      history = routingHistory((await this.states.load(event.streamId)).folded.state, turnId);
     }
     const decision = routeTurn({ policy, requestedMode, inSession, text, match, threshold, history });
     const metadata = { ...event.metadata, causationId: event.eventId, correlationId: turnId };

@@ -1,8 +1,7 @@
 import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { isSessionStream, type EventType, type RecordedEvent } from '@parley/contracts';
-import { foldSession, initialSessionState } from '@parley/conversation';
-import { EventStore, SessionProjectionRepository } from '@parley/event-store';
+import { SessionProjectionRepository, SessionStates } from '@parley/event-store';
 import { ANY_EVENT } from '@parley/messaging';
 
 /**
@@ -20,17 +19,19 @@ const FOLDED_WITH_THE_OUTCOME = new Set<EventType>(['UserMessageReceived', 'Turn
 @Controller()
 export class SessionProjectionHandler {
   constructor(
-    private readonly store: EventStore,
     private readonly projections: SessionProjectionRepository,
+    private readonly states: SessionStates,
   ) {}
 
   @EventPattern(ANY_EVENT)
   async project(@Payload() event: RecordedEvent): Promise<void> {
     if (!isSessionStream(event.streamId) || FOLDED_WITH_THE_OUTCOME.has(event.type)) return;
-    const current = (await this.projections.load(event.streamId)) ?? { state: initialSessionState(), version: 0 };
-    if (current.version >= event.version) return; // already folded
-    const tail = await this.store.readStream(event.streamId, { after: current.version });
-    if (tail.length === 0) return;
-    await this.projections.save(event.streamId, event.metadata.tenantId, foldSession(tail, current), tail[tail.length - 1].recordedAt);
+    // the fold this process last wrote is folded already: no query at all for a repeated event
+    if ((this.states.cached(event.streamId)?.version ?? 0) >= event.version) return;
+    // remembered only once written: a failed write is retried on redelivery, not skipped as done
+    const { folded, tail } = await this.states.load(event.streamId, { keep: false });
+    if (tail.length === 0) return; // the row was written from another fold (a replica, a rebuild) and is current
+    await this.projections.save(event.streamId, event.metadata.tenantId, folded, tail[tail.length - 1].recordedAt);
+    this.states.remember(event.streamId, folded);
   }
 }
