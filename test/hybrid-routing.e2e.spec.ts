@@ -140,5 +140,35 @@ describe('hybrid routing with a knowledge base', () => {
     expect(viaResponses.output_text).toBe(answers.card_arrival);
     expect(llmSaw(question)).toHaveLength(0);
   });
-});
 
+  it('answers a sessionless FAQ turn in ingress itself, in one append, with no router running', async () => {
+    const database = await connectDatabase(t.db.url, { max: 1 });
+    const store = new EventStore(database.db);
+    const turn = async (text: string) => {
+      const res = await post('/v1/turns', { text });
+      expect(res.status).toBe(200);
+      return { res, events: await store.readStream(`turn-${res.body.turnId}`) };
+    };
+    try {
+      // ingress trains its matcher in the background at startup; until then the router answers
+      await waitFor(async () => (await turn('How do I activate my card?')).events[0].metadata.routed === true, { timeoutMs: 60_000, intervalMs: 500, what: "ingress's own FAQ answers" });
+      await t.cluster.kill('router');
+      const { res, events } = await turn('I lost my card, what should I do?');
+      expect(res.body.route).toMatchObject({ mode: 'stateless', reason: 'no-session-faq', intent: 'lost_or_stolen_card' });
+      expect(res.body.reply.text).toBe(answers.lost_or_stolen_card);
+      // the events the router would have written, in the same transaction as the message
+      expect(events.map((e) => e.type)).toEqual(['UserMessageReceived', 'TurnRouted', 'AssistantReplied']);
+      expect(events[0].metadata).toMatchObject({ routed: true });
+      expect(events[1].metadata).toMatchObject({ causationId: events[0].eventId, correlationId: res.body.turnId });
+      expect(events[2].data).toMatchObject({ model: 'kb:v1', text: answers.lost_or_stolen_card });
+      const tx = await database.pool.query('select count(distinct transaction_id)::int as n from events where stream_id = $1', [`turn-${res.body.turnId}`]);
+      expect(tx.rows[0].n).toBe(1);
+      // anything else still needs the router: a question the knowledge base cannot answer waits for it
+      await t.cluster.startService('router');
+      const other = await post('/v1/turns', { text: 'Can you recommend a good Italian restaurant for tomorrow?' });
+      expect(other.body.route).toMatchObject({ reason: 'no-session-below-threshold' });
+    } finally {
+      await database.close();
+    }
+  });
+});

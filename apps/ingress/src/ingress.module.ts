@@ -2,7 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { TenantDirectory } from '@parley/event-store';
 import type { TurnReplies } from '@parley/messaging';
-import { InfrastructureModule, type Connections } from '@parley/runtime';
+import { InfrastructureModule, TenantMatchers, type Connections } from '@parley/runtime';
 import { AuthGuard } from './auth/auth.guard';
 import { HealthController } from './health/health.controller';
 import { ChatCompletionsController } from './openai/chat-completions.controller';
@@ -30,7 +30,7 @@ export const INGRESS_CONTROLLERS = [
 
 @Module({})
 export class IngressModule {
-  static register(resources: Connections, replies: TurnReplies, turnTimeoutMs: number, tenants: TenantDirectory): DynamicModule {
+  static register(resources: Connections, replies: TurnReplies, turnTimeoutMs: number, tenants: TenantDirectory, matchers: TenantMatchers): DynamicModule {
     return {
       module: IngressModule,
       imports: [InfrastructureModule.forResources(resources)],
@@ -41,6 +41,8 @@ export class IngressModule {
         { provide: TURN_REPLIES, useValue: replies },
         { provide: TURN_TIMEOUT_MS, useValue: turnTimeoutMs },
         { provide: TenantDirectory, useValue: tenants },
+        // sessionless FAQ turns are answered here once a tenant's matcher is trained (in the background)
+        { provide: TenantMatchers, useValue: matchers },
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

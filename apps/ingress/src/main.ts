@@ -5,7 +5,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DEFAULT_TENANT, tenantDefaults } from '@parley/contracts';
 import { ensureDevKey, TenantDirectory } from '@parley/event-store';
 import { TurnReplies } from '@parley/messaging';
-import { exitOnStartupFailure, logLevels, onShutdown, openResources, type Resources } from '@parley/runtime';
+import { exitOnStartupFailure, logLevels, onShutdown, openResources, TenantMatchers, type Resources } from '@parley/runtime';
 import { ApiExceptionFilter } from './http/api-error';
 import { IngressModule } from './ingress.module';
 
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
     if (settings.PARLEY_DEV_API_KEY) await ensureDevKey(db, DEFAULT_TENANT, settings.PARLEY_DEV_API_KEY);
     const tenants = new TenantDirectory(db, tenantDefaults(settings), settings.PARLEY_TENANT_CACHE_MS);
     const app = await NestFactory.create<NestFastifyApplication>(
-      IngressModule.register(resources, replies, settings.PARLEY_TURN_TIMEOUT_MS, tenants),
+      IngressModule.register(resources, replies, settings.PARLEY_TURN_TIMEOUT_MS, tenants, new TenantMatchers(db, settings.PARLEY_KB_REFRESH_MS, 'background')),
       // path parameters up to 512 characters: user ids may be 200, and our validation should be the one to refuse
       new FastifyAdapter({ bodyLimit: 1024 * 1024, maxParamLength: 512 }),
       { logger: logLevels(resources.logLevel) },

@@ -3,8 +3,7 @@ import { Module } from '@nestjs/common';
 import { tenantDefaults } from '@parley/contracts';
 import { TenantDirectory } from '@parley/event-store';
 import { partitionedConsumers } from '@parley/messaging';
-import { InfrastructureModule, runWorker } from '@parley/runtime';
-import { TenantMatchers } from './routing/tenant-matchers';
+import { InfrastructureModule, runWorker, TenantMatchers } from '@parley/runtime';
 import { TurnRoutingHandler } from './routing/turn-routing.handler';
 
 void runWorker({

@@ -365,6 +365,11 @@ export const EventMetadata = z.object({
   idempotencyKey: z.string().optional(),
   /** The client streams: the reply's pieces go to `replyTo` as they are generated. */
   stream: z.boolean().optional(),
+  /**
+   * On a user's message: it was routed as it was recorded — its `TurnRouted` (and a knowledge base
+   * answer) are in the same append — so the router leaves it alone.
+   */
+  routed: z.boolean().optional(),
 });
 export type EventMetadata = z.infer<typeof EventMetadata>;
 

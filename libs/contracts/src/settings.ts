@@ -88,10 +88,10 @@ export const SETTINGS = {
     doc: 'Tenant default: calibrated confidence needed to answer from the knowledge base (0.7 gave 96% precision on the Demo Bank).',
   },
   PARLEY_KB_REFRESH_MS: {
-    services: ['router'],
+    services: ['ingress', 'router'],
     default: '5000',
     schema: int(100, 3_600_000),
-    doc: 'How often the router looks for a new knowledge base version (and retrains on one).',
+    doc: 'How often the router (and ingress, which answers sessionless FAQ turns itself) looks for a new knowledge base version and retrains on one.',
   },
   PARLEY_RELAY_POLL_MS: {
     services: ['relay'],

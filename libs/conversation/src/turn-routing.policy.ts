@@ -1,4 +1,5 @@
-import type { AnswerRoute, RequestedMode, RouteMode, RoutingPolicy } from '@parley/contracts';
+import type { AnswerRoute, EventMetadata, NewEvent, RequestedMode, RouteMode, RoutingPolicy } from '@parley/contracts';
+import { derivedId } from './ids';
 
 export interface RouteDecision {
   mode: RouteMode;
@@ -106,4 +107,30 @@ export function routeTurn(input: RouteInput): RouteDecision {
   if (history.llmTurns > 0) return decide('stateful', 'llm', 'open-case', signals);
   if (last && REFERS_BACK.test(input.text)) return decide('stateful', 'llm', 'follow-up', signals);
   return decide('stateless', 'faq', 'faq-confident', signals);
+}
+
+/**
+ * What records a routing decision for a user's message: `TurnRouted`, and for a knowledge base
+ * answer the answer itself (`AssistantReplied` from the matched version). Ids derive from the
+ * message's, so whoever routes it — the router, or ingress answering a sessionless FAQ turn as it
+ * records it — writes the same events, and a second attempt meets the first in the log.
+ */
+export function routingEvents(
+  message: { eventId: string; turnId: string; metadata: EventMetadata },
+  decision: RouteDecision,
+  match: (FaqCandidate & { answer: string }) | null,
+): NewEvent[] {
+  const { turnId } = message;
+  const metadata = { ...message.metadata, causationId: message.eventId, correlationId: turnId };
+  const routedId = derivedId(message.eventId, 'TurnRouted');
+  const events: NewEvent[] = [{ eventId: routedId, type: 'TurnRouted', data: { turnId, ...decision }, metadata }];
+  if (decision.route === 'faq' && match) {
+    events.push({
+      eventId: derivedId(routedId, 'outcome'),
+      type: 'AssistantReplied',
+      data: { turnId, text: match.answer, model: `kb:v${match.kbVersion}`, usage: null, latencyMs: 0, contextMessages: 0, interrupted: null },
+      metadata: { ...metadata, causationId: routedId },
+    });
+  }
+  return events;
 }

@@ -2,3 +2,4 @@ export * from './resources';
 export * from './infrastructure.module';
 export * from './process';
 export * from './append-once';
+export * from './tenant-matchers';

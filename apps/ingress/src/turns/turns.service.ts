@@ -20,10 +20,10 @@ import {
   type TurnDeltaMessage,
   type TurnReplyMessage,
 } from '@parley/contracts';
-import { derivedId } from '@parley/conversation';
+import { derivedId, routeTurn, routingEvents } from '@parley/conversation';
 import { ConcurrencyError, DuplicateEventError, EventStore, StreamErasedError, StreamInactiveError, StreamNotFoundError } from '@parley/event-store';
 import { cancelSessionTurns, cancelTurn, EventPublisher, TurnReplies, watchStream } from '@parley/messaging';
-import { RESOURCES, type Connections } from '@parley/runtime';
+import { RESOURCES, TenantMatchers, type Connections } from '@parley/runtime';
 import { ApiError } from '../http/api-error';
 import type { TenantContext } from '../auth/auth.guard';
 import { TURN_REPLIES, TURN_TIMEOUT_MS } from '../ingress.tokens';
@@ -80,7 +80,10 @@ const isOutcomeOf = (turnId: string) => (e: RecordedEvent | StoredEvent) =>
 
 /**
  * A turn from ingress's side: record the user's message, hand it to the bus, wait for the answer.
- * Ingress never routes or answers itself; it only records and waits. With an Idempotency-Key the
+ * One kind of turn ingress answers itself: a turn without a session that the knowledge base
+ * answers confidently under the tenant's policy. It takes the router's decision (the same pure
+ * policy, the same trained matcher) and records message, decision and answer in one append, with
+ * no hop and no wait; anything else goes to the router. With an Idempotency-Key the
  * turn's ids derive from the key, so a retry meets the original in the log instead of starting a
  * second turn, and waits for (or returns) the original's answer.
  */
@@ -93,6 +96,7 @@ export class TurnsService {
     @Inject(TURN_TIMEOUT_MS) private readonly timeoutMs: number,
     @Inject(RESOURCES) private readonly resources: Connections,
     private readonly sessions: SessionsService,
+    private readonly matchers: TenantMatchers,
   ) {}
 
   async inSession(tenant: TenantContext, sessionId: string, text: string, mode: RequestedMode, options: TurnOptions = {}): Promise<TurnResult> {
@@ -169,6 +173,10 @@ export class TurnsService {
       },
     };
 
+    if (!request.sessionId) {
+      const answered = await this.answerFromKnowledgeBase(request, message, streamId);
+      if (answered) return answered;
+    }
     // listen before publishing, so even an instant answer is caught
     const waiting = this.replies.expect(turnId, this.timeoutMs, request.stream?.onDelta);
     // a client that goes away stops the generation (recorded as interrupted); nobody waits any more
@@ -241,6 +249,42 @@ export class TurnsService {
     }
     const stored = await this.store.readEvent(eventId);
     return { sessionId, turnId, spokenText: stored?.type === 'ReplyInterrupted' ? stored.data.spokenText : spokenText, interrupted: true };
+  }
+
+  /**
+   * A sessionless turn the tenant's knowledge base answers confidently: decided here with the
+   * router's policy and matcher, and recorded — message, decision and answer — in one append.
+   * Null when it is not such a turn, the matcher is still training, or the turn is a retry (the
+   * usual path finds the original's answer).
+   */
+  private async answerFromKnowledgeBase(request: TurnRequest, message: NewEvent, streamId: string): Promise<TurnResult | null> {
+    if (message.type !== 'UserMessageReceived' || !request.text.trim()) return null;
+    const { tenantId, settings } = request.tenant;
+    const matcher = this.matchers.ready(tenantId);
+    if (!matcher) return null;
+    const match = matcher.best(request.text);
+    const decision = routeTurn({
+      policy: settings.routingPolicy,
+      requestedMode: request.mode,
+      inSession: false,
+      text: request.text,
+      match,
+      threshold: settings.faqThreshold,
+      history: null,
+    });
+    if (decision.route !== 'faq') return null;
+    const { replyTo: _nobodyWaits, stream: _answeredWhole, ...metadata } = message.metadata;
+    const { turnId } = message.data;
+    const events = [{ ...message, metadata: { ...metadata, routed: true } }, ...routingEvents({ eventId: message.eventId, turnId, metadata }, decision, match)];
+    try {
+      await this.store.append(streamId, tenantId, events, 'no_stream');
+    } catch (error) {
+      if (error instanceof ConcurrencyError || error instanceof DuplicateEventError) return null; // a retry: the original is in the log
+      throw error;
+    }
+    // not published here: no service has anything left to do with them (they are not a session's),
+    // and the relay puts them on the bus for anyone else within its poll interval
+    return { turnId, sessionId: null, reply: { text: match.answer }, route: routeInfoOf(decision), usage: null };
   }
 
   /** A retry: the original turn is in the log; return its answer, waiting for it if need be. */

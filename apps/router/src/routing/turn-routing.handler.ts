@@ -1,11 +1,11 @@
 import { Controller, Inject } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
-import { isSessionStream, routeInfoOf, type NewEvent, type RecordedEvent } from '@parley/contracts';
-import { derivedId, needsHistory, routeTurn, routingHistory, type RoutingHistory } from '@parley/conversation';
+import { isSessionStream, routeInfoOf, type RecordedEvent } from '@parley/contracts';
+import { needsHistory, routeTurn, routingEvents, routingHistory, type RoutingHistory } from '@parley/conversation';
 import { EventStore, SessionStates, TenantDirectory } from '@parley/event-store';
 import { EventPublisher, sendTurnReply } from '@parley/messaging';
-import { appendAllOnce, RESOURCES, type Connections } from '@parley/runtime';
-import { TenantMatchers } from './tenant-matchers';
+import { appendAllOnce, RESOURCES, TenantMatchers, type Connections } from '@parley/runtime';
+
 
 /**
  * Decides how each user turn is answered and records the decision as `TurnRouted`. A confident
@@ -25,6 +25,7 @@ export class TurnRoutingHandler {
 
   @EventPattern('UserMessageReceived')
   async route(@Payload() event: RecordedEvent<'UserMessageReceived'>): Promise<void> {
+    if (event.metadata.routed) return; // ingress answered it from the knowledge base as it recorded it
     const { turnId, text, requestedMode } = event.data;
     const inSession = isSessionStream(event.streamId);
     const { routingPolicy: policy, faqThreshold: threshold } = await this.tenants.settings(event.metadata.tenantId);
@@ -37,17 +38,7 @@ export class TurnRoutingHandler {
       history = routingHistory((await this.states.load(event.streamId)).folded.state, turnId);
     }
     const decision = routeTurn({ policy, requestedMode, inSession, text, match, threshold, history });
-    const metadata = { ...event.metadata, causationId: event.eventId, correlationId: turnId };
-    const routedId = derivedId(event.eventId, 'TurnRouted');
-    const events: NewEvent[] = [{ eventId: routedId, type: 'TurnRouted', data: { turnId, ...decision }, metadata }];
-    if (decision.route === 'faq' && match) {
-      events.push({
-        eventId: derivedId(routedId, 'outcome'),
-        type: 'AssistantReplied',
-        data: { turnId, text: match.answer, model: `kb:v${match.kbVersion}`, usage: null, latencyMs: 0, contextMessages: 0, interrupted: null },
-        metadata: { ...metadata, causationId: routedId },
-      });
-    }
+    const events = routingEvents({ eventId: event.eventId, turnId, metadata: event.metadata }, decision, match);
     const recorded = await appendAllOnce(this.store, event.streamId, events);
     if (!recorded) return; // handled before (the relay publishes what was committed)
     if (decision.route === 'faq' && match && event.metadata.replyTo) {

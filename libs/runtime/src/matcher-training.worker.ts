@@ -1,5 +1,5 @@
 /**
- * Trains one knowledge base's FAQ matcher off the router's event loop (training takes seconds);
+ * Trains one knowledge base's FAQ matcher off the service's event loop (training takes seconds);
  * the trained model goes back as structured-cloneable data, its arrays transferred, not copied.
  */
 import { parentPort, workerData } from 'node:worker_threads';

@@ -8,9 +8,10 @@ import { FaqMatcher, type FaqMatcherData } from '@parley/knowledge';
 
 /**
  * Each tenant's FAQ matcher, trained from its latest knowledge base version: all of them at
- * startup (the router is ready once they are), and again when a newer version appears (checked at
- * most every `refreshMs`). Training runs in a worker thread, so routing goes on meanwhile — with
- * the previous version's matcher until the new one is ready.
+ * startup (the router is ready once they are; ingress, which only uses a matcher it already has,
+ * trains them in the background), and again when a newer version appears (checked at most every
+ * `refreshMs`). Training runs in a worker thread, so routing goes on meanwhile — with the previous
+ * version's matcher until the new one is ready.
  */
 @Injectable()
 export class TenantMatchers implements OnApplicationBootstrap {
@@ -22,23 +23,41 @@ export class TenantMatchers implements OnApplicationBootstrap {
   constructor(
     private readonly db: Db,
     private readonly refreshMs: number,
+    private readonly startup: 'wait' | 'background' = 'wait',
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const tenants = await this.db.execute(sql`select distinct tenant_id from knowledge_bases`);
-    await Promise.all((tenants.rows as { tenant_id: string }[]).map(({ tenant_id }) => this.refresh(tenant_id)));
+    const all = this.db
+      .execute(sql`select distinct tenant_id from knowledge_bases`)
+      .then((tenants) => Promise.all((tenants.rows as { tenant_id: string }[]).map(({ tenant_id }) => this.refresh(tenant_id))));
+    if (this.startup === 'wait') await all;
+    else all.catch((error: unknown) => this.log.error(`training at startup: ${String(error)}`));
+  }
+
+  /**
+   * The tenant's matcher if one is trained already (null: the tenant has no knowledge base);
+   * undefined while the first one trains, which this starts if need be. Never waits.
+   */
+  ready(tenantId: string): FaqMatcher | null | undefined {
+    if (!this.matchers.has(tenantId)) {
+      this.refresh(tenantId).catch((error: unknown) => this.log.error(`tenant ${tenantId}: ${String(error)}`));
+      return undefined;
+    }
+    return this.forTenantKnown(tenantId);
   }
 
   /** The tenant's matcher (null without a knowledge base). Only a tenant's very first one is waited for. */
   async forTenant(tenantId: string): Promise<FaqMatcher | null> {
-    const now = Date.now();
-    if (this.matchers.has(tenantId)) {
-      if (now - (this.checkedAt.get(tenantId) ?? 0) >= this.refreshMs && !this.training.has(tenantId)) {
-        void this.refresh(tenantId).catch((error: unknown) => this.log.error(`tenant ${tenantId}: ${String(error)}`));
-      }
-      return this.matchers.get(tenantId)!;
-    }
+    if (this.matchers.has(tenantId)) return this.forTenantKnown(tenantId);
     return this.training.get(tenantId) ?? this.refresh(tenantId);
+  }
+
+  /** The matcher of a tenant seen before, looking for a newer version now and then. */
+  private forTenantKnown(tenantId: string): FaqMatcher | null {
+    if (Date.now() - (this.checkedAt.get(tenantId) ?? 0) >= this.refreshMs && !this.training.has(tenantId)) {
+      void this.refresh(tenantId).catch((error: unknown) => this.log.error(`tenant ${tenantId}: ${String(error)}`));
+    }
+    return this.matchers.get(tenantId)!;
   }
 
   /** Looks for a newer version and trains it (one training per tenant at a time). */
@@ -72,7 +91,9 @@ export class TenantMatchers implements OnApplicationBootstrap {
 
 function trainInWorker(kbVersion: number, entries: KnowledgeBaseEntry[]): Promise<FaqMatcher> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(join(__dirname, 'matcher-training.worker.js'), { workerData: { kbVersion, entries } });
+    // a small young generation: collected more often, it keeps the process's peak resident memory
+    // about 35 MB lower while training (measured on the Demo Bank), at no cost in time
+    const worker = new Worker(join(__dirname, 'matcher-training.worker.js'), { workerData: { kbVersion, entries }, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
     worker.once('message', (data: FaqMatcherData) => {
       resolve(FaqMatcher.fromData(data));
       void worker.terminate();
