@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { partitionedConsumers } from '@parley/messaging';
 import { InfrastructureModule, runWorker } from '@parley/runtime';
-import { SessionProjectionHandler } from './projection/session-projection.handler';
+import { projects, SessionProjectionHandler } from './projection/session-projection.handler';
 
 void runWorker({
   service: 'session-projector',
@@ -11,5 +11,5 @@ void runWorker({
     class SessionProjectorModule {}
     return SessionProjectorModule;
   },
-  consumers: (prefix, partitions, ackWaitMs) => partitionedConsumers(prefix, partitions, { name: 'session-projector', deliverFrom: 'all', ackWaitMs }),
+  consumers: (prefix, partitions, ackWaitMs) => partitionedConsumers(prefix, partitions, { name: 'session-projector', deliverFrom: 'all', ackWaitMs, wants: projects }),
 });

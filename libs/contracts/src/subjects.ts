@@ -40,6 +40,12 @@ export function partitionOf(streamId: string, partitions: number): number {
 export const eventSubject = (prefix: string, partitions: number, tenantId: string, streamId: string, type: EventType) =>
   `${prefix}.events.${partitionOf(streamId, partitions)}.${token(tenantId, 'tenant id')}.${token(streamId, 'stream id')}.${type}`;
 
+/** The stream and event type an event subject names (its last two tokens), or null for another subject. */
+export function eventOfSubject(subject: string): { streamId: string; type: string } | null {
+  const tokens = subject.split('.');
+  return tokens.length >= 5 && tokens.at(-5) === 'events' ? { streamId: tokens.at(-2)!, type: tokens.at(-1)! } : null;
+}
+
 /** Every event of one stream (a core NATS subscription on it sees them as they are published). */
 export const streamEventsSubject = (prefix: string, partitions: number, tenantId: string, streamId: string) =>
   `${prefix}.events.${partitionOf(streamId, partitions)}.${token(tenantId, 'tenant id')}.${token(streamId, 'stream id')}.*`;

@@ -62,7 +62,7 @@ describe('JetStream transport against NATS', () => {
   let nc: NatsConnection;
   let app: INestMicroservice | undefined;
 
-  const start = async () => {
+  const start = async (wants?: (streamId: string, type: string) => boolean) => {
     app = await NestFactory.createMicroservice(ProbeModule, {
       strategy: new JetStreamTransport({
         nc,
@@ -72,7 +72,7 @@ describe('JetStream transport against NATS', () => {
         open: openPlain,
         service: 'probe',
         instanceId: 'probe-1',
-        consumers: partitionedConsumers(prefix, PARTITIONS, { name: 'probe', deliverFrom: 'all', ackWaitMs: 30_000 }),
+        consumers: partitionedConsumers(prefix, PARTITIONS, { name: 'probe', deliverFrom: 'all', ackWaitMs: 30_000, wants }),
       }),
       logger: process.env.DEBUG_TEST ? ['log', 'warn', 'error'] : false,
     });
@@ -177,6 +177,20 @@ describe('JetStream transport against NATS', () => {
     const letters = await listDeadLetters(await jetstreamManager(nc), prefix);
     expect(letters.find((l) => l.payload === 'not json at all')).toMatchObject({ reason: expect.stringMatching(/^unreadable message: /), deliveries: 1 });
     expect(letters.find((l) => l.payload === JSON.stringify(invalid))).toMatchObject({ reason: expect.stringMatching(/^unreadable TurnRouted: /), deliveries: 1 });
+  });
+
+  it('acknowledges unread the events a consumer says, by their subject, it has nothing to do with', async () => {
+    await start((streamId) => streamId.startsWith('session-'));
+    const before = { seen: seen.length, others: others.length };
+    const js = jetstream(nc);
+    // not even parsed: a malformed message on a skipped stream is not dead-lettered
+    await js.publish(eventSubject(prefix, PARTITIONS, 'default', 'turn-skipped', 'UserMessageReceived'), 'not json');
+    await new EventPublisher(nc, prefix, PARTITIONS).publish([event('turn-skipped', 'skipped'), event('session-kept', 'kept')]);
+    await waitFor(() => seen.length > before.seen, { what: 'the wanted event' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(seen.slice(before.seen).map((s) => s.text)).toEqual(['kept']);
+    expect(others.length).toBe(before.others);
+    expect((await listDeadLetters(await jetstreamManager(nc), prefix)).filter((letter) => letter.subject.includes('turn-skipped'))).toEqual([]);
   });
 
   it('answers health requests while listening, and not after closing', async () => {

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { BaseRpcContext, Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
 import { jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { eventsStreamName, healthSubject, parseStoredEvent, UnknownSchemaVersionError, type RecordedEvent, type StoredEvent } from '@parley/contracts';
+import { eventOfSubject, eventsStreamName, healthSubject, parseStoredEvent, UnknownSchemaVersionError, type RecordedEvent, type StoredEvent } from '@parley/contracts';
 import { ZodError } from 'zod';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { ensureDeadLetterStream, publishDeadLetter } from './dead-letters';
@@ -75,7 +75,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
         const consumer = await js.consumers.get(eventsStreamName(prefix), spec.durable);
         const messages = await consumer.consume({ max_messages: spec.maxAckPending });
         this.running.push(messages);
-        this.loops.push(this.drive(messages));
+        this.loops.push(this.drive(messages, spec));
       }
       this.health = nc.subscribe(healthSubject(prefix, service), {
         callback: (error, msg) => {
@@ -88,8 +88,13 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
     }
   }
 
-  private async drive(messages: ConsumerMessages): Promise<void> {
+  private async drive(messages: ConsumerMessages, spec: ConsumerSpec): Promise<void> {
     for await (const msg of messages) {
+      const named = spec.wants ? eventOfSubject(msg.subject) : null;
+      if (named && !spec.wants!(named.streamId, named.type)) {
+        msg.ack(); // nothing to do with it: not even read
+        continue;
+      }
       let event: StoredEvent;
       try {
         event = parseStoredEvent(msg.json());

@@ -24,6 +24,11 @@ export interface ConsumerSpec {
   deliverFrom: 'all' | 'new';
   /** Milliseconds before an unacknowledged message is redelivered (the transport heartbeats long handlers). */
   ackWaitMs: number;
+  /**
+   * Whether the consumer has anything to do with an event, told from its subject alone (stream and
+   * type); others are acknowledged unread — no parsing, no key lookup, no handler. Default: all.
+   */
+  wants?: (streamId: string, type: string) => boolean;
 }
 
 /** The partition count is part of the subject layout, so it is written on the stream and checked. */
@@ -104,6 +109,7 @@ export interface PartitionedConsumer {
   type?: EventType;
   deliverFrom: ConsumerSpec['deliverFrom'];
   ackWaitMs: number;
+  wants?: ConsumerSpec['wants'];
 }
 
 /**
@@ -118,5 +124,6 @@ export function partitionedConsumers(prefix: string, partitions: number, spec: P
     maxAckPending: 1,
     deliverFrom: spec.deliverFrom,
     ackWaitMs: spec.ackWaitMs,
+    ...(spec.wants ? { wants: spec.wants } : {}),
   }));
 }

@@ -1,6 +1,6 @@
 import { Controller } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
-import { isSessionStream, type EventType, type RecordedEvent } from '@parley/contracts';
+import { isSessionStream, type RecordedEvent } from '@parley/contracts';
 import { SessionProjectionRepository, SessionStates } from '@parley/event-store';
 import { ANY_EVENT } from '@parley/messaging';
 
@@ -9,7 +9,10 @@ import { ANY_EVENT } from '@parley/messaging';
  * written then, with them folded in. Skipping them saves two of a turn's three row writes; every
  * read folds the events past the row's version anyway (`loadSessionState`), so nothing is stale.
  */
-const FOLDED_WITH_THE_OUTCOME = new Set<EventType>(['UserMessageReceived', 'TurnRouted']);
+const FOLDED_WITH_THE_OUTCOME = new Set<string>(['UserMessageReceived', 'TurnRouted']);
+
+/** The events the projector acts on, told from a message's subject (the transport skips the others unread). */
+export const projects = (streamId: string, type: string): boolean => isSessionStream(streamId) && !FOLDED_WITH_THE_OUTCOME.has(type);
 
 /**
  * Keeps the session read model up to date. The bus is only a nudge: on an event the projector
@@ -25,7 +28,7 @@ export class SessionProjectionHandler {
 
   @EventPattern(ANY_EVENT)
   async project(@Payload() event: RecordedEvent): Promise<void> {
-    if (!isSessionStream(event.streamId) || FOLDED_WITH_THE_OUTCOME.has(event.type)) return;
+    if (!projects(event.streamId, event.type)) return;
     // the fold this process last wrote is folded already: no query at all for a repeated event
     if ((this.states.cached(event.streamId)?.version ?? 0) >= event.version) return;
     // remembered only once written: a failed write is retried on redelivery, not skipped as done
