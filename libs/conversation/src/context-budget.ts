@@ -1,7 +1,18 @@
 import type { ClientMessage, ContextMessage } from '@parley/contracts';
-import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import { buildStatefulContext, contextTranscript } from './llm-context';
 import type { SessionState, TranscriptMessage } from './session.state';
+
+type Tokenizer = typeof import('gpt-tokenizer/encoding/o200k_base');
+let tokenizer: Tokenizer | undefined;
+
+/**
+ * o200k token count. The encoder's tables take about 70 MB once loaded, so they are loaded on the
+ * first count: only processes that budget contexts (the responder, the CLI) pay for them.
+ */
+function countTokens(text: string): number {
+  tokenizer ??= require('gpt-tokenizer/encoding/o200k_base') as Tokenizer;
+  return tokenizer.countTokens(text);
+}
 
 /** What the chat format adds per message (role and separators), as OpenAI documents it. */
 export const MESSAGE_OVERHEAD_TOKENS = 4;
