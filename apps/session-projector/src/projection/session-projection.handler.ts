@@ -1,4 +1,4 @@
-import { Controller } from '@nestjs/common';
+import { Controller, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { isSessionStream, type RecordedEvent } from '@parley/contracts';
 import { SessionProjectionRepository, SessionStates } from '@parley/event-store';
@@ -6,21 +6,32 @@ import { ANY_EVENT } from '@parley/messaging';
 
 /**
  * Events that open or advance a turn: the turn's outcome follows within moments, and the row is
- * written then, with them folded in. Skipping them saves two of a turn's three row writes; every
- * read folds the events past the row's version anyway (`loadSessionState`), so nothing is stale.
+ * written then, with them folded in. Every read folds the events past the row's version anyway
+ * (`loadSessionState`), so nothing is stale.
  */
 const FOLDED_WITH_THE_OUTCOME = new Set<string>(['UserMessageReceived', 'TurnRouted']);
 
 /** The events the projector acts on, told from a message's subject (the transport skips the others unread). */
 export const projects = (streamId: string, type: string): boolean => isSessionStream(streamId) && !FOLDED_WITH_THE_OUTCOME.has(type);
 
+/** When a session's row is written: once this many events are past it, or once the session is quiet this long. */
+const CADENCE = { everyEvents: 24, quietMs: 500 };
+
 /**
- * Keeps the session read model up to date. The bus is only a nudge: on an event the projector
- * folds whatever the log holds past its checkpoint, so a lost, repeated or reordered message
- * changes nothing, and the row holds state and checkpoint (version) together.
+ * Keeps the session read model — a snapshot: readers fold the log past it — up to date. The bus
+ * is only a nudge: the projector folds whatever the log holds past its last write, so a lost,
+ * repeated or reordered message changes nothing, and the row holds state and checkpoint (version)
+ * together. A busy session's row is written every `CADENCE.everyEvents` events (about eight turns) rather
+ * than on every turn, and when it goes quiet: a rewritten row leaves its old version behind as
+ * dead space until vacuum, so writing on every turn of a long conversation cost more storage than
+ * the conversation itself. A write that a crash loses only leaves readers a longer tail to fold.
  */
 @Controller()
-export class SessionProjectionHandler {
+export class SessionProjectionHandler implements OnModuleDestroy {
+  private readonly log = new Logger('SessionProjection');
+  /** Sessions with events past their row, and the timer that writes it when they go quiet. */
+  private readonly behind = new Map<string, { tenantId: string; timer: NodeJS.Timeout }>();
+
   constructor(
     private readonly projections: SessionProjectionRepository,
     private readonly states: SessionStates,
@@ -29,12 +40,37 @@ export class SessionProjectionHandler {
   @EventPattern(ANY_EVENT)
   async project(@Payload() event: RecordedEvent): Promise<void> {
     if (!projects(event.streamId, event.type)) return;
-    // the fold this process last wrote is folded already: no query at all for a repeated event
-    if ((this.states.cached(event.streamId)?.version ?? 0) >= event.version) return;
+    const written = this.states.cached(event.streamId)?.version;
+    if (written !== undefined && written >= event.version) return; // folded and written already
+    // a session this process has not written yet (or not lately) is written now: that also tells its row's version
+    if (written === undefined || event.version - written >= CADENCE.everyEvents) return this.write(event.streamId, event.metadata.tenantId);
+    const known = this.behind.get(event.streamId);
+    if (known) known.timer.refresh();
+    else {
+      const timer = setTimeout(() => {
+        this.write(event.streamId, event.metadata.tenantId).catch((error: unknown) =>
+          this.log.warn(`session row ${event.streamId} not written (readers fold the log past it): ${String(error)}`),
+        );
+      }, CADENCE.quietMs);
+      this.behind.set(event.streamId, { tenantId: event.metadata.tenantId, timer });
+    }
+  }
+
+  /** Writes what the log holds for the session past the last fold; the fold is remembered once written. */
+  private async write(streamId: string, tenantId: string): Promise<void> {
+    const pending = this.behind.get(streamId);
+    if (pending) {
+      clearTimeout(pending.timer);
+      this.behind.delete(streamId);
+    }
     // remembered only once written: a failed write is retried on redelivery, not skipped as done
-    const { folded, tail } = await this.states.load(event.streamId, { keep: false });
-    if (tail.length === 0) return; // the row was written from another fold (a replica, a rebuild) and is current
-    await this.projections.save(event.streamId, event.metadata.tenantId, folded, tail[tail.length - 1].recordedAt);
-    this.states.remember(event.streamId, folded);
+    const { folded, tail } = await this.states.load(streamId, { keep: false });
+    if (tail.length > 0) await this.projections.save(streamId, tenantId, folded, tail[tail.length - 1].recordedAt);
+    this.states.remember(streamId, folded);
+  }
+
+  /** On shutdown, the rows of quiet-pending sessions are written rather than left behind. */
+  async onModuleDestroy(): Promise<void> {
+    await Promise.allSettled([...this.behind].map(([streamId, { tenantId }]) => this.write(streamId, tenantId)));
   }
 }
