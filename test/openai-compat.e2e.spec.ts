@@ -385,4 +385,24 @@ describe('OpenAI-compatible API with the official client', () => {
     const probe = await other.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'probe by session id' }] }, { headers: { 'X-Parley-Session': uuid } });
     expect(probe.choices[0].message.content).toBe('echo: probe by session id (2 messages)'); // a new conversation of its own, not mine
   });
+
+  it("continues a tool round trip with the history even under a stateless tenant's policy", async () => {
+    const env = { DATABASE_URL: t.db.url };
+    const created = await runCli(['keys', 'create', '--tenant', 'faq-front', '--name', 'test', '--json'], env);
+    expect(created.code).toBe(0);
+    expect((await runCli(['tenants', 'set', '--tenant', 'faq-front', '--routing-policy', 'stateless'], env)).code).toBe(0);
+    const front = new OpenAI({ baseURL: `${t.baseUrl}/v1`, apiKey: (JSON.parse(created.stdout) as { key: string }).key, maxRetries: 0 });
+    const tools: OpenAI.Chat.Completions.ChatCompletionTool[] = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+    const headers = { 'X-Parley-Session': 'front-weather-1' };
+    const first = await front.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'weather in Oslo, please?' }], tools }, { headers });
+    const call = first.choices[0].message.tool_calls![0];
+    const { data, response } = await front.chat.completions
+      .create({ model: 'm', messages: [{ role: 'tool', tool_call_id: call.id, content: 'snowing, -3°C' }], tools }, { headers })
+      .withResponse();
+    expect(data.choices[0].message.content).toBe('The weather: snowing, -3°C');
+    expect(response.headers.get('x-parley-route')).toBe('stateful; reason=tool-results');
+    // the result reaches the model after the call it answers, as an OpenAI-compatible server requires
+    const saw = t.llm.requests.find((r) => r.messages.at(-1)?.content === 'snowing, -3°C')!;
+    expect(saw.messages.slice(1).map((m) => m.role)).toEqual(['user', 'assistant', 'tool']);
+  });
 });

@@ -39,6 +39,8 @@ export interface RouteInput {
   threshold: number;
   /** Null unless read (stateless paths never read the session). */
   history: RoutingHistory | null;
+  /** The message only brings results of tool calls the assistant made (no text of its own). */
+  toolResults?: boolean;
 }
 
 /**
@@ -88,6 +90,8 @@ export function routeTurn(input: RouteInput): RouteDecision {
     case 'stateless':
       return stateless('client-forced-stateless');
     case 'auto':
+      // tool results continue the turn that asked for them: without its history they answer nothing
+      if (input.toolResults) return decide('stateful', 'llm', 'tool-results');
       if (input.policy === 'stateful') return decide('stateful', 'llm', 'tenant-policy-stateful');
       if (input.policy === 'stateless') return stateless('tenant-policy-stateless');
       break;

@@ -62,6 +62,9 @@ describe('routeTurn', () => {
         'llm',
         'tenant-policy-stateless-below-threshold',
       ));
+    it('tool results sent back continue their turn with the history, whatever the policy', () => {
+      for (const policy of ['stateless', 'hybrid', 'stateful'] as const) given({ policy, text: '', match: null, toolResults: true }).then('stateful', 'llm', 'tool-results');
+    });
     it('a client forcing a mode still wins over the policy', () => {
       given({ policy: 'stateless', requestedMode: 'stateful' }).then('stateful', 'llm', 'client-forced-stateful');
       given({ policy: 'stateful', requestedMode: 'stateless' }).then('stateless', 'faq', 'client-forced-stateless-faq');

@@ -37,7 +37,8 @@ export class TurnRoutingHandler {
     if (needsHistory({ inSession, requestedMode, policy, match, threshold })) {
       history = routingHistory((await this.states.load(event.streamId)).folded.state, turnId);
     }
-    const decision = routeTurn({ policy, requestedMode, inSession, text, match, threshold, history });
+    const toolResults = !text.trim() && (event.data.context ?? []).some((m) => m.role === 'tool');
+    const decision = routeTurn({ policy, requestedMode, inSession, text, match, threshold, history, toolResults });
     const events = routingEvents({ eventId: event.eventId, turnId, metadata: event.metadata }, decision, match);
     const recorded = await appendAllOnce(this.store, event.streamId, events);
     if (!recorded) return; // handled before (the relay publishes what was committed)
