@@ -163,6 +163,12 @@ describe('hybrid routing with a knowledge base', () => {
       expect(events[2].data).toMatchObject({ model: 'kb:v1', text: answers.lost_or_stolen_card });
       const tx = await database.pool.query('select count(distinct transaction_id)::int as n from events where stream_id = $1', [`turn-${res.body.turnId}`]);
       expect(tx.rows[0].n).toBe(1);
+      // a retry with the same Idempotency-Key is the same turn, answered from the log
+      const keyed = () => t.post('/v1/turns', { text: 'What is the exchange rate?' }, { 'idempotency-key': 'faq-retry-1' });
+      const [once, again] = [await keyed(), await keyed()];
+      expect(again.status).toBe(200);
+      expect(again.body).toEqual(once.body);
+      expect((await store.readStream(`turn-${once.body.turnId}`)).map((e) => e.type)).toEqual(['UserMessageReceived', 'TurnRouted', 'AssistantReplied']);
       // anything else still needs the router: a question the knowledge base cannot answer waits for it
       await t.cluster.startService('router');
       const other = await post('/v1/turns', { text: 'Can you recommend a good Italian restaurant for tomorrow?' });
