@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
 import type { RecordedEvent } from '@parley/contracts';
 import { isSessionStream, sessionStreamId } from '@parley/contracts';
 import { foldSession, initialSessionState, SESSION_FOLD_VERSION, SessionFolder, type SessionState, type Versioned } from '@parley/conversation';
@@ -133,19 +133,37 @@ export async function rebuildSessionProjections(db: Db, onProgress?: (progress: 
       // every session's key up front (one query), so opening events never waits on the connection
       const keys = new DataKeys(Number.MAX_SAFE_INTEGER);
       await keys.preloadSessions(tx);
-      // the whole snapshot in storage order through a cursor: no sort, no re-planning per batch
+      // the whole snapshot through a cursor, one session after another in version order (the
+      // unique (stream, version) index gives that order): each session's row is written as soon as
+      // its last event is folded, while the next events are read and folded
       await tx.execute(sql`declare rebuild_events no scroll cursor for
         select global_position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at
-        from events where stream_id like 'session-%'`);
-      const fetch = () => {
-        // a real promise: drizzle's query runs on every `then`, so awaiting it after `catch` would fetch twice
-        const read = Promise.resolve(tx.execute(sql`fetch forward ${sql.raw(String(REBUILD_FETCH))} from rebuild_events`));
-        read.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
-        return read;
+        from events where stream_id like 'session-%' order by stream_id, version`);
+      // real promises: drizzle's query runs on every `then`, so awaiting one after `catch` would run it twice
+      const run = (statement: SQL) => {
+        const done = Promise.resolve(tx.execute(statement));
+        done.catch(() => undefined); // awaited later; a failure must not go unhandled meanwhile
+        return done;
       };
-      // each session is folded as its events arrive, in version order (an event read before its
-      // predecessor waits for it): memory holds one state per session, not the log
-      const folds = new Map<string, { folder: SessionFolder; tenantId: string; at: string; early: Map<number, RecordedEvent> }>();
+      const fetch = () => run(sql`fetch forward ${sql.raw(String(REBUILD_FETCH))} from rebuild_events`);
+      type Row = { streamId: string; tenantId: string; folded: Versioned<SessionState>; at: string };
+      let pending: Row[] = [];
+      const writes: Promise<unknown>[] = [];
+      const write = () => {
+        if (pending.length === 0) return;
+        // one parameter per value: a jsonb[] array parameter would be escaped character by character
+        const values = pending.map((r) => sql`(${r.streamId}, ${r.tenantId}, ${r.folded.version}, ${SESSION_FOLD_VERSION}, ${JSON.stringify(r.folded.state)}::jsonb, ${r.at}::timestamptz)`);
+        writes.push(run(sql`insert into session_projections (stream_id, tenant_id, version, fold_version, state, updated_at) values ${sql.join(values, sql`, `)}`));
+        pending = [];
+      };
+      let current = null as (Omit<Row, 'folded'> & { folder: SessionFolder }) | null;
+      let sessions = 0;
+      const finish = () => {
+        if (!current) return;
+        pending.push({ streamId: current.streamId, tenantId: current.tenantId, folded: current.folder.result(), at: current.at });
+        sessions++;
+        if (pending.length >= 500) write();
+      };
       let events = 0;
       let next = fetch(); // the next batch is read while this one is opened and folded
       for (;;) {
@@ -153,39 +171,21 @@ export async function rebuildSessionProjections(db: Db, onProgress?: (progress: 
         if (rows.length === 0) break;
         next = fetch();
         for (const event of keys.openAll(rows.map(toStored))) {
-          let entry = folds.get(event.streamId);
-          if (!entry) {
-            entry = { folder: new SessionFolder(), tenantId: event.metadata.tenantId, at: event.recordedAt, early: new Map() };
-            folds.set(event.streamId, entry);
+          if (event.streamId !== current?.streamId) {
+            finish();
+            current = { streamId: event.streamId, tenantId: event.metadata.tenantId, at: event.recordedAt, folder: new SessionFolder() };
           }
-          if (event.version !== entry.folder.at + 1) {
-            entry.early.set(event.version, event);
-            continue;
-          }
-          for (let e: RecordedEvent | undefined = event; e; e = entry.early.get(entry.folder.at + 1)) {
-            entry.early.delete(e.version);
-            entry.folder.add(e);
-            entry.tenantId = e.metadata.tenantId;
-            entry.at = e.recordedAt;
-          }
+          current.folder.add(event);
+          current.tenantId = event.metadata.tenantId;
+          current.at = event.recordedAt;
         }
         events += rows.length;
         onProgress?.({ events, total });
       }
-      const rows = [...folds.entries()].map(([streamId, entry]) => {
-        // a version missing from the log cannot happen (appends are atomic); fold what is there regardless
-        const rest = [...entry.early.values()].sort((a, b) => a.version - b.version);
-        for (const e of rest) entry.folder.add(e);
-        return { streamId, tenantId: rest.at(-1)?.metadata.tenantId ?? entry.tenantId, folded: entry.folder.result(), at: rest.at(-1)?.recordedAt ?? entry.at };
-      });
-      // one parameter per value: a jsonb[] array parameter would be escaped character by character
-      for (let i = 0; i < rows.length; i += 500) {
-        const values = rows
-          .slice(i, i + 500)
-          .map((r) => sql`(${r.streamId}, ${r.tenantId}, ${r.folded.version}, ${SESSION_FOLD_VERSION}, ${JSON.stringify(r.folded.state)}::jsonb, ${r.at}::timestamptz)`);
-        await tx.execute(sql`insert into session_projections (stream_id, tenant_id, version, fold_version, state, updated_at) values ${sql.join(values, sql`, `)}`);
-      }
-      return { events, sessions: rows.length, seconds: (performance.now() - started) / 1000 };
+      finish();
+      write();
+      await Promise.all(writes);
+      return { events, sessions, seconds: (performance.now() - started) / 1000 };
     },
     { isolationLevel: 'repeatable read' },
   );
