@@ -1,6 +1,6 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { RecordedEvent } from '@parley/contracts';
-import { isSessionStream, sessionStreamId } from '@parley/contracts';
+import { sessionStreamId } from '@parley/contracts';
 import { foldSession, initialSessionState, SESSION_FOLD_VERSION, SessionFolder, type SessionState, type Versioned } from '@parley/conversation';
 import type { Db } from './database';
 import { DataKeys } from './data-keys';
