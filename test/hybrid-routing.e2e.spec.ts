@@ -141,7 +141,7 @@ describe('hybrid routing with a knowledge base', () => {
     expect(llmSaw(question)).toHaveLength(0);
   });
 
-  it('answers a sessionless FAQ turn in ingress itself, in one append, with no router running', async () => {
+  it('routes sessionless turns in ingress itself, answering FAQ ones in one append, with no router running', async () => {
     const database = await connectDatabase(t.db.url, { max: 1 });
     const store = new EventStore(database.db);
     const turn = async (text: string) => {
@@ -169,10 +169,14 @@ describe('hybrid routing with a knowledge base', () => {
       expect(again.status).toBe(200);
       expect(again.body).toEqual(once.body);
       expect((await store.readStream(`turn-${once.body.turnId}`)).map((e) => e.type)).toEqual(['UserMessageReceived', 'TurnRouted', 'AssistantReplied']);
-      // anything else still needs the router: a question the knowledge base cannot answer waits for it
-      await t.cluster.startService('router');
+      // a sessionless question for the LLM is routed here too, and goes straight to the responder
       const other = await post('/v1/turns', { text: 'Can you recommend a good Italian restaurant for tomorrow?' });
-      expect(other.body.route).toMatchObject({ reason: 'no-session-below-threshold' });
+      expect(other.status).toBe(200);
+      expect(other.body.route).toMatchObject({ mode: 'stateless', reason: 'no-session-below-threshold' });
+      expect(other.body.reply.text).toBe('LLM answer to: Can you recommend a good Italian restaurant for tomorrow?');
+      const asked = await store.readStream(`turn-${other.body.turnId}`);
+      expect(asked.map((e) => e.type)).toEqual(['UserMessageReceived', 'TurnRouted', 'AssistantReplied']);
+      expect(asked[0].metadata).toMatchObject({ routed: true });
     } finally {
       await database.close();
     }

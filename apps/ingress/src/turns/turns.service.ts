@@ -20,9 +20,10 @@ import {
   type TurnDeltaMessage,
   type TurnReplyMessage,
 } from '@parley/contracts';
-import { derivedId, routeTurn, routingEvents } from '@parley/conversation';
+import { derivedId, routeTurn, routingEvents, type RouteDecision } from '@parley/conversation';
 import { ConcurrencyError, DuplicateEventError, EventStore, StreamErasedError, StreamInactiveError, StreamNotFoundError } from '@parley/event-store';
 import { cancelSessionTurns, cancelTurn, EventPublisher, TurnReplies, watchStream } from '@parley/messaging';
+import type { FaqMatch } from '@parley/knowledge';
 import { RESOURCES, TenantMatchers, type Connections } from '@parley/runtime';
 import { ApiError } from '../http/api-error';
 import type { TenantContext } from '../auth/auth.guard';
@@ -80,10 +81,10 @@ const isOutcomeOf = (turnId: string) => (e: RecordedEvent | StoredEvent) =>
 
 /**
  * A turn from ingress's side: record the user's message, hand it to the bus, wait for the answer.
- * One kind of turn ingress answers itself: a turn without a session that the knowledge base
- * answers confidently under the tenant's policy. It takes the router's decision (the same pure
- * policy, the same trained matcher) and records message, decision and answer in one append, with
- * no hop and no wait; anything else goes to the router. With an Idempotency-Key the
+ * A turn without a session needs no state to be routed, so ingress routes it itself (the router's
+ * pure policy, the same trained matcher) and records the decision with the message: a turn for
+ * the LLM goes straight to the responder, a confident knowledge base answer is recorded with it
+ * and returned with no hop and no wait. In-session turns go to the router. With an Idempotency-Key the
  * turn's ids derive from the key, so a retry meets the original in the log instead of starting a
  * second turn, and waits for (or returns) the original's answer.
  */
@@ -173,9 +174,11 @@ export class TurnsService {
       },
     };
 
-    if (!request.sessionId) {
-      const answered = await this.answerFromKnowledgeBase(request, message, streamId);
-      if (answered) return answered;
+    // a turn without a session needs no state to be routed: decided here, recorded with the message
+    const routed = request.sessionId ? null : this.route(request, message);
+    if (routed?.decision.route === 'faq' && routed.match) {
+      const answered = await this.answerFromKnowledgeBase(request, message, streamId, turnId, routed.decision, routed.match);
+      if (answered) return answered; // else a retry: the usual path below finds the original's answer
     }
     // listen before publishing, so even an instant answer is caught
     const waiting = this.replies.expect(turnId, this.timeoutMs, request.stream?.onDelta);
@@ -187,12 +190,12 @@ export class TurnsService {
     };
     request.stream?.signal.addEventListener('abort', leave, { once: true });
     try {
-      let recorded: RecordedEvent;
+      let recorded: RecordedEvent[];
       try {
-        [recorded] = await this.store.append(
+        recorded = await this.store.append(
           streamId,
           tenantId,
-          [message],
+          routed ? [{ ...message, metadata: { ...message.metadata, routed: true } }, ...routed.events] : [message],
           request.sessionId ? 'exists' : 'no_stream',
           request.sessionId ? { activeWithinSeconds: idleSeconds } : {},
         );
@@ -209,10 +212,10 @@ export class TurnsService {
         if (request.idempotencyKey && retried) return await this.resume(request, streamId, turnId, eventId, waiting.reply);
         throw error;
       }
-      await this.publisher.publish(this.store.sealed([recorded]));
+      await this.publisher.publish(this.store.sealed(recorded));
       // the user spoke again: under `interrupt`, a reply still being generated in the session stops where it is
       if (request.sessionId && request.tenant.settings.concurrentTurns === 'interrupt') cancelSessionTurns(nc, prefix, streamId, turnId);
-      const reply = (await waiting.reply) ?? (await this.outcomeFromLog(streamId, recorded.version, turnId));
+      const reply = (await waiting.reply) ?? (await this.outcomeFromLog(streamId, recorded[0].version, turnId));
       return this.result(request, turnId, reply);
     } finally {
       request.stream?.signal.removeEventListener('abort', leave);
@@ -252,17 +255,17 @@ export class TurnsService {
   }
 
   /**
-   * A sessionless turn the tenant's knowledge base answers confidently: decided here with the
-   * router's policy and matcher, and recorded — message, decision and answer — in one append.
-   * Null when it is not such a turn, the matcher is still training, or the turn is a retry (the
-   * usual path finds the original's answer).
+   * The routing of a turn without a session, decided here with the router's policy and matcher
+   * (no state is involved): the decision's events, to be appended with the message. Null while
+   * the tenant's matcher is still training — the router decides meanwhile.
    */
-  private async answerFromKnowledgeBase(request: TurnRequest, message: NewEvent, streamId: string): Promise<TurnResult | null> {
-    if (message.type !== 'UserMessageReceived' || !request.text.trim()) return null;
+  private route(request: TurnRequest, message: NewEvent): { decision: RouteDecision; match: FaqMatch | null; events: NewEvent[] } | null {
+    if (message.type !== 'UserMessageReceived') return null;
     const { tenantId, settings } = request.tenant;
     const matcher = this.matchers.ready(tenantId);
-    if (!matcher) return null;
-    const match = matcher.best(request.text);
+    if (matcher === undefined) return null;
+    // no text (tool results sent back): nothing to match
+    const match = matcher && request.text.trim() ? matcher.best(request.text) : null;
     const decision = routeTurn({
       policy: settings.routingPolicy,
       requestedMode: request.mode,
@@ -272,18 +275,31 @@ export class TurnsService {
       threshold: settings.faqThreshold,
       history: null,
     });
-    if (decision.route !== 'faq') return null;
+    return { decision, match, events: routingEvents({ eventId: message.eventId, turnId: message.data.turnId, metadata: message.metadata }, decision, match) };
+  }
+
+  /**
+   * A sessionless turn the knowledge base answers: message, decision and answer in one append,
+   * answered at once. Nothing is published (no service has anything left to do with them, and they
+   * are not a session's); the relay puts them on the bus within its poll interval. Null for a
+   * retry (the turn's stream exists already).
+   */
+  private async answerFromKnowledgeBase(
+    request: TurnRequest,
+    message: NewEvent,
+    streamId: string,
+    turnId: string,
+    decision: RouteDecision,
+    match: FaqMatch,
+  ): Promise<TurnResult | null> {
     const { replyTo: _nobodyWaits, stream: _answeredWhole, ...metadata } = message.metadata;
-    const { turnId } = message.data;
     const events = [{ ...message, metadata: { ...metadata, routed: true } }, ...routingEvents({ eventId: message.eventId, turnId, metadata }, decision, match)];
     try {
-      await this.store.append(streamId, tenantId, events, 'no_stream');
+      await this.store.append(streamId, request.tenant.tenantId, events, 'no_stream');
     } catch (error) {
-      if (error instanceof ConcurrencyError || error instanceof DuplicateEventError) return null; // a retry: the original is in the log
+      if (error instanceof ConcurrencyError || error instanceof DuplicateEventError) return null;
       throw error;
     }
-    // not published here: no service has anything left to do with them (they are not a session's),
-    // and the relay puts them on the bus for anyone else within its poll interval
     return { turnId, sessionId: null, reply: { text: match.answer }, route: routeInfoOf(decision), usage: null };
   }
 
