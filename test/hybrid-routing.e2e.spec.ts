@@ -141,7 +141,7 @@ describe('hybrid routing with a knowledge base', () => {
     expect(llmSaw(question)).toHaveLength(0);
   });
 
-  it('routes sessionless turns in ingress itself, answering FAQ ones in one append, with no router running', async () => {
+  it('routes turns that need no session state in ingress itself, answering sessionless FAQ ones in one append, with no router running', async () => {
     const database = await connectDatabase(t.db.url, { max: 1 });
     const store = new EventStore(database.db);
     const turn = async (text: string) => {
@@ -177,6 +177,15 @@ describe('hybrid routing with a knowledge base', () => {
       const asked = await store.readStream(`turn-${other.body.turnId}`);
       expect(asked.map((e) => e.type)).toEqual(['UserMessageReceived', 'TurnRouted', 'AssistantReplied']);
       expect(asked[0].metadata).toMatchObject({ routed: true });
+      // in a session too, whenever the decision needs no session state: a forced mode, say
+      const { sessionId } = (await post('/v1/sessions', {})).body;
+      const forced = await post(`/v1/sessions/${sessionId}/turns`, { text: 'I lost my card, what should I do?', mode: 'stateful' });
+      expect(forced.status).toBe(200);
+      expect(forced.body.route).toMatchObject({ mode: 'stateful', reason: 'client-forced-stateful' });
+      expect(forced.body.reply.text).toBe('LLM answer to: I lost my card, what should I do?');
+      const inSession = await store.readStream(`session-${sessionId}`);
+      expect(inSession.map((e) => e.type)).toEqual(['SessionStarted', 'UserMessageReceived', 'TurnRouted', 'AssistantReplied']);
+      expect(inSession[1].metadata).toMatchObject({ routed: true });
     } finally {
       await database.close();
     }

@@ -20,7 +20,7 @@ import {
   type TurnDeltaMessage,
   type TurnReplyMessage,
 } from '@parley/contracts';
-import { derivedId, routeTurn, routingEvents, type RouteDecision } from '@parley/conversation';
+import { derivedId, needsHistory, routeTurn, routingEvents, type RouteDecision } from '@parley/conversation';
 import { ConcurrencyError, DuplicateEventError, EventStore, StreamErasedError, StreamInactiveError, StreamNotFoundError } from '@parley/event-store';
 import { cancelSessionTurns, cancelTurn, EventPublisher, TurnReplies, watchStream } from '@parley/messaging';
 import type { FaqMatch } from '@parley/knowledge';
@@ -81,10 +81,11 @@ const isOutcomeOf = (turnId: string) => (e: RecordedEvent | StoredEvent) =>
 
 /**
  * A turn from ingress's side: record the user's message, hand it to the bus, wait for the answer.
- * A turn without a session needs no state to be routed, so ingress routes it itself (the router's
- * pure policy, the same trained matcher) and records the decision with the message: a turn for
- * the LLM goes straight to the responder, a confident knowledge base answer is recorded with it
- * and returned with no hop and no wait. In-session turns go to the router. With an Idempotency-Key the
+ * A turn whose routing needs no session state — any turn without a session, most in a session —
+ * is routed by ingress itself (the router's pure policy, the same trained matcher) and the
+ * decision recorded with the message: a turn for the LLM goes straight to the responder, a
+ * knowledge base answer is recorded with it and returned with no wait. The rest go to the router,
+ * which reads the session. With an Idempotency-Key the
  * turn's ids derive from the key, so a retry meets the original in the log instead of starting a
  * second turn, and waits for (or returns) the original's answer.
  */
@@ -174,9 +175,9 @@ export class TurnsService {
       },
     };
 
-    // a turn without a session needs no state to be routed: decided here, recorded with the message
-    const routed = request.sessionId ? null : this.route(request, message);
-    if (routed?.decision.route === 'faq' && routed.match) {
+    // a turn whose routing needs no session state is decided here and recorded with the message
+    const routed = this.route(request, message);
+    if (!request.sessionId && routed?.decision.route === 'faq' && routed.match) {
       const answered = await this.answerFromKnowledgeBase(request, message, streamId, turnId, routed.decision, routed.match);
       if (answered) return answered; // else a retry: the usual path below finds the original's answer
     }
@@ -215,6 +216,8 @@ export class TurnsService {
       await this.publisher.publish(this.store.sealed(recorded));
       // the user spoke again: under `interrupt`, a reply still being generated in the session stops where it is
       if (request.sessionId && request.tenant.settings.concurrentTurns === 'interrupt') cancelSessionTurns(nc, prefix, streamId, turnId);
+      // answered from the knowledge base in the append itself (a session's FAQ turn under a fixed policy or a forced mode)
+      if (routed?.decision.route === 'faq' && routed.match) return { turnId, sessionId: request.sessionId, reply: { text: routed.match.answer }, route: routeInfoOf(routed.decision), usage: null };
       const reply = (await waiting.reply) ?? (await this.outcomeFromLog(streamId, recorded[0].version, turnId));
       return this.result(request, turnId, reply);
     } finally {
@@ -255,26 +258,26 @@ export class TurnsService {
   }
 
   /**
-   * The routing of a turn without a session, decided here with the router's policy and matcher
-   * (no state is involved): the decision's events, to be appended with the message. Null while
-   * the tenant's matcher is still training — the router decides meanwhile.
+   * The routing of a turn, decided here with the router's pure policy and the same trained matcher,
+   * when it needs no session state: any turn without a session, and in a session any turn but an
+   * `auto` one of a hybrid tenant that the knowledge base could answer (whether an FAQ answer did
+   * not help or a case is open is in the session, which the router reads). Null when the router
+   * decides — also while the tenant's matcher is still training.
    */
   private route(request: TurnRequest, message: NewEvent): { decision: RouteDecision; match: FaqMatch | null; events: NewEvent[] } | null {
     if (message.type !== 'UserMessageReceived') return null;
     const { tenantId, settings } = request.tenant;
     const matcher = this.matchers.ready(tenantId);
     if (matcher === undefined) return null;
+    const { text } = request;
+    const inSession = request.sessionId !== null;
+    const policy = settings.routingPolicy;
+    const threshold = settings.faqThreshold;
     // no text (tool results sent back): nothing to match
-    const match = matcher && request.text.trim() ? matcher.best(request.text) : null;
-    const decision = routeTurn({
-      policy: settings.routingPolicy,
-      requestedMode: request.mode,
-      inSession: false,
-      text: request.text,
-      match,
-      threshold: settings.faqThreshold,
-      history: null,
-    });
+    const match = matcher && text.trim() ? matcher.best(text) : null;
+    if (needsHistory({ inSession, requestedMode: request.mode, policy, match, threshold })) return null;
+    const toolResults = !text.trim() && (message.data.context ?? []).some((m) => m.role === 'tool');
+    const decision = routeTurn({ policy, requestedMode: request.mode, inSession, text, match, threshold, history: null, toolResults });
     return { decision, match, events: routingEvents({ eventId: message.eventId, turnId: message.data.turnId, metadata: message.metadata }, decision, match) };
   }
 
