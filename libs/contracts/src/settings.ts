@@ -91,7 +91,7 @@ export const SETTINGS = {
     services: ['ingress', 'router'],
     default: '5000',
     schema: int(100, 3_600_000),
-    doc: 'How often the router (and ingress, which answers sessionless FAQ turns itself) looks for a new knowledge base version and retrains on one.',
+    doc: 'How often the router (and ingress, which routes the turns whose decision needs no session state) looks for a new knowledge base version and retrains on one.',
   },
   PARLEY_RELAY_POLL_MS: {
     services: ['relay'],
