@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { tenantDefaults } from '@parley/contracts';
 import { TenantDirectory } from '@parley/event-store';
-import { partitionedConsumers } from '@parley/messaging';
+import { partitionedConsumers, ROUTED_HEADER } from '@parley/messaging';
 import { InfrastructureModule, runWorker, TenantMatchers } from '@parley/runtime';
 import { TurnRoutingHandler } from './routing/turn-routing.handler';
 
@@ -21,5 +21,6 @@ void runWorker({
     return RouterModule;
   },
   consumers: (prefix, partitions, ackWaitMs) =>
-    partitionedConsumers(prefix, partitions, { name: 'router', type: 'UserMessageReceived', deliverFrom: 'all', ackWaitMs }),
+    // messages ingress routed as it recorded them (marked in a header) are not even read
+    partitionedConsumers(prefix, partitions, { name: 'router', type: 'UserMessageReceived', deliverFrom: 'all', ackWaitMs, wants: (_, __, header) => !header(ROUTED_HEADER) }),
 });

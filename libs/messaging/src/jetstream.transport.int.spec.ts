@@ -7,7 +7,7 @@ import { deleteTestStreams, TEST_NATS_URL, testNatsPrefix, waitFor } from '@parl
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { listDeadLetters, retryDeadLetter } from './dead-letters';
 import { RethrowRpcErrors } from './rethrow-rpc-errors.filter';
-import { EventPublisher } from './event-publisher';
+import { EventPublisher, ROUTED_HEADER } from './event-publisher';
 import { ANY_EVENT, JetStreamContext, JetStreamTransport } from './jetstream.transport';
 import { connectNats, type NatsConnection } from './nats-connection';
 import { missingServices } from './health';
@@ -62,7 +62,7 @@ describe('JetStream transport against NATS', () => {
   let nc: NatsConnection;
   let app: INestMicroservice | undefined;
 
-  const start = async (wants?: (streamId: string, type: string) => boolean) => {
+  const start = async (wants?: (streamId: string, type: string, header: (name: string) => string | undefined) => boolean) => {
     app = await NestFactory.createMicroservice(ProbeModule, {
       strategy: new JetStreamTransport({
         nc,
@@ -179,13 +179,16 @@ describe('JetStream transport against NATS', () => {
     expect(letters.find((l) => l.payload === JSON.stringify(invalid))).toMatchObject({ reason: expect.stringMatching(/^unreadable TurnRouted: /), deliveries: 1 });
   });
 
-  it('acknowledges unread the events a consumer says, by their subject, it has nothing to do with', async () => {
-    await start((streamId) => streamId.startsWith('session-'));
+  it('acknowledges unread the events a consumer says, by their subject and headers, it has nothing to do with', async () => {
+    await start((streamId, _, header) => streamId.startsWith('session-') && !header(ROUTED_HEADER));
     const before = { seen: seen.length, others: others.length };
     const js = jetstream(nc);
     // not even parsed: a malformed message on a skipped stream is not dead-lettered
     await js.publish(eventSubject(prefix, PARTITIONS, 'default', 'turn-skipped', 'UserMessageReceived'), 'not json');
-    await new EventPublisher(nc, prefix, PARTITIONS).publish([event('turn-skipped', 'skipped'), event('session-kept', 'kept')]);
+    const routed = event('session-kept', 'routed already');
+    const publisher = new EventPublisher(nc, prefix, PARTITIONS);
+    await publisher.publish([event('turn-skipped', 'skipped'), { ...routed, metadata: { ...routed.metadata, routed: true } }]);
+    await publisher.publish([event('session-kept', 'kept')]);
     await waitFor(() => seen.length > before.seen, { what: 'the wanted event' });
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(seen.slice(before.seen).map((s) => s.text)).toEqual(['kept']);

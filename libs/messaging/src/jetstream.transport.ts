@@ -91,7 +91,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   private async drive(messages: ConsumerMessages, spec: ConsumerSpec): Promise<void> {
     for await (const msg of messages) {
       const named = spec.wants ? eventOfSubject(msg.subject) : null;
-      if (named && !spec.wants!(named.streamId, named.type)) {
+      if (named && !spec.wants!(named.streamId, named.type, (name) => msg.headers?.get(name) || undefined)) {
         msg.ack(); // nothing to do with it: not even read
         continue;
       }

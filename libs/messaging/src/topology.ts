@@ -25,10 +25,11 @@ export interface ConsumerSpec {
   /** Milliseconds before an unacknowledged message is redelivered (the transport heartbeats long handlers). */
   ackWaitMs: number;
   /**
-   * Whether the consumer has anything to do with an event, told from its subject alone (stream and
-   * type); others are acknowledged unread — no parsing, no key lookup, no handler. Default: all.
+   * Whether the consumer has anything to do with an event, told from its subject (stream and type)
+   * and headers alone; others are acknowledged unread — no parsing, no key lookup, no handler.
+   * Default: all.
    */
-  wants?: (streamId: string, type: string) => boolean;
+  wants?: (streamId: string, type: string, header: (name: string) => string | undefined) => boolean;
 }
 
 /** The partition count is part of the subject layout, so it is written on the stream and checked. */
