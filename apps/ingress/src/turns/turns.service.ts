@@ -7,6 +7,7 @@ import {
   sessionStreamId,
   streamEventsSubject,
   turnStreamId,
+  type EventMetadata,
   type NewEvent,
   type RecordedEvent,
   type RequestedMode,
@@ -78,6 +79,11 @@ interface TurnRequest extends TurnOptions {
 /** Matches the outcome of a turn, on open events or on the bus's stored form (turnId is never sealed). */
 const isOutcomeOf = (turnId: string) => (e: RecordedEvent | StoredEvent) =>
   (e.type === 'AssistantReplied' || e.type === 'TurnFailed') && (e.data as { turnId?: string }).turnId === turnId;
+
+/** The user's message marked as routed, followed by the events that record its routing (with `metadata`). */
+function withRouting(message: NewEvent<'UserMessageReceived'>, metadata: EventMetadata, decision: RouteDecision, match: FaqMatch | null): NewEvent[] {
+  return [{ ...message, metadata: { ...metadata, routed: true } }, ...routingEvents({ eventId: message.eventId, turnId: message.data.turnId, metadata }, decision, match)];
+}
 
 /**
  * A turn from ingress's side: record the user's message, hand it to the bus, wait for the answer.
@@ -155,7 +161,7 @@ export class TurnsService {
     const turnId = request.idempotencyKey ? derivedId(scope, 'turn') : randomUUID();
     const eventId = request.idempotencyKey ? derivedId(scope, 'UserMessageReceived') : randomUUID();
     const streamId = request.sessionId ? sessionStreamId(request.sessionId) : turnStreamId(turnId);
-    const message: NewEvent = {
+    const message: NewEvent<'UserMessageReceived'> = {
       eventId,
       type: 'UserMessageReceived',
       data: {
@@ -196,7 +202,7 @@ export class TurnsService {
         recorded = await this.store.append(
           streamId,
           tenantId,
-          routed ? [{ ...message, metadata: { ...message.metadata, routed: true } }, ...routed.events] : [message],
+          routed ? withRouting(message, message.metadata, routed.decision, routed.match) : [message],
           request.sessionId ? 'exists' : 'no_stream',
           request.sessionId ? { activeWithinSeconds: idleSeconds } : {},
         );
@@ -264,8 +270,7 @@ export class TurnsService {
    * not help or a case is open is in the session, which the router reads). Null when the router
    * decides — also while the tenant's matcher is still training.
    */
-  private route(request: TurnRequest, message: NewEvent): { decision: RouteDecision; match: FaqMatch | null; events: NewEvent[] } | null {
-    if (message.type !== 'UserMessageReceived') return null;
+  private route(request: TurnRequest, message: NewEvent<'UserMessageReceived'>): { decision: RouteDecision; match: FaqMatch | null } | null {
     const { tenantId, settings } = request.tenant;
     const matcher = this.matchers.ready(tenantId);
     if (matcher === undefined) return null;
@@ -278,7 +283,7 @@ export class TurnsService {
     if (needsHistory({ inSession, requestedMode: request.mode, policy, match, threshold })) return null;
     const toolResults = !text.trim() && (message.data.context ?? []).some((m) => m.role === 'tool');
     const decision = routeTurn({ policy, requestedMode: request.mode, inSession, text, match, threshold, history: null, toolResults });
-    return { decision, match, events: routingEvents({ eventId: message.eventId, turnId: message.data.turnId, metadata: message.metadata }, decision, match) };
+    return { decision, match };
   }
 
   /**
@@ -289,16 +294,15 @@ export class TurnsService {
    */
   private async answerFromKnowledgeBase(
     request: TurnRequest,
-    message: NewEvent,
+    message: NewEvent<'UserMessageReceived'>,
     streamId: string,
     turnId: string,
     decision: RouteDecision,
     match: FaqMatch,
   ): Promise<TurnResult | null> {
     const { replyTo: _nobodyWaits, stream: _answeredWhole, ...metadata } = message.metadata;
-    const events = [{ ...message, metadata: { ...metadata, routed: true } }, ...routingEvents({ eventId: message.eventId, turnId, metadata }, decision, match)];
     try {
-      await this.store.append(streamId, request.tenant.tenantId, events, 'no_stream');
+      await this.store.append(streamId, request.tenant.tenantId, withRouting(message, metadata, decision, match), 'no_stream');
     } catch (error) {
       if (error instanceof ConcurrencyError || error instanceof DuplicateEventError) return null;
       throw error;
