@@ -2,12 +2,16 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { partitionedConsumers } from '@parley/messaging';
 import { InfrastructureModule, runWorker } from '@parley/runtime';
-import { projects, SessionProjectionHandler } from './projection/session-projection.handler';
+import { PROJECTION_QUIET_MS, projects, SessionProjectionHandler } from './projection/session-projection.handler';
 
 void runWorker({
   service: 'session-projector',
   module: (resources) => {
-    @Module({ imports: [InfrastructureModule.forResources(resources)], controllers: [SessionProjectionHandler] })
+    @Module({
+      imports: [InfrastructureModule.forResources(resources)],
+      controllers: [SessionProjectionHandler],
+      providers: [{ provide: PROJECTION_QUIET_MS, useValue: resources.settings.PARLEY_PROJECTION_QUIET_MS }],
+    })
     class SessionProjectorModule {}
     return SessionProjectorModule;
   },

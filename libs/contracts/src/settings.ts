@@ -93,6 +93,12 @@ export const SETTINGS = {
     schema: int(100, 3_600_000),
     doc: 'How often the router (and ingress, which routes the turns whose decision needs no session state) looks for a new knowledge base version and retrains on one.',
   },
+  PARLEY_PROJECTION_QUIET_MS: {
+    services: ['session-projector'],
+    default: '30000',
+    schema: int(10, 3_600_000),
+    doc: 'How long a session goes without a new event before the projector writes its row (a busy session\'s row is written every 24 events anyway; readers fold whatever is past it).',
+  },
   PARLEY_RELAY_POLL_MS: {
     services: ['relay'],
     default: '100',

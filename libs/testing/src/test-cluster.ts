@@ -67,6 +67,7 @@ export async function startTestCluster(options: TestClusterOptions): Promise<Tes
         OPENAI_BASE_URL: llm.url,
         PARLEY_DEV_API_KEY: apiKey,
         PARLEY_TENANT_CACHE_MS: '200', // tests change tenant settings and keys and look at once
+        PARLEY_PROJECTION_QUIET_MS: '200', // tests look at session rows as soon as a turn is answered
         ...options.env,
       },
       readyTimeoutMs: options.readyTimeoutMs,

@@ -1,4 +1,4 @@
-import { Controller, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Controller, Inject, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { isSessionStream, type RecordedEvent } from '@parley/contracts';
 import { SessionProjectionRepository, SessionStates } from '@parley/event-store';
@@ -14,17 +14,22 @@ const FOLDED_WITH_THE_OUTCOME = new Set<string>(['UserMessageReceived', 'TurnRou
 /** The events the projector acts on, told from a message's subject (the transport skips the others unread). */
 export const projects = (streamId: string, type: string): boolean => isSessionStream(streamId) && !FOLDED_WITH_THE_OUTCOME.has(type);
 
-/** When a session's row is written: once this many events are past it, or once the session is quiet this long. */
-const CADENCE = { everyEvents: 24, quietMs: 500 };
+/** A busy session's row is written once this many events are past it (about eight turns). */
+const EVERY_EVENTS = 24;
+
+/** How long a session goes without a new event before its row is written (`PARLEY_PROJECTION_QUIET_MS`). */
+export const PROJECTION_QUIET_MS = Symbol('PROJECTION_QUIET_MS');
 
 /**
  * Keeps the session read model — a snapshot: readers fold the log past it — up to date. The bus
  * is only a nudge: the projector folds whatever the log holds past its last write, so a lost,
  * repeated or reordered message changes nothing, and the row holds state and checkpoint (version)
- * together. A busy session's row is written every `CADENCE.everyEvents` events (about eight turns) rather
- * than on every turn, and when it goes quiet: a rewritten row leaves its old version behind as
- * dead space until vacuum, so writing on every turn of a long conversation cost more storage than
- * the conversation itself. A write that a crash loses only leaves readers a longer tail to fold.
+ * together. A busy session's row is written every `EVERY_EVENTS` events rather than on every turn,
+ * and once the session goes quiet (30 s by default: longer than the pause between a person's
+ * turns, so a conversation at a human pace is not rewritten turn after turn): a rewritten row
+ * leaves its old version behind as dead space until vacuum, so writing on every turn of a long
+ * conversation cost more storage than the conversation itself. A write that a crash loses only
+ * leaves readers a longer tail to fold; rows still waiting are written when the process stops.
  */
 @Controller()
 export class SessionProjectionHandler implements OnModuleDestroy {
@@ -35,6 +40,7 @@ export class SessionProjectionHandler implements OnModuleDestroy {
   constructor(
     private readonly projections: SessionProjectionRepository,
     private readonly states: SessionStates,
+    @Inject(PROJECTION_QUIET_MS) private readonly quietMs: number,
   ) {}
 
   @EventPattern(ANY_EVENT)
@@ -43,7 +49,7 @@ export class SessionProjectionHandler implements OnModuleDestroy {
     const written = this.states.cached(event.streamId)?.version;
     if (written !== undefined && written >= event.version) return; // folded and written already
     // a session this process has not written yet (or not lately) is written now: that also tells its row's version
-    if (written === undefined || event.version - written >= CADENCE.everyEvents) return this.write(event.streamId, event.metadata.tenantId);
+    if (written === undefined || event.version - written >= EVERY_EVENTS) return this.write(event.streamId, event.metadata.tenantId);
     const known = this.behind.get(event.streamId);
     if (known) known.timer.refresh();
     else {
@@ -51,7 +57,7 @@ export class SessionProjectionHandler implements OnModuleDestroy {
         this.write(event.streamId, event.metadata.tenantId).catch((error: unknown) =>
           this.log.warn(`session row ${event.streamId} not written (readers fold the log past it): ${String(error)}`),
         );
-      }, CADENCE.quietMs);
+      }, this.quietMs);
       this.behind.set(event.streamId, { tenantId: event.metadata.tenantId, timer });
     }
   }
