@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { latency, type Latency } from './measure';
 
 export interface LoadResult {
@@ -49,6 +49,47 @@ export function sampleMemory(pids: Record<string, number>, everyMs = 100): { sto
       sample();
       return peaks;
     },
+  };
+}
+
+/** The ids of running processes whose name (`/proc/<pid>/comm`) is `name`: `postgres`, `nats-server`. */
+export function pidsNamed(name: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === name;
+      } catch {
+        return false; // gone meanwhile
+      }
+    })
+    .map(Number);
+}
+
+/** CPU time (user + system) a process has used so far, in ms; 0 once it is gone. */
+function cpuMs(pid: number): number {
+  try {
+    // fields after the command name: utime and stime are the 12th and 13th, in clock ticks (100 per second)
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU time used by groups of processes between now and `stop`, in ms per group. A group's
+ * processes are looked up at both ends (a Postgres backend may start meanwhile: all its time
+ * counts); one that exits in between loses its time.
+ */
+export function sampleCpu(groups: Record<string, () => number[]>): { stop: () => Record<string, number> } {
+  const start = new Map<number, number>();
+  for (const pids of Object.values(groups)) for (const pid of pids()) start.set(pid, cpuMs(pid));
+  return {
+    stop: () =>
+      Object.fromEntries(
+        Object.entries(groups).map(([name, pids]) => [name, [...new Set(pids())].reduce((sum, pid) => sum + cpuMs(pid) - (start.get(pid) ?? 0), 0)]),
+      ),
   };
 }
 

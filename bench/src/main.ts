@@ -24,7 +24,7 @@ const SCENARIOS: Record<string, (database: Database, root: string) => Promise<Sc
 };
 
 /** The order of the results in docs/benchmarks.md: the scenario numbers. */
-const RESULT_ORDER = ['stateful-turns', 'single-turn', 'long-conversations', 'stateless-faq', 'appends', 'state-load', 'rebuild', 'time-to-first-token', 'storage-per-turn', 'service-memory'];
+const RESULT_ORDER = ['stateful-turns', 'cpu-per-turn', 'single-turn', 'long-conversations', 'stateless-faq', 'appends', 'state-load', 'rebuild', 'time-to-first-token', 'storage-per-turn', 'service-memory'];
 
 async function main(): Promise<number> {
   const names = process.argv.slice(2);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { SETTINGS } from '@parley/contracts';
 import { parseCsv } from '@parley/knowledge';
 import { createTestDatabase, runCli, startTestCluster, type TestCluster } from '@parley/testing';
-import { kb, mb, ratio, runLoad, sampleMemory, x, type LoadResult } from '../load';
+import { kb, mb, pidsNamed, ratio, runLoad, sampleCpu, sampleMemory, x, type LoadResult } from '../load';
 import { latency, ms } from '../measure';
 import { LangGraphPeer, tableBytes } from '../peers/langgraph';
 import type { ScenarioResult } from '../report';
@@ -69,7 +69,7 @@ export async function conversations(root: string): Promise<ScenarioResult[]> {
     const single = await singleTurn(systems);
     const long = await longConversations(systems);
     const stateless = await statelessFaq(systems, concurrent.parleyRate);
-    return [concurrent.result, single, long, stateless, concurrent.storage, concurrent.memory];
+    return [concurrent.result, concurrent.cpu, single, long, stateless, concurrent.storage, concurrent.memory];
   } finally {
     await peer?.stop();
     await t.stop();
@@ -90,12 +90,25 @@ async function concurrentTurns({ t, peer, questions }: Systems) {
   const parley = (w: number, i: number) => parleyTurn(t, sessions[w + WORKERS * (i % perSession)], text(w, i));
   const langgraph = (w: number, i: number) => peer.turn(threads[w + WORKERS * (i % perSession)], text(w, i));
 
+  // every process either system's turns run through, or that runs beside them
+  const cpuGroups: Record<string, () => number[]> = {
+    ...Object.fromEntries(Object.entries(t.cluster.pids() as Record<string, number>).map(([name, pid]) => [name, () => [pid]])),
+    'LangGraph.js': () => [peer.pid],
+    'NATS server': () => pidsNamed('nats-server'),
+    'PostgreSQL (all backends)': () => pidsNamed('postgres'),
+    'bench: load generator + scripted LLM': () => [process.pid],
+  };
+
   await runLoad(WORKERS, WARMUP, parley);
   const memory = sampleMemory(t.cluster.pids() as Record<string, number>);
+  let cpu = sampleCpu(cpuGroups);
   const parleyRun = await runLoad(WORKERS, MEASURED, (w, i) => parley(w, i + WARMUP));
+  const parleyCpu = cpu.stop();
   const peaks = memory.stop();
   await runLoad(WORKERS, WARMUP, langgraph);
+  cpu = sampleCpu(cpuGroups);
   const lgRun = await runLoad(WORKERS, MEASURED, (w, i) => langgraph(w, i + WARMUP));
+  const lgCpu = cpu.stop();
 
   const totalTurns = WORKERS * (WARMUP + MEASURED);
   const parleyBytes = await tableBytes(t.db.url, PARLEY_TABLES);
@@ -123,6 +136,18 @@ async function concurrentTurns({ t, peer, questions }: Systems) {
     targets: [{ target: 'Parley ≤ 1/5 of LangGraph.js per turn', actual: x(storageRatio), met: storageRatio <= 0.2 }],
     figures: { parleyBytes, lgBytes, totalTurns },
   };
+  const measured = WORKERS * MEASURED;
+  const perTurn = (ms: number) => (ms / measured).toFixed(2);
+  const sum = (cpuMs: Record<string, number>) => Object.values(cpuMs).reduce((a, b) => a + b, 0);
+  const cpuResult: ScenarioResult = {
+    id: 'cpu-per-turn',
+    title: '1a. CPU time per turn, by process, during scenario 1',
+    setup: `CPU time (user + system, from /proc, in 10 ms ticks) each process used during the ${measured} measured turns of each system in scenario 1, divided by the turns. Both systems share the load generator and the scripted LLM (the bench process). On the same cores, 4× LangGraph.js's rate leaves Parley a quarter of LangGraph.js's total per turn: ${perTurn(sum(lgCpu) / 4)} ms, the load generator's and the LLM's share included.`,
+    columns: ['process', 'Parley ms per turn', 'LangGraph.js ms per turn'],
+    rows: [...Object.keys(cpuGroups).map((name) => [name, perTurn(parleyCpu[name]), perTurn(lgCpu[name])]), ['total', perTurn(sum(parleyCpu)), perTurn(sum(lgCpu))]],
+    targets: [],
+    figures: { parleyCpuMs: parleyCpu, langgraphCpuMs: lgCpu, turns: measured },
+  };
   const worst = Math.max(...Object.values(peaks));
   const memoryResult: ScenarioResult = {
     id: 'service-memory',
@@ -133,7 +158,7 @@ async function concurrentTurns({ t, peer, questions }: Systems) {
     targets: [{ target: 'each service under 200 MB resident', actual: `${mb(worst)} MB at most`, met: worst < 200 * 2 ** 20 }],
     figures: peaks,
   };
-  return { result, storage, memory: memoryResult, parleyRate: parleyRun.perSecond };
+  return { result, cpu: cpuResult, storage, memory: memoryResult, parleyRate: parleyRun.perSecond };
 }
 
 /** Scenario 2: one turn at a time, stateful. */
