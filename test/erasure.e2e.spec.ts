@@ -100,7 +100,7 @@ describe('erasing a user', () => {
     const { rows } = await pg.query(`select data, metadata, event_id, version, recorded_at from events where stream_id = $1 and type = 'TurnRouted' order by version limit 1`, [`session-${sessionId}`]);
     const routed = {
       eventId: rows[0].event_id,
-      type: 'TurnRouted',
+      type: 'TurnRouted' as const,
       data: rows[0].data,
       metadata: rows[0].metadata,
       streamId: `session-${sessionId}`,
@@ -110,7 +110,7 @@ describe('erasing a user', () => {
       schemaVersion: 2,
     };
     const before = (await pg.query('select count(*)::int as n from events')).rows[0].n;
-    await jetstream(nc).publish(eventSubject(t.prefix, t.partitions, 'default', routed.streamId, 'TurnRouted'), JSON.stringify(routed), { msgID: randomUUID() });
+    await jetstream(nc).publish(eventSubject(t.prefix, t.partitions, routed), JSON.stringify(routed), { msgID: randomUUID() });
     // wait until the responder's consumer for that partition has handled (acked) it
     const jsm = await jetstreamManager(nc);
     const durable = `responder-p${partitionOf(routed.streamId, t.partitions)}`;

@@ -49,5 +49,5 @@ void runWorker({
   },
   // A new responder does not answer turns from before it existed; its durables remember from then on.
   consumers: (prefix, partitions, ackWaitMs) =>
-    partitionedConsumers(prefix, partitions, { name: 'responder', type: 'TurnRouted', deliverFrom: 'new', ackWaitMs }),
+    partitionedConsumers(prefix, partitions, { name: 'responder', audience: 'answer', deliverFrom: 'new', ackWaitMs }),
 });

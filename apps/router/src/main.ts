@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { tenantDefaults } from '@parley/contracts';
 import { TenantDirectory } from '@parley/event-store';
-import { partitionedConsumers, ROUTED_HEADER } from '@parley/messaging';
+import { partitionedConsumers } from '@parley/messaging';
 import { InfrastructureModule, runWorker, TenantMatchers } from '@parley/runtime';
 import { TurnRoutingHandler } from './routing/turn-routing.handler';
 
@@ -21,6 +21,6 @@ void runWorker({
     return RouterModule;
   },
   consumers: (prefix, partitions, ackWaitMs) =>
-    // messages ingress routed as it recorded them (marked in a header) are not even read
-    partitionedConsumers(prefix, partitions, { name: 'router', type: 'UserMessageReceived', deliverFrom: 'all', ackWaitMs, wants: (_, __, header) => !header(ROUTED_HEADER) }),
+    // only messages still to be routed: those ingress routed as it recorded them are not delivered
+    partitionedConsumers(prefix, partitions, { name: 'router', audience: 'route', deliverFrom: 'all', ackWaitMs }),
 });

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { partitionedConsumers } from '@parley/messaging';
 import { InfrastructureModule, runWorker } from '@parley/runtime';
-import { PROJECTION_QUIET_MS, projects, SessionProjectionHandler } from './projection/session-projection.handler';
+import { PROJECTION_QUIET_MS, SessionProjectionHandler } from './projection/session-projection.handler';
 
 void runWorker({
   service: 'session-projector',
@@ -15,5 +15,5 @@ void runWorker({
     class SessionProjectorModule {}
     return SessionProjectorModule;
   },
-  consumers: (prefix, partitions, ackWaitMs) => partitionedConsumers(prefix, partitions, { name: 'session-projector', deliverFrom: 'all', ackWaitMs, wants: projects }),
+  consumers: (prefix, partitions, ackWaitMs) => partitionedConsumers(prefix, partitions, { name: 'session-projector', audience: 'state', deliverFrom: 'all', ackWaitMs }),
 });

@@ -1,4 +1,5 @@
-import type { EventType } from './events';
+import type { StoredEvent } from './events';
+import { isSessionStream } from './streams';
 
 /**
  * NATS names. Every name starts with a prefix (PARLEY_NATS_PREFIX) so several clusters, or
@@ -36,23 +37,35 @@ export function partitionOf(streamId: string, partitions: number): number {
   return hash % partitions;
 }
 
-/** `<prefix>.events.<partition>.<tenant>.<streamId>.<type>` — the subject carries partition, tenant and stream. */
-export const eventSubject = (prefix: string, partitions: number, tenantId: string, streamId: string, type: EventType) =>
-  `${prefix}.events.${partitionOf(streamId, partitions)}.${token(tenantId, 'tenant id')}.${token(streamId, 'stream id')}.${type}`;
+/**
+ * Who acts on an event — the last token of its subject, so that each service's consumer gets from
+ * the server only the events it acts on (nats-server 2.9 allows one filter subject per consumer,
+ * so the filter cannot list types): `route`, a user's message still to be routed (the router);
+ * `answer`, a turn routed to the LLM (the responder); `state`, any other event of a session (the
+ * session projector: a turn's message and routing are folded with its outcome); `log`, the rest —
+ * on the bus for `parley tail`, replay and whatever else subscribes, acted on by none of ours (a
+ * message ingress routed as it recorded it, a knowledge base answer's routing, a sessionless
+ * turn's outcome, a user's memory).
+ */
+export type EventAudience = 'route' | 'answer' | 'state' | 'log';
 
-/** The stream and event type an event subject names (its last two tokens), or null for another subject. */
-export function eventOfSubject(subject: string): { streamId: string; type: string } | null {
-  const tokens = subject.split('.');
-  return tokens.length >= 5 && tokens.at(-5) === 'events' ? { streamId: tokens.at(-2)!, type: tokens.at(-1)! } : null;
+export function audienceOf(event: Pick<StoredEvent, 'streamId' | 'type' | 'data' | 'metadata'>): EventAudience {
+  if (event.type === 'UserMessageReceived') return event.metadata.routed ? 'log' : 'route';
+  if (event.type === 'TurnRouted') return (event.data as { route?: unknown }).route === 'faq' ? 'log' : 'answer';
+  return isSessionStream(event.streamId) ? 'state' : 'log';
 }
+
+/** `<prefix>.events.<partition>.<tenant>.<streamId>.<type>.<audience>` — partition, tenant, stream, type, and who acts on it. */
+export const eventSubject = (prefix: string, partitions: number, event: Pick<StoredEvent, 'streamId' | 'type' | 'data' | 'metadata'>) =>
+  `${prefix}.events.${partitionOf(event.streamId, partitions)}.${token(event.metadata.tenantId, 'tenant id')}.${token(event.streamId, 'stream id')}.${event.type}.${audienceOf(event)}`;
 
 /** Every event of one stream (a core NATS subscription on it sees them as they are published). */
 export const streamEventsSubject = (prefix: string, partitions: number, tenantId: string, streamId: string) =>
-  `${prefix}.events.${partitionOf(streamId, partitions)}.${token(tenantId, 'tenant id')}.${token(streamId, 'stream id')}.*`;
+  `${prefix}.events.${partitionOf(streamId, partitions)}.${token(tenantId, 'tenant id')}.${token(streamId, 'stream id')}.>`;
 
-/** Filter for one partition (or all) and one event type (or all). */
-export const eventFilter = (prefix: string, partition?: number, type?: EventType) =>
-  `${prefix}.events.${partition ?? '*'}.${type ? `*.*.${type}` : '>'}`.replace('.*.>', '.>');
+/** Filter for one partition (or all) and the events for one audience (or all). */
+export const eventFilter = (prefix: string, partition?: number, audience?: EventAudience) =>
+  `${prefix}.events.${partition ?? '*'}.${audience ? `*.*.*.${audience}` : '>'}`;
 
 /** JetStream stream holding messages no handler could process: `<PREFIX>_DLQ`. */
 export const deadLetterStreamName = (prefix: string) => `${prefix.toUpperCase()}_DLQ`;

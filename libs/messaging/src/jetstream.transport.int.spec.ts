@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { Controller, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { eventSubject, toRecordedEvent, type RecordedEvent, type StoredEvent } from '@parley/contracts';
+import { eventSubject, toRecordedEvent, type EventAudience, type RecordedEvent, type StoredEvent } from '@parley/contracts';
 import { deleteTestStreams, TEST_NATS_URL, testNatsPrefix, waitFor } from '@parley/testing';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { listDeadLetters, retryDeadLetter } from './dead-letters';
 import { RethrowRpcErrors } from './rethrow-rpc-errors.filter';
-import { EventPublisher, ROUTED_HEADER } from './event-publisher';
+import { EventPublisher } from './event-publisher';
 import { ANY_EVENT, JetStreamContext, JetStreamTransport } from './jetstream.transport';
 import { connectNats, type NatsConnection } from './nats-connection';
 import { missingServices } from './health';
@@ -62,7 +62,7 @@ describe('JetStream transport against NATS', () => {
   let nc: NatsConnection;
   let app: INestMicroservice | undefined;
 
-  const start = async (wants?: (streamId: string, type: string, header: (name: string) => string | undefined) => boolean) => {
+  const start = async (audience?: EventAudience) => {
     app = await NestFactory.createMicroservice(ProbeModule, {
       strategy: new JetStreamTransport({
         nc,
@@ -72,7 +72,7 @@ describe('JetStream transport against NATS', () => {
         open: openPlain,
         service: 'probe',
         instanceId: 'probe-1',
-        consumers: partitionedConsumers(prefix, PARTITIONS, { name: 'probe', deliverFrom: 'all', ackWaitMs: 30_000, wants }),
+        consumers: partitionedConsumers(prefix, PARTITIONS, { name: 'probe', deliverFrom: 'all', ackWaitMs: 30_000, audience }),
       }),
       logger: process.env.DEBUG_TEST ? ['log', 'warn', 'error'] : false,
     });
@@ -167,31 +167,37 @@ describe('JetStream transport against NATS', () => {
   it('routes other event types to the catch-all handler and dead-letters a malformed message', async () => {
     await start();
     const js = jetstream(nc);
-    await js.publish(eventSubject(prefix, PARTITIONS, 'default', 'session-d', 'TurnRouted'), 'not json at all');
-    const invalid = { ...event('session-d', 'x'), type: 'TurnRouted', data: { turnId: 't' }, schemaVersion: 2 };
-    await js.publish(eventSubject(prefix, PARTITIONS, 'default', 'session-d', 'TurnRouted'), JSON.stringify(invalid));
-    await new EventPublisher(nc, prefix, PARTITIONS).publish([
-      { ...event('session-d', 'x'), type: 'TurnRouted', data: { turnId: 't', mode: 'stateful', route: 'llm', reason: 'r', features: {} }, schemaVersion: 2 } as RecordedEvent,
-    ]);
+    const routed = { ...event('session-d', 'x'), type: 'TurnRouted', data: { turnId: 't', mode: 'stateful', route: 'llm', reason: 'r', features: {} }, schemaVersion: 2 } as RecordedEvent;
+    await js.publish(eventSubject(prefix, PARTITIONS, routed), 'not json at all');
+    const invalid = { ...routed, eventId: randomUUID(), data: { turnId: 't' } };
+    await js.publish(eventSubject(prefix, PARTITIONS, routed), JSON.stringify(invalid));
+    await new EventPublisher(nc, prefix, PARTITIONS).publish([routed]);
     await waitFor(() => others.includes('TurnRouted'), { what: 'catch-all handler' });
     const letters = await listDeadLetters(await jetstreamManager(nc), prefix);
     expect(letters.find((l) => l.payload === 'not json at all')).toMatchObject({ reason: expect.stringMatching(/^unreadable message: /), deliveries: 1 });
     expect(letters.find((l) => l.payload === JSON.stringify(invalid))).toMatchObject({ reason: expect.stringMatching(/^unreadable TurnRouted: /), deliveries: 1 });
   });
 
-  it('acknowledges unread the events a consumer says, by their subject and headers, it has nothing to do with', async () => {
-    await start((streamId, _, header) => streamId.startsWith('session-') && !header(ROUTED_HEADER));
+  it('delivers to a consumer for one audience only the events for it: the server filters them on the subject', async () => {
+    await start('route');
     const before = { seen: seen.length, others: others.length };
     const js = jetstream(nc);
-    // not even parsed: a malformed message on a skipped stream is not dead-lettered
-    await js.publish(eventSubject(prefix, PARTITIONS, 'default', 'turn-skipped', 'UserMessageReceived'), 'not json');
+    const turnFor = (streamId: string, route: 'llm' | 'faq') =>
+      ({ ...event(streamId, 'x'), type: 'TurnRouted', data: { turnId: 't', mode: 'stateless', route, reason: 'r', features: {} } }) as RecordedEvent;
+    // never delivered, so never read: a malformed message for another audience is not dead-lettered
+    await js.publish(eventSubject(prefix, PARTITIONS, turnFor('turn-skipped', 'llm')), 'not json');
     const routed = event('session-kept', 'routed already');
     const publisher = new EventPublisher(nc, prefix, PARTITIONS);
-    await publisher.publish([event('turn-skipped', 'skipped'), { ...routed, metadata: { ...routed.metadata, routed: true } }]);
-    await publisher.publish([event('session-kept', 'kept')]);
-    await waitFor(() => seen.length > before.seen, { what: 'the wanted event' });
+    await publisher.publish([
+      { ...routed, metadata: { ...routed.metadata, routed: true } }, // routed as it was recorded: nobody's to route
+      turnFor('session-kept', 'llm'), // the responder's
+      turnFor('session-kept', 'faq'), // nobody's
+      { ...event('session-kept', 'y'), type: 'SessionExpired', data: { idleSeconds: 1, lastActivityAt: new Date().toISOString() } } as RecordedEvent, // the projector's
+    ]);
+    await publisher.publish([event('turn-wanted', 'sessionless'), event('session-kept', 'kept')]);
+    await waitFor(() => seen.length >= before.seen + 2, { what: 'the events to route' });
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(seen.slice(before.seen).map((s) => s.text)).toEqual(['kept']);
+    expect(seen.slice(before.seen).map((s) => s.text)).toEqual(['sessionless', 'kept']);
     expect(others.length).toBe(before.others);
     expect((await listDeadLetters(await jetstreamManager(nc), prefix)).filter((letter) => letter.subject.includes('turn-skipped'))).toEqual([]);
   });

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { BaseRpcContext, Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
 import { jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { eventOfSubject, eventsStreamName, healthSubject, parseStoredEvent, UnknownSchemaVersionError, type RecordedEvent, type StoredEvent } from '@parley/contracts';
+import { eventsStreamName, healthSubject, parseStoredEvent, UnknownSchemaVersionError, type RecordedEvent, type StoredEvent } from '@parley/contracts';
 import { ZodError } from 'zod';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { ensureDeadLetterStream, publishDeadLetter } from './dead-letters';
@@ -90,11 +90,6 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
 
   private async drive(messages: ConsumerMessages, spec: ConsumerSpec): Promise<void> {
     for await (const msg of messages) {
-      const named = spec.wants ? eventOfSubject(msg.subject) : null;
-      if (named && !spec.wants!(named.streamId, named.type, (name) => msg.headers?.get(name) || undefined)) {
-        msg.ack(); // nothing to do with it: not even read
-        continue;
-      }
       let event: StoredEvent;
       try {
         event = parseStoredEvent(msg.json());

@@ -7,7 +7,7 @@ import {
   StorageType,
   type JetStreamManager,
 } from '@nats-io/jetstream';
-import { eventFilter, eventsStreamName, eventsStreamSubjects, type EventType } from '@parley/contracts';
+import { eventFilter, eventsStreamName, eventsStreamSubjects, type EventAudience } from '@parley/contracts';
 import type { NatsConnection } from '@nats-io/transport-node';
 
 const SECOND_NS = 1_000_000_000;
@@ -24,12 +24,6 @@ export interface ConsumerSpec {
   deliverFrom: 'all' | 'new';
   /** Milliseconds before an unacknowledged message is redelivered (the transport heartbeats long handlers). */
   ackWaitMs: number;
-  /**
-   * Whether the consumer has anything to do with an event, told from its subject (stream and type)
-   * and headers alone; others are acknowledged unread — no parsing, no key lookup, no handler.
-   * Default: all.
-   */
-  wants?: (streamId: string, type: string, header: (name: string) => string | undefined) => boolean;
 }
 
 /** The partition count is part of the subject layout, so it is written on the stream and checked. */
@@ -72,7 +66,7 @@ export async function ensureEventsStream(nc: NatsConnection, prefix: string, par
   return jsm;
 }
 
-/** Creates or updates a durable consumer to match the spec. */
+/** Creates or updates a durable consumer to match the spec (nats-server 2.9.10 updates a filter subject in place). */
 export async function ensureConsumer(jsm: JetStreamManager, prefix: string, spec: ConsumerSpec): Promise<void> {
   const stream = eventsStreamName(prefix);
   const config = {
@@ -85,11 +79,10 @@ export async function ensureConsumer(jsm: JetStreamManager, prefix: string, spec
     ack_wait: spec.ackWaitMs * 1_000_000,
   };
   try {
-    const info = await jsm.consumers.info(stream, spec.durable);
-    if (info.config.filter_subject !== spec.filterSubject) {
-      throw new Error(`Consumer ${spec.durable} exists with filter ${info.config.filter_subject}, expected ${spec.filterSubject}`);
-    }
+    await jsm.consumers.info(stream, spec.durable);
+    // a filter from an older subject layout is brought up to date too: the durable keeps its place
     await jsm.consumers.update(stream, spec.durable, {
+      filter_subject: config.filter_subject,
       max_ack_pending: config.max_ack_pending,
       max_deliver: config.max_deliver,
       ack_wait: config.ack_wait,
@@ -106,11 +99,10 @@ export async function ensureConsumer(jsm: JetStreamManager, prefix: string, spec
 export interface PartitionedConsumer {
   /** Base durable name; partition i reads through `<name>-p<i>`. */
   name: string;
-  /** Only this event type, or every event. */
-  type?: EventType;
+  /** Only the events for this audience (the server filters on the subject), or every event. */
+  audience?: EventAudience;
   deliverFrom: ConsumerSpec['deliverFrom'];
   ackWaitMs: number;
-  wants?: ConsumerSpec['wants'];
 }
 
 /**
@@ -121,10 +113,9 @@ export interface PartitionedConsumer {
 export function partitionedConsumers(prefix: string, partitions: number, spec: PartitionedConsumer): ConsumerSpec[] {
   return Array.from({ length: partitions }, (_, partition) => ({
     durable: `${spec.name}-p${partition}`,
-    filterSubject: eventFilter(prefix, partition, spec.type),
+    filterSubject: eventFilter(prefix, partition, spec.audience),
     maxAckPending: 1,
     deliverFrom: spec.deliverFrom,
     ackWaitMs: spec.ackWaitMs,
-    ...(spec.wants ? { wants: spec.wants } : {}),
   }));
 }

@@ -1,18 +1,8 @@
 import { Controller, Inject, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
-import { isSessionStream, type RecordedEvent } from '@parley/contracts';
+import { audienceOf, type RecordedEvent } from '@parley/contracts';
 import { SessionProjectionRepository, SessionStates } from '@parley/event-store';
 import { ANY_EVENT } from '@parley/messaging';
-
-/**
- * Events that open or advance a turn: the turn's outcome follows within moments, and the row is
- * written then, with them folded in. Every read folds the events past the row's version anyway
- * (`loadSessionState`), so nothing is stale.
- */
-const FOLDED_WITH_THE_OUTCOME = new Set<string>(['UserMessageReceived', 'TurnRouted']);
-
-/** The events the projector acts on, told from a message's subject (the transport skips the others unread). */
-export const projects = (streamId: string, type: string): boolean => isSessionStream(streamId) && !FOLDED_WITH_THE_OUTCOME.has(type);
 
 /** A busy session's row is written once this many events are past it (about eight turns). */
 const EVERY_EVENTS = 24;
@@ -45,7 +35,9 @@ export class SessionProjectionHandler implements OnModuleDestroy {
 
   @EventPattern(ANY_EVENT)
   async project(@Payload() event: RecordedEvent): Promise<void> {
-    if (!projects(event.streamId, event.type)) return;
+    // the server delivers only a session's `state` events: not a turn's message and routing, which
+    // are folded with the outcome that follows within moments (every read folds past the row anyway)
+    if (audienceOf(event) !== 'state') return;
     const written = this.states.cached(event.streamId)?.version;
     if (written !== undefined && written >= event.version) return; // folded and written already
     // a session this process has not written yet (or not lately) is written now: that also tells its row's version

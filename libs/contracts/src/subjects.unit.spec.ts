@@ -1,0 +1,52 @@
+/** Event subjects: who acts on an event is in its subject, so a consumer's one filter gets it only those. */
+import { audienceOf, eventFilter, eventSubject, partitionOf, streamEventsSubject } from './subjects';
+
+const tenantId = 'acme';
+const on = (streamId: string, type: string, data: object = {}, metadata: object = {}) =>
+  ({ streamId, type, data, metadata: { tenantId, ...metadata } }) as Parameters<typeof audienceOf>[0];
+
+/** NATS subject matching: `*` one token, `>` the rest. */
+function matches(filter: string, subject: string): boolean {
+  const f = filter.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '>') return s.length > i;
+    if (i >= s.length || (f[i] !== '*' && f[i] !== s[i])) return false;
+  }
+  return f.length === s.length;
+}
+
+describe('event subjects', () => {
+  it('name the service that acts on each event', () => {
+    expect(audienceOf(on('session-1', 'UserMessageReceived'))).toBe('route');
+    expect(audienceOf(on('turn-1', 'UserMessageReceived'))).toBe('route');
+    expect(audienceOf(on('session-1', 'UserMessageReceived', {}, { routed: true }))).toBe('log'); // ingress routed it as it recorded it
+    expect(audienceOf(on('session-1', 'TurnRouted', { route: 'llm' }))).toBe('answer');
+    expect(audienceOf(on('turn-1', 'TurnRouted', { route: 'llm' }))).toBe('answer');
+    expect(audienceOf(on('session-1', 'TurnRouted', { route: 'faq' }))).toBe('log'); // answered from the knowledge base already
+    for (const type of ['SessionStarted', 'AssistantReplied', 'TurnFailed', 'ReplyInterrupted', 'ConversationSummarized', 'SessionExpired', 'SessionForked']) {
+      expect([type, audienceOf(on('session-1', type))]).toEqual([type, 'state']);
+    }
+    expect(audienceOf(on('turn-1', 'AssistantReplied'))).toBe('log'); // a sessionless turn has no read model
+    expect(audienceOf(on('user-abc', 'MemoryRemembered'))).toBe('log');
+  });
+
+  it('are filtered per audience and partition, and watched per stream', () => {
+    const replied = on('session-1', 'AssistantReplied');
+    const subject = eventSubject('px', 4, replied);
+    const partition = partitionOf('session-1', 4);
+    expect(subject).toBe(`px.events.${partition}.acme.session-1.AssistantReplied.state`);
+    expect(matches(eventFilter('px', partition, 'state'), subject)).toBe(true);
+    expect(matches(eventFilter('px', partition, 'answer'), subject)).toBe(false);
+    expect(matches(eventFilter('px', (partition + 1) % 4, 'state'), subject)).toBe(false);
+    expect(matches(eventFilter('px', partition), subject)).toBe(true);
+    expect(matches(eventFilter('px'), subject)).toBe(true);
+    expect(matches(streamEventsSubject('px', 4, tenantId, 'session-1'), subject)).toBe(true);
+    expect(matches(streamEventsSubject('px', 4, tenantId, 'session-2'), subject)).toBe(false);
+  });
+
+  it('refuse a tenant or stream id that is not a subject token', () => {
+    expect(() => eventSubject('px', 4, on('session-1.x', 'AssistantReplied'))).toThrow(/stream id "session-1.x" is not a valid NATS subject token/);
+    expect(() => eventSubject('px', 4, { ...on('session-1', 'AssistantReplied'), metadata: { tenantId: 'a b' } })).toThrow(/tenant id/);
+  });
+});
