@@ -18,7 +18,8 @@ export class LogRelay {
     private readonly db: Pick<Db, 'execute'>,
     private readonly publisher: Pick<EventPublisher, 'publish'>,
     private readonly checkpoints: LogCheckpoints = new LogCheckpoints(db),
-    private readonly batchSize = 500,
+    /** Events read and published at most per batch. */
+    readonly batchSize = 500,
   ) {}
 
   async resume(): Promise<LogPosition> {

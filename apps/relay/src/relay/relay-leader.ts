@@ -74,8 +74,10 @@ export class RelayLeader {
         const relay = new LogRelay(drizzle(client), this.options.publisher);
         await relay.resume();
         while (!this.stopped) {
+          // straight on only while catching up (a full batch): services publish as they commit, so
+          // under load the log is read a poll interval apart in batches, not once per event or two
           const published = await relay.relayBatch();
-          if (published === 0) await this.pause(this.options.pollMs);
+          if (published < relay.batchSize) await this.pause(this.options.pollMs);
         }
       } catch (error) {
         this.log.warn(`relay interrupted, retrying: ${error instanceof Error ? error.message : String(error)}`);
