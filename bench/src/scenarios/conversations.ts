@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SETTINGS } from '@parley/contracts';
 import { parseCsv } from '@parley/knowledge';
 import { createTestDatabase, runCli, startTestCluster, type TestCluster } from '@parley/testing';
+import { DEPLOYMENT_SETTINGS } from '../deployment';
 import { kb, mb, pidsNamed, ratio, runLoad, sampleCpu, sampleMemory, x, type LoadResult } from '../load';
 import { latency, ms } from '../measure';
 import { LangGraphPeer, tableBytes } from '../peers/langgraph';
@@ -50,8 +50,7 @@ export async function conversations(root: string): Promise<ScenarioResult[]> {
   const t = await startTestCluster({
     label: 'bench_conv',
     script: () => ({ text: REPLY }),
-    // the deployment's partitions and projector cadence (the test cluster's quiet interval is short)
-    env: { LOG_LEVEL: 'warn', PARLEY_RATE_LIMIT_PER_MINUTE: '1000000', PARLEY_PARTITIONS: '16', PARLEY_PROJECTION_QUIET_MS: SETTINGS.PARLEY_PROJECTION_QUIET_MS.default },
+    env: { ...DEPLOYMENT_SETTINGS, LOG_LEVEL: 'warn', PARLEY_RATE_LIMIT_PER_MINUTE: '1000000', PARLEY_PARTITIONS: '16' }, // the deployment's partitions
     readyTimeoutMs: 120_000,
     beforeStart: async (db) => {
       const demo = join(root, 'data/demo-bank');

@@ -1,5 +1,5 @@
-import { SETTINGS } from '@parley/contracts';
 import { startTestCluster } from '@parley/testing';
+import { DEPLOYMENT_SETTINGS } from '../deployment';
 import { timeToFirst, hasContentChunk } from '../http-stream';
 import { latency, ms, type Latency } from '../measure';
 import type { ScenarioResult } from '../report';
@@ -15,7 +15,7 @@ const WARMUP = 30;
  * and relaying the first piece back.
  */
 export async function timeToFirstToken(): Promise<ScenarioResult> {
-  const t = await startTestCluster({ label: 'bench_ttft', script: () => ({ text: REPLY }), env: { LOG_LEVEL: 'warn', PARLEY_RATE_LIMIT_PER_MINUTE: '1000000', PARLEY_PROJECTION_QUIET_MS: SETTINGS.PARLEY_PROJECTION_QUIET_MS.default } });
+  const t = await startTestCluster({ label: 'bench_ttft', script: () => ({ text: REPLY }), env: { ...DEPLOYMENT_SETTINGS, LOG_LEVEL: 'warn', PARLEY_RATE_LIMIT_PER_MINUTE: '1000000' } });
   try {
     const auth = { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' };
     const { sessionId } = (await t.post('/v1/sessions', {})).body as { sessionId: string };
