@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { connectDatabase, EventStore, migrateDatabase } from '@parley/event-store';
 import { createTestDatabase, entrypoint, repoRoot, runCli, startTestCluster, waitFor, type TestCluster, type TestDatabase } from '@parley/testing';
 
-jest.setTimeout(120_000);
+jest.setTimeout(300_000); // three matcher trainings in one test, beside other test files on two cores
+/** A rerun retrains the FAQ matcher (12 s alone on a slow 2-core machine, more beside other test files): longer than a CLI call's default 30 s. */
+const TRAINING_MS = 90_000;
 
 /** Says which system prompt it was given, so a changed prompt shows in the replies. */
 const model = (request: { messages: { role: string; content: string | null }[] }) => {
@@ -71,18 +73,18 @@ describe('parley CLI on recorded conversations', () => {
   });
 
   it('reruns the recorded turns with today\'s code: passes as recorded, and catches a changed routing rule or prompt', async () => {
-    const pass = await runCli(['rerun', sessionId], env);
+    const pass = await runCli(['rerun', sessionId], env, TRAINING_MS);
     expect(pass.stderr).toContain('training the FAQ matcher of knowledge base v1');
     expect(pass.stdout).toContain('All 3 turns route and build their contexts as recorded.');
     expect(pass.code).toBe(0);
 
-    const stricter = await runCli(['rerun', sessionId, '--faq-threshold', '0.999'], env);
+    const stricter = await runCli(['rerun', sessionId, '--faq-threshold', '0.999'], env, TRAINING_MS);
     expect(stricter.code).toBe(1);
     expect(stricter.stdout).toContain('✗ turn 1');
     expect(stricter.stdout).toMatch(/route: recorded stateless via faq \(faq-confident\), now stateful via llm/);
     expect(stricter.stdout).toContain('diverge from the log');
 
-    const prompt = await runCli(['rerun', sessionId, '--from-turn', '2', '--json'], { ...env, PARLEY_SYSTEM_PROMPT: 'You are a pirate.' });
+    const prompt = await runCli(['rerun', sessionId, '--from-turn', '2', '--json'], { ...env, PARLEY_SYSTEM_PROMPT: 'You are a pirate.' }, TRAINING_MS);
     expect(prompt.code).toBe(1);
     const report = JSON.parse(prompt.stdout);
     expect(report.turns.map((r: { turn: number; ok: boolean }) => [r.turn, r.ok])).toEqual([
@@ -96,13 +98,13 @@ describe('parley CLI on recorded conversations', () => {
     const prompt = join(dir, 'prompt.txt');
     writeFileSync(prompt, 'Pirate mode: answer like a pirate.');
     const before = (await t.get(`/v1/sessions/${sessionId}`)).body.version;
-    const live = await runCli(['rerun', sessionId, '--live', '--prompt', prompt, '--json'], { ...env, OPENAI_BASE_URL: t.llm.url });
+    const live = await runCli(['rerun', sessionId, '--live', '--prompt', prompt, '--json'], { ...env, OPENAI_BASE_URL: t.llm.url }, TRAINING_MS);
     expect(live.code).toBe(0);
     const report = JSON.parse(live.stdout);
     expect(report.turns[0]).toMatchObject({ whatIf: { route: { route: 'faq' } } });
     expect(report.turns[2].recorded.reply).toBe('[You] reply to: Can you send it to my office instead? (6 messages)');
     expect(report.turns[2].whatIf.reply).toBe('[Pirate] reply to: Can you send it to my office instead? (6 messages)');
-    const text = await runCli(['rerun', sessionId, '--live', '--prompt', prompt], { ...env, OPENAI_BASE_URL: t.llm.url });
+    const text = await runCli(['rerun', sessionId, '--live', '--prompt', prompt], { ...env, OPENAI_BASE_URL: t.llm.url }, TRAINING_MS);
     expect(text.stdout).toContain('what-if:  "[Pirate] reply to: Can you send it to my office instead? (6 messages)"  ← changed');
     expect((await t.get(`/v1/sessions/${sessionId}`)).body.version).toBe(before);
     expect((await runCli(['rerun', sessionId, '--live'], { ...env, OPENAI_BASE_URL: 'http://127.0.0.1:1/v1', PARLEY_LLM_MAX_RETRIES: '0' })).code).toBe(1);

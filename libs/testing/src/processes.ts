@@ -23,7 +23,7 @@ export function runApp(app: string, args: string[], env: Record<string, string> 
   });
 }
 
-export const runCli = (args: string[], env: Record<string, string> = {}) => runApp('cli', args, env);
+export const runCli = (args: string[], env: Record<string, string> = {}, timeoutMs?: number) => runApp('cli', args, env, timeoutMs);
 
 /** A TCP port nothing listens on right now. */
 export function freePort(): Promise<number> {
