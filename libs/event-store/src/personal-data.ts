@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto';
 import { PERSONAL_FIELDS, type EventType } from '@parley/contracts';
 
 /** A sealed value: `enc:v1:` + base64(iv ‖ tag ‖ AES-256-GCM(JSON)). */
@@ -14,8 +14,25 @@ const isSealed = (value: unknown): value is string => typeof value === 'string' 
 /** The additional data binds a ciphertext to its stream and field: it cannot be moved elsewhere. */
 const aad = (streamId: string, field: string) => Buffer.from(`${streamId}\u0000${field}`);
 
+/**
+ * Fresh 96-bit IVs from the CSPRNG, drawn from a pool refilled 4 KiB at a time (as Node's own
+ * `randomUUID` does): one call into it per 341 IVs instead of one each, which cost 5–17 µs a call
+ * here. Every byte is handed out once.
+ */
+const ivPool = Buffer.alloc(4096);
+let ivTaken = ivPool.length;
+function freshIv(): Buffer {
+  if (ivTaken + 12 > ivPool.length) {
+    randomFillSync(ivPool);
+    ivTaken = 0;
+  }
+  const iv = Buffer.from(ivPool.subarray(ivTaken, ivTaken + 12)); // a copy: the pool is refilled later
+  ivTaken += 12;
+  return iv;
+}
+
 function seal(value: unknown, key: Buffer, streamId: string, field: string): string {
-  const iv = randomBytes(12);
+  const iv = freshIv();
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(aad(streamId, field));
   const ciphertext = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);

@@ -13,6 +13,17 @@ describe('sealing personal fields', () => {
     expect(openData('UserMessageReceived', sealed, 'session-a', { kind: 'key', key })).toEqual({ data, erased: false });
   });
 
+  it('never seals with the same IV twice, across refills of the IV pool', () => {
+    const ivs = new Set<string>();
+    for (let i = 0; i < 1_000; i++) {
+      // about three pools' worth of IVs
+      const sealed = sealData('UserMessageReceived', data, 'session-a', key) as Record<string, string>;
+      ivs.add(Buffer.from(sealed.text.slice('enc:v1:'.length), 'base64').subarray(0, 12).toString('hex'));
+      expect(openData('UserMessageReceived', sealed, 'session-a', { kind: 'key', key }).data).toEqual(data);
+    }
+    expect(ivs.size).toBe(1_000);
+  });
+
   it('seals objects too (session metadata)', () => {
     const metadata = { phone: '+44 20 7946 0000' };
     const sealed = sealData('SessionStarted', { sessionId: 's', userId: 'u', metadata }, 'session-a', key) as { metadata: unknown };
