@@ -1,6 +1,6 @@
 import { jetstream, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { deadLetterStreamName, deadLetterSubject } from '@parley/contracts';
+import { audienceOf, deadLetterStreamName, deadLetterSubject, parseStoredEvent } from '@parley/contracts';
 import { z } from 'zod';
 
 /** What a service records when it gives up on a message. */
@@ -85,6 +85,22 @@ export async function listDeadLetters(jsm: JetStreamManager, prefix: string): Pr
  * harmless. The message id is fresh, so JetStream's duplicate window does not swallow the retry.
  */
 export async function retryDeadLetter(nc: NatsConnection, jsm: JetStreamManager, prefix: string, letter: StoredDeadLetter): Promise<void> {
-  await jetstream(nc).publish(letter.subject, letter.payload, { msgID: `dlq-retry-${prefix}-${letter.seq}-${Date.now()}` });
+  await jetstream(nc).publish(retrySubject(letter), letter.payload, { msgID: `dlq-retry-${prefix}-${letter.seq}-${Date.now()}` });
   await jsm.streams.deleteMessage(deadLetterStreamName(prefix), letter.seq);
+}
+
+/**
+ * Where a retry goes: the original subject, or — for an event dead-lettered before subjects ended
+ * in their audience (five tokens after `<prefix>.events` became six) — that subject with the
+ * event's audience appended, so that today's consumers' filters see it. A payload that does not
+ * parse goes back where it was (and is dead-lettered again, with the reason).
+ */
+export function retrySubject(letter: Pick<DeadLetter, 'subject' | 'payload'>): string {
+  const tokens = letter.subject.split('.');
+  if (tokens[1] !== 'events' || tokens.length !== 6) return letter.subject;
+  try {
+    return `${letter.subject}.${audienceOf(parseStoredEvent(JSON.parse(letter.payload)))}`;
+  } catch {
+    return letter.subject;
+  }
 }

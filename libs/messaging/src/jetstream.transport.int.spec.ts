@@ -5,7 +5,7 @@ import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { eventSubject, toRecordedEvent, type EventAudience, type RecordedEvent, type StoredEvent } from '@parley/contracts';
 import { deleteTestStreams, TEST_NATS_URL, testNatsPrefix, waitFor } from '@parley/testing';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { listDeadLetters, retryDeadLetter } from './dead-letters';
+import { listDeadLetters, publishDeadLetter, retryDeadLetter } from './dead-letters';
 import { RethrowRpcErrors } from './rethrow-rpc-errors.filter';
 import { EventPublisher } from './event-publisher';
 import { ANY_EVENT, JetStreamContext, JetStreamTransport } from './jetstream.transport';
@@ -162,6 +162,18 @@ describe('JetStream transport against NATS', () => {
     await retryDeadLetter(nc, jsm, prefix, letter!);
     await waitFor(() => seen.some((s) => s.text === 'poison'), { what: 'retried message' });
     expect((await listDeadLetters(jsm, prefix)).map((l) => l.seq)).not.toContain(letter!.seq);
+  });
+
+  it('re-drives a letter dead-lettered under the subject layout before audiences on today\'s subject', async () => {
+    seen.length = 0;
+    await start('route'); // a filter the old five-token subject does not match
+    const old = event('session-g', 'from before audiences');
+    const oldSubject = eventSubject(prefix, PARTITIONS, old).replace(/\.route$/, '');
+    await publishDeadLetter(nc, prefix, { service: 'probe', consumer: 'probe-p0', subject: oldSubject, reason: 'kept failing', deliveries: 2, failedAt: new Date().toISOString(), payload: JSON.stringify(old) });
+    const jsm = await jetstreamManager(nc);
+    const letter = (await listDeadLetters(jsm, prefix)).find((l) => l.subject === oldSubject);
+    await retryDeadLetter(nc, jsm, prefix, letter!);
+    await waitFor(() => seen.some((s) => s.text === 'from before audiences'), { what: 'the re-driven event' });
   });
 
   it('routes other event types to the catch-all handler and dead-letters a malformed message', async () => {
