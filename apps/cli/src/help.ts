@@ -93,7 +93,7 @@ export const COMMANDS: Record<string, CommandHelp> = {
   'erase-user': { usage: ['parley erase-user <userId>'], about: "Erases a user's personal data (keys destroyed, read models removed); idempotent.", examples: ['parley erase-user ada'] },
   dlq: {
     usage: ['parley dlq list [--json]', 'parley dlq retry <seq>... | --all'],
-    about: 'Messages services gave up on, with the reason; retry re-publishes them on their original subjects.',
+    about: 'Messages services gave up on, with the reason; retry re-publishes them on their original subjects (in today\'s layout).',
     examples: ['parley dlq list', 'parley dlq retry 3 7'],
   },
   health: {

@@ -80,7 +80,7 @@ export async function listDeadLetters(jsm: JetStreamManager, prefix: string): Pr
 }
 
 /**
- * Re-publishes a dead letter's payload on its original subject and removes it from the
+ * Re-publishes a dead letter's payload on its original subject (`retrySubject`) and removes it from the
  * dead-letter stream. Handlers are idempotent, so a retry of something that did take effect is
  * harmless. The message id is fresh, so JetStream's duplicate window does not swallow the retry.
  */
