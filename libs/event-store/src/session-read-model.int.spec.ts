@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { sessionStreamId, type NewEvent } from '@parley/contracts';
 import { foldSession } from '@parley/conversation';
-import { createTestDatabase, type TestDatabase } from '@parley/testing';
+import { createTestDatabase, turnEvents, type TestDatabase } from '@parley/testing';
 import { connectDatabase, migrateDatabase, type Database } from './database';
 import { EventStore } from './event-store';
 import { rebuildSessionProjections, SessionProjectionRepository, SessionStates } from './session-projection.repository';
@@ -12,14 +12,6 @@ const tenantId = 'default';
 const meta = { tenantId };
 const said = (text: string): NewEvent => ({ eventId: randomUUID(), type: 'UserMessageReceived', data: { turnId: randomUUID(), text, requestedMode: 'auto' }, metadata: meta });
 
-function turn(i: number): NewEvent[] {
-  const turnId = randomUUID();
-  return [
-    { eventId: randomUUID(), type: 'UserMessageReceived', data: { turnId, text: `question ${i}`, requestedMode: 'auto' }, metadata: meta },
-    { eventId: randomUUID(), type: 'TurnRouted', data: { turnId, mode: 'stateful', route: 'llm', reason: 'session-default-stateful', features: {} }, metadata: meta },
-    { eventId: randomUUID(), type: 'AssistantReplied', data: { turnId, text: `answer ${i}`, model: 'm', usage: { promptTokens: 3, completionTokens: 2 }, latencyMs: 1, contextMessages: 2, interrupted: null }, metadata: meta },
-  ];
-}
 
 describe('the session read model against PostgreSQL', () => {
   let testDb: TestDatabase;
@@ -46,7 +38,7 @@ describe('the session read model against PostgreSQL', () => {
     await store.append(streamId, tenantId, [{ eventId: randomUUID(), type: 'SessionStarted', data: { sessionId, userId: null, metadata: {} }, metadata: meta }], 'no_stream', {
       newKey: { userId: null },
     });
-    for (let i = 0; i < turns; i++) await store.append(streamId, tenantId, turn(i), 1 + 3 * i);
+    for (let i = 0; i < turns; i++) await store.append(streamId, tenantId, turnEvents(i), 1 + 3 * i);
     return streamId;
   }
   const logFold = async (streamId: string) => foldSession(await store.readStream(streamId));

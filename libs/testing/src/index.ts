@@ -5,3 +5,4 @@ export * from './scripted-llm.server';
 export * from './cluster';
 export * from './processes';
 export * from './test-cluster';
+export * from './event-fixtures';

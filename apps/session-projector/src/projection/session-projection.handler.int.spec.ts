@@ -1,22 +1,14 @@
 /** When the projector writes a session's row, against PostgreSQL: on the first event, every 24 events, once quiet, at shutdown. */
 import { randomUUID } from 'node:crypto';
-import { sessionStreamId, type NewEvent, type RecordedEvent } from '@parley/contracts';
+import { sessionStreamId, type RecordedEvent } from '@parley/contracts';
 import { foldSession } from '@parley/conversation';
 import { connectDatabase, EventStore, migrateDatabase, SessionProjectionRepository, SessionStates, type Database } from '@parley/event-store';
-import { createTestDatabase, waitFor, type TestDatabase } from '@parley/testing';
+import { createTestDatabase, turnEvents, waitFor, type TestDatabase } from '@parley/testing';
 import { SessionProjectionHandler } from './session-projection.handler';
 
 const tenantId = 'default';
 const meta = { tenantId };
 
-function turn(i: number): NewEvent[] {
-  const turnId = randomUUID();
-  return [
-    { eventId: randomUUID(), type: 'UserMessageReceived', data: { turnId, text: `question ${i}`, requestedMode: 'auto' }, metadata: meta },
-    { eventId: randomUUID(), type: 'TurnRouted', data: { turnId, mode: 'stateful', route: 'llm', reason: 'session-default-stateful', features: {} }, metadata: meta },
-    { eventId: randomUUID(), type: 'AssistantReplied', data: { turnId, text: `answer ${i}`, model: 'm', usage: null, latencyMs: 1, contextMessages: 2, interrupted: null }, metadata: meta },
-  ];
-}
 
 describe('the session projector’s write cadence', () => {
   let testDb: TestDatabase;
@@ -50,7 +42,7 @@ describe('the session projector’s write cadence', () => {
 
   /** Appends a turn and hands its events to the projector as the bus would. */
   async function turnThrough(handler: SessionProjectionHandler, streamId: string, i: number): Promise<void> {
-    for (const event of await store.append(streamId, tenantId, turn(i), 'exists')) await handler.project(event);
+    for (const event of await store.append(streamId, tenantId, turnEvents(i), 'exists')) await handler.project(event);
   }
   const rowVersion = async (streamId: string) => (await projections.load(streamId))?.version ?? null;
 
