@@ -23,6 +23,11 @@ export interface ScriptedReply {
   delayMs?: number;
   /** Pause between streamed chunks. */
   chunkDelayMs?: number;
+  /**
+   * Awaited before streamed text piece `index` (0-based) is written: lets a test hold generation
+   * at a point until something has happened elsewhere, with no timing in the assertion.
+   */
+  beforePiece?: (index: number) => Promise<void> | void;
 }
 
 export type Script = (request: ChatRequest, index: number) => ScriptedReply | Promise<ScriptedReply>;
@@ -142,9 +147,12 @@ export class ScriptedLlmServer {
         ...extra,
       })}\n\n`;
     res.write(chunk({ role: 'assistant', content: '' }, null));
-    for (const piece of (text ?? '').match(/\S+\s*|\s+/g) ?? []) {
+    const pieces = (text ?? '').match(/\S+\s*|\s+/g) ?? [];
+    for (const [i, piece] of pieces.entries()) {
       if (res.destroyed) return;
       if (reply.chunkDelayMs) await sleep(reply.chunkDelayMs);
+      await reply.beforePiece?.(i);
+      if (res.destroyed) return;
       res.write(chunk({ content: piece }, null));
     }
     toolCalls.forEach((call, i) => res.write(chunk({ tool_calls: [{ index: i, ...call }] }, null)));
