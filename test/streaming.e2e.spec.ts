@@ -48,17 +48,22 @@ async function readEvents(
 /**
  * Holds the scripted model before a piece until the test lets it go — or, if nothing does, until a
  * long timeout, recording which it was. A piece that reaches the client while the model is held
- * there arrived as it was generated, not at the end, whatever the machine's load.
+ * there arrived as it was generated, not at the end; a turn cut while it is held was cut while
+ * generating — whatever the machine's load, with no timing in the assertions.
  */
 function modelGate(timeoutMs = 20_000) {
   let open!: () => void;
+  let reach!: () => void;
   const opened = new Promise<'client'>((resolve) => (open = () => resolve('client')));
   const gate = {
     releasedBy: undefined as 'client' | 'timeout' | undefined,
+    /** Resolves when the model reaches the gate (the pieces before it are written). */
+    reached: new Promise<void>((resolve) => (reach = resolve)),
     open,
     wait: async () => {
+      reach();
       let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs).unref()));
       gate.releasedBy = await Promise.race([opened, timedOut]);
       clearTimeout(timer);
     },
@@ -68,19 +73,23 @@ function modelGate(timeoutMs = 20_000) {
 
 describe('streaming turns', () => {
   let t: TestCluster;
+  /** The model stops after three pieces of a long reply until the test opens this. */
   let gate = modelGate();
+  const HELD_AT = 3;
 
   beforeAll(async () => {
     t = await startTestCluster({
       label: 'streaming',
       script: (request) => {
         const last = String(request.messages.at(-1)?.content ?? '');
-        if (last.startsWith('count slowly')) return { text: LONG, chunkDelayMs: 60 };
-        if (last.startsWith('hello there')) return { text: `You said: ${last}`, beforePiece: (i) => (i === 3 ? gate.wait() : undefined) };
+        const held = (i: number) => (i === HELD_AT ? gate.wait() : undefined);
+        if (last.startsWith('count slowly')) return { text: LONG, chunkDelayMs: 5, beforePiece: held };
+        if (last.startsWith('hello there')) return { text: `You said: ${last}`, beforePiece: held };
         return { text: `You said: ${last}`, chunkDelayMs: 15 };
       },
     });
   });
+  beforeEach(() => (gate = modelGate()));
   afterAll(() => t?.stop());
 
   const streamTurn = (path: string, body: unknown, signal?: AbortSignal) =>
@@ -93,7 +102,6 @@ describe('streaming turns', () => {
 
   it('sends the reply as it is generated, piece by piece, then the whole result', async () => {
     const { sessionId } = (await t.post('/v1/sessions', {})).body;
-    gate = modelGate();
     const res = await streamTurn(`/v1/sessions/${sessionId}/turns`, { text: 'hello there, streaming world' });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/event-stream');
@@ -145,7 +153,8 @@ describe('streaming turns', () => {
     expect(replied.data.interrupted).toBe('client-disconnected');
     expect(replied.data.text.length).toBeGreaterThan(0);
     expect(LONG.startsWith(replied.data.text)).toBe(true);
-    expect(replied.data.text.length).toBeLessThan(LONG.length); // it stopped: twenty words would take 1.2 s more
+    expect(replied.data.text).toBe('one two three '); // the model was held after three pieces: it stopped there
+    expect(gate.releasedBy).toBeUndefined();
 
     // the next turn sees what was generated, no more
     await t.post(`/v1/sessions/${sessionId}/turns`, { text: 'why did you stop?' });
@@ -181,15 +190,15 @@ describe('streaming turns', () => {
       const { sessionId } = (await t.post('/v1/sessions', {})).body;
       const res = await streamTurn(`/v1/sessions/${sessionId}/turns`, { text: 'count slowly, please' });
       const reader = readEvents(res);
-      await waitFor(() => t.llm.requests.some((r) => r.messages.at(-1)?.content === 'count slowly, please'), { what: 'the turn to reach the LLM' });
+      await gate.reached; // a few words in, and the model still generating
       const turnId = (await eventsOf(sessionId)).find((e) => e.type === 'UserMessageReceived')!.data.turnId as string;
-      await new Promise((r) => setTimeout(r, 200)); // a few words in
       expect((await t.post(`/v1/sessions/${sessionId}/turns/${turnId}/interrupt`, { spokenText: 'one two' })).status).toBe(200);
       const events = await reader;
       expect(events.at(-1)).toMatchObject({ event: 'done', data: { reply: { interrupted: 'barge-in' } } });
       const replied = (await eventsOf(sessionId)).find((e) => e.type === 'AssistantReplied')!;
       expect(replied.data.interrupted).toBe('barge-in');
-      expect(replied.data.text.length).toBeLessThan(LONG.length);
+      expect(replied.data.text).toBe('one two three ');
+      expect(gate.releasedBy).toBeUndefined();
       const state = (await t.get(`/v1/sessions/${sessionId}`)).body;
       expect(state.messages.map((m: { text: string }) => m.text)).toEqual(['count slowly, please', 'one two']);
     });
@@ -197,9 +206,14 @@ describe('streaming turns', () => {
     it('queues a turn sent while the previous one is answered: it is answered after, seeing the whole reply', async () => {
       const { sessionId } = (await t.post('/v1/sessions', {})).body;
       const first = t.post(`/v1/sessions/${sessionId}/turns`, { text: 'count slowly to forty' });
-      await waitFor(() => t.llm.requests.some((r) => r.messages.at(-1)?.content === 'count slowly to forty' && r.messages.length === 2), { what: 'the first turn to reach the LLM' });
-      const second = await t.post(`/v1/sessions/${sessionId}/turns`, { text: 'and then what?' });
+      await gate.reached;
+      // the second turn arrives while the first is still being generated
+      const secondSent = t.post(`/v1/sessions/${sessionId}/turns`, { text: 'and then what?' });
+      await waitFor(async () => (await eventsOf(sessionId)).some((e) => e.data.text === 'and then what?'), { what: 'the second message to be recorded' });
+      gate.open();
+      const second = await secondSent;
       expect((await first).body.reply).toEqual({ text: LONG });
+      expect(gate.releasedBy).toBe('client');
       expect(second.status).toBe(200);
       expect(contextOf('and then what?')).toEqual([expect.any(String), 'count slowly to forty', LONG, 'and then what?']);
       const order = (await eventsOf(sessionId)).map((e) => `${e.type}:${e.data.text ?? ''}`.replace(LONG, 'LONG'));
@@ -221,12 +235,12 @@ describe('streaming turns', () => {
       const call = (method: string, path: string, body?: unknown) => t.call(method, path, body, { authorization: `Bearer ${key}` });
       const { sessionId } = (await call('POST', '/v1/sessions', {})).body;
       const first = call('POST', `/v1/sessions/${sessionId}/turns`, { text: 'count slowly up to twenty' });
-      await waitFor(() => t.llm.requests.some((r) => r.messages.at(-1)?.content === 'count slowly up to twenty'), { what: 'the first turn to reach the LLM' });
-      await new Promise((r) => setTimeout(r, 200));
+      await gate.reached; // three words in, and the model still generating
       const second = await call('POST', `/v1/sessions/${sessionId}/turns`, { text: 'stop, wait' });
       const cut = (await first).body;
       expect(cut.reply.interrupted).toBe('next-turn');
-      expect(LONG.startsWith(cut.reply.text) && cut.reply.text.length < LONG.length).toBe(true);
+      expect(cut.reply.text).toBe('one two three ');
+      expect(gate.releasedBy).toBeUndefined();
       expect(second.body.reply.text).toBe('You said: stop, wait');
       expect(contextOf('stop, wait')).toEqual([expect.any(String), 'count slowly up to twenty', cut.reply.text, 'stop, wait']);
       // a definite order in the log: the second message, then the first reply cut short, then the second reply
