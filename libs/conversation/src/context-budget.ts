@@ -5,14 +5,28 @@ import type { SessionState, TranscriptMessage } from './session.state';
 type Tokenizer = typeof import('gpt-tokenizer/encoding/o200k_base');
 let tokenizer: Tokenizer | undefined;
 
+/** Counts kept: a conversation's messages are counted again on each of its turns. */
+export const TOKEN_COUNTS_KEPT = 20_000;
+const counted = new Map<string, number>();
+
 /**
  * o200k token count. The encoder's tables take about 70 MB once loaded, so they are loaded on the
- * first count: only processes that budget contexts (the responder, the CLI) pay for them.
+ * first count: only processes that budget contexts (the responder, the CLI) pay for them. Each
+ * turn of a conversation counts its whole window again (a 120-message window: 0.7 ms), so counts
+ * are kept by text, the oldest dropped first past `TOKEN_COUNTS_KEPT`.
  */
-function countTokens(text: string): number {
+export function countTokens(text: string): number {
+  const known = counted.get(text);
+  if (known !== undefined) return known;
   tokenizer ??= require('gpt-tokenizer/encoding/o200k_base') as Tokenizer;
-  return tokenizer.countTokens(text);
+  const count = tokenizer.countTokens(text);
+  if (counted.size >= TOKEN_COUNTS_KEPT) counted.delete(counted.keys().next().value!);
+  counted.set(text, count);
+  return count;
 }
+
+/** How many counts are kept (for tests). */
+export const tokenCountsKept = () => counted.size;
 
 /** What the chat format adds per message (role and separators), as OpenAI documents it. */
 export const MESSAGE_OVERHEAD_TOKENS = 4;

@@ -1,6 +1,7 @@
 import type { RecordedEvent } from '@parley/contracts';
+import * as o200k from 'gpt-tokenizer/encoding/o200k_base';
 import { eventRecorder } from './recorded-events';
-import { contextTokens, planStatefulContext, summaryPrompt, SUMMARY_INSTRUCTIONS, type ContextPlan } from './context-budget';
+import { contextTokens, countTokens, planStatefulContext, TOKEN_COUNTS_KEPT, tokenCountsKept, summaryPrompt, SUMMARY_INSTRUCTIONS, type ContextPlan } from './context-budget';
 import { foldSession, RECENT_TURNS, routingHistory, type OpenSession, type SessionState } from './session.state';
 import { chatMessage } from './llm-context';
 
@@ -42,6 +43,17 @@ describe('contextTokens', () => {
   it('counts real tokens plus the chat format overhead', () => {
     expect(contextTokens([{ role: 'user', content: 'Hello, I would like to book a table for two.' }])).toBe(3 + 4 + 12);
     expect(contextTokens([])).toBe(3);
+  });
+
+  it('keeps counts by text, the same as counting afresh, and no more than it should', () => {
+    const text = 'Could you move my booking to Thursday at seven, please?';
+    const first = countTokens(text);
+    expect(first).toBe(o200k.countTokens(text));
+    expect(countTokens(text)).toBe(first);
+    for (let i = 0; i < TOKEN_COUNTS_KEPT + 50; i++) countTokens(`message ${i}`);
+    expect(tokenCountsKept()).toBe(TOKEN_COUNTS_KEPT);
+    expect(countTokens(text)).toBe(first); // dropped as the oldest, counted again
+    expect(countTokens('message 19999')).toBe(o200k.countTokens('message 19999'));
   });
 });
 
