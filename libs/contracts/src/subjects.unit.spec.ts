@@ -20,7 +20,8 @@ describe('event subjects', () => {
   it('name the service that acts on each event', () => {
     expect(audienceOf(on('session-1', 'UserMessageReceived'))).toBe('route');
     expect(audienceOf(on('turn-1', 'UserMessageReceived'))).toBe('route');
-    expect(audienceOf(on('session-1', 'UserMessageReceived', {}, { routed: true }))).toBe('log'); // ingress routed it as it recorded it
+    expect(audienceOf(on('session-1', 'UserMessageReceived', {}, { routed: true }))).toBe('answer'); // ingress routed it: the responder folds it
+    expect(audienceOf(on('turn-1', 'UserMessageReceived', {}, { routed: true }))).toBe('log'); // sessionless: the responder reads it by id
     expect(audienceOf(on('session-1', 'TurnRouted', { route: 'llm' }))).toBe('answer');
     expect(audienceOf(on('turn-1', 'TurnRouted', { route: 'llm' }))).toBe('answer');
     expect(audienceOf(on('session-1', 'TurnRouted', { route: 'faq' }))).toBe('log'); // answered from the knowledge base already

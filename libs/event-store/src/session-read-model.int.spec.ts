@@ -103,6 +103,39 @@ describe('the session read model against PostgreSQL', () => {
       expect(states.cached(streamId)?.version).toBe(3);
     });
 
+    it('advances a fold with the next events as they are committed, and loads up to them without reading the log', async () => {
+      const states = new SessionStates(store, projections);
+      const streamId = await newSession();
+      await store.append(streamId, tenantId, [said('one')], 1);
+      await states.load(streamId);
+      const [two] = await store.append(streamId, tenantId, [said('two')], 2);
+      expect(states.advance(two)).toBe(true);
+      expect(states.advance(two)).toBe(true); // again: covered already, nothing changes
+      const reads = jest.spyOn(store, 'readStream');
+      try {
+        const loaded = await states.load(streamId, { upTo: 3 });
+        expect(reads).not.toHaveBeenCalled();
+        expect(loaded.tail).toEqual([]);
+        expect(loaded.folded).toEqual(await logFold(streamId));
+        // an event past a gap: the fold is behind, and the next load reads what it missed
+        const [, four] = await store.append(streamId, tenantId, [said('three'), said('four')], 3);
+        expect(states.advance(four)).toBe(false);
+        expect(states.cached(streamId)?.version).toBe(3);
+        reads.mockClear();
+        const caught = await states.load(streamId, { upTo: 3 });
+        expect(reads).toHaveBeenCalledTimes(1);
+        expect(caught.tail.map((e) => e.version)).toEqual([4, 5]);
+        expect(caught.folded).toEqual(await logFold(streamId));
+      } finally {
+        reads.mockRestore();
+      }
+      // a session it keeps no fold of is not advanced
+      const other = await newSession();
+      const [first] = await store.append(other, tenantId, [said('hello')], 1);
+      expect(states.advance(first)).toBe(false);
+      expect(states.cached(other)).toBeNull();
+    });
+
     it('holds a bounded number of folds, each for a bounded time', async () => {
       const two = new SessionStates(store, projections, { maxEntries: 2, maxAgeMs: 60_000 });
       const [a, b, c] = [await newSession(), await newSession(), await newSession()];

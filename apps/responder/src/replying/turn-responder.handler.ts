@@ -1,5 +1,5 @@
 import { Controller, Inject, Logger } from '@nestjs/common';
-import { EventPattern, Payload } from '@nestjs/microservices';
+import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { routeInfoOf, sessionIdOf, type TokenUsage, type ContextMessage, type NewEvent, type RecordedEvent, type TurnReplyMessage } from '@parley/contracts';
 import {
   contextDigest,
@@ -24,7 +24,7 @@ import {
 } from '@parley/event-store';
 import { LlmError, type Llm, type LlmMessage, type ToolCall, type ToolSpec } from '@parley/llm';
 import { z } from 'zod';
-import { EventPublisher, RunningTurns, sendTurnDelta, sendTurnReply } from '@parley/messaging';
+import { EventPublisher, JetStreamContext, RunningTurns, sendTurnDelta, sendTurnReply } from '@parley/messaging';
 import { appendOnce, RESOURCES, type Connections } from '@parley/runtime';
 
 export const LLM = Symbol('LLM');
@@ -58,6 +58,9 @@ export const REMEMBER_TOOL: ToolSpec = {
 };
 const RememberArgs = z.object({ name: z.string().trim().min(1).max(100), value: z.string().trim().min(1).max(2_000) });
 const MAX_TOOL_ROUNDS = 3;
+/** Routed messages kept for their `TurnRouted`, which comes next on the bus (a few, briefly). */
+const MESSAGES_KEPT = 1_000;
+const MESSAGE_KEPT_MS = 60_000;
 
 /**
  * Answers routed turns: builds the context the route allows, calls the LLM, records the outcome
@@ -69,6 +72,8 @@ const MAX_TOOL_ROUNDS = 3;
 export class TurnResponderHandler {
   private readonly log = new Logger('TurnResponder');
   private readonly memory: UserMemoryStore;
+  /** Session messages ingress routed as it recorded them, by event id, until their turn is planned. */
+  private readonly messages = new Map<string, { event: RecordedEvent; at: number }>();
 
   constructor(
     private readonly store: EventStore,
@@ -83,14 +88,28 @@ export class TurnResponderHandler {
     this.memory = new UserMemoryStore(store);
   }
 
+  /**
+   * A session's message that ingress routed as it recorded it: its `TurnRouted` comes next. The
+   * message advances this process's fold of the session and is kept for the turn's plan, so a
+   * turn of a session this process is following needs no read of the log.
+   */
+  @EventPattern('UserMessageReceived')
+  keep(@Payload() message: RecordedEvent<'UserMessageReceived'>): void {
+    this.states.advance(message);
+    if (this.messages.size >= MESSAGES_KEPT) this.messages.delete(this.messages.keys().next().value!);
+    this.messages.set(message.eventId, { event: message, at: Date.now() });
+  }
+
   @EventPattern('TurnRouted')
-  async respond(@Payload() routed: RecordedEvent<'TurnRouted'>): Promise<void> {
+  async respond(@Payload() routed: RecordedEvent<'TurnRouted'>, @Ctx() context?: JetStreamContext): Promise<void> {
     if (routed.data.route === 'faq') return; // the router answered it from the knowledge base
     const outcomeId = derivedId(routed.eventId, 'outcome');
     const metadata = { ...routed.metadata, causationId: routed.eventId, correlationId: routed.data.turnId };
     let outcome: NewEvent;
     try {
-      const plan = await this.plan(routed, outcomeId); // may summarize older turns first: an LLM call too
+      // a redelivery reads the log (another delivery may have answered); a first one may use what this process followed
+      const firstDelivery = (context?.deliveryCount ?? 1) === 1;
+      const plan = await this.plan(routed, outcomeId, firstDelivery); // may summarize older turns first: an LLM call too
       if (plan.kind === 'answered') return this.reply(routed, plan.outcome);
       if (plan.kind === 'superseded') {
         const data = { turnId: routed.data.turnId, text: '', model: 'none', usage: null, latencyMs: 0, contextMessages: 0, interrupted: 'next-turn' as const };
@@ -140,6 +159,7 @@ export class TurnResponderHandler {
       if (stored) this.reply(routed, stored);
       return;
     }
+    this.states.advance(recorded);
     this.reply(routed, recorded);
     await this.publisher.publish(this.store.sealed([recorded]));
   }
@@ -204,7 +224,10 @@ export class TurnResponderHandler {
       metadata: { ...routed.metadata, causationId: routed.eventId, correlationId: routed.data.turnId },
     };
     const appended = await appendOnce(this.store, routed.streamId, event);
-    if (appended) await this.publisher.publish(this.store.sealed([appended]));
+    if (appended) {
+      this.states.advance(appended);
+      await this.publisher.publish(this.store.sealed([appended]));
+    }
     const recorded = appended ?? (await this.store.readEvent(event.eventId));
     return recorded ? evolveSession(state, recorded) : state; // none: the session was erased meanwhile
   }
@@ -226,11 +249,14 @@ export class TurnResponderHandler {
   }
 
   /**
-   * Stateful turns see the session including this turn (the last fold plus the log past it, in one
-   * round trip); stateless ones only their own message, read by id together with any earlier
-   * answer, in one round trip.
+   * Stateful turns see the session including this turn: the last fold plus the log past it, in one
+   * round trip — or none, when this process's fold was advanced through this turn by the events
+   * themselves (its message came just before on the bus) and it knows of nothing later. Under the
+   * `interrupt` policy the log is always read, for a message that came after the turn's. Stateless
+   * turns see only their own message, read by id together with any earlier answer, in one round
+   * trip.
    */
-  private async plan(routed: RecordedEvent<'TurnRouted'>, outcomeId: string): Promise<Plan> {
+  private async plan(routed: RecordedEvent<'TurnRouted'>, outcomeId: string, firstDelivery = false): Promise<Plan> {
     const { turnId } = routed.data;
     const causeId = routed.metadata.causationId;
     if (!causeId) throw new Error(`TurnRouted ${routed.eventId} does not name its UserMessageReceived`);
@@ -239,11 +265,15 @@ export class TurnResponderHandler {
       if (!message || message.type !== 'UserMessageReceived') throw new Error(`TurnRouted ${routed.eventId} does not point at its UserMessageReceived`);
       return message.data;
     };
+    const kept = this.messages.get(causeId);
+    this.messages.delete(causeId);
     if (routed.data.mode === 'stateful') {
-      const { folded, tail } = await this.states.load(routed.streamId);
+      const { concurrentTurns, contextBudgetTokens } = await this.tenants.settings(routed.metadata.tenantId);
+      const followed = firstDelivery && concurrentTurns !== 'interrupt' && this.states.advance(routed);
+      const { folded, tail } = await this.states.load(routed.streamId, followed ? { upTo: routed.version } : {});
       const { state } = folded;
-      // the message is in what was read past the process's last fold of the session, unless that fold already had it
-      const cause = tail.find((e) => e.eventId === causeId);
+      // the message is in what was read past the process's last fold of the session, or came on the bus just before
+      const cause = tail.find((e) => e.eventId === causeId) ?? (kept && Date.now() - kept.at < MESSAGE_KEPT_MS ? kept.event : undefined);
       const message = messageOf(cause ? new Map([[causeId, cause]]) : await this.store.readEvents([causeId]));
       const turn = state.status === 'open' ? state.turns.find((t) => t.turnId === turnId) : undefined;
       if (turn?.status === 'replied' || turn?.status === 'failed') {
@@ -251,7 +281,6 @@ export class TurnResponderHandler {
         if (outcome) return { kind: 'answered', outcome };
       }
       const userId = state.status === 'open' ? state.userId : null;
-      const { concurrentTurns, contextBudgetTokens } = await this.tenants.settings(routed.metadata.tenantId);
       if (concurrentTurns === 'interrupt' && spokeAgainAfter(state, turnId)) return { kind: 'superseded' };
       const memory = userId ? memoryMessage(await this.memory.load(routed.metadata.tenantId, userId)) : null;
       const input = { turnId, systemPrompt: message.instructions ?? this.options.systemPrompt, memory, budget: contextBudgetTokens };
