@@ -14,6 +14,35 @@ export interface LoadResult {
  */
 export async function runLoad(workers: number, perWorker: number, step: (worker: number, index: number) => Promise<unknown>): Promise<LoadResult> {
   const samples: number[] = [];
+  const seconds = await timeLoad(workers, perWorker, step, samples);
+  return { latency: latency(samples), perSecond: samples.length / seconds, seconds };
+}
+
+/**
+ * Runs systems' loads in turns — `rounds` rounds, one share of each system's load per round — and
+ * adds each system's rounds up: a spell of a slower machine falls on all of them alike. Step `i`
+ * of worker `w` keeps counting across rounds.
+ */
+export async function runLoadsInTurns<K extends string>(
+  rounds: number,
+  workers: number,
+  perWorker: number,
+  steps: Record<K, (worker: number, index: number) => Promise<unknown>>,
+): Promise<Record<K, LoadResult>> {
+  const keys = Object.keys(steps) as K[];
+  const samples = Object.fromEntries(keys.map((key) => [key, [] as number[]])) as Record<K, number[]>;
+  const seconds = Object.fromEntries(keys.map((key) => [key, 0])) as Record<K, number>;
+  const share = Math.ceil(perWorker / rounds);
+  for (let round = 0; round * share < perWorker; round++) {
+    const offset = round * share;
+    const n = Math.min(share, perWorker - offset);
+    for (const key of round % 2 ? [...keys].reverse() : keys) seconds[key] += await timeLoad(workers, n, (w, i) => steps[key](w, offset + i), samples[key]);
+  }
+  return Object.fromEntries(keys.map((key) => [key, { latency: latency(samples[key]), perSecond: samples[key].length / seconds[key], seconds: seconds[key] }])) as Record<K, LoadResult>;
+}
+
+/** Runs the loops, pushing each operation's milliseconds to `samples`; the seconds it took. */
+async function timeLoad(workers: number, perWorker: number, step: (worker: number, index: number) => Promise<unknown>, samples: number[]): Promise<number> {
   const started = performance.now();
   await Promise.all(
     Array.from({ length: workers }, async (_, worker) => {
@@ -24,8 +53,7 @@ export async function runLoad(workers: number, perWorker: number, step: (worker:
       }
     }),
   );
-  const seconds = (performance.now() - started) / 1000;
-  return { latency: latency(samples), perSecond: samples.length / seconds, seconds };
+  return (performance.now() - started) / 1000;
 }
 
 /** Samples processes' resident memory (VmRSS) until stopped; returns the peak of each, in bytes. */

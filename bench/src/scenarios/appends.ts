@@ -4,13 +4,14 @@ import { Pool } from 'pg';
 import { sessionStreamId } from '@parley/contracts';
 import { EventStore, type Database } from '@parley/event-store';
 import { createTestDatabase } from '@parley/testing';
-import { ratio, runLoad, x } from '../load';
+import { ratio, runLoad, runLoadsInTurns, x } from '../load';
 import { ms } from '../measure';
 import type { ScenarioResult } from '../report';
 
 const STREAMS = 1_000;
 const WORKERS = 8;
 const PER_WORKER = 1_000; // 8,000 appends: 8 per stream
+const ROUNDS = 4; // the two stores take turns, a quarter of their appends each time
 const TEXT = 'I would like to book a table for two at eight tomorrow evening, please.';
 
 /**
@@ -41,7 +42,6 @@ export async function appends(database: Database): Promise<ScenarioResult[]> {
     versions[s]++;
   };
   await runLoad(WORKERS, 100, parleyAppend);
-  const parley = await runLoad(WORKERS, PER_WORKER, (w, i) => parleyAppend(w, i + 100));
 
   const emmettDb = await createTestDatabase('bench_emmett');
   // Emmett on a pool of ours, so its idle connections cannot crash the bench when the database goes
@@ -63,13 +63,16 @@ export async function appends(database: Database): Promise<ScenarioResult[]> {
       eVersions[s] = result.nextExpectedStreamVersion;
     };
     await runLoad(WORKERS, 100, emmettAppend);
-    const other = await runLoad(WORKERS, PER_WORKER, (w, i) => emmettAppend(w, i + 100));
+    const { parley, emmett: other } = await runLoadsInTurns(ROUNDS, WORKERS, PER_WORKER, {
+      parley: (w, i) => parleyAppend(w, i + 100),
+      emmett: (w, i) => emmettAppend(w, i + 100),
+    });
     const speedup = ratio(parley.perSecond, other.perSecond);
     return [
       {
         id: 'appends',
         title: '4. Event appends, one event each, 8 in flight, 1,000 streams',
-        setup: `${WORKERS * 100} warm-up then ${WORKERS * PER_WORKER} measured appends with the expected stream version, ${WORKERS} in flight, each stream appended by one writer at a time; Parley seals the message text with the stream's key (AES-256-GCM) before it leaves the process.`,
+        setup: `${WORKERS * 100} warm-up then ${WORKERS * PER_WORKER} measured appends with the expected stream version, ${WORKERS} in flight, each stream appended by one writer at a time, the two stores taking turns in ${ROUNDS} rounds; Parley seals the message text with the stream's key (AES-256-GCM) before it leaves the process.`,
         columns: ['store', 'appends/s', 'p50 ms', 'p99 ms', 'appends'],
         rows: [
           ['Parley EventStore', parley.perSecond.toFixed(0), ms(parley.latency.p50), ms(parley.latency.p99), parley.latency.n],
