@@ -41,18 +41,21 @@ export function partitionOf(streamId: string, partitions: number): number {
  * Who acts on an event — the last token of its subject, so that each service's consumer gets from
  * the server only the events it acts on (nats-server 2.9 allows one filter subject per consumer,
  * so the filter cannot list types): `route`, a user's message still to be routed (the router);
- * `answer`, a turn routed to the LLM, and a session's message ingress routed as it recorded it
- * (the responder: the message comes just before its routing, so the responder's fold of the
- * session has the turn without reading the log); `state`, any other event of a session (the
+ * `answer`, a turn routed to the LLM, and a message ingress routed as it recorded it, of a
+ * session or waited on (the responder: the message comes just before its routing, so the
+ * responder has the turn without reading the log); `state`, any other event of a session (the
  * session projector: a turn's message and routing are folded with its outcome); `log`, the rest —
  * on the bus for `parley tail`, replay and whatever else subscribes, acted on by none of ours (a
- * sessionless message ingress routed, a knowledge base answer's routing, a sessionless turn's
- * outcome, a user's memory).
+ * sessionless message answered from the knowledge base as it was recorded — nobody waits on it —,
+ * a knowledge base answer's routing, a sessionless turn's outcome, a user's memory).
  */
 export type EventAudience = 'route' | 'answer' | 'state' | 'log';
 
 export function audienceOf(event: Pick<StoredEvent, 'streamId' | 'type' | 'data' | 'metadata'>): EventAudience {
-  if (event.type === 'UserMessageReceived') return !event.metadata.routed ? 'route' : isSessionStream(event.streamId) ? 'answer' : 'log';
+  if (event.type === 'UserMessageReceived') {
+    if (!event.metadata.routed) return 'route';
+    return isSessionStream(event.streamId) || event.metadata.replyTo ? 'answer' : 'log';
+  }
   if (event.type === 'TurnRouted') return (event.data as { route?: unknown }).route === 'faq' ? 'log' : 'answer';
   return isSessionStream(event.streamId) ? 'state' : 'log';
 }

@@ -21,7 +21,8 @@ describe('event subjects', () => {
     expect(audienceOf(on('session-1', 'UserMessageReceived'))).toBe('route');
     expect(audienceOf(on('turn-1', 'UserMessageReceived'))).toBe('route');
     expect(audienceOf(on('session-1', 'UserMessageReceived', {}, { routed: true }))).toBe('answer'); // ingress routed it: the responder folds it
-    expect(audienceOf(on('turn-1', 'UserMessageReceived', {}, { routed: true }))).toBe('log'); // sessionless: the responder reads it by id
+    expect(audienceOf(on('turn-1', 'UserMessageReceived', {}, { routed: true, replyTo: 'px.replies.i1' }))).toBe('answer'); // sessionless, waited on: for the LLM
+    expect(audienceOf(on('turn-1', 'UserMessageReceived', {}, { routed: true }))).toBe('log'); // sessionless, answered from the knowledge base as it was recorded
     expect(audienceOf(on('session-1', 'TurnRouted', { route: 'llm' }))).toBe('answer');
     expect(audienceOf(on('turn-1', 'TurnRouted', { route: 'llm' }))).toBe('answer');
     expect(audienceOf(on('session-1', 'TurnRouted', { route: 'faq' }))).toBe('log'); // answered from the knowledge base already

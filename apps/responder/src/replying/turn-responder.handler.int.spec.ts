@@ -1,8 +1,9 @@
 /**
- * The responder's read of a session, against PostgreSQL, NATS and the scripted LLM over HTTP: a
- * turn of a session it is following (its message came on the bus just before its routing) is
- * answered from its own fold without reading the log, with the same context a read would give;
- * a redelivery, a gap in what it saw, and the `interrupt` policy read the log.
+ * The responder's reads, against PostgreSQL, NATS and the scripted LLM over HTTP: a turn of a
+ * session it is following (its message came on the bus just before its routing) is answered from
+ * its own fold without reading the log, with the same context a read would give, and so is a
+ * sessionless turn whose message came on the bus; a redelivery, a turn recorded a while ago, a
+ * gap in what it saw, and the `interrupt` policy read the log.
  */
 import { randomUUID } from 'node:crypto';
 import type { JsMsg } from '@nats-io/jetstream';
@@ -78,19 +79,17 @@ describe('the responder’s read of a session', () => {
   }
 
   /** A turn as ingress records it: the message, marked routed, and its routing, in one append. */
-  async function ingressTurn(streamId: string, text: string): Promise<[RecordedEvent<'UserMessageReceived'>, RecordedEvent<'TurnRouted'>]> {
+  async function ingressTurn(streamId: string, text: string, mode: 'stateful' | 'stateless' = 'stateful'): Promise<[RecordedEvent<'UserMessageReceived'>, RecordedEvent<'TurnRouted'>]> {
     const turnId = randomUUID();
     const messageId = randomUUID();
+    const reason = mode === 'stateful' ? 'session-default-stateful' : 'no-session';
+    const replyTo = `${prefix}.replies.test`; // an ingress waiting (nobody here)
     const events: NewEvent[] = [
-      { eventId: messageId, type: 'UserMessageReceived', data: { turnId, text, requestedMode: 'auto' }, metadata: { tenantId, routed: true } },
-      {
-        eventId: randomUUID(),
-        type: 'TurnRouted',
-        data: { turnId, mode: 'stateful', route: 'llm', reason: 'session-default-stateful', features: {} },
-        metadata: { tenantId, causationId: messageId, correlationId: turnId },
-      },
+      { eventId: messageId, type: 'UserMessageReceived', data: { turnId, text, requestedMode: 'auto' }, metadata: { tenantId, routed: true, replyTo } },
+      { eventId: randomUUID(), type: 'TurnRouted', data: { turnId, mode, route: 'llm', reason, features: {} }, metadata: { tenantId, causationId: messageId, correlationId: turnId, replyTo } },
     ];
-    return (await store.append(streamId, tenantId, events, 'exists')) as [RecordedEvent<'UserMessageReceived'>, RecordedEvent<'TurnRouted'>];
+    const expected = streamId.startsWith('turn-') ? 'no_stream' : 'exists';
+    return (await store.append(streamId, tenantId, events, expected)) as [RecordedEvent<'UserMessageReceived'>, RecordedEvent<'TurnRouted'>];
   }
 
   /** Hands a turn's events to the handler as the bus would, counting the handler's reads of the log. */
@@ -141,6 +140,16 @@ describe('the responder’s read of a session', () => {
     expect(await answer(...first)).toBe(0); // followed: its reply lands past the second turn, a gap the fold now knows of
     expect(await answer(...second)).toBeGreaterThan(0);
     expect(contextOf('and then?')).toEqual([SYSTEM, 'opening', 'answer to opening', 'count to three', 'answer to count to three', 'and then?']);
+  });
+
+  it('answers a sessionless turn from the message that came on the bus, and reads for a redelivery or a turn recorded a while ago', async () => {
+    const [message, routed] = await ingressTurn(`turn-${randomUUID()}`, 'what are your opening hours?', 'stateless');
+    expect(await answer(message, routed)).toBe(0);
+    expect(contextOf('what are your opening hours?')).toEqual([SYSTEM, 'what are your opening hours?']);
+    const llmCalls = llm.requests.length;
+    expect(await answer(message, routed, 2)).toBeGreaterThan(0); // redelivered: the answer is in the log
+    expect(await answer(message, { ...routed, recordedAt: new Date(Date.now() - 60_000).toISOString() })).toBeGreaterThan(0); // re-published late
+    expect(llm.requests.length).toBe(llmCalls);
   });
 
   it('reads the log under the interrupt policy, where a later message decides', async () => {

@@ -61,6 +61,13 @@ const MAX_TOOL_ROUNDS = 3;
 /** Routed messages kept for their `TurnRouted`, which comes next on the bus (a few, briefly). */
 const MESSAGES_KEPT = 1_000;
 const MESSAGE_KEPT_MS = 60_000;
+/**
+ * A turn delivered for the first time within this long of being recorded is answered from what
+ * this process followed; an older one (a turn queued behind a long one, a re-publish after
+ * JetStream's two-minute duplicate window — a repeat within it never arrives) reads the log,
+ * where an answer recorded meanwhile would be.
+ */
+const FRESH_TURN_MS = 30_000;
 
 /**
  * Answers routed turns: builds the context the route allows, calls the LLM, records the outcome
@@ -89,9 +96,9 @@ export class TurnResponderHandler {
   }
 
   /**
-   * A session's message that ingress routed as it recorded it: its `TurnRouted` comes next. The
-   * message advances this process's fold of the session and is kept for the turn's plan, so a
-   * turn of a session this process is following needs no read of the log.
+   * A message that ingress routed as it recorded it: its `TurnRouted` comes next. The message
+   * advances this process's fold of its session and is kept for the turn's plan, so the turn needs
+   * no read of the log.
    */
   @EventPattern('UserMessageReceived')
   keep(@Payload() message: RecordedEvent<'UserMessageReceived'>): void {
@@ -107,9 +114,9 @@ export class TurnResponderHandler {
     const metadata = { ...routed.metadata, causationId: routed.eventId, correlationId: routed.data.turnId };
     let outcome: NewEvent;
     try {
-      // a redelivery reads the log (another delivery may have answered); a first one may use what this process followed
-      const firstDelivery = (context?.deliveryCount ?? 1) === 1;
-      const plan = await this.plan(routed, outcomeId, firstDelivery); // may summarize older turns first: an LLM call too
+      // a redelivery reads the log (another delivery may have answered); a fresh first one may use what this process followed
+      const fresh = (context?.deliveryCount ?? 1) === 1 && Date.now() - Date.parse(routed.recordedAt) < FRESH_TURN_MS;
+      const plan = await this.plan(routed, outcomeId, fresh); // may summarize older turns first: an LLM call too
       if (plan.kind === 'answered') return this.reply(routed, plan.outcome);
       if (plan.kind === 'superseded') {
         const data = { turnId: routed.data.turnId, text: '', model: 'none', usage: null, latencyMs: 0, contextMessages: 0, interrupted: 'next-turn' as const };
@@ -253,10 +260,11 @@ export class TurnResponderHandler {
    * round trip — or none, when this process's fold was advanced through this turn by the events
    * themselves (its message came just before on the bus) and it knows of nothing later. Under the
    * `interrupt` policy the log is always read, for a message that came after the turn's. Stateless
-   * turns see only their own message, read by id together with any earlier answer, in one round
-   * trip.
+   * turns see only their own message: the one that came on the bus, or read by id together with
+   * any earlier answer, in one round trip. `fresh`: a first delivery, just recorded — one that may
+   * go by what this process followed.
    */
-  private async plan(routed: RecordedEvent<'TurnRouted'>, outcomeId: string, firstDelivery = false): Promise<Plan> {
+  private async plan(routed: RecordedEvent<'TurnRouted'>, outcomeId: string, fresh = false): Promise<Plan> {
     const { turnId } = routed.data;
     const causeId = routed.metadata.causationId;
     if (!causeId) throw new Error(`TurnRouted ${routed.eventId} does not name its UserMessageReceived`);
@@ -265,15 +273,16 @@ export class TurnResponderHandler {
       if (!message || message.type !== 'UserMessageReceived') throw new Error(`TurnRouted ${routed.eventId} does not point at its UserMessageReceived`);
       return message.data;
     };
-    const kept = this.messages.get(causeId);
+    const entry = this.messages.get(causeId);
     this.messages.delete(causeId);
+    const kept = entry && Date.now() - entry.at < MESSAGE_KEPT_MS ? entry.event : undefined;
     if (routed.data.mode === 'stateful') {
       const { concurrentTurns, contextBudgetTokens } = await this.tenants.settings(routed.metadata.tenantId);
-      const followed = firstDelivery && concurrentTurns !== 'interrupt' && this.states.advance(routed);
+      const followed = fresh && concurrentTurns !== 'interrupt' && this.states.advance(routed);
       const { folded, tail } = await this.states.load(routed.streamId, followed ? { upTo: routed.version } : {});
       const { state } = folded;
       // the message is in what was read past the process's last fold of the session, or came on the bus just before
-      const cause = tail.find((e) => e.eventId === causeId) ?? (kept && Date.now() - kept.at < MESSAGE_KEPT_MS ? kept.event : undefined);
+      const cause = tail.find((e) => e.eventId === causeId) ?? kept;
       const message = messageOf(cause ? new Map([[causeId, cause]]) : await this.store.readEvents([causeId]));
       const turn = state.status === 'open' ? state.turns.find((t) => t.turnId === turnId) : undefined;
       if (turn?.status === 'replied' || turn?.status === 'failed') {
@@ -294,7 +303,8 @@ export class TurnResponderHandler {
       const context = plan.kind === 'ready' ? plan.context : turnContext({ mode: 'stateful', message, state: current, systemPrompt: this.options.systemPrompt, memory });
       return { kind: 'answer', context, userId, tools: message.tools ?? [] };
     }
-    const found = await this.store.readEvents([causeId, outcomeId]);
+    // a fresh turn whose message came on the bus has no answer yet: no other delivery has had it
+    const found = fresh && kept ? new Map([[causeId, kept]]) : await this.store.readEvents([causeId, outcomeId]);
     const outcome = found.get(outcomeId);
     if (outcome) return { kind: 'answered', outcome };
     const message = messageOf(found);
