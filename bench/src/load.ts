@@ -21,13 +21,15 @@ export async function runLoad(workers: number, perWorker: number, step: (worker:
 /**
  * Runs systems' loads in turns — `rounds` rounds, one share of each system's load per round — and
  * adds each system's rounds up: a spell of a slower machine falls on all of them alike. Step `i`
- * of worker `w` keeps counting across rounds.
+ * of worker `w` keeps counting across rounds. `watch(key)` is called as a round of that system
+ * starts, and what it returns as the round ends (to sample what the round cost).
  */
 export async function runLoadsInTurns<K extends string>(
   rounds: number,
   workers: number,
   perWorker: number,
   steps: Record<K, (worker: number, index: number) => Promise<unknown>>,
+  watch?: (key: K) => () => void,
 ): Promise<Record<K, LoadResult>> {
   const keys = Object.keys(steps) as K[];
   const samples = Object.fromEntries(keys.map((key) => [key, [] as number[]])) as Record<K, number[]>;
@@ -36,7 +38,11 @@ export async function runLoadsInTurns<K extends string>(
   for (let round = 0; round * share < perWorker; round++) {
     const offset = round * share;
     const n = Math.min(share, perWorker - offset);
-    for (const key of round % 2 ? [...keys].reverse() : keys) seconds[key] += await timeLoad(workers, n, (w, i) => steps[key](w, offset + i), samples[key]);
+    for (const key of round % 2 ? [...keys].reverse() : keys) {
+      const done = watch?.(key);
+      seconds[key] += await timeLoad(workers, n, (w, i) => steps[key](w, offset + i), samples[key]);
+      done?.();
+    }
   }
   return Object.fromEntries(keys.map((key) => [key, { latency: latency(samples[key]), perSecond: samples[key].length / seconds[key], seconds: seconds[key] }])) as Record<K, LoadResult>;
 }

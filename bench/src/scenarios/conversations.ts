@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { parseCsv } from '@parley/knowledge';
 import { createTestDatabase, runCli, startTestCluster, type TestCluster } from '@parley/testing';
 import { DEPLOYMENT_SETTINGS } from '../deployment';
-import { kb, mb, pidsNamed, ratio, runLoad, sampleCpu, sampleMemory, x, type LoadResult } from '../load';
+import { kb, mb, pidsNamed, ratio, runLoad, runLoadsInTurns, sampleCpu, sampleMemory, x, type LoadResult } from '../load';
 import { latency, ms } from '../measure';
 import { LangGraphPeer, tableBytes } from '../peers/langgraph';
 import type { ScenarioResult } from '../report';
@@ -82,6 +82,7 @@ async function concurrentTurns({ t, peer, questions }: Systems) {
   const WORKERS = 16;
   const WARMUP = SESSIONS / WORKERS; // one turn per session
   const MEASURED = 32; // per worker: 8 turns per session
+  const ROUNDS = 4; // the systems take turns, 8 turns per worker each time
   const perSession = SESSIONS / WORKERS;
   const text = (w: number, i: number) => questions[(w * 997 + i * 31) % questions.length];
   const sessions = await newSessions(t, SESSIONS);
@@ -99,15 +100,25 @@ async function concurrentTurns({ t, peer, questions }: Systems) {
   };
 
   await runLoad(WORKERS, WARMUP, parley);
-  const memory = sampleMemory(t.cluster.pids() as Record<string, number>);
-  let cpu = sampleCpu(cpuGroups);
-  const parleyRun = await runLoad(WORKERS, MEASURED, (w, i) => parley(w, i + WARMUP));
-  const parleyCpu = cpu.stop();
-  const peaks = memory.stop();
   await runLoad(WORKERS, WARMUP, langgraph);
-  cpu = sampleCpu(cpuGroups);
-  const lgRun = await runLoad(WORKERS, MEASURED, (w, i) => langgraph(w, i + WARMUP));
-  const lgCpu = cpu.stop();
+  // the systems take turns, a quarter of their turns each time; each round's CPU goes to its system
+  const parleyCpu: Record<string, number> = {};
+  const lgCpu: Record<string, number> = {};
+  const addUp = (into: Record<string, number>, cpuMs: Record<string, number>) => {
+    for (const [name, value] of Object.entries(cpuMs)) into[name] = (into[name] ?? 0) + value;
+  };
+  const memory = sampleMemory(t.cluster.pids() as Record<string, number>);
+  const { parley: parleyRun, langgraph: lgRun } = await runLoadsInTurns(
+    ROUNDS,
+    WORKERS,
+    MEASURED,
+    { parley: (w, i) => parley(w, i + WARMUP), langgraph: (w, i) => langgraph(w, i + WARMUP) },
+    (system) => {
+      const cpu = sampleCpu(cpuGroups);
+      return () => addUp(system === 'parley' ? parleyCpu : lgCpu, cpu.stop());
+    },
+  );
+  const peaks = memory.stop();
 
   const totalTurns = WORKERS * (WARMUP + MEASURED);
   const parleyBytes = await tableBytes(t.db.url, PARLEY_TABLES);
@@ -117,7 +128,7 @@ async function concurrentTurns({ t, peer, questions }: Systems) {
   const result: ScenarioResult = {
     id: 'stateful-turns',
     title: '1. Stateful turns, 64 sessions, 16 in flight',
-    setup: `${SESSIONS} sessions, ${WORKERS} turns in flight (each session one at a time), ${WORKERS * WARMUP} warm-up turns then ${WORKERS * MEASURED} measured, through HTTP; Parley's services as processes over NATS and Postgres; LangGraph.js with its Postgres checkpointer behind node:http. Instant scripted LLM.`,
+    setup: `${SESSIONS} sessions, ${WORKERS} turns in flight (each session one at a time), ${WORKERS * WARMUP} warm-up turns then ${WORKERS * MEASURED} measured, the two systems taking turns in ${ROUNDS} rounds, through HTTP; Parley's services as processes over NATS and Postgres; LangGraph.js with its Postgres checkpointer behind node:http. Instant scripted LLM.`,
     columns: ['system', 'turns/s', 'p50 ms', 'p99 ms', 'turns'],
     rows: [row('Parley', parleyRun), row('LangGraph.js', lgRun)],
     targets: [{ target: 'Parley ≥ 4× LangGraph.js turns/s', actual: x(speedup), met: speedup >= 4 }],
@@ -165,14 +176,17 @@ async function singleTurn({ t, peer, questions }: Systems): Promise<ScenarioResu
   const [sessionId] = await newSessions(t, 1);
   const text = (i: number) => questions[(i * 53) % questions.length];
   await runLoad(1, 10, (_, i) => parleyTurn(t, sessionId, text(i)));
-  const parley = await runLoad(1, 100, (_, i) => parleyTurn(t, sessionId, text(i + 10)));
   await runLoad(1, 10, (_, i) => peer.turn('bench-single', text(i)));
-  const lg = await runLoad(1, 100, (_, i) => peer.turn('bench-single', text(i + 10)));
+  // one turn of each system after the other, so both see the machine alike
+  const { parley, langgraph: lg } = await runLoadsInTurns(100, 1, 100, {
+    parley: (_, i) => parleyTurn(t, sessionId, text(i + 10)),
+    langgraph: (_, i) => peer.turn('bench-single', text(i + 10)),
+  });
   const share = ratio(parley.latency.p50, lg.latency.p50);
   return {
     id: 'single-turn',
     title: '2. Single-turn latency at concurrency 1, stateful',
-    setup: '10 warm-up then 100 measured turns of one session, one at a time.',
+    setup: '10 warm-up then 100 measured turns of one session, one at a time, the two systems taking turns.',
     columns: ['system', 'turns/s', 'p50 ms', 'p99 ms', 'turns'],
     rows: [row('Parley', parley), row('LangGraph.js', lg)],
     targets: [{ target: 'Parley p50 ≤ 1/4 of LangGraph.js', actual: x(share), met: share <= 0.25 }],
@@ -185,34 +199,39 @@ async function longConversations({ t, peer, questions }: Systems): Promise<Scena
   const SESSIONS = 4;
   const TURNS = 300;
   const text = (s: number, i: number) => `${questions[(s * 389 + i * 7) % questions.length]} (message ${i + 1} of the conversation)`;
-  const measure = async (turn: (s: number, i: number) => Promise<unknown>) => {
-    const first: number[] = [];
-    const last: number[] = [];
-    for (let s = 0; s < SESSIONS; s++) {
-      for (let i = 0; i < TURNS; i++) {
+  const sessions = await newSessions(t, SESSIONS);
+  const systems = {
+    parley: (s: number, i: number) => parleyTurn(t, sessions[s], text(s, i)),
+    langgraph: (s: number, i: number) => peer.turn(`bench-long-${s}`, text(s, i)),
+  };
+  type System = keyof typeof systems;
+  const first: Record<System, number[]> = { parley: [], langgraph: [] };
+  const last: Record<System, number[]> = { parley: [], langgraph: [] };
+  const parleyBefore = await tableBytes(t.db.url, PARLEY_TABLES);
+  const lgBefore = await peer.storageBytes();
+  // each turn of each conversation on one system, then on the other: both see the machine alike
+  for (let s = 0; s < SESSIONS; s++) {
+    for (let i = 0; i < TURNS; i++) {
+      for (const system of (i % 2 ? ['langgraph', 'parley'] : ['parley', 'langgraph']) as System[]) {
         const t0 = performance.now();
-        await turn(s, i);
+        await systems[system](s, i);
         const took = performance.now() - t0;
-        if (i < 50) first.push(took);
-        if (i >= TURNS - 50) last.push(took);
+        if (i < 50) first[system].push(took);
+        if (i >= TURNS - 50) last[system].push(took);
       }
     }
-    return { first: latency(first), last: latency(last) };
-  };
-  const sessions = await newSessions(t, SESSIONS);
-  const parleyBefore = await tableBytes(t.db.url, PARLEY_TABLES);
-  const parley = await measure((s, i) => parleyTurn(t, sessions[s], text(s, i)));
+  }
   const parleyBytes = (await tableBytes(t.db.url, PARLEY_TABLES)) - parleyBefore;
-  const lgBefore = await peer.storageBytes();
-  const lg = await measure((s, i) => peer.turn(`bench-long-${s}`, text(s, i)));
   const lgBytes = (await peer.storageBytes()) - lgBefore;
+  const parley = { first: latency(first.parley), last: latency(last.parley) };
+  const lg = { first: latency(first.langgraph), last: latency(last.langgraph) };
   const turns = SESSIONS * TURNS;
   const latencyShare = ratio(parley.last.p50, lg.last.p50);
   const storageShare = ratio(parleyBytes, lgBytes);
   return {
     id: 'long-conversations',
     title: '2b. Long conversations: 4 sessions to 300 turns, one in flight',
-    setup: `${SESSIONS} sessions × ${TURNS} turns, one at a time; Parley summarizes past its 6,000-token budget, LangGraph.js's node sends the same recent window. Storage is what the ${turns} turns added.`,
+    setup: `${SESSIONS} sessions × ${TURNS} turns, one at a time, each turn on both systems in turn; Parley summarizes past its 6,000-token budget, LangGraph.js's node sends the same recent window. Storage is what the ${turns} turns added.`,
     columns: ['system', 'turns 1–50 p50 ms', 'turns 251–300 p50 ms', 'turns 251–300 p99 ms', 'growth', 'KB per turn'],
     rows: [
       ['Parley', ms(parley.first.p50), ms(parley.last.p50), ms(parley.last.p99), x(parley.last.p50 / parley.first.p50), kb(parleyBytes / turns)],
