@@ -37,6 +37,7 @@ describe('the responder’s read of a session', () => {
   let llm: ScriptedLlmServer;
   let running: RunningTurns;
   let handler: TurnResponderHandler;
+  let newHandler: () => TurnResponderHandler;
   const prefix = testNatsPrefix('responder');
 
   beforeAll(async () => {
@@ -49,16 +50,18 @@ describe('the responder’s read of a session', () => {
     await ensureEventsStream(nc, prefix, 1);
     llm = await ScriptedLlmServer.start((request) => ({ text: `answer to ${String(request.messages.at(-1)?.content)}` }));
     running = new RunningTurns(nc, prefix);
-    handler = new TurnResponderHandler(
-      store,
-      new SessionStates(store, projections),
-      new EventPublisher(nc, prefix, 1),
-      new OpenAiCompatibleLlm({ baseURL: llm.url, apiKey: 'test', model: 'scripted', timeoutMs: 10_000, maxRetries: 0 }),
-      { systemPrompt: SYSTEM },
-      new TenantDirectory(database.db, defaults, 0),
-      running,
-      { nc } as Connections, // the handler uses the connection alone, for replies
-    );
+    newHandler = () =>
+      new TurnResponderHandler(
+        store,
+        new SessionStates(store, projections),
+        new EventPublisher(nc, prefix, 1),
+        new OpenAiCompatibleLlm({ baseURL: llm.url, apiKey: 'test', model: 'scripted', timeoutMs: 10_000, maxRetries: 0 }),
+        { systemPrompt: SYSTEM },
+        new TenantDirectory(database.db, defaults, 0),
+        running,
+        { nc } as Connections, // the handler uses the connection alone, for replies
+      );
+    handler = newHandler();
   });
   afterAll(async () => {
     running?.close();
@@ -150,6 +153,22 @@ describe('the responder’s read of a session', () => {
     expect(await answer(message, routed, 2)).toBeGreaterThan(0); // redelivered: the answer is in the log
     expect(await answer(message, { ...routed, recordedAt: new Date(Date.now() - 60_000).toISOString() })).toBeGreaterThan(0); // re-published late
     expect(llm.requests.length).toBe(llmCalls);
+  });
+
+  it('keeps a message whose turn never comes for a minute at most, with no other message to prompt it', async () => {
+    const [message] = await ingressTurn(`turn-${randomUUID()}`, 'is anyone there?', 'stateless');
+    jest.useFakeTimers({ now: Date.now(), doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    const quiet = newHandler(); // a responder with nothing else going on
+    const kept = () => (quiet as unknown as { messages: Map<string, unknown> }).messages.has(message.eventId);
+    try {
+      quiet.keep(message);
+      jest.advanceTimersByTime(59_000);
+      expect(kept()).toBe(true);
+      jest.advanceTimersByTime(2_000);
+      expect(kept()).toBe(false);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('reads the log under the interrupt policy, where a later message decides', async () => {

@@ -79,8 +79,9 @@ const FRESH_TURN_MS = 30_000;
 export class TurnResponderHandler {
   private readonly log = new Logger('TurnResponder');
   private readonly memory: UserMemoryStore;
-  /** Session messages ingress routed as it recorded them, by event id, until their turn is planned. */
+  /** Messages ingress routed as it recorded them, by event id, until their turn is planned (oldest first). */
   private readonly messages = new Map<string, { event: RecordedEvent; at: number }>();
+  private purge?: NodeJS.Timeout;
 
   constructor(
     private readonly store: EventStore,
@@ -103,8 +104,30 @@ export class TurnResponderHandler {
   @EventPattern('UserMessageReceived')
   keep(@Payload() message: RecordedEvent<'UserMessageReceived'>): void {
     this.states.advance(message);
-    if (this.messages.size >= MESSAGES_KEPT) this.messages.delete(this.messages.keys().next().value!);
+    this.messages.delete(message.eventId); // a repeat goes to the back: the map stays oldest first
+    this.forgetOldMessages(MESSAGES_KEPT - 1);
     this.messages.set(message.eventId, { event: message, at: Date.now() });
+    this.purgeWhenDue();
+  }
+
+  /** Drops each kept message when its time is up, even if no other message comes. */
+  private purgeWhenDue(): void {
+    const oldest = this.messages.values().next().value;
+    if (this.purge || !oldest) return;
+    this.purge = setTimeout(() => {
+      this.purge = undefined;
+      this.forgetOldMessages(MESSAGES_KEPT);
+      this.purgeWhenDue();
+    }, Math.max(0, oldest.at + MESSAGE_KEPT_MS - Date.now()) + 1).unref();
+  }
+
+  /** Oldest first: drops kept messages past their time (a user's words stay no longer than the folds do) or over `room`. */
+  private forgetOldMessages(room: number): void {
+    const now = Date.now();
+    for (const [id, { at }] of this.messages) {
+      if (now - at < MESSAGE_KEPT_MS && this.messages.size <= room) break;
+      this.messages.delete(id);
+    }
   }
 
   @EventPattern('TurnRouted')
