@@ -189,8 +189,11 @@ describe('streaming turns', () => {
     it('stops a reply still being generated when the user barges in', async () => {
       const { sessionId } = (await t.post('/v1/sessions', {})).body;
       const res = await streamTurn(`/v1/sessions/${sessionId}/turns`, { text: 'count slowly, please' });
-      const reader = readEvents(res);
-      await gate.reached; // a few words in, and the model still generating
+      let heard!: () => void;
+      const threeWords = new Promise<void>((resolve) => (heard = resolve));
+      let deltas = 0;
+      const reader = readEvents(res, undefined, (e) => e.event === 'delta' && ++deltas === 3 && heard());
+      await threeWords; // three words in (the client has them), and the model held there
       const turnId = (await eventsOf(sessionId)).find((e) => e.type === 'UserMessageReceived')!.data.turnId as string;
       expect((await t.post(`/v1/sessions/${sessionId}/turns/${turnId}/interrupt`, { spokenText: 'one two' })).status).toBe(200);
       const events = await reader;
@@ -239,7 +242,8 @@ describe('streaming turns', () => {
       const second = await call('POST', `/v1/sessions/${sessionId}/turns`, { text: 'stop, wait' });
       const cut = (await first).body;
       expect(cut.reply.interrupted).toBe('next-turn');
-      expect(cut.reply.text).toBe('one two three ');
+      expect(cut.reply.text.length).toBeGreaterThan(0);
+      expect('one two three '.startsWith(cut.reply.text)).toBe(true); // cut while held: no further than the gate
       expect(gate.releasedBy).toBeUndefined();
       expect(second.body.reply.text).toBe('You said: stop, wait');
       expect(contextOf('stop, wait')).toEqual([expect.any(String), 'count slowly up to twenty', cut.reply.text, 'stop, wait']);
