@@ -72,7 +72,7 @@ describe('delivery through the relay, at most once in effect', () => {
     // the same events again, under new message ids: JetStream cannot de-duplicate them
     const js = jetstream(nc);
     for (const event of [message, routed]) {
-      await js.publish(eventSubject(t.prefix, t.partitions, event), JSON.stringify(event), { msgID: randomUUID() });
+      await js.publish(eventSubject(t.prefix, event), JSON.stringify(event), { msgID: randomUUID() });
     }
     // a later turn of the same session is handled after them (same partition, in order)
     expect((await post(`/v1/sessions/${sessionId}/turns`, { text: 'and a follow-up' })).status).toBe(200);

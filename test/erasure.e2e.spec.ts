@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { eventsStreamName, eventSubject, partitionOf } from '@parley/contracts';
+import { eventsStreamName, eventSubject } from '@parley/contracts';
 import { Client } from 'pg';
 import { runCli, startTestCluster, TEST_NATS_URL, waitFor, type TestCluster } from '@parley/testing';
 
@@ -110,10 +110,10 @@ describe('erasing a user', () => {
       schemaVersion: 2,
     };
     const before = (await pg.query('select count(*)::int as n from events')).rows[0].n;
-    await jetstream(nc).publish(eventSubject(t.prefix, t.partitions, routed), JSON.stringify(routed), { msgID: randomUUID() });
-    // wait until the responder's consumer for that partition has handled (acked) it
+    await jetstream(nc).publish(eventSubject(t.prefix, routed), JSON.stringify(routed), { msgID: randomUUID() });
+    // wait until the responder's consumer has handled (acked) it
     const jsm = await jetstreamManager(nc);
-    const durable = `responder-p${partitionOf(routed.streamId, t.partitions)}`;
+    const durable = 'responder';
     await waitFor(async () => {
       const info = await jsm.consumers.info(eventsStreamName(t.prefix), durable);
       return info.num_pending === 0 && info.num_ack_pending === 0 && info.delivered.stream_seq > 0;

@@ -10,7 +10,7 @@ describe('parley dlq', () => {
 
   beforeAll(async () => {
     nc = await connectNats(TEST_NATS_URL, 'dlq-cli-test');
-    await ensureDeadLetterStream(await ensureEventsStream(nc, prefix, 4), prefix);
+    await ensureDeadLetterStream(await ensureEventsStream(nc, prefix), prefix);
   });
   afterAll(async () => {
     await nc.close();

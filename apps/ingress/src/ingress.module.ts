@@ -8,7 +8,7 @@ import { HealthController } from './health/health.controller';
 import { ChatCompletionsController } from './openai/chat-completions.controller';
 import { ResponsesController } from './openai/responses.controller';
 import { DocsController } from './docs/docs.controller';
-import { TURN_REPLIES, TURN_TIMEOUT_MS } from './ingress.tokens';
+import { TURN_LIMITS, TURN_REPLIES, type TurnLimits } from './ingress.tokens';
 import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
 import { TurnsController } from './turns/turns.controller';
@@ -30,7 +30,7 @@ export const INGRESS_CONTROLLERS = [
 
 @Module({})
 export class IngressModule {
-  static register(resources: Connections, replies: TurnReplies, turnTimeoutMs: number, tenants: TenantDirectory, matchers: TenantMatchers): DynamicModule {
+  static register(resources: Connections, replies: TurnReplies, limits: TurnLimits, tenants: TenantDirectory, matchers: TenantMatchers): DynamicModule {
     return {
       module: IngressModule,
       imports: [InfrastructureModule.forResources(resources)],
@@ -39,7 +39,7 @@ export class IngressModule {
         SessionsService,
         TurnsService,
         { provide: TURN_REPLIES, useValue: replies },
-        { provide: TURN_TIMEOUT_MS, useValue: turnTimeoutMs },
+        { provide: TURN_LIMITS, useValue: limits },
         { provide: TenantDirectory, useValue: tenants },
         // sessionless FAQ turns are answered here once a tenant's matcher is trained (in the background)
         { provide: TenantMatchers, useValue: matchers },

@@ -23,7 +23,7 @@ async function main(): Promise<void> {
     if (settings.PARLEY_DEV_API_KEY) await ensureDevKey(db, DEFAULT_TENANT, settings.PARLEY_DEV_API_KEY);
     const tenants = new TenantDirectory(db, tenantDefaults(settings), settings.PARLEY_TENANT_CACHE_MS);
     const app = await NestFactory.create<NestFastifyApplication>(
-      IngressModule.register(resources, replies, settings.PARLEY_TURN_TIMEOUT_MS, tenants, new TenantMatchers(db, settings.PARLEY_KB_REFRESH_MS, 'background')),
+      IngressModule.register(resources, replies, { timeoutMs: settings.PARLEY_TURN_TIMEOUT_MS, maxOpen: settings.PARLEY_MAX_OPEN_TURNS }, tenants, new TenantMatchers(db, settings.PARLEY_KB_REFRESH_MS, 'background')),
       // path parameters up to 512 characters: user ids may be 200, and our validation should be the one to refuse
       new FastifyAdapter({ bodyLimit: 1024 * 1024, maxParamLength: 512 }),
       { logger: logLevels(resources.logLevel) },

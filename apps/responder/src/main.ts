@@ -1,11 +1,14 @@
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { SettingsError, tenantDefaults, type Settings } from '@parley/contracts';
-import { TenantDirectory } from '@parley/event-store';
-import { partitionedConsumers, RunningTurns } from '@parley/messaging';
+import { SessionStates, TenantDirectory } from '@parley/event-store';
+import { RunningTurns, serviceConsumer, StreamSignals } from '@parley/messaging';
 import { OpenAiCompatibleLlm } from '@parley/llm';
-import { InfrastructureModule, runWorker } from '@parley/runtime';
-import { LLM, RESPONDER_OPTIONS, TurnResponderHandler, type ResponderOptions } from './replying/turn-responder.handler';
+import { InfrastructureModule, runWorker, type Resources } from '@parley/runtime';
+import { KeptMessages } from './replying/kept-messages';
+import { Summarizer } from './replying/summarizer';
+import { TurnPlanner } from './replying/turn-planner';
+import { LLM, RESPONDER_PARTS, TurnResponderHandler, type ResponderParts } from './replying/turn-responder.handler';
 
 function checkLlmSettings(settings: Settings<'responder'>): void {
   if (!settings.OPENAI_API_KEY && !settings.explicit.has('OPENAI_BASE_URL')) {
@@ -25,29 +28,42 @@ function llmFrom(settings: Settings<'responder'>): OpenAiCompatibleLlm {
   });
 }
 
+/** Routed messages kept for their `TurnRouted`: room for every turn this replica holds, briefly. */
+const keptMessages = (concurrency: number) => new KeptMessages(Math.max(1_000, 4 * concurrency), 60_000);
+
 void runWorker({
   service: 'responder',
   checkSettings: checkLlmSettings,
-  module: (resources) => {
+  module: (resources: Resources<'responder'>) => {
+    const { settings, store } = resources;
+    const llm = llmFrom(settings);
+    const tenants = new TenantDirectory(resources.database.db, tenantDefaults(settings), settings.PARLEY_TENANT_CACHE_MS);
+    // the folds of the sessions this replica answers: room for more than it holds at once
+    const states = new SessionStates(store, resources.projections, { maxEntries: Math.max(1_000, 4 * settings.PARLEY_MAX_CONCURRENT_TURNS), maxAgeMs: 60_000 });
+    const signals = new StreamSignals(resources.nc, resources.prefix);
+    const kept = keptMessages(settings.PARLEY_MAX_CONCURRENT_TURNS);
+    const parts: ResponderParts = {
+      kept,
+      signals,
+      planner: new TurnPlanner(store, states, tenants, signals, kept, settings.PARLEY_SYSTEM_PROMPT),
+      summarizer: new Summarizer(store, states, resources.publisher, llm),
+    };
     @Module({
       imports: [InfrastructureModule.forResources(resources)],
       controllers: [TurnResponderHandler],
       providers: [
-        { provide: LLM, useValue: llmFrom(resources.settings) },
+        { provide: LLM, useValue: llm },
+        { provide: SessionStates, useValue: states },
         { provide: RunningTurns, useValue: new RunningTurns(resources.nc, resources.prefix) },
-        { provide: TenantDirectory, useValue: new TenantDirectory(resources.database.db, tenantDefaults(resources.settings), resources.settings.PARLEY_TENANT_CACHE_MS) },
-        {
-          provide: RESPONDER_OPTIONS,
-          useValue: {
-            systemPrompt: resources.settings.PARLEY_SYSTEM_PROMPT,
-          } satisfies ResponderOptions,
-        },
+        { provide: RESPONDER_PARTS, useValue: parts },
       ],
     })
     class ResponderModule {}
     return ResponderModule;
   },
-  // A new responder does not answer turns from before it existed; its durables remember from then on.
-  consumers: (prefix, partitions, ackWaitMs) =>
-    partitionedConsumers(prefix, partitions, { name: 'responder', audience: 'answer', deliverFrom: 'new', ackWaitMs }),
+  // A new responder does not answer turns from before it existed; its durable remembers from then on.
+  consumers: (prefix, ackWaitMs) => [serviceConsumer(prefix, { name: 'responder', audience: 'answer', deliverFrom: 'new', ackWaitMs })],
+  // a session's stateful turns one after another; a stateless turn (its own message alone) waits for nothing
+  orderKey: (event) => (event.type === 'TurnRouted' && (event.data as { mode?: unknown }).mode === 'stateless' ? event.eventId : event.streamId),
+  handlesTurns: true,
 });

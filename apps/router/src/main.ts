@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { tenantDefaults } from '@parley/contracts';
 import { TenantDirectory } from '@parley/event-store';
-import { partitionedConsumers } from '@parley/messaging';
+import { serviceConsumer, StreamSignals } from '@parley/messaging';
 import { InfrastructureModule, runWorker, TenantMatchers } from '@parley/runtime';
 import { TurnRoutingHandler } from './routing/turn-routing.handler';
 
@@ -15,12 +15,13 @@ void runWorker({
       providers: [
         { provide: TenantMatchers, useValue: new TenantMatchers(resources.database.db, resources.settings.PARLEY_KB_REFRESH_MS) },
         { provide: TenantDirectory, useValue: new TenantDirectory(resources.database.db, tenantDefaults(resources.settings), resources.settings.PARLEY_TENANT_CACHE_MS) },
+        { provide: StreamSignals, useValue: new StreamSignals(resources.nc, resources.prefix) },
       ],
     })
     class RouterModule {}
     return RouterModule;
   },
-  consumers: (prefix, partitions, ackWaitMs) =>
-    // only messages still to be routed: those ingress routed as it recorded them are not delivered
-    partitionedConsumers(prefix, partitions, { name: 'router', audience: 'route', deliverFrom: 'all', ackWaitMs }),
+  // only messages still to be routed: those ingress routed as it recorded them are not delivered
+  consumers: (prefix, ackWaitMs) => [serviceConsumer(prefix, { name: 'router', audience: 'route', deliverFrom: 'all', ackWaitMs })],
+  handlesTurns: true,
 });

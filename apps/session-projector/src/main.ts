@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
-import { partitionedConsumers } from '@parley/messaging';
+import { serviceConsumer } from '@parley/messaging';
 import { InfrastructureModule, runWorker } from '@parley/runtime';
 import { PROJECTION_QUIET_MS, SessionProjectionHandler } from './projection/session-projection.handler';
 
@@ -15,5 +15,5 @@ void runWorker({
     class SessionProjectorModule {}
     return SessionProjectorModule;
   },
-  consumers: (prefix, partitions, ackWaitMs) => partitionedConsumers(prefix, partitions, { name: 'session-projector', audience: 'state', deliverFrom: 'all', ackWaitMs }),
+  consumers: (prefix, ackWaitMs) => [serviceConsumer(prefix, { name: 'session-projector', audience: 'state', deliverFrom: 'all', ackWaitMs })],
 });

@@ -50,7 +50,7 @@ export async function conversations(root: string): Promise<ScenarioResult[]> {
   const t = await startTestCluster({
     label: 'bench_conv',
     script: () => ({ text: REPLY }),
-    env: { ...DEPLOYMENT_SETTINGS, LOG_LEVEL: 'warn', PARLEY_RATE_LIMIT_PER_MINUTE: '1000000', PARLEY_PARTITIONS: '16' }, // the deployment's partitions
+    env: { ...DEPLOYMENT_SETTINGS, LOG_LEVEL: 'warn', PARLEY_RATE_LIMIT_PER_MINUTE: '1000000' },
     readyTimeoutMs: 120_000,
     beforeStart: async (db) => {
       const demo = join(root, 'data/demo-bank');

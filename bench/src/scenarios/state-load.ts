@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sessionStreamId, type NewEvent } from '@parley/contracts';
-import { foldSession, planStatefulContext, type SessionState } from '@parley/conversation';
+import { foldSession, planSummary, type SessionState } from '@parley/conversation';
 import { EventStore, loadSessionState, SessionProjectionRepository, type Database } from '@parley/event-store';
 import { parseCsv } from '@parley/knowledge';
 import { ms, timed, timedInTurns } from '../measure';
@@ -13,8 +13,8 @@ const SUMMARY = 'The user is a retail banking customer. '.repeat(12).trim();
 
 /**
  * Writes a session of `turns` stateful turns the way the services would: each turn's message,
- * routing and reply, and a `ConversationSummarized` whenever the responder's context plan asks
- * for one. The projection (the snapshot) is saved a turn behind the log, as a projector that lags
+ * routing and reply, and a `ConversationSummarized` after a reply whenever the responder's
+ * summary policy would write one. The projection (the snapshot) is saved a turn behind the log, as a projector that lags
  * slightly would leave it, so every load reads the snapshot and a tail of events.
  */
 async function writeSession(store: EventStore, projections: SessionProjectionRepository, turns: number, texts: string[][]): Promise<string> {
@@ -35,14 +35,15 @@ async function writeSession(store: EventStore, projections: SessionProjectionRep
     const events: NewEvent[] = [
       { eventId: randomUUID(), type: 'TurnRouted', data: { turnId, mode: 'stateful', route: 'llm', reason: 'session-default-stateful', features: {} }, metadata: meta },
     ];
-    const plan = planStatefulContext({ state: folded.state, turnId, systemPrompt: 'You are a helpful, concise assistant.', memory: null, budget: BUDGET });
-    if (plan.kind === 'summarize') {
-      const { throughVersion, summarizedMessages } = plan.request;
-      events.push({ eventId: randomUUID(), type: 'ConversationSummarized', data: { turnId, summary: SUMMARY, throughVersion, summarizedMessages, model: 'bench', usage: null }, metadata: meta });
-    }
     events.push({ eventId: randomUUID(), type: 'AssistantReplied', data: { turnId, text: answer, model: 'bench', usage: { promptTokens: 500, completionTokens: 40 }, latencyMs: 1, contextMessages: 10, interrupted: null }, metadata: meta });
     snapshot = folded;
     folded = foldSession(await store.append(streamId, 'default', events, folded.version), folded);
+    const due = planSummary(folded.state, BUDGET);
+    if (due) {
+      const { throughVersion, summarizedMessages } = due;
+      const summary: NewEvent = { eventId: randomUUID(), type: 'ConversationSummarized', data: { turnId, summary: SUMMARY, throughVersion, summarizedMessages, model: 'bench', usage: null }, metadata: meta };
+      folded = foldSession(await store.append(streamId, 'default', [summary], folded.version), folded);
+    }
   }
   await projections.save(streamId, 'default', snapshot, new Date().toISOString());
   return sessionId;

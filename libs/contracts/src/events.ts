@@ -127,7 +127,7 @@ export const AssistantRepliedDataV1 = z.object({
   contextMessages: z.number().int().nonnegative(),
 });
 
-/** The assistant answered a turn (schema version 2). */
+/** The assistant answered a turn (schema version 3). */
 export const AssistantRepliedData = z.object({
   /** The turn answered. */
   turnId: Id,
@@ -153,7 +153,21 @@ export const AssistantRepliedData = z.object({
    * rebuilds it from the log can tell whether it is the same. Absent on knowledge base answers.
    */
   contextDigest: z.string().optional(),
+  /**
+   * Stream version of the session state the context was built from: the events up to it, and no
+   * later one (a summary or another turn recorded while the model answered). Absent for turns
+   * answered without the session (and before version 3, when the state was the log up to the reply).
+   */
+  stateVersion: z.number().int().positive().optional(),
+  /**
+   * Oldest messages of the transcript (after the summary) left out of the context because they
+   * did not fit the token budget before a summary took them in. Absent when none were.
+   */
+  droppedMessages: z.number().int().positive().optional(),
 });
+
+/** `AssistantReplied` of schema version 2: the context's extent was not recorded. */
+export const AssistantRepliedDataV2 = AssistantRepliedData.omit({ stateVersion: true, droppedMessages: true });
 
 /**
  * The user interrupted the assistant's reply (barge-in): only `spokenText` reached them, so later
@@ -189,8 +203,9 @@ export const SessionExpiredData = z.object({
  * context budget. From then on the session's state (and every stateful context) holds this summary
  * in place of the messages up to `throughVersion`; the log keeps them all.
  */
+/** Older messages of a session folded into its rolling summary (schema version 2). */
 export const ConversationSummarizedData = z.object({
-  /** The turn whose context needed the room. */
+  /** The turn after whose reply the summary was written (before version 2: the turn whose context needed the room). */
   turnId: Id,
   /** The summary: the previous summary and the newly folded messages, merged. */
   summary: z.string(),
@@ -202,7 +217,12 @@ export const ConversationSummarizedData = z.object({
   model: z.string(),
   /** Token usage of the summarizing call, when the model reported it. */
   usage: TokenUsage.nullable(),
+  /** Set when the model's summary was longer than its share of the context budget and was cut to it. */
+  truncated: z.boolean().optional(),
 });
+
+/** `ConversationSummarized` of schema version 1: a summary was never cut. */
+export const ConversationSummarizedDataV1 = ConversationSummarizedData.omit({ truncated: true });
 
 /** One message carried into a forked session. */
 export const ForkedMessageData = z.object({
@@ -285,12 +305,12 @@ export const EVENT_SCHEMA_VERSIONS: Record<EventType, number> = {
   SessionStarted: 1,
   UserMessageReceived: 1,
   TurnRouted: 2,
-  AssistantReplied: 2,
+  AssistantReplied: 3,
   TurnFailed: 1,
   MemoryRemembered: 1,
   MemoryForgotten: 1,
   SessionExpired: 1,
-  ConversationSummarized: 1,
+  ConversationSummarized: 2,
   ReplyInterrupted: 1,
   SessionForked: 1,
 };
@@ -305,6 +325,10 @@ export const UPCASTERS: Partial<Record<EventType, Record<number, (data: unknown)
   },
   AssistantReplied: {
     1: (data) => ({ ...AssistantRepliedDataV1.parse(data), interrupted: null }),
+    2: (data) => AssistantRepliedDataV2.parse(data),
+  },
+  ConversationSummarized: {
+    1: (data) => ConversationSummarizedDataV1.parse(data),
   },
 };
 

@@ -54,11 +54,11 @@ export const SETTINGS = {
     }, 'must contain only letters, digits, "_" and "-"'),
     doc: 'Prefix of every NATS subject and JetStream stream, so clusters can share one NATS server.',
   },
-  PARLEY_PARTITIONS: {
-    services: ALL,
-    default: '16',
-    schema: int(1, 256),
-    doc: 'Partitions of the event subjects; a session is handled in order within its partition. Fixed per JetStream stream.',
+  PARLEY_MAX_CONCURRENT_TURNS: {
+    services: ['router', 'session-projector', 'responder'],
+    default: '256',
+    schema: int(1, 10_000),
+    doc: 'Messages each replica works on at once (for the responder: turns, LLM calls included); more wait in JetStream, not in memory. A second replica adds as many again.',
   },
   PARLEY_MAX_DELIVERIES: {
     services: ['router', 'session-projector', 'responder'],
@@ -111,6 +111,12 @@ export const SETTINGS = {
     default: '127.0.0.1',
     schema: z.string().min(1),
     doc: 'Interface ingress listens on (loopback by default; containers set 0.0.0.0).',
+  },
+  PARLEY_MAX_OPEN_TURNS: {
+    services: ['ingress'],
+    default: '2048',
+    schema: int(1, 100_000),
+    doc: 'Turn requests one ingress instance holds open at once; past it a turn is refused at once with 503 SERVICE.OVERLOADED and Retry-After.',
   },
   PARLEY_TURN_TIMEOUT_MS: {
     services: ['ingress'],
@@ -171,7 +177,7 @@ export const SETTINGS = {
     services: TENANT_DEFAULT,
     default: '6000',
     schema: int(200, 1_000_000),
-    doc: 'Tenant default: most tokens a stateful LLM input may hold. Past it, older turns are folded into a rolling summary (ConversationSummarized) and about half the budget stays verbatim.',
+    doc: 'Tenant default: most tokens a stateful LLM input may hold: the rolling summary plus the most recent turns that fit. Once the turns after the summary pass half of it, older ones are folded into the summary (ConversationSummarized) after the reply, in the background; the summary keeps to a quarter of the budget.',
   },
   PARLEY_LLM_TIMEOUT_MS: {
     services: ['responder', 'cli'],

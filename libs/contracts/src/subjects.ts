@@ -23,18 +23,21 @@ export const eventsStreamName = (prefix: string) => `${prefix.toUpperCase()}_EVE
 export const eventsStreamSubjects = (prefix: string) => [`${prefix}.events.>`];
 
 /**
- * The partition of a stream: FNV-1a of its id, mod the partition count. Every event of a stream
- * lands in one partition, and each service reads each partition through a consumer with one
- * message in flight, so a session's events are handled in order even across replicas
- * (nats-server 2.9 has no multi-filter consumers or subject transforms to do this for us).
+ * Shards of the event subjects. A stream's events always carry the same shard token (FNV-1a of its
+ * id), so a subscriber that wants to split the events by conversation can filter on it. Parley's
+ * own consumers do not: they take every shard (`*`) and keep each session in order themselves
+ * (see `JetStreamTransport`). The count is fixed, as it is part of every subject.
  */
-export function partitionOf(streamId: string, partitions: number): number {
+export const SUBJECT_SHARDS = 16;
+
+/** The shard token of a stream's subjects. */
+export function shardOf(streamId: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < streamId.length; i++) {
     hash ^= streamId.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
-  return hash % partitions;
+  return hash % SUBJECT_SHARDS;
 }
 
 /**
@@ -60,17 +63,17 @@ export function audienceOf(event: Pick<StoredEvent, 'streamId' | 'type' | 'data'
   return isSessionStream(event.streamId) ? 'state' : 'log';
 }
 
-/** `<prefix>.events.<partition>.<tenant>.<streamId>.<type>.<audience>` — partition, tenant, stream, type, and who acts on it. */
-export const eventSubject = (prefix: string, partitions: number, event: Pick<StoredEvent, 'streamId' | 'type' | 'data' | 'metadata'>) =>
-  `${prefix}.events.${partitionOf(event.streamId, partitions)}.${token(event.metadata.tenantId, 'tenant id')}.${token(event.streamId, 'stream id')}.${event.type}.${audienceOf(event)}`;
+/** `<prefix>.events.<shard>.<tenant>.<streamId>.<type>.<audience>` — shard, tenant, stream, type, and who acts on it. */
+export const eventSubject = (prefix: string, event: Pick<StoredEvent, 'streamId' | 'type' | 'data' | 'metadata'>) =>
+  `${prefix}.events.${shardOf(event.streamId)}.${token(event.metadata.tenantId, 'tenant id')}.${token(event.streamId, 'stream id')}.${event.type}.${audienceOf(event)}`;
 
 /** Every event of one stream (a core NATS subscription on it sees them as they are published). */
-export const streamEventsSubject = (prefix: string, partitions: number, tenantId: string, streamId: string) =>
-  `${prefix}.events.${partitionOf(streamId, partitions)}.${token(tenantId, 'tenant id')}.${token(streamId, 'stream id')}.>`;
+export const streamEventsSubject = (prefix: string, tenantId: string, streamId: string) =>
+  `${prefix}.events.${shardOf(streamId)}.${token(tenantId, 'tenant id')}.${token(streamId, 'stream id')}.>`;
 
-/** Filter for one partition (or all) and the events for one audience (or all). */
-export const eventFilter = (prefix: string, partition?: number, audience?: EventAudience) =>
-  `${prefix}.events.${partition ?? '*'}.${audience ? `*.*.*.${audience}` : '>'}`;
+/** Filter for the events for one audience (or all), of one shard (or all). */
+export const eventFilter = (prefix: string, audience?: EventAudience, shard?: number) =>
+  `${prefix}.events.${shard ?? '*'}.${audience ? `*.*.*.${audience}` : '>'}`;
 
 /** JetStream stream holding messages no handler could process: `<PREFIX>_DLQ`. */
 export const deadLetterStreamName = (prefix: string) => `${prefix.toUpperCase()}_DLQ`;

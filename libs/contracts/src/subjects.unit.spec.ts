@@ -1,5 +1,5 @@
 /** Event subjects: who acts on an event is in its subject, so a consumer's one filter gets it only those. */
-import { audienceOf, eventFilter, eventSubject, partitionOf, streamEventsSubject } from './subjects';
+import { audienceOf, eventFilter, eventSubject, shardOf, streamEventsSubject } from './subjects';
 
 const tenantId = 'acme';
 const on = (streamId: string, type: string, data: object = {}, metadata: object = {}) =>
@@ -33,22 +33,22 @@ describe('event subjects', () => {
     expect(audienceOf(on('user-abc', 'MemoryRemembered'))).toBe('log');
   });
 
-  it('are filtered per audience and partition, and watched per stream', () => {
+  it('are filtered per audience (and shard), and watched per stream', () => {
     const replied = on('session-1', 'AssistantReplied');
-    const subject = eventSubject('px', 4, replied);
-    const partition = partitionOf('session-1', 4);
-    expect(subject).toBe(`px.events.${partition}.acme.session-1.AssistantReplied.state`);
-    expect(matches(eventFilter('px', partition, 'state'), subject)).toBe(true);
-    expect(matches(eventFilter('px', partition, 'answer'), subject)).toBe(false);
-    expect(matches(eventFilter('px', (partition + 1) % 4, 'state'), subject)).toBe(false);
-    expect(matches(eventFilter('px', partition), subject)).toBe(true);
+    const subject = eventSubject('px', replied);
+    const shard = shardOf('session-1');
+    expect(subject).toBe(`px.events.${shard}.acme.session-1.AssistantReplied.state`);
+    expect(matches(eventFilter('px', 'state'), subject)).toBe(true);
+    expect(matches(eventFilter('px', 'answer'), subject)).toBe(false);
+    expect(matches(eventFilter('px', 'state', shard), subject)).toBe(true);
+    expect(matches(eventFilter('px', 'state', (shard + 1) % 16), subject)).toBe(false);
     expect(matches(eventFilter('px'), subject)).toBe(true);
-    expect(matches(streamEventsSubject('px', 4, tenantId, 'session-1'), subject)).toBe(true);
-    expect(matches(streamEventsSubject('px', 4, tenantId, 'session-2'), subject)).toBe(false);
+    expect(matches(streamEventsSubject('px', tenantId, 'session-1'), subject)).toBe(true);
+    expect(matches(streamEventsSubject('px', tenantId, 'session-2'), subject)).toBe(false);
   });
 
   it('refuse a tenant or stream id that is not a subject token', () => {
-    expect(() => eventSubject('px', 4, on('session-1.x', 'AssistantReplied'))).toThrow(/stream id "session-1.x" is not a valid NATS subject token/);
-    expect(() => eventSubject('px', 4, { ...on('session-1', 'AssistantReplied'), metadata: { tenantId: 'a b' } })).toThrow(/tenant id/);
+    expect(() => eventSubject('px', on('session-1.x', 'AssistantReplied'))).toThrow(/stream id "session-1.x" is not a valid NATS subject token/);
+    expect(() => eventSubject('px', { ...on('session-1', 'AssistantReplied'), metadata: { tenantId: 'a b' } })).toThrow(/tenant id/);
   });
 });

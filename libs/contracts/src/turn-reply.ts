@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InterruptReason, RouteMode } from './events';
+import { InterruptReason, RouteMode, type AssistantRepliedData, type TurnFailedData } from './events';
 
 /** How a turn was routed, as the HTTP API reports it. */
 export const RouteInfo = z.object({
@@ -85,4 +85,19 @@ export function routeInfoOf(routed: { mode: RouteInfo['mode']; reason: string; f
     ...(typeof intent === 'string' ? { intent } : {}),
     ...(typeof confidence === 'number' ? { confidence } : {}),
   };
+}
+
+/**
+ * The answer a waiting client gets, from the turn's routing and its outcome as the log records
+ * them: the one mapping the responder, the router and ingress (reading the log) all use. A turn
+ * that failed before it was routed reports a stateless route with reason `unrouted`.
+ */
+export function turnReplyOf(
+  routed: { mode: RouteInfo['mode']; reason: string; features: Record<string, unknown> } | null,
+  outcome: { type: 'AssistantReplied'; data: z.infer<typeof AssistantRepliedData> } | { type: 'TurnFailed'; data: z.infer<typeof TurnFailedData> },
+): TurnReplyMessage {
+  const route = routed ? routeInfoOf(routed) : { mode: 'stateless' as const, reason: 'unrouted' };
+  if (outcome.type === 'TurnFailed') return { ok: false, turnId: outcome.data.turnId, route, code: outcome.data.code, message: outcome.data.message };
+  const { turnId, text, interrupted, usage, toolCalls } = outcome.data;
+  return { ok: true, turnId, text, route, interrupted, usage, ...(toolCalls?.length ? { toolCalls } : {}) };
 }

@@ -1,7 +1,57 @@
-export * from './session.state';
-export * from './turn-routing.policy';
-export * from './llm-context';
-export * from './errors';
-export * from './ids';
-export * from './user-memory.state';
-export * from './context-budget';
+export { derivedId } from './ids';
+export { ConversationError, ConversationErrorCodes, type ConversationErrorCode } from './errors';
+export {
+  emptyUsage,
+  evolveSession,
+  foldSession,
+  initialSessionState,
+  RECENT_TURNS,
+  routingHistory,
+  SESSION_FOLD_VERSION,
+  SessionFolder,
+  type ConversationSummary,
+  type OpenSession,
+  type SessionState,
+  type SessionUsage,
+  type TranscriptMessage,
+  type TurnRecord,
+  type TurnStatus,
+  type UsageTotals,
+  type Versioned,
+} from './session.state';
+export { evolveUserMemory, foldUserMemory, initialUserMemory, memoryMessage, type UserMemory } from './user-memory.state';
+export {
+  needsHistory,
+  routeTurn,
+  routingEvents,
+  type FaqCandidate,
+  type RouteDecision,
+  type RouteInput,
+  type RoutingHistory,
+} from './turn-routing.policy';
+export {
+  buildStatefulContext,
+  buildStatelessContext,
+  chatMessage,
+  contextDigest,
+  contextTranscript,
+  statefulContext,
+  summaryMessage,
+  turnContext,
+} from './llm-context';
+export { contextTokens, countTokens, cutToTokens, MESSAGE_OVERHEAD_TOKENS, messageTokens, TOKEN_COUNTS_KEPT, tokenCountsKept } from './tokens';
+export { planSummary, SUMMARY_INSTRUCTIONS, summaryPrompt, summaryShare, type SummaryRequest } from './summary.policy';
+export {
+  admitAnswer,
+  admitRouting,
+  failed,
+  gaveUp,
+  outcomeIdOf,
+  remembered,
+  replied,
+  summarized,
+  superseded,
+  TURN_UNANSWERED,
+  type Admission,
+  type TurnReply,
+} from './turn.decider';

@@ -3,6 +3,7 @@ export const EventStoreErrorCodes = {
   Concurrency: 'EVENT_STORE.CONCURRENCY',
   StreamNotFound: 'EVENT_STORE.STREAM_NOT_FOUND',
   DuplicateEvent: 'EVENT_STORE.DUPLICATE_EVENT',
+  OutcomeRecorded: 'EVENT_STORE.OUTCOME_RECORDED',
   StreamErased: 'EVENT_STORE.STREAM_ERASED',
   StreamInactive: 'EVENT_STORE.STREAM_INACTIVE',
   UserErased: 'EVENT_STORE.USER_ERASED',
@@ -47,6 +48,17 @@ export class DuplicateEventError extends EventStoreError {
     options?: { cause?: unknown },
   ) {
     super(EventStoreErrorCodes.DuplicateEvent, `An event appended to ${streamId} is already in the log`, options);
+  }
+}
+
+/** The turn already has an outcome (`AssistantReplied` or `TurnFailed`) in the log: a turn has one. */
+export class OutcomeRecordedError extends EventStoreError {
+  override readonly name = 'OutcomeRecordedError';
+  constructor(
+    readonly streamId: string,
+    options?: { cause?: unknown },
+  ) {
+    super(EventStoreErrorCodes.OutcomeRecorded, `A turn of ${streamId} already has an outcome in the log`, options);
   }
 }
 

@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import type { NewEvent } from '@parley/contracts';
 import { createTestDatabase, type TestDatabase } from '@parley/testing';
 import { connectDatabase, ensureDatabase, migrateDatabase, type Database } from './database';
-import { ConcurrencyError, DuplicateEventError, pgErrorOf, StreamNotFoundError } from './errors';
+import { ConcurrencyError, DuplicateEventError, OutcomeRecordedError, pgErrorOf, StreamNotFoundError } from './errors';
 import { EventStore } from './event-store';
 import { loadSessionState, SessionProjectionRepository } from './session-projection.repository';
 
@@ -162,6 +162,32 @@ describe('EventStore against PostgreSQL', () => {
     });
     const raw = await database.db.execute(sql`select schema_version, data from events where stream_id = ${streamId} and version = 2`);
     expect(raw.rows[0]).toEqual({ schema_version: 1, data: { turnId: 't-old', mode: 'stateful', reason: 'session-default-stateful' } });
+  });
+
+  it('holds one outcome per turn, whoever records it: a second is refused, the first stands', async () => {
+    const sessionId = randomUUID();
+    const streamId = `session-${sessionId}`;
+    const turnId = randomUUID();
+    await store.append(streamId, tenantId, [started(sessionId), said('are you there?', turnId)], 'no_stream');
+    const reply: NewEvent = {
+      eventId: randomUUID(),
+      type: 'AssistantReplied',
+      data: { turnId, text: 'yes', model: 'm', usage: null, latencyMs: 1, contextMessages: 2, interrupted: null },
+      metadata: { tenantId },
+    };
+    const gaveUp: NewEvent = { eventId: randomUUID(), type: 'TurnFailed', data: { turnId, code: 'TURN.UNANSWERED', message: 'gave up' }, metadata: { tenantId } };
+    // two writers race with different event ids: one wins
+    const results = await Promise.allSettled([store.append(streamId, tenantId, [reply], 'exists'), store.append(streamId, tenantId, [gaveUp], 'exists')]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(results.find((r) => r.status === 'rejected')).toMatchObject({ reason: expect.any(OutcomeRecordedError) });
+    const outcome = await store.outcomeOf(streamId, turnId);
+    expect(['AssistantReplied', 'TurnFailed']).toContain(outcome?.type);
+    expect((await store.readStream(streamId)).filter((e) => e.type === 'AssistantReplied' || e.type === 'TurnFailed')).toHaveLength(1);
+    // another turn's outcome is its own
+    const other = randomUUID();
+    await store.append(streamId, tenantId, [said('and now?', other), { ...reply, eventId: randomUUID(), data: { ...reply.data, turnId: other } } as NewEvent], 'exists');
+    expect((await store.outcomeOf(streamId, other))?.data).toMatchObject({ turnId: other, text: 'yes' });
+    expect(await store.outcomeOf(streamId, randomUUID())).toBeNull();
   });
 
   it('creates a missing database once', async () => {

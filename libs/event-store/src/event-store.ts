@@ -14,7 +14,7 @@ import {
 } from '@parley/contracts';
 import type { Db } from './database';
 import { DataKeys } from './data-keys';
-import { ConcurrencyError, DuplicateEventError, pgErrorOf, StreamErasedError, StreamInactiveError, StreamNotFoundError, UserErasedError } from './errors';
+import { ConcurrencyError, DuplicateEventError, OutcomeRecordedError, pgErrorOf, StreamErasedError, StreamInactiveError, StreamNotFoundError, UserErasedError } from './errors';
 import { hasPersonalFields, hasSealedFields, newDataKey, openData, sealData, type KeyState } from './personal-data';
 
 const dialect = new PgDialect();
@@ -197,6 +197,7 @@ export class EventStore {
     } catch (error) {
       const pg = pgErrorOf(error);
       if (pg.constraint === 'events_event_id_key') throw new DuplicateEventError(streamId, { cause: error });
+      if (pg.constraint === 'events_one_outcome_per_turn') throw new OutcomeRecordedError(streamId, { cause: error });
       if (pg.code === 'P0002' && userId) throw new UserErasedError(userId);
       throw error;
     }
@@ -257,7 +258,6 @@ export class EventStore {
     return recorded;
   }
 
-  /** A stream's events in order, optionally only those after a version and up to another. */
   /** A stream's events in version order: those after `after`, up to `upTo`, of `types`, at most `limit`. */
   async readStream(streamId: string, range: { after?: number; upTo?: number; types?: readonly EventType[]; limit?: number } = {}): Promise<RecordedEvent[]> {
     const result = { rows: await query(this.db, sql`${SELECT_EVENT}
@@ -276,6 +276,14 @@ export class EventStore {
     const result = { rows: await query(this.db, sql`${SELECT_EVENT} where event_id = any(${sql.param(eventIds)}::uuid[])`) };
     const events = await this.open((result.rows as unknown as EventRowJson[]).map(toStored));
     return new Map(events.map((e) => [e.eventId, e]));
+  }
+
+  /** The outcome (`AssistantReplied` or `TurnFailed`) of a turn, if the log holds one (there is at most one). */
+  async outcomeOf(streamId: string, turnId: string): Promise<RecordedEvent<'AssistantReplied' | 'TurnFailed'> | null> {
+    const rows = await query(this.db, sql`${SELECT_EVENT}
+      where stream_id = ${streamId} and type in ('AssistantReplied', 'TurnFailed') and (data ->> 'turnId') = ${turnId}`);
+    const [outcome] = await this.open((rows as EventRowJson[]).map(toStored));
+    return (outcome as RecordedEvent<'AssistantReplied' | 'TurnFailed'> | undefined) ?? null;
   }
 
   /** Whether the tenant holds any stream of this user (a session or memory, erased or not). */

@@ -41,6 +41,10 @@ export const events = pgTable(
     uniqueIndex('events_event_id_key').on(t.eventId),
     uniqueIndex('events_stream_version_key').on(t.streamId, t.version),
     index('events_tx_position_idx').on(t.transactionId, t.globalPosition),
+    // one outcome per turn, whoever records it (the responder, a give-up, a superseded turn): a second is refused
+    uniqueIndex('events_one_outcome_per_turn')
+      .on(t.streamId, sql`(${t.data} ->> 'turnId')`)
+      .where(sql`${t.type} in ('AssistantReplied', 'TurnFailed')`),
   ],
 );
 

@@ -29,6 +29,8 @@ export interface LlmRequest {
   signal?: AbortSignal;
   /** Streams the reply: called with each piece of text as the model generates it. */
   onDelta?: (text: string) => void;
+  /** Most tokens the reply may have (`max_tokens`). */
+  maxTokens?: number;
 }
 
 export interface LlmResult {

@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { ScriptedLlmServer } from '@parley/testing';
+import { ScriptedLlmServer, type ScriptedReply } from '@parley/testing';
 import { OpenAiCompatibleLlm } from './openai-compatible.llm';
 
 describe('OpenAiCompatibleLlm against the scripted server over HTTP', () => {
@@ -28,6 +28,26 @@ describe('OpenAiCompatibleLlm against the scripted server over HTTP', () => {
         { role: 'user', content: 'book a table' },
       ],
     });
+  });
+
+  it('retries a 429 or 503 after the delay the server asks for (Retry-After), then answers', async () => {
+    const at: number[] = [];
+    server.setScript((_, index): ScriptedReply => {
+      at.push(Date.now());
+      return at.length === 1 ? { status: 429, headers: { 'retry-after': '1' } } : at.length === 2 ? { status: 503, headers: { 'retry-after-ms': '300' } } : { text: `answered on call ${index}` };
+    });
+    const result = await llm({ maxRetries: 2 }).complete({ messages: [{ role: 'user', content: 'busy?' }] });
+    expect(result.text).toMatch(/^answered on call/);
+    expect(at).toHaveLength(3);
+    // no sooner than asked (a lower bound only: a slow machine makes the gaps longer, never shorter)
+    expect(at[1] - at[0]).toBeGreaterThanOrEqual(950);
+    expect(at[2] - at[1]).toBeGreaterThanOrEqual(280);
+  });
+
+  it('sends max_tokens when the caller caps the reply (the summary)', async () => {
+    server.setScript(() => ({ text: 'short' }));
+    await llm().complete({ messages: [{ role: 'user', content: 'summarize' }], maxTokens: 150 });
+    expect(server.requests.at(-1)).toMatchObject({ max_tokens: 150 });
   });
 
   it('offers tools, returns the calls, and sends their results back in the next request', async () => {

@@ -56,6 +56,7 @@ export class OpenAiCompatibleLlm implements Llm {
     return {
       model: this.options.model,
       messages: request.messages.map(toOpenAi),
+      ...(request.maxTokens !== undefined ? { max_tokens: request.maxTokens } : {}),
       ...(request.tools?.length
         ? { tools: request.tools.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.parameters } })) }
         : {}),

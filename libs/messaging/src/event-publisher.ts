@@ -13,7 +13,6 @@ export class EventPublisher {
   constructor(
     nc: NatsConnection,
     private readonly prefix: string,
-    private readonly partitions: number,
   ) {
     this.js = jetstream(nc);
   }
@@ -22,7 +21,7 @@ export class EventPublisher {
   async publish(events: readonly StoredEvent[]): Promise<void> {
     await Promise.all(
       events.map((event) =>
-        this.js.publish(eventSubject(this.prefix, this.partitions, event), JSON.stringify(event), { msgID: event.eventId }),
+        this.js.publish(eventSubject(this.prefix, event), JSON.stringify(event), { msgID: event.eventId }),
       ),
     );
   }

@@ -3,6 +3,8 @@ export * from './nats-connection';
 export * from './topology';
 export * from './event-publisher';
 export * from './jetstream.transport';
+export * from './keyed-queue';
+export * from './stream-signals';
 export * from './turn-replies';
 export * from './health';
 export * from './dead-letters';

@@ -2,22 +2,21 @@ import { randomUUID } from 'node:crypto';
 import { Controller, Module, type INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { eventSubject, toRecordedEvent, type EventAudience, type RecordedEvent, type StoredEvent } from '@parley/contracts';
+import { eventsStreamName, eventSubject, toRecordedEvent, type EventAudience, type RecordedEvent, type StoredEvent } from '@parley/contracts';
 import { deleteTestStreams, TEST_NATS_URL, testNatsPrefix, waitFor } from '@parley/testing';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { listDeadLetters, publishDeadLetter, retryDeadLetter } from './dead-letters';
 import { RethrowRpcErrors } from './rethrow-rpc-errors.filter';
 import { EventPublisher } from './event-publisher';
-import { ANY_EVENT, JetStreamContext, JetStreamTransport } from './jetstream.transport';
+import { ANY_EVENT, JetStreamContext, JetStreamTransport, NotYet } from './jetstream.transport';
 import { connectNats, type NatsConnection } from './nats-connection';
 import { missingServices } from './health';
-import { ensureEventsStream, partitionedConsumers } from './topology';
+import { ensureConsumer, ensureEventsStream, serviceConsumer } from './topology';
 import { TurnReplies, sendTurnReply } from './turn-replies';
 
 const prefix = testNatsPrefix('msg');
 /** These tests publish open events (no sealed fields): opening is validating. */
 const openPlain = async (stored: StoredEvent) => toRecordedEvent(stored);
-const PARTITIONS = 4;
 let version = 0;
 const event = (streamId: string, text: string): RecordedEvent => ({
   eventId: randomUUID(),
@@ -36,6 +35,8 @@ const seen: { text: string; delivery: number }[] = [];
 const others: string[] = [];
 /** Text → how many more attempts should fail. */
 const failures = new Map<string, number>();
+/** Events the transport gave up on (told before dead-lettering them). */
+const gaveUp: string[] = [];
 
 @Controller()
 class ProbeHandlers {
@@ -67,12 +68,12 @@ describe('JetStream transport against NATS', () => {
       strategy: new JetStreamTransport({
         nc,
         prefix,
-        partitions: PARTITIONS,
         maxDeliveries: 2,
         open: openPlain,
         service: 'probe',
         instanceId: 'probe-1',
-        consumers: partitionedConsumers(prefix, PARTITIONS, { name: 'probe', deliverFrom: 'all', ackWaitMs: 30_000, audience }),
+        consumers: [serviceConsumer(prefix, { name: 'probe', deliverFrom: 'all', ackWaitMs: 30_000, audience })],
+        giveUp: async (e) => void gaveUp.push(e.eventId),
       }),
       logger: process.env.DEBUG_TEST ? ['log', 'warn', 'error'] : false,
     });
@@ -94,7 +95,7 @@ describe('JetStream transport against NATS', () => {
 
   it('delivers published events to a durable consumer, including those published while it was down', async () => {
     await start();
-    const publisher = new EventPublisher(nc, prefix, PARTITIONS);
+    const publisher = new EventPublisher(nc, prefix);
     await publisher.publish([event('session-a', 'one'), event('session-a', 'two')]);
     await waitFor(() => seen.length >= 2, { what: 'first two events' });
     await app!.close();
@@ -109,7 +110,7 @@ describe('JetStream transport against NATS', () => {
     seen.length = 0;
     failures.set('flaky', 1);
     await start();
-    const publisher = new EventPublisher(nc, prefix, PARTITIONS);
+    const publisher = new EventPublisher(nc, prefix);
     await publisher.publish([event('session-b', 'flaky'), event('session-b', 'after')]);
     await waitFor(() => seen.length >= 2, { what: 'retry', timeoutMs: 10_000 });
     expect(seen).toEqual([
@@ -123,7 +124,7 @@ describe('JetStream transport against NATS', () => {
     seen.length = 0;
     failures.set('stubborn', 3); // more than the in-place retries
     await start();
-    await new EventPublisher(nc, prefix, PARTITIONS).publish([event('session-e', 'stubborn')]);
+    await new EventPublisher(nc, prefix).publish([event('session-e', 'stubborn')]);
     await waitFor(() => seen.length >= 1, { what: 'server redelivery', timeoutMs: 15_000 });
     expect(seen).toEqual([{ text: 'stubborn', delivery: 2 }]);
   });
@@ -131,7 +132,7 @@ describe('JetStream transport against NATS', () => {
   it('drops a duplicate publish of the same event id inside the duplicate window', async () => {
     seen.length = 0;
     await start();
-    const publisher = new EventPublisher(nc, prefix, PARTITIONS);
+    const publisher = new EventPublisher(nc, prefix);
     const e = event('session-c', 'dup');
     await publisher.publish([e]);
     await publisher.publish([e]);
@@ -145,11 +146,14 @@ describe('JetStream transport against NATS', () => {
     failures.set('poison', 1_000);
     await start();
     const poison = event('session-f', 'poison');
-    await new EventPublisher(nc, prefix, PARTITIONS).publish([poison, event('session-f', 'healthy')]);
+    await new EventPublisher(nc, prefix).publish([poison, event('session-f', 'healthy')]);
     await waitFor(() => seen.some((s) => s.text === 'healthy'), { what: 'the next message', timeoutMs: 20_000 });
     const jsm = await jetstreamManager(nc);
-    const letters = await listDeadLetters(jsm, prefix);
-    const letter = letters.find((l) => JSON.parse(l.payload).eventId === poison.eventId);
+    const letter = await waitFor(async () => (await listDeadLetters(jsm, prefix)).find((l) => JSON.parse(l.payload).eventId === poison.eventId), {
+      what: 'the dead letter',
+      timeoutMs: 20_000,
+    });
+    expect(gaveUp).toContain(poison.eventId); // told first, so the service can record that it gave up
     expect(letter).toMatchObject({
       service: 'probe',
       deliveries: 2,
@@ -168,7 +172,7 @@ describe('JetStream transport against NATS', () => {
     seen.length = 0;
     await start('route'); // a filter the old five-token subject does not match
     const old = event('session-g', 'from before audiences');
-    const oldSubject = eventSubject(prefix, PARTITIONS, old).replace(/\.route$/, '');
+    const oldSubject = eventSubject(prefix, old).replace(/\.route$/, '');
     await publishDeadLetter(nc, prefix, { service: 'probe', consumer: 'probe-p0', subject: oldSubject, reason: 'kept failing', deliveries: 2, failedAt: new Date().toISOString(), payload: JSON.stringify(old) });
     const jsm = await jetstreamManager(nc);
     const letter = (await listDeadLetters(jsm, prefix)).find((l) => l.subject === oldSubject);
@@ -180,10 +184,10 @@ describe('JetStream transport against NATS', () => {
     await start();
     const js = jetstream(nc);
     const routed = { ...event('session-d', 'x'), type: 'TurnRouted', data: { turnId: 't', mode: 'stateful', route: 'llm', reason: 'r', features: {} }, schemaVersion: 2 } as RecordedEvent;
-    await js.publish(eventSubject(prefix, PARTITIONS, routed), 'not json at all');
+    await js.publish(eventSubject(prefix, routed), 'not json at all');
     const invalid = { ...routed, eventId: randomUUID(), data: { turnId: 't' } };
-    await js.publish(eventSubject(prefix, PARTITIONS, routed), JSON.stringify(invalid));
-    await new EventPublisher(nc, prefix, PARTITIONS).publish([routed]);
+    await js.publish(eventSubject(prefix, routed), JSON.stringify(invalid));
+    await new EventPublisher(nc, prefix).publish([routed]);
     await waitFor(() => others.includes('TurnRouted'), { what: 'catch-all handler' });
     const letters = await listDeadLetters(await jetstreamManager(nc), prefix);
     expect(letters.find((l) => l.payload === 'not json at all')).toMatchObject({ reason: expect.stringMatching(/^unreadable message: /), deliveries: 1 });
@@ -197,9 +201,9 @@ describe('JetStream transport against NATS', () => {
     const turnFor = (streamId: string, route: 'llm' | 'faq') =>
       ({ ...event(streamId, 'x'), type: 'TurnRouted', data: { turnId: 't', mode: 'stateless', route, reason: 'r', features: {} } }) as RecordedEvent;
     // never delivered, so never read: a malformed message for another audience is not dead-lettered
-    await js.publish(eventSubject(prefix, PARTITIONS, turnFor('turn-skipped', 'llm')), 'not json');
+    await js.publish(eventSubject(prefix, turnFor('turn-skipped', 'llm')), 'not json');
     const routed = event('session-kept', 'routed already');
-    const publisher = new EventPublisher(nc, prefix, PARTITIONS);
+    const publisher = new EventPublisher(nc, prefix);
     await publisher.publish([
       { ...routed, metadata: { ...routed.metadata, routed: true } }, // routed as it was recorded: nobody's to route
       turnFor('session-kept', 'llm'), // the responder's
@@ -232,70 +236,168 @@ describe('JetStream transport against NATS', () => {
     replies.close();
   });
 
-  it('refuses a partition count other than the one the stream was created with', async () => {
-    await expect(ensureEventsStream(nc, prefix, PARTITIONS + 1)).rejects.toThrow(
-      /was created with PARLEY_PARTITIONS=4, but this process has 5/,
-    );
-  });
-
-  it('keeps every session in order across two replicas pulling the same partitions', async () => {
+  /** Replicas of a probe service on a prefix of their own, with `handle` as their one handler. */
+  async function replicas(names: string[], handle: (replica: string, e: RecordedEvent) => Promise<void>, options: { concurrency?: number } = {}) {
     const replicaPrefix = testNatsPrefix('rep');
-    const log: { replica: string; stream: string; version: number; phase: 'start' | 'end' }[] = [];
-    const moduleFor = (replica: string) => {
-      @Controller()
-      class SlowHandlers {
-        @EventPattern(ANY_EVENT)
-        async any(@Payload() e: RecordedEvent) {
-          log.push({ replica, stream: e.streamId, version: e.version, phase: 'start' });
-          await new Promise((r) => setTimeout(r, 2 + Math.random() * 4));
-          log.push({ replica, stream: e.streamId, version: e.version, phase: 'end' });
+    const started = await Promise.all(
+      names.map(async (name) => {
+        @Controller()
+        class Handlers {
+          @EventPattern(ANY_EVENT)
+          async any(@Payload() e: RecordedEvent) {
+            await handle(name, e);
+          }
         }
-      }
-      @Module({ controllers: [SlowHandlers] })
-      class SlowModule {}
-      return SlowModule;
-    };
-    const replicas = await Promise.all(
-      ['a', 'b'].map(async (name) => {
+        @Module({ controllers: [Handlers] })
+        class ReplicaModule {}
         const replicaNc = await connectNats(TEST_NATS_URL, `replica-${name}`);
-        const app = await NestFactory.createMicroservice(moduleFor(name), {
+        const app = await NestFactory.createMicroservice(ReplicaModule, {
           strategy: new JetStreamTransport({
             nc: replicaNc,
             prefix: replicaPrefix,
-            partitions: 3,
             open: openPlain,
             service: `replica-${name}`,
             instanceId: name,
-            consumers: partitionedConsumers(replicaPrefix, 3, { name: 'slow', deliverFrom: 'all', ackWaitMs: 30_000 }),
+            concurrency: options.concurrency,
+            consumers: [serviceConsumer(replicaPrefix, { name: 'work', deliverFrom: 'all', ackWaitMs: 30_000 })],
           }),
-          logger: false,
+          logger: process.env.DEBUG_TEST ? ['log', 'warn', 'error'] : false,
         });
+        app.useGlobalFilters(new RethrowRpcErrors());
         await app.listen();
         return { app, replicaNc };
       }),
     );
+    return {
+      prefix: replicaPrefix,
+      publisher: new EventPublisher(nc, replicaPrefix),
+      async stop() {
+        for (const { app, replicaNc } of started) {
+          await app.close();
+          await replicaNc.close();
+        }
+        await deleteTestStreams(replicaPrefix);
+      },
+    };
+  }
+
+  const sessionEvents = (sessions: string[], versions: number) => {
+    const events: RecordedEvent[] = [];
+    for (let v = 1; v <= versions; v++) for (const s of sessions) events.push({ ...event(`session-${s}`, `${s}-${v}`), version: v });
+    return events;
+  };
+
+  it('handles a session one message at a time, in order, and different sessions at once', async () => {
+    const log: { stream: string; version: number; phase: 'start' | 'end' }[] = [];
+    let running = 0;
+    let most = 0;
+    const cluster = await replicas(['a'], async (_, e) => {
+      log.push({ stream: e.streamId, version: e.version, phase: 'start' });
+      most = Math.max(most, ++running);
+      await new Promise((r) => setTimeout(r, 20));
+      running--;
+      log.push({ stream: e.streamId, version: e.version, phase: 'end' });
+    });
     try {
-      const publisher = new EventPublisher(nc, replicaPrefix, 3);
-      const sessions = ['s1', 's2', 's3', 's4', 's5', 's6'];
-      const events: RecordedEvent[] = [];
-      for (let v = 1; v <= 8; v++) for (const s of sessions) events.push({ ...event(`session-${s}`, `${s}-${v}`), version: v });
-      await publisher.publish(events);
+      const sessions = Array.from({ length: 12 }, (_, i) => `s${i}`);
+      const events = sessionEvents(sessions, 4);
+      await cluster.publisher.publish(events);
       await waitFor(() => log.filter((l) => l.phase === 'end').length >= events.length, { what: 'all events', timeoutMs: 20_000 });
       for (const s of sessions) {
         const mine = log.filter((l) => l.stream === `session-${s}`);
-        // strictly start/end alternating (never two of one session at once), in version order
-        expect(mine.map((l) => `${l.phase}:${l.version}`)).toEqual(
-          Array.from({ length: 8 }, (_, i) => [`start:${i + 1}`, `end:${i + 1}`]).flat(),
-        );
+        expect(mine.map((l) => `${l.phase}:${l.version}`)).toEqual(Array.from({ length: 4 }, (_, i) => [`start:${i + 1}`, `end:${i + 1}`]).flat());
       }
-      // both replicas did work
+      // one slow message does not hold up another session's: they ran side by side
+      expect(most).toBeGreaterThanOrEqual(sessions.length / 2);
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  it('holds no more messages than its limit: the rest wait in JetStream', async () => {
+    let running = 0;
+    let most = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const cluster = await replicas(['a'], async () => {
+      most = Math.max(most, ++running);
+      await gate;
+      running--;
+    }, { concurrency: 4 });
+    try {
+      await cluster.publisher.publish(Array.from({ length: 20 }, (_, i) => event(`session-limit-${i}`, `m${i}`)));
+      const jsm = await jetstreamManager(nc);
+      const info = await waitFor(async () => {
+        const consumer = await jsm.consumers.info(eventsStreamName(cluster.prefix), 'work');
+        return running === 4 && consumer.num_pending === 16 ? consumer : undefined;
+      }, { what: 'four messages taken, sixteen left in JetStream' });
+      expect(info.num_ack_pending).toBe(4);
+      release();
+      await waitFor(async () => {
+        const consumer = await jsm.consumers.info(eventsStreamName(cluster.prefix), 'work');
+        return consumer.num_pending === 0 && consumer.num_ack_pending === 0;
+      }, { what: 'everything handled' });
+      expect(most).toBe(4);
+    } finally {
+      release();
+      await cluster.stop();
+    }
+  });
+
+  it('keeps each session in order across two replicas when handlers wait for what the log lacks (NotYet)', async () => {
+    // the "log": the last version handled of each session, and a signal when it moves
+    const done = new Map<string, number>();
+    const moved = new Set<() => void>();
+    const log: { replica: string; stream: string; version: number }[] = [];
+    // a small limit: each replica gets part of the work, and its places fill with messages that wait
+    const cluster = await replicas(['a', 'b'], async (replica, e) => {
+      if ((done.get(e.streamId) ?? 0) < e.version - 1) {
+        throw new NotYet(new Promise<void>((resolve) => moved.add(resolve)), `waits for ${e.streamId}@${e.version - 1}`);
+      }
+      await new Promise((r) => setTimeout(r, 2 + Math.random() * 6));
+      log.push({ replica, stream: e.streamId, version: e.version });
+      done.set(e.streamId, e.version);
+      for (const wake of [...moved]) {
+        moved.delete(wake);
+        wake();
+      }
+    }, { concurrency: 3 });
+    try {
+      const sessions = ['s1', 's2', 's3', 's4', 's5', 's6'];
+      // each session's versions published newest first: arrival order is the reverse of the session's
+      const events = sessionEvents(sessions, 6).reverse();
+      await cluster.publisher.publish(events);
+      await waitFor(() => log.length >= events.length, { what: 'all events', timeoutMs: 20_000 });
+      for (const s of sessions) expect(log.filter((l) => l.stream === `session-${s}`).map((l) => l.version)).toEqual([1, 2, 3, 4, 5, 6]);
       expect(new Set(log.map((l) => l.replica))).toEqual(new Set(['a', 'b']));
     } finally {
-      for (const { app, replicaNc } of replicas) {
-        await app.close();
-        await replicaNc.close();
+      await cluster.stop();
+    }
+  });
+
+  it('replaces the durables of the partitioned layout, starting where the least advanced one stood', async () => {
+    const legacyPrefix = testNatsPrefix('legacy');
+    const jsm = await ensureEventsStream(nc, legacyPrefix);
+    try {
+      const stream = eventsStreamName(legacyPrefix);
+      const publisher = new EventPublisher(nc, legacyPrefix);
+      await publisher.publish(Array.from({ length: 6 }, (_, i) => event(`session-legacy-${i}`, `old ${i}`)));
+      // two partition durables of the old layout: one has acknowledged everything, one the first two messages
+      for (const [name, acked] of [['work-p0', 6], ['work-p1', 2]] as const) {
+        await jsm.consumers.add(stream, { durable_name: name, ack_policy: AckPolicy.Explicit, filter_subject: `${legacyPrefix}.events.>` });
+        const consumer = await jetstream(nc).consumers.get(stream, name);
+        const batch = await consumer.fetch({ max_messages: acked, expires: 2_000 });
+        for await (const msg of batch) await msg.ackAck();
       }
-      await deleteTestStreams(replicaPrefix);
+      await ensureConsumer(jsm, legacyPrefix, serviceConsumer(legacyPrefix, { name: 'work', deliverFrom: 'all', ackWaitMs: 30_000 }));
+      const names: string[] = [];
+      for await (const info of jsm.consumers.list(stream)) names.push(info.name);
+      expect(names).toEqual(['work']);
+      const info = await jsm.consumers.info(stream, 'work');
+      expect(info.config.opt_start_seq).toBe(3);
+      expect(info.num_pending).toBe(4);
+    } finally {
+      await deleteTestStreams(legacyPrefix);
     }
   });
 

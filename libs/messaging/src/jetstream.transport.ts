@@ -1,30 +1,51 @@
 import { Logger } from '@nestjs/common';
 import { BaseRpcContext, Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
-import { jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { jetstream, type Consumer, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { eventsStreamName, healthSubject, parseStoredEvent, UnknownSchemaVersionError, type RecordedEvent, type StoredEvent } from '@parley/contracts';
 import { ZodError } from 'zod';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { ensureDeadLetterStream, publishDeadLetter } from './dead-letters';
+import { KeyedQueue } from './keyed-queue';
 import { ensureConsumer, ensureEventsStream, type ConsumerSpec } from './topology';
 
 /** Handler pattern that receives every event type without a handler of its own. */
 export const ANY_EVENT = '*';
 
+/** Messages a replica works on at once unless told otherwise (`PARLEY_MAX_CONCURRENT_TURNS`). */
+export const DEFAULT_CONCURRENCY = 256;
+
 export interface JetStreamTransportOptions {
   nc: NatsConnection;
   prefix: string;
-  partitions: number;
   /** Service name, answered on the health subject. */
   service: string;
   instanceId: string;
   consumers: ConsumerSpec[];
+  /**
+   * Messages this replica works on at once, per consumer: being handled, or queued behind an
+   * earlier message of their session. It pulls no more than that from the server, so work beyond
+   * it waits in JetStream, not in memory. Messages waiting for an earlier one (`NotYet`) give their
+   * place back meanwhile, up to four times this many; past that they go back to JetStream.
+   */
+  concurrency?: number;
+  /**
+   * Messages with the same key are handled one at a time, in the order they arrived; different
+   * keys run concurrently. Default: the event's stream (its session).
+   */
+  orderKey?: (event: StoredEvent) => string;
   /** In-place retries of a failing handler before the message is nak'ed (keeps per-stream order through blips). */
   localRetries?: number;
   /** Deliveries of a failing message before it goes to the dead-letter stream. */
   maxDeliveries?: number;
   /** Opens a message's sealed personal fields (with the stream's key) before handlers see it. */
   open: (event: StoredEvent) => Promise<RecordedEvent>;
+  /**
+   * Called before a message that was read is dead-lettered: the service records what giving up
+   * means (a turn that failed, so the session's later turns are not held up). If it throws, the
+   * message is redelivered later instead.
+   */
+  giveUp?: (event: StoredEvent) => Promise<void>;
 }
 
 /** What a handler gets besides the event: the raw message, for its delivery count. */
@@ -37,26 +58,54 @@ export class JetStreamContext extends BaseRpcContext<[JsMsg]> {
   }
 }
 
+/**
+ * Thrown by a handler whose message cannot be handled yet — an earlier turn of its session has no
+ * outcome in the log yet, say. The transport keeps the message (unacknowledged, its lease renewed)
+ * out of its session's queue, so the session's other messages go on, and hands it to the handler
+ * again when `until` settles. Not a failure: it counts no delivery.
+ */
+export class NotYet extends Error {
+  override readonly name = 'NotYet';
+  constructor(
+    readonly until: Promise<unknown>,
+    reason: string,
+  ) {
+    super(reason);
+  }
+}
+
 /** Delay before retry number `attempt` (1-based): 0.2 s doubling, capped at 30 s. */
 export const retryDelayMs = (attempt: number) => Math.min(200 * 2 ** Math.max(0, attempt - 1), 30_000);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** A message deferred (`NotYet`) for longer than this is treated as failing: nak'ed, counted, in the end dead-lettered. */
+const MAX_DEFERRED_MS = 5 * 60_000;
 
 /**
  * A NestJS transport over JetStream durable pull consumers (Nest's own NATS transport is core
  * NATS only). Handlers are ordinary `@EventPattern('<EventType>')` methods receiving the parsed
- * event. A message is acked after its handler resolves (the work is durable by then). A handler
- * that throws is retried in place a few times with backoff, so a blip does not reorder the
- * stream; after that the message is nak'ed with a growing delay and the server redelivers it.
- * Events of one stream are handled one at a time, in order; different streams run concurrently
- * up to the consumer's `maxAckPending`. Register `RethrowRpcErrors` so handler errors arrive intact.
+ * event.
+ *
+ * Every replica of a service pulls from the service's one durable consumer as much as it has room
+ * for (`concurrency`), and handles the messages of one session (`orderKey`) one at a time, in
+ * arrival order, while different sessions run concurrently: a slow LLM call holds up its own
+ * session only. Across replicas and redeliveries arrival order is not the session's order; the
+ * handlers that care check the log (the truth) and throw `NotYet` until what must come first has.
+ *
+ * A message is acked after its handler resolves (the work is durable by then). A handler that
+ * throws is retried in place a few times with backoff, so a blip does not reorder the session;
+ * after that the message is nak'ed with a growing delay and the server redelivers it, and on its
+ * `maxDeliveries`-th delivery it goes to the dead-letter stream. Register `RethrowRpcErrors` so
+ * handler errors arrive intact.
  */
 export class JetStreamTransport extends Server implements CustomTransportStrategy {
   private readonly log: Logger;
-  private readonly running: ConsumerMessages[] = [];
+  private readonly pullers: Puller[] = [];
+  private readonly queue = new KeyedQueue();
+  private readonly settling = new Set<Promise<void>>();
   private health?: Subscription;
-  private readonly tails = new Map<string, Promise<void>>();
-  private readonly ackWaitMs = new Map<string, number>();
-  private readonly loops: Promise<void>[] = [];
+  private stop!: () => void;
+  /** Settles when the transport closes: messages waiting (`NotYet`) are handed back to the server. */
+  private readonly closing = new Promise<void>((resolve) => (this.stop = resolve));
 
   constructor(private readonly options: JetStreamTransportOptions) {
     super();
@@ -66,16 +115,21 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   async listen(callback: (error?: unknown) => void): Promise<void> {
     try {
       const { nc, prefix, service, instanceId } = this.options;
-      const jsm = await ensureEventsStream(nc, prefix, this.options.partitions);
+      const jsm = await ensureEventsStream(nc, prefix);
       await ensureDeadLetterStream(jsm, prefix);
       const js = jetstream(nc);
       for (const spec of this.options.consumers) {
         await ensureConsumer(jsm, prefix, spec);
-        this.ackWaitMs.set(spec.durable, spec.ackWaitMs);
         const consumer = await js.consumers.get(eventsStreamName(prefix), spec.durable);
-        const messages = await consumer.consume({ max_messages: spec.maxAckPending });
-        this.running.push(messages);
-        this.loops.push(this.drive(messages, spec));
+        const puller: Puller = new Puller(consumer, this.options.concurrency ?? DEFAULT_CONCURRENCY, this.log, (msg) => {
+          const settled = this.receive(msg, spec.ackWaitMs, puller).finally(() => {
+            this.settling.delete(settled);
+            puller.release();
+          });
+          this.settling.add(settled);
+        });
+        this.pullers.push(puller);
+        puller.start();
       }
       this.health = nc.subscribe(healthSubject(prefix, service), {
         callback: (error, msg) => {
@@ -88,79 +142,97 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
     }
   }
 
-  private async drive(messages: ConsumerMessages, spec: ConsumerSpec): Promise<void> {
-    for await (const msg of messages) {
-      let event: StoredEvent;
-      try {
-        event = parseStoredEvent(msg.json());
-      } catch (error) {
-        // a message that does not parse never will: park it with the reason and move on
-        await this.deadLetter(msg, `unreadable message: ${(error as Error).message}`);
-        continue;
-      }
-      // keep per-stream order while letting other streams proceed
-      const previous = this.tails.get(event.streamId) ?? Promise.resolve();
-      const next = previous.then(() => this.handle(event, msg));
-      this.tails.set(event.streamId, next);
-      void next.finally(() => {
-        if (this.tails.get(event.streamId) === next) this.tails.delete(event.streamId);
-      });
-    }
-  }
-
-  private async handle(event: StoredEvent, msg: JsMsg): Promise<void> {
-    const handler = this.getHandlerByPattern(event.type) ?? this.getHandlerByPattern(ANY_EVENT);
-    if (!handler) {
-      msg.ack();
-      return;
-    }
-    const retries = this.options.localRetries ?? 2;
-    // tell the server the message is still being worked on (an LLM call can outlast ack_wait)
-    const heartbeat = setInterval(() => msg.working(), (this.ackWaitMs.get(msg.info.consumer) ?? 30_000) / 3);
+  /**
+   * One message, from its arrival until it is acked, nak'ed or dead-lettered. While it waits
+   * (`NotYet`) it gives its place back (`room`): the message it waits for may still be in
+   * JetStream, and a replica whose every place held a waiting message would wait for ever.
+   */
+  private async receive(msg: JsMsg, ackWaitMs: number, room: Room): Promise<void> {
+    let event: StoredEvent;
     try {
-      await this.attempt(handler, event, msg, retries);
+      event = parseStoredEvent(msg.json());
+    } catch (error) {
+      // a message that does not parse never will: park it with the reason and move on
+      return this.deadLetter(msg, `unreadable message: ${(error as Error).message}`);
+    }
+    // tell the server the message is still being worked on (an LLM call, or a wait, can outlast ack_wait)
+    const heartbeat = setInterval(() => msg.working(), ackWaitMs / 3);
+    const key = this.options.orderKey?.(event) ?? event.streamId;
+    const since = Date.now();
+    const opened: { event?: RecordedEvent } = {};
+    try {
+      for (;;) {
+        const deferred: { notYet?: NotYet } = {};
+        await this.queue.run(key, async () => {
+          deferred.notYet = (await this.handle(event, msg, opened)) ?? undefined;
+        });
+        if (!deferred.notYet) return;
+        const { message, until } = deferred.notYet;
+        if (Date.now() - since > MAX_DEFERRED_MS) return this.failed(event, msg, `still waiting after ${MAX_DEFERRED_MS / 60_000} minutes: ${message}`);
+        // too many waiting here already: back to JetStream for a while (memory stays bounded)
+        if (!room.wait()) return void msg.nak(1_000);
+        // out of the session's queue while it waits, so the session's other messages go on
+        const stopped = await Promise.race([until.then(() => false, () => false), this.closing.then(() => true)]);
+        room.resume();
+        if (stopped) return void msg.nak(); // shutting down: another replica takes it now
+      }
     } finally {
       clearInterval(heartbeat);
     }
   }
 
-  private async attempt(handler: MessageHandler, event: StoredEvent, msg: JsMsg, retries: number): Promise<void> {
-    let opened: RecordedEvent | undefined;
+  /**
+   * Runs the handler (with in-place retries) and settles the message; returns the `NotYet` the
+   * handler threw instead, leaving the message to be handled again. The opened event is kept in
+   * `opened` for that next time.
+   */
+  private async handle(event: StoredEvent, msg: JsMsg, opened: { event?: RecordedEvent }): Promise<NotYet | void> {
+    const handler = this.getHandlerByPattern(event.type) ?? this.getHandlerByPattern(ANY_EVENT);
+    if (!handler) return void msg.ack();
+    const retries = this.options.localRetries ?? 2;
     for (let attempt = 0; ; attempt++) {
       try {
         try {
-          opened ??= await this.options.open(event);
+          opened.event ??= await this.options.open(event);
         } catch (error) {
           // data that does not validate never will (a key lookup that failed might: that is retried)
           if (error instanceof ZodError || error instanceof UnknownSchemaVersionError) {
-            await this.deadLetter(msg, `unreadable ${event.type}: ${error.message}`);
-            return;
+            await this.options.giveUp?.(event).catch((cause: unknown) => this.log.error(`giving up on ${where(event, msg)} failed: ${String(cause)}`));
+            return this.deadLetter(msg, `unreadable ${event.type}: ${error.message}`);
           }
           throw error;
         }
-        const result = await handler(opened, new JetStreamContext([msg]));
-        if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
+        await run(handler, opened.event, msg);
         msg.ack();
         return;
       } catch (error) {
+        if (error instanceof NotYet) return error;
         const reason = error instanceof Error ? error.message : String(error);
-        const where = `${event.type} ${event.streamId}@${event.version} (delivery ${msg.info.deliveryCount})`;
         if (attempt < retries) {
-          this.log.warn(`${where} failed, retrying in place: ${reason}`);
+          this.log.warn(`${where(event, msg)} failed, retrying in place: ${reason}`);
           msg.working();
           await sleep(retryDelayMs(attempt + 1));
           continue;
         }
-        if (msg.info.deliveryCount >= (this.options.maxDeliveries ?? 5)) {
-          await this.deadLetter(msg, `${where} kept failing: ${reason}`);
-          return;
-        }
-        const delay = retryDelayMs(msg.info.deliveryCount + retries);
-        this.log.warn(`${where} failed ${attempt + 1} times, redelivery in ${delay} ms: ${reason}`);
-        msg.nak(delay);
-        return;
+        return this.failed(event, msg, reason, attempt + 1);
       }
     }
+  }
+
+  /** A message that keeps failing: redelivered later, or dead-lettered on its last delivery. */
+  private async failed(event: StoredEvent, msg: JsMsg, reason: string, attempts = 1): Promise<void> {
+    if (msg.info.deliveryCount >= (this.options.maxDeliveries ?? 5)) {
+      try {
+        await this.options.giveUp?.(event);
+      } catch (error) {
+        this.log.error(`giving up on ${where(event, msg)} failed, redelivery later: ${error instanceof Error ? error.message : String(error)}`);
+        return void msg.nak(retryDelayMs(msg.info.deliveryCount));
+      }
+      return this.deadLetter(msg, `${where(event, msg)} kept failing: ${reason}`);
+    }
+    const delay = retryDelayMs(msg.info.deliveryCount + attempts);
+    this.log.warn(`${where(event, msg)} failed ${attempts} times, redelivery in ${delay} ms: ${reason}`);
+    msg.nak(delay);
   }
 
   /** Stores the message in the dead-letter stream, then stops its redelivery; nak'ed if storing fails. */
@@ -185,10 +257,10 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   }
 
   async close(): Promise<void> {
+    this.stop();
     this.health?.unsubscribe();
-    for (const messages of this.running) messages.stop();
-    await Promise.allSettled(this.loops);
-    await Promise.allSettled([...this.tails.values()]);
+    await Promise.allSettled(this.pullers.map((p) => p.stop()));
+    await Promise.allSettled([...this.settling]);
   }
 
   on(): never {
@@ -197,5 +269,114 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
 
   unwrap<T>(): T {
     return this.options.nc as T;
+  }
+}
+
+const where = (event: StoredEvent, msg: JsMsg) => `${event.type} ${event.streamId}@${event.version} (delivery ${msg.info.deliveryCount})`;
+
+async function run(handler: MessageHandler, event: RecordedEvent, msg: JsMsg): Promise<void> {
+  const result = await handler(event, new JetStreamContext([msg]));
+  if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
+}
+
+/** A message's place in its replica: given back while it waits, taken again when it goes on. */
+interface Room {
+  /** False when too many messages wait already. */
+  wait(): boolean;
+  resume(): void;
+}
+
+/**
+ * Pulls from one consumer no more than the replica has room for: it asks the server for
+ * `limit − held − asked` messages whenever that is worth a request (an eighth of the limit, or
+ * anything when nothing is asked for), so under load the server hands out work as replicas free
+ * up, and a message never sits in a replica's buffer while its ack timer runs.
+ */
+class Puller implements Room {
+  private held = 0;
+  private waiting = 0;
+  private asked = 0;
+  private stopped = false;
+  private failures = 0;
+  private readonly fetches = new Set<ConsumerMessages>();
+  private readonly running = new Set<Promise<void>>();
+  private readonly batchMin: number;
+
+  constructor(
+    private readonly consumer: Consumer,
+    private readonly limit: number,
+    private readonly log: Logger,
+    private readonly onMessage: (msg: JsMsg) => void,
+  ) {
+    this.batchMin = Math.max(1, Math.floor(limit / 8));
+  }
+
+  start(): void {
+    this.topUp();
+  }
+
+  /** A message was settled: room for another. */
+  release(): void {
+    this.held--;
+    this.topUp();
+  }
+
+  /** Messages waiting (`NotYet`) hold no place, up to four times the limit. */
+  wait(): boolean {
+    if (this.waiting >= 4 * this.limit) return false;
+    this.waiting++;
+    this.held--;
+    this.topUp();
+    return true;
+  }
+
+  resume(): void {
+    this.waiting--;
+    this.held++;
+  }
+
+  private topUp(): void {
+    if (this.stopped) return;
+    const room = this.limit - this.held - this.asked;
+    if (room <= 0 || (room < this.batchMin && this.asked > 0)) return;
+    this.asked += room;
+    const fetching = this.fetch(room).finally(() => this.running.delete(fetching));
+    this.running.add(fetching);
+  }
+
+  private async fetch(batch: number): Promise<void> {
+    let received = 0;
+    let failed = false;
+    try {
+      // a pull request waits at the server for up to `expires`; heartbeats tell a lost server from a quiet one
+      const messages = await this.consumer.fetch({ max_messages: batch, expires: 30_000, idle_heartbeat: 5_000 });
+      this.fetches.add(messages);
+      try {
+        for await (const msg of messages) {
+          received++;
+          this.asked--;
+          this.held++;
+          this.onMessage(msg);
+        }
+      } finally {
+        this.fetches.delete(messages);
+      }
+      const closed = await messages.closed();
+      if (closed instanceof Error) throw closed;
+      this.failures = 0;
+    } catch (error) {
+      failed = true;
+      if (!this.stopped) this.log.warn(`pulling messages failed, retrying: ${error instanceof Error ? error.message : String(error)}`);
+    } finally {
+      this.asked -= batch - received;
+    }
+    if (failed && !this.stopped) await sleep(Math.min(500 * 2 ** this.failures++, 10_000));
+    this.topUp();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const messages of this.fetches) messages.stop();
+    await Promise.allSettled([...this.running]);
   }
 }

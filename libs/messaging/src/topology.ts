@@ -14,11 +14,15 @@ const SECOND_NS = 1_000_000_000;
 
 /** A durable pull consumer a service reads through. */
 export interface ConsumerSpec {
-  /** Durable name, unique per service and purpose. */
+  /** Durable name, unique per service and purpose; every replica of the service pulls from it. */
   durable: string;
   /** Subject filter (one subject: nats-server 2.9 has no `filter_subjects`). */
   filterSubject: string;
-  /** Messages in flight before the server waits for acks. */
+  /**
+   * Messages handed out and not yet acknowledged, across every replica: the server's cap. Each
+   * replica holds at most its own limit (`PARLEY_MAX_CONCURRENT_TURNS`), so this only has to be
+   * above the sum of theirs.
+   */
   maxAckPending: number;
   /** Where a newly created consumer starts: every retained event, or only new ones. */
   deliverFrom: 'all' | 'new';
@@ -26,32 +30,24 @@ export interface ConsumerSpec {
   ackWaitMs: number;
 }
 
-/** The partition count is part of the subject layout, so it is written on the stream and checked. */
-const description = (partitions: number) => `Parley events (partitions=${partitions})`;
+/** The server-side cap on unacknowledged messages of one service's consumer: room for many replicas. */
+export const CONSUMER_MAX_ACK_PENDING = 20_000;
 
 /**
- * Creates the events stream if it is missing; running it again changes nothing. Refuses to run
- * with a partition count other than the one the stream was created with: messages would land on
- * subjects no consumer reads.
+ * Creates the events stream if it is missing; running it again changes nothing. The stream
+ * captures every subject under `<prefix>.events`, whatever its layout.
  */
-export async function ensureEventsStream(nc: NatsConnection, prefix: string, partitions: number): Promise<JetStreamManager> {
+export async function ensureEventsStream(nc: NatsConnection, prefix: string): Promise<JetStreamManager> {
   const jsm = await jetstreamManager(nc);
   const name = eventsStreamName(prefix);
   try {
-    const info = await jsm.streams.info(name);
-    const existing = /partitions=(\d+)/.exec(info.config.description ?? '')?.[1];
-    if (existing && Number(existing) !== partitions) {
-      throw new Error(
-        `JetStream stream ${name} was created with PARLEY_PARTITIONS=${existing}, but this process has ${partitions}; ` +
-          'run every service with the same value',
-      );
-    }
+    await jsm.streams.info(name);
   } catch (error) {
     if (!(error instanceof JetStreamApiError) || error.status !== 404) throw error;
     try {
       await jsm.streams.add({
         name,
-        description: description(partitions),
+        description: 'Parley events',
         subjects: eventsStreamSubjects(prefix),
         retention: RetentionPolicy.Limits,
         storage: StorageType.File,
@@ -66,7 +62,13 @@ export async function ensureEventsStream(nc: NatsConnection, prefix: string, par
   return jsm;
 }
 
-/** Creates or updates a durable consumer to match the spec (nats-server 2.9.10 updates a filter subject in place). */
+/**
+ * Creates or updates a durable consumer to match the spec (nats-server 2.9.10 updates a filter
+ * subject in place). A service that ran with one durable per partition (`<durable>-p<i>`, before
+ * sessions were ordered by the transport) has those replaced: the new durable starts where the
+ * least advanced of them stood, so nothing they had not handled is skipped (what some had
+ * handled already comes again, and handlers are idempotent), and they are deleted.
+ */
 export async function ensureConsumer(jsm: JetStreamManager, prefix: string, spec: ConsumerSpec): Promise<void> {
   const stream = eventsStreamName(prefix);
   const config = {
@@ -78,6 +80,7 @@ export async function ensureConsumer(jsm: JetStreamManager, prefix: string, spec
     max_deliver: -1,
     ack_wait: spec.ackWaitMs * 1_000_000,
   };
+  const legacy = await legacyPartitionDurables(jsm, stream, spec.durable);
   try {
     await jsm.consumers.info(stream, spec.durable);
     // a filter from an older subject layout is brought up to date too: the durable keeps its place
@@ -89,15 +92,31 @@ export async function ensureConsumer(jsm: JetStreamManager, prefix: string, spec
     });
   } catch (error) {
     if (!(error instanceof JetStreamApiError) || error.status !== 404) throw error;
-    await jsm.consumers.add(stream, {
-      ...config,
-      deliver_policy: spec.deliverFrom === 'all' ? DeliverPolicy.All : DeliverPolicy.New,
-    });
+    const resumeAt = legacy.length ? Math.min(...legacy.map((c) => c.ack_floor.stream_seq)) + 1 : 0;
+    try {
+      await jsm.consumers.add(stream, {
+        ...config,
+        ...(resumeAt > 0
+          ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: resumeAt }
+          : { deliver_policy: spec.deliverFrom === 'all' ? DeliverPolicy.All : DeliverPolicy.New }),
+      });
+    } catch (addError) {
+      // another replica created it first
+      if (!(addError instanceof JetStreamApiError) || !/already in use|already exists/i.test(addError.message)) throw addError;
+    }
   }
+  for (const old of legacy) await jsm.consumers.delete(stream, old.name).catch(() => undefined);
 }
 
-export interface PartitionedConsumer {
-  /** Base durable name; partition i reads through `<name>-p<i>`. */
+async function legacyPartitionDurables(jsm: JetStreamManager, stream: string, durable: string) {
+  const pattern = new RegExp(`^${durable}-p\\d+$`); // durable names are subject tokens: nothing to escape
+  const found = [];
+  for await (const info of jsm.consumers.list(stream)) if (pattern.test(info.name)) found.push(info);
+  return found;
+}
+
+export interface ServiceConsumer {
+  /** Durable name (the service's name, or the service's and its purpose's). */
   name: string;
   /** Only the events for this audience (the server filters on the subject), or every event. */
   audience?: EventAudience;
@@ -106,16 +125,15 @@ export interface PartitionedConsumer {
 }
 
 /**
- * One durable per partition, each with a single message in flight: every replica pulls from every
- * partition, and the server hands a partition's next message out only after the previous one was
- * acknowledged, which keeps each session in order however many replicas run.
+ * A service's one durable consumer, shared by its replicas: each replica pulls what it has room
+ * for, and keeps each session in order itself (see `JetStreamTransport`).
  */
-export function partitionedConsumers(prefix: string, partitions: number, spec: PartitionedConsumer): ConsumerSpec[] {
-  return Array.from({ length: partitions }, (_, partition) => ({
-    durable: `${spec.name}-p${partition}`,
-    filterSubject: eventFilter(prefix, partition, spec.audience),
-    maxAckPending: 1,
+export function serviceConsumer(prefix: string, spec: ServiceConsumer): ConsumerSpec {
+  return {
+    durable: spec.name,
+    filterSubject: eventFilter(prefix, spec.audience),
+    maxAckPending: CONSUMER_MAX_ACK_PENDING,
     deliverFrom: spec.deliverFrom,
     ackWaitMs: spec.ackWaitMs,
-  }));
+  };
 }

@@ -1,7 +1,8 @@
 import { Logger, type LogLevel, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { parseSettings, type ServiceName, type Settings } from '@parley/contracts';
+import { parseSettings, type ServiceName, type Settings, type StoredEvent } from '@parley/contracts';
 import { JetStreamTransport, RethrowRpcErrors, type ConsumerSpec } from '@parley/messaging';
+import { giveUpOnTurn } from './give-up';
 import { openResources, type Resources } from './resources';
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
@@ -41,7 +42,11 @@ export interface WorkerDefinition<S extends ServiceName> {
   service: S;
   /** Root module; receives the resources to wire its handlers. */
   module: (resources: Resources<S>) => Type<unknown> | import('@nestjs/common').DynamicModule;
-  consumers: (prefix: string, partitions: number, ackWaitMs: number) => ConsumerSpec[];
+  consumers: (prefix: string, ackWaitMs: number) => ConsumerSpec[];
+  /** Messages with the same key are handled one at a time, in arrival order (default: by session). */
+  orderKey?: (event: StoredEvent) => string;
+  /** The service handles turns: one it gives up on is recorded as failed (`giveUpOnTurn`). */
+  handlesTurns?: boolean;
   /** Validates settings before anything is connected; throw SettingsError to refuse to start. */
   checkSettings?: (settings: Settings<S>) => void;
 }
@@ -57,19 +62,21 @@ export async function runWorker<S extends ServiceName>(definition: WorkerDefinit
     exitOnStartupFailure(service, error);
   }
   const { prefix } = resources;
-  const consuming = resources.settings as { PARLEY_ACK_WAIT_MS?: number; PARLEY_MAX_DELIVERIES?: number };
+  const consuming = resources.settings as { PARLEY_ACK_WAIT_MS?: number; PARLEY_MAX_DELIVERIES?: number; PARLEY_MAX_CONCURRENT_TURNS?: number };
   try {
     const app = await NestFactory.createMicroservice(definition.module(resources), {
       strategy: new JetStreamTransport({
         nc: resources.nc,
         prefix,
-        partitions: resources.partitions,
         service,
         instanceId: resources.instanceId,
-        // PARLEY_ACK_WAIT_MS and PARLEY_MAX_DELIVERIES are read by the services that consume (see SETTINGS)
-        consumers: definition.consumers(prefix, resources.partitions, consuming.PARLEY_ACK_WAIT_MS ?? 30_000),
+        // PARLEY_ACK_WAIT_MS, PARLEY_MAX_DELIVERIES and PARLEY_MAX_CONCURRENT_TURNS are read by the services that consume (see SETTINGS)
+        consumers: definition.consumers(prefix, consuming.PARLEY_ACK_WAIT_MS ?? 30_000),
+        concurrency: consuming.PARLEY_MAX_CONCURRENT_TURNS,
         maxDeliveries: consuming.PARLEY_MAX_DELIVERIES,
+        orderKey: definition.orderKey,
         open: async (stored) => (await resources.store.open([stored]))[0],
+        giveUp: definition.handlesTurns ? (event) => giveUpOnTurn(resources, event) : undefined,
       }),
       logger: logLevels(resources.logLevel),
     });

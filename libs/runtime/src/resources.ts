@@ -10,8 +10,6 @@ export interface Connections {
   instanceId: string;
   /** PARLEY_NATS_PREFIX: namespace of every NATS subject and stream this process uses. */
   prefix: string;
-  /** PARLEY_PARTITIONS: partitions of the event subjects. */
-  partitions: number;
   logLevel: string;
   database: Database;
   store: EventStore;
@@ -40,7 +38,7 @@ export async function openResources<S extends ServiceName>(service: S, env: Node
   const settings = parseSettings(service, env);
   // every service reads these four (see SETTINGS)
   const common = settings as unknown as Settings<'router'>;
-  const { DATABASE_URL: databaseUrl, NATS_URL: natsUrl, PARLEY_NATS_PREFIX: prefix, PARLEY_PARTITIONS: partitions, LOG_LEVEL: logLevel } = common;
+  const { DATABASE_URL: databaseUrl, NATS_URL: natsUrl, PARLEY_NATS_PREFIX: prefix, LOG_LEVEL: logLevel } = common;
   await migrateDatabase(databaseUrl);
   const database = await connectDatabase(databaseUrl);
   let nc: NatsConnection;
@@ -55,13 +53,12 @@ export async function openResources<S extends ServiceName>(service: S, env: Node
     instanceId: newInstanceId(service),
     settings,
     prefix,
-    partitions,
     logLevel,
     database,
     store: new EventStore(database.db),
     projections: new SessionProjectionRepository(database.db),
     nc,
-    publisher: new EventPublisher(nc, prefix, partitions),
+    publisher: new EventPublisher(nc, prefix),
     async close() {
       await nc.drain().catch(() => undefined);
       await database.close().catch(() => undefined);

@@ -19,6 +19,8 @@ export interface ScriptedReply {
   toolCalls?: { name: string; arguments: Record<string, unknown> }[];
   /** Answer with this HTTP status and an OpenAI-shaped error instead. */
   status?: number;
+  /** Headers of that error answer (`retry-after`, say). */
+  headers?: Record<string, string>;
   /** Wait this long before answering (to provoke timeouts). */
   delayMs?: number;
   /** Pause between streamed chunks. */
@@ -47,6 +49,9 @@ const countTokens = (text: string) => (text.match(/\S+/g) ?? []).length;
  */
 export class ScriptedLlmServer {
   readonly requests: ChatRequest[] = [];
+  /** Requests being answered right now, and the most there were at once (since the last `resetPeak`). */
+  inFlight = 0;
+  peakInFlight = 0;
   private script: Script;
 
   private constructor(
@@ -59,7 +64,15 @@ export class ScriptedLlmServer {
   static async start(script: Script = echoScript, options: { port?: number; host?: string } = {}): Promise<ScriptedLlmServer> {
     let instance: ScriptedLlmServer | undefined;
     const server = createServer((req, res) => {
-      instance!.handle(req, res).catch((error) => {
+      const self = instance!;
+      self.peakInFlight = Math.max(self.peakInFlight, ++self.inFlight);
+      let counted = true;
+      const done = () => {
+        if (counted) self.inFlight--;
+        counted = false;
+      };
+      res.once('close', done);
+      self.handle(req, res).catch((error) => {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: { message: String(error), type: 'server_error' } }));
       });
@@ -77,6 +90,10 @@ export class ScriptedLlmServer {
 
   setScript(script: Script): void {
     this.script = script;
+  }
+
+  resetPeak(): void {
+    this.peakInFlight = this.inFlight;
   }
 
   async close(): Promise<void> {
@@ -103,7 +120,7 @@ export class ScriptedLlmServer {
     if (reply.delayMs) await sleep(reply.delayMs);
     if (res.destroyed) return;
     if (reply.status) {
-      return json(res, reply.status, { error: { message: `scripted failure ${reply.status}`, type: 'server_error', code: null } });
+      return json(res, reply.status, { error: { message: `scripted failure ${reply.status}`, type: 'server_error', code: null } }, reply.headers);
     }
     const id = `chatcmpl-${index}-${Date.now()}`;
     const created = Math.floor(Date.now() / 1000);
@@ -164,8 +181,8 @@ export class ScriptedLlmServer {
   }
 }
 
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
 }
 

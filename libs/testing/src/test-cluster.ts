@@ -17,7 +17,6 @@ export interface TestCluster {
   llm: ScriptedLlmServer;
   cluster: Cluster;
   prefix: string;
-  partitions: number;
   baseUrl: string;
   /** The dev tenant's API key (`PARLEY_DEV_API_KEY`), sent by `call` unless headers say otherwise. */
   apiKey: string;
@@ -43,7 +42,6 @@ export interface TestClusterOptions {
 
 export async function startTestCluster(options: TestClusterOptions): Promise<TestCluster> {
   const prefix = testNatsPrefix(options.label);
-  const partitions = Number(options.env?.PARLEY_PARTITIONS ?? 4);
   const apiKey = `pk_test_${randomBytes(16).toString('hex')}`;
   const db = await createTestDatabase(`e2e_${options.label}`);
   const llm = await ScriptedLlmServer.start(options.script ?? echoScript);
@@ -61,7 +59,6 @@ export async function startTestCluster(options: TestClusterOptions): Promise<Tes
         DATABASE_URL: db.url,
         NATS_URL: TEST_NATS_URL,
         PARLEY_NATS_PREFIX: prefix,
-        PARLEY_PARTITIONS: String(partitions),
         PORT: String(await freePort()),
         HOST: '127.0.0.1',
         OPENAI_BASE_URL: llm.url,
@@ -93,7 +90,6 @@ export async function startTestCluster(options: TestClusterOptions): Promise<Tes
     llm,
     cluster,
     prefix,
-    partitions,
     baseUrl,
     apiKey,
     call,

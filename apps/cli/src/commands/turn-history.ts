@@ -16,7 +16,10 @@ export interface RecordedTurn {
   outcome: RecordedEvent<'AssistantReplied'> | RecordedEvent<'TurnFailed'> | null;
   /** The state the router decided on: every event before its `TurnRouted`. */
   stateAtRouting: SessionState;
-  /** The state the reply was built from: every event before the outcome. */
+  /**
+   * The state the reply was built from: the session up to the version the reply records
+   * (`stateVersion`), or — for replies recorded before it did — every event before the outcome.
+   */
   stateAtReply: SessionState;
 }
 
@@ -31,6 +34,9 @@ export async function sessionEvents(store: EventStore, sessionId: string, tenant
 /** The session's turns, each with the states its routing and its reply saw, folded with the services' own code. */
 export function recordedTurns(events: readonly RecordedEvent[]): RecordedTurn[] {
   const turns = new Map<string, RecordedTurn>();
+  // the versions replies say their contexts were built from: the state after each is kept
+  const wanted = new Set(events.flatMap((e) => (e.type === 'AssistantReplied' && e.data.stateVersion !== undefined ? [e.data.stateVersion] : [])));
+  const stateAfter = new Map<number, SessionState>();
   let state = initialSessionState();
   for (const event of events) {
     const turnId = 'turnId' in event.data && typeof event.data.turnId === 'string' ? event.data.turnId : null;
@@ -47,8 +53,12 @@ export function recordedTurns(events: readonly RecordedEvent[]): RecordedTurn[] 
     }
     const turn = turnId ? turns.get(turnId) : undefined;
     if (turn && event.type === 'TurnRouted') Object.assign(turn, { routed: event, stateAtRouting: state });
-    if (turn && (event.type === 'AssistantReplied' || event.type === 'TurnFailed') && !turn.outcome) Object.assign(turn, { outcome: event, stateAtReply: state });
+    if (turn && (event.type === 'AssistantReplied' || event.type === 'TurnFailed') && !turn.outcome) {
+      const builtFrom = event.type === 'AssistantReplied' ? event.data.stateVersion : undefined;
+      Object.assign(turn, { outcome: event, stateAtReply: (builtFrom !== undefined && stateAfter.get(builtFrom)) || state });
+    }
     state = evolveSession(state, event);
+    if (wanted.has(event.version)) stateAfter.set(event.version, state);
   }
   // a turn not answered yet (or not as far as a replay `--at` goes) would be answered from the state as it is now
   for (const turn of turns.values()) if (!turn.outcome) turn.stateAtReply = state;
@@ -81,7 +91,8 @@ export async function rebuildContext(store: EventStore, turn: RecordedTurn, syst
   const memory = userId && turn.routed.data.mode === 'stateful' ? await memoryBefore(store, turn.message.metadata.tenantId, userId, turn.routed.globalPosition) : null;
   let messages: ClientMessage[];
   try {
-    messages = turnContext({ mode: turn.routed.data.mode, message: turn.message.data, state, systemPrompt, memory });
+    const dropped = turn.outcome?.type === 'AssistantReplied' ? turn.outcome.data.droppedMessages : undefined;
+    messages = turnContext({ mode: turn.routed.data.mode, message: turn.message.data, state, systemPrompt, memory, dropped });
   } catch (error) {
     if (error instanceof ConversationError) return null; // the log does not hold what this turn's context needs
     throw error;

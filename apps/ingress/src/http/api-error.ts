@@ -44,6 +44,8 @@ export const HTTP_STATUS: Record<string, number> = {
   'LLM.ABORTED': 502,
   'LLM.TIMEOUT': 504,
   'TURN.TIMEOUT': 504,
+  'TURN.UNANSWERED': 500,
+  'SERVICE.OVERLOADED': 503,
   NOT_READY: 503,
   'EVENT_STORE.UNAVAILABLE': 503,
   'MESSAGING.UNAVAILABLE': 503,
@@ -89,10 +91,10 @@ export class ApiExceptionFilter implements ExceptionFilter {
     const request = host.switchToHttp().getRequest<{ url?: string }>();
     const { status, body: native } = this.toResponse(exception);
     const body = isOpenAiPath(request.url ?? '') ? openAiErrorBody(status, native) : native;
-    if (status >= 500 && status !== 502 && status !== 504) this.log.error(exception instanceof Error ? exception.stack : String(exception));
+    if (status >= 500 && status !== 502 && status !== 503 && status !== 504) this.log.error(exception instanceof Error ? exception.stack : String(exception));
     if (status === 401) void reply.header('www-authenticate', 'Bearer');
     const retryAfter = (native.error.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
-    if (status === 429 && typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
+    if ((status === 429 || status === 503) && typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
     void reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
   }
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   routeInfoOf,
+  turnReplyOf,
   SessionIdParam,
   sessionIdOf,
   sessionStreamId,
@@ -28,7 +29,7 @@ import type { FaqMatch } from '@parley/knowledge';
 import { RESOURCES, TenantMatchers, type Connections } from '@parley/runtime';
 import { ApiError } from '../http/api-error';
 import type { TenantContext } from '../auth/auth.guard';
-import { TURN_REPLIES, TURN_TIMEOUT_MS } from '../ingress.tokens';
+import { TURN_LIMITS, TURN_REPLIES, type TurnLimits } from '../ingress.tokens';
 import { sessionErased, sessionNotFound, SessionsService } from '../sessions/sessions.service';
 
 export interface TurnResult {
@@ -101,7 +102,7 @@ export class TurnsService {
     private readonly store: EventStore,
     private readonly publisher: EventPublisher,
     @Inject(TURN_REPLIES) private readonly replies: TurnReplies,
-    @Inject(TURN_TIMEOUT_MS) private readonly timeoutMs: number,
+    @Inject(TURN_LIMITS) private readonly limits: TurnLimits,
     @Inject(RESOURCES) private readonly resources: Connections,
     private readonly sessions: SessionsService,
     private readonly matchers: TenantMatchers,
@@ -154,7 +155,27 @@ export class TurnsService {
     return this.run({ tenant, sessionId: null, text, mode: 'stateless', ...options });
   }
 
+  /** Turn requests this instance holds open (waiting for their answer). */
+  private open = 0;
+
+  /**
+   * Every turn goes through here. Past `PARLEY_MAX_OPEN_TURNS` held open, a turn is refused at
+   * once — 503 with Retry-After, nothing recorded — rather than queued to time out: an overloaded
+   * cluster says so, and memory stays bounded.
+   */
   private async run(request: TurnRequest): Promise<TurnResult> {
+    if (this.open >= this.limits.maxOpen) {
+      throw new ApiError('SERVICE.OVERLOADED', `This instance holds ${this.limits.maxOpen} turns open already; retry shortly`, { retryAfterSeconds: 1 });
+    }
+    this.open++;
+    try {
+      return await this.runTurn(request);
+    } finally {
+      this.open--;
+    }
+  }
+
+  private async runTurn(request: TurnRequest): Promise<TurnResult> {
     const { tenantId } = request.tenant;
     const idleSeconds = request.tenant.settings.sessionIdleSeconds;
     const scope = `${tenantId}\u0000${request.sessionId ?? 'stateless'}\u0000${request.idempotencyKey}`;
@@ -188,7 +209,7 @@ export class TurnsService {
       if (answered) return answered; // else a retry: the usual path below finds the original's answer
     }
     // listen before publishing, so even an instant answer is caught
-    const waiting = this.replies.expect(turnId, this.timeoutMs, request.stream?.onDelta);
+    const waiting = this.replies.expect(turnId, this.limits.timeoutMs, request.stream?.onDelta);
     // a client that goes away stops the generation (recorded as interrupted); nobody waits any more
     const { nc, prefix } = this.resources;
     const leave = () => {
@@ -318,8 +339,8 @@ export class TurnsService {
     eventId: string,
     fastReply: Promise<TurnReplyMessage | null>,
   ): Promise<TurnResult> {
-    const { nc, prefix, partitions } = this.resources;
-    const watch = watchStream(nc, streamEventsSubject(prefix, partitions, request.tenant.tenantId, streamId), isOutcomeOf(turnId), this.timeoutMs);
+    const { nc, prefix } = this.resources;
+    const watch = watchStream(nc, streamEventsSubject(prefix, request.tenant.tenantId, streamId), isOutcomeOf(turnId), this.limits.timeoutMs);
     try {
       const original = await this.store.readEvent(eventId);
       if (!original || original.type !== 'UserMessageReceived') throw new Error(`Event ${eventId} of ${streamId} vanished`);
@@ -337,7 +358,7 @@ export class TurnsService {
   }
 
   private result(request: TurnRequest, turnId: string, reply: TurnReplyMessage | null): TurnResult {
-    if (!reply) throw new ApiError('TURN.TIMEOUT', `Turn ${turnId} was not answered within ${this.timeoutMs} ms; it stays recorded`, { turnId });
+    if (!reply) throw new ApiError('TURN.TIMEOUT', `Turn ${turnId} was not answered within ${this.limits.timeoutMs} ms; it stays recorded`, { turnId });
     if (!reply.ok) throw new ApiError(reply.code, reply.message, { turnId, route: reply.route });
     return {
       turnId,
@@ -352,15 +373,8 @@ export class TurnsService {
   /** The fast reply is core NATS and may be lost; the log is where the answer really lives. */
   async outcomeFromLog(streamId: string, after: number, turnId: string): Promise<TurnReplyMessage | null> {
     const events = await this.store.readStream(streamId, { after });
-    const routed = events.find((e) => e.type === 'TurnRouted' && e.data.turnId === turnId);
-    const outcome = events.find(isOutcomeOf(turnId));
-    if (!routed || routed.type !== 'TurnRouted' || !outcome) return null;
-    const route = routeInfoOf(routed.data);
-    if (outcome.type === 'AssistantReplied') {
-      const { text, interrupted, usage, toolCalls } = outcome.data;
-      return { ok: true, turnId, text, route, interrupted, usage, ...(toolCalls ? { toolCalls } : {}) };
-    }
-    if (outcome.type === 'TurnFailed') return { ok: false, turnId, route, code: outcome.data.code, message: outcome.data.message };
-    return null;
+    const routed = events.find((e): e is RecordedEvent<'TurnRouted'> => e.type === 'TurnRouted' && e.data.turnId === turnId);
+    const outcome = events.find(isOutcomeOf(turnId)) as RecordedEvent<'AssistantReplied' | 'TurnFailed'> | undefined;
+    return outcome ? turnReplyOf(routed?.data ?? null, outcome) : null;
   }
 }

@@ -28,8 +28,8 @@ describe('the log → JetStream relay', () => {
     database = await connectDatabase(testDb.url);
     store = new EventStore(database.db);
     nc = await connectNats(TEST_NATS_URL, 'relay-test');
-    await ensureEventsStream(nc, prefix, 4);
-    publisher = new EventPublisher(nc, prefix, 4);
+    await ensureEventsStream(nc, prefix);
+    publisher = new EventPublisher(nc, prefix);
   });
   afterAll(async () => {
     await nc?.close();

@@ -1,16 +1,17 @@
 import { Controller, Inject } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
-import { isSessionStream, routeInfoOf, type RecordedEvent } from '@parley/contracts';
-import { needsHistory, routeTurn, routingEvents, routingHistory, type RoutingHistory } from '@parley/conversation';
+import { isSessionStream, turnReplyOf, type RecordedEvent } from '@parley/contracts';
+import { admitRouting, needsHistory, routeTurn, routingEvents, routingHistory, type RoutingHistory } from '@parley/conversation';
 import { EventStore, SessionStates, TenantDirectory } from '@parley/event-store';
-import { EventPublisher, sendTurnReply } from '@parley/messaging';
-import { appendAllOnce, RESOURCES, TenantMatchers, type Connections } from '@parley/runtime';
-
+import { EventPublisher, NotYet, sendTurnReply, StreamSignals } from '@parley/messaging';
+import { recordOnce, RESOURCES, TenantMatchers, type Connections } from '@parley/runtime';
 
 /**
  * Decides how each user turn is answered and records the decision as `TurnRouted`. A confident
  * knowledge base answer is recorded right here, with the decision (`AssistantReplied` from the
  * knowledge base version that matched), and sent to the waiting ingress: no LLM, no responder.
+ * A decision that reads the session waits (`NotYet`) until the session's earlier messages are
+ * routed, so it sees the turn before it as a replay of the log does.
  */
 @Controller()
 export class TurnRoutingHandler {
@@ -20,31 +21,41 @@ export class TurnRoutingHandler {
     private readonly publisher: EventPublisher,
     private readonly matchers: TenantMatchers,
     private readonly tenants: TenantDirectory,
+    private readonly signals: StreamSignals,
     @Inject(RESOURCES) private readonly resources: Connections,
   ) {}
 
   @EventPattern('UserMessageReceived')
   async route(@Payload() event: RecordedEvent<'UserMessageReceived'>): Promise<void> {
-    if (event.metadata.routed) return; // ingress answered it from the knowledge base as it recorded it
+    if (event.metadata.routed) return; // ingress routed it as it recorded it
     const { turnId, text, requestedMode } = event.data;
+    const { tenantId } = event.metadata;
     const inSession = isSessionStream(event.streamId);
-    const { routingPolicy: policy, faqThreshold: threshold } = await this.tenants.settings(event.metadata.tenantId);
-    const matcher = await this.matchers.forTenant(event.metadata.tenantId);
+    const { routingPolicy: policy, faqThreshold: threshold } = await this.tenants.settings(tenantId);
+    const matcher = await this.matchers.forTenant(tenantId);
     const match = text.trim() ? (matcher?.best(text) ?? null) : null; // no text (tool results sent back): nothing to match
     // the session is read only when it can change the decision: an in-session `auto` turn of a
     // hybrid tenant that the knowledge base could answer
     let history: RoutingHistory | null = null;
-    if (needsHistory({ inSession, requestedMode, policy, match, threshold })) {
-      history = routingHistory((await this.states.load(event.streamId)).folded.state, turnId);
-    }
+    if (needsHistory({ inSession, requestedMode, policy, match, threshold })) history = await this.historyOf(event);
     const toolResults = !text.trim() && (event.data.context ?? []).some((m) => m.role === 'tool');
     const decision = routeTurn({ policy, requestedMode, inSession, text, match, threshold, history, toolResults });
-    const events = routingEvents({ eventId: event.eventId, turnId, metadata: event.metadata }, decision, match);
-    const recorded = await appendAllOnce(this.store, event.streamId, events);
-    if (!recorded) return; // handled before (the relay publishes what was committed)
-    if (decision.route === 'faq' && match && event.metadata.replyTo) {
-      sendTurnReply(this.resources.nc, event.metadata.replyTo, { ok: true, turnId, text: match.answer, route: routeInfoOf(decision) });
-    }
-    await this.publisher.publish(this.store.sealed(recorded));
+    await recordOnce(this.store, this.publisher, event.streamId, routingEvents({ eventId: event.eventId, turnId, metadata: event.metadata }, decision, match), (recorded) => {
+      this.signals.notify(event.streamId);
+      const [routed, answer] = recorded;
+      if (event.metadata.replyTo && routed?.type === 'TurnRouted' && answer?.type === 'AssistantReplied') {
+        sendTurnReply(this.resources.nc, event.metadata.replyTo, turnReplyOf(routed.data, answer));
+      }
+    });
+  }
+
+  /** What the session shows of the turns before this one, once they are all routed. */
+  private async historyOf(event: RecordedEvent<'UserMessageReceived'>): Promise<RoutingHistory> {
+    const watch = this.signals.watch(event.metadata.tenantId, event.streamId);
+    const { state } = (await this.states.load(event.streamId)).folded;
+    const admission = admitRouting(state, event.data.turnId);
+    if (admission.kind === 'wait') throw new NotYet(watch.changed, `turn ${event.data.turnId} is routed after ${admission.for.join(', ')}`);
+    watch.cancel();
+    return routingHistory(state, event.data.turnId);
   }
 }

@@ -1,0 +1,156 @@
+import type { ConcurrentTurnPolicy, EventMetadata, NewEvent, RecordedEvent, TokenUsage, ToolCallData } from '@parley/contracts';
+import { derivedId } from './ids';
+import type { SessionState, TurnRecord } from './session.state';
+import type { SummaryRequest } from './summary.policy';
+
+/**
+ * What happens to a turn after it was routed, decided from the session's state alone: whether it
+ * may be answered now, and the events that record what came of it. Ids derive from the event
+ * handled, so a second attempt meets the first in the log; times come from the log. The responder
+ * and the CLI's rerun call the same functions.
+ */
+
+const settled = (turn: TurnRecord) => turn.status === 'replied' || turn.status === 'failed';
+
+/** What may be done with a routed stateful turn now. */
+export type Admission =
+  /** Its outcome is in the log already (a redelivery, or another replica answered it). */
+  | { kind: 'answered' }
+  /** Earlier turns of the session have no outcome yet: it is answered after them, seeing their replies. */
+  | { kind: 'wait'; for: string[] }
+  /** Under `interrupt`, the user spoke again before its reply began: it is recorded as cut, empty. */
+  | { kind: 'superseded' }
+  | { kind: 'answer' };
+
+/**
+ * A stateful turn is answered once every earlier turn of its session has an outcome in the log —
+ * under `queue` that is the previous turn's reply; under `interrupt` the previous reply is cut
+ * where it is as the user speaks, so the wait is for that cut to be recorded. Its context then
+ * holds every earlier turn question-then-answer, and is a function of the log (what a replay
+ * rebuilds), whichever replica answers and in whatever order the bus delivered.
+ */
+export function admitAnswer(state: SessionState, turnId: string, policy: ConcurrentTurnPolicy): Admission {
+  if (state.status !== 'open') return { kind: 'answer' }; // not started: the context says so
+  const index = state.turns.findIndex((t) => t.turnId === turnId);
+  if (index < 0) return { kind: 'answer' };
+  if (settled(state.turns[index])) return { kind: 'answered' };
+  const before = state.turns.slice(0, index).filter((t) => !settled(t));
+  if (before.length) return { kind: 'wait', for: before.map((t) => t.turnId) };
+  if (policy === 'interrupt' && index < state.turns.length - 1) return { kind: 'superseded' };
+  return { kind: 'answer' };
+}
+
+/**
+ * A message whose routing reads the session is routed once every earlier message of the session
+ * is: the decision sees the route of the turn before it, as a replay of the log does.
+ */
+export function admitRouting(state: SessionState, turnId: string): { kind: 'route' } | { kind: 'wait'; for: string[] } {
+  if (state.status !== 'open') return { kind: 'route' };
+  const index = state.turns.findIndex((t) => t.turnId === turnId);
+  const before = (index < 0 ? state.turns : state.turns.slice(0, index)).filter((t) => t.status === 'received');
+  return before.length ? { kind: 'wait', for: before.map((t) => t.turnId) } : { kind: 'route' };
+}
+
+/** Id of a turn's outcome when the responder records it (answer, failure or cut). */
+export const outcomeIdOf = (routed: Pick<RecordedEvent<'TurnRouted'>, 'eventId'>) => derivedId(routed.eventId, 'outcome');
+
+const caused = (routed: RecordedEvent<'TurnRouted'>): EventMetadata => ({ ...routed.metadata, causationId: routed.eventId, correlationId: routed.data.turnId });
+
+/** What the model gave for a turn, and what the context it was given was made of. */
+export interface TurnReply {
+  text: string;
+  model: string;
+  usage: TokenUsage | null;
+  latencyMs: number;
+  contextMessages: number;
+  contextDigest: string;
+  interrupted: NewEvent<'AssistantReplied'>['data']['interrupted'];
+  toolCalls: ToolCallData[];
+  /** Stateful turns: the session version the context was built from, and the oldest messages it left out. */
+  stateVersion?: number;
+  droppedMessages?: number;
+}
+
+export function replied(routed: RecordedEvent<'TurnRouted'>, reply: TurnReply): NewEvent<'AssistantReplied'> {
+  const { toolCalls, stateVersion, droppedMessages, ...rest } = reply;
+  return {
+    eventId: outcomeIdOf(routed),
+    type: 'AssistantReplied',
+    data: {
+      turnId: routed.data.turnId,
+      ...rest,
+      ...(toolCalls.length ? { toolCalls } : {}),
+      ...(stateVersion !== undefined ? { stateVersion } : {}),
+      ...(droppedMessages ? { droppedMessages } : {}),
+    },
+    metadata: caused(routed),
+  };
+}
+
+/** The turn's reply never began: the user spoke again first (`interrupt`). */
+export function superseded(routed: RecordedEvent<'TurnRouted'>): NewEvent<'AssistantReplied'> {
+  return {
+    eventId: outcomeIdOf(routed),
+    type: 'AssistantReplied',
+    data: { turnId: routed.data.turnId, text: '', model: 'none', usage: null, latencyMs: 0, contextMessages: 0, interrupted: 'next-turn' },
+    metadata: caused(routed),
+  };
+}
+
+export function failed(routed: RecordedEvent<'TurnRouted'>, failure: { code: string; message: string }): NewEvent<'TurnFailed'> {
+  return { eventId: outcomeIdOf(routed), type: 'TurnFailed', data: { turnId: routed.data.turnId, ...failure }, metadata: caused(routed) };
+}
+
+/** Code of a turn Parley gave up on after its deliveries ran out: the session goes on without it. */
+export const TURN_UNANSWERED = 'TURN.UNANSWERED';
+
+/**
+ * A turn whose message (`message`) or routing could not be handled however often it was tried:
+ * recorded as failed, so the turns after it are not held up, and its client is told.
+ */
+export function gaveUp(message: { eventId: string; turnId: string; metadata: EventMetadata }, routedEventId?: string): NewEvent<'TurnFailed'> {
+  return {
+    eventId: routedEventId ? outcomeIdOf({ eventId: routedEventId }) : derivedId(message.eventId, 'gave-up'),
+    type: 'TurnFailed',
+    data: { turnId: message.turnId, code: TURN_UNANSWERED, message: 'Parley could not handle this turn and gave up on it; it is recorded as failed' },
+    metadata: { ...message.metadata, causationId: routedEventId ?? message.eventId, correlationId: message.turnId },
+  };
+}
+
+/** What the model learned about the user during the turn, for their memory stream. */
+export function remembered(routed: RecordedEvent<'TurnRouted'>, facts: { name: string; value: string }[]): NewEvent<'MemoryRemembered'>[] {
+  const outcomeId = outcomeIdOf(routed);
+  return facts.map((fact, i) => ({
+    eventId: derivedId(outcomeId, `memory:${i}`),
+    type: 'MemoryRemembered',
+    data: { ...fact, source: 'llm', turnId: routed.data.turnId },
+    metadata: { tenantId: routed.metadata.tenantId, causationId: routed.eventId, correlationId: routed.data.turnId },
+  }));
+}
+
+/**
+ * A summary of the session's older messages, written after `turnId`'s reply. Its id derives from
+ * the stream and what it covers, so two replicas summarizing the same messages record it once.
+ */
+export function summarized(
+  streamId: string,
+  turnId: string,
+  metadata: EventMetadata,
+  request: SummaryRequest,
+  result: { text: string; truncated: boolean; model: string; usage: TokenUsage | null },
+): NewEvent<'ConversationSummarized'> {
+  return {
+    eventId: derivedId(`${streamId}\u0000${request.throughVersion}`, 'summary'),
+    type: 'ConversationSummarized',
+    data: {
+      turnId,
+      summary: result.text,
+      throughVersion: request.throughVersion,
+      summarizedMessages: request.summarizedMessages,
+      model: result.model,
+      usage: result.usage,
+      ...(result.truncated ? { truncated: true } : {}),
+    },
+    metadata: { tenantId: metadata.tenantId, correlationId: turnId },
+  };
+}

@@ -1,0 +1,78 @@
+/** The turn decider, as specifications: given the session's events, when a turn comes up, then what may happen. */
+import type { RecordedEvent } from '@parley/contracts';
+import { eventRecorder } from './recorded-events';
+import { foldSession } from './session.state';
+import { admitAnswer, admitRouting, failed, gaveUp, outcomeIdOf, replied, superseded, TURN_UNANSWERED } from './turn.decider';
+
+const stream = eventRecorder();
+const { record } = stream;
+const start = () => {
+  stream.reset();
+  return [record('SessionStarted', { sessionId: 's1', userId: null, metadata: {} })];
+};
+const asked = (turnId: string) => record('UserMessageReceived', { turnId, text: `question ${turnId}`, requestedMode: 'auto' });
+const routed = (turnId: string, mode: 'stateful' | 'stateless' = 'stateful', route: 'llm' | 'faq' = 'llm') =>
+  record('TurnRouted', { turnId, mode, route, reason: 'r', features: {} });
+const answered = (turnId: string) => record('AssistantReplied', { turnId, text: `answer ${turnId}`, model: 'm', usage: null, latencyMs: 1, contextMessages: 1, interrupted: null });
+const failedTurn = (turnId: string) => record('TurnFailed', { turnId, code: 'LLM.TIMEOUT', message: 'slow' });
+const given = (events: RecordedEvent[]) => foldSession(events).state;
+
+describe('admitting a stateful turn to be answered', () => {
+  it('answers it when every earlier turn has an outcome', () => {
+    const state = given([...start(), asked('a'), routed('a'), answered('a'), asked('b'), routed('b'), failedTurn('b'), asked('c'), routed('c')]);
+    expect(admitAnswer(state, 'c', 'queue')).toEqual({ kind: 'answer' });
+  });
+
+  it('makes it wait for earlier turns without an outcome — routed or not yet — whatever the bus delivered first', () => {
+    const state = given([...start(), asked('a'), routed('a'), asked('b'), asked('c'), routed('c')]);
+    expect(admitAnswer(state, 'c', 'queue')).toEqual({ kind: 'wait', for: ['a', 'b'] });
+    expect(admitAnswer(state, 'c', 'interrupt')).toEqual({ kind: 'wait', for: ['a', 'b'] }); // the earlier reply is being cut: its outcome first
+  });
+
+  it('does not wait for a knowledge base answer (recorded with its routing) nor for later turns under queue', () => {
+    const state = given([...start(), asked('a'), routed('a', 'stateless', 'faq'), answered('a'), asked('b'), routed('b'), asked('c')]);
+    expect(admitAnswer(state, 'b', 'queue')).toEqual({ kind: 'answer' });
+  });
+
+  it('under interrupt, records a turn as superseded when the user spoke again before its reply began', () => {
+    const state = given([...start(), asked('a'), routed('a'), asked('b')]);
+    expect(admitAnswer(state, 'a', 'interrupt')).toEqual({ kind: 'superseded' });
+    expect(admitAnswer(state, 'a', 'queue')).toEqual({ kind: 'answer' });
+  });
+
+  it('finds a redelivered turn answered', () => {
+    const state = given([...start(), asked('a'), routed('a'), answered('a')]);
+    expect(admitAnswer(state, 'a', 'queue')).toEqual({ kind: 'answered' });
+  });
+});
+
+describe('admitting a message to be routed with its history', () => {
+  it('routes it once every earlier message is routed, and makes it wait otherwise', () => {
+    expect(admitRouting(given([...start(), asked('a'), routed('a'), asked('b')]), 'b')).toEqual({ kind: 'route' });
+    expect(admitRouting(given([...start(), asked('a'), asked('b')]), 'b')).toEqual({ kind: 'wait', for: ['a'] });
+    expect(admitRouting(given([...start(), asked('a'), failedTurn('a'), asked('b')]), 'b')).toEqual({ kind: 'route' }); // given up on: not waited for
+  });
+});
+
+describe('what records a turn’s outcome', () => {
+  const events = [...start(), asked('a')];
+  const routing = routed('a') as RecordedEvent<'TurnRouted'>;
+  const base = { text: 'hi', model: 'm', usage: null, latencyMs: 3, contextMessages: 2, contextDigest: 'd', interrupted: null, toolCalls: [] };
+
+  it('derives one id from the routing, whatever the outcome, so a turn is recorded once', () => {
+    const ids = [replied(routing, base).eventId, failed(routing, { code: 'LLM.TIMEOUT', message: 'x' }).eventId, superseded(routing).eventId, gaveUp({ eventId: events[1].eventId, turnId: 'a', metadata: routing.metadata }, routing.eventId).eventId];
+    expect(new Set(ids)).toEqual(new Set([outcomeIdOf(routing)]));
+  });
+
+  it('records the state the context was built from, and only the messages that did not fit when some did not', () => {
+    expect(replied(routing, { ...base, stateVersion: 3, droppedMessages: 0 }).data).toEqual({ turnId: 'a', ...base, toolCalls: undefined, stateVersion: 3 } as never);
+    expect(replied(routing, { ...base, stateVersion: 3, droppedMessages: 4 }).data).toMatchObject({ stateVersion: 3, droppedMessages: 4 });
+  });
+
+  it('gives up on a message never routed under an id of its own, with a stable code and no user text', () => {
+    const message = events[1] as RecordedEvent<'UserMessageReceived'>;
+    const failure = gaveUp({ eventId: message.eventId, turnId: 'a', metadata: message.metadata });
+    expect(failure.eventId).not.toBe(outcomeIdOf(routing));
+    expect(failure.data).toEqual({ turnId: 'a', code: TURN_UNANSWERED, message: expect.not.stringContaining('question') });
+  });
+});

@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX "events_one_outcome_per_turn" ON "events" USING btree ("stream_id",("data" ->> 'turnId')) WHERE "events"."type" in ('AssistantReplied', 'TurnFailed');
