@@ -11,6 +11,9 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
+# A 256 MB old space per service: V8 otherwise sizes its heap to the host and collects late
+# (a responder streaming 512 replies sat near 300 MB resident with about 100 MB alive).
+ENV NODE_OPTIONS=--max-old-space-size=256
 # Listen on every interface inside the container (the default is loopback).
 ENV HOST=0.0.0.0
 WORKDIR /app

@@ -11,13 +11,17 @@ import { runCli, startTestCluster, type ChatRequest, type ScriptedReply, type Te
 
 jest.setTimeout(60_000);
 
-/** The model: calls `get_weather` when offered it, reports tool results, otherwise echoes. */
+/**
+ * The model: calls `get_weather` when offered it, reports tool results, otherwise echoes — at a
+ * model's pace when the request streams (a piece every 30 ms: longer than the responder gathers
+ * pieces for, so each reaches the client as one chunk).
+ */
 function model(request: ChatRequest): ScriptedReply {
   const last = request.messages.at(-1)!;
   const offersWeather = (request.tools as { function: { name: string } }[] | undefined)?.some((t) => t.function.name === 'get_weather');
   if (offersWeather && last.role === 'tool') return { text: `The weather: ${last.content}` };
   if (offersWeather) return { toolCalls: [{ name: 'get_weather', arguments: { city: 'Paris' } }] };
-  return { text: `echo: ${last.content} (${request.messages.length} messages)` };
+  return { text: `echo: ${last.content} (${request.messages.length} messages)`, ...(request.stream ? { chunkDelayMs: 30 } : {}) };
 }
 
 describe('OpenAI-compatible API with the official client', () => {

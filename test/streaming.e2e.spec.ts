@@ -10,10 +10,13 @@ jest.setTimeout(60_000);
 
 const LONG = 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty';
 
-/** Reads Server-Sent Events as they arrive; `stopAfter` aborts the request after that many events. */
+/**
+ * Reads Server-Sent Events as they arrive; `stopAfter` aborts the request once the pieces received
+ * spell that text (a delta may carry several pieces: the responder sends what came together).
+ */
 async function readEvents(
   res: Response,
-  stopAfter?: { count: number; abort: () => void },
+  stopAfter?: { text: string; abort: () => void },
   onEvent?: (event: { event: string; data: any }) => void,
 ) {
   const events: { event: string; data: any }[] = [];
@@ -33,7 +36,7 @@ async function readEvents(
         const data = /^data: (.*)$/m.exec(block)?.[1];
         events.push({ event, data: data && data !== '[DONE]' ? JSON.parse(data) : data });
         onEvent?.(events.at(-1)!);
-        if (stopAfter && events.length >= stopAfter.count) {
+        if (stopAfter && spelled(events) === stopAfter.text) {
           stopAfter.abort();
           return events;
         }
@@ -44,6 +47,13 @@ async function readEvents(
   }
   return events;
 }
+
+/** The text the delta events received so far spell. */
+const spelled = (events: { event: string; data: any }[]) =>
+  events
+    .filter((e) => e.event === 'delta')
+    .map((e) => e.data.text)
+    .join('');
 
 /**
  * Holds the scripted model before a piece until the test lets it go — or, if nothing does, until a
@@ -110,7 +120,7 @@ describe('streaming turns', () => {
     const deltas = events.filter((e) => e.event === 'delta');
     const done = events.at(-1)!;
     expect(done.event).toBe('done');
-    expect(deltas.length).toBeGreaterThan(3);
+    expect(deltas.length).toBeGreaterThanOrEqual(2); // at least the pieces before the model was held, and those after
     expect(deltas[0].data.route).toEqual({ mode: 'stateful', reason: 'session-default-stateful' });
     expect(deltas.map((d) => d.data.seq)).toEqual(deltas.map((_, i) => i));
     expect(deltas.map((d) => d.data.text).join('')).toBe('You said: hello there, streaming world');
@@ -140,8 +150,8 @@ describe('streaming turns', () => {
     const { sessionId } = (await t.post('/v1/sessions', {})).body;
     const abort = new AbortController();
     const res = await streamTurn(`/v1/sessions/${sessionId}/turns`, { text: 'count slowly to thirty' }, abort.signal);
-    const received = await readEvents(res, { count: 3, abort: () => abort.abort() });
-    expect(received.map((e) => e.event)).toEqual(['delta', 'delta', 'delta']);
+    const received = await readEvents(res, { text: 'one two three ', abort: () => abort.abort() });
+    expect(received.every((e) => e.event === 'delta')).toBe(true);
 
     const replied = await waitFor(
       async () => {
@@ -191,8 +201,11 @@ describe('streaming turns', () => {
       const res = await streamTurn(`/v1/sessions/${sessionId}/turns`, { text: 'count slowly, please' });
       let heard!: () => void;
       const threeWords = new Promise<void>((resolve) => (heard = resolve));
-      let deltas = 0;
-      const reader = readEvents(res, undefined, (e) => e.event === 'delta' && ++deltas === 3 && heard());
+      const seen: { event: string; data: any }[] = [];
+      const reader = readEvents(res, undefined, (e) => {
+        seen.push(e);
+        if (spelled(seen) === 'one two three ') heard();
+      });
       await threeWords; // three words in (the client has them), and the model held there
       const turnId = (await eventsOf(sessionId)).find((e) => e.type === 'UserMessageReceived')!.data.turnId as string;
       expect((await t.post(`/v1/sessions/${sessionId}/turns/${turnId}/interrupt`, { spokenText: 'one two' })).status).toBe(200);

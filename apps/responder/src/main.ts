@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { SettingsError, tenantDefaults, type Settings } from '@parley/contracts';
 import { SessionStates, TenantDirectory } from '@parley/event-store';
-import { RunningTurns, serviceConsumer, StreamSignals } from '@parley/messaging';
+import { RunningTurns, serviceConsumer, StreamSignals, TurnDeltas } from '@parley/messaging';
 import { OpenAiCompatibleLlm } from '@parley/llm';
 import { InfrastructureModule, runWorker, type Resources } from '@parley/runtime';
 import { KeptMessages } from './replying/kept-messages';
@@ -44,6 +44,7 @@ void runWorker({
     const kept = keptMessages(settings.PARLEY_MAX_CONCURRENT_TURNS);
     const parts: ResponderParts = {
       kept,
+      deltas: new TurnDeltas(resources.nc),
       signals,
       planner: new TurnPlanner(store, states, tenants, signals, kept, settings.PARLEY_SYSTEM_PROMPT),
       summarizer: new Summarizer(store, states, resources.publisher, llm),

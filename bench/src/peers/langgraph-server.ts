@@ -1,13 +1,15 @@
 /**
  * The LangGraph.js peer: a one-node chat graph with the Postgres checkpointer, one thread per
  * session, behind a minimal `node:http` endpoint (`POST /threads/{id}/turns {text}` → `{reply}`)
- * so the load generator pays the same HTTP cost as against Parley. The node sends the scripted
+ * so the load generator pays the same HTTP cost as against Parley. `POST /threads/{id}/turns/stream`
+ * streams the reply as Server-Sent Events, as Parley does: the node streams from the model and
+ * writes each piece through LangGraph's own `custom` stream mode. The node sends the scripted
  * LLM the same window of recent messages Parley's context budget would keep verbatim.
  * Run as its own process: DATABASE_URL, LLM_URL, PORT, BUDGET_TOKENS.
  */
 import { createServer } from 'node:http';
 import { AIMessage, HumanMessage, type BaseMessage } from '@langchain/core/messages';
-import { END, MessagesAnnotation, START, StateGraph } from '@langchain/langgraph';
+import { END, MessagesAnnotation, START, StateGraph, type LangGraphRunnableConfig } from '@langchain/langgraph';
 import { PostgresSaver } from '@langchain/langgraph-checkpoint-postgres';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import OpenAI from 'openai';
@@ -33,15 +35,24 @@ async function main(): Promise<void> {
   const checkpointer = PostgresSaver.fromConnString(DATABASE_URL!);
   await checkpointer.setup();
   const graph = new StateGraph(MessagesAnnotation)
-    .addNode('chat', async (state) => {
+    .addNode('chat', async (state, config: LangGraphRunnableConfig) => {
       const window = recentWindow(state.messages, Number(BUDGET_TOKENS));
-      const completion = await llm.chat.completions.create({
-        model: 'bench',
-        messages: [
-          { role: 'system', content: SYSTEM_PROMPT },
-          ...window.map((m) => ({ role: m.getType() === 'human' ? ('user' as const) : ('assistant' as const), content: String(m.content) })),
-        ],
-      });
+      const messages = [
+        { role: 'system' as const, content: SYSTEM_PROMPT },
+        ...window.map((m) => ({ role: m.getType() === 'human' ? ('user' as const) : ('assistant' as const), content: String(m.content) })),
+      ];
+      if (config.configurable?.stream) {
+        let text = '';
+        for await (const chunk of await llm.chat.completions.create({ model: 'bench', messages, stream: true })) {
+          const piece = chunk.choices[0]?.delta?.content;
+          if (piece) {
+            text += piece;
+            config.writer?.(piece);
+          }
+        }
+        return { messages: [new AIMessage(text)] };
+      }
+      const completion = await llm.chat.completions.create({ model: 'bench', messages });
       return { messages: [new AIMessage(completion.choices[0].message.content ?? '')] };
     })
     .addEdge(START, 'chat')
@@ -49,7 +60,7 @@ async function main(): Promise<void> {
     .compile({ checkpointer });
 
   const server = createServer((req, res) => {
-    const match = /^\/threads\/([\w-]+)\/turns$/.exec(req.url ?? '');
+    const match = /^\/threads\/([\w-]+)\/turns(\/stream)?$/.exec(req.url ?? '');
     if (req.method !== 'POST' || !match) {
       res.writeHead(404).end();
       return;
@@ -58,6 +69,18 @@ async function main(): Promise<void> {
     req.on('data', (chunk) => (body += chunk));
     req.on('end', () => {
       const { text } = JSON.parse(body) as { text: string };
+      if (match[2]) {
+        (async () => {
+          const pieces = await graph.stream({ messages: [new HumanMessage(text)] }, { configurable: { thread_id: match[1], stream: true }, streamMode: 'custom' });
+          res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+          for await (const piece of pieces) res.write(`event: delta\ndata: ${JSON.stringify({ text: piece })}\n\n`);
+          res.end('event: done\ndata: {}\n\n');
+        })().catch((error: unknown) => {
+          if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: String(error) }));
+        });
+        return;
+      }
       graph
         .invoke({ messages: [new HumanMessage(text)] }, { configurable: { thread_id: match[1] } })
         .then((state) => {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Client } from 'pg';
+import { readEventStream } from '../http-stream';
 
 /** The LangGraph.js peer as a child process (same process tree), on a database of its own on the same Postgres. */
 export class LangGraphPeer {
@@ -40,6 +41,14 @@ export class LangGraphPeer {
     return body.reply!;
   }
 
+  /** A streamed turn: milliseconds to its first piece and to its end. */
+  async streamedTurn(threadId: string, text: string): Promise<{ first: number; done: number }> {
+    const started = performance.now();
+    const res = await fetch(`${this.baseUrl}/threads/${threadId}/turns/stream`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
+    if (res.status !== 200 || !res.body) throw new Error(`LangGraph.js turn failed: ${res.status} ${await res.text()}`);
+    return readEventStream(res.body, started);
+  }
+
   /** Bytes of its checkpoint tables (with indexes and TOAST). */
   async storageBytes(): Promise<number> {
     return tableBytes(this.databaseUrl, ['checkpoints', 'checkpoint_blobs', 'checkpoint_writes', 'checkpoint_migrations']);
@@ -68,3 +77,4 @@ export async function tableBytes(databaseUrl: string, tables: string[]): Promise
     await client.end();
   }
 }
+

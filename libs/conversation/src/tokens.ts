@@ -8,8 +8,13 @@ let tokenizer: Tokenizer | undefined;
  */
 const o200k = () => (tokenizer ??= require('gpt-tokenizer/encoding/o200k_base') as Tokenizer);
 
-/** Counts kept: a conversation's messages are counted again on each of its turns. */
-export const TOKEN_COUNTS_KEPT = 20_000;
+/**
+ * Counts kept, by text: a conversation's messages are counted again on each of its turns. Only
+ * texts up to `KEPT_TEXT_CHARS` are kept (a longer one is rare, and counted again in linear time),
+ * so the map holds at most about 20 MB whatever it is fed.
+ */
+export const TOKEN_COUNTS_KEPT = 10_000;
+const KEPT_TEXT_CHARS = 1_000;
 const counted = new Map<string, number>();
 
 /**
@@ -49,6 +54,7 @@ export function countTokens(text: string): number {
   const encoder = o200k();
   let count = 0;
   for (const piece of pieces(text)) count += encoder.countTokens(piece);
+  if (text.length > KEPT_TEXT_CHARS) return count;
   if (counted.size >= TOKEN_COUNTS_KEPT) counted.delete(counted.keys().next().value!);
   counted.set(text, count);
   return count;

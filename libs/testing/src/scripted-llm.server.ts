@@ -23,7 +23,10 @@ export interface ScriptedReply {
   headers?: Record<string, string>;
   /** Wait this long before answering (to provoke timeouts). */
   delayMs?: number;
-  /** Pause between streamed chunks. */
+  /**
+   * Pause before each streamed piece (a model's pace: 25 ms is 40 tokens a second). An unstreamed
+   * answer takes as long in all: a model is no faster for not streaming.
+   */
   chunkDelayMs?: number;
   /**
    * Awaited before streamed text piece `index` (0-based) is written: lets a test hold generation
@@ -136,6 +139,8 @@ export class ScriptedLlmServer {
     const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
 
     if (!body.stream) {
+      if (reply.chunkDelayMs) await sleep(reply.chunkDelayMs * ((text ?? '').match(/\S+\s*|\s+/g) ?? []).length);
+      if (res.destroyed) return;
       return json(res, 200, {
         id,
         object: 'chat.completion',

@@ -10,7 +10,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { sessionStreamId, type NewEvent, type RecordedEvent, type ResolvedTenantSettings } from '@parley/contracts';
 import { connectDatabase, EventStore, migrateDatabase, SessionProjectionRepository, SessionStates, TenantDirectory, updateTenantSettings, type Database } from '@parley/event-store';
 import { OpenAiCompatibleLlm } from '@parley/llm';
-import { connectNats, ensureEventsStream, EventPublisher, JetStreamContext, NotYet, RunningTurns, StreamSignals, type NatsConnection } from '@parley/messaging';
+import { connectNats, ensureEventsStream, EventPublisher, JetStreamContext, NotYet, RunningTurns, StreamSignals, TurnDeltas, type NatsConnection } from '@parley/messaging';
 import type { Connections } from '@parley/runtime';
 import { createTestDatabase, deleteTestStreams, ScriptedLlmServer, TEST_NATS_URL, testNatsPrefix, type TestDatabase } from '@parley/testing';
 import { KeptMessages } from './kept-messages';
@@ -60,7 +60,7 @@ describe('the responder’s read of a session', () => {
       const signals = new StreamSignals(nc, prefix);
       const kept = new KeptMessages(1_000, 60_000);
       const planner = new TurnPlanner(store, states, new TenantDirectory(database.db, defaults, 0), signals, kept, SYSTEM);
-      const parts = { kept, signals, planner, summarizer: new Summarizer(store, states, publisher, model) };
+      const parts = { kept, signals, planner, deltas: new TurnDeltas(nc), summarizer: new Summarizer(store, states, publisher, model) };
       // the handler uses the connection alone, for replies
       return new TurnResponderHandler(store, states, publisher, model, running, parts, { nc } as Connections);
     };

@@ -4,7 +4,7 @@ import { routeInfoOf, turnReplyOf, type NewEvent, type RecordedEvent } from '@pa
 import { contextDigest, failed, remembered, replied, superseded } from '@parley/conversation';
 import { DuplicateEventError, EventStore, SessionStates, StreamErasedError, UserErasedError, UserMemoryStore } from '@parley/event-store';
 import { LlmError, type Llm } from '@parley/llm';
-import { EventPublisher, JetStreamContext, RunningTurns, sendTurnDelta, sendTurnReply, StreamSignals } from '@parley/messaging';
+import { EventPublisher, JetStreamContext, RunningTurns, sendTurnReply, StreamSignals, TurnDeltas } from '@parley/messaging';
 import { recordOnce, RESOURCES, type Connections } from '@parley/runtime';
 import type { KeptMessages } from './kept-messages';
 import { converse } from './llm-conversation';
@@ -17,6 +17,7 @@ export const RESPONDER_PARTS = Symbol('RESPONDER_PARTS');
 /** The responder's own pieces, built once per process (see main.ts). */
 export interface ResponderParts {
   kept: KeptMessages;
+  deltas: TurnDeltas;
   planner: TurnPlanner;
   summarizer: Summarizer;
   signals: StreamSignals;
@@ -114,14 +115,16 @@ export class TurnResponderHandler implements OnModuleDestroy {
     const { replyTo, stream } = routed.metadata;
     if (!replyTo || !stream) return () => undefined;
     const { turnId } = routed.data;
-    let seq = 0;
+    let first = true;
     return (delta) => {
-      sendTurnDelta(this.resources.nc, replyTo, seq === 0 ? { turnId, seq: seq++, delta, route: routeInfoOf(routed.data) } : { turnId, seq: seq++, delta });
+      this.parts.deltas.push(replyTo, turnId, delta, first ? routeInfoOf(routed.data) : undefined);
+      first = false;
     };
   }
 
   private reply(routed: RecordedEvent<'TurnRouted'>, outcome: RecordedEvent): void {
     const { replyTo } = routed.metadata;
+    this.parts.deltas.finish(routed.data.turnId); // the pieces still queued go first
     if (replyTo && (outcome.type === 'AssistantReplied' || outcome.type === 'TurnFailed')) sendTurnReply(this.resources.nc, replyTo, turnReplyOf(routed.data, outcome));
   }
 
