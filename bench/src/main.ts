@@ -9,7 +9,7 @@ import { createTestDatabase } from '@parley/testing';
 import { describeMachine, render, save, type ScenarioResult } from './report';
 import { appends } from './scenarios/appends';
 import { conversations } from './scenarios/conversations';
-import { realLatency, replicaScaling } from './scenarios/real-latency';
+import { memoryAtScale, realLatency, replicaScaling } from './scenarios/real-latency';
 import { rebuild } from './scenarios/rebuild';
 import { stateLoad } from './scenarios/state-load';
 import { timeToFirstToken } from './scenarios/time-to-first-token';
@@ -22,11 +22,11 @@ const SCENARIOS: Record<string, (database: Database, root: string) => Promise<Sc
   'state-load': async (database, root) => [await stateLoad(database, root)],
   rebuild: (database) => rebuild(database),
   'time-to-first-token': async () => [await timeToFirstToken()],
-  'real-latency': async () => [...(await realLatency()), await replicaScaling()],
+  'real-latency': async () => [...(await realLatency()), await replicaScaling(), await memoryAtScale()],
 };
 
 /** The order of the results in docs/benchmarks.md: the scenario numbers. */
-const RESULT_ORDER = ['stateful-turns', 'cpu-per-turn', 'single-turn', 'long-conversations', 'stateless-faq', 'appends', 'state-load', 'rebuild', 'time-to-first-token', 'storage-per-turn', 'service-memory', 'real-latency', 'real-latency-cpu', 'real-latency-memory', 'replica-scaling'];
+const RESULT_ORDER = ['stateful-turns', 'cpu-per-turn', 'single-turn', 'long-conversations', 'stateless-faq', 'appends', 'state-load', 'rebuild', 'time-to-first-token', 'storage-per-turn', 'service-memory', 'real-latency', 'real-latency-cpu', 'real-latency-memory', 'replica-scaling', 'memory-at-scale'];
 
 async function main(): Promise<number> {
   const names = process.argv.slice(2);

@@ -295,3 +295,53 @@ async function waitForPullers(t: TestCluster, n: number): Promise<void> {
     await nc.close();
   }
 }
+
+/**
+ * Scenario 10d: memory stays bounded with 1,000 conversations in flight. Every structure a service
+ * keeps per conversation or turn is capped (held messages, session folds, kept messages, reply
+ * waiters, token counts); this samples each service's resident memory while 1,000 conversations
+ * stream two turns each through one replica of each, more than the responder takes at once (the
+ * rest wait in JetStream).
+ */
+export async function memoryAtScale(): Promise<ScenarioResult> {
+  const CONVERSATIONS = 1_000;
+  const times: LlmTimes = { asked: new Map(), first: new Map() };
+  const t = await startTestCluster({
+    label: 'bench_mem',
+    script: pacedScript(times),
+    env: { ...DEPLOYMENT_SETTINGS, LOG_LEVEL: 'warn', PARLEY_RATE_LIMIT_PER_MINUTE: '1000000' },
+    readyTimeoutMs: 120_000,
+  });
+  try {
+    const pids = t.cluster.pids() as Record<string, number>;
+    const idle = sampleMemory(pids).stop();
+    const sessions: string[] = [];
+    for (let i = 0; i < CONVERSATIONS; i++) sessions.push((await t.post('/v1/sessions', {})).body.sessionId as string);
+    const memory = sampleMemory(pids);
+    let turns = 0;
+    const started = performance.now();
+    await Promise.all(
+      sessions.map(async (sessionId, c) => {
+        await new Promise((r) => setTimeout(r, (c * LLM_TURN_MS) / CONVERSATIONS));
+        for (let i = 0; i < 2; i++) {
+          await streamedTurn(t, sessionId, `conversation ${c} turn ${i}`);
+          turns++;
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const peaks = memory.stop();
+    const worst = Math.max(...Object.values(peaks));
+    return {
+      id: 'memory-at-scale',
+      title: '10d. Memory with 1,000 conversations in flight',
+      setup: `${CONVERSATIONS} conversations × 2 streamed stateful turns against the paced model, started over one turn's time; one replica of each service at its defaults (${turns} turns in ${seconds.toFixed(0)} s). Resident memory sampled every 100 ms, and once idle before.`,
+      columns: ['service', 'idle MB', 'peak MB'],
+      rows: Object.keys(pids).map((name) => [name, mb(idle[name]), mb(peaks[name])]),
+      targets: [{ target: 'each service under 300 MB with 1,000 conversations in flight', actual: `${mb(worst)} MB at most`, met: worst < 300 * 2 ** 20 }],
+      figures: { idle, peaks, turns, seconds },
+    };
+  } finally {
+    await t.stop();
+  }
+}
