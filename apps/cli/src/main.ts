@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_TENANT, parseSettings, SettingsError, TenantId, tenantDefaults, UserIdParam, type RoutingPolicy, type Settings } from '@parley/contracts';
 import { OpenAiCompatibleLlm } from '@parley/llm';
 import { connectDatabase, ensureDatabase, eraseUser, EventStore, EventStoreError, migrateDatabase, type Db } from '@parley/event-store';
-import { connectNats, MessagingError, missingServices } from '@parley/messaging';
+import { announceErasure, connectNats, MessagingError, missingServices } from '@parley/messaging';
 import { CliError } from './cli-error';
 import { style } from './output';
 import { commandHelp, COMMANDS, USAGE } from './help';
@@ -187,7 +187,9 @@ async function run(argv: string[]): Promise<string> {
       const database = await connectDatabase(settings.DATABASE_URL, { max: 1 });
       try {
         const result = await eraseUser(database.db, tenant, rest[0]);
-        return `Erased user ${rest[0]}: ${result.streams} stream${result.streams === 1 ? '' : 's'} made unreadable now`;
+        const told = await announceErasure(settings.NATS_URL, settings.PARLEY_NATS_PREFIX, result.streamIds);
+        const caches = told ? 'the services dropped what they cached of them' : `NATS not reachable (${settings.NATS_URL}): the services drop what they cached of them within 60 s`;
+        return `Erased user ${rest[0]}: ${result.streams} stream${result.streams === 1 ? '' : 's'} made unreadable now; ${caches}`;
       } finally {
         await database.close();
       }

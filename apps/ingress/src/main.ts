@@ -2,11 +2,12 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DEFAULT_TENANT, tenantDefaults } from '@parley/contracts';
+import { DEFAULT_TENANT, MAX_BODY_BYTES, tenantDefaults } from '@parley/contracts';
 import { ensureDevKey, TenantDirectory } from '@parley/event-store';
 import { TurnReplies } from '@parley/messaging';
 import { exitOnStartupFailure, logLevels, onShutdown, openResources, TenantMatchers, type Resources } from '@parley/runtime';
 import { ApiExceptionFilter } from './http/api-error';
+import { acceptEmptyJsonBodies, StorableInput } from './http/request-input';
 import { IngressModule } from './ingress.module';
 
 async function main(): Promise<void> {
@@ -25,10 +26,13 @@ async function main(): Promise<void> {
     const app = await NestFactory.create<NestFastifyApplication>(
       IngressModule.register(resources, replies, { timeoutMs: settings.PARLEY_TURN_TIMEOUT_MS, maxOpen: settings.PARLEY_MAX_OPEN_TURNS }, tenants, new TenantMatchers(db, settings.PARLEY_KB_REFRESH_MS, 'background')),
       // path parameters up to 512 characters: user ids may be 200, and our validation should be the one to refuse
-      new FastifyAdapter({ bodyLimit: 1024 * 1024, maxParamLength: 512 }),
-      { logger: logLevels(resources.logLevel) },
+      new FastifyAdapter({ bodyLimit: MAX_BODY_BYTES, maxParamLength: 512 }),
+      // JSON bodies are parsed by our own parser (acceptEmptyJsonBodies), on Fastify's default
+      { logger: logLevels(resources.logLevel), bodyParser: false },
     );
     app.useGlobalFilters(new ApiExceptionFilter());
+    app.useGlobalInterceptors(new StorableInput());
+    acceptEmptyJsonBodies(app.getHttpAdapter().getInstance());
     await app.listen(settings.PORT, settings.HOST);
     new Logger('ingress').log(`listening on http://${settings.HOST}:${settings.PORT}`);
     onShutdown('ingress', async () => {

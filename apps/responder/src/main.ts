@@ -49,12 +49,13 @@ void runWorker({
       planner: new TurnPlanner(store, states, tenants, signals, kept, settings.PARLEY_SYSTEM_PROMPT),
       summarizer: new Summarizer(store, states, resources.publisher, llm),
     };
+    // an erased session's kept messages go with its folds (forgotten by the infrastructure module)
+    resources.erasures.onErased((streamIds) => kept.forget(streamIds));
     @Module({
-      imports: [InfrastructureModule.forResources(resources)],
+      imports: [InfrastructureModule.forResources(resources, states)],
       controllers: [TurnResponderHandler],
       providers: [
         { provide: LLM, useValue: llm },
-        { provide: SessionStates, useValue: states },
         { provide: RunningTurns, useValue: new RunningTurns(resources.nc, resources.prefix) },
         { provide: RESPONDER_PARTS, useValue: parts },
       ],

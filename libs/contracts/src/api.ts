@@ -1,16 +1,31 @@
 import { z } from 'zod';
 import { RequestedMode } from './events';
+import { isStorableText, UNSTORABLE_TEXT } from './storable-text';
 
 /** The application's id for an end user. */
-export const UserIdParam = z.string().min(1).max(200);
+export const UserIdParam = z.string().min(1).max(200).refine(isStorableText, UNSTORABLE_TEXT);
+
+/**
+ * Most bytes a request body may have: what it brings is stored as one event, whose personal fields
+ * are sealed (encrypted, then base64: a third larger), and an event must fit NATS's `max_payload`
+ * (1 MiB). So a body that is accepted always makes an event the bus can carry; a larger one is
+ * `413 REQUEST.TOO_LARGE` before anything is recorded.
+ */
+export const MAX_BODY_BYTES = 720 * 1024;
+
+/** Most bytes a session's metadata may take as JSON: it rides on the session's first event. */
+export const MAX_METADATA_BYTES = 16 * 1024;
 
 /** `POST /v1/sessions` body. */
 export const CreateSessionBody = z
   .object({
     /** The application's id for the end user; their personal data can be erased by it. */
     userId: UserIdParam.optional(),
-    /** JSON-safe data to keep with the session. */
-    metadata: z.record(z.string(), z.unknown()).optional(),
+    /** JSON-safe data to keep with the session (at most 16 KiB of JSON). */
+    metadata: z
+      .record(z.string(), z.unknown())
+      .refine((metadata) => Buffer.byteLength(JSON.stringify(metadata)) <= MAX_METADATA_BYTES, `must be at most ${MAX_METADATA_BYTES} bytes of JSON`)
+      .optional(),
   })
   .strict();
 export type CreateSessionBody = z.infer<typeof CreateSessionBody>;
@@ -28,13 +43,8 @@ export type ForkSessionBody = z.infer<typeof ForkSessionBody>;
 /** Upper bound on one user message; voice turns are far shorter. */
 export const MAX_TURN_TEXT = 32_000;
 
-/** A user message: trimmed, non-empty, bounded, and storable (Postgres JSON rejects NUL characters). */
-const TurnText = z
-  .string()
-  .trim()
-  .min(1)
-  .max(MAX_TURN_TEXT)
-  .refine((text) => !text.includes('\u0000'), 'must not contain NUL characters');
+/** A user message: trimmed, non-empty, bounded, and storable (see `isStorableText`). */
+const TurnText = z.string().trim().min(1).max(MAX_TURN_TEXT).refine(isStorableText, UNSTORABLE_TEXT);
 
 /** `POST /v1/sessions/{id}/turns` body. */
 export const SessionTurnBody = z
@@ -64,7 +74,7 @@ export type StatelessTurnBody = z.infer<typeof StatelessTurnBody>;
 export const InterruptBody = z
   .object({
     /** What the user heard of the reply before speaking (may be empty). */
-    spokenText: z.string().max(MAX_TURN_TEXT).refine((text) => !text.includes('\u0000'), 'must not contain NUL characters'),
+    spokenText: z.string().max(MAX_TURN_TEXT).refine(isStorableText, UNSTORABLE_TEXT),
   })
   .strict();
 export type InterruptBody = z.infer<typeof InterruptBody>;
@@ -96,8 +106,8 @@ export type PutMemoryBody = z.infer<typeof PutMemoryBody>;
 /** `?after=&limit=` of paged reads of a session's log (`/events`, `/messages`). */
 export const StreamPageQuery = z
   .object({
-    /** Only what comes after this stream version. */
-    after: z.coerce.number().int().min(0).default(0),
+    /** Only what comes after this stream version (a version is a Postgres integer). */
+    after: z.coerce.number().int().min(0).max(2_147_483_647).default(0),
     /** At most this many items (default 500). */
     limit: z.coerce.number().int().min(1).max(5_000).default(500),
   })

@@ -6,3 +6,4 @@ export * from './api';
 export * from './settings';
 export * from './knowledge-base';
 export * from './tenants';
+export * from './storable-text';

@@ -81,6 +81,9 @@ export const deadLetterStreamName = (prefix: string) => `${prefix.toUpperCase()}
 /** `<prefix>.dlq.<service>`: where a service puts what it gave up on. */
 export const deadLetterSubject = (prefix: string, service: string) => `${prefix}.dlq.${token(service, 'service')}`;
 
+/** Core NATS subject on which every process hears of erasures, to drop what it cached of the streams. */
+export const erasedSubject = (prefix: string) => `${prefix}.control.erased`;
+
 /** Core NATS subject on which every responder listens for `TurnControlMessage`s. */
 export const turnControlSubject = (prefix: string) => `${prefix}.control.turns`;
 

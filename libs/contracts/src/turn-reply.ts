@@ -74,7 +74,12 @@ export const HealthReply = z.object({
   service: z.string(),
   /** Process-unique instance id. */
   instanceId: z.string(),
+  /** Set while the service cannot do its work (it answers, but is stuck): it is not ready. */
+  problem: z.string().optional(),
+  /** Something an operator should look at, though the service goes on (events it had to dead-letter). */
+  warning: z.string().optional(),
 });
+export type HealthReply = z.infer<typeof HealthReply>;
 
 /** The route as the API shows it, from a recorded decision. */
 export function routeInfoOf(routed: { mode: RouteInfo['mode']; reason: string; features: Record<string, unknown> }): RouteInfo {

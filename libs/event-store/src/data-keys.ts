@@ -3,21 +3,42 @@ import type { Db } from './database';
 import { toRecordedEvent, type RecordedEvent, type StoredEvent } from '@parley/contracts';
 import { openData, type KeyState } from './personal-data';
 
+/** How long a cached key is trusted: an erasure in another process reaches this one within it, at the latest. */
+export const DATA_KEY_CACHE_MS = 30_000;
+
 /**
- * The keys of streams' personal data, cached per process. A cached key can outlive an erasure in
- * another process: that is safe because every write of personal data is refused by the database
- * once a stream is erased (appends check `streams.erased_at`; read models are skipped by trigger).
+ * The keys of streams' personal data, cached per process. An erasure reaches the cache at once
+ * through `forget` (every service hears of erasures on NATS) and, should that notice be lost,
+ * within `DATA_KEY_CACHE_MS`, when the key is looked up again and found gone. No write can use a
+ * stale key meanwhile: the database refuses every write of personal data once a stream is erased
+ * (appends check `streams.erased_at`; read models are skipped by trigger).
  */
 export class DataKeys {
-  private readonly cache = new Map<string, KeyState>();
+  private readonly cache = new Map<string, { state: KeyState; at: number }>();
 
-  constructor(private readonly maxEntries = 50_000) {}
+  constructor(
+    private readonly maxEntries = 50_000,
+    private readonly maxAgeMs = DATA_KEY_CACHE_MS,
+  ) {}
+
+  private cached(streamId: string): KeyState | undefined {
+    const hit = this.cache.get(streamId);
+    if (!hit) return undefined;
+    if (Date.now() - hit.at < this.maxAgeMs) return hit.state;
+    this.cache.delete(streamId);
+    return undefined;
+  }
+
+  /** Drops the keys of erased streams (or any others) now. */
+  forget(streamIds: readonly string[]): void {
+    for (const id of streamIds) this.cache.delete(id);
+  }
 
   async forStreams(db: Pick<Db, 'execute'>, streamIds: readonly string[]): Promise<Map<string, KeyState>> {
     const found = new Map<string, KeyState>();
     const missing: string[] = [];
     for (const id of new Set(streamIds)) {
-      const cached = this.cache.get(id);
+      const cached = this.cached(id);
       if (cached) found.set(id, cached);
       else missing.push(id);
     }
@@ -46,13 +67,14 @@ export class DataKeys {
   /** Opens events whose streams' keys are all cached (after `preloadSessions`); an unknown stream's sealed fields stay erased. */
   openAll(stored: readonly StoredEvent[]): RecordedEvent[] {
     return stored.map((event) => {
-      const { data, erased } = openData(event.type, event.data, event.streamId, this.cache.get(event.streamId) ?? { kind: 'none' });
+      const { data, erased } = openData(event.type, event.data, event.streamId, this.cache.get(event.streamId)?.state ?? { kind: 'none' });
       return toRecordedEvent(event, data, erased);
     });
   }
 
   remember(streamId: string, state: KeyState): void {
+    this.cache.delete(streamId); // re-inserted last: the oldest go first
     if (this.cache.size >= this.maxEntries) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(streamId, state);
+    this.cache.set(streamId, { state, at: Date.now() });
   }
 }

@@ -5,6 +5,8 @@ export interface ErasureResult {
   userId: string;
   /** Streams whose data became unreadable now (0 when the user was erased before). */
   streams: number;
+  /** Those streams: every process drops what it cached of them. */
+  streamIds: string[];
 }
 
 /**
@@ -25,6 +27,6 @@ export async function eraseUser(db: Db, tenantId: string, userId: string): Promi
     await tx.execute(sql`delete from data_keys where tenant_id = ${tenantId} and user_id = ${userId}`);
     await tx.execute(sql`delete from session_projections where stream_id = any(${sql.param(streamIds)}::text[])`);
     await tx.execute(sql`update erased_users set streams = streams + ${streamIds.length} where tenant_id = ${tenantId} and user_id = ${userId}`);
-    return { userId, streams: streamIds.length };
+    return { userId, streams: streamIds.length, streamIds };
   });
 }

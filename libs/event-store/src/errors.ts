@@ -4,6 +4,7 @@ export const EventStoreErrorCodes = {
   StreamNotFound: 'EVENT_STORE.STREAM_NOT_FOUND',
   DuplicateEvent: 'EVENT_STORE.DUPLICATE_EVENT',
   OutcomeRecorded: 'EVENT_STORE.OUTCOME_RECORDED',
+  EventTooLarge: 'EVENT_STORE.EVENT_TOO_LARGE',
   StreamErased: 'EVENT_STORE.STREAM_ERASED',
   StreamInactive: 'EVENT_STORE.STREAM_INACTIVE',
   UserErased: 'EVENT_STORE.USER_ERASED',
@@ -59,6 +60,22 @@ export class OutcomeRecordedError extends EventStoreError {
     options?: { cause?: unknown },
   ) {
     super(EventStoreErrorCodes.OutcomeRecorded, `A turn of ${streamId} already has an outcome in the log`, options);
+  }
+}
+
+/**
+ * An event would be larger than the bus can carry: refused before anything is committed, so the
+ * log never holds what the relay could not publish.
+ */
+export class EventTooLargeError extends EventStoreError {
+  override readonly name = 'EventTooLargeError';
+  constructor(
+    readonly streamId: string,
+    readonly type: string,
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(EventStoreErrorCodes.EventTooLarge, `A ${type} event of ${bytes} bytes is over the ${limit} bytes an event may take (NATS's max_payload, less room for its envelope)`);
   }
 }
 

@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import type { NewEvent } from '@parley/contracts';
 import { createTestDatabase, type TestDatabase } from '@parley/testing';
 import { connectDatabase, ensureDatabase, migrateDatabase, type Database } from './database';
-import { ConcurrencyError, DuplicateEventError, OutcomeRecordedError, pgErrorOf, StreamNotFoundError } from './errors';
+import { ConcurrencyError, DuplicateEventError, EventTooLargeError, OutcomeRecordedError, pgErrorOf, StreamNotFoundError } from './errors';
 import { EventStore } from './event-store';
 import { loadSessionState, SessionProjectionRepository } from './session-projection.repository';
 
@@ -188,6 +188,18 @@ describe('EventStore against PostgreSQL', () => {
     await store.append(streamId, tenantId, [said('and now?', other), { ...reply, eventId: randomUUID(), data: { ...reply.data, turnId: other } } as NewEvent], 'exists');
     expect((await store.outcomeOf(streamId, other))?.data).toMatchObject({ turnId: other, text: 'yes' });
     expect(await store.outcomeOf(streamId, randomUUID())).toBeNull();
+  });
+
+  it('refuses, before writing anything, an event the bus could not carry (sealed, it only grows)', async () => {
+    const sessionId = randomUUID();
+    const streamId = `session-${sessionId}`;
+    const small = new EventStore(database.db, undefined, { maxEventBytes: 10_000 });
+    await small.append(streamId, tenantId, [started(sessionId)], 'no_stream', { newKey: { userId: null } });
+    // 8,000 characters would fit as they are; sealed (encrypted, base64) they do not
+    await expect(small.append(streamId, tenantId, [said('y'.repeat(8_000))], 'exists')).rejects.toEqual(expect.any(EventTooLargeError));
+    await expect(small.append(streamId, tenantId, [said('fits'), said('z'.repeat(20_000))], 'exists')).rejects.toThrow(/UserMessageReceived event of \d+ bytes is over the 10000 bytes/);
+    expect((await store.readStream(streamId)).map((e) => e.type)).toEqual(['SessionStarted']); // nothing of either append
+    await small.append(streamId, tenantId, [said('y'.repeat(5_000))], 'exists');
   });
 
   it('creates a missing database once', async () => {

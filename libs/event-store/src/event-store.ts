@@ -14,7 +14,7 @@ import {
 } from '@parley/contracts';
 import type { Db } from './database';
 import { DataKeys } from './data-keys';
-import { ConcurrencyError, DuplicateEventError, OutcomeRecordedError, pgErrorOf, StreamErasedError, StreamInactiveError, StreamNotFoundError, UserErasedError } from './errors';
+import { ConcurrencyError, DuplicateEventError, EventTooLargeError, OutcomeRecordedError, pgErrorOf, StreamErasedError, StreamInactiveError, StreamNotFoundError, UserErasedError } from './errors';
 import { hasPersonalFields, hasSealedFields, newDataKey, openData, sealData, type KeyState } from './personal-data';
 
 const dialect = new PgDialect();
@@ -123,14 +123,29 @@ export function toStored(row: EventRowJson): StoredEvent {
   return { ...raw, type: row.type as EventType, metadata: metadata.data };
 }
 
+/**
+ * Most bytes an event may take on the wire (its stored JSON): NATS's default `max_payload` (1 MiB)
+ * less room for the subject and headers. Services lower it to what their NATS server allows.
+ */
+export const MAX_EVENT_BYTES = 1024 * 1024 - 8 * 1024;
+
+export interface EventStoreOptions {
+  /** Most bytes an event may take once stored and sealed (default `MAX_EVENT_BYTES`). */
+  maxEventBytes?: number;
+}
+
 export class EventStore {
   /** The stored (sealed) form of the events this store handed out, for publishing them as they are stored. */
   private readonly wire = new WeakMap<RecordedEvent, StoredEvent>();
+  private readonly maxEventBytes: number;
 
   constructor(
     private readonly db: Pick<Db, 'execute'>,
     private readonly keys = new DataKeys(),
-  ) {}
+    options: EventStoreOptions = {},
+  ) {
+    this.maxEventBytes = options.maxEventBytes ?? MAX_EVENT_BYTES;
+  }
 
   /**
    * Appends events atomically in one statement (one round trip): the stream row's version is
@@ -180,6 +195,7 @@ export class EventStore {
       ? `, k as (insert into data_keys (stream_id, tenant_id, user_id, key) select ${stream}, ${tenant}, ${p(userId)}::text, ${p(key)}::bytea from s returning 1)`
       : '';
     const sealed = events.map((e) => sealData(e.type, e.data, streamId, key));
+    this.checkSizes(streamId, events, sealed);
     // data and metadata go as one JSON array each, picked by position (no array literal to escape)
     const text = `
       with s as (${streamOp})${keyOp}
@@ -230,6 +246,24 @@ export class EventStore {
       };
       return this.track(stored, events[i].data);
     });
+  }
+
+  /**
+   * Refuses, before anything is written, an event whose stored form the bus could not carry. The
+   * envelope's fixed fields are counted at their longest (a global position of 19 digits, a
+   * timestamp), so what is checked is what the relay will publish.
+   */
+  private checkSizes(streamId: string, events: readonly NewEvent[], sealed: readonly unknown[]): void {
+    const envelope = 200 + 2 * streamId.length;
+    events.forEach((event, i) => {
+      const bytes = envelope + Buffer.byteLength(JSON.stringify(sealed[i])) + Buffer.byteLength(JSON.stringify(event.metadata)) + event.type.length;
+      if (bytes > this.maxEventBytes) throw new EventTooLargeError(streamId, event.type, bytes, this.maxEventBytes);
+    });
+  }
+
+  /** Forgets what this process cached of erased streams (their keys): later reads show them erased. */
+  forget(streamIds: readonly string[]): void {
+    this.keys.forget(streamIds);
   }
 
   /** The stored (sealed) form of events this store returned: what goes on the bus. */

@@ -91,6 +91,11 @@ export class SessionStates {
     return { folded, tail };
   }
 
+  /** Forgets the folds of erased streams: they hold the sessions' text. */
+  forget(streamIds: readonly string[]): void {
+    for (const id of streamIds) this.folds.delete(id);
+  }
+
   /** The cached fold, if there is a fresh one. */
   cached(streamId: string): Versioned<SessionState> | null {
     const hit = this.folds.get(streamId);

@@ -125,13 +125,22 @@ function translate(error: unknown, options: OpenAiCompatibleOptions, elapsedMs: 
   const timedOut = error instanceof APIConnectionTimeoutError || (error instanceof APIConnectionError && elapsedMs >= options.timeoutMs);
   if (timedOut)
     return new LlmError(LlmErrorCodes.Timeout, `The LLM at ${where} did not answer within ${options.timeoutMs} ms`, { cause: error });
+  // what failed, never what the server said of the request: its message may quote the user's words,
+  // and a failure is recorded (TurnFailed) and logged, where an erasure cannot reach
   if (error instanceof APIConnectionError)
-    return new LlmError(LlmErrorCodes.Unreachable, `Cannot reach the LLM at ${where}: ${error.message}`, { cause: error });
-  if (error instanceof APIError)
-    return new LlmError(LlmErrorCodes.Upstream, `The LLM at ${where} answered ${error.status ?? 'an error'}: ${error.message}`, {
-      cause: error,
-    });
-  return new LlmError(LlmErrorCodes.BadResponse, `Unexpected LLM failure: ${error instanceof Error ? error.message : String(error)}`, {
-    cause: error,
-  });
+    return new LlmError(LlmErrorCodes.Unreachable, `Cannot reach the LLM at ${where}${connectionCause(error)}`, { cause: error });
+  if (error instanceof APIError) {
+    const code = typeof error.code === 'string' ? error.code : typeof error.type === 'string' ? error.type : null;
+    return new LlmError(LlmErrorCodes.Upstream, `The LLM at ${where} answered ${error.status ?? 'an error'}${code ? ` (${code})` : ''}`, { cause: error });
+  }
+  return new LlmError(LlmErrorCodes.BadResponse, `Unexpected LLM failure (${error instanceof Error ? error.name : typeof error})`, { cause: error });
+}
+
+/** The system error behind a failed connection (ECONNREFUSED, ENOTFOUND, ...), if there is one. */
+function connectionCause(error: unknown): string {
+  for (let current = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; current && depth < 6; depth++) {
+    if (typeof current.code === 'string' && /^E[A-Z]+$/.test(current.code)) return `: ${current.code}`;
+    current = current.cause as typeof current;
+  }
+  return '';
 }

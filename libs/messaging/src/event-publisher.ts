@@ -19,10 +19,26 @@ export class EventPublisher {
 
   /** Publishes in order, pipelined: one connection keeps publish order, acks are awaited together. */
   async publish(events: readonly StoredEvent[]): Promise<void> {
-    await Promise.all(
-      events.map((event) =>
-        this.js.publish(eventSubject(this.prefix, event), JSON.stringify(event), { msgID: event.eventId }),
-      ),
-    );
+    await Promise.all(events.map((event) => this.publishOne(event)));
   }
+
+  /** Publishes each event, pipelined like `publish`; what came of each (null: published). */
+  async publishEach(events: readonly StoredEvent[]): Promise<(Error | null)[]> {
+    const results = await Promise.allSettled(events.map((event) => this.publishOne(event)));
+    return results.map((r) => (r.status === 'fulfilled' ? null : r.reason instanceof Error ? r.reason : new Error(String(r.reason))));
+  }
+
+  private async publishOne(event: StoredEvent): Promise<void> {
+    // a subject that cannot be built, or a payload over max_payload, throws before anything is sent
+    await this.js.publish(eventSubject(this.prefix, event), JSON.stringify(event), { msgID: event.eventId });
+  }
+}
+
+/**
+ * Whether a failed publish can never succeed however often it is retried — a payload over the
+ * server's `max_payload`, a subject that cannot be built from the event — as opposed to the bus
+ * being away for a while.
+ */
+export function unpublishable(error: Error): boolean {
+  return error.name === 'InvalidArgumentError' || error.name === 'InvalidSubjectError' || /max_payload|not a valid NATS subject token/.test(error.message);
 }

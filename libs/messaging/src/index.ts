@@ -5,6 +5,8 @@ export * from './event-publisher';
 export * from './jetstream.transport';
 export * from './keyed-queue';
 export * from './stream-signals';
+export * from './erasure-notices';
+export * from './describe-error';
 export * from './turn-replies';
 export * from './health';
 export * from './dead-letters';

@@ -157,7 +157,7 @@ describe('JetStream transport against NATS', () => {
     expect(letter).toMatchObject({
       service: 'probe',
       deliveries: 2,
-      reason: expect.stringContaining('kept failing: simulated handler failure'),
+      reason: expect.stringContaining('kept failing: Error: simulated handler failure'),
       subject: expect.stringContaining('.session-f.UserMessageReceived'),
     });
 

@@ -6,6 +6,7 @@ import { eventsStreamName, healthSubject, parseStoredEvent, UnknownSchemaVersion
 import { ZodError } from 'zod';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { ensureDeadLetterStream, publishDeadLetter } from './dead-letters';
+import { describeError } from './describe-error';
 import { KeyedQueue } from './keyed-queue';
 import { ensureConsumer, ensureEventsStream, type ConsumerSpec } from './topology';
 
@@ -46,6 +47,8 @@ export interface JetStreamTransportOptions {
    * message is redelivered later instead.
    */
   giveUp?: (event: StoredEvent) => Promise<void>;
+  /** What the service says of itself when asked for its health, besides that it answers (see `HealthReply`). */
+  health?: () => { problem?: string; warning?: string };
 }
 
 /** What a handler gets besides the event: the raw message, for its delivery count. */
@@ -104,6 +107,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   private readonly settling = new Set<Promise<void>>();
   private health?: Subscription;
   private stop!: () => void;
+  private isClosing = false;
   /** Settles when the transport closes: messages waiting (`NotYet`) are handed back to the server. */
   private readonly closing = new Promise<void>((resolve) => (this.stop = resolve));
 
@@ -122,10 +126,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
         await ensureConsumer(jsm, prefix, spec);
         const consumer = await js.consumers.get(eventsStreamName(prefix), spec.durable);
         const puller: Puller = new Puller(consumer, this.options.concurrency ?? DEFAULT_CONCURRENCY, this.log, (msg) => {
-          const settled = this.receive(msg, spec.ackWaitMs, puller).finally(() => {
-            this.settling.delete(settled);
-            puller.release();
-          });
+          const settled = this.receive(msg, spec.ackWaitMs, puller).finally(() => this.settling.delete(settled));
           this.settling.add(settled);
         });
         this.pullers.push(puller);
@@ -133,7 +134,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       }
       this.health = nc.subscribe(healthSubject(prefix, service), {
         callback: (error, msg) => {
-          if (!error) msg.respond(JSON.stringify({ service, instanceId }));
+          if (!error) msg.respond(JSON.stringify({ service, instanceId, ...this.options.health?.() }));
         },
       });
       callback();
@@ -143,24 +144,29 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   }
 
   /**
-   * One message, from its arrival until it is acked, nak'ed or dead-lettered. While it waits
-   * (`NotYet`) it gives its place back (`room`): the message it waits for may still be in
-   * JetStream, and a replica whose every place held a waiting message would wait for ever.
+   * One message, from its arrival until it is acked, nak'ed or dead-lettered. It is worked on once
+   * it has one of the replica's places (`room`); while it waits for an earlier message (`NotYet`)
+   * it gives its place back — the message it waits for may still be in JetStream, and a replica
+   * whose every place held a waiting message would wait for ever — and takes one again, before any
+   * newly arrived message, to go on.
    */
   private async receive(msg: JsMsg, ackWaitMs: number, room: Room): Promise<void> {
-    let event: StoredEvent;
-    try {
-      event = parseStoredEvent(msg.json());
-    } catch (error) {
-      // a message that does not parse never will: park it with the reason and move on
-      return this.deadLetter(msg, `unreadable message: ${(error as Error).message}`);
-    }
+    await room.take();
+    let holding = true;
     // tell the server the message is still being worked on (an LLM call, or a wait, can outlast ack_wait)
     const heartbeat = setInterval(() => msg.working(), ackWaitMs / 3);
-    const key = this.options.orderKey?.(event) ?? event.streamId;
-    const since = Date.now();
-    const opened: { event?: RecordedEvent } = {};
     try {
+      if (this.isClosing) return void msg.nak(); // arrived as the replica closes: another one takes it
+      let event: StoredEvent;
+      try {
+        event = parseStoredEvent(msg.json());
+      } catch (error) {
+        // a message that does not parse never will: park it with the reason and move on
+        return await this.deadLetter(msg, `unreadable message: ${describeError(error)}`);
+      }
+      const key = this.options.orderKey?.(event) ?? event.streamId;
+      const since = Date.now();
+      const opened: { event?: RecordedEvent } = {};
       for (;;) {
         const deferred: { notYet?: NotYet } = {};
         await this.queue.run(key, async () => {
@@ -168,16 +174,22 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
         });
         if (!deferred.notYet) return;
         const { message, until } = deferred.notYet;
-        if (Date.now() - since > MAX_DEFERRED_MS) return this.failed(event, msg, `still waiting after ${MAX_DEFERRED_MS / 60_000} minutes: ${message}`);
+        if (Date.now() - since > MAX_DEFERRED_MS) return await this.failed(event, msg, `still waiting after ${MAX_DEFERRED_MS / 60_000} minutes: ${message}`);
         // too many waiting here already: back to JetStream for a while (memory stays bounded)
-        if (!room.wait()) return void msg.nak(1_000);
+        if (!room.startWaiting()) return void msg.nak(1_000);
+        room.give();
+        holding = false;
         // out of the session's queue while it waits, so the session's other messages go on
         const stopped = await Promise.race([until.then(() => false, () => false), this.closing.then(() => true)]);
-        room.resume();
+        room.stopWaiting();
         if (stopped) return void msg.nak(); // shutting down: another replica takes it now
+        await room.resume();
+        holding = true;
+        if (this.isClosing) return void msg.nak();
       }
     } finally {
       clearInterval(heartbeat);
+      if (holding) room.give();
     }
   }
 
@@ -197,8 +209,8 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
         } catch (error) {
           // data that does not validate never will (a key lookup that failed might: that is retried)
           if (error instanceof ZodError || error instanceof UnknownSchemaVersionError) {
-            await this.options.giveUp?.(event).catch((cause: unknown) => this.log.error(`giving up on ${where(event, msg)} failed: ${String(cause)}`));
-            return this.deadLetter(msg, `unreadable ${event.type}: ${error.message}`);
+            await this.options.giveUp?.(event).catch((cause: unknown) => this.log.error(`giving up on ${where(event, msg)} failed: ${describeError(cause)}`));
+            return this.deadLetter(msg, `unreadable ${event.type}: ${describeError(error)}`);
           }
           throw error;
         }
@@ -207,7 +219,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
         return;
       } catch (error) {
         if (error instanceof NotYet) return error;
-        const reason = error instanceof Error ? error.message : String(error);
+        const reason = describeError(error);
         if (attempt < retries) {
           this.log.warn(`${where(event, msg)} failed, retrying in place: ${reason}`);
           msg.working();
@@ -225,7 +237,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       try {
         await this.options.giveUp?.(event);
       } catch (error) {
-        this.log.error(`giving up on ${where(event, msg)} failed, redelivery later: ${error instanceof Error ? error.message : String(error)}`);
+        this.log.error(`giving up on ${where(event, msg)} failed, redelivery later: ${describeError(error)}`);
         return void msg.nak(retryDelayMs(msg.info.deliveryCount));
       }
       return this.deadLetter(msg, `${where(event, msg)} kept failing: ${reason}`);
@@ -251,12 +263,13 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       });
       msg.term(); // no reason string: nats-server 2.9 does not understand `+TERM <reason>`
     } catch (error) {
-      this.log.error(`Could not store the dead letter, will retry: ${(error as Error).message}`);
+      this.log.error(`Could not store the dead letter, will retry: ${describeError(error)}`);
       msg.nak(retryDelayMs(msg.info.deliveryCount));
     }
   }
 
   async close(): Promise<void> {
+    this.isClosing = true;
     this.stop();
     this.health?.unsubscribe();
     await Promise.allSettled(this.pullers.map((p) => p.stop()));
@@ -279,23 +292,34 @@ async function run(handler: MessageHandler, event: RecordedEvent, msg: JsMsg): P
   if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
 }
 
-/** A message's place in its replica: given back while it waits, taken again when it goes on. */
+/** The places a replica has for messages: at most its limit are worked on at once. */
 interface Room {
-  /** False when too many messages wait already. */
-  wait(): boolean;
-  resume(): void;
+  /** Resolves once the message has a place. */
+  take(): Promise<void>;
+  /** Resolves once a message that waited has a place again: the first free one, before newly arrived messages. */
+  resume(): Promise<void>;
+  /** Gives a place back. */
+  give(): void;
+  /** Counts a message that waits; false when too many wait already (up to four times the limit). */
+  startWaiting(): boolean;
+  stopWaiting(): void;
 }
 
 /**
- * Pulls from one consumer no more than the replica has room for: it asks the server for
- * `limit − held − asked` messages whenever that is worth a request (an eighth of the limit, or
- * anything when nothing is asked for), so under load the server hands out work as replicas free
- * up, and a message never sits in a replica's buffer while its ack timer runs.
+ * Pulls from one consumer no more than the replica has room for, and hands out its places: at
+ * most `limit` messages are worked on at once. It asks the server for
+ * `limit − held − asked − queued` messages whenever that is worth a request (an eighth of the
+ * limit, or anything when nothing is asked for), so under load the server hands out work as
+ * replicas free up, and a message never sits in a replica's buffer while its ack timer runs. A
+ * place that comes free goes to a message that waited and may go on, then to one that arrived.
  */
 class Puller implements Room {
   private held = 0;
-  private waiting = 0;
   private asked = 0;
+  private waiting = 0;
+  /** Messages that waited and may go on, and messages that arrived, each for the next free place. */
+  private readonly resuming: (() => void)[] = [];
+  private readonly arrived: (() => void)[] = [];
   private stopped = false;
   private failures = 0;
   private readonly fetches = new Set<ConsumerMessages>();
@@ -315,29 +339,49 @@ class Puller implements Room {
     this.topUp();
   }
 
-  /** A message was settled: room for another. */
-  release(): void {
-    this.held--;
-    this.topUp();
+  take(): Promise<void> {
+    return new Promise((resolve) => {
+      this.arrived.push(resolve);
+      this.grant();
+    });
   }
 
-  /** Messages waiting (`NotYet`) hold no place, up to four times the limit. */
-  wait(): boolean {
+  resume(): Promise<void> {
+    return new Promise((resolve) => {
+      this.resuming.push(resolve);
+      this.grant();
+    });
+  }
+
+  give(): void {
+    this.held--;
+    this.grant();
+  }
+
+  startWaiting(): boolean {
     if (this.waiting >= 4 * this.limit) return false;
     this.waiting++;
-    this.held--;
-    this.topUp();
     return true;
   }
 
-  resume(): void {
+  stopWaiting(): void {
     this.waiting--;
-    this.held++;
+  }
+
+  /** Free places go to messages that waited, then to those that arrived; what is left is pulled. */
+  private grant(): void {
+    while (this.held < this.limit) {
+      const next = this.resuming.shift() ?? this.arrived.shift();
+      if (!next) break;
+      this.held++;
+      next();
+    }
+    this.topUp();
   }
 
   private topUp(): void {
     if (this.stopped) return;
-    const room = this.limit - this.held - this.asked;
+    const room = this.limit - this.held - this.asked - this.resuming.length - this.arrived.length;
     if (room <= 0 || (room < this.batchMin && this.asked > 0)) return;
     this.asked += room;
     const fetching = this.fetch(room).finally(() => this.running.delete(fetching));
@@ -355,8 +399,7 @@ class Puller implements Room {
         for await (const msg of messages) {
           received++;
           this.asked--;
-          this.held++;
-          this.onMessage(msg);
+          this.onMessage(msg); // it takes a place (`take`) before it is worked on
         }
       } finally {
         this.fetches.delete(messages);
@@ -366,7 +409,7 @@ class Puller implements Room {
       this.failures = 0;
     } catch (error) {
       failed = true;
-      if (!this.stopped) this.log.warn(`pulling messages failed, retrying: ${error instanceof Error ? error.message : String(error)}`);
+      if (!this.stopped) this.log.warn(`pulling messages failed, retrying: ${describeError(error)}`);
     } finally {
       this.asked -= batch - received;
     }
@@ -376,6 +419,11 @@ class Puller implements Room {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    // they find the replica closing, and hand their messages back
+    for (const next of [...this.resuming.splice(0), ...this.arrived.splice(0)]) {
+      this.held++;
+      next();
+    }
     for (const messages of this.fetches) messages.stop();
     await Promise.allSettled([...this.running]);
   }

@@ -10,7 +10,9 @@ export const RESOURCES = Symbol('RESOURCES');
 @Global()
 @Module({})
 export class InfrastructureModule {
-  static forResources(resources: Connections): DynamicModule {
+  static forResources(resources: Connections, states = new SessionStates(resources.store, resources.projections)): DynamicModule {
+    // a fold holds a session's text: an erasure drops it
+    resources.erasures.onErased((streamIds) => states.forget(streamIds));
     return {
       module: InfrastructureModule,
       providers: [
@@ -19,7 +21,7 @@ export class InfrastructureModule {
         { provide: SessionProjectionRepository, useValue: resources.projections },
         { provide: EventPublisher, useValue: resources.publisher },
         // the process's recent session folds: a turn's state is loaded with one query
-        { provide: SessionStates, useValue: new SessionStates(resources.store, resources.projections) },
+        { provide: SessionStates, useValue: states },
       ],
       exports: [RESOURCES, EventStore, SessionProjectionRepository, EventPublisher, SessionStates],
     };

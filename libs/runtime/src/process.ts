@@ -47,6 +47,8 @@ export interface WorkerDefinition<S extends ServiceName> {
   orderKey?: (event: StoredEvent) => string;
   /** The service handles turns: one it gives up on is recorded as failed (`giveUpOnTurn`). */
   handlesTurns?: boolean;
+  /** What it says of itself when asked for its health (a problem: not ready; a warning). */
+  health?: () => { problem?: string; warning?: string };
   /** Validates settings before anything is connected; throw SettingsError to refuse to start. */
   checkSettings?: (settings: Settings<S>) => void;
 }
@@ -77,6 +79,7 @@ export async function runWorker<S extends ServiceName>(definition: WorkerDefinit
         orderKey: definition.orderKey,
         open: async (stored) => (await resources.store.open([stored]))[0],
         giveUp: definition.handlesTurns ? (event) => giveUpOnTurn(resources, event) : undefined,
+        health: definition.health,
       }),
       logger: logLevels(resources.logLevel),
     });

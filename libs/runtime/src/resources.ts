@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseSettings, type ServiceName, type Settings } from '@parley/contracts';
-import { connectDatabase, EventStore, migrateDatabase, SessionProjectionRepository, type Database } from '@parley/event-store';
-import { connectNats, EventPublisher, type NatsConnection } from '@parley/messaging';
+import { connectDatabase, DataKeys, EventStore, MAX_EVENT_BYTES, migrateDatabase, SessionProjectionRepository, type Database } from '@parley/event-store';
+import { connectNats, ErasureNotices, EventPublisher, type NatsConnection } from '@parley/messaging';
 
 /** Everything a service process talks to, opened once at startup and closed once at shutdown. */
 export interface Connections {
@@ -16,6 +16,8 @@ export interface Connections {
   projections: SessionProjectionRepository;
   nc: NatsConnection;
   publisher: EventPublisher;
+  /** Erasures heard from any process: caches of erased streams are dropped on them. */
+  erasures: ErasureNotices;
   close(): Promise<void>;
 }
 
@@ -48,6 +50,10 @@ export async function openResources<S extends ServiceName>(service: S, env: Node
     await database.close();
     throw error;
   }
+  // an event must fit what this NATS server carries (its max_payload, less room for subject and headers)
+  const store = new EventStore(database.db, new DataKeys(), { maxEventBytes: Math.min(MAX_EVENT_BYTES, (nc.info?.max_payload ?? 1024 * 1024) - 8 * 1024) });
+  const erasures = new ErasureNotices(nc, prefix);
+  erasures.onErased((streamIds) => store.forget(streamIds));
   return {
     service,
     instanceId: newInstanceId(service),
@@ -55,11 +61,13 @@ export async function openResources<S extends ServiceName>(service: S, env: Node
     prefix,
     logLevel,
     database,
-    store: new EventStore(database.db),
+    store,
+    erasures,
     projections: new SessionProjectionRepository(database.db),
     nc,
     publisher: new EventPublisher(nc, prefix),
     async close() {
+      erasures.close();
       await nc.drain().catch(() => undefined);
       await database.close().catch(() => undefined);
     },

@@ -4,6 +4,7 @@ import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common'
 import { sql } from 'drizzle-orm';
 import type { KnowledgeBaseEntry } from '@parley/contracts';
 import { KnowledgeBaseRepository, type Db } from '@parley/event-store';
+import { describeError } from '@parley/messaging';
 import { FaqMatcher, type FaqMatcherData } from '@parley/knowledge';
 
 /**
@@ -31,7 +32,7 @@ export class TenantMatchers implements OnApplicationBootstrap {
       .execute(sql`select distinct tenant_id from knowledge_bases`)
       .then((tenants) => Promise.all((tenants.rows as { tenant_id: string }[]).map(({ tenant_id }) => this.refresh(tenant_id))));
     if (this.startup === 'wait') await all;
-    else all.catch((error: unknown) => this.log.error(`training at startup: ${String(error)}`));
+    else all.catch((error: unknown) => this.log.error(`training at startup: ${describeError(error)}`));
   }
 
   /**
@@ -40,7 +41,7 @@ export class TenantMatchers implements OnApplicationBootstrap {
    */
   ready(tenantId: string): FaqMatcher | null | undefined {
     if (!this.matchers.has(tenantId)) {
-      this.refresh(tenantId).catch((error: unknown) => this.log.error(`tenant ${tenantId}: ${String(error)}`));
+      this.refresh(tenantId).catch((error: unknown) => this.log.error(`tenant ${tenantId}: ${describeError(error)}`));
       return undefined;
     }
     return this.forTenantKnown(tenantId);
@@ -55,7 +56,7 @@ export class TenantMatchers implements OnApplicationBootstrap {
   /** The matcher of a tenant seen before, looking for a newer version now and then. */
   private forTenantKnown(tenantId: string): FaqMatcher | null {
     if (Date.now() - (this.checkedAt.get(tenantId) ?? 0) >= this.refreshMs && !this.training.has(tenantId)) {
-      void this.refresh(tenantId).catch((error: unknown) => this.log.error(`tenant ${tenantId}: ${String(error)}`));
+      void this.refresh(tenantId).catch((error: unknown) => this.log.error(`tenant ${tenantId}: ${describeError(error)}`));
     }
     return this.matchers.get(tenantId)!;
   }

@@ -1,6 +1,6 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { sql } from 'drizzle-orm';
-import { missingServices } from '@parley/messaging';
+import { askServices } from '@parley/messaging';
 import { RESOURCES, type Connections } from '@parley/runtime';
 import { ApiError } from '../http/api-error';
 import { Public } from '../auth/auth.guard';
@@ -19,7 +19,10 @@ export class HealthController {
     return { status: 'ok', service: 'ingress', instanceId: this.resources.instanceId };
   }
 
-  /** Postgres, NATS and every downstream service answer; otherwise 503 naming what is missing. */
+  /**
+   * Postgres, NATS and every downstream service answer, and none says it is stuck; otherwise 503
+   * naming what is missing or failing. Warnings (events the relay had to dead-letter) ride along.
+   */
   @Get('readyz')
   async ready() {
     const { database, nc, prefix } = this.resources;
@@ -28,11 +31,23 @@ export class HealthController {
       () => null,
       () => 'postgres',
     );
-    const services = nc.isClosed() ? Promise.resolve(['nats', ...DOWNSTREAM]) : missingServices(nc, prefix, DOWNSTREAM, 1_000);
-    const [pg, absent] = await Promise.all([postgres, services]);
+    const services = nc.isClosed() ? Promise.resolve(null) : askServices(nc, prefix, DOWNSTREAM, 1_000);
+    const [pg, replies] = await Promise.all([postgres, services]);
     if (pg) missing.push(pg);
-    missing.push(...absent);
-    if (missing.length) throw new ApiError('NOT_READY', `Not ready: ${missing.join(', ')} not answering`, { missing });
-    return { status: 'ready' };
+    if (!replies) missing.push('nats', ...DOWNSTREAM);
+    const failing: string[] = [];
+    const warnings: string[] = [];
+    for (const [service, reply] of replies ?? []) {
+      if (!reply) missing.push(service);
+      else {
+        if (reply.problem) failing.push(`${service}: ${reply.problem}`);
+        if (reply.warning) warnings.push(`${service}: ${reply.warning}`);
+      }
+    }
+    if (missing.length || failing.length) {
+      const why = [...(missing.length ? [`${missing.join(', ')} not answering`] : []), ...failing];
+      throw new ApiError('NOT_READY', `Not ready: ${why.join('; ')}`, { missing, failing, warnings });
+    }
+    return { status: 'ready', ...(warnings.length ? { warnings } : {}) };
   }
 }

@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, HttpException, Logger, type ExceptionFilter } from '@nestjs/common';
 import type { ErrorBody } from '@parley/contracts';
+import { describeError, unavailableDependency } from '@parley/messaging';
 import type { FastifyReply } from 'fastify';
 import { ZodError } from 'zod';
 
@@ -24,6 +25,7 @@ export const HTTP_STATUS: Record<string, number> = {
   RATE_LIMITED: 429,
   'IDEMPOTENCY.KEY_REUSED': 409,
   'REQUEST.TOO_LARGE': 413,
+  'EVENT_STORE.EVENT_TOO_LARGE': 413,
   'REQUEST.UNSUPPORTED_MEDIA_TYPE': 415,
   'ROUTE.NOT_FOUND': 404,
   'SESSION.NOT_FOUND': 404,
@@ -49,6 +51,7 @@ export const HTTP_STATUS: Record<string, number> = {
   NOT_READY: 503,
   'EVENT_STORE.UNAVAILABLE': 503,
   'MESSAGING.UNAVAILABLE': 503,
+  'SERVICE.UNAVAILABLE': 503,
   INTERNAL: 500,
 };
 
@@ -91,10 +94,12 @@ export class ApiExceptionFilter implements ExceptionFilter {
     const request = host.switchToHttp().getRequest<{ url?: string }>();
     const { status, body: native } = this.toResponse(exception);
     const body = isOpenAiPath(request.url ?? '') ? openAiErrorBody(status, native) : native;
-    if (status >= 500 && status !== 502 && status !== 503 && status !== 504) this.log.error(exception instanceof Error ? exception.stack : String(exception));
+    // what failed and where, never the data it failed on (see describeError)
+    if (status >= 500 && status !== 502 && status !== 503 && status !== 504) this.log.error(`${describeError(exception)}${stackOf(exception)}`);
     if (status === 401) void reply.header('www-authenticate', 'Bearer');
     const retryAfter = (native.error.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
     if ((status === 429 || status === 503) && typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
+    if (status === 503 && native.error.code === 'SERVICE.UNAVAILABLE') this.log.warn(describeError(exception));
     void reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
   }
 
@@ -114,10 +119,22 @@ export class ApiExceptionFilter implements ExceptionFilter {
     if (typeof coded.statusCode === 'number' && coded.statusCode >= 400 && coded.statusCode < 500) {
       return this.body(BY_HTTP_STATUS[coded.statusCode] ?? 'REQUEST.INVALID', String(coded.message), undefined, coded.statusCode);
     }
+    // a dependency down for a moment (a restart, a failover): the client should retry, not report a bug
+    const down = unavailableDependency(exception);
+    if (down) {
+      const what = down === 'postgres' ? 'The database' : 'The message bus';
+      return this.body('SERVICE.UNAVAILABLE', `${what} is unavailable for the moment; retry shortly`, { dependency: down, retryAfterSeconds: 1 });
+    }
     return this.body('INTERNAL', 'Internal error');
   }
 
   private body(code: string, message: string, details?: unknown, status = HTTP_STATUS[code] ?? 500) {
     return { status, body: { error: { code, message, ...(details === undefined ? {} : { details }) } } };
   }
+}
+
+/** The stack's frames without its first line (the message, which may hold data). */
+function stackOf(error: unknown): string {
+  const stack = error instanceof Error ? error.stack : undefined;
+  return stack ? `\n${stack.split('\n').slice(1).join('\n')}` : '';
 }

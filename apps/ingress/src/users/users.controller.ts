@@ -70,6 +70,8 @@ export class UsersController {
   async erase(@Tenant() { tenantId }: TenantContext, @Param('userId') userId: string) {
     validUserId(userId);
     const result = await eraseUser(this.resources.database.db, tenantId, userId);
+    // every process (this one at once) drops what it cached of those streams
+    this.resources.erasures.announce(result.streamIds);
     return { userId, erased: true, streamsErased: result.streams };
   }
 

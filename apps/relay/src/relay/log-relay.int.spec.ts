@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { eventsStreamName, type NewEvent } from '@parley/contracts';
-import { connectDatabase, EventStore, LOG_START, LogCheckpoints, migrateDatabase, readLogAfter, type Database } from '@parley/event-store';
+import { connectDatabase, DataKeys, EventStore, LOG_START, LogCheckpoints, migrateDatabase, readLogAfter, type Database } from '@parley/event-store';
 import { connectNats, ensureEventsStream, EventPublisher, type NatsConnection } from '@parley/messaging';
 import { createTestDatabase, deleteTestStreams, TEST_NATS_URL, testNatsPrefix, waitFor, type TestDatabase } from '@parley/testing';
-import { LogRelay, RELAY_CHECKPOINT } from './log-relay';
+import { LogRelay, RELAY_CHECKPOINT, type Unpublishable } from './log-relay';
 import { RelayLeader } from './relay-leader';
 
 const said = (text: string): NewEvent => ({
@@ -13,6 +13,10 @@ const said = (text: string): NewEvent => ({
   data: { turnId: randomUUID(), text, requestedMode: 'auto' },
   metadata: { tenantId: 'default' },
 });
+
+const nothingSetAside = async (u: Unpublishable) => {
+  throw new Error(`unexpected: ${u.event.eventId} set aside (${u.reason})`);
+};
 
 describe('the log → JetStream relay', () => {
   const prefix = testNatsPrefix('relay');
@@ -60,13 +64,13 @@ describe('the log → JetStream relay', () => {
     crashing.save = async () => {
       throw new Error('simulated crash after publish, before checkpoint');
     };
-    const first = new LogRelay(database.db, publisher, crashing, 5);
+    const first = new LogRelay(database.db, publisher, nothingSetAside, crashing, 5);
     await first.resume();
     await expect(first.relayBatch()).rejects.toThrow('simulated crash');
     expect((await streamEventIds()).length).toBe(5); // published, but not checkpointed
 
     // restart: resumes from the old checkpoint and publishes the first five again
-    const restarted = new LogRelay(database.db, publisher, new LogCheckpoints(database.db), 5);
+    const restarted = new LogRelay(database.db, publisher, nothingSetAside, new LogCheckpoints(database.db), 5);
     await restarted.resume();
     await waitFor(async () => (await restarted.relayBatch()) === 0 && (await streamEventIds()).length >= 12, { what: 'relay caught up' });
     const ids = await streamEventIds();
@@ -75,7 +79,7 @@ describe('the log → JetStream relay', () => {
 
     // and from its checkpoint on, only new events go out
     const later = await store.append('session-later', 'default', [said('later')], 'no_stream');
-    const again = new LogRelay(database.db, publisher, new LogCheckpoints(database.db), 5);
+    const again = new LogRelay(database.db, publisher, nothingSetAside, new LogCheckpoints(database.db), 5);
     await again.resume();
     await waitFor(async () => (await again.relayBatch()) === 1, { what: 'the later event' });
     expect((await streamEventIds()).at(-1)).toBe(later[0].eventId);
@@ -84,8 +88,8 @@ describe('the log → JetStream relay', () => {
 
   it('runs one active relay at a time; a standby takes over when it stops', async () => {
     const states: string[] = [];
-    const a = new RelayLeader({ databaseUrl: testDb.url, publisher, pollMs: 20, standbyMs: 100, onStateChange: (s) => states.push(`a:${s}`) });
-    const b = new RelayLeader({ databaseUrl: testDb.url, publisher, pollMs: 20, standbyMs: 100, onStateChange: (s) => states.push(`b:${s}`) });
+    const a = new RelayLeader({ databaseUrl: testDb.url, publisher, setAside: nothingSetAside, pollMs: 20, standbyMs: 100, onStateChange: (s) => states.push(`a:${s}`) });
+    const b = new RelayLeader({ databaseUrl: testDb.url, publisher, setAside: nothingSetAside, pollMs: 20, standbyMs: 100, onStateChange: (s) => states.push(`b:${s}`) });
     a.start();
     await waitFor(() => a.isActive, { what: 'a active' });
     b.start();
@@ -102,5 +106,25 @@ describe('the log → JetStream relay', () => {
     await waitFor(async () => (await streamEventIds()).at(-1) === handedOver[0].eventId, { what: 'b relays' });
     expect((await streamEventIds()).length).toBe(before + 2);
     await b.stop();
+  });
+
+  it('sets aside an event the bus cannot carry, says so, and goes on with the log behind it', async () => {
+    // written by code that did not check sizes (appends now refuse it): 1.2 MB, over NATS's 1 MiB max_payload
+    const unchecked = new EventStore(database.db, new DataKeys(), { maxEventBytes: 4 * 1024 * 1024 });
+    const [huge] = await unchecked.append('session-huge', 'default', [said('x'.repeat(1_200_000))], 'no_stream');
+    const [after] = await store.append('session-after-huge', 'default', [said('behind the huge one')], 'no_stream');
+    const setAside: Unpublishable[] = [];
+    const leader = new RelayLeader({ databaseUrl: testDb.url, publisher, setAside: async (u) => void setAside.push(u), pollMs: 20, standbyMs: 100 });
+    leader.start();
+    try {
+      await waitFor(async () => (await streamEventIds()).includes(after.eventId), { what: 'the event behind the huge one', timeoutMs: 15_000 });
+      expect(setAside.map((u) => u.event.eventId)).toEqual([huge.eventId]);
+      expect(setAside[0].reason).toMatch(/max_payload/);
+      expect(setAside[0].reason).not.toContain('xxxx'); // the reason names the failure, not the data
+      expect(leader.health()).toEqual({ warning: expect.stringContaining('1 event(s) could not be published and were dead-lettered') });
+      expect(await streamEventIds()).not.toContain(huge.eventId);
+    } finally {
+      await leader.stop();
+    }
   });
 });

@@ -1,8 +1,15 @@
 import { LOG_START, LogCheckpoints, readLogAfter, type Db, type LogPosition } from '@parley/event-store';
-import type { EventPublisher } from '@parley/messaging';
+import { describeError, unpublishable, type EventPublisher } from '@parley/messaging';
+import type { StoredEvent } from '@parley/contracts';
 
 /** Checkpoint name of the log → JetStream relay. */
 export const RELAY_CHECKPOINT = 'jetstream-relay';
+
+/** An event the bus can never carry: set aside with the reason, so the log behind it goes on. */
+export interface Unpublishable {
+  event: StoredEvent;
+  reason: string;
+}
 
 /**
  * Publishes every committed event to JetStream in log order, from a checkpoint. The checkpoint is
@@ -10,13 +17,19 @@ export const RELAY_CHECKPOINT = 'jetstream-relay';
  * JetStream drops repeats within its duplicate window (`Nats-Msg-Id` = event id) and consumers
  * de-duplicate beyond it. Services also publish right after they commit, for latency; the relay is
  * what makes delivery complete.
+ *
+ * An event that can never be published (over the server's `max_payload`, a subject that cannot be
+ * built — appends refuse both, so only data written by older code or by hand) is handed to
+ * `setAside` (a dead letter, with the reason) and the relay goes on: one such event must not stop
+ * every event behind it. When the bus itself is away the batch is tried again, from the same place.
  */
 export class LogRelay {
   private position: LogPosition = LOG_START;
 
   constructor(
     private readonly db: Pick<Db, 'execute'>,
-    private readonly publisher: Pick<EventPublisher, 'publish'>,
+    private readonly publisher: Pick<EventPublisher, 'publishEach'>,
+    private readonly setAside: (unpublishable: Unpublishable) => Promise<void>,
     private readonly checkpoints: LogCheckpoints = new LogCheckpoints(db),
     /** Events read and published at most per batch. */
     readonly batchSize = 500,
@@ -27,11 +40,15 @@ export class LogRelay {
     return this.position;
   }
 
-  /** Relays one batch; returns how many events it published (0 when caught up). */
+  /** Relays one batch; returns how many events it read (0 when caught up). */
   async relayBatch(): Promise<number> {
     const batch = await readLogAfter(this.db, this.position, this.batchSize);
     if (batch.events.length === 0) return 0;
-    await this.publisher.publish(batch.events);
+    const results = await this.publisher.publishEach(batch.events);
+    const failed = results.flatMap((error, i) => (error ? [{ event: batch.events[i], error }] : []));
+    const passing = failed.find(({ error }) => !unpublishable(error));
+    if (passing) throw new Error(`publishing to JetStream failed: ${describeError(passing.error)}`, { cause: passing.error });
+    for (const { event, error } of failed) await this.setAside({ event, reason: describeError(error) });
     await this.checkpoints.save(RELAY_CHECKPOINT, batch.position);
     this.position = batch.position;
     return batch.events.length;

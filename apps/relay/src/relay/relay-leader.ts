@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { Client } from 'pg';
-import type { EventPublisher } from '@parley/messaging';
+import { describeError, type EventPublisher } from '@parley/messaging';
+import type { Unpublishable } from './log-relay';
 import { LogRelay } from './log-relay';
 
 /** Any constant: the advisory lock that makes one relay active per database. */
@@ -11,7 +12,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export interface RelayLeaderOptions {
   databaseUrl: string;
-  publisher: Pick<EventPublisher, 'publish'>;
+  publisher: Pick<EventPublisher, 'publishEach'>;
+  /** Stores an event the bus can never carry where an operator finds it (a dead letter). */
+  setAside: (unpublishable: Unpublishable) => Promise<void>;
   pollMs: number;
   /** How often a standby relay tries to take over. */
   standbyMs?: number;
@@ -29,11 +32,24 @@ export class RelayLeader {
   private running?: Promise<void>;
   private wake?: () => void;
   private state: 'active' | 'standby' | null = null;
+  /** Since when relaying has failed without a batch getting through, and why (null while it works). */
+  private failing: { since: number; reason: string } | null = null;
+  private setAsideCount = 0;
 
   constructor(private readonly options: RelayLeaderOptions) {}
 
   get isActive(): boolean {
     return this.state === 'active';
+  }
+
+  /**
+   * What the relay says when asked for its health: a problem once it has failed to get a batch
+   * through for 10 s (the log is piling up behind it), a warning once it has set events aside.
+   */
+  health(): { problem?: string; warning?: string } {
+    const problem = this.failing && Date.now() - this.failing.since > 10_000 ? `not relaying for ${Math.round((Date.now() - this.failing.since) / 1000)} s: ${this.failing.reason}` : undefined;
+    const warning = this.setAsideCount ? `${this.setAsideCount} event(s) could not be published and were dead-lettered (parley dlq list)` : undefined;
+    return { ...(problem ? { problem } : {}), ...(warning ? { warning } : {}) };
   }
 
   start(): void {
@@ -71,16 +87,23 @@ export class RelayLeader {
           continue;
         }
         this.setState('active');
-        const relay = new LogRelay(drizzle(client), this.options.publisher);
+        const relay = new LogRelay(drizzle(client), this.options.publisher, async (unpublishable) => {
+          await this.options.setAside(unpublishable);
+          this.setAsideCount++;
+          const { event, reason } = unpublishable;
+          this.log.error(`${event.type} ${event.eventId} of ${event.streamId}@${event.version} cannot be published and was dead-lettered: ${reason}`);
+        });
         await relay.resume();
         while (!this.stopped) {
           // straight on only while catching up (a full batch): services publish as they commit, so
           // under load the log is read a poll interval apart in batches, not once per event or two
           const published = await relay.relayBatch();
+          this.failing = null;
           if (published < relay.batchSize) await this.pause(this.options.pollMs);
         }
       } catch (error) {
-        this.log.warn(`relay interrupted, retrying: ${error instanceof Error ? error.message : String(error)}`);
+        this.failing ??= { since: Date.now(), reason: describeError(error) };
+        this.log.warn(`relay interrupted, retrying: ${describeError(error)}`);
         this.state = null;
         await this.pause(1_000);
       } finally {

@@ -32,7 +32,7 @@ export class KeptMessages {
 
   keep(message: RecordedEvent<'UserMessageReceived'>): void {
     this.messages.delete(message.eventId); // a repeat goes to the back: the map stays oldest first
-    this.forget(this.capacity - 1);
+    this.trim(this.capacity - 1);
     this.messages.set(message.eventId, { event: message, at: this.clock.now() });
     this.purgeWhenDue();
   }
@@ -42,6 +42,12 @@ export class KeptMessages {
     const entry = this.messages.get(eventId);
     this.messages.delete(eventId);
     return entry && this.clock.now() - entry.at < this.keepMs ? entry.event : undefined;
+  }
+
+  /** Drops the messages of these streams (an erasure). */
+  forget(streamIds: readonly string[]): void {
+    const erased = new Set(streamIds);
+    for (const [id, { event }] of this.messages) if (erased.has(event.streamId)) this.messages.delete(id);
   }
 
   has(eventId: string): boolean {
@@ -64,7 +70,7 @@ export class KeptMessages {
     if (this.timer || !oldest) return;
     const timer = this.clock.setTimeout(() => {
       this.timer = null;
-      this.forget(this.capacity);
+      this.trim(this.capacity);
       this.purgeWhenDue();
     }, Math.max(0, oldest.at + this.keepMs - this.clock.now()) + 1);
     timer.unref?.();
@@ -72,7 +78,7 @@ export class KeptMessages {
   }
 
   /** Oldest first: drops messages past their time, or over `room`. */
-  private forget(room: number): void {
+  private trim(room: number): void {
     const now = this.clock.now();
     for (const [id, { at }] of this.messages) {
       if (now - at < this.keepMs && this.messages.size <= room) break;

@@ -3,7 +3,7 @@ import type { RecordedEvent } from '@parley/contracts';
 import { cutToTokens, evolveSession, planSummary, summarized, summaryPrompt, summaryShare, type SessionState } from '@parley/conversation';
 import { EventStore, SessionStates } from '@parley/event-store';
 import type { Llm } from '@parley/llm';
-import { EventPublisher } from '@parley/messaging';
+import { describeError, EventPublisher } from '@parley/messaging';
 import { appendOnce } from '@parley/runtime';
 
 export interface SummaryCheck {
@@ -47,7 +47,7 @@ export class Summarizer {
     if (this.stop.signal.aborted || this.running.has(streamId) || this.running.size >= this.limit) return;
     if (!planSummary(evolveSession(state, reply), budget)) return;
     const work = this.summarize(streamId, reply, budget)
-      .catch((error: unknown) => this.log.warn(`summary of ${streamId} not written (tried again after a later reply): ${error instanceof Error ? error.message : String(error)}`))
+      .catch((error: unknown) => this.log.warn(`summary of ${streamId} not written (tried again after a later reply): ${describeError(error)}`))
       .finally(() => this.running.delete(streamId));
     this.running.set(streamId, work);
   }

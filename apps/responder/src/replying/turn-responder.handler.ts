@@ -2,7 +2,7 @@ import { Controller, Inject, Logger, type OnModuleDestroy } from '@nestjs/common
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { routeInfoOf, turnReplyOf, type NewEvent, type RecordedEvent } from '@parley/contracts';
 import { contextDigest, failed, remembered, replied, superseded } from '@parley/conversation';
-import { DuplicateEventError, EventStore, SessionStates, StreamErasedError, UserErasedError, UserMemoryStore } from '@parley/event-store';
+import { DuplicateEventError, EventStore, EventTooLargeError, SessionStates, StreamErasedError, UserErasedError, UserMemoryStore } from '@parley/event-store';
 import { LlmError, type Llm } from '@parley/llm';
 import { EventPublisher, JetStreamContext, RunningTurns, sendTurnReply, StreamSignals, TurnDeltas } from '@parley/messaging';
 import { recordOnce, RESOURCES, type Connections } from '@parley/runtime';
@@ -88,16 +88,27 @@ export class TurnResponderHandler implements OnModuleDestroy {
 
   /** Records the turn's outcome (once) and sends it to the waiting ingress; null when the log had one already. */
   private async record(routed: RecordedEvent<'TurnRouted'>, outcome: NewEvent[]): Promise<RecordedEvent | null> {
-    const recorded = await recordOnce(this.store, this.publisher, routed.streamId, outcome, ([event]) => {
-      this.states.advance(event);
-      this.parts.signals.notify(routed.streamId); // the session's next turn may be waiting on this one, here
-      this.reply(routed, event);
-    });
+    let recorded: RecordedEvent[] | null;
+    try {
+      recorded = await this.commit(routed, outcome);
+    } catch (error) {
+      // a model that answered more than an event can carry: the turn fails, as for any bad answer
+      if (!(error instanceof EventTooLargeError)) throw error;
+      recorded = await this.commit(routed, [failed(routed, { code: 'LLM.BAD_RESPONSE', message: `The LLM's answer was too large to record (${error.bytes} bytes)` })]);
+    }
     if (recorded) return recorded[0];
     // another delivery, or another path, recorded the turn's outcome first: that one stands
     const stored = await this.store.outcomeOf(routed.streamId, routed.data.turnId);
     if (stored) this.reply(routed, stored);
     return null;
+  }
+
+  private commit(routed: RecordedEvent<'TurnRouted'>, outcome: NewEvent[]): Promise<RecordedEvent[] | null> {
+    return recordOnce(this.store, this.publisher, routed.streamId, outcome, ([event]) => {
+      this.states.advance(event);
+      this.parts.signals.notify(routed.streamId); // the session's next turn may be waiting on this one, here
+      this.reply(routed, event);
+    });
   }
 
   /** Records what the model learned in the user's memory stream (ids derived: a redelivery adds nothing). */

@@ -2,7 +2,7 @@ import { Controller, Inject, Logger, type OnModuleDestroy } from '@nestjs/common
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { audienceOf, type RecordedEvent } from '@parley/contracts';
 import { SessionProjectionRepository, SessionStates } from '@parley/event-store';
-import { ANY_EVENT } from '@parley/messaging';
+import { ANY_EVENT, describeError } from '@parley/messaging';
 
 /** A busy session's row is written once this many events are past it (about eight turns). */
 const EVERY_EVENTS = 24;
@@ -47,7 +47,7 @@ export class SessionProjectionHandler implements OnModuleDestroy {
     else {
       const timer = setTimeout(() => {
         this.write(event.streamId, event.metadata.tenantId).catch((error: unknown) =>
-          this.log.warn(`session row ${event.streamId} not written (readers fold the log past it): ${String(error)}`),
+          this.log.warn(`session row ${event.streamId} not written (readers fold the log past it): ${describeError(error)}`),
         );
       }, this.quietMs);
       this.behind.set(event.streamId, { tenantId: event.metadata.tenantId, timer });
