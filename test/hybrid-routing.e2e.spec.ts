@@ -190,4 +190,21 @@ describe('hybrid routing with a knowledge base', () => {
       await database.close();
     }
   });
+
+  it('restarts a router ready at once: the trained matcher is stored with its knowledge base version, not trained again', async () => {
+    const trainedOnce = t.cluster.logs.filter((l) => /knowledge base v1 \(\d+ entries\) trained in/.test(l));
+    expect(trainedOnce.length).toBeGreaterThanOrEqual(1); // the first start trained it (router or ingress) and stored it
+    const before = t.cluster.logs.length;
+    await t.cluster.kill('router');
+    t.cluster.startService('router');
+    await waitFor(() => t.cluster.logs.slice(before).some((l) => l.startsWith('[router]') && l.includes('consuming from')), { what: 'the router to consume', timeoutMs: 30_000 });
+    const restarted = t.cluster.logs.slice(before).filter((l) => l.startsWith('[router]'));
+    expect(restarted.some((l) => /knowledge base v1 loaded, trained before/.test(l))).toBe(true);
+    expect(restarted.some((l) => /trained in/.test(l))).toBe(false);
+    await t.cluster.waitUntilReady();
+    // and it routes with the stored model as it did with the trained one
+    const { sessionId } = (await post('/v1/sessions', {})).body;
+    const res = await post(`/v1/sessions/${sessionId}/turns`, { text: 'My new card still has not arrived, when will it come?' });
+    expect(res.body.route).toMatchObject({ mode: 'stateless', reason: 'faq-confident', intent: 'card_arrival' });
+  });
 });

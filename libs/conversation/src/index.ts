@@ -44,6 +44,8 @@ export { planSummary, SUMMARY_INSTRUCTIONS, summaryPrompt, summaryShare, type Su
 export {
   admitAnswer,
   admitRouting,
+  answerUsage,
+  summaryUsage,
   failed,
   gaveUp,
   outcomeIdOf,
@@ -54,4 +56,5 @@ export {
   TURN_UNANSWERED,
   type Admission,
   type TurnReply,
+  type UsageIncrement,
 } from './turn.decider';

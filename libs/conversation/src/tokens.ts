@@ -9,21 +9,23 @@ let tokenizer: Tokenizer | undefined;
 const o200k = () => (tokenizer ??= require('gpt-tokenizer/encoding/o200k_base') as Tokenizer);
 
 /**
- * Counts kept, by text: a conversation's messages are counted again on each of its turns. Only
- * texts up to `KEPT_TEXT_CHARS` are kept (a longer one is rare, and counted again in linear time),
- * so the map holds at most about 20 MB whatever it is fed.
+ * Counts kept, by text: a conversation's messages are counted again on each of its turns. At most
+ * `TOKEN_COUNTS_KEPT` texts and `KEPT_CHARS` characters of them (about 8 MB), the oldest dropped
+ * first, whatever the process is fed.
  */
 export const TOKEN_COUNTS_KEPT = 10_000;
-const KEPT_TEXT_CHARS = 1_000;
+const KEPT_CHARS = 4_000_000;
 const counted = new Map<string, number>();
+let keptChars = 0;
 
 /**
  * Longest run of text handed to the tokenizer at once. Byte-pair merging is quadratic in the
- * length of a run without spaces (a 700 KB "word" held a responder for minutes), so text is counted
- * in pieces: split at whitespace, and any longer run cut into pieces of this length. A cut inside a
- * word can add a token at the cut, a negligible error on text that long.
+ * length of a run without spaces (a 700 KB "word" held a responder for minutes; 32,000 `中` took
+ * 4.5 s), so text is counted in pieces: cut at a space where there is one (the tokenizer splits
+ * there anyway, so counts stay exact for prose), and any longer run cut every 64 characters (32,000
+ * `中`: 8 ms). A cut inside a word can add a token, a negligible error on text like that.
  */
-const PIECE_CHARS = 256;
+const PIECE_CHARS = 64;
 
 function pieces(text: string): string[] {
   if (text.length <= PIECE_CHARS) return [text];
@@ -54,9 +56,14 @@ export function countTokens(text: string): number {
   const encoder = o200k();
   let count = 0;
   for (const piece of pieces(text)) count += encoder.countTokens(piece);
-  if (text.length > KEPT_TEXT_CHARS) return count;
-  if (counted.size >= TOKEN_COUNTS_KEPT) counted.delete(counted.keys().next().value!);
+  if (text.length > KEPT_CHARS) return count;
+  while (counted.size >= TOKEN_COUNTS_KEPT || keptChars + text.length > KEPT_CHARS) {
+    const oldest = counted.keys().next().value!;
+    counted.delete(oldest);
+    keptChars -= oldest.length;
+  }
   counted.set(text, count);
+  keptChars += text.length;
   return count;
 }
 

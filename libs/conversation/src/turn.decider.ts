@@ -154,3 +154,20 @@ export function summarized(
     metadata: { tenantId: metadata.tenantId, correlationId: turnId },
   };
 }
+
+/** What an answer adds to its tenant's usage (counted as it is recorded), by kind of answer. */
+export interface UsageIncrement {
+  kind: 'faq' | 'stateless' | 'stateful';
+  turns: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/** An answered turn, by how it was routed: from the knowledge base, by the LLM with or without the session. */
+export function answerUsage(route: { mode: string; route: string }, usage: TokenUsage | null): UsageIncrement {
+  const kind = route.route === 'faq' ? 'faq' : route.mode === 'stateless' ? 'stateless' : 'stateful';
+  return { kind, turns: 1, promptTokens: usage?.promptTokens ?? 0, completionTokens: usage?.completionTokens ?? 0 };
+}
+
+/** A summary's tokens: what state costs, counted as stateful (no turn). */
+export const summaryUsage = (usage: TokenUsage | null): UsageIncrement => ({ kind: 'stateful', turns: 0, promptTokens: usage?.promptTokens ?? 0, completionTokens: usage?.completionTokens ?? 0 });

@@ -6,6 +6,7 @@ import { connectDatabase, ensureDatabase, migrateDatabase, type Database } from 
 import { ConcurrencyError, DuplicateEventError, EventTooLargeError, OutcomeRecordedError, pgErrorOf, StreamNotFoundError } from './errors';
 import { EventStore } from './event-store';
 import { loadSessionState, SessionProjectionRepository } from './session-projection.repository';
+import { recountUsage, tenantUsage } from './usage.query';
 
 const tenantId = 'default';
 const started = (sessionId: string): NewEvent => ({
@@ -200,6 +201,36 @@ describe('EventStore against PostgreSQL', () => {
     await expect(small.append(streamId, tenantId, [said('fits'), said('z'.repeat(20_000))], 'exists')).rejects.toThrow(/UserMessageReceived event of \d+ bytes is over the 10000 bytes/);
     expect((await store.readStream(streamId)).map((e) => e.type)).toEqual(['SessionStarted']); // nothing of either append
     await small.append(streamId, tenantId, [said('y'.repeat(5_000))], 'exists');
+  });
+
+  it('counts usage as answers are recorded, in the same statement (nothing for an append that fails), and a recount from the log agrees', async () => {
+    const tenant = `usage-${randomUUID().slice(0, 8)}`;
+    const turn = async (route: 'faq' | 'llm', mode: 'stateful' | 'stateless', usage: { promptTokens: number; completionTokens: number } | null) => {
+      const sessionId = randomUUID();
+      const streamId = `session-${sessionId}`;
+      const turnId = randomUUID();
+      await store.append(streamId, tenant, [{ ...started(sessionId), metadata: { tenantId: tenant } }, { ...said('q', turnId), metadata: { tenantId: tenant } }], 'no_stream');
+      const events: NewEvent[] = [
+        { eventId: randomUUID(), type: 'TurnRouted', data: { turnId, mode, route, reason: 'r', features: {} }, metadata: { tenantId: tenant } },
+        { eventId: randomUUID(), type: 'AssistantReplied', data: { turnId, text: 'a', model: 'm', usage, latencyMs: 1, contextMessages: 1, interrupted: null }, metadata: { tenantId: tenant } },
+      ];
+      const kind = route === 'faq' ? 'faq' : mode;
+      const increment = { kind, turns: 1, promptTokens: usage?.promptTokens ?? 0, completionTokens: usage?.completionTokens ?? 0 } as const;
+      await store.append(streamId, tenant, events, 'exists', { usage: increment });
+      // a retry of the same append fails as a whole: counted once
+      await expect(store.append(streamId, tenant, events, 'exists', { usage: increment })).rejects.toEqual(expect.any(DuplicateEventError));
+    };
+    await turn('faq', 'stateless', null);
+    await turn('llm', 'stateless', { promptTokens: 10, completionTokens: 2 });
+    for (let i = 0; i < 5; i++) await turn('llm', 'stateful', { promptTokens: 100, completionTokens: 20 });
+    const counted = await tenantUsage(database.db, tenant);
+    expect(counted).toEqual({
+      faq: { turns: 1, promptTokens: 0, completionTokens: 0 },
+      stateless: { turns: 1, promptTokens: 10, completionTokens: 2 },
+      stateful: { turns: 5, promptTokens: 500, completionTokens: 100 },
+    });
+    await recountUsage(database.db, tenant);
+    expect(await tenantUsage(database.db, tenant)).toEqual(counted);
   });
 
   it('creates a missing database once', async () => {

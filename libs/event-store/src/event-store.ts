@@ -12,6 +12,7 @@ import {
   type RecordedEvent,
   type StoredEvent,
 } from '@parley/contracts';
+import type { UsageIncrement } from '@parley/conversation';
 import type { Db } from './database';
 import { DataKeys } from './data-keys';
 import { ConcurrencyError, DuplicateEventError, EventTooLargeError, OutcomeRecordedError, pgErrorOf, StreamErasedError, StreamInactiveError, StreamNotFoundError, UserErasedError } from './errors';
@@ -73,7 +74,12 @@ export interface AppendOptions {
   close?: boolean;
   /** When each event was first recorded (importing from another environment); default: now. */
   recordedAt?: readonly string[];
+  /** What the appended answer counts for in the tenant's usage, counted in the same statement. */
+  usage?: UsageIncrement;
 }
+
+/** Rows each kind of a tenant's usage is spread over (see `tenant_usage`). */
+export const USAGE_SHARDS = 8;
 
 export interface StreamInfo {
   streamId: string;
@@ -194,11 +200,19 @@ export class EventStore {
     const keyOp = options.newKey
       ? `, k as (insert into data_keys (stream_id, tenant_id, user_id, key) select ${stream}, ${tenant}, ${p(userId)}::text, ${p(key)}::bytea from s returning 1)`
       : '';
+    const { usage } = options;
+    const usageOp = usage
+      ? `, u as (insert into tenant_usage (tenant_id, kind, shard, turns, prompt_tokens, completion_tokens)
+              select ${tenant}, ${p(usage.kind)}, ${p(Math.floor(Math.random() * USAGE_SHARDS))}::int, ${p(usage.turns)}::bigint, ${p(usage.promptTokens)}::bigint, ${p(usage.completionTokens)}::bigint from s
+              on conflict (tenant_id, kind, shard) do update set turns = tenant_usage.turns + excluded.turns,
+                prompt_tokens = tenant_usage.prompt_tokens + excluded.prompt_tokens, completion_tokens = tenant_usage.completion_tokens + excluded.completion_tokens
+              returning 1)`
+      : '';
     const sealed = events.map((e) => sealData(e.type, e.data, streamId, key));
     this.checkSizes(streamId, events, sealed);
     // data and metadata go as one JSON array each, picked by position (no array literal to escape)
     const text = `
-      with s as (${streamOp})${keyOp}
+      with s as (${streamOp})${keyOp}${usageOp}
       insert into events (event_id, stream_id, version, type, schema_version, data, metadata, tenant_id, recorded_at)
       select e.id, ${stream}, s.base + e.ord, e.type, e.sv, ${p(JSON.stringify(sealed))}::jsonb -> (e.ord::int - 1),
              ${p(JSON.stringify(events.map((e) => e.metadata)))}::jsonb -> (e.ord::int - 1), ${tenant}, coalesce(e.at, now())

@@ -43,6 +43,21 @@ export class KnowledgeBaseRepository {
     return this.read(sql`where tenant_id = ${tenantId} and version = ${version}`);
   }
 
+  /** The trained model stored for a version, in a format, if there is one. */
+  async model(tenantId: string, version: number, format: number): Promise<Buffer | null> {
+    const result = await this.db.execute(sql`
+      select model from knowledge_base_models where tenant_id = ${tenantId} and version = ${version} and format = ${format}`);
+    const row = result.rows[0] as { model: Buffer } | undefined;
+    return row ? row.model : null;
+  }
+
+  /** Stores a version's trained model (once: a model trained again meanwhile is the same). */
+  async saveModel(tenantId: string, version: number, format: number, model: Buffer): Promise<void> {
+    await this.db.execute(sql`
+      insert into knowledge_base_models (tenant_id, version, format, model) values (${tenantId}, ${version}, ${format}, ${model})
+      on conflict do nothing`);
+  }
+
   /** Every version, newest first, without the entries. */
   async versions(tenantId: string): Promise<Omit<KnowledgeBaseVersion, 'entries'>[]> {
     const result = await this.db.execute(sql`

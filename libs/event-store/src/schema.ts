@@ -141,3 +141,39 @@ export const apiKeys = pgTable(
   },
   (t) => [uniqueIndex('api_keys_hash_key').on(t.hash), index('api_keys_tenant_idx').on(t.tenantId)],
 );
+
+/**
+ * A knowledge base version's trained FAQ matcher, so a restarted router (or ingress) is ready at
+ * once instead of training again. `format` is the trainer's and serializer's version: a model of
+ * another format is ignored and trained afresh.
+ */
+export const knowledgeBaseModels = pgTable(
+  'knowledge_base_models',
+  {
+    tenantId: text('tenant_id').notNull(),
+    version: integer('version').notNull(),
+    format: integer('format').notNull(),
+    model: bytea('model').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.version, t.format] })],
+);
+
+/**
+ * Answered turns and tokens per tenant and kind of answer (`faq`, `stateless`, `stateful`),
+ * counted as they are recorded — in the same statement as the answer — so reading a tenant's usage
+ * costs the same at any size of log. Each kind is spread over a few rows (`shard`), so concurrent
+ * answers of one tenant do not queue on one row's lock; a read sums them.
+ */
+export const tenantUsage = pgTable(
+  'tenant_usage',
+  {
+    tenantId: text('tenant_id').notNull(),
+    kind: text('kind').notNull(),
+    shard: integer('shard').notNull(),
+    turns: bigint('turns', { mode: 'number' }).notNull().default(0),
+    promptTokens: bigint('prompt_tokens', { mode: 'number' }).notNull().default(0),
+    completionTokens: bigint('completion_tokens', { mode: 'number' }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.kind, t.shard] })],
+);

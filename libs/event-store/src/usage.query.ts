@@ -4,33 +4,46 @@ import type { Db } from './database';
 
 /**
  * A tenant's answered turns and tokens, split like a session's: from the knowledge base, by the
- * LLM statelessly, by the LLM statefully. Computed from the log (each reply joined to its turn's
- * routing decision), so it is exact at any moment; usage and turn ids are never sealed. The calls
- * that summarized long sessions count as stateful tokens (not turns): they are what state costs.
+ * LLM statelessly, by the LLM statefully — read from the counters the answers add to as they are
+ * recorded (`UsageIncrement`, in the same statement), so it costs the same at any size of log.
+ * The calls that summarized long sessions count as stateful tokens (not turns): they are what state
+ * costs.
  */
 export async function tenantUsage(db: Pick<Db, 'execute'>, tenantId: string): Promise<SessionUsage> {
   const result = await db.execute(sql`
-    select coalesce(r.data->>'route', 'llm') as route, r.data->>'mode' as mode, count(*)::int as turns,
-           coalesce(sum((a.data->'usage'->>'promptTokens')::int), 0)::int as prompt_tokens,
-           coalesce(sum((a.data->'usage'->>'completionTokens')::int), 0)::int as completion_tokens
-    from events a
-    join events r on r.stream_id = a.stream_id and r.type = 'TurnRouted' and r.data->>'turnId' = a.data->>'turnId'
-    where a.type = 'AssistantReplied' and a.tenant_id = ${tenantId}
-    group by 1, 2
-    union all
-    select 'llm', 'stateful', 0,
-           coalesce(sum((data->'usage'->>'promptTokens')::int), 0)::int, coalesce(sum((data->'usage'->>'completionTokens')::int), 0)::int
-    from events where type = 'ConversationSummarized' and tenant_id = ${tenantId}`);
+    select kind, sum(turns)::bigint as turns, sum(prompt_tokens)::bigint as prompt_tokens, sum(completion_tokens)::bigint as completion_tokens
+    from tenant_usage where tenant_id = ${tenantId} group by kind`);
   const usage: SessionUsage = {
     faq: { turns: 0, promptTokens: 0, completionTokens: 0 },
     stateless: { turns: 0, promptTokens: 0, completionTokens: 0 },
     stateful: { turns: 0, promptTokens: 0, completionTokens: 0 },
   };
-  for (const row of result.rows as { route: string; mode: string; turns: number; prompt_tokens: number; completion_tokens: number }[]) {
-    const kind = row.route === 'faq' ? 'faq' : row.mode === 'stateless' ? 'stateless' : 'stateful';
-    usage[kind].turns += row.turns;
-    usage[kind].promptTokens += row.prompt_tokens;
-    usage[kind].completionTokens += row.completion_tokens;
+  for (const row of result.rows as { kind: string; turns: string; prompt_tokens: string; completion_tokens: string }[]) {
+    if (row.kind !== 'faq' && row.kind !== 'stateless' && row.kind !== 'stateful') continue;
+    usage[row.kind] = { turns: Number(row.turns), promptTokens: Number(row.prompt_tokens), completionTokens: Number(row.completion_tokens) };
   }
   return usage;
+}
+
+/**
+ * Counts a tenant's usage afresh from the log (a scan: after importing events, which are not
+ * answered here and so were not counted as they were recorded).
+ */
+export async function recountUsage(db: Pick<Db, 'execute'>, tenantId: string): Promise<void> {
+  await db.execute(sql`delete from tenant_usage where tenant_id = ${tenantId}`);
+  await db.execute(sql`
+    insert into tenant_usage (tenant_id, kind, shard, turns, prompt_tokens, completion_tokens)
+    select ${tenantId}, kind, 0, sum(turns), sum(prompt_tokens), sum(completion_tokens) from (
+      select case when coalesce(r.data->>'route', 'llm') = 'faq' then 'faq' when r.data->>'mode' = 'stateless' then 'stateless' else 'stateful' end as kind,
+             1 as turns,
+             coalesce((a.data->'usage'->>'promptTokens')::bigint, 0) as prompt_tokens,
+             coalesce((a.data->'usage'->>'completionTokens')::bigint, 0) as completion_tokens
+      from events a
+      join events r on r.stream_id = a.stream_id and r.type = 'TurnRouted' and r.data->>'turnId' = a.data->>'turnId'
+      where a.type = 'AssistantReplied' and a.tenant_id = ${tenantId}
+      union all
+      select 'stateful', 0, coalesce((data->'usage'->>'promptTokens')::bigint, 0), coalesce((data->'usage'->>'completionTokens')::bigint, 0)
+      from events where type = 'ConversationSummarized' and tenant_id = ${tenantId}
+    ) counted
+    group by kind`);
 }

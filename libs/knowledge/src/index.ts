@@ -4,3 +4,4 @@ export * from './csv';
 export * from './calibration';
 export * from './knowledge-base';
 export * from './faq-matcher';
+export * from './matcher-format';

@@ -1,6 +1,6 @@
 import type { NewEvent, RecordedEvent } from '@parley/contracts';
 import type { EventPublisher } from '@parley/messaging';
-import { DuplicateEventError, OutcomeRecordedError, StreamErasedError, type EventStore } from '@parley/event-store';
+import { DuplicateEventError, OutcomeRecordedError, StreamErasedError, type AppendOptions, type EventStore } from '@parley/event-store';
 
 /**
  * Appends an event whose id was derived from the message being handled, so handling a message
@@ -9,14 +9,14 @@ import { DuplicateEventError, OutcomeRecordedError, StreamErasedError, type Even
  * (recorded by another path: a give-up, a superseded turn), or the stream was erased meanwhile
  * (nothing more may be written for that user).
  */
-export async function appendOnce(store: EventStore, streamId: string, event: NewEvent): Promise<RecordedEvent | null> {
-  return (await appendAllOnce(store, streamId, [event]))?.[0] ?? null;
+export async function appendOnce(store: EventStore, streamId: string, event: NewEvent, options: AppendOptions = {}): Promise<RecordedEvent | null> {
+  return (await appendAllOnce(store, streamId, [event], options))?.[0] ?? null;
 }
 
 /** Several derived events, atomically: all of them, or (on a redelivery) none. */
-export async function appendAllOnce(store: EventStore, streamId: string, events: NewEvent[]): Promise<RecordedEvent[] | null> {
+export async function appendAllOnce(store: EventStore, streamId: string, events: NewEvent[], options: AppendOptions = {}): Promise<RecordedEvent[] | null> {
   try {
-    return await store.append(streamId, events[0].metadata.tenantId, events, 'exists');
+    return await store.append(streamId, events[0].metadata.tenantId, events, 'exists', options);
   } catch (error) {
     if (error instanceof DuplicateEventError || error instanceof OutcomeRecordedError || error instanceof StreamErasedError) return null;
     throw error;
@@ -35,8 +35,9 @@ export async function recordOnce(
   streamId: string,
   events: NewEvent[],
   committed?: (recorded: RecordedEvent[]) => void,
+  options: AppendOptions = {},
 ): Promise<RecordedEvent[] | null> {
-  const recorded = await appendAllOnce(store, streamId, events);
+  const recorded = await appendAllOnce(store, streamId, events, options);
   if (!recorded) return null;
   committed?.(recorded);
   await publisher.publish(store.sealed(recorded));

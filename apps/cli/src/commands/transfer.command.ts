@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
 import { EventMetadata, EventSchemas, EVENT_SCHEMA_VERSIONS, type EventType, type NewEvent, type RecordedEvent } from '@parley/contracts';
-import { EventStore, type Db } from '@parley/event-store';
+import { EventStore, type Db, recountUsage } from '@parley/event-store';
 import { z } from 'zod';
 import { CliError } from '../cli-error';
 import { sessionEvents } from './turn-history';
@@ -149,6 +149,8 @@ export async function importStreams(db: Db, tenantId: string, file: string): Pro
     if (line.closed) await db.execute(sql`update streams set closed_at = coalesce(closed_at, now()) where stream_id = ${streamId}`);
     result.imported += missing.length;
   }
+  // imported answers were not answered here, so they were not counted as recorded: count the tenant again
+  if (result.imported) await recountUsage(db, tenantId);
   return result;
 }
 

@@ -22,7 +22,7 @@ import {
   type TurnDeltaMessage,
   type TurnReplyMessage,
 } from '@parley/contracts';
-import { derivedId, needsHistory, routeTurn, routingEvents, type RouteDecision } from '@parley/conversation';
+import { answerUsage, derivedId, needsHistory, routeTurn, routingEvents, type RouteDecision } from '@parley/conversation';
 import { ConcurrencyError, DuplicateEventError, EventStore, StreamErasedError, StreamInactiveError, StreamNotFoundError } from '@parley/event-store';
 import { cancelSessionTurns, cancelTurn, EventPublisher, TurnReplies, watchStream } from '@parley/messaging';
 import type { FaqMatch } from '@parley/knowledge';
@@ -80,6 +80,10 @@ interface TurnRequest extends TurnOptions {
 /** Matches the outcome of a turn, on open events or on the bus's stored form (turnId is never sealed). */
 const isOutcomeOf = (turnId: string) => (e: RecordedEvent | StoredEvent) =>
   (e.type === 'AssistantReplied' || e.type === 'TurnFailed') && (e.data as { turnId?: string }).turnId === turnId;
+
+/** A knowledge base answer recorded with the message counts in the tenant's usage, in the same statement. */
+const faqUsage = (routed: { decision: RouteDecision; match: FaqMatch | null } | null) =>
+  routed?.decision.route === 'faq' && routed.match ? answerUsage(routed.decision, null) : undefined;
 
 /** The user's message marked as routed, followed by the events that record its routing (with `metadata`). */
 function withRouting(message: NewEvent<'UserMessageReceived'>, metadata: EventMetadata, decision: RouteDecision, match: FaqMatch | null): NewEvent[] {
@@ -225,7 +229,7 @@ export class TurnsService {
           tenantId,
           routed ? withRouting(message, message.metadata, routed.decision, routed.match) : [message],
           request.sessionId ? 'exists' : 'no_stream',
-          request.sessionId ? { activeWithinSeconds: idleSeconds } : {},
+          { ...(request.sessionId ? { activeWithinSeconds: idleSeconds } : {}), usage: faqUsage(routed) },
         );
       } catch (error) {
         if (error instanceof StreamNotFoundError && request.sessionId) throw sessionNotFound(request.sessionId);
@@ -323,7 +327,7 @@ export class TurnsService {
   ): Promise<TurnResult | null> {
     const { replyTo: _nobodyWaits, stream: _answeredWhole, ...metadata } = message.metadata;
     try {
-      await this.store.append(streamId, request.tenant.tenantId, withRouting(message, metadata, decision, match), 'no_stream');
+      await this.store.append(streamId, request.tenant.tenantId, withRouting(message, metadata, decision, match), 'no_stream', { usage: answerUsage(decision, null) });
     } catch (error) {
       if (error instanceof ConcurrencyError || error instanceof DuplicateEventError) return null;
       throw error;

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { RecordedEvent } from '@parley/contracts';
-import { cutToTokens, evolveSession, planSummary, summarized, summaryPrompt, summaryShare, type SessionState } from '@parley/conversation';
+import { cutToTokens, evolveSession, planSummary, summarized, summaryPrompt, summaryShare, summaryUsage, type SessionState } from '@parley/conversation';
 import { EventStore, SessionStates } from '@parley/event-store';
 import type { Llm } from '@parley/llm';
 import { describeError, EventPublisher } from '@parley/messaging';
@@ -74,7 +74,7 @@ export class Summarizer {
     if (!text) throw new Error('the LLM returned an empty summary');
     const kept = cutToTokens(text, share);
     const event = summarized(streamId, turnId, { tenantId }, request, { text: kept, truncated: kept !== text, model: result.model, usage: result.usage });
-    const appended = await appendOnce(this.store, streamId, event);
+    const appended = await appendOnce(this.store, streamId, event, { usage: summaryUsage(result.usage) });
     if (!appended) return; // written already (another replica), or the session was erased meanwhile
     this.states.advance(appended);
     await this.publisher.publish(this.store.sealed([appended]));

@@ -1,7 +1,7 @@
 import { Controller, Inject, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { routeInfoOf, turnReplyOf, type NewEvent, type RecordedEvent } from '@parley/contracts';
-import { contextDigest, failed, remembered, replied, superseded } from '@parley/conversation';
+import { answerUsage, contextDigest, failed, remembered, replied, superseded } from '@parley/conversation';
 import { DuplicateEventError, EventStore, EventTooLargeError, SessionStates, StreamErasedError, UserErasedError, UserMemoryStore } from '@parley/event-store';
 import { LlmError, type Llm } from '@parley/llm';
 import { EventPublisher, JetStreamContext, RunningTurns, sendTurnReply, StreamSignals, TurnDeltas } from '@parley/messaging';
@@ -104,11 +104,14 @@ export class TurnResponderHandler implements OnModuleDestroy {
   }
 
   private commit(routed: RecordedEvent<'TurnRouted'>, outcome: NewEvent[]): Promise<RecordedEvent[] | null> {
+    // an answer counts in the tenant's usage, in the same statement as it is recorded
+    const [answer] = outcome;
+    const usage = answer.type === 'AssistantReplied' ? answerUsage(routed.data, (answer as NewEvent<'AssistantReplied'>).data.usage) : undefined;
     return recordOnce(this.store, this.publisher, routed.streamId, outcome, ([event]) => {
       this.states.advance(event);
       this.parts.signals.notify(routed.streamId); // the session's next turn may be waiting on this one, here
       this.reply(routed, event);
-    });
+    }, { usage });
   }
 
   /** Records what the model learned in the user's memory stream (ids derived: a redelivery adds nothing). */

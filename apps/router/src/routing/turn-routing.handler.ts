@@ -1,7 +1,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { isSessionStream, turnReplyOf, type RecordedEvent } from '@parley/contracts';
-import { admitRouting, needsHistory, routeTurn, routingEvents, routingHistory, type RoutingHistory } from '@parley/conversation';
+import { admitRouting, answerUsage, needsHistory, routeTurn, routingEvents, routingHistory, type RoutingHistory } from '@parley/conversation';
 import { EventStore, SessionStates, TenantDirectory } from '@parley/event-store';
 import { EventPublisher, NotYet, sendTurnReply, StreamSignals } from '@parley/messaging';
 import { recordOnce, RESOURCES, TenantMatchers, type Connections } from '@parley/runtime';
@@ -40,13 +40,16 @@ export class TurnRoutingHandler {
     if (needsHistory({ inSession, requestedMode, policy, match, threshold })) history = await this.historyOf(event);
     const toolResults = !text.trim() && (event.data.context ?? []).some((m) => m.role === 'tool');
     const decision = routeTurn({ policy, requestedMode, inSession, text, match, threshold, history, toolResults });
-    await recordOnce(this.store, this.publisher, event.streamId, routingEvents({ eventId: event.eventId, turnId, metadata: event.metadata }, decision, match), (recorded) => {
+    const events = routingEvents({ eventId: event.eventId, turnId, metadata: event.metadata }, decision, match);
+    // a knowledge base answer is recorded with its routing, and counted in the tenant's usage with it
+    const usage = decision.route === 'faq' && match ? answerUsage(decision, null) : undefined;
+    await recordOnce(this.store, this.publisher, event.streamId, events, (recorded) => {
       this.signals.notify(event.streamId);
       const [routed, answer] = recorded;
       if (event.metadata.replyTo && routed?.type === 'TurnRouted' && answer?.type === 'AssistantReplied') {
         sendTurnReply(this.resources.nc, event.metadata.replyTo, turnReplyOf(routed.data, answer));
       }
-    });
+    }, { usage });
   }
 
   /** What the session shows of the turns before this one, once they are all routed. */
