@@ -7,7 +7,7 @@ import { ensureDevKey, TenantDirectory } from '@parley/event-store';
 import { TurnReplies } from '@parley/messaging';
 import { exitOnStartupFailure, logLevels, onShutdown, openResources, TenantMatchers, type Resources } from '@parley/runtime';
 import { ApiExceptionFilter } from './http/api-error';
-import { acceptEmptyJsonBodies, StorableInput } from './http/request-input';
+import { acceptEmptyJsonBodies, clientErrors, frameworkErrors, StorableInput } from './http/request-input';
 import { IngressModule } from './ingress.module';
 
 async function main(): Promise<void> {
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     const app = await NestFactory.create<NestFastifyApplication>(
       IngressModule.register(resources, replies, { timeoutMs: settings.PARLEY_TURN_TIMEOUT_MS, maxOpen: settings.PARLEY_MAX_OPEN_TURNS }, tenants, new TenantMatchers(db, settings.PARLEY_KB_REFRESH_MS, 'background')),
       // path parameters up to 512 characters: user ids may be 200, and our validation should be the one to refuse
-      new FastifyAdapter({ bodyLimit: MAX_BODY_BYTES, maxParamLength: 512 }),
+      new FastifyAdapter({ bodyLimit: MAX_BODY_BYTES, maxParamLength: 512, frameworkErrors, clientErrorHandler: clientErrors }),
       // JSON bodies are parsed by our own parser (acceptEmptyJsonBodies), on Fastify's default
       { logger: logLevels(resources.logLevel), bodyParser: false },
     );

@@ -58,3 +58,4 @@ export {
   type TurnReply,
   type UsageIncrement,
 } from './turn.decider';
+export { rebuiltContext, recordedTurns, type RebuiltContext, type RecordedTurn } from './replay';

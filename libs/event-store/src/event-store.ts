@@ -174,7 +174,7 @@ export class EventStore {
     else if (!events.some((e) => hasPersonalFields(e.type))) keyState = { kind: 'none' };
     else {
       keyState = (await this.keys.forStreams(this.db, [streamId])).get(streamId)!;
-      if (keyState.kind === 'erased') throw new StreamErasedError(streamId);
+      if (keyState.kind === 'erased') throw await this.refusal(streamId, tenantId, new StreamErasedError(streamId));
     }
     const key = keyState.kind === 'key' ? keyState.key : null;
     const userId = options.newKey?.userId ?? null;
@@ -233,6 +233,8 @@ export class EventStore {
     }
     if (rows.length === 0) {
       const info = await this.streamInfo(streamId);
+      // another tenant's stream is not found, whatever became of it: its erasure is not ours to see
+      if (info && info.tenantId !== tenantId && expected !== 'no_stream' && expected !== 0 && expected !== 'any') throw new StreamNotFoundError(streamId);
       if (info?.erased) throw new StreamErasedError(streamId);
       if (info && options.activeWithinSeconds !== undefined && info.tenantId === tenantId) {
         const idle = Date.now() - Date.parse(info.updatedAt) >= options.activeWithinSeconds * 1000;
@@ -278,6 +280,12 @@ export class EventStore {
   /** Forgets what this process cached of erased streams (their keys): later reads show them erased. */
   forget(streamIds: readonly string[]): void {
     this.keys.forget(streamIds);
+  }
+
+  /** `refusal` for a stream of this tenant; for another tenant's, not found (its state is not ours to see). */
+  private async refusal(streamId: string, tenantId: string, refusal: Error): Promise<Error> {
+    const info = await this.streamInfo(streamId);
+    return info && info.tenantId === tenantId ? refusal : new StreamNotFoundError(streamId);
   }
 
   /** The stored (sealed) form of events this store returned: what goes on the bus. */
