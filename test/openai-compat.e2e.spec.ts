@@ -210,6 +210,11 @@ describe('OpenAI-compatible API with the official client', () => {
     expect(events.filter((e) => e.type === 'UserMessageReceived').map((e) => (e.data as { text: string }).text)).toEqual(['weather in Rome?', '']);
     const sawRome = t.llm.requests.find((r) => r.messages.at(-1)?.content === 'sunny, 24°C')!;
     expect(sawRome.messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'tool']);
+
+    // `parley rerun` decides and rebuilds exactly as the services did, the tool results' turn included
+    const rerun = await runCli(['rerun', response.headers.get('x-parley-session-id')!], { DATABASE_URL: t.db.url });
+    expect(rerun.stdout).toContain('stateful via llm (tool-results)');
+    expect([rerun.code, rerun.stdout]).toEqual([0, expect.stringContaining('All 2 turns route and build their contexts as recorded')]);
   });
 
   it("answers errors in OpenAI's shape, which the client turns into its typed errors", async () => {

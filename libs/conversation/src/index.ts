@@ -22,8 +22,11 @@ export {
 export { evolveUserMemory, foldUserMemory, initialUserMemory, memoryMessage, type UserMemory } from './user-memory.state';
 export {
   needsHistory,
+  routeMessage,
   routeTurn,
   routingEvents,
+  type KnowledgeMatcher,
+  type Routing,
   type FaqCandidate,
   type RouteDecision,
   type RouteInput,

@@ -1,4 +1,6 @@
-import type { AnswerRoute, EventMetadata, NewEvent, RequestedMode, RouteMode, RoutingPolicy } from '@parley/contracts';
+import type { AnswerRoute, EventMetadata, NewEvent, RequestedMode, RouteMode, RoutingPolicy, UserMessageReceivedData } from '@parley/contracts';
+import type { z } from 'zod';
+import { routingHistory, type SessionState } from './session.state';
 import { derivedId } from './ids';
 
 export interface RouteDecision {
@@ -137,4 +139,40 @@ export function routingEvents(
     });
   }
   return events;
+}
+
+/** What routing is given by a tenant's knowledge base: its best match for a text, with the answer. */
+export interface KnowledgeMatcher {
+  best(text: string): FaqCandidate & { answer: string };
+}
+
+/** A message's routing, or that it needs the session's history first (a caller that did not read it). */
+export type Routing = { kind: 'routed'; decision: RouteDecision; match: (FaqCandidate & { answer: string }) | null } | { kind: 'needs-history' };
+
+/**
+ * The routing of a user's message — the one decision ingress (when the session need not be read),
+ * the router and `parley rerun` all make, with the same inputs: the best knowledge base match for
+ * its text (none for a message that only brings tool results), the session's history when the
+ * decision depends on it, and the tenant's policy. `state` is the session as the caller read it;
+ * left out, a decision that needs it is `needs-history` (the router reads and decides).
+ */
+export function routeMessage(input: {
+  message: Pick<z.infer<typeof UserMessageReceivedData>, 'turnId' | 'text' | 'requestedMode' | 'context'>;
+  inSession: boolean;
+  policy: RoutingPolicy;
+  threshold: number;
+  matcher: KnowledgeMatcher | null;
+  state?: SessionState;
+}): Routing {
+  const { message, inSession, policy, threshold } = input;
+  const text = message.text;
+  // no text (tool results sent back): nothing to match
+  const match = input.matcher && text.trim() ? input.matcher.best(text) : null;
+  let history: RoutingHistory | null = null;
+  if (needsHistory({ inSession, requestedMode: message.requestedMode, policy, match, threshold })) {
+    if (!input.state) return { kind: 'needs-history' };
+    history = routingHistory(input.state, message.turnId);
+  }
+  const toolResults = !text.trim() && (message.context ?? []).some((m) => m.role === 'tool');
+  return { kind: 'routed', decision: routeTurn({ policy, requestedMode: message.requestedMode, inSession, text, match, threshold, history, toolResults }), match };
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ClientMessage, EventType, NewEvent, RecordedEvent, ResolvedTenantSettings, RoutingPolicy } from '@parley/contracts';
-import { evolveSession, foldSession, needsHistory, routeTurn, routingHistory, turnContext, type RouteDecision, type SessionState } from '@parley/conversation';
+import { evolveSession, foldSession, routeMessage, turnContext, type RouteDecision, type SessionState } from '@parley/conversation';
 import { EventStore, KnowledgeBaseRepository, TenantDirectory, type Db } from '@parley/event-store';
 import { FaqMatcher } from '@parley/knowledge';
 import type { Llm } from '@parley/llm';
@@ -63,15 +63,12 @@ class Router {
     return this.matchers.get(key)!;
   }
 
-  /** The decision for a turn; `recordedKb` is the knowledge base version it was routed with, if any. */
+  /** The decision for a turn (the services' own `routeMessage`); `recordedKb` is the knowledge base version it was routed with, if any. */
   async decide(message: RecordedEvent<'UserMessageReceived'>, state: SessionState, recordedKb: number | null): Promise<RouteDecision & { answer: string | null }> {
-    const { text, requestedMode, turnId } = message.data;
-    const matcher = await this.matcher(recordedKb);
-    const best = text.trim() && matcher ? matcher.best(text) : null;
     const { routingPolicy: policy, faqThreshold: threshold } = this.settings;
-    const match = best && { intent: best.intent, confidence: best.confidence, kbVersion: best.kbVersion };
-    const history = needsHistory({ inSession: true, requestedMode, policy, match, threshold }) ? routingHistory(state, turnId) : null;
-    return { ...routeTurn({ policy, requestedMode, inSession: true, text, match, threshold, history }), answer: best?.answer ?? null };
+    const routing = routeMessage({ message: message.data, inSession: true, policy, threshold, matcher: await this.matcher(recordedKb), state });
+    if (routing.kind !== 'routed') throw new Error('routing with the session state cannot need it');
+    return { ...routing.decision, answer: routing.match?.answer ?? null };
   }
 }
 

@@ -22,7 +22,7 @@ import {
   type TurnDeltaMessage,
   type TurnReplyMessage,
 } from '@parley/contracts';
-import { answerUsage, derivedId, needsHistory, routeTurn, routingEvents, type RouteDecision } from '@parley/conversation';
+import { answerUsage, derivedId, routeMessage, routingEvents, type RouteDecision } from '@parley/conversation';
 import { ConcurrencyError, DuplicateEventError, EventStore, StreamErasedError, StreamInactiveError, StreamNotFoundError } from '@parley/event-store';
 import { cancelSessionTurns, cancelTurn, EventPublisher, TurnReplies, watchStream } from '@parley/messaging';
 import type { FaqMatch } from '@parley/knowledge';
@@ -299,16 +299,8 @@ export class TurnsService {
     const { tenantId, settings } = request.tenant;
     const matcher = this.matchers.ready(tenantId);
     if (matcher === undefined) return null;
-    const { text } = request;
-    const inSession = request.sessionId !== null;
-    const policy = settings.routingPolicy;
-    const threshold = settings.faqThreshold;
-    // no text (tool results sent back): nothing to match
-    const match = matcher && text.trim() ? matcher.best(text) : null;
-    if (needsHistory({ inSession, requestedMode: request.mode, policy, match, threshold })) return null;
-    const toolResults = !text.trim() && (message.data.context ?? []).some((m) => m.role === 'tool');
-    const decision = routeTurn({ policy, requestedMode: request.mode, inSession, text, match, threshold, history: null, toolResults });
-    return { decision, match };
+    const routing = routeMessage({ message: message.data, inSession: request.sessionId !== null, policy: settings.routingPolicy, threshold: settings.faqThreshold, matcher });
+    return routing.kind === 'routed' ? { decision: routing.decision, match: routing.match as FaqMatch | null } : null;
   }
 
   /**

@@ -1,7 +1,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { isSessionStream, turnReplyOf, type RecordedEvent } from '@parley/contracts';
-import { admitRouting, answerUsage, needsHistory, routeTurn, routingEvents, routingHistory, type RoutingHistory } from '@parley/conversation';
+import { admitRouting, answerUsage, routeMessage, routingEvents, type SessionState } from '@parley/conversation';
 import { EventStore, SessionStates, TenantDirectory } from '@parley/event-store';
 import { EventPublisher, NotYet, sendTurnReply, StreamSignals } from '@parley/messaging';
 import { recordOnce, RESOURCES, TenantMatchers, type Connections } from '@parley/runtime';
@@ -28,18 +28,16 @@ export class TurnRoutingHandler {
   @EventPattern('UserMessageReceived')
   async route(@Payload() event: RecordedEvent<'UserMessageReceived'>): Promise<void> {
     if (event.metadata.routed) return; // ingress routed it as it recorded it
-    const { turnId, text, requestedMode } = event.data;
+    const { turnId } = event.data;
     const { tenantId } = event.metadata;
-    const inSession = isSessionStream(event.streamId);
     const { routingPolicy: policy, faqThreshold: threshold } = await this.tenants.settings(tenantId);
-    const matcher = await this.matchers.forTenant(tenantId);
-    const match = text.trim() ? (matcher?.best(text) ?? null) : null; // no text (tool results sent back): nothing to match
+    const input = { message: event.data, inSession: isSessionStream(event.streamId), policy, threshold, matcher: await this.matchers.forTenant(tenantId) };
     // the session is read only when it can change the decision: an in-session `auto` turn of a
     // hybrid tenant that the knowledge base could answer
-    let history: RoutingHistory | null = null;
-    if (needsHistory({ inSession, requestedMode, policy, match, threshold })) history = await this.historyOf(event);
-    const toolResults = !text.trim() && (event.data.context ?? []).some((m) => m.role === 'tool');
-    const decision = routeTurn({ policy, requestedMode, inSession, text, match, threshold, history, toolResults });
+    let routing = routeMessage(input);
+    if (routing.kind === 'needs-history') routing = routeMessage({ ...input, state: await this.sessionOf(event) });
+    if (routing.kind !== 'routed') throw new Error(`turn ${turnId} could not be routed with its session`);
+    const { decision, match } = routing;
     const events = routingEvents({ eventId: event.eventId, turnId, metadata: event.metadata }, decision, match);
     // a knowledge base answer is recorded with its routing, and counted in the tenant's usage with it
     const usage = decision.route === 'faq' && match ? answerUsage(decision, null) : undefined;
@@ -52,13 +50,13 @@ export class TurnRoutingHandler {
     }, { usage });
   }
 
-  /** What the session shows of the turns before this one, once they are all routed. */
-  private async historyOf(event: RecordedEvent<'UserMessageReceived'>): Promise<RoutingHistory> {
+  /** The session, once every message before this one is routed (the decision sees the turn before it). */
+  private async sessionOf(event: RecordedEvent<'UserMessageReceived'>): Promise<SessionState> {
     const watch = this.signals.watch(event.metadata.tenantId, event.streamId);
     const { state } = (await this.states.load(event.streamId)).folded;
     const admission = admitRouting(state, event.data.turnId);
     if (admission.kind === 'wait') throw new NotYet(watch.changed, `turn ${event.data.turnId} is routed after ${admission.for.join(', ')}`);
     watch.cancel();
-    return routingHistory(state, event.data.turnId);
+    return state;
   }
 }
