@@ -14,8 +14,6 @@ const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { 
 };
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
 const PARLEY = ['ingress', 'router', 'session-projector', 'responder', 'relay'] as const;
-/** Set by compose for the health check command, not read by the service itself. */
-const COMPOSE_ONLY = new Set(['PARLEY_SERVICE']);
 
 /** `node dist/apps/<app>/src/main.js ...` → app */
 function appOf(command: string[]): string {
@@ -48,7 +46,7 @@ describe('docker-compose.yml', () => {
   it.each([...PARLEY, 'migrate'])('%s sets only variables the code reads, and the ones it needs', (service) => {
     const env = compose.services[service].environment as Record<string, string>;
     const readable = new Set(settingsFor((service === 'migrate' ? 'cli' : service) as ServiceName));
-    const unknown = Object.keys(env).filter((name) => !readable.has(name as keyof typeof SETTINGS) && !COMPOSE_ONLY.has(name));
+    const unknown = Object.keys(env).filter((name) => !readable.has(name as keyof typeof SETTINGS));
     expect(unknown).toEqual([]);
     expect(env.DATABASE_URL).toMatch(/@postgres:5432\//);
     expect(env.NATS_URL).toBe('nats://nats:4222');
@@ -58,10 +56,19 @@ describe('docker-compose.yml', () => {
     for (const service of PARLEY) {
       expect(compose.services[service].depends_on.migrate.condition).toBe('service_completed_successfully');
       const test = compose.services[service].healthcheck.test.join(' ');
-      expect(test).toMatch(service === 'ingress' ? /\/readyz/ : /dist\/apps\/cli\/src\/main\.js health \$\$PARLEY_SERVICE/);
-      if (service !== 'ingress') expect(compose.services[service].environment.PARLEY_SERVICE).toBe(service);
+      // ingress's readiness, or the worker's own on its metrics port (its database, its consumer's progress)
+      const port = service === 'ingress' ? compose.services.ingress.environment.PORT : compose.services[service].environment.PARLEY_METRICS_PORT;
+      expect(test).toContain(`fetch('http://127.0.0.1:${port}/readyz')`);
+      if (service !== 'ingress') expect(compose.services[service].expose).toEqual([port]);
     }
-    expect(readFileSync(join(root, 'apps/cli/src/main.ts'), 'utf8')).toContain("case 'health':");
+  });
+
+  it('workers listen on all interfaces for their metrics, and every service can export traces', () => {
+    for (const service of PARLEY) {
+      expect(compose.services[service].environment.HOST).toBe('0.0.0.0');
+      expect(compose.services[service].environment).toHaveProperty('OTEL_EXPORTER_OTLP_ENDPOINT');
+    }
+    expect(compose.services.nats.ports).toEqual(['127.0.0.1:8222:8222']);
   });
 
   it('publishes ingress on the port it listens on', () => {

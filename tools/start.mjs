@@ -19,6 +19,8 @@ env.PORT ||= '3000';
 env.PARLEY_DEV_API_KEY ||= 'parley-local-dev-key';
 if (tty) env.FORCE_COLOR ??= '1';
 else env.NO_COLOR ??= '1';
+// the services write to this process, not to the terminal: tell them which to write
+if (!env.LOG_FORMAT || env.LOG_FORMAT === 'auto') env.LOG_FORMAT = tty ? 'pretty' : 'json';
 
 const cli = (...args) => spawnSync(process.execPath, [entrypoint('cli'), ...args], { env, stdio: 'inherit' }).status === 0;
 if (!cli('migrate', '--create-db')) process.exit(1);

@@ -9,7 +9,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { eventsStreamName, SETTINGS } from '@parley/contracts';
-import { CLUSTER_SERVICES, startTestCluster, waitFor, type ClusterService } from '@parley/testing';
+import { CLUSTER_SERVICES, readiness, startTestCluster, waitFor, type ClusterService } from '@parley/testing';
 import { connectDatabase } from '@parley/event-store';
 import { sendTurn, type TurnRecord } from './clients';
 import { checkInvariants } from './invariants';
@@ -102,7 +102,7 @@ async function main(): Promise<number> {
     ];
 
     const results: FaultResult[] = [];
-    const readyz = async () => (await fetch(`${t.baseUrl}/readyz`, { signal: AbortSignal.timeout(2_000) }).catch(() => null))?.ok === true;
+    const readyz = async () => (await readiness(t.baseUrl)).ready;
     await sleep(3_000); // steady first
     for (let round = 0; ; round++) {
       for (const fault of faults) {

@@ -5,10 +5,11 @@ import type { TurnReplies } from '@parley/messaging';
 import { InfrastructureModule, TenantMatchers, type Connections } from '@parley/runtime';
 import { AuthGuard } from './auth/auth.guard';
 import { HealthController } from './health/health.controller';
+import { MetricsController } from './health/metrics.controller';
 import { ChatCompletionsController } from './openai/chat-completions.controller';
 import { ResponsesController } from './openai/responses.controller';
 import { DocsController } from './docs/docs.controller';
-import { TURN_LIMITS, TURN_REPLIES, type TurnLimits } from './ingress.tokens';
+import { METRICS_TOKEN, TURN_LIMITS, TURN_REPLIES, type TurnLimits } from './ingress.tokens';
 import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
 import { TurnsController } from './turns/turns.controller';
@@ -25,12 +26,13 @@ export const INGRESS_CONTROLLERS = [
   UsersController,
   UsageController,
   HealthController,
+  MetricsController,
   DocsController,
 ];
 
 @Module({})
 export class IngressModule {
-  static register(resources: Connections, replies: TurnReplies, limits: TurnLimits, tenants: TenantDirectory, matchers: TenantMatchers): DynamicModule {
+  static register(resources: Connections, replies: TurnReplies, limits: TurnLimits, tenants: TenantDirectory, matchers: TenantMatchers, metricsToken?: string): DynamicModule {
     return {
       module: IngressModule,
       imports: [InfrastructureModule.forResources(resources)],
@@ -40,6 +42,7 @@ export class IngressModule {
         TurnsService,
         { provide: TURN_REPLIES, useValue: replies },
         { provide: TURN_LIMITS, useValue: limits },
+        { provide: METRICS_TOKEN, useValue: metricsToken ?? null },
         { provide: TenantDirectory, useValue: tenants },
         // sessionless FAQ turns are answered here once a tenant's matcher is trained (in the background)
         { provide: TenantMatchers, useValue: matchers },

@@ -1,6 +1,8 @@
 /** DI tokens of ingress. */
 export const TURN_REPLIES = Symbol('TURN_REPLIES');
 export const TURN_LIMITS = Symbol('TURN_LIMITS');
+/** `PARLEY_METRICS_TOKEN`, or null: /metrics is open. */
+export const METRICS_TOKEN = Symbol('METRICS_TOKEN');
 
 /** How long a turn request waits for its answer, and how many this instance holds open at once. */
 export interface TurnLimits {

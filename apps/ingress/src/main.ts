@@ -5,8 +5,9 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DEFAULT_TENANT, MAX_BODY_BYTES, tenantDefaults } from '@parley/contracts';
 import { ensureDevKey, TenantDirectory } from '@parley/event-store';
 import { TurnReplies } from '@parley/messaging';
-import { exitOnStartupFailure, logLevels, onShutdown, openResources, TenantMatchers, type Resources } from '@parley/runtime';
+import { exitOnStartupFailure, onShutdown, openResources, TenantMatchers, type Resources } from '@parley/runtime';
 import { ApiExceptionFilter } from './http/api-error';
+import { traceRequests } from './http/access-log';
 import { acceptEmptyJsonBodies, clientErrors, frameworkErrors, StorableInput } from './http/request-input';
 import { IngressModule } from './ingress.module';
 
@@ -24,15 +25,16 @@ async function main(): Promise<void> {
     if (settings.PARLEY_DEV_API_KEY) await ensureDevKey(db, DEFAULT_TENANT, settings.PARLEY_DEV_API_KEY);
     const tenants = new TenantDirectory(db, tenantDefaults(settings), settings.PARLEY_TENANT_CACHE_MS);
     const app = await NestFactory.create<NestFastifyApplication>(
-      IngressModule.register(resources, replies, { timeoutMs: settings.PARLEY_TURN_TIMEOUT_MS, maxOpen: settings.PARLEY_MAX_OPEN_TURNS }, tenants, new TenantMatchers(db, settings.PARLEY_KB_REFRESH_MS, 'background')),
+      IngressModule.register(resources, replies, { timeoutMs: settings.PARLEY_TURN_TIMEOUT_MS, maxOpen: settings.PARLEY_MAX_OPEN_TURNS }, tenants, new TenantMatchers(db, settings.PARLEY_KB_REFRESH_MS, 'background'), settings.PARLEY_METRICS_TOKEN),
       // path parameters up to 512 characters: user ids may be 200, and our validation should be the one to refuse
-      new FastifyAdapter({ bodyLimit: MAX_BODY_BYTES, maxParamLength: 512, frameworkErrors, clientErrorHandler: clientErrors }),
+      new FastifyAdapter({ bodyLimit: MAX_BODY_BYTES, routerOptions: { maxParamLength: 512 }, frameworkErrors, clientErrorHandler: clientErrors }),
       // JSON bodies are parsed by our own parser (acceptEmptyJsonBodies), on Fastify's default
-      { logger: logLevels(resources.logLevel), bodyParser: false },
+      { logger: resources.nestLogger, bodyParser: false },
     );
     app.useGlobalFilters(new ApiExceptionFilter());
     app.useGlobalInterceptors(new StorableInput());
     acceptEmptyJsonBodies(app.getHttpAdapter().getInstance());
+    traceRequests(app.getHttpAdapter().getInstance(), resources.logger, resources.metrics);
     await app.listen(settings.PORT, settings.HOST);
     new Logger('ingress').log(`listening on http://${settings.HOST}:${settings.PORT}`);
     onShutdown('ingress', async () => {

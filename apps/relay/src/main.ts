@@ -1,7 +1,9 @@
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
+import { lagAfter, LogCheckpoints } from '@parley/event-store';
 import { publishDeadLetter } from '@parley/messaging';
 import { InfrastructureModule, runWorker } from '@parley/runtime';
+import { RELAY_CHECKPOINT } from './relay/log-relay';
 import { RelayLeader } from './relay/relay-leader';
 import { RELAY_LEADER, RelayService } from './relay/relay.service';
 
@@ -10,13 +12,21 @@ let leader: RelayLeader | undefined;
 void runWorker({
   service: 'relay',
   module: (resources) => {
+    const { metrics, database } = resources;
+    // the lag as a scrape sees it: committed events past the relay's checkpoint (any replica reports the same)
+    metrics.onScrape(async () => {
+      const lag = await lagAfter(database.db, await new LogCheckpoints(database.db).load(RELAY_CHECKPOINT));
+      metrics.relayLagEvents.set(lag.events);
+      metrics.relayLagSeconds.set(lag.seconds);
+    });
     leader = new RelayLeader({
       databaseUrl: resources.settings.DATABASE_URL,
       publisher: resources.publisher,
       pollMs: resources.settings.PARLEY_RELAY_POLL_MS,
       // a dead letter that points at the event (the event itself is what the bus cannot carry)
-      setAside: ({ event, reason }) =>
-        publishDeadLetter(resources.nc, resources.prefix, {
+      setAside: ({ event, reason }) => {
+        metrics.relaySetAside.inc();
+        return publishDeadLetter(resources.nc, resources.prefix, {
           service: 'relay',
           consumer: 'log',
           subject: `${event.type} ${event.streamId}@${event.version}`,
@@ -24,7 +34,8 @@ void runWorker({
           deliveries: 1,
           failedAt: new Date().toISOString(),
           payload: JSON.stringify({ eventId: event.eventId, streamId: event.streamId, version: event.version, type: event.type, globalPosition: event.globalPosition }),
-        }),
+        });
+      },
     });
     @Module({
       imports: [InfrastructureModule.forResources(resources)],

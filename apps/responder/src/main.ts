@@ -4,7 +4,7 @@ import { SettingsError, tenantDefaults, type Settings } from '@parley/contracts'
 import { SessionStates, TenantDirectory } from '@parley/event-store';
 import { RunningTurns, serviceConsumer, StreamSignals, TurnDeltas } from '@parley/messaging';
 import { OpenAiCompatibleLlm } from '@parley/llm';
-import { InfrastructureModule, runWorker, type Resources } from '@parley/runtime';
+import { InfrastructureModule, runWorker, type Metrics, type Resources } from '@parley/runtime';
 import { KeptMessages } from './replying/kept-messages';
 import { Summarizer } from './replying/summarizer';
 import { TurnPlanner } from './replying/turn-planner';
@@ -18,8 +18,9 @@ function checkLlmSettings(settings: Settings<'responder'>): void {
   }
 }
 
-function llmFrom(settings: Settings<'responder'>): OpenAiCompatibleLlm {
+function llmFrom(settings: Settings<'responder'>, metrics: Metrics): OpenAiCompatibleLlm {
   return new OpenAiCompatibleLlm({
+    observe: (call) => metrics.llmCall(call),
     baseURL: settings.OPENAI_BASE_URL,
     apiKey: settings.OPENAI_API_KEY,
     model: settings.PARLEY_MODEL,
@@ -36,7 +37,7 @@ void runWorker({
   checkSettings: checkLlmSettings,
   module: (resources: Resources<'responder'>) => {
     const { settings, store } = resources;
-    const llm = llmFrom(settings);
+    const llm = llmFrom(settings, resources.metrics);
     const tenants = new TenantDirectory(resources.database.db, tenantDefaults(settings), settings.PARLEY_TENANT_CACHE_MS);
     // the folds of the sessions this replica answers: room for more than it holds at once
     const states = new SessionStates(store, resources.projections, { maxEntries: Math.max(1_000, 4 * settings.PARLEY_MAX_CONCURRENT_TURNS), maxAgeMs: 60_000 });

@@ -394,6 +394,8 @@ export const EventMetadata = z.object({
    * answer) are in the same append — so the router leaves it alone.
    */
   routed: z.boolean().optional(),
+  /** W3C trace context the event was appended in: the consumers' spans continue that trace. */
+  traceparent: z.string().max(256).optional(),
 });
 export type EventMetadata = z.infer<typeof EventMetadata>;
 

@@ -107,10 +107,10 @@ export const SETTINGS = {
   },
   PORT: { services: ['ingress'], default: '3000', schema: int(1, 65535), doc: 'HTTP port of ingress.' },
   HOST: {
-    services: ['ingress'],
+    services: ['ingress', 'router', 'session-projector', 'responder', 'relay'],
     default: '127.0.0.1',
     schema: z.string().min(1),
-    doc: 'Interface ingress listens on (loopback by default; containers set 0.0.0.0).',
+    doc: 'Interface the HTTP servers listen on: ingress, and the workers\' metrics ports (loopback by default; containers set 0.0.0.0).',
   },
   PARLEY_MAX_OPEN_TURNS: {
     services: ['ingress'],
@@ -190,6 +190,30 @@ export const SETTINGS = {
     default: '2',
     schema: int(0, 10),
     doc: 'Retries of a failed LLM call (connection errors, 408/409/429/5xx).',
+  },
+  LOG_FORMAT: {
+    services: ALL,
+    default: 'auto',
+    schema: z.enum(['auto', 'json', 'pretty']),
+    doc: 'Log lines as JSON (one object a line: level, time, service, instance, and the request, tenant, session and turn ids where known) or pretty for a terminal; auto: pretty when writing to a terminal, JSON otherwise.',
+  },
+  OTEL_EXPORTER_OTLP_ENDPOINT: {
+    services: ['ingress', 'router', 'session-projector', 'responder', 'relay'],
+    default: undefined,
+    schema: url(['http:', 'https:']),
+    doc: 'OTLP/HTTP collector (e.g. http://localhost:4318): when set, each service exports its trace spans there (JSON to <endpoint>/v1/traces); unset, tracing is off.',
+  },
+  PARLEY_METRICS_TOKEN: {
+    services: ['ingress'],
+    default: undefined,
+    schema: z.string().min(16, 'must be at least 16 characters'),
+    doc: 'When set, ingress\'s /metrics answers only with Authorization: Bearer <token> (the metrics name tenants); unset, it is open like /healthz.',
+  },
+  PARLEY_METRICS_PORT: {
+    services: ['router', 'session-projector', 'responder', 'relay'],
+    default: 'auto',
+    schema: z.union([z.literal('auto'), int(0, 65_535)]),
+    doc: 'HTTP port of the worker\'s /metrics, /healthz and /readyz (on HOST). auto: router 9101, session-projector 9102, responder 9103, relay 9104, or any free port when that one is taken (a second replica on the host); a number: that port; 0: none.',
   },
   LOG_LEVEL: {
     services: ALL,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InterruptReason, RouteMode, type AssistantRepliedData, type TurnFailedData } from './events';
+import { AnswerRoute, InterruptReason, RouteMode, type AssistantRepliedData, type TurnFailedData } from './events';
 
 /** How a turn was routed, as the HTTP API reports it. */
 export const RouteInfo = z.object({
@@ -30,6 +30,8 @@ export const TurnReplyMessage = z.discriminatedUnion('ok', [
     toolCalls: z.array(z.object({ id: z.string(), name: z.string(), arguments: z.string() })).optional(),
     /** Tokens of the turn's LLM calls, when the model reported them. */
     usage: z.object({ promptTokens: z.number(), completionTokens: z.number() }).nullable().optional(),
+    /** Who answered: the knowledge base or the LLM (for ingress's metrics; not shown to clients). */
+    answeredBy: AnswerRoute.optional(),
   }),
   z.object({
     ok: z.literal(false),
@@ -98,11 +100,11 @@ export function routeInfoOf(routed: { mode: RouteInfo['mode']; reason: string; f
  * that failed before it was routed reports a stateless route with reason `unrouted`.
  */
 export function turnReplyOf(
-  routed: { mode: RouteInfo['mode']; reason: string; features: Record<string, unknown> } | null,
+  routed: { mode: RouteInfo['mode']; route?: AnswerRoute; reason: string; features: Record<string, unknown> } | null,
   outcome: { type: 'AssistantReplied'; data: z.infer<typeof AssistantRepliedData> } | { type: 'TurnFailed'; data: z.infer<typeof TurnFailedData> },
 ): TurnReplyMessage {
   const route = routed ? routeInfoOf(routed) : { mode: 'stateless' as const, reason: 'unrouted' };
   if (outcome.type === 'TurnFailed') return { ok: false, turnId: outcome.data.turnId, route, code: outcome.data.code, message: outcome.data.message };
   const { turnId, text, interrupted, usage, toolCalls } = outcome.data;
-  return { ok: true, turnId, text, route, interrupted, usage, ...(toolCalls?.length ? { toolCalls } : {}) };
+  return { ok: true, turnId, text, route, interrupted, usage, answeredBy: routed?.route ?? 'llm', ...(toolCalls?.length ? { toolCalls } : {}) };
 }

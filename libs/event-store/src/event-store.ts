@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { sql, type SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import type { Pool } from 'pg';
@@ -19,6 +20,7 @@ import { ConcurrencyError, DuplicateEventError, EventTooLargeError, OutcomeRecor
 import { hasPersonalFields, hasSealedFields, newDataKey, openData, sealData, type KeyState } from './personal-data';
 
 const dialect = new PgDialect();
+const tracer = trace.getTracer('parley.event-store');
 const statementNames = new Map<string, string>();
 
 /** The pool behind a pool-backed database; null inside a transaction (or for another executor). */
@@ -166,6 +168,28 @@ export class EventStore {
     options: AppendOptions = {},
   ): Promise<RecordedEvent[]> {
     if (events.length === 0) return [];
+    // a span of its own, whose context the events carry (`traceparent`): their consumers continue the trace
+    return tracer.startActiveSpan(
+      'append',
+      { kind: SpanKind.CLIENT, attributes: { 'db.system.name': 'postgresql', 'db.operation.name': 'append', 'parley.events': events.map((e) => e.type).join(',') } },
+      async (span) => {
+        try {
+          const carrier: Record<string, string> = {};
+          propagation.inject(context.active(), carrier);
+          // this append's context, not one copied along with the metadata of the event that caused it
+          const traced = carrier.traceparent ? events.map((e) => ({ ...e, metadata: { ...e.metadata, traceparent: carrier.traceparent } })) : events;
+          return await this.appendTraced(streamId, tenantId, traced, expected, options);
+        } catch (error) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.name : 'error' });
+          throw error;
+        } finally {
+          span.end();
+        }
+      },
+    );
+  }
+
+  private async appendTraced(streamId: string, tenantId: string, events: NewEvent[], expected: ExpectedVersion, options: AppendOptions): Promise<RecordedEvent[]> {
     const n = events.length;
     let keyState: KeyState;
     if (options.newKey) keyState = { kind: 'key', key: newDataKey() };

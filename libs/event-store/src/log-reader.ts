@@ -43,6 +43,22 @@ export async function readLogAfter(db: Pick<Db, 'execute'>, after: LogPosition, 
   return { events: rows.map(toStored), position: { transactionId: last.transaction_id, globalPosition: String(last.global_position) } };
 }
 
+/**
+ * How far a reader at `after` is behind the log: the committed events past it (counted up to
+ * `cap`, so a reader far behind costs a bounded scan) and the age in seconds of the oldest (0 when
+ * it is caught up).
+ */
+export async function lagAfter(db: Pick<Db, 'execute'>, after: LogPosition, cap = 100_000): Promise<{ events: number; seconds: number }> {
+  const result = await db.execute(sql`
+    select count(*)::int as events, coalesce(extract(epoch from now() - min(recorded_at)), 0)::float8 as seconds
+    from (select recorded_at from events
+          where (transaction_id, global_position) > (${after.transactionId}::xid8, ${after.globalPosition}::bigint)
+            and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          limit ${cap}) behind`);
+  const row = result.rows[0] as { events: number; seconds: number };
+  return { events: Number(row.events), seconds: Math.max(0, Number(row.seconds)) };
+}
+
 /** Named checkpoints of log readers, written by the reader after its effects are durable. */
 export class LogCheckpoints {
   constructor(private readonly db: Pick<Db, 'execute'>) {}

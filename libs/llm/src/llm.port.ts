@@ -31,6 +31,21 @@ export interface LlmRequest {
   onDelta?: (text: string) => void;
   /** Most tokens the reply may have (`max_tokens`). */
   maxTokens?: number;
+  /** What the call is for and whose it is: labels for metrics and traces (never its content). */
+  purpose?: LlmPurpose;
+  tenantId?: string;
+}
+
+export type LlmPurpose = 'reply' | 'summary' | 'rerun';
+
+/** One finished LLM call, as metrics see it. */
+export interface LlmCallRecord {
+  purpose: LlmPurpose;
+  tenantId: string | undefined;
+  seconds: number;
+  /** null when it answered (an interrupted stream included); else the LlmError code. */
+  errorCode: LlmErrorCode | null;
+  usage: TokenUsage | null;
 }
 
 export interface LlmResult {

@@ -1,5 +1,8 @@
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
-import { LlmError, LlmErrorCodes, type Llm, type LlmMessage, type LlmRequest, type LlmResult } from './llm.port';
+import { LlmError, LlmErrorCodes, type Llm, type LlmCallRecord, type LlmMessage, type LlmRequest, type LlmResult } from './llm.port';
+
+const tracer = trace.getTracer('parley.llm');
 
 export interface OpenAiCompatibleOptions {
   baseURL: string;
@@ -10,6 +13,8 @@ export interface OpenAiCompatibleOptions {
   timeoutMs: number;
   /** The SDK retries connection errors, 408, 409, 429 and 5xx with backoff. */
   maxRetries: number;
+  /** Told of every call once it ends (metrics). */
+  observe?: (call: LlmCallRecord) => void;
 }
 
 /** Any OpenAI-compatible server, through the official SDK. */
@@ -25,8 +30,58 @@ export class OpenAiCompatibleLlm implements Llm {
     });
   }
 
+  /**
+   * One call through the SDK, in a client span named as OpenTelemetry's GenAI conventions name it
+   * (`chat <model>`, with the model, the server and the tokens; never the messages).
+   */
   async complete(request: LlmRequest): Promise<LlmResult> {
-    if (request.onDelta) return this.stream(request, request.onDelta);
+    const { model, baseURL } = this.options;
+    const server = safeUrl(baseURL);
+    const startedAt = performance.now();
+    return tracer.startActiveSpan(
+      `chat ${model}`,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'gen_ai.operation.name': 'chat',
+          'gen_ai.provider.name': 'openai',
+          'gen_ai.request.model': model,
+          'parley.llm.purpose': request.purpose ?? 'reply',
+          'parley.llm.streamed': Boolean(request.onDelta),
+          ...(server ? { 'server.address': server.hostname, 'server.port': Number(server.port) || (server.protocol === 'https:' ? 443 : 80) } : {}),
+        },
+      },
+      async (span) => {
+        let result: LlmResult | undefined;
+        let failure: LlmError | undefined;
+        try {
+          result = await (request.onDelta ? this.stream(request, request.onDelta) : this.call(request));
+          span.setAttributes({
+            'gen_ai.response.model': result.model,
+            ...(result.usage ? { 'gen_ai.usage.input_tokens': result.usage.promptTokens, 'gen_ai.usage.output_tokens': result.usage.completionTokens } : {}),
+            ...(result.interrupted ? { 'parley.llm.interrupted': true } : {}),
+          });
+          return result;
+        } catch (error) {
+          failure = error instanceof LlmError ? error : new LlmError(LlmErrorCodes.BadResponse, 'Unexpected LLM failure', { cause: error });
+          span.setAttribute('error.type', failure.code);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: failure.code });
+          throw error;
+        } finally {
+          span.end();
+          this.options.observe?.({
+            purpose: request.purpose ?? 'reply',
+            tenantId: request.tenantId,
+            seconds: (performance.now() - startedAt) / 1000,
+            errorCode: failure?.code ?? null,
+            usage: result?.usage ?? null,
+          });
+        }
+      },
+    );
+  }
+
+  private async call(request: LlmRequest): Promise<LlmResult> {
     let completion: OpenAI.Chat.Completions.ChatCompletion;
     const startedAt = Date.now();
     try {
@@ -135,6 +190,14 @@ function translate(error: unknown, options: OpenAiCompatibleOptions, elapsedMs: 
   }
   return new LlmError(LlmErrorCodes.BadResponse, `Unexpected LLM failure (${error instanceof Error ? error.name : typeof error})`, { cause: error });
 }
+
+const safeUrl = (value: string): URL | null => {
+  try {
+    return new URL(value);
+  } catch {
+    return null;
+  }
+};
 
 /** The system error behind a failed connection (ECONNREFUSED, ENOTFOUND, ...), if there is one. */
 function connectionCause(error: unknown): string {

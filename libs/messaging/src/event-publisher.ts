@@ -1,6 +1,7 @@
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { eventSubject, type StoredEvent } from '@parley/contracts';
+import { traceHeaders } from './message-trace';
 
 /**
  * Publishes committed events to JetStream in their stored form (personal fields sealed).
@@ -30,7 +31,7 @@ export class EventPublisher {
 
   private async publishOne(event: StoredEvent): Promise<void> {
     // a subject that cannot be built, or a payload over max_payload, throws before anything is sent
-    await this.js.publish(eventSubject(this.prefix, event), JSON.stringify(event), { msgID: event.eventId });
+    await this.js.publish(eventSubject(this.prefix, event), JSON.stringify(event), { msgID: event.eventId, headers: traceHeaders(event) });
   }
 }
 

@@ -11,3 +11,4 @@ export * from './turn-replies';
 export * from './health';
 export * from './dead-letters';
 export * from './rethrow-rpc-errors.filter';
+export * from './message-trace';

@@ -8,6 +8,7 @@ import { isObservable, lastValueFrom } from 'rxjs';
 import { ensureDeadLetterStream, publishDeadLetter } from './dead-letters';
 import { describeError } from './describe-error';
 import { KeyedQueue } from './keyed-queue';
+import { inConsumerSpan } from './message-trace';
 import { ensureConsumer, ensureEventsStream, type ConsumerSpec } from './topology';
 
 /** Handler pattern that receives every event type without a handler of its own. */
@@ -47,8 +48,24 @@ export interface JetStreamTransportOptions {
    * message is redelivered later instead.
    */
   giveUp?: (event: StoredEvent) => Promise<void>;
+  /** Runs each message's work, e.g. inside a log context naming its tenant, session and turn. */
+  around?: <T>(event: StoredEvent, work: () => Promise<T>) => Promise<T>;
   /** What the service says of itself when asked for its health, besides that it answers (see `HealthReply`). */
   health?: () => { problem?: string; warning?: string };
+  /** Told what becomes of each message (for metrics). */
+  observer?: MessageObserver;
+}
+
+/** What became of a message: handled, retried later, or dead-lettered. */
+export type MessageResult = 'ok' | 'retried' | 'dead-lettered';
+/** Why a message was dead-lettered, as a bounded set (the reason text goes in the letter). */
+export type DeadLetterKind = 'unreadable' | 'kept-failing' | 'waited-too-long';
+
+export interface MessageObserver {
+  /** Its handler starts for the first time, `waitedSeconds` after the event was committed. */
+  started(type: string, waitedSeconds: number): void;
+  settled(type: string, result: MessageResult): void;
+  deadLettered(kind: DeadLetterKind): void;
 }
 
 /** What a handler gets besides the event: the raw message, for its delivery count. */
@@ -162,31 +179,43 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
         event = parseStoredEvent(msg.json());
       } catch (error) {
         // a message that does not parse never will: park it with the reason and move on
-        return await this.deadLetter(msg, `unreadable message: ${describeError(error)}`);
+        return await this.deadLetter(msg, 'unreadable', `unreadable message: ${describeError(error)}`);
       }
       const key = this.options.orderKey?.(event) ?? event.streamId;
       const since = Date.now();
       const opened: { event?: RecordedEvent } = {};
-      for (;;) {
-        const deferred: { notYet?: NotYet } = {};
-        await this.queue.run(key, async () => {
-          deferred.notYet = (await this.handle(event, msg, opened)) ?? undefined;
-        });
-        if (!deferred.notYet) return;
-        const { message, until } = deferred.notYet;
-        if (Date.now() - since > MAX_DEFERRED_MS) return await this.failed(event, msg, `still waiting after ${MAX_DEFERRED_MS / 60_000} minutes: ${message}`);
-        // too many waiting here already: back to JetStream for a while (memory stays bounded)
-        if (!room.startWaiting()) return void msg.nak(1_000);
-        room.give();
-        holding = false;
-        // out of the session's queue while it waits, so the session's other messages go on
-        const stopped = await Promise.race([until.then(() => false, () => false), this.closing.then(() => true)]);
-        room.stopWaiting();
-        if (stopped) return void msg.nak(); // shutting down: another replica takes it now
-        await room.resume();
-        holding = true;
-        if (this.isClosing) return void msg.nak();
-      }
+      const { observer } = this.options;
+      let started = false;
+      await inConsumerSpan(this.options.service, msg, event, async (span) => {
+        for (;;) {
+          const deferred: { notYet?: NotYet } = {};
+          await this.queue.run(key, async () => {
+            if (!started) {
+              started = true;
+              const waited = Math.max(0, Date.now() - Date.parse(event.recordedAt)) / 1000;
+              observer?.started(event.type, waited);
+              span.setAttribute('parley.queue_wait_ms', Math.round(waited * 1000));
+            }
+            const work = () => this.handle(event, msg, opened);
+            deferred.notYet = (await (this.options.around ? this.options.around(event, work) : work())) ?? undefined;
+          });
+          if (!deferred.notYet) return;
+          const { message, until } = deferred.notYet;
+          span.addEvent('waiting for an earlier message');
+          if (Date.now() - since > MAX_DEFERRED_MS) return await this.failed(event, msg, `still waiting after ${MAX_DEFERRED_MS / 60_000} minutes: ${message}`, 1, 'waited-too-long');
+          // too many waiting here already: back to JetStream for a while (memory stays bounded)
+          if (!room.startWaiting()) return void msg.nak(1_000);
+          room.give();
+          holding = false;
+          // out of the session's queue while it waits, so the session's other messages go on
+          const stopped = await Promise.race([until.then(() => false, () => false), this.closing.then(() => true)]);
+          room.stopWaiting();
+          if (stopped) return void msg.nak(); // shutting down: another replica takes it now
+          await room.resume();
+          holding = true;
+          if (this.isClosing) return void msg.nak();
+        }
+      });
     } finally {
       clearInterval(heartbeat);
       if (holding) room.give();
@@ -201,6 +230,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   private async handle(event: StoredEvent, msg: JsMsg, opened: { event?: RecordedEvent }): Promise<NotYet | void> {
     const handler = this.getHandlerByPattern(event.type) ?? this.getHandlerByPattern(ANY_EVENT);
     if (!handler) return void msg.ack();
+    const { observer } = this.options;
     const retries = this.options.localRetries ?? 2;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -210,12 +240,13 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
           // data that does not validate never will (a key lookup that failed might: that is retried)
           if (error instanceof ZodError || error instanceof UnknownSchemaVersionError) {
             await this.options.giveUp?.(event).catch((cause: unknown) => this.log.error(`giving up on ${where(event, msg)} failed: ${describeError(cause)}`));
-            return this.deadLetter(msg, `unreadable ${event.type}: ${describeError(error)}`);
+            return this.deadLetter(msg, 'unreadable', `unreadable ${event.type}: ${describeError(error)}`);
           }
           throw error;
         }
         await run(handler, opened.event, msg);
         msg.ack();
+        observer?.settled(event.type, 'ok');
         return;
       } catch (error) {
         if (error instanceof NotYet) return error;
@@ -232,7 +263,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   }
 
   /** A message that keeps failing: redelivered later, or dead-lettered on its last delivery. */
-  private async failed(event: StoredEvent, msg: JsMsg, reason: string, attempts = 1): Promise<void> {
+  private async failed(event: StoredEvent, msg: JsMsg, reason: string, attempts = 1, kind: DeadLetterKind = 'kept-failing'): Promise<void> {
     if (msg.info.deliveryCount >= (this.options.maxDeliveries ?? 5)) {
       try {
         await this.options.giveUp?.(event);
@@ -240,15 +271,17 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
         this.log.error(`giving up on ${where(event, msg)} failed, redelivery later: ${describeError(error)}`);
         return void msg.nak(retryDelayMs(msg.info.deliveryCount));
       }
-      return this.deadLetter(msg, `${where(event, msg)} kept failing: ${reason}`);
+      await this.deadLetter(msg, kind, `${where(event, msg)} kept failing: ${reason}`);
+      return void this.options.observer?.settled(event.type, 'dead-lettered');
     }
     const delay = retryDelayMs(msg.info.deliveryCount + attempts);
     this.log.warn(`${where(event, msg)} failed ${attempts} times, redelivery in ${delay} ms: ${reason}`);
     msg.nak(delay);
+    this.options.observer?.settled(event.type, 'retried');
   }
 
   /** Stores the message in the dead-letter stream, then stops its redelivery; nak'ed if storing fails. */
-  private async deadLetter(msg: JsMsg, reason: string): Promise<void> {
+  private async deadLetter(msg: JsMsg, kind: DeadLetterKind, reason: string): Promise<void> {
     const { nc, prefix, service } = this.options;
     this.log.error(`Dead-lettering message on ${msg.subject}: ${reason}`);
     try {
@@ -262,6 +295,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
         payload: msg.string(),
       });
       msg.term(); // no reason string: nats-server 2.9 does not understand `+TERM <reason>`
+      this.options.observer?.deadLettered(kind);
     } catch (error) {
       this.log.error(`Could not store the dead letter, will retry: ${describeError(error)}`);
       msg.nak(retryDelayMs(msg.info.deliveryCount));

@@ -137,3 +137,22 @@ export function serviceConsumer(prefix: string, spec: ServiceConsumer): Consumer
     ackWaitMs: spec.ackWaitMs,
   };
 }
+
+/** Where a durable consumer stands: messages not yet delivered, delivered and not acked, being redelivered. */
+export interface ConsumerState {
+  pending: number;
+  ackPending: number;
+  redelivered: number;
+}
+
+/** The server's view of a durable consumer on the events stream (null when it does not exist). */
+export async function consumerState(nc: NatsConnection, prefix: string, durable: string): Promise<ConsumerState | null> {
+  const jsm = await jetstreamManager(nc, { timeout: 1_500, checkAPI: false });
+  try {
+    const info = await jsm.consumers.info(eventsStreamName(prefix), durable);
+    return { pending: info.num_pending, ackPending: info.num_ack_pending, redelivered: info.num_redelivered };
+  } catch (error) {
+    if (error instanceof Error && /consumer not found/i.test(error.message)) return null;
+    throw error;
+  }
+}

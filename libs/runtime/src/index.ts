@@ -4,3 +4,7 @@ export * from './process';
 export * from './append-once';
 export * from './tenant-matchers';
 export * from './give-up';
+export * from './logging';
+export * from './metrics';
+export * from './tracing';
+export * from './worker-monitor';

@@ -1,15 +1,24 @@
-import { Logger, type LogLevel, type Type } from '@nestjs/common';
+import { Logger, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { parseSettings, type ServiceName, type Settings, type StoredEvent } from '@parley/contracts';
+import { isSessionStream, parseSettings, sessionIdOf, type ServiceName, type Settings, type StoredEvent } from '@parley/contracts';
 import { JetStreamTransport, RethrowRpcErrors, type ConsumerSpec } from '@parley/messaging';
 import { giveUpOnTurn } from './give-up';
+import { withLogContext } from './logging';
+import { serveMetrics } from './metrics';
 import { openResources, type Resources } from './resources';
+import { WorkerMonitor } from './worker-monitor';
 
-const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+/** Each worker's metrics port under `PARLEY_METRICS_PORT=auto` (another free one when it is taken). */
+export const METRICS_PORTS: Partial<Record<ServiceName, number>> = { router: 9101, 'session-projector': 9102, responder: 9103, relay: 9104 };
 
-export function logLevels(level: string | undefined): LogLevel[] {
-  const index = LEVELS.indexOf((level ?? 'log') as LogLevel);
-  return LEVELS.slice(0, index < 0 ? 4 : index + 1);
+/** The ids a message's log lines carry: its tenant, its session (if it is one's), its turn. */
+function idsOf(event: StoredEvent) {
+  const turnId = (event.data as { turnId?: unknown }).turnId;
+  return {
+    tenantId: event.metadata.tenantId,
+    ...(isSessionStream(event.streamId) ? { sessionId: sessionIdOf(event.streamId) } : {}),
+    ...(typeof turnId === 'string' ? { turnId } : event.metadata.correlationId ? { turnId: event.metadata.correlationId } : {}),
+  };
 }
 
 /** Prints a startup failure as one clear message (no stack for expected misconfiguration) and exits 1. */
@@ -64,7 +73,10 @@ export async function runWorker<S extends ServiceName>(definition: WorkerDefinit
     exitOnStartupFailure(service, error);
   }
   const { prefix } = resources;
-  const consuming = resources.settings as { PARLEY_ACK_WAIT_MS?: number; PARLEY_MAX_DELIVERIES?: number; PARLEY_MAX_CONCURRENT_TURNS?: number };
+  // PARLEY_ACK_WAIT_MS, PARLEY_MAX_DELIVERIES, PARLEY_MAX_CONCURRENT_TURNS, PARLEY_METRICS_PORT and HOST are read by the workers (see SETTINGS)
+  const worker = resources.settings as unknown as { PARLEY_ACK_WAIT_MS?: number; PARLEY_MAX_DELIVERIES?: number; PARLEY_MAX_CONCURRENT_TURNS?: number; PARLEY_METRICS_PORT: number | 'auto'; HOST: string };
+  const consumers = definition.consumers(prefix, worker.PARLEY_ACK_WAIT_MS ?? 30_000);
+  const monitor = new WorkerMonitor(resources, consumers.map((c) => c.durable), definition.health);
   try {
     const app = await NestFactory.createMicroservice(definition.module(resources), {
       strategy: new JetStreamTransport({
@@ -72,21 +84,34 @@ export async function runWorker<S extends ServiceName>(definition: WorkerDefinit
         prefix,
         service,
         instanceId: resources.instanceId,
-        // PARLEY_ACK_WAIT_MS, PARLEY_MAX_DELIVERIES and PARLEY_MAX_CONCURRENT_TURNS are read by the services that consume (see SETTINGS)
-        consumers: definition.consumers(prefix, consuming.PARLEY_ACK_WAIT_MS ?? 30_000),
-        concurrency: consuming.PARLEY_MAX_CONCURRENT_TURNS,
-        maxDeliveries: consuming.PARLEY_MAX_DELIVERIES,
+        consumers,
+        concurrency: worker.PARLEY_MAX_CONCURRENT_TURNS,
+        maxDeliveries: worker.PARLEY_MAX_DELIVERIES,
         orderKey: definition.orderKey,
         open: async (stored) => (await resources.store.open([stored]))[0],
         giveUp: definition.handlesTurns ? (event) => giveUpOnTurn(resources, event) : undefined,
-        health: definition.health,
+        health: () => monitor.health(),
+        observer: monitor,
+        // every line a message's work logs names its tenant, session and turn (never its text)
+        around: (event, work) => withLogContext(idsOf(event), work),
       }),
-      logger: logLevels(resources.logLevel),
+      logger: resources.nestLogger,
     });
     app.useGlobalFilters(new RethrowRpcErrors());
     await app.listen();
-    new Logger(service).log(`${service} ${resources.instanceId} consuming from ${prefix}`);
+    monitor.start();
+    const wanted = worker.PARLEY_METRICS_PORT === 'auto' ? (METRICS_PORTS[service] ?? 0) : worker.PARLEY_METRICS_PORT;
+    const served =
+      worker.PARLEY_METRICS_PORT === 0
+        ? null
+        : await serveMetrics(resources.metrics, wanted, worker.HOST, async () => monitor.health().problem ?? null, worker.PARLEY_METRICS_PORT === 'auto').catch((error: NodeJS.ErrnoException) => {
+            throw new Error(`PARLEY_METRICS_PORT=${wanted}: cannot listen on ${worker.HOST}:${wanted} (${error.code ?? error.message})`);
+          });
+    const where = served ? `; metrics on http://${worker.HOST}:${served.port}/metrics` : '';
+    new Logger(service).log(`${service} ${resources.instanceId} consuming from ${prefix}${where}`);
     onShutdown(service, async () => {
+      monitor.stop();
+      served?.server.close();
       await app.close();
       await resources.close();
     });

@@ -3,6 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { parseSettings, type ServiceName, type Settings } from '@parley/contracts';
 import { connectDatabase, DataKeys, EventStore, MAX_EVENT_BYTES, migrateDatabase, SessionProjectionRepository, type Database } from '@parley/event-store';
 import { connectNats, ErasureNotices, EventPublisher, type NatsConnection } from '@parley/messaging';
+import type { Logger as Pino } from 'pino';
+import { createLogger, logFormat, useLogger, type PinoNestLogger } from './logging';
+import { Metrics } from './metrics';
+import { startTracing } from './tracing';
 
 /** Everything a service process talks to, opened once at startup and closed once at shutdown. */
 export interface Connections {
@@ -11,6 +15,11 @@ export interface Connections {
   /** PARLEY_NATS_PREFIX: namespace of every NATS subject and stream this process uses. */
   prefix: string;
   logLevel: string;
+  /** The process's logger (JSON lines or pretty), and Nest's view of it. */
+  logger: Pino;
+  nestLogger: PinoNestLogger;
+  /** The process's Prometheus metrics (ingress serves them on /metrics, a worker on its own port). */
+  metrics: Metrics;
   database: Database;
   store: EventStore;
   projections: SessionProjectionRepository;
@@ -38,9 +47,14 @@ export function newInstanceId(service: string): string {
  */
 export async function openResources<S extends ServiceName>(service: S, env: NodeJS.ProcessEnv = process.env): Promise<Resources<S>> {
   const settings = parseSettings(service, env);
-  // every service reads these four (see SETTINGS)
+  // every service reads these (see SETTINGS)
   const common = settings as unknown as Settings<'router'>;
   const { DATABASE_URL: databaseUrl, NATS_URL: natsUrl, PARLEY_NATS_PREFIX: prefix, LOG_LEVEL: logLevel } = common;
+  const instanceId = newInstanceId(service);
+  const logger = createLogger({ service, instanceId, level: logLevel, format: logFormat(common.LOG_FORMAT) });
+  const nestLogger = useLogger(logger);
+  // OTEL_EXPORTER_OTLP_ENDPOINT is read by the services that serve (see SETTINGS); unset, no tracing
+  const tracing = startTracing((settings as { OTEL_EXPORTER_OTLP_ENDPOINT?: string }).OTEL_EXPORTER_OTLP_ENDPOINT, service, instanceId);
   await migrateDatabase(databaseUrl);
   const database = await connectDatabase(databaseUrl);
   let nc: NatsConnection;
@@ -56,7 +70,10 @@ export async function openResources<S extends ServiceName>(service: S, env: Node
   erasures.onErased((streamIds) => store.forget(streamIds));
   return {
     service,
-    instanceId: newInstanceId(service),
+    instanceId,
+    logger,
+    nestLogger,
+    metrics: new Metrics(service),
     settings,
     prefix,
     logLevel,
@@ -70,6 +87,7 @@ export async function openResources<S extends ServiceName>(service: S, env: Node
       erasures.close();
       await nc.drain().catch(() => undefined);
       await database.close().catch(() => undefined);
+      await tracing?.shutdown().catch(() => undefined);
     },
   };
 }

@@ -26,6 +26,20 @@ export const entrypoint = (app: string) => join(repoRoot(), 'dist', 'apps', app,
 export const SERVICE_NODE_OPTIONS = ['--max-old-space-size=256'];
 const heapArgs = () => (/max-old-space-size/.test(process.env.NODE_OPTIONS ?? '') ? [] : SERVICE_NODE_OPTIONS);
 
+/**
+ * What an ingress's `/readyz` says: ready means every worker answers too (a `degraded` ingress is
+ * up, and answers from the knowledge base, but turns for the LLM wait).
+ */
+export async function readiness(baseUrl: string): Promise<{ ready: boolean; body: string }> {
+  try {
+    const res = await fetch(`${baseUrl}/readyz`, { signal: AbortSignal.timeout(3_000) });
+    const body = await res.text();
+    return { ready: res.ok && (JSON.parse(body) as { status?: string }).status === 'ready', body };
+  } catch (error) {
+    return { ready: false, body: String(error) };
+  }
+}
+
 export interface ClusterOptions {
   /** Environment for every service (DATABASE_URL, NATS_URL, PARLEY_NATS_PREFIX, PORT, OPENAI_BASE_URL, ...). */
   env: Record<string, string>;
@@ -80,6 +94,7 @@ export class Cluster {
       for (const line of chunk.toString('utf8').split('\n')) {
         if (!line.trim()) continue;
         this.logs.push(`[${service}] ${line}`);
+        if (this.logs.length > 20_000) this.logs.splice(0, 10_000); // a long benchmark: the recent lines are the ones read
         this.options.onLine?.(service, line);
       }
     };
@@ -94,20 +109,16 @@ export class Cluster {
     return this;
   }
 
-  /** Polls `/readyz` until it answers 200; fails early if a service exits, with its logs. */
+  /** Polls `/readyz` until every worker answers (`status: "ready"`); fails early if a service exits, with its logs. */
   async waitUntilReady(timeoutMs = this.options.readyTimeoutMs ?? 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last = 'no answer';
     while (Date.now() < deadline) {
       const gone = CLUSTER_SERVICES.filter((s) => !this.processes.has(s));
       if (gone.length) throw new Error(`Service(s) exited during startup: ${gone.join(', ')}\n${this.logs.slice(-40).join('\n')}`);
-      try {
-        const res = await fetch(`${this.baseUrl}/readyz`);
-        if (res.ok) return;
-        last = await res.text();
-      } catch (error) {
-        last = String(error);
-      }
+      const answer = await readiness(this.baseUrl);
+      if (answer.ready) return;
+      last = answer.body;
       await new Promise((r) => setTimeout(r, 150));
     }
     throw new Error(`Cluster not ready after ${timeoutMs} ms (${last})\n${this.logs.slice(-40).join('\n')}`);

@@ -6,3 +6,4 @@ export * from './cluster';
 export * from './processes';
 export * from './test-cluster';
 export * from './event-fixtures';
+export * from './otlp-receiver';

@@ -157,7 +157,7 @@ async function live(store: EventStore, events: RecordedEvent[], turns: RecordedT
       const userId = whatIf.state.status === 'open' ? whatIf.state.userId : null;
       const memory = userId && decision.mode === 'stateful' ? await memoryBefore(store, options.tenantId, userId, turn.message.globalPosition) : null;
       context = turnContext({ mode: decision.mode, message: turn.message.data, state: whatIf.state, systemPrompt, memory });
-      const answered = await llm.complete({ messages: context });
+      const answered = await llm.complete({ messages: context, purpose: 'rerun' });
       reply = answered.text || JSON.stringify(answered.toolCalls);
     }
     const { answer: _answer, ...routed } = decision;

@@ -2,6 +2,7 @@ import { Injectable, SetMetadata, createParamDecorator, type CanActivate, type E
 import { Reflector } from '@nestjs/core';
 import type { ResolvedTenantSettings } from '@parley/contracts';
 import { TenantDirectory, type Caller } from '@parley/event-store';
+import { addLogContext } from '@parley/runtime';
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../http/api-error';
 import { RateLimiter } from './rate-limiter';
@@ -51,6 +52,7 @@ export class AuthGuard implements CanActivate {
     const wait = this.limiter.take(caller.keyId, settings.rateLimitPerMinute);
     if (wait > 0) throw new ApiError('RATE_LIMITED', `Rate limit of ${settings.rateLimitPerMinute} requests per minute reached; retry in ${wait} s`, { retryAfterSeconds: wait });
     request.tenant = { ...caller, settings };
+    addLogContext({ tenantId: caller.tenantId }); // every line of the request names its tenant from here
     return true;
   }
 }

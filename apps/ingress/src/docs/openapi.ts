@@ -150,6 +150,14 @@ export function openApiDocument(): Record<string, unknown> {
       },
       '/healthz': { get: { tags: ['health'], summary: 'The process is up', security: [], responses: ok('up') } },
       '/readyz': { get: { tags: ['health'], summary: 'Every dependency answers', security: [], responses: { ...ok('ready'), '503': { description: 'names what is missing', content: json(ref('Error')) } } } },
+      '/metrics': {
+        get: {
+          tags: ['health'],
+          summary: 'Prometheus metrics of this instance (with PARLEY_METRICS_TOKEN set: Authorization: Bearer <token>)',
+          security: [],
+          responses: { '200': { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } }, ...errors(401) },
+        },
+      },
       '/docs/openapi.json': { get: { tags: ['health'], summary: 'This document', security: [], responses: ok('OpenAPI 3.0') } },
       '/docs': { get: { tags: ['health'], summary: 'This document, browsable', security: [], responses: { '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } } } },
     },

@@ -1,4 +1,4 @@
-import { Controller, Get, Inject } from '@nestjs/common';
+import { Controller, Get, Inject, Logger } from '@nestjs/common';
 import { sql } from 'drizzle-orm';
 import { askServices } from '@parley/messaging';
 import { RESOURCES, type Connections } from '@parley/runtime';
@@ -7,10 +7,18 @@ import { Public } from '../auth/auth.guard';
 
 /** The services a turn needs besides ingress. */
 export const DOWNSTREAM = ['router', 'session-projector', 'responder', 'relay'] as const;
+type Downstream = (typeof DOWNSTREAM)[number];
+
+/** What `/readyz` says of each worker: it answers and can work, it answers but is stuck, it does not answer. */
+type WorkerState = 'ready' | 'failing' | 'missing';
 
 @Public()
 @Controller()
 export class HealthController {
+  private readonly log = new Logger('Health');
+  /** The workers missing or failing at the last check, to log a change once (not every probe). */
+  private lastTrouble: string | undefined;
+
   constructor(@Inject(RESOURCES) private readonly resources: Connections) {}
 
   /** The process is up. */
@@ -20,34 +28,52 @@ export class HealthController {
   }
 
   /**
-   * Postgres, NATS and every downstream service answer, and none says it is stuck; otherwise 503
-   * naming what is missing or failing. Warnings (events the relay had to dead-letter) ride along.
+   * Whether this instance should get traffic. Without Postgres or NATS it cannot record a turn: 503
+   * naming what is missing. With both it stays ready — it records turns and answers from the
+   * knowledge base — and says which workers are missing or stuck: `status: "degraded"`, and
+   * `ready` once every worker answers. Warnings (events the relay had to dead-letter) ride along.
    */
   @Get('readyz')
   async ready() {
     const { database, nc, prefix } = this.resources;
-    const missing: string[] = [];
     const postgres = database.db.execute(sql`select 1`).then(
-      () => null,
-      () => 'postgres',
+      () => true,
+      () => false,
     );
-    const services = nc.isClosed() ? Promise.resolve(null) : askServices(nc, prefix, DOWNSTREAM, 1_000);
-    const [pg, replies] = await Promise.all([postgres, services]);
-    if (pg) missing.push(pg);
-    if (!replies) missing.push('nats', ...DOWNSTREAM);
+    const asked = nc.isClosed() ? Promise.resolve(null) : askServices(nc, prefix, DOWNSTREAM, 1_000);
+    const [pgUp, replies] = await Promise.all([postgres, asked]);
+    const down = [...(pgUp ? [] : ['postgres']), ...(replies ? [] : ['nats'])];
+    const services = {} as Record<Downstream, WorkerState>;
     const failing: string[] = [];
     const warnings: string[] = [];
-    for (const [service, reply] of replies ?? []) {
-      if (!reply) missing.push(service);
-      else {
-        if (reply.problem) failing.push(`${service}: ${reply.problem}`);
-        if (reply.warning) warnings.push(`${service}: ${reply.warning}`);
-      }
+    for (const service of DOWNSTREAM) {
+      const reply = replies?.get(service);
+      services[service] = !reply ? 'missing' : reply.problem ? 'failing' : 'ready';
+      if (reply?.problem) failing.push(`${service}: ${reply.problem}`);
+      if (reply?.warning) warnings.push(`${service}: ${reply.warning}`);
     }
-    if (missing.length || failing.length) {
-      const why = [...(missing.length ? [`${missing.join(', ')} not answering`] : []), ...failing];
-      throw new ApiError('NOT_READY', `Not ready: ${why.join('; ')}`, { missing, failing, warnings });
+    const missing = DOWNSTREAM.filter((s) => services[s] === 'missing');
+    this.noteTrouble(down, missing, failing);
+    if (down.length) {
+      throw new ApiError('NOT_READY', `Not ready: ${down.join(' and ')} not answering`, { missing: [...down, ...missing], failing, warnings, services });
     }
-    return { status: 'ready', ...(warnings.length ? { warnings } : {}) };
+    const degraded = missing.length > 0 || failing.length > 0;
+    return {
+      status: degraded ? 'degraded' : 'ready',
+      services,
+      ...(degraded ? { missing, failing, message: 'Turns are recorded and knowledge base answers given; the others wait for the missing workers' } : {}),
+      ...(warnings.length ? { warnings } : {}),
+    };
+  }
+
+  /** Logs once when what is missing changes: at info (a start, a restart is expected), not per probe. */
+  private noteTrouble(down: string[], missing: string[], failing: string[]): void {
+    const trouble = [...down, ...missing, ...failing].join(', ');
+    if (trouble === this.lastTrouble) return;
+    const before = this.lastTrouble;
+    this.lastTrouble = trouble;
+    if (!trouble) this.log.log('every dependency and worker answers');
+    else if (down.length) this.log.warn(`not ready: ${down.join(' and ')} not answering`);
+    else this.log.log(`degraded: ${[...(missing.length ? [`${missing.join(', ')} not answering`] : []), ...failing].join('; ')}${before === undefined ? ' (they may still be starting)' : ''}`);
   }
 }

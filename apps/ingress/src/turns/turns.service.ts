@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { trace } from '@opentelemetry/api';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   routeInfoOf,
@@ -8,6 +9,7 @@ import {
   sessionStreamId,
   streamEventsSubject,
   turnStreamId,
+  type AnswerRoute,
   type EventMetadata,
   type NewEvent,
   type RecordedEvent,
@@ -26,7 +28,7 @@ import { answerUsage, derivedId, routeMessage, routingEvents, type RouteDecision
 import { ConcurrencyError, DuplicateEventError, EventStore, StreamErasedError, StreamInactiveError, StreamNotFoundError } from '@parley/event-store';
 import { cancelSessionTurns, cancelTurn, EventPublisher, TurnReplies, watchStream } from '@parley/messaging';
 import type { FaqMatch } from '@parley/knowledge';
-import { RESOURCES, TenantMatchers, type Connections } from '@parley/runtime';
+import { addLogContext, RESOURCES, TenantMatchers, type Connections } from '@parley/runtime';
 import { ApiError } from '../http/api-error';
 import type { TenantContext } from '../auth/auth.guard';
 import { TURN_LIMITS, TURN_REPLIES, type TurnLimits } from '../ingress.tokens';
@@ -43,6 +45,11 @@ export interface TurnResult {
   /** Calls to the client's own tools the model asked for (OpenAI-compatible clients). */
   toolCalls?: ToolCallData[];
 }
+
+const tracer = trace.getTracer('parley.ingress');
+
+/** A result and who produced it (for metrics: clients see the route, not this). */
+type Answered = TurnResult & { answeredBy: AnswerRoute };
 
 /** A client that streams: gets the reply's pieces as they come, and may go away. */
 export interface TurnStream {
@@ -168,24 +175,53 @@ export class TurnsService {
    * cluster says so, and memory stays bounded.
    */
   private async run(request: TurnRequest): Promise<TurnResult> {
+    const { metrics } = this.resources;
+    const tenant = request.tenant.tenantId;
     if (this.open >= this.limits.maxOpen) {
+      metrics.turns.inc({ tenant, mode: 'none', route: 'none', reason: 'none', outcome: 'SERVICE.OVERLOADED' });
       throw new ApiError('SERVICE.OVERLOADED', `This instance holds ${this.limits.maxOpen} turns open already; retry shortly`, { retryAfterSeconds: 1 });
     }
-    this.open++;
+    metrics.openTurns.set(++this.open);
+    const startedAt = performance.now();
+    const seconds = () => (performance.now() - startedAt) / 1000;
+    // time to first token: the first piece streamed (a knowledge base answer comes whole: its end)
+    let firstPiece = false;
+    const stream = request.stream && {
+      ...request.stream,
+      onDelta: (delta: TurnDeltaMessage) => {
+        if (!firstPiece) {
+          firstPiece = true;
+          metrics.firstTokenSeconds.observe({ mode: delta.route?.mode ?? 'unknown' }, seconds());
+        }
+        request.stream!.onDelta(delta);
+      },
+    };
     try {
-      return await this.runTurn(request);
+      const { answeredBy, ...result } = await this.runTurn({ ...request, ...(stream ? { stream } : {}) });
+      const { mode, reason } = result.route;
+      if (stream && !firstPiece) metrics.firstTokenSeconds.observe({ mode }, seconds());
+      metrics.turns.inc({ tenant, mode, route: answeredBy, reason, outcome: result.reply.interrupted ? 'interrupted' : 'answered' });
+      metrics.turnSeconds.observe({ mode, route: answeredBy }, seconds());
+      return result;
+    } catch (error) {
+      const route = error instanceof ApiError ? (error.details as { route?: RouteInfo } | undefined)?.route : undefined;
+      const outcome = error instanceof ApiError ? error.code : 'INTERNAL';
+      metrics.turns.inc({ tenant, mode: route?.mode ?? 'none', route: route ? 'llm' : 'none', reason: route?.reason ?? 'none', outcome });
+      throw error;
     } finally {
-      this.open--;
+      metrics.openTurns.set(--this.open);
     }
   }
 
-  private async runTurn(request: TurnRequest): Promise<TurnResult> {
+  private async runTurn(request: TurnRequest): Promise<Answered> {
     const { tenantId } = request.tenant;
+    addLogContext({ ...(request.sessionId ? { sessionId: request.sessionId } : {}) });
     const idleSeconds = request.tenant.settings.sessionIdleSeconds;
     const scope = `${tenantId}\u0000${request.sessionId ?? 'stateless'}\u0000${request.idempotencyKey}`;
     const turnId = request.idempotencyKey ? derivedId(scope, 'turn') : randomUUID();
     const eventId = request.idempotencyKey ? derivedId(scope, 'UserMessageReceived') : randomUUID();
     const streamId = request.sessionId ? sessionStreamId(request.sessionId) : turnStreamId(turnId);
+    addLogContext({ turnId });
     const message: NewEvent<'UserMessageReceived'> = {
       eventId,
       type: 'UserMessageReceived',
@@ -248,7 +284,7 @@ export class TurnsService {
       // the user spoke again: under `interrupt`, a reply still being generated in the session stops where it is
       if (request.sessionId && request.tenant.settings.concurrentTurns === 'interrupt') cancelSessionTurns(nc, prefix, streamId, turnId);
       // answered from the knowledge base in the append itself (a session's FAQ turn under a fixed policy or a forced mode)
-      if (routed?.decision.route === 'faq' && routed.match) return { turnId, sessionId: request.sessionId, reply: { text: routed.match.answer }, route: routeInfoOf(routed.decision), usage: null };
+      if (routed?.decision.route === 'faq' && routed.match) return { turnId, sessionId: request.sessionId, reply: { text: routed.match.answer }, route: routeInfoOf(routed.decision), usage: null, answeredBy: 'faq' };
       const reply = (await waiting.reply) ?? (await this.outcomeFromLog(streamId, recorded[0].version, turnId));
       return this.result(request, turnId, reply);
     } finally {
@@ -299,8 +335,12 @@ export class TurnsService {
     const { tenantId, settings } = request.tenant;
     const matcher = this.matchers.ready(tenantId);
     if (matcher === undefined) return null;
-    const routing = routeMessage({ message: message.data, inSession: request.sessionId !== null, policy: settings.routingPolicy, threshold: settings.faqThreshold, matcher });
-    return routing.kind === 'routed' ? { decision: routing.decision, match: routing.match as FaqMatch | null } : null;
+    return tracer.startActiveSpan('route', (span) => {
+      const routing = routeMessage({ message: message.data, inSession: request.sessionId !== null, policy: settings.routingPolicy, threshold: settings.faqThreshold, matcher });
+      span.setAttributes(routing.kind === 'routed' ? { 'parley.route.mode': routing.decision.mode, 'parley.route.answer': routing.decision.route, 'parley.route.reason': routing.decision.reason } : { 'parley.route.deferred': 'needs-history' });
+      span.end();
+      return routing.kind === 'routed' ? { decision: routing.decision, match: routing.match as FaqMatch | null } : null;
+    });
   }
 
   /**
@@ -316,7 +356,7 @@ export class TurnsService {
     turnId: string,
     decision: RouteDecision,
     match: FaqMatch,
-  ): Promise<TurnResult | null> {
+  ): Promise<Answered | null> {
     const { replyTo: _nobodyWaits, stream: _answeredWhole, ...metadata } = message.metadata;
     try {
       await this.store.append(streamId, request.tenant.tenantId, withRouting(message, metadata, decision, match), 'no_stream', { usage: answerUsage(decision, null) });
@@ -324,7 +364,7 @@ export class TurnsService {
       if (error instanceof ConcurrencyError || error instanceof DuplicateEventError) return null;
       throw error;
     }
-    return { turnId, sessionId: null, reply: { text: match.answer }, route: routeInfoOf(decision), usage: null };
+    return { turnId, sessionId: null, reply: { text: match.answer }, route: routeInfoOf(decision), usage: null, answeredBy: 'faq' };
   }
 
   /** A retry: the original turn is in the log; return its answer, waiting for it if need be. */
@@ -334,7 +374,7 @@ export class TurnsService {
     turnId: string,
     eventId: string,
     fastReply: Promise<TurnReplyMessage | null>,
-  ): Promise<TurnResult> {
+  ): Promise<Answered> {
     const { nc, prefix } = this.resources;
     const watch = watchStream(nc, streamEventsSubject(prefix, request.tenant.tenantId, streamId), isOutcomeOf(turnId), this.limits.timeoutMs);
     try {
@@ -353,7 +393,7 @@ export class TurnsService {
     }
   }
 
-  private result(request: TurnRequest, turnId: string, reply: TurnReplyMessage | null): TurnResult {
+  private result(request: TurnRequest, turnId: string, reply: TurnReplyMessage | null): Answered {
     if (!reply) throw new ApiError('TURN.TIMEOUT', `Turn ${turnId} was not answered within ${this.limits.timeoutMs} ms; it stays recorded`, { turnId });
     if (!reply.ok) throw new ApiError(reply.code, reply.message, { turnId, route: reply.route });
     return {
@@ -363,6 +403,7 @@ export class TurnsService {
       route: reply.route,
       usage: reply.usage ?? null,
       ...(reply.toolCalls?.length ? { toolCalls: reply.toolCalls } : {}),
+      answeredBy: reply.answeredBy ?? 'llm',
     };
   }
 

@@ -29,6 +29,8 @@ export interface Conversation {
   remembers: boolean;
   signal: AbortSignal;
   onDelta: (text: string) => void;
+  /** Whose turn it is (a metrics label). */
+  tenantId: string;
 }
 
 export interface ConversationResult {
@@ -55,7 +57,7 @@ export async function converse(llm: Llm, request: Conversation): Promise<Convers
   const remembered: { name: string; value: string }[] = [];
   let usage = null as TokenUsage | null;
   for (let round = 1; ; round++) {
-    const result = await llm.complete({ messages, tools, signal: request.signal, onDelta: request.onDelta });
+    const result = await llm.complete({ messages, tools, signal: request.signal, onDelta: request.onDelta, purpose: 'reply', tenantId: request.tenantId });
     if (result.usage) {
       usage = {
         promptTokens: (usage?.promptTokens ?? 0) + result.usage.promptTokens,

@@ -69,7 +69,7 @@ export class Summarizer {
     const request = planSummary(folded.state, budget);
     if (!request) return;
     const share = summaryShare(budget);
-    const result = await this.llm.complete({ messages: summaryPrompt(request), maxTokens: share, signal: this.stop.signal });
+    const result = await this.llm.complete({ messages: summaryPrompt(request), maxTokens: share, signal: this.stop.signal, purpose: 'summary', tenantId });
     const text = result.text.trim();
     if (!text) throw new Error('the LLM returned an empty summary');
     const kept = cutToTokens(text, share);

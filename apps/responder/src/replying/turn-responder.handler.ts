@@ -64,7 +64,7 @@ export class TurnResponderHandler implements OnModuleDestroy {
     const startedAt = performance.now();
     const generation = this.running.start(routed.data.turnId, routed.streamId);
     try {
-      const result = await converse(this.llm, { ...plan, remembers: plan.userId !== null, signal: generation.signal, onDelta: this.streamTo(routed) });
+      const result = await converse(this.llm, { ...plan, remembers: plan.userId !== null, signal: generation.signal, onDelta: this.streamTo(routed), tenantId: routed.metadata.tenantId });
       if (plan.userId && result.remembered.length) await this.remember(routed, plan.userId, result.remembered);
       outcome = replied(routed, {
         ...result,

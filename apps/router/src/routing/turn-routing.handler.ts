@@ -1,3 +1,4 @@
+import { trace } from '@opentelemetry/api';
 import { Controller, Inject } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { isSessionStream, turnReplyOf, type RecordedEvent } from '@parley/contracts';
@@ -38,6 +39,7 @@ export class TurnRoutingHandler {
     if (routing.kind === 'needs-history') routing = routeMessage({ ...input, state: await this.sessionOf(event) });
     if (routing.kind !== 'routed') throw new Error(`turn ${turnId} could not be routed with its session`);
     const { decision, match } = routing;
+    trace.getActiveSpan()?.setAttributes({ 'parley.route.mode': decision.mode, 'parley.route.answer': decision.route, 'parley.route.reason': decision.reason });
     const events = routingEvents({ eventId: event.eventId, turnId, metadata: event.metadata }, decision, match);
     // a knowledge base answer is recorded with its routing, and counted in the tenant's usage with it
     const usage = decision.route === 'faq' && match ? answerUsage(decision, null) : undefined;
