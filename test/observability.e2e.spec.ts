@@ -65,7 +65,18 @@ describe('observability', () => {
     expect(turn.status).toBe(200);
 
     const spans = () => otlp.trace(traceId);
-    await waitFor(() => spans().some((s) => s.name.startsWith('chat ')) && spans().some((s) => s.service === 'responder' && s.name === 'append'), { what: 'the responder\'s spans', timeoutMs: 20_000 });
+    // each process exports its spans in its own batches: wait for every one this test reads
+    const arrived = () => {
+      const seen = spans();
+      return (
+        seen.some((s) => s.name.startsWith('chat ')) &&
+        seen.some((s) => s.service === 'responder' && s.name === 'append') &&
+        seen.some((s) => s.service === 'responder' && s.name === 'responder process TurnRouted') &&
+        seen.some((s) => s.service === 'ingress' && s.kind === 2) &&
+        seen.some((s) => (s.service === 'ingress' && s.name === 'route' && s.attributes['parley.route.mode']) || s.name === 'router process UserMessageReceived')
+      );
+    };
+    await waitFor(arrived, { what: 'the spans of every process', timeoutMs: 20_000 });
     const all = spans();
     const byId = new Map(all.map((s) => [s.spanId, s]));
     const server = all.find((s) => s.service === 'ingress' && s.kind === 2)!;
