@@ -1,7 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { TenantDirectory } from '@parley/event-store';
-import type { TurnReplies } from '@parley/messaging';
 import { InfrastructureModule, TenantMatchers, type Connections } from '@parley/runtime';
 import { AuthGuard } from './auth/auth.guard';
 import { HealthController } from './health/health.controller';
@@ -9,7 +8,9 @@ import { MetricsController } from './health/metrics.controller';
 import { ChatCompletionsController } from './openai/chat-completions.controller';
 import { ResponsesController } from './openai/responses.controller';
 import { DocsController } from './docs/docs.controller';
-import { METRICS_TOKEN, TURN_LIMITS, TURN_REPLIES, type TurnLimits } from './ingress.tokens';
+import { METRICS_TOKEN, SYSTEM_PROMPT, TURN_LIMITS, TURN_REPLIES, type IngressOptions } from './ingress.tokens';
+import { InspectController } from './inspect/inspect.controller';
+import { InspectService } from './inspect/inspect.service';
 import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
 import { TurnsController } from './turns/turns.controller';
@@ -28,11 +29,12 @@ export const INGRESS_CONTROLLERS = [
   HealthController,
   MetricsController,
   DocsController,
+  InspectController,
 ];
 
 @Module({})
 export class IngressModule {
-  static register(resources: Connections, replies: TurnReplies, limits: TurnLimits, tenants: TenantDirectory, matchers: TenantMatchers, metricsToken?: string): DynamicModule {
+  static register(resources: Connections, options: IngressOptions): DynamicModule {
     return {
       module: IngressModule,
       imports: [InfrastructureModule.forResources(resources)],
@@ -40,12 +42,13 @@ export class IngressModule {
       providers: [
         SessionsService,
         TurnsService,
-        { provide: TURN_REPLIES, useValue: replies },
-        { provide: TURN_LIMITS, useValue: limits },
-        { provide: METRICS_TOKEN, useValue: metricsToken ?? null },
-        { provide: TenantDirectory, useValue: tenants },
-        // sessionless FAQ turns are answered here once a tenant's matcher is trained (in the background)
-        { provide: TenantMatchers, useValue: matchers },
+        InspectService,
+        { provide: TURN_REPLIES, useValue: options.replies },
+        { provide: TURN_LIMITS, useValue: options.limits },
+        { provide: METRICS_TOKEN, useValue: options.metricsToken ?? null },
+        { provide: SYSTEM_PROMPT, useValue: options.systemPrompt },
+        { provide: TenantDirectory, useValue: options.tenants },
+        { provide: TenantMatchers, useValue: options.matchers },
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

@@ -25,7 +25,14 @@ async function main(): Promise<void> {
     if (settings.PARLEY_DEV_API_KEY) await ensureDevKey(db, DEFAULT_TENANT, settings.PARLEY_DEV_API_KEY);
     const tenants = new TenantDirectory(db, tenantDefaults(settings), settings.PARLEY_TENANT_CACHE_MS);
     const app = await NestFactory.create<NestFastifyApplication>(
-      IngressModule.register(resources, replies, { timeoutMs: settings.PARLEY_TURN_TIMEOUT_MS, maxOpen: settings.PARLEY_MAX_OPEN_TURNS }, tenants, new TenantMatchers(db, settings.PARLEY_KB_REFRESH_MS, 'background'), settings.PARLEY_METRICS_TOKEN),
+      IngressModule.register(resources, {
+        replies,
+        limits: { timeoutMs: settings.PARLEY_TURN_TIMEOUT_MS, maxOpen: settings.PARLEY_MAX_OPEN_TURNS },
+        tenants,
+        matchers: new TenantMatchers(db, settings.PARLEY_KB_REFRESH_MS, 'background'),
+        metricsToken: settings.PARLEY_METRICS_TOKEN,
+        systemPrompt: settings.PARLEY_SYSTEM_PROMPT,
+      }),
       // path parameters up to 512 characters: user ids may be 200, and our validation should be the one to refuse
       new FastifyAdapter({ bodyLimit: MAX_BODY_BYTES, routerOptions: { maxParamLength: 512 }, frameworkErrors, clientErrorHandler: clientErrors }),
       // JSON bodies are parsed by our own parser (acceptEmptyJsonBodies), on Fastify's default

@@ -113,3 +113,26 @@ export const StreamPageQuery = z
   })
   .strict();
 export type StreamPageQuery = z.infer<typeof StreamPageQuery>;
+
+/** `GET /v1/inspect/sessions` query: the tenant's sessions, most recently active first. */
+export const InspectSessionsQuery = z
+  .object({
+    /** Only this user's sessions. */
+    userId: UserIdParam.optional(),
+    /** Only sessions active at or after this time (ISO 8601). */
+    since: z.string().datetime({ offset: true }).optional(),
+    /** At most this many (default 50). */
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+  })
+  .strict();
+export type InspectSessionsQuery = z.infer<typeof InspectSessionsQuery>;
+
+/** `GET /v1/inspect/sessions/{id}` query: the session as of a stream version or a time (default: now). */
+export const InspectSessionQuery = z
+  .object({
+    at: z
+      .union([z.coerce.number().int().min(1).max(2_147_483_647), z.string().datetime({ offset: true }).transform((at) => new Date(at))])
+      .optional(),
+  })
+  .strict();
+export type InspectSessionQuery = z.infer<typeof InspectSessionQuery>;

@@ -168,10 +168,10 @@ export const SETTINGS = {
   },
   PARLEY_MODEL: { services: ['responder', 'cli'], default: 'gpt-4o-mini', schema: z.string().min(1), doc: 'Model name sent to the LLM.' },
   PARLEY_SYSTEM_PROMPT: {
-    services: ['responder', 'cli'],
+    services: ['responder', 'ingress', 'cli'],
     default: 'You are a helpful, concise assistant.',
     schema: z.string().min(1),
-    doc: 'System message at the top of every LLM context.',
+    doc: 'System message at the top of every LLM context (ingress and the CLI rebuild contexts with it to show what the LLM was given).',
   },
   PARLEY_CONTEXT_BUDGET_TOKENS: {
     services: TENANT_DEFAULT,

@@ -9,6 +9,7 @@ export const EventStoreErrorCodes = {
   StreamInactive: 'EVENT_STORE.STREAM_INACTIVE',
   UserErased: 'EVENT_STORE.USER_ERASED',
   Unavailable: 'EVENT_STORE.UNAVAILABLE',
+  OutOfRange: 'EVENT_STORE.OUT_OF_RANGE',
 } as const;
 
 export class EventStoreError extends Error {

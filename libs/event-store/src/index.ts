@@ -12,3 +12,4 @@ export * from './usage.query';
 export * as schema from './schema';
 export * from './tenants.repository';
 export * from './session-fork';
+export * from './session-replay';

@@ -1,9 +1,8 @@
-import { sessionStreamId } from '@parley/contracts';
 import { foldSession } from '@parley/conversation';
-import type { EventStore } from '@parley/event-store';
+import { normalizeSessionId, sessionEvents, type EventStore } from '@parley/event-store';
 import { CliError } from '../cli-error';
 import { style } from '../output';
-import { normalizeSessionId } from './turn-history';
+import { readingSession } from './session-errors';
 
 export interface Change {
   /** JSON path, e.g. `messages[2].text`. */
@@ -42,8 +41,7 @@ export function diffJson(before: unknown, after: unknown, path = ''): Change[] {
 /** What changed in a session's state between two stream versions. */
 export async function diff(store: EventStore, options: { sessionId: string; tenantId: string; from: number; to: number; json: boolean }): Promise<string> {
   const sessionId = normalizeSessionId(options.sessionId);
-  const events = await store.readStream(sessionStreamId(sessionId));
-  if (events.length === 0 || events[0].metadata.tenantId !== options.tenantId) throw new CliError(`Session ${sessionId} not found in tenant ${options.tenantId}`);
+  const events = await readingSession(options, () => sessionEvents(store, sessionId, options.tenantId));
   const latest = events[events.length - 1].version;
   for (const [name, v] of [['--from', options.from], ['--to', options.to]] as const) {
     if (v < 0 || v > latest) throw new CliError(`${name} ${v} is outside session ${sessionId}, which has versions 0 to ${latest}`, 2);

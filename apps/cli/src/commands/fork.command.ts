@@ -1,6 +1,5 @@
-import { EventStore, forkSession, ForkVersionError, StreamErasedError, StreamNotFoundError, type Db } from '@parley/event-store';
+import { EventStore, forkSession, normalizeSessionId, ForkVersionError, StreamErasedError, StreamNotFoundError, type Db } from '@parley/event-store';
 import { CliError } from '../cli-error';
-import { normalizeSessionId } from './turn-history';
 
 /** `parley fork`: a new session continuing one as it stood at a version (the relay publishes it). */
 export async function fork(db: Db, options: { sessionId: string; tenantId: string; at?: number; json: boolean }): Promise<string> {

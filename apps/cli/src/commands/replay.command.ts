@@ -1,9 +1,8 @@
 import type { RecordedEvent } from '@parley/contracts';
-import { foldSession, type SessionState } from '@parley/conversation';
-import type { EventStore } from '@parley/event-store';
-import { CliError } from '../cli-error';
-import { normalizeSessionId, rebuildContext, recordedTurns, sessionEvents, type RebuiltContext, type RecordedTurn } from './turn-history';
+import type { SessionState } from '@parley/conversation';
+import { replaySession, type EventStore, type ReplayedTurn } from '@parley/event-store';
 import { style } from '../output';
+import { readingSession } from './session-errors';
 
 export interface ReplayOptions {
   sessionId: string;
@@ -18,38 +17,14 @@ export interface ReplayOptions {
   systemPrompt: string;
 }
 
-/** One turn of a replay: what the user said, how it was routed and why, what the LLM was given, the reply. */
-export interface ReplayedTurn {
-  number: number;
-  turnId: string;
-  text: string;
-  route: { mode: string; route: string; reason: string; features: Record<string, unknown> } | null;
-  context: (RebuiltContext & { matchesRecorded: boolean | null }) | null;
-  reply: { text: string; model: string; interrupted: string | null; toolCalls: unknown[] } | null;
-  failure: { code: string; message: string } | null;
-  usage: { promptTokens: number; completionTokens: number } | null;
-  /** LLM time as the responder measured it, and from the user's message to the outcome in the log. */
-  timings: { llmMs: number | null; turnMs: number | null };
-}
-
-/** Reads the session's events, folds them with the same `evolve` the services use, and rebuilds each turn's context. */
+/** `parley replay`: the session read from the log (`replaySession`, which the inspector page shows too), as text or JSON. */
 export async function replay(store: EventStore, options: ReplayOptions): Promise<string> {
-  const sessionId = normalizeSessionId(options.sessionId);
-  const all = await sessionEvents(store, sessionId, options.tenantId);
-  const latest = all[all.length - 1].version;
-  const atTime = options.at instanceof Date ? options.at.getTime() : null;
-  const at = atTime !== null ? (all.filter((e) => Date.parse(e.recordedAt) <= atTime).at(-1)?.version ?? 0) : (options.at as number | undefined);
-  if (at !== undefined && (at < 1 || at > latest)) {
-    const what = options.at instanceof Date ? `${options.at.toISOString()} is before session ${sessionId} started` : `--at ${at} is outside session ${sessionId}, which has versions 1 to ${latest}`;
-    throw new CliError(what, 2);
-  }
-  const events = at === undefined ? all : all.filter((e) => e.version <= at);
-  const { state, version } = foldSession(events);
-  const turns = await Promise.all(recordedTurns(events).map((turn) => replayedTurn(store, turn, options.systemPrompt)));
-  if (options.json) return JSON.stringify({ sessionId, version, latestVersion: latest, events, turns, state }, null, 2);
+  const replayed = await readingSession(options, () => replaySession(store, options));
+  const { sessionId, version, latestVersion: latest, events, turns, state } = replayed;
+  if (options.json) return JSON.stringify(replayed, null, 2);
   const byOutcome = new Map(turns.filter((t) => t.reply || t.failure).map((t) => [t.turnId, t]));
   return [
-    style.bold(`Session ${sessionId}`) + style.dim(` · ${all.length} events · ${turns.length} turns · showing up to v${version}${version < latest ? ` of ${latest}` : ''}`),
+    style.bold(`Session ${sessionId}`) + style.dim(` · ${latest} events · ${turns.length} turns · showing up to v${version}${version < latest ? ` of ${latest}` : ''}`),
     '',
     ...events.flatMap((event) => {
       const turn = (event.type === 'AssistantReplied' || event.type === 'TurnFailed') && byOutcome.get(event.data.turnId);
@@ -59,26 +34,6 @@ export async function replay(store: EventStore, options: ReplayOptions): Promise
     style.bold(`State at v${version}`),
     ...describeState(state),
   ].join('\n');
-}
-
-async function replayedTurn(store: EventStore, turn: RecordedTurn, systemPrompt: string): Promise<ReplayedTurn> {
-  const context = await rebuildContext(store, turn, systemPrompt);
-  const outcome = turn.outcome;
-  const replied = outcome?.type === 'AssistantReplied' ? outcome : null;
-  return {
-    number: turn.number,
-    turnId: turn.turnId,
-    text: turn.message.data.text,
-    route: turn.routed ? { mode: turn.routed.data.mode, route: turn.routed.data.route, reason: turn.routed.data.reason, features: turn.routed.data.features } : null,
-    context: context && { ...context, matchesRecorded: context.recorded === null ? null : context.recorded === context.digest },
-    reply: replied && { text: replied.data.text, model: replied.data.model, interrupted: replied.data.interrupted, toolCalls: replied.data.toolCalls ?? [] },
-    failure: outcome?.type === 'TurnFailed' ? { code: outcome.data.code, message: outcome.data.message } : null,
-    usage: replied?.data.usage ?? null,
-    timings: {
-      llmMs: replied && replied.data.model !== 'none' && !replied.data.model.startsWith('kb:') ? replied.data.latencyMs : null,
-      turnMs: outcome ? Date.parse(outcome.recordedAt) - Date.parse(turn.message.recordedAt) : null,
-    },
-  };
 }
 
 /** The lines under a turn's outcome: its context (summary or in full), tokens and timings. */
@@ -97,6 +52,7 @@ function describeTurn(turn: ReplayedTurn, full: boolean): string[] {
   } else if (turn.route?.route === 'faq') {
     lines.push(`${pad}${style.bold(`turn ${turn.number}`)} answered from the knowledge base: no LLM call, no context`);
   }
+  for (const fact of turn.remembered) lines.push(`${pad}${style.magenta('remembered')} ${fact.name} = ${quote(fact.value)}`);
   const usage = turn.usage ? `tokens ${turn.usage.promptTokens} in → ${turn.usage.completionTokens} out · ` : '';
   const llm = turn.timings.llmMs === null ? '' : `LLM ${turn.timings.llmMs} ms · `;
   if (turn.timings.turnMs !== null) lines.push(`${pad}${style.dim(`${usage}${llm}turn ${turn.timings.turnMs} ms from message to outcome`)}`);

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { ClientMessage, EventType, NewEvent, RecordedEvent, ResolvedTenantSettings, RoutingPolicy } from '@parley/contracts';
-import { evolveSession, foldSession, routeMessage, turnContext, type RouteDecision, type SessionState } from '@parley/conversation';
-import { EventStore, KnowledgeBaseRepository, TenantDirectory, type Db } from '@parley/event-store';
+import { evolveSession, foldSession, recordedTurns, routeMessage, turnContext, type RecordedTurn, type RouteDecision, type SessionState } from '@parley/conversation';
+import { EventStore, KnowledgeBaseRepository, memoryBefore, rebuildContext, sessionEvents, TenantDirectory, type Db } from '@parley/event-store';
 import { FaqMatcher } from '@parley/knowledge';
 import type { Llm } from '@parley/llm';
 import { CliError } from '../cli-error';
 import { style } from '../output';
-import { memoryBefore, rebuildContext, recordedTurns, sessionEvents, type RecordedTurn } from './turn-history';
+import { readingSession } from './session-errors';
 
 export interface RerunOptions {
   sessionId: string;
@@ -82,7 +82,7 @@ class Router {
  */
 export async function rerun(db: Db, options: RerunOptions): Promise<{ output: string; diverged: boolean }> {
   const store = new EventStore(db);
-  const events = await sessionEvents(store, options.sessionId, options.tenantId);
+  const events = await readingSession(options, () => sessionEvents(store, options.sessionId, options.tenantId));
   const turns = recordedTurns(events);
   if (!turns.length) throw new CliError(`Session ${options.sessionId} has no turns to rerun`);
   if (options.fromTurn > turns.length) throw new CliError(`--from-turn ${options.fromTurn}: the session has ${turns.length} turns`, 2);

@@ -1,5 +1,4 @@
-import { sql } from 'drizzle-orm';
-import { connectDatabase } from '@parley/event-store';
+import { connectDatabase, listSessions } from '@parley/event-store';
 import { CliError } from '../cli-error';
 import { style } from '../output';
 
@@ -24,40 +23,12 @@ export function parseSince(value: string, now = Date.now()): Date {
   return new Date(time);
 }
 
-/** Finds conversations: most recently active first. */
+/** Finds conversations: most recently active first (`listSessions`, which the inspector page lists too). */
 export async function sessions(databaseUrl: string, options: SessionsOptions): Promise<string> {
-  const since = options.since ? parseSince(options.since) : null;
+  const since = options.since ? parseSince(options.since) : undefined;
   const database = await connectDatabase(databaseUrl, { max: 1 });
   try {
-    const result = await database.db.execute(sql`
-      select s.stream_id, s.user_id, s.version, s.created_at, s.updated_at, s.closed_at, s.erased_at,
-             (select count(*)::int from events e where e.stream_id = s.stream_id and e.type = 'UserMessageReceived') as turns
-      from streams s
-      where s.tenant_id = ${options.tenantId} and s.stream_id like 'session-%'
-        ${options.userId ? sql`and s.user_id = ${options.userId}` : sql``}
-        ${since ? sql`and s.updated_at >= ${since.toISOString()}` : sql``}
-      order by s.updated_at desc
-      limit ${options.limit}`);
-    const rows = (
-      result.rows as {
-        stream_id: string;
-        user_id: string | null;
-        version: number;
-        turns: number;
-        created_at: Date;
-        updated_at: Date;
-        closed_at: Date | null;
-        erased_at: Date | null;
-      }[]
-    ).map((r) => ({
-      sessionId: r.stream_id.slice('session-'.length),
-      userId: r.user_id,
-      turns: r.turns,
-      version: r.version,
-      startedAt: new Date(r.created_at).toISOString(),
-      lastActivityAt: new Date(r.updated_at).toISOString(),
-      status: r.erased_at ? 'erased' : r.closed_at ? 'expired' : 'live',
-    }));
+    const rows = await listSessions(database.db, { tenantId: options.tenantId, userId: options.userId, since, limit: options.limit });
     if (options.json) return JSON.stringify(rows, null, 2);
     if (rows.length === 0) return 'No sessions found.';
     return rows

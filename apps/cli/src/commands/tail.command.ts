@@ -1,9 +1,8 @@
 import { sql } from 'drizzle-orm';
 import { EVENT_TYPES, type EventType } from '@parley/contracts';
-import { EventStore, readLogAfter, type Db, type LogPosition } from '@parley/event-store';
+import { EventStore, normalizeSessionId, readLogAfter, type Db, type LogPosition } from '@parley/event-store';
 import { CliError } from '../cli-error';
 import { describeEvent } from './replay.command';
-import { normalizeSessionId } from './turn-history';
 
 export interface TailOptions {
   tenantId: string;

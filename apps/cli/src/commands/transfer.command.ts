@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
 import { EventMetadata, EventSchemas, EVENT_SCHEMA_VERSIONS, type EventType, type NewEvent, type RecordedEvent } from '@parley/contracts';
-import { EventStore, type Db, recountUsage } from '@parley/event-store';
+import { EventStore, type Db, recountUsage, sessionEvents } from '@parley/event-store';
 import { z } from 'zod';
 import { CliError } from '../cli-error';
-import { sessionEvents } from './turn-history';
+import { readingSession } from './session-errors';
 
 /**
  * `parley export` / `parley import`: conversations as NDJSON, to move them between environments
@@ -39,7 +39,8 @@ export async function exportStreams(db: Db, options: ExportOptions): Promise<{ l
   const store = new EventStore(db);
   let streamIds: string[];
   if (options.sessionId) {
-    const events = await sessionEvents(store, options.sessionId, options.tenantId);
+    const { sessionId, tenantId } = options;
+    const events = await readingSession({ sessionId, tenantId }, () => sessionEvents(store, sessionId, tenantId));
     streamIds = [events[0].streamId];
   } else {
     const rows = await db.execute(sql`

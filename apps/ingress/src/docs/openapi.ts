@@ -42,6 +42,7 @@ const ERROR_TEXT: Record<number, string> = {
   410: 'the user was erased',
   429: 'rate limited (`Retry-After`)',
   502: 'the LLM failed',
+  503: 'overloaded, or a dependency is down for the moment (`Retry-After`)',
   504: 'no answer in time',
 };
 
@@ -70,7 +71,7 @@ export function openApiDocument(): Record<string, unknown> {
         'The OpenAI-compatible routes answer errors in OpenAI\'s shape.',
     },
     security: [{ bearer: [] }],
-    tags: [{ name: 'sessions' }, { name: 'turns' }, { name: 'users' }, { name: 'openai', description: 'OpenAI-compatible' }, { name: 'health' }],
+    tags: [{ name: 'sessions' }, { name: 'turns' }, { name: 'users' }, { name: 'openai', description: 'OpenAI-compatible' }, { name: 'inspect', description: 'what the inspector page reads: a session replayed from the log' }, { name: 'health' }],
     paths: {
       '/v1/sessions': {
         post: { tags: ['sessions'], summary: 'Start a session', requestBody: body(CreateSessionBody), responses: { ...ok('started', { type: 'object', properties: { sessionId: { type: 'string' } } }, '201'), ...errors(400, 401, 410, 429) } },
@@ -123,6 +124,37 @@ export function openApiDocument(): Record<string, unknown> {
       },
       '/v1/usage': {
         get: { tags: ['users'], summary: "The tenant's turns and tokens by route", responses: { ...ok('usage'), ...errors(401, 429) } },
+      },
+      '/v1/inspect/sessions': {
+        get: {
+          tags: ['inspect'],
+          summary: "The tenant's sessions, most recently active first (what the inspector page lists)",
+          parameters: [
+            param('userId', 'query', "only this user's sessions"),
+            param('since', 'query', 'only sessions active at or after this time', { type: 'string', format: 'date-time' }),
+            param('limit', 'query', 'at most this many', { type: 'integer', minimum: 1, maximum: 500, default: 50 }),
+          ],
+          responses: { ...ok('sessions'), ...errors(400, 401, 429) },
+        },
+      },
+      '/v1/inspect/sessions/{sessionId}': {
+        get: {
+          tags: ['inspect'],
+          summary: 'The session replayed from the log, as `parley replay --json`: events, each turn\'s route, rebuilt context (checked), reply, memory writes, tokens and timings, and the state',
+          parameters: [sessionId, param('at', 'query', 'as of this stream version, or this time (ISO 8601)')],
+          responses: { ...ok('the replay'), ...errors(400, 401, 404, 429) },
+        },
+      },
+      '/v1/inspect/sessions/{sessionId}/live': {
+        get: {
+          tags: ['inspect'],
+          summary: 'The same, followed live: Server-Sent Events, a `replay` event now and after each change of the log',
+          parameters: [sessionId],
+          responses: { '200': { description: 'Server-Sent Events', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors(400, 401, 404, 429, 503) },
+        },
+      },
+      '/inspect': {
+        get: { tags: ['inspect'], summary: 'The inspector page (asks for an API key)', security: [], responses: { '200': { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } } },
       },
       '/v1/chat/completions': {
         post: {
