@@ -7,3 +7,4 @@ export * from './processes';
 export * from './test-cluster';
 export * from './event-fixtures';
 export * from './otlp-receiver';
+export * from './tcp-proxy';

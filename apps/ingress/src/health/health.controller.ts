@@ -11,6 +11,8 @@ type Downstream = (typeof DOWNSTREAM)[number];
 
 /** What `/readyz` says of each worker: it answers and can work, it answers but is stuck, it does not answer. */
 type WorkerState = 'ready' | 'failing' | 'missing';
+/** How long `/readyz` waits for Postgres before calling it down. */
+const PROBE_TIMEOUT_MS = 2_000;
 
 @Public()
 @Controller()
@@ -36,10 +38,14 @@ export class HealthController {
   @Get('readyz')
   async ready() {
     const { database, nc, prefix } = this.resources;
-    const postgres = database.db.execute(sql`select 1`).then(
-      () => true,
-      () => false,
-    );
+    // a database that hangs rather than refuses is as good as gone: a probe answers within its timeout
+    const postgres = Promise.race([
+      database.db.execute(sql`select 1`).then(
+        () => true,
+        () => false,
+      ),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), PROBE_TIMEOUT_MS).unref()),
+    ]);
     const asked = nc.isClosed() ? Promise.resolve(null) : askServices(nc, prefix, DOWNSTREAM, 1_000);
     const [pgUp, replies] = await Promise.all([postgres, asked]);
     const down = [...(pgUp ? [] : ['postgres']), ...(replies ? [] : ['nats'])];
