@@ -146,6 +146,10 @@ describe('observability', () => {
     const session = await t.post('/v1/sessions', {});
     expect((await t.post(`/v1/sessions/${session.body.sessionId}/turns`, { text: 'a table for two', mode: 'stateful' })).status).toBe(200);
     expect((await t.post(`/v1/sessions/${session.body.sessionId}/turns`, { text: 'please fail', mode: 'stateful' })).body.error.code).toBe('LLM.UPSTREAM');
+    // the worker's line about it names the tenant, session and turn (passed explicitly: no async context)
+    const warned = await waitFor(() => jsonLines(t.cluster, 'responder').find((l) => l.level === 'warn' && l.sessionId === session.body.sessionId), { what: "the responder's warning" });
+    expect(warned).toMatchObject({ tenantId: 'default', turnId: expect.any(String), component: 'TurnResponder' });
+    expect(warned.msg).toContain('LLM.UPSTREAM');
     expect((await t.post('/v1/sessions', { userId: 42 })).status).toBe(400);
 
     expect((await scrape(`${t.baseUrl}/metrics`)).status).toBe(401);

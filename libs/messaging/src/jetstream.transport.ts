@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { BaseRpcContext, Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
 import { jetstream, type Consumer, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { eventsStreamName, healthSubject, parseStoredEvent, UnknownSchemaVersionError, type RecordedEvent, type StoredEvent } from '@parley/contracts';
+import { eventsStreamName, healthSubject, logIdsOf, parseStoredEvent, UnknownSchemaVersionError, type LogContext, type RecordedEvent, type StoredEvent } from '@parley/contracts';
 import { ZodError } from 'zod';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { ensureDeadLetterStream, publishDeadLetter } from './dead-letters';
@@ -48,8 +48,6 @@ export interface JetStreamTransportOptions {
    * message is redelivered later instead.
    */
   giveUp?: (event: StoredEvent) => Promise<void>;
-  /** Runs each message's work, e.g. inside a log context naming its tenant, session and turn. */
-  around?: <T>(event: StoredEvent, work: () => Promise<T>) => Promise<T>;
   /** What the service says of itself when asked for its health, besides that it answers (see `HealthReply`). */
   health?: () => { problem?: string; warning?: string };
   /** Told what becomes of each message (for metrics). */
@@ -196,8 +194,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
               observer?.started(event.type, waited);
               span.setAttribute('parley.queue_wait_ms', Math.round(waited * 1000));
             }
-            const work = () => this.handle(event, msg, opened);
-            deferred.notYet = (await (this.options.around ? this.options.around(event, work) : work())) ?? undefined;
+            deferred.notYet = (await this.handle(event, msg, opened)) ?? undefined;
           });
           if (!deferred.notYet) return;
           const { message, until } = deferred.notYet;
@@ -239,8 +236,8 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
         } catch (error) {
           // data that does not validate never will (a key lookup that failed might: that is retried)
           if (error instanceof ZodError || error instanceof UnknownSchemaVersionError) {
-            await this.options.giveUp?.(event).catch((cause: unknown) => this.log.error(`giving up on ${where(event, msg)} failed: ${describeError(cause)}`));
-            return this.deadLetter(msg, 'unreadable', `unreadable ${event.type}: ${describeError(error)}`);
+            await this.options.giveUp?.(event).catch((cause: unknown) => this.log.error(`giving up on ${where(event, msg)} failed: ${describeError(cause)}`, logIdsOf(event)));
+            return this.deadLetter(msg, 'unreadable', `unreadable ${event.type}: ${describeError(error)}`, logIdsOf(event));
           }
           throw error;
         }
@@ -252,7 +249,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
         if (error instanceof NotYet) return error;
         const reason = describeError(error);
         if (attempt < retries) {
-          this.log.warn(`${where(event, msg)} failed, retrying in place: ${reason}`);
+          this.log.warn(`${where(event, msg)} failed, retrying in place: ${reason}`, logIdsOf(event));
           msg.working();
           await sleep(retryDelayMs(attempt + 1));
           continue;
@@ -268,22 +265,22 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       try {
         await this.options.giveUp?.(event);
       } catch (error) {
-        this.log.error(`giving up on ${where(event, msg)} failed, redelivery later: ${describeError(error)}`);
+        this.log.error(`giving up on ${where(event, msg)} failed, redelivery later: ${describeError(error)}`, logIdsOf(event));
         return void msg.nak(retryDelayMs(msg.info.deliveryCount));
       }
-      await this.deadLetter(msg, kind, `${where(event, msg)} kept failing: ${reason}`);
+      await this.deadLetter(msg, kind, `${where(event, msg)} kept failing: ${reason}`, logIdsOf(event));
       return void this.options.observer?.settled(event.type, 'dead-lettered');
     }
     const delay = retryDelayMs(msg.info.deliveryCount + attempts);
-    this.log.warn(`${where(event, msg)} failed ${attempts} times, redelivery in ${delay} ms: ${reason}`);
+    this.log.warn(`${where(event, msg)} failed ${attempts} times, redelivery in ${delay} ms: ${reason}`, logIdsOf(event));
     msg.nak(delay);
     this.options.observer?.settled(event.type, 'retried');
   }
 
   /** Stores the message in the dead-letter stream, then stops its redelivery; nak'ed if storing fails. */
-  private async deadLetter(msg: JsMsg, kind: DeadLetterKind, reason: string): Promise<void> {
+  private async deadLetter(msg: JsMsg, kind: DeadLetterKind, reason: string, ids: LogContext = {}): Promise<void> {
     const { nc, prefix, service } = this.options;
-    this.log.error(`Dead-lettering message on ${msg.subject}: ${reason}`);
+    this.log.error(`Dead-lettering message on ${msg.subject}: ${reason}`, ids);
     try {
       await publishDeadLetter(nc, prefix, {
         service,
@@ -297,7 +294,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       msg.term(); // no reason string: nats-server 2.9 does not understand `+TERM <reason>`
       this.options.observer?.deadLettered(kind);
     } catch (error) {
-      this.log.error(`Could not store the dead letter, will retry: ${describeError(error)}`);
+      this.log.error(`Could not store the dead letter, will retry: ${describeError(error)}`, ids);
       msg.nak(retryDelayMs(msg.info.deliveryCount));
     }
   }

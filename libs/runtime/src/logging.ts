@@ -1,32 +1,9 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { Logger, type LoggerService } from '@nestjs/common';
 import { context as otelContext, isSpanContextValid, trace } from '@opentelemetry/api';
 import pino, { type Logger as Pino } from 'pino';
 import pretty from 'pino-pretty';
 
-/** What a log line says of the work it was written in: the request, tenant, session and turn. */
-export interface LogContext {
-  requestId?: string;
-  tenantId?: string;
-  sessionId?: string;
-  turnId?: string;
-}
-
-const context = new AsyncLocalStorage<LogContext>();
-
-/** Runs `work` with these ids on every line it logs (on top of any the caller had). */
-export function withLogContext<T>(ids: LogContext, work: () => T): T {
-  return context.run({ ...context.getStore(), ...ids }, work);
-}
-
-/** The current work's ids, by reference: what is added later shows on lines written from it. */
-export const currentLogContext = (): LogContext | undefined => context.getStore();
-
-/** Adds ids to the current work's lines from here on (the tenant, once the key is checked). */
-export function addLogContext(ids: LogContext): void {
-  const store = context.getStore();
-  if (store) Object.assign(store, ids);
-}
+export type { LogContext } from '@parley/contracts';
 
 export type LogFormat = 'json' | 'pretty';
 
@@ -35,7 +12,8 @@ const LEVELS: Record<string, pino.Level> = { error: 'error', warn: 'warn', log: 
 
 /**
  * The process's logger: one JSON line per entry (pino) with its level, time, service, instance,
- * component and, wherever known, the request, tenant, session and turn ids (`withLogContext`) —
+ * component and, wherever known, the request, tenant, session and turn ids (a `LogContext` the
+ * caller passes: `new Logger('x').warn(message, logIdsOf(event))`) —
  * or, with `pretty`, the same readable in a terminal. Never the text of a conversation: the lines
  * say what happened to which ids (see `describeError` for errors).
  */
@@ -46,12 +24,10 @@ export function createLogger(options: { service: string; instanceId: string; lev
     base,
     messageKey: 'msg',
     timestamp: pino.stdTimeFunctions.isoTime,
+    // with tracing on, the line's trace: logs and spans of one turn are found by the same id
     mixin: () => {
-      const ids: Record<string, string> = { ...context.getStore() };
-      // with tracing on, the line's trace: logs and spans of one turn are found by the same id
       const span = trace.getSpan(otelContext.active())?.spanContext();
-      if (span && isSpanContextValid(span)) ids.traceId = span.traceId;
-      return ids;
+      return span && isSpanContextValid(span) ? { traceId: span.traceId } : {};
     },
     formatters: { level: (label) => ({ level: label }) },
   };
@@ -64,33 +40,42 @@ export function createLogger(options: { service: string; instanceId: string; lev
 /** Nest's own start-up chatter (every module loaded, every route mapped): debug, not info. */
 const STARTUP = new Set(['InstanceLoader', 'RoutesResolver', 'RouterExplorer', 'NestFactory', 'NestMicroservice', 'NestApplication']);
 
-/** Nest's logger on top of pino: Nest's own lines and every `new Logger(component)` go through it. */
+/**
+ * Nest's logger on top of pino: Nest's own lines and every `new Logger(component)` go through it.
+ * Nest passes `(message, ...params, component)`; an object among the params is a line's fields (its
+ * `LogContext`), a string before the component an error's stack.
+ */
 export class PinoNestLogger implements LoggerService {
   constructor(private readonly pino: Pino) {}
 
-  log(message: unknown, component?: string): void {
-    this.write(component && STARTUP.has(component) ? 'debug' : 'info', message, component);
+  log(message: unknown, ...params: unknown[]): void {
+    const component = params.at(-1);
+    this.write(typeof component === 'string' && STARTUP.has(component) ? 'debug' : 'info', message, params);
   }
-  error(message: unknown, stackOrComponent?: string, component?: string): void {
-    // Nest passes (message, stack, component) or (message, component)
-    const [stack, where] = component !== undefined ? [stackOrComponent, component] : [undefined, stackOrComponent];
-    this.write('error', message, where, stack);
+  error(message: unknown, ...params: unknown[]): void {
+    this.write('error', message, params);
   }
-  warn(message: unknown, component?: string): void {
-    this.write('warn', message, component);
+  warn(message: unknown, ...params: unknown[]): void {
+    this.write('warn', message, params);
   }
-  debug(message: unknown, component?: string): void {
-    this.write('debug', message, component);
+  debug(message: unknown, ...params: unknown[]): void {
+    this.write('debug', message, params);
   }
-  verbose(message: unknown, component?: string): void {
-    this.write('trace', message, component);
+  verbose(message: unknown, ...params: unknown[]): void {
+    this.write('trace', message, params);
   }
-  fatal(message: unknown, component?: string): void {
-    this.write('fatal', message, component);
+  fatal(message: unknown, ...params: unknown[]): void {
+    this.write('fatal', message, params);
   }
 
-  private write(level: pino.Level, message: unknown, component?: string, stack?: string): void {
-    const fields = { ...(component ? { component } : {}), ...(stack ? { stack } : {}) };
+  private write(level: pino.Level, message: unknown, params: unknown[]): void {
+    if (!this.pino.isLevelEnabled(level)) return;
+    const fields: Record<string, unknown> = {};
+    const last = params.length - 1;
+    params.forEach((param, i) => {
+      if (typeof param === 'string') fields[i === last ? 'component' : 'stack'] = param;
+      else if (param && typeof param === 'object') Object.assign(fields, param);
+    });
     if (typeof message === 'string') this.pino[level](fields, message);
     else if (message instanceof Error) this.pino[level]({ ...fields, err: { name: message.name, stack: message.stack?.split('\n').slice(1).join('\n') } }, message.name);
     else this.pino[level]({ ...fields, data: message }, typeof message);

@@ -1,25 +1,14 @@
 import { Logger, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { isSessionStream, parseSettings, sessionIdOf, type ServiceName, type Settings, type StoredEvent } from '@parley/contracts';
+import { parseSettings, type ServiceName, type Settings, type StoredEvent } from '@parley/contracts';
 import { JetStreamTransport, RethrowRpcErrors, type ConsumerSpec } from '@parley/messaging';
 import { giveUpOnTurn } from './give-up';
-import { withLogContext } from './logging';
 import { serveMetrics } from './metrics';
 import { openResources, type Resources } from './resources';
 import { WorkerMonitor } from './worker-monitor';
 
 /** Each worker's metrics port under `PARLEY_METRICS_PORT=auto` (another free one when it is taken). */
 export const METRICS_PORTS: Partial<Record<ServiceName, number>> = { router: 9101, 'session-projector': 9102, responder: 9103, relay: 9104 };
-
-/** The ids a message's log lines carry: its tenant, its session (if it is one's), its turn. */
-function idsOf(event: StoredEvent) {
-  const turnId = (event.data as { turnId?: unknown }).turnId;
-  return {
-    tenantId: event.metadata.tenantId,
-    ...(isSessionStream(event.streamId) ? { sessionId: sessionIdOf(event.streamId) } : {}),
-    ...(typeof turnId === 'string' ? { turnId } : event.metadata.correlationId ? { turnId: event.metadata.correlationId } : {}),
-  };
-}
 
 /** Prints a startup failure as one clear message (no stack for expected misconfiguration) and exits 1. */
 export function exitOnStartupFailure(service: string, error: unknown): never {
@@ -92,8 +81,6 @@ export async function runWorker<S extends ServiceName>(definition: WorkerDefinit
         giveUp: definition.handlesTurns ? (event) => giveUpOnTurn(resources, event) : undefined,
         health: () => monitor.health(),
         observer: monitor,
-        // every line a message's work logs names its tenant, session and turn (never its text)
-        around: (event, work) => withLogContext(idsOf(event), work),
       }),
       logger: resources.nestLogger,
     });

@@ -2,8 +2,9 @@ import { Injectable, SetMetadata, createParamDecorator, type CanActivate, type E
 import { Reflector } from '@nestjs/core';
 import type { ResolvedTenantSettings } from '@parley/contracts';
 import { TenantDirectory, type Caller } from '@parley/event-store';
-import { addLogContext } from '@parley/runtime';
+import type { LogContext } from '@parley/runtime';
 import type { FastifyRequest } from 'fastify';
+import { logContextOf } from '../http/access-log';
 import { ApiError } from '../http/api-error';
 import { RateLimiter } from './rate-limiter';
 
@@ -14,6 +15,8 @@ export const Public = () => SetMetadata(PUBLIC, true);
 /** The tenant a request speaks for, with its settings. */
 export interface TenantContext extends Caller {
   settings: ResolvedTenantSettings;
+  /** The request's log context: what handles the request adds the session and turn to it. */
+  log?: LogContext;
 }
 
 type AuthenticatedRequest = FastifyRequest & { tenant?: TenantContext };
@@ -51,8 +54,9 @@ export class AuthGuard implements CanActivate {
     const settings = await this.tenants.settings(caller.tenantId);
     const wait = this.limiter.take(caller.keyId, settings.rateLimitPerMinute);
     if (wait > 0) throw new ApiError('RATE_LIMITED', `Rate limit of ${settings.rateLimitPerMinute} requests per minute reached; retry in ${wait} s`, { retryAfterSeconds: wait });
-    request.tenant = { ...caller, settings };
-    addLogContext({ tenantId: caller.tenantId }); // every line of the request names its tenant from here
+    const log = logContextOf(request);
+    log.tenantId = caller.tenantId; // the request's lines name its tenant from here
+    request.tenant = { ...caller, settings, log };
     return true;
   }
 }

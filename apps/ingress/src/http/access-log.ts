@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger as Pino } from 'pino';
-import { currentLogContext, withLogContext, type LogContext, type Metrics } from '@parley/runtime';
+import type { LogContext, Metrics } from '@parley/runtime';
 
 /** A client's own request id is kept (and echoed) when it is a sane one; else one is made. */
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
@@ -11,6 +11,12 @@ const tracer = trace.getTracer('parley.ingress');
 const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
 
 type Traced = FastifyRequest & { logContext?: LogContext; startedAt?: bigint; span?: Span };
+
+/**
+ * The request's log context: its id from the start, the tenant once the key is checked, the
+ * session and turn once known (what handles the request adds them to this object).
+ */
+export const logContextOf = (request: FastifyRequest): LogContext => ((request as Traced).logContext ??= {});
 
 /** The route's pattern (`/v1/sessions/:sessionId/turns`), never its ids; `unmatched` for a 404. */
 const routeOf = (request: FastifyRequest) => request.routeOptions.url ?? 'unmatched';
@@ -29,13 +35,8 @@ export function traceRequests(fastify: FastifyInstance, log: Pino, metrics: Metr
     const requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     void reply.header('x-request-id', requestId);
     request.startedAt = process.hrtime.bigint();
-    const inLogContext = () =>
-      withLogContext({ requestId }, () => {
-        // the same object the work below adds to (tenant, session, turn), kept for the access line
-        request.logContext = currentLogContext();
-        done();
-      });
-    if (PROBES.has(routeOf(request))) return inLogContext(); // no trace per probe
+    logContextOf(request).requestId = requestId;
+    if (PROBES.has(routeOf(request))) return done(); // no trace per probe
     const parent = propagation.extract(ROOT_CONTEXT, request.headers);
     const span = tracer.startSpan(
       `${request.method} ${routeOf(request)}`,
@@ -43,7 +44,7 @@ export function traceRequests(fastify: FastifyInstance, log: Pino, metrics: Metr
       parent,
     );
     request.span = span;
-    context.with(trace.setSpan(parent, span), inLogContext);
+    context.with(trace.setSpan(parent, span), done);
   });
   fastify.addHook('onResponse', (request: Traced, reply, done) => {
     const seconds = request.startedAt ? Number(process.hrtime.bigint() - request.startedAt) / 1e9 : 0;

@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, HttpException, Logger, type ExceptionFilter } from '@nestjs/common';
-import type { ErrorBody } from '@parley/contracts';
+import type { ErrorBody, LogContext } from '@parley/contracts';
 import { describeError, unavailableDependency } from '@parley/messaging';
 import type { FastifyReply } from 'fastify';
 import { ZodError } from 'zod';
@@ -93,15 +93,16 @@ export class ApiExceptionFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
-    const request = host.switchToHttp().getRequest<{ url?: string }>();
+    const request = host.switchToHttp().getRequest<{ url?: string; logContext?: LogContext }>();
+    const ids = request.logContext ?? {};
     const { status, body: native } = this.toResponse(exception);
     const body = isOpenAiPath(request.url ?? '') ? openAiErrorBody(status, native) : native;
     // what failed and where, never the data it failed on (see describeError)
-    if (status >= 500 && status !== 502 && status !== 503 && status !== 504) this.log.error(`${describeError(exception)}${stackOf(exception)}`);
+    if (status >= 500 && status !== 502 && status !== 503 && status !== 504) this.log.error(`${describeError(exception)}${stackOf(exception)}`, ids);
     if (status === 401) void reply.header('www-authenticate', 'Bearer');
     const retryAfter = (native.error.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
     if ((status === 429 || status === 503) && typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
-    if (status === 503 && native.error.code === 'SERVICE.UNAVAILABLE') this.log.warn(describeError(exception));
+    if (status === 503 && native.error.code === 'SERVICE.UNAVAILABLE') this.log.warn(describeError(exception), ids);
     void reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
   }
 

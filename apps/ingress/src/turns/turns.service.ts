@@ -28,7 +28,7 @@ import { answerUsage, derivedId, routeMessage, routingEvents, type RouteDecision
 import { ConcurrencyError, DuplicateEventError, EventStore, StreamErasedError, StreamInactiveError, StreamNotFoundError } from '@parley/event-store';
 import { cancelSessionTurns, cancelTurn, EventPublisher, TurnReplies, watchStream } from '@parley/messaging';
 import type { FaqMatch } from '@parley/knowledge';
-import { addLogContext, RESOURCES, TenantMatchers, type Connections } from '@parley/runtime';
+import { RESOURCES, TenantMatchers, type Connections } from '@parley/runtime';
 import { ApiError } from '../http/api-error';
 import type { TenantContext } from '../auth/auth.guard';
 import { TURN_LIMITS, TURN_REPLIES, type TurnLimits } from '../ingress.tokens';
@@ -215,13 +215,13 @@ export class TurnsService {
 
   private async runTurn(request: TurnRequest): Promise<Answered> {
     const { tenantId } = request.tenant;
-    addLogContext({ ...(request.sessionId ? { sessionId: request.sessionId } : {}) });
     const idleSeconds = request.tenant.settings.sessionIdleSeconds;
     const scope = `${tenantId}\u0000${request.sessionId ?? 'stateless'}\u0000${request.idempotencyKey}`;
     const turnId = request.idempotencyKey ? derivedId(scope, 'turn') : randomUUID();
     const eventId = request.idempotencyKey ? derivedId(scope, 'UserMessageReceived') : randomUUID();
     const streamId = request.sessionId ? sessionStreamId(request.sessionId) : turnStreamId(turnId);
-    addLogContext({ turnId });
+    // the request's access line (and any error line) names the session and turn
+    if (request.tenant.log) Object.assign(request.tenant.log, { ...(request.sessionId ? { sessionId: request.sessionId } : {}), turnId });
     const message: NewEvent<'UserMessageReceived'> = {
       eventId,
       type: 'UserMessageReceived',

@@ -1,3 +1,4 @@
+import { logIdsOf } from '@parley/contracts';
 import { Logger } from '@nestjs/common';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { Client } from 'pg';
@@ -91,7 +92,7 @@ export class RelayLeader {
           await this.options.setAside(unpublishable);
           this.setAsideCount++;
           const { event, reason } = unpublishable;
-          this.log.error(`${event.type} ${event.eventId} of ${event.streamId}@${event.version} cannot be published and was dead-lettered: ${reason}`);
+          this.log.error(`${event.type} ${event.eventId} of ${event.streamId}@${event.version} cannot be published and was dead-lettered: ${reason}`, logIdsOf(event));
         });
         await relay.resume();
         while (!this.stopped) {

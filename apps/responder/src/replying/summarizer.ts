@@ -1,3 +1,4 @@
+import { logIdsOf } from '@parley/contracts';
 import { Logger } from '@nestjs/common';
 import type { RecordedEvent } from '@parley/contracts';
 import { cutToTokens, evolveSession, planSummary, summarized, summaryPrompt, summaryShare, summaryUsage, type SessionState } from '@parley/conversation';
@@ -47,7 +48,7 @@ export class Summarizer {
     if (this.stop.signal.aborted || this.running.has(streamId) || this.running.size >= this.limit) return;
     if (!planSummary(evolveSession(state, reply), budget)) return;
     const work = this.summarize(streamId, reply, budget)
-      .catch((error: unknown) => this.log.warn(`summary of ${streamId} not written (tried again after a later reply): ${describeError(error)}`))
+      .catch((error: unknown) => this.log.warn(`summary of ${streamId} not written (tried again after a later reply): ${describeError(error)}`, logIdsOf(reply)))
       .finally(() => this.running.delete(streamId));
     this.running.set(streamId, work);
   }

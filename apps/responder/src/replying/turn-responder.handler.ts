@@ -1,6 +1,6 @@
 import { Controller, Inject, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
-import { routeInfoOf, turnReplyOf, type NewEvent, type RecordedEvent } from '@parley/contracts';
+import { logIdsOf, routeInfoOf, turnReplyOf, type NewEvent, type RecordedEvent } from '@parley/contracts';
 import { answerUsage, contextDigest, failed, remembered, replied, superseded } from '@parley/conversation';
 import { DuplicateEventError, EventStore, EventTooLargeError, SessionStates, StreamErasedError, UserErasedError, UserMemoryStore } from '@parley/event-store';
 import { LlmError, type Llm } from '@parley/llm';
@@ -77,7 +77,7 @@ export class TurnResponderHandler implements OnModuleDestroy {
       });
     } catch (error) {
       if (!(error instanceof LlmError)) throw error; // our bug or infrastructure: let the transport retry
-      this.log.warn(`Turn ${routed.data.turnId} failed: ${error.code} ${error.message}`);
+      this.log.warn(`Turn ${routed.data.turnId} failed: ${error.code} ${error.message}`, logIdsOf(routed));
       outcome = failed(routed, { code: error.code, message: error.message });
     } finally {
       generation.finish();

@@ -1,6 +1,6 @@
 import { Controller, Inject, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
-import { audienceOf, type RecordedEvent } from '@parley/contracts';
+import { audienceOf, logIdsOf, type RecordedEvent } from '@parley/contracts';
 import { SessionProjectionRepository, SessionStates } from '@parley/event-store';
 import { ANY_EVENT, describeError } from '@parley/messaging';
 
@@ -47,7 +47,7 @@ export class SessionProjectionHandler implements OnModuleDestroy {
     else {
       const timer = setTimeout(() => {
         this.write(event.streamId, event.metadata.tenantId).catch((error: unknown) =>
-          this.log.warn(`session row ${event.streamId} not written (readers fold the log past it): ${describeError(error)}`),
+          this.log.warn(`session row ${event.streamId} not written (readers fold the log past it): ${describeError(error)}`, logIdsOf(event)),
         );
       }, this.quietMs);
       this.behind.set(event.streamId, { tenantId: event.metadata.tenantId, timer });
