@@ -2,8 +2,9 @@
  * The OpenAI-compatible API through the official `openai` npm client, unmodified, pointed at
  * ingress: stateless and stateful chat completions, streamed and not, usage chunks, tools passed
  * through, a Vapi-style client resending the whole history, OpenAI's error shapes, the Responses
- * API with `previous_response_id` kept in the log (continued, branched, streamed, not stored), and
- * tenant isolation on all of it.
+ * API with `previous_response_id` kept in the log (continued, branched, streamed, not stored), the
+ * client's sampling and output parameters passed on to the model and recorded with the turn, the
+ * models a request may name, and tenant isolation on all of it.
  */
 import OpenAI from 'openai';
 import { connectDatabase, EventStore } from '@parley/event-store';
@@ -30,7 +31,7 @@ describe('OpenAI-compatible API with the official client', () => {
   const llmSaw = (text: string) => t.llm.requests.filter((r) => r.messages.at(-1)?.content === text);
 
   beforeAll(async () => {
-    t = await startTestCluster({ label: 'openai', script: model });
+    t = await startTestCluster({ label: 'openai', script: model, env: { PARLEY_MODELS: 'gpt-4.1, other-model' } });
     client = new OpenAI({ baseURL: `${t.baseUrl}/v1`, apiKey: t.apiKey, maxRetries: 0 });
   });
   afterAll(() => t?.stop());
@@ -89,8 +90,8 @@ describe('OpenAI-compatible API with the official client', () => {
     const headers = { 'X-Parley-Session': 'my-app-conversation-42' };
     const say = (content: string, stream = false) =>
       stream
-        ? client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content }], stream: true }, { headers })
-        : client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content }] }, { headers });
+        ? client.chat.completions.create({ model: 'parley', messages: [{ role: 'user', content }], stream: true }, { headers })
+        : client.chat.completions.create({ model: 'parley', messages: [{ role: 'user', content }] }, { headers });
     await say('my name is Ada');
     const chunks = [];
     for await (const chunk of (await say('I live in Lisbon', true)) as AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>) chunks.push(chunk);
@@ -107,8 +108,8 @@ describe('OpenAI-compatible API with the official client', () => {
   });
 
   it('keeps one live session per `user`', async () => {
-    const first = await client.chat.completions.create({ model: 'm', user: 'grace', messages: [{ role: 'user', content: 'remember I like tea' }] }).withResponse();
-    const second = await client.chat.completions.create({ model: 'm', user: 'grace', messages: [{ role: 'user', content: 'what do I like?' }] }).withResponse();
+    const first = await client.chat.completions.create({ model: 'parley', user: 'grace', messages: [{ role: 'user', content: 'remember I like tea' }] }).withResponse();
+    const second = await client.chat.completions.create({ model: 'parley', user: 'grace', messages: [{ role: 'user', content: 'what do I like?' }] }).withResponse();
     expect(second.response.headers.get('x-parley-session-id')).toBe(first.response.headers.get('x-parley-session-id'));
     expect(second.data.choices[0].message.content).toBe('echo: what do I like? (4 messages)');
     expect((await t.get(`/v1/sessions/${first.response.headers.get('x-parley-session-id')}`)).body.userId).toBe('grace');
@@ -120,7 +121,7 @@ describe('OpenAI-compatible API with the official client', () => {
     const history: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [system];
     const ask = async (content: string) => {
       history.push({ role: 'user', content });
-      const params = { model: 'm', messages: [...history], call };
+      const params = { model: 'parley', messages: [...history], call };
       const { data, response } = await client.chat.completions.create(params as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming).withResponse();
       history.push({ role: 'assistant', content: data.choices[0].message.content });
       return { data, sessionId: response.headers.get('x-parley-session-id')! };
@@ -128,7 +129,7 @@ describe('OpenAI-compatible API with the official client', () => {
     await ask('a table for two');
     await ask('tomorrow at eight');
     // the SDK (or the platform) retries the last request: the same turn, not a second one
-    const retry = await client.chat.completions.create({ model: 'm', messages: history.slice(0, -1), call } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming);
+    const retry = await client.chat.completions.create({ model: 'parley', messages: history.slice(0, -1), call } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming);
     const { data, sessionId } = await ask('under the name Lovelace');
     expect(retry.choices[0].message.content).toBe('echo: tomorrow at eight (4 messages)');
     expect(data.choices[0].message.content).toBe('echo: under the name Lovelace (6 messages)');
@@ -158,10 +159,10 @@ describe('OpenAI-compatible API with the official client', () => {
       { role: 'assistant', content: 'Hi, Sakura here, how can I help?' },
       { role: 'user', content: 'a table for four' },
     ];
-    const first = await client.chat.completions.create({ model: 'm', messages: [...history], call } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming);
+    const first = await client.chat.completions.create({ model: 'parley', messages: [...history], call } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming);
     expect(first.choices[0].message.content).toBe('echo: a table for four (3 messages)');
     history.push({ role: 'assistant', content: first.choices[0].message.content }, { role: 'user', content: 'at seven tonight' });
-    await client.chat.completions.create({ model: 'm', messages: [...history], call } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming);
+    await client.chat.completions.create({ model: 'parley', messages: [...history], call } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming);
     expect(llmSaw('at seven tonight')[0].messages.map((m) => m.content)).toEqual(history.map((m) => m.content));
   });
 
@@ -170,40 +171,40 @@ describe('OpenAI-compatible API with the official client', () => {
       { type: 'function', function: { name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } } },
     ];
     const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [{ role: 'user', content: 'weather in Paris?' }];
-    const first = await client.chat.completions.create({ model: 'm', messages, tools });
+    const first = await client.chat.completions.create({ model: 'parley', messages, tools });
     expect(first.choices[0].finish_reason).toBe('tool_calls');
     const call = first.choices[0].message.tool_calls![0] as OpenAI.Chat.Completions.ChatCompletionMessageFunctionToolCall;
     expect(call.function).toEqual({ name: 'get_weather', arguments: JSON.stringify({ city: 'Paris' }) });
     expect(llmSaw('weather in Paris?')[0].tools).toEqual([expect.objectContaining({ type: 'function', function: expect.objectContaining({ name: 'get_weather' }) })]);
 
     messages.push(first.choices[0].message, { role: 'tool', tool_call_id: call.id, content: 'sunny, 21°C' });
-    const second = await client.chat.completions.create({ model: 'm', messages, tools });
+    const second = await client.chat.completions.create({ model: 'parley', messages, tools });
     expect(second.choices[0]).toMatchObject({ finish_reason: 'stop', message: { content: 'The weather: sunny, 21°C' } });
   });
 
   it('runs tool round trips inside a kept conversation, and later turns see them', async () => {
     const tools: OpenAI.Chat.Completions.ChatCompletionTool[] = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
     const headers = { 'X-Parley-Session': 'weather-chat-1' };
-    const first = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'weather in Paris, please?' }], tools }, { headers });
+    const first = await client.chat.completions.create({ model: 'parley', messages: [{ role: 'user', content: 'weather in Paris, please?' }], tools }, { headers });
     expect(first.choices[0].finish_reason).toBe('tool_calls');
     const call = first.choices[0].message.tool_calls![0];
     // the client sends only the tool's result: Parley has the rest
-    const second = await client.chat.completions.create({ model: 'm', messages: [{ role: 'tool', tool_call_id: call.id, content: 'rainy, 12°C' }], tools }, { headers });
+    const second = await client.chat.completions.create({ model: 'parley', messages: [{ role: 'tool', tool_call_id: call.id, content: 'rainy, 12°C' }], tools }, { headers });
     expect(second.choices[0].message.content).toBe('The weather: rainy, 12°C');
     const sawResult = t.llm.requests.find((r) => r.messages.at(-1)?.content === 'rainy, 12°C')!;
     expect(sawResult.messages.slice(1).map((m) => m.role)).toEqual(['user', 'assistant', 'tool']);
     expect((sawResult.messages[2].tool_calls as { id: string }[])[0].id).toBe(call.id);
-    await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'and what about tomorrow?' }] }, { headers });
+    await client.chat.completions.create({ model: 'parley', messages: [{ role: 'user', content: 'and what about tomorrow?' }] }, { headers });
     expect(llmSaw('and what about tomorrow?')[0].messages.slice(1).map((m) => m.role)).toEqual(['user', 'assistant', 'tool', 'assistant', 'user']);
 
     // a Vapi-style client resends everything, tool call and result included, with its call.id
     const vapi = { id: `call-tools-${Date.now()}` };
     const history: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [{ role: 'system', content: 'You are a weather line.' }, { role: 'user', content: 'weather in Rome?' }];
-    const asked = await client.chat.completions.create({ model: 'm', messages: [...history], tools, call: vapi } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming);
+    const asked = await client.chat.completions.create({ model: 'parley', messages: [...history], tools, call: vapi } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming);
     const romeCall = asked.choices[0].message.tool_calls![0];
     history.push(asked.choices[0].message, { role: 'tool', tool_call_id: romeCall.id, content: 'sunny, 24°C' });
     const { data, response } = await client.chat.completions
-      .create({ model: 'm', messages: [...history], tools, call: vapi } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming)
+      .create({ model: 'parley', messages: [...history], tools, call: vapi } as OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming)
       .withResponse();
     expect(data.choices[0].message.content).toBe('The weather: sunny, 24°C');
     const events = await eventsOf(`session-${response.headers.get('x-parley-session-id')}`);
@@ -219,12 +220,12 @@ describe('OpenAI-compatible API with the official client', () => {
 
   it("answers errors in OpenAI's shape, which the client turns into its typed errors", async () => {
     const anonymous = new OpenAI({ baseURL: `${t.baseUrl}/v1`, apiKey: 'pk_wrong', maxRetries: 0 });
-    await expect(anonymous.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({
+    await expect(anonymous.chat.completions.create({ model: 'parley', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({
       status: 401,
       code: 'invalid_api_key',
       type: 'invalid_request_error',
     });
-    const bad = await client.chat.completions.create({ model: 'm', messages: [] }).catch((e: unknown) => e);
+    const bad = await client.chat.completions.create({ model: 'parley', messages: [] }).catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
     expect(bad).toMatchObject({ status: 400, type: 'invalid_request_error' });
     const res = await t.post('/v1/chat/completions', { messages: [{ role: 'user', content: 'hi' }], whatever: { unknown: true }, temperature: 0.2 });
@@ -276,35 +277,35 @@ describe('OpenAI-compatible API with the official client', () => {
     });
 
     it('branches from an earlier response into a fork, leaving the original conversation as it was', async () => {
-      const root = await client.responses.create({ model: 'm', input: 'I want a red car' });
-      const later = await client.responses.create({ model: 'm', input: 'actually make it blue', previous_response_id: root.id });
-      const branch = await client.responses.create({ model: 'm', input: 'with a sunroof', previous_response_id: root.id });
+      const root = await client.responses.create({ model: 'parley', input: 'I want a red car' });
+      const later = await client.responses.create({ model: 'parley', input: 'actually make it blue', previous_response_id: root.id });
+      const branch = await client.responses.create({ model: 'parley', input: 'with a sunroof', previous_response_id: root.id });
       expect(contentsFor('with a sunroof').slice(1)).toEqual(['I want a red car', 'echo: I want a red car (2 messages)', 'with a sunroof']);
       const [, rootSession] = /^resp_([0-9a-f]{32})/.exec(root.id)!;
       const [, branchSession] = /^resp_([0-9a-f]{32})/.exec(branch.id)!;
       expect(branchSession).not.toBe(rootSession);
       // the original goes on from its latest response, unaware of the branch
-      await client.responses.create({ model: 'm', input: 'and leather seats', previous_response_id: later.id });
+      await client.responses.create({ model: 'parley', input: 'and leather seats', previous_response_id: later.id });
       expect(contentsFor('and leather seats').slice(1, -1)).toEqual(['I want a red car', 'echo: I want a red car (2 messages)', 'actually make it blue', 'echo: actually make it blue (4 messages)']);
     });
 
     it('returns the original response to a retry with the same Idempotency-Key, also one that continued a conversation', async () => {
-      const first = await client.responses.create({ model: 'm', input: 'retry me once' }, { headers: { 'Idempotency-Key': 'resp-retry-1' } });
-      const again = await client.responses.create({ model: 'm', input: 'retry me once' }, { headers: { 'Idempotency-Key': 'resp-retry-1' } });
+      const first = await client.responses.create({ model: 'parley', input: 'retry me once' }, { headers: { 'Idempotency-Key': 'resp-retry-1' } });
+      const again = await client.responses.create({ model: 'parley', input: 'retry me once' }, { headers: { 'Idempotency-Key': 'resp-retry-1' } });
       expect(again.id).toBe(first.id);
-      const next = await client.responses.create({ model: 'm', input: 'and once more', previous_response_id: first.id }, { headers: { 'Idempotency-Key': 'resp-retry-2' } });
-      const retried = await client.responses.create({ model: 'm', input: 'and once more', previous_response_id: first.id }, { headers: { 'Idempotency-Key': 'resp-retry-2' } });
+      const next = await client.responses.create({ model: 'parley', input: 'and once more', previous_response_id: first.id }, { headers: { 'Idempotency-Key': 'resp-retry-2' } });
+      const retried = await client.responses.create({ model: 'parley', input: 'and once more', previous_response_id: first.id }, { headers: { 'Idempotency-Key': 'resp-retry-2' } });
       expect(retried.id).toBe(next.id); // not a fork: the same turn
       expect(llmSaw('retry me once')).toHaveLength(1);
       expect(llmSaw('and once more')).toHaveLength(1);
     });
 
     it('answers store: false statelessly, from the previous conversation and the input, and keeps nothing to continue', async () => {
-      const kept = await client.responses.create({ model: 'm', input: 'the code word is tulip' });
-      const unstored = await client.responses.create({ model: 'm', input: 'what is the code word?', previous_response_id: kept.id, store: false });
+      const kept = await client.responses.create({ model: 'parley', input: 'the code word is tulip' });
+      const unstored = await client.responses.create({ model: 'parley', input: 'what is the code word?', previous_response_id: kept.id, store: false });
       expect(unstored).toMatchObject({ store: false, output_text: 'echo: what is the code word? (3 messages)' });
       expect(unstored.id).toMatch(/^resp_[0-9a-f]{32}$/);
-      await expect(client.responses.create({ model: 'm', input: 'and now?', previous_response_id: unstored.id })).rejects.toMatchObject({ status: 400, code: 'previous_response_not_found' });
+      await expect(client.responses.create({ model: 'parley', input: 'and now?', previous_response_id: unstored.id })).rejects.toMatchObject({ status: 400, code: 'previous_response_not_found' });
     });
 
     it('forks natively too: POST /v1/sessions/{id}/fork starts from a version, and the fork carries its user', async () => {
@@ -328,7 +329,7 @@ describe('OpenAI-compatible API with the official client', () => {
     });
 
     it("answers an unknown previous_response_id with OpenAI's own 400", async () => {
-      const error = await client.responses.create({ model: 'm', input: 'hi', previous_response_id: 'resp_does_not_exist' }).catch((e: unknown) => e);
+      const error = await client.responses.create({ model: 'parley', input: 'hi', previous_response_id: 'resp_does_not_exist' }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(OpenAI.BadRequestError);
       expect(error).toMatchObject({ status: 400, code: 'previous_response_not_found', param: 'previous_response_id', type: 'invalid_request_error' });
       expect((error as Error).message).toContain("Previous response with id 'resp_does_not_exist' not found.");
@@ -337,17 +338,17 @@ describe('OpenAI-compatible API with the official client', () => {
 
     it('continues a stored response with function_call_output, and the conversation keeps the exchange', async () => {
       const tools: OpenAI.Responses.Tool[] = [{ type: 'function', name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } }, strict: false }];
-      const asked = await client.responses.create({ model: 'm', input: 'weather in Oslo?', tools });
+      const asked = await client.responses.create({ model: 'parley', input: 'weather in Oslo?', tools });
       const call = asked.output.find((item): item is OpenAI.Responses.ResponseFunctionToolCall => item.type === 'function_call')!;
-      const answered = await client.responses.create({ model: 'm', previous_response_id: asked.id, input: [{ type: 'function_call_output', call_id: call.call_id, output: 'snowy, -3°C' }], tools });
+      const answered = await client.responses.create({ model: 'parley', previous_response_id: asked.id, input: [{ type: 'function_call_output', call_id: call.call_id, output: 'snowy, -3°C' }], tools });
       expect(answered.output_text).toBe('The weather: snowy, -3°C');
-      const next = await client.responses.create({ model: 'm', previous_response_id: answered.id, input: 'thanks, and Bergen?' });
+      const next = await client.responses.create({ model: 'parley', previous_response_id: answered.id, input: 'thanks, and Bergen?' });
       expect(next.output_text).toBe('echo: thanks, and Bergen? (6 messages)');
     });
 
     it('passes function tools through and returns the calls as function_call items', async () => {
       const response = await client.responses.create({
-        model: 'm',
+        model: 'parley',
         input: 'weather in Paris?',
         store: false,
         tools: [{ type: 'function', name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } } }, strict: false }],
@@ -355,7 +356,7 @@ describe('OpenAI-compatible API with the official client', () => {
       const call = response.output.find((item): item is OpenAI.Responses.ResponseFunctionToolCall => item.type === 'function_call')!;
       expect(call).toMatchObject({ name: 'get_weather', arguments: JSON.stringify({ city: 'Paris' }) });
       const answer = await client.responses.create({
-        model: 'm',
+        model: 'parley',
         store: false,
         input: [{ role: 'user', content: 'weather in Paris?' }, call, { type: 'function_call_output', call_id: call.call_id, output: 'sunny, 21°C' }],
         tools: [{ type: 'function', name: 'get_weather', parameters: { type: 'object' }, strict: false }],
@@ -381,17 +382,17 @@ describe('OpenAI-compatible API with the official client', () => {
     const created = await runCli(['keys', 'create', '--tenant', 'other-co', '--name', 'test', '--json'], { DATABASE_URL: t.db.url });
     expect(created.code).toBe(0);
     const other = new OpenAI({ baseURL: `${t.baseUrl}/v1`, apiKey: (JSON.parse(created.stdout) as { key: string }).key, maxRetries: 0 });
-    const mine = await client.responses.create({ model: 'm', input: 'my secret is 4711' });
-    await expect(other.responses.create({ model: 'm', input: 'what is the secret?', previous_response_id: mine.id })).rejects.toMatchObject({ status: 400, code: 'previous_response_not_found' });
+    const mine = await client.responses.create({ model: 'parley', input: 'my secret is 4711' });
+    await expect(other.responses.create({ model: 'parley', input: 'what is the secret?', previous_response_id: mine.id })).rejects.toMatchObject({ status: 400, code: 'previous_response_not_found' });
     await expect(other.responses.retrieve(mine.id)).rejects.toMatchObject({ status: 404 });
     // the same conversation key names a different conversation per tenant
     const headers = { 'X-Parley-Session': 'shared-name' };
-    await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'tenant one speaking' }] }, { headers });
-    const theirs = await other.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'tenant two speaking' }] }, { headers });
+    await client.chat.completions.create({ model: 'parley', messages: [{ role: 'user', content: 'tenant one speaking' }] }, { headers });
+    const theirs = await other.chat.completions.create({ model: 'parley', messages: [{ role: 'user', content: 'tenant two speaking' }] }, { headers });
     expect(theirs.choices[0].message.content).toBe('echo: tenant two speaking (2 messages)');
     const [, sessionOfMine] = /^resp_([0-9a-f]{32})/.exec(mine.id)!;
     const uuid = sessionOfMine.replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
-    const probe = await other.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'probe by session id' }] }, { headers: { 'X-Parley-Session': uuid } });
+    const probe = await other.chat.completions.create({ model: 'parley', messages: [{ role: 'user', content: 'probe by session id' }] }, { headers: { 'X-Parley-Session': uuid } });
     expect(probe.choices[0].message.content).toBe('echo: probe by session id (2 messages)'); // a new conversation of its own, not mine
   });
 
@@ -403,15 +404,121 @@ describe('OpenAI-compatible API with the official client', () => {
     const front = new OpenAI({ baseURL: `${t.baseUrl}/v1`, apiKey: (JSON.parse(created.stdout) as { key: string }).key, maxRetries: 0 });
     const tools: OpenAI.Chat.Completions.ChatCompletionTool[] = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
     const headers = { 'X-Parley-Session': 'front-weather-1' };
-    const first = await front.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'weather in Oslo, please?' }], tools }, { headers });
+    const first = await front.chat.completions.create({ model: 'parley', messages: [{ role: 'user', content: 'weather in Oslo, please?' }], tools }, { headers });
     const call = first.choices[0].message.tool_calls![0];
     const { data, response } = await front.chat.completions
-      .create({ model: 'm', messages: [{ role: 'tool', tool_call_id: call.id, content: 'snowing, -3°C' }], tools }, { headers })
+      .create({ model: 'parley', messages: [{ role: 'tool', tool_call_id: call.id, content: 'snowing, -3°C' }], tools }, { headers })
       .withResponse();
     expect(data.choices[0].message.content).toBe('The weather: snowing, -3°C');
     expect(response.headers.get('x-parley-route')).toBe('stateful; reason=tool-results');
     // the result reaches the model after the call it answers, as an OpenAI-compatible server requires
     const saw = t.llm.requests.find((r) => r.messages.at(-1)?.content === 'snowing, -3°C')!;
     expect(saw.messages.slice(1).map((m) => m.role)).toEqual(['user', 'assistant', 'tool']);
+  });
+  describe("what the client asks of the model", () => {
+    const weather: OpenAI.Chat.Completions.ChatCompletionTool[] = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: {} } } }];
+    const asked = {
+      temperature: 0.2,
+      top_p: 0.9,
+      max_tokens: 40,
+      max_completion_tokens: 60,
+      stop: ['\n\n', 'END'],
+      seed: 7,
+      presence_penalty: 0.5,
+      frequency_penalty: -0.5,
+      response_format: { type: 'json_schema' as const, json_schema: { name: 'greeting', schema: { type: 'object', properties: { text: { type: 'string' } } }, strict: true } },
+      tools: weather,
+      tool_choice: 'none' as const,
+      parallel_tool_calls: false,
+    };
+    const passedOn = {
+      temperature: 0.2,
+      top_p: 0.9,
+      max_tokens: 40,
+      max_completion_tokens: 60,
+      stop: ['\n\n', 'END'],
+      seed: 7,
+      presence_penalty: 0.5,
+      frequency_penalty: -0.5,
+      response_format: asked.response_format,
+      tool_choice: 'none',
+      parallel_tool_calls: false,
+    };
+
+    it('reaches the LLM call as sent, streamed or not, stateless or in a session, and is recorded with the turn', async () => {
+      await client.chat.completions.create({ model: 'parley', messages: [{ role: 'user', content: 'params, stateless' }], ...asked });
+      expect(llmSaw('params, stateless')[0]).toMatchObject({ model: 'gpt-4o-mini', ...passedOn });
+
+      const headers = { 'X-Parley-Session': 'params-session' };
+      const stream = await client.chat.completions.create({ model: 'gpt-4.1', messages: [{ role: 'user', content: 'params, in a session' }], ...asked, stream: true }, { headers });
+      for await (const _chunk of stream) void _chunk;
+      expect(llmSaw('params, in a session')[0]).toMatchObject({ model: 'gpt-4.1', stream: true, ...passedOn });
+
+      // recorded with the message: `parley rerun --live` asks the same
+      const { data } = await client.chat.completions.create({ model: 'parley', messages: [{ role: 'user', content: 'params, again' }], temperature: 1.5, stop: 'STOP' }, { headers }).withResponse();
+      const { sessionId } = (data as unknown as { parley: { sessionId: string } }).parley;
+      const events = await eventsOf(`session-${sessionId}`);
+      const messages = events.filter((e) => e.type === 'UserMessageReceived').map((e) => e.data as { generation?: object });
+      expect(messages.at(-2)!.generation).toMatchObject({ model: 'gpt-4.1', temperature: 0.2, topP: 0.9, maxTokens: 40, maxCompletionTokens: 60, stop: ['\n\n', 'END'], seed: 7, toolChoice: 'none', parallelToolCalls: false });
+      expect(messages.at(-1)!.generation).toEqual({ temperature: 1.5, stop: ['STOP'] });
+      expect(llmSaw('params, again')[0]).toMatchObject({ temperature: 1.5, stop: ['STOP'], model: 'gpt-4o-mini' });
+      expect(llmSaw('params, again')[0]).not.toHaveProperty('top_p');
+
+      // `parley rerun --live` asks the model what each turn asked
+      const rerun = await runCli(['rerun', sessionId, '--live', '--json'], { DATABASE_URL: t.db.url, OPENAI_BASE_URL: t.llm.url });
+      expect(rerun.code).toBe(0);
+      expect(llmSaw('params, in a session').at(-1)).toMatchObject({ model: 'gpt-4.1', ...passedOn });
+      expect(llmSaw('params, again').at(-1)).toMatchObject({ temperature: 1.5, stop: ['STOP'], model: 'gpt-4o-mini' });
+      expect(llmSaw('params, again')).toHaveLength(2);
+    });
+
+    it('reaches the LLM through the Responses API too (max_output_tokens, text.format, tool_choice)', async () => {
+      await client.responses.create({
+        model: 'other-model',
+        input: 'responses params',
+        temperature: 0.3,
+        top_p: 0.5,
+        max_output_tokens: 33,
+        text: { format: { type: 'json_schema', name: 'answer', schema: { type: 'object', properties: { a: { type: 'string' } } }, strict: true } },
+        tools: [{ type: 'function', name: 'lookup', parameters: { type: 'object', properties: {} }, strict: false }],
+        tool_choice: { type: 'function', name: 'lookup' },
+        parallel_tool_calls: true,
+      });
+      expect(llmSaw('responses params')[0]).toMatchObject({
+        model: 'other-model',
+        temperature: 0.3,
+        top_p: 0.5,
+        max_completion_tokens: 33,
+        response_format: { type: 'json_schema', json_schema: { name: 'answer', schema: { type: 'object', properties: { a: { type: 'string' } } }, strict: true } },
+        tool_choice: { type: 'function', function: { name: 'lookup' } },
+        parallel_tool_calls: true,
+      });
+    });
+
+    it('refuses a value out of range with a 400 naming the param, and n > 1', async () => {
+      for (const [param, value] of [['temperature', 2.5], ['top_p', -0.1], ['max_tokens', 0], ['presence_penalty', 3], ['seed', 1.5], ['n', 2]] as const) {
+        const error = await client.chat.completions.create({ model: 'parley', messages: [{ role: 'user', content: 'out of range' }], [param]: value }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(OpenAI.BadRequestError);
+        expect(error).toMatchObject({ status: 400, param, type: 'invalid_request_error' });
+      }
+      const tooManyStops = await client.chat.completions.create({ model: 'parley', messages: [{ role: 'user', content: 'x' }], stop: ['a', 'b', 'c', 'd', 'e'] }).catch((e: unknown) => e);
+      expect(tooManyStops).toMatchObject({ status: 400, param: 'stop' });
+      const badOutput = await client.responses.create({ model: 'parley', input: 'x', max_output_tokens: -1 }).catch((e: unknown) => e);
+      expect(badOutput).toMatchObject({ status: 400, param: 'max_output_tokens' });
+      expect(llmSaw('out of range')).toEqual([]);
+    });
+
+    it('lists the models a request may name, and answers another as OpenAI does (404 model_not_found)', async () => {
+      const listed = [];
+      for await (const m of client.models.list()) listed.push(m.id);
+      expect(listed).toEqual(['parley', 'gpt-4o-mini', 'gpt-4.1', 'other-model']);
+      expect(await client.models.retrieve('gpt-4.1')).toMatchObject({ id: 'gpt-4.1', object: 'model' });
+      expect(await client.models.retrieve('nope').catch((e: unknown) => e)).toMatchObject({ status: 404, code: 'model_not_found', param: 'model' });
+      const unknown = await client.chat.completions.create({ model: 'gpt-9-ultra', messages: [{ role: 'user', content: 'unknown model' }] }).catch((e: unknown) => e);
+      expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
+      expect(unknown).toMatchObject({ status: 404, code: 'model_not_found', param: 'model' });
+      expect(await client.responses.create({ model: 'gpt-9-ultra', input: 'unknown model' }).catch((e: unknown) => e)).toMatchObject({ status: 404, code: 'model_not_found' });
+      expect(llmSaw('unknown model')).toEqual([]);
+    });
   });
 });

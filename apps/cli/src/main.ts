@@ -82,7 +82,7 @@ async function run(argv: string[]): Promise<string> {
       const tried = { 'routing-policy': values['routing-policy'], 'faq-threshold': values['faq-threshold'] };
       const overrides = Object.values(tried).some((v) => v !== undefined) ? settingsPatch(tried) : {};
       if (!values.live && (values.model || values.prompt)) throw new CliError('--model and --prompt go with --live', 2);
-      const live = values.live ? { llm: llmFrom(settings, values.model), prompt: values.prompt === undefined ? undefined : readPrompt(values.prompt) } : undefined;
+      const live = values.live ? { llm: llmFrom(settings, values.model), model: values.model, prompt: values.prompt === undefined ? undefined : readPrompt(values.prompt) } : undefined;
       const result = await withDatabase(settings.DATABASE_URL, (db) =>
         rerun(db, {
           sessionId: rest[0],

@@ -10,6 +10,7 @@ import { ResponsesController } from './openai/responses.controller';
 import { DocsController } from './docs/docs.controller';
 import { METRICS_TOKEN, SYSTEM_PROMPT, TURN_LIMITS, TURN_REPLIES, type IngressOptions } from './ingress.tokens';
 import { InspectController } from './inspect/inspect.controller';
+import { ModelCatalog } from './openai/generation-params';
 import { InspectService } from './inspect/inspect.service';
 import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
@@ -49,6 +50,7 @@ export class IngressModule {
         { provide: SYSTEM_PROMPT, useValue: options.systemPrompt },
         { provide: TenantDirectory, useValue: options.tenants },
         { provide: TenantMatchers, useValue: options.matchers },
+        { provide: ModelCatalog, useValue: options.models },
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

@@ -1,6 +1,7 @@
 import type { TenantDirectory } from '@parley/event-store';
 import type { TurnReplies } from '@parley/messaging';
 import type { TenantMatchers } from '@parley/runtime';
+import type { ModelCatalog } from './openai/generation-params';
 
 /** DI tokens of ingress. */
 export const TURN_REPLIES = Symbol('TURN_REPLIES');
@@ -27,4 +28,6 @@ export interface IngressOptions {
   matchers: TenantMatchers;
   metricsToken?: string;
   systemPrompt: string;
+  /** The models a request may name (`PARLEY_MODEL`, `PARLEY_MODELS`). */
+  models: ModelCatalog;
 }

@@ -10,6 +10,7 @@ import { ApiExceptionFilter } from './http/api-error';
 import { traceRequests } from './http/access-log';
 import { acceptEmptyJsonBodies, clientErrors, frameworkErrors, StorableInput } from './http/request-input';
 import { IngressModule } from './ingress.module';
+import { ModelCatalog } from './openai/generation-params';
 
 async function main(): Promise<void> {
   let resources: Resources<'ingress'>;
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
         matchers: new TenantMatchers(db, settings.PARLEY_KB_REFRESH_MS, 'background'),
         metricsToken: settings.PARLEY_METRICS_TOKEN,
         systemPrompt: settings.PARLEY_SYSTEM_PROMPT,
+        models: new ModelCatalog(settings.PARLEY_MODEL, settings.PARLEY_MODELS ?? []),
       }),
       // path parameters up to 512 characters: user ids may be 200, and our validation should be the one to refuse
       new FastifyAdapter({ bodyLimit: MAX_BODY_BYTES, routerOptions: { maxParamLength: 512 }, frameworkErrors, clientErrorHandler: clientErrors }),

@@ -21,7 +21,7 @@ export async function timeToFirstToken(): Promise<ScenarioResult> {
     const { sessionId } = (await t.post('/v1/sessions', {})).body as { sessionId: string };
     let i = 0;
     const question = () => `Where is my card? (${i++})`;
-    const chat = (stream: boolean) => JSON.stringify({ model: 'bench', stream, messages: [{ role: 'user', content: question() }] });
+    const chat = (stream: boolean) => JSON.stringify({ model: 'parley', stream, messages: [{ role: 'user', content: question() }] });
     const paths: [string, () => Promise<number>][] = [
       ['scripted LLM, direct', () => timeToFirst(`${t.llm.url}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chat(true) }, hasContentChunk)],
       ['Parley POST /v1/turns (stateless, SSE)', () => timeToFirst(`${t.baseUrl}/v1/turns`, { method: 'POST', headers: { ...auth, accept: 'text/event-stream' }, body: JSON.stringify({ text: question() }) }, (s) => s.includes('event: delta'))],

@@ -47,6 +47,48 @@ export const ClientMessage = z.discriminatedUnion('role', [
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 
+/**
+ * What the client asked of the model for this turn (OpenAI's sampling and output parameters), in
+ * the ranges OpenAI accepts. Recorded with the message, so the reply's LLM call — and a
+ * `parley rerun --live` of it — gets exactly what was asked. Absent: the model's own defaults.
+ */
+export const GenerationOptions = z
+  .object({
+    /** A model the deployment allows (`PARLEY_MODELS`); absent: `PARLEY_MODEL`. */
+    model: z.string().min(1).max(200).optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    topP: z.number().min(0).max(1).optional(),
+    /** `max_tokens` as sent (older name, still what most OpenAI-compatible servers read). */
+    maxTokens: z.number().int().min(1).max(1_000_000).optional(),
+    /** `max_completion_tokens` / `max_output_tokens` as sent. */
+    maxCompletionTokens: z.number().int().min(1).max(1_000_000).optional(),
+    stop: z.array(z.string().min(1).max(1_000)).min(1).max(4).optional(),
+    seed: z.number().int().min(-(2 ** 53) + 1).max(2 ** 53 - 1).optional(),
+    presencePenalty: z.number().min(-2).max(2).optional(),
+    frequencyPenalty: z.number().min(-2).max(2).optional(),
+    /** `none`, `auto`, `required`, or one named function. */
+    toolChoice: z.union([z.enum(['none', 'auto', 'required']), z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1).max(64) }) })]).optional(),
+    parallelToolCalls: z.boolean().optional(),
+    /** `text`, `json_object`, or `json_schema` with its schema, as OpenAI's `response_format`. */
+    responseFormat: z
+      .discriminatedUnion('type', [
+        z.object({ type: z.literal('text') }),
+        z.object({ type: z.literal('json_object') }),
+        z.object({
+          type: z.literal('json_schema'),
+          json_schema: z.object({
+            name: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/),
+            description: z.string().max(4_000).optional(),
+            schema: z.record(z.string(), z.unknown()).optional(),
+            strict: z.boolean().nullable().optional(),
+          }),
+        }),
+      ])
+      .optional(),
+  })
+  .strict();
+export type GenerationOptions = z.infer<typeof GenerationOptions>;
+
 /** The user said something. */
 export const UserMessageReceivedData = z.object({
   /** Id of the turn this message opens; every later event of the turn carries it. */
@@ -65,6 +107,8 @@ export const UserMessageReceivedData = z.object({
   context: z.array(ClientMessage).optional(),
   /** Functions the client offers the model; calls to them are returned to the client. */
   tools: z.array(ToolSpecData).optional(),
+  /** What the client asked of the model (temperature, max tokens, response format, ...). */
+  generation: GenerationOptions.optional(),
 });
 
 /** Who produces the answer: the LLM, or the knowledge base (FAQ) without an LLM call. */

@@ -166,7 +166,21 @@ export const SETTINGS = {
     schema: z.string().min(1),
     doc: 'API key for OPENAI_BASE_URL; required when it is the OpenAI default.',
   },
-  PARLEY_MODEL: { services: ['responder', 'cli'], default: 'gpt-4o-mini', schema: z.string().min(1), doc: 'Model name sent to the LLM.' },
+  PARLEY_MODEL: {
+    services: ['responder', 'ingress', 'cli'],
+    default: 'gpt-4o-mini',
+    schema: z.string().min(1),
+    doc: 'Model name sent to the LLM when the request names none (or `parley`).',
+  },
+  PARLEY_MODELS: {
+    services: ['ingress'],
+    default: undefined,
+    schema: z
+      .string()
+      .transform((list) => list.split(',').map((name) => name.trim()).filter(Boolean))
+      .pipe(z.array(z.string().max(200).regex(/^[\x21-\x7e]+$/, 'model names are visible ASCII without spaces')).max(100)),
+    doc: 'Comma-separated models an OpenAI-compatible request may name besides `parley` and PARLEY_MODEL (the upstream must serve them); another is 404 model_not_found.',
+  },
   PARLEY_SYSTEM_PROMPT: {
     services: ['responder', 'ingress', 'cli'],
     default: 'You are a helpful, concise assistant.',

@@ -1,4 +1,4 @@
-import type { ClientMessage, TokenUsage } from '@parley/contracts';
+import type { ClientMessage, GenerationOptions, TokenUsage } from '@parley/contracts';
 
 /** A function the model may call. */
 export interface ToolSpec {
@@ -31,6 +31,8 @@ export interface LlmRequest {
   onDelta?: (text: string) => void;
   /** Most tokens the reply may have (`max_tokens`). */
   maxTokens?: number;
+  /** What the client asked of the model for this turn (model, temperature, response format, ...), passed on as sent. */
+  options?: GenerationOptions;
   /** What the call is for and whose it is: labels for metrics and traces (never its content). */
   purpose?: LlmPurpose;
   tenantId?: string;

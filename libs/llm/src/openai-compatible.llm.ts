@@ -108,12 +108,28 @@ export class OpenAiCompatibleLlm implements Llm {
   }
 
   private body(request: LlmRequest) {
+    const o = request.options ?? {};
+    const maxTokens = o.maxTokens ?? request.maxTokens;
+    const tools = request.tools?.length;
     return {
-      model: this.options.model,
+      model: o.model ?? this.options.model,
       messages: request.messages.map(toOpenAi),
-      ...(request.maxTokens !== undefined ? { max_tokens: request.maxTokens } : {}),
-      ...(request.tools?.length
-        ? { tools: request.tools.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.parameters } })) }
+      ...(maxTokens !== undefined ? { max_tokens: maxTokens } : {}),
+      ...(o.maxCompletionTokens !== undefined ? { max_completion_tokens: o.maxCompletionTokens } : {}),
+      ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
+      ...(o.topP !== undefined ? { top_p: o.topP } : {}),
+      ...(o.stop ? { stop: o.stop } : {}),
+      ...(o.seed !== undefined ? { seed: o.seed } : {}),
+      ...(o.presencePenalty !== undefined ? { presence_penalty: o.presencePenalty } : {}),
+      ...(o.frequencyPenalty !== undefined ? { frequency_penalty: o.frequencyPenalty } : {}),
+      ...(o.responseFormat ? { response_format: o.responseFormat } : {}),
+      ...(tools
+        ? {
+            tools: request.tools!.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.parameters } })),
+            // meaningful only with tools (OpenAI refuses them without)
+            ...(o.toolChoice !== undefined ? { tool_choice: o.toolChoice } : {}),
+            ...(o.parallelToolCalls !== undefined ? { parallel_tool_calls: o.parallelToolCalls } : {}),
+          }
         : {}),
     };
   }

@@ -20,8 +20,8 @@ export interface RerunOptions {
   /** The responder's system prompt (PARLEY_SYSTEM_PROMPT). */
   systemPrompt: string;
   json: boolean;
-  /** `--live`: answer with this LLM instead of the log, optionally with another system prompt. */
-  live?: { llm: Llm; prompt?: string };
+  /** `--live`: answer with this LLM (`model` when `--model` names one) instead of the log, optionally with another system prompt. */
+  live?: { llm: Llm; prompt?: string; model?: string };
   /** Progress notes (training a matcher takes seconds). */
   note: (text: string) => void;
 }
@@ -141,7 +141,7 @@ function synthetic<T extends EventType>(type: T, data: NewEvent<T>['data'], like
 }
 
 async function live(store: EventStore, events: RecordedEvent[], turns: RecordedTurn[], router: Router, options: RerunOptions, setting: string) {
-  const { llm, prompt } = options.live!;
+  const { llm, prompt, model } = options.live!;
   const systemPrompt = prompt ?? options.systemPrompt;
   // the what-if session starts as the recorded one stood before the first rerun turn
   let whatIf = foldSession(events.filter((e) => e.version < turns[0].message.version));
@@ -157,7 +157,10 @@ async function live(store: EventStore, events: RecordedEvent[], turns: RecordedT
       const userId = whatIf.state.status === 'open' ? whatIf.state.userId : null;
       const memory = userId && decision.mode === 'stateful' ? await memoryBefore(store, options.tenantId, userId, turn.message.globalPosition) : null;
       context = turnContext({ mode: decision.mode, message: turn.message.data, state: whatIf.state, systemPrompt, memory });
-      const answered = await llm.complete({ messages: context, purpose: 'rerun' });
+      // what the client asked of the model then, but the model `--model` names
+      const asked = turn.message.data.generation;
+      const generation = asked && model ? { ...asked, model } : asked;
+      const answered = await llm.complete({ messages: context, tools: turn.message.data.tools, options: generation, purpose: 'rerun' });
       reply = answered.text || JSON.stringify(answered.toolCalls);
     }
     const { answer: _answer, ...routed } = decision;

@@ -178,7 +178,10 @@ export function openApiDocument(): Record<string, unknown> {
         get: { tags: ['openai'], summary: 'A stored response', parameters: [param('responseId', 'path', 'resp_…')], responses: { ...ok('the response'), ...openAiErrors(401, 404, 429) } },
       },
       '/v1/models': {
-        get: { tags: ['openai'], summary: 'The models (`parley`)', responses: { ...ok('a list'), ...openAiErrors(401, 429) } },
+        get: { tags: ['openai'], summary: 'The models a request may name: `parley` (the default), PARLEY_MODEL and PARLEY_MODELS', responses: { ...ok('a list'), ...openAiErrors(401, 429) } },
+      },
+      '/v1/models/{model}': {
+        get: { tags: ['openai'], summary: 'One of those models', parameters: [param('model', 'path', 'a model id')], responses: { ...ok('the model'), ...openAiErrors(401, 404, 429) } },
       },
       '/healthz': { get: { tags: ['health'], summary: 'The process is up', security: [], responses: ok('up') } },
       '/readyz': { get: { tags: ['health'], summary: 'Every dependency answers', security: [], responses: { ...ok('ready'), '503': { description: 'names what is missing', content: json(ref('Error')) } } } },

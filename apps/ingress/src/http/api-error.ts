@@ -36,6 +36,7 @@ export const HTTP_STATUS: Record<string, number> = {
   'TURN.NOT_FOUND': 404,
   'TURN.NOT_INTERRUPTIBLE': 409,
   'RESPONSE.NOT_FOUND': 404,
+  'MODEL.NOT_FOUND': 404,
   'RESPONSE.PREVIOUS_NOT_FOUND': 400,
   'EVENT_STORE.STREAM_NOT_FOUND': 404,
   'EVENT_STORE.CONCURRENCY': 409,
@@ -78,6 +79,7 @@ export function openAiErrorBody(status: number, body: ErrorBody): { error: { mes
     RATE_LIMITED: ['requests', 'rate_limit_exceeded'],
     'RESPONSE.PREVIOUS_NOT_FOUND': ['invalid_request_error', 'previous_response_not_found'],
     'RESPONSE.NOT_FOUND': ['invalid_request_error', 'not_found'],
+    'MODEL.NOT_FOUND': ['invalid_request_error', 'model_not_found'],
   };
   const [type, openAiCode] = known[code] ?? [status >= 500 ? 'server_error' : 'invalid_request_error', code.toLowerCase().replace(/\./g, '_')];
   return { error: { message: status === 400 && Array.isArray(details) ? `${message}: ${details.map((d: { path: string; message: string }) => `${d.path || 'body'}: ${d.message}`).join('; ')}` : message, type, param, code: openAiCode } };

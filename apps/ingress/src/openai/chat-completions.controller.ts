@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Body, Controller, Get, Headers, Post, Res } from '@nestjs/common';
+import { Body, Controller, Get, Headers, Param, Post, Res } from '@nestjs/common';
 import { derivedId, type OpenSession } from '@parley/conversation';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
@@ -8,6 +8,7 @@ import { ApiError, ApiExceptionFilter, openAiErrorBody } from '../http/api-error
 import { ZodPipe } from '../http/zod.pipe';
 import { SessionsService } from '../sessions/sessions.service';
 import { TurnsService, type TurnOptions, type TurnResult } from '../turns/turns.service';
+import { chatGeneration, ModelCatalog } from './generation-params';
 import { ChatCompletionRequest, clientMessages, openAiToolCalls, parleyHeaders, reconcile, toolSpecs, toolTurnContext, validKey } from './openai-shapes';
 import { SseResponse } from './sse-response';
 
@@ -27,11 +28,19 @@ export class ChatCompletionsController {
   constructor(
     private readonly turns: TurnsService,
     private readonly sessions: SessionsService,
+    private readonly catalog: ModelCatalog,
   ) {}
 
+  /** The models a request may name: `parley` (the deployment's default) and those it allows. */
   @Get('models')
   models() {
-    return { object: 'list', data: [{ id: 'parley', object: 'model', created: 0, owned_by: 'parley' }] };
+    return { object: 'list', data: this.catalog.ids.map(modelObject) };
+  }
+
+  @Get('models/:model')
+  model(@Param('model') id: string) {
+    if (!this.catalog.has(id)) this.catalog.resolve(id); // throws model_not_found
+    return modelObject(id);
   }
 
   @Post('chat/completions')
@@ -83,7 +92,8 @@ export class ChatCompletionsController {
   ): Promise<(options: TurnOptions) => Promise<TurnResult>> {
     const messages = clientMessages(body.messages);
     const tools = toolSpecs(body.tools);
-    const base: TurnOptions = { tools, ...(idempotencyKey ? { idempotencyKey: validKey(idempotencyKey) } : {}) };
+    const generation = chatGeneration(body, this.catalog.resolve(body.model));
+    const base: TurnOptions = { tools, ...(idempotencyKey ? { idempotencyKey: validKey(idempotencyKey) } : {}), ...(generation ? { generation } : {}) };
     const conversation = sessionHeader ?? (body.call?.id ? `call:${body.call.id}` : undefined);
     if (!conversation && !body.user) {
       const last = messages[messages.length - 1];
@@ -192,6 +202,8 @@ export class ChatCompletionsController {
     }
   }
 }
+
+const modelObject = (id: string) => ({ id, object: 'model', created: 0, owned_by: 'parley' });
 
 function usageOf(result: TurnResult) {
   const prompt = result.usage?.promptTokens ?? 0;

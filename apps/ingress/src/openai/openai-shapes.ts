@@ -1,6 +1,7 @@
 import type { ClientMessage, ToolCallData, ToolSpecData } from '@parley/contracts';
 import { z } from 'zod';
 import { ApiError } from '../http/api-error';
+import { ChatGenerationParams } from './generation-params';
 import type { TurnResult } from '../turns/turns.service';
 
 /** Message content: a string, or (newer clients) an array of parts of which the text parts count. */
@@ -31,6 +32,7 @@ const OpenAiTool = z.looseObject({
 /** `POST /v1/chat/completions` as OpenAI defines it; unknown fields are ignored, not rejected. */
 export const ChatCompletionRequest = z.looseObject({
   model: z.string().max(200).optional(),
+  ...ChatGenerationParams,
   messages: z.array(OpenAiMessage).min(1).max(10_000),
   stream: z.boolean().nullable().optional(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullable().optional(),

@@ -1,6 +1,7 @@
 import type { ClientMessage, ToolCallData, ToolSpecData } from '@parley/contracts';
 import { z } from 'zod';
 import { ApiError } from '../http/api-error';
+import { ResponsesGenerationParams } from './generation-params';
 
 /** Text parts of a message (`input_text`, `output_text`), joined; other parts carry no text we use. */
 const Content = z.union([
@@ -26,6 +27,7 @@ const Tool = z.looseObject({
 /** `POST /v1/responses` as OpenAI defines it; unknown fields are ignored, not rejected. */
 export const ResponsesRequest = z.looseObject({
   model: z.string().max(200).optional(),
+  ...ResponsesGenerationParams,
   input: z.union([z.string().min(1).max(32_000), z.array(InputItem).min(1).max(10_000)]),
   instructions: z.string().max(32_000).nullable().optional(),
   previous_response_id: z.string().max(200).nullable().optional(),

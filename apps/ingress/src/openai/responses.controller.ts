@@ -8,6 +8,7 @@ import { ApiError, ApiExceptionFilter, openAiErrorBody } from '../http/api-error
 import { ZodPipe } from '../http/zod.pipe';
 import { SessionsService } from '../sessions/sessions.service';
 import { TurnsService, type TurnOptions, type TurnResult } from '../turns/turns.service';
+import { ModelCatalog, responsesGeneration } from './generation-params';
 import { parleyHeaders, reconcile, toolTurnContext, validKey } from './openai-shapes';
 import {
   functionCallItem,
@@ -55,6 +56,7 @@ export class ResponsesController {
     private readonly turns: TurnsService,
     private readonly sessions: SessionsService,
     private readonly store: EventStore,
+    private readonly models: ModelCatalog,
   ) {}
 
   @Post()
@@ -71,7 +73,8 @@ export class ResponsesController {
     const tools = functionTools(body.tools);
     const store = body.store !== false;
     const previous = body.previous_response_id ? await this.previous(tenant, body.previous_response_id, key) : null;
-    const base: TurnOptions = { tools, ...(key ? { idempotencyKey: key } : {}) };
+    const generation = responsesGeneration(body, this.models.resolve(body.model));
+    const base: TurnOptions = { tools, ...(key ? { idempotencyKey: key } : {}), ...(generation ? { generation } : {}) };
 
     let sessionId: string | null = null;
     let run: (options: TurnOptions) => Promise<TurnResult>;

@@ -11,6 +11,7 @@ import {
   turnStreamId,
   type AnswerRoute,
   type EventMetadata,
+  type GenerationOptions,
   type NewEvent,
   type RecordedEvent,
   type RequestedMode,
@@ -68,6 +69,8 @@ export interface TurnOptions {
   context?: ClientMessage[];
   /** The client's functions the model may call. */
   tools?: ToolSpecData[];
+  /** What the client asked of the model (OpenAI's sampling and output parameters), recorded with the message. */
+  generation?: GenerationOptions;
 }
 
 /** A turn addressed by user: which session it went to. */
@@ -232,6 +235,7 @@ export class TurnsService {
         ...(request.instructions !== undefined ? { instructions: request.instructions } : {}),
         ...(request.context && (!request.sessionId || request.context.length) ? { context: request.context } : {}),
         ...(request.tools?.length ? { tools: request.tools } : {}),
+        ...(request.generation ? { generation: request.generation } : {}),
       },
       metadata: {
         tenantId,

@@ -1,4 +1,4 @@
-import type { TokenUsage } from '@parley/contracts';
+import type { GenerationOptions, TokenUsage } from '@parley/contracts';
 import { LlmError, type Llm, type LlmMessage, type ToolCall, type ToolSpec } from '@parley/llm';
 import { z } from 'zod';
 
@@ -27,6 +27,8 @@ export interface Conversation {
   tools: ToolSpec[];
   /** Whether the model may `remember` (the session has a user). */
   remembers: boolean;
+  /** What the client asked of the model (recorded with the message). */
+  generation?: GenerationOptions;
   signal: AbortSignal;
   onDelta: (text: string) => void;
   /** Whose turn it is (a metrics label). */
@@ -57,7 +59,7 @@ export async function converse(llm: Llm, request: Conversation): Promise<Convers
   const remembered: { name: string; value: string }[] = [];
   let usage = null as TokenUsage | null;
   for (let round = 1; ; round++) {
-    const result = await llm.complete({ messages, tools, signal: request.signal, onDelta: request.onDelta, purpose: 'reply', tenantId: request.tenantId });
+    const result = await llm.complete({ messages, tools, options: request.generation, signal: request.signal, onDelta: request.onDelta, purpose: 'reply', tenantId: request.tenantId });
     if (result.usage) {
       usage = {
         promptTokens: (usage?.promptTokens ?? 0) + result.usage.promptTokens,

@@ -1,4 +1,4 @@
-import type { RecordedEvent, UserMessageReceivedData } from '@parley/contracts';
+import type { GenerationOptions, RecordedEvent, UserMessageReceivedData } from '@parley/contracts';
 import { admitAnswer, initialSessionState, memoryMessage, outcomeIdOf, statefulContext, turnContext, type SessionState } from '@parley/conversation';
 import { EventStore, SessionStates, TenantDirectory, UserMemoryStore } from '@parley/event-store';
 import type { LlmMessage, ToolSpec } from '@parley/llm';
@@ -13,6 +13,8 @@ export type Plan =
       context: LlmMessage[];
       userId: string | null;
       tools: ToolSpec[];
+      /** What the client asked of the model (temperature, max tokens, ...). */
+      generation?: GenerationOptions;
       /** Stateful turns: the session version the context was built from, and the messages that did not fit. */
       stateVersion?: number;
       droppedMessages?: number;
@@ -104,7 +106,7 @@ export class TurnPlanner {
       const memory = userId ? memoryMessage(await this.memory.load(tenantId, userId)) : null;
       const systemPrompt = message.instructions ?? this.systemPrompt;
       const { context, dropped } = statefulContext({ state, turnId: data.turnId, systemPrompt, memory, budget });
-      return { kind: 'answer', context, userId, tools: message.tools ?? [], stateVersion: folded.version, droppedMessages: dropped, state, budget };
+      return { kind: 'answer', context, userId, tools: message.tools ?? [], generation: message.generation, stateVersion: folded.version, droppedMessages: dropped, state, budget };
     } finally {
       if (!waiting) watch.cancel();
     }
@@ -119,7 +121,7 @@ export class TurnPlanner {
     const message = this.messageOf(routed, found.get(causeId));
     // the request alone, or exactly the conversation a client sent (no text: tool results continue it)
     const context = turnContext({ mode: 'stateless', message, state: initialSessionState(), systemPrompt: this.systemPrompt, memory: null });
-    return { kind: 'answer', context, userId: null, tools: message.tools ?? [] };
+    return { kind: 'answer', context, userId: null, tools: message.tools ?? [], generation: message.generation };
   }
 
   private messageOf(routed: RecordedEvent<'TurnRouted'>, message: RecordedEvent | null | undefined): z.infer<typeof UserMessageReceivedData> {
