@@ -20,6 +20,10 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# the demo LLM (compose's demo-llm service) and the Demo Bank knowledge base the migration imports
+COPY tools/demo-llm.mjs ./tools/
+COPY data/demo-bank ./data/demo-bank
+COPY data/README.md ./data/
 USER node
 # Overridden per service in docker-compose.yml.
 CMD ["node", "dist/apps/ingress/src/main.js"]

@@ -41,7 +41,7 @@ describe('health through a Postgres outage', () => {
     sessionId = (await t.post('/v1/sessions', { userId: 'health-user' })).body.sessionId;
   });
   afterAll(async () => {
-    await proxy?.restore();
+    proxy?.restore();
     await t?.stop();
     await proxy?.close();
   });
@@ -52,7 +52,7 @@ describe('health through a Postgres outage', () => {
   });
 
   it('says 503 NOT_READY naming postgres while it is gone, and refuses turns with a retryable 503', async () => {
-    await proxy.cut();
+    proxy.cut();
     const notReady = await waitFor(
       async () => {
         const res = await probe(`${t.baseUrl}/readyz`);
@@ -77,7 +77,7 @@ describe('health through a Postgres outage', () => {
 
   it('is ready again once Postgres is back, and answers turns; no service exited', async () => {
     // ingress says `ready` only when every worker answers it over NATS: none exited
-    await proxy.restore();
+    proxy.restore();
     await waitFor(async () => (await probe(`${t.baseUrl}/readyz`)).body.status === 'ready', { what: 'ingress ready again', timeoutMs: 30_000 });
     await waitFor(async () => (await probe(`${workerBase('router')}/readyz`)).status === 200, { what: 'the router ready again', timeoutMs: 15_000 });
     const turn = await t.post(`/v1/sessions/${sessionId}/turns`, { text: 'after the outage', mode: 'stateful' });

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_TENANT, parseSettings, SettingsError, TenantId, tenantDefaults, UserIdParam, type RoutingPolicy, type Settings } from '@parley/contracts';
 import { OpenAiCompatibleLlm } from '@parley/llm';
 import { connectDatabase, ensureDatabase, eraseUser, EventStore, EventStoreError, migrateDatabase, type Db } from '@parley/event-store';
-import { announceErasure, connectNats, MessagingError, missingServices } from '@parley/messaging';
+import { announceErasure, connectNats, MessagingError, missingServices, withConnectWait } from '@parley/messaging';
 import { CliError } from './cli-error';
 import { style } from './output';
 import { commandHelp, COMMANDS, USAGE } from './help';
@@ -47,8 +47,10 @@ async function run(argv: string[]): Promise<string> {
   switch (command) {
     case 'migrate': {
       if (rest.length) throw new CliError(`migrate takes no arguments${seeHelp(command)}`, 2);
-      const created = values['create-db'] ? await ensureDatabase(settings.DATABASE_URL) : false;
-      await migrateDatabase(settings.DATABASE_URL);
+      // in a container started beside its database, wait for it (PARLEY_CONNECT_WAIT_SECONDS)
+      const note = (line: string) => process.stderr.write(`parley: ${line}\n`);
+      const created = values['create-db'] ? await withConnectWait(settings.PARLEY_CONNECT_WAIT_SECONDS, () => ensureDatabase(settings.DATABASE_URL), note) : false;
+      await withConnectWait(settings.PARLEY_CONNECT_WAIT_SECONDS, () => migrateDatabase(settings.DATABASE_URL), note);
       return `${created ? 'Created the database and applied' : 'Applied'} migrations to ${new URL(settings.DATABASE_URL).pathname.slice(1)}`;
     }
     case 'diff': {

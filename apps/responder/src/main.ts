@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Module } from '@nestjs/common';
+import { Logger, Module } from '@nestjs/common';
 import { SettingsError, tenantDefaults, type Settings } from '@parley/contracts';
 import { SessionStates, TenantDirectory } from '@parley/event-store';
 import { RunningTurns, serviceConsumer, StreamSignals, TurnDeltas } from '@parley/messaging';
@@ -10,8 +10,11 @@ import { Summarizer } from './replying/summarizer';
 import { TurnPlanner } from './replying/turn-planner';
 import { LLM, RESPONDER_PARTS, TurnResponderHandler, type ResponderParts } from './replying/turn-responder.handler';
 
+/** No LLM configured, and a demo LLM offered (compose's): answer with it. */
+const usesDemoLlm = (settings: Settings<'responder'>) => !settings.OPENAI_API_KEY && !settings.explicit.has('OPENAI_BASE_URL') && settings.PARLEY_DEMO_LLM_URL !== undefined;
+
 function checkLlmSettings(settings: Settings<'responder'>): void {
-  if (!settings.OPENAI_API_KEY && !settings.explicit.has('OPENAI_BASE_URL')) {
+  if (!settings.OPENAI_API_KEY && !settings.explicit.has('OPENAI_BASE_URL') && !usesDemoLlm(settings)) {
     throw new SettingsError([
       'OPENAI_API_KEY is required to call the OpenAI API; set it, or set OPENAI_BASE_URL to another OpenAI-compatible server',
     ]);
@@ -19,9 +22,15 @@ function checkLlmSettings(settings: Settings<'responder'>): void {
 }
 
 function llmFrom(settings: Settings<'responder'>, metrics: Metrics): OpenAiCompatibleLlm {
+  const demo = usesDemoLlm(settings);
+  if (demo) {
+    new Logger('responder').warn(
+      `No LLM configured (OPENAI_API_KEY / OPENAI_BASE_URL): answering with the demo LLM at ${settings.PARLEY_DEMO_LLM_URL}, which echoes the user. Set OPENAI_API_KEY (and OPENAI_BASE_URL for another server) for a real model.`,
+    );
+  }
   return new OpenAiCompatibleLlm({
     observe: (call) => metrics.llmCall(call),
-    baseURL: settings.OPENAI_BASE_URL,
+    baseURL: demo ? settings.PARLEY_DEMO_LLM_URL! : settings.OPENAI_BASE_URL,
     apiKey: settings.OPENAI_API_KEY,
     model: settings.PARLEY_MODEL,
     timeoutMs: settings.PARLEY_LLM_TIMEOUT_MS,

@@ -36,6 +36,12 @@ export const SETTINGS = {
     schema: url(['postgres:', 'postgresql:']),
     doc: 'PostgreSQL holding the event log and read models.',
   },
+  PARLEY_CONNECT_WAIT_SECONDS: {
+    services: ALL,
+    default: '0',
+    schema: int(0, 3_600),
+    doc: 'How long a service (or `parley migrate`) keeps trying to reach PostgreSQL and NATS at start, with a backoff, before it gives up; 0: one try, failing at once with a message naming the server. Containers started beside their database want 60.',
+  },
   NATS_URL: {
     services: ALL,
     default: 'nats://127.0.0.1:4222',
@@ -165,6 +171,12 @@ export const SETTINGS = {
     default: undefined,
     schema: z.string().min(1),
     doc: 'API key for OPENAI_BASE_URL; required when it is the OpenAI default.',
+  },
+  PARLEY_DEMO_LLM_URL: {
+    services: ['responder'],
+    default: undefined,
+    schema: url(['http:', 'https:']),
+    doc: 'An OpenAI-compatible demo LLM to answer with when neither OPENAI_API_KEY nor OPENAI_BASE_URL is set (docker-compose.yml points it at its demo-llm service, which echoes the user); the responder says so at start. Unset: the responder refuses to start without a key for the OpenAI default.',
   },
   PARLEY_MODEL: {
     services: ['responder', 'ingress', 'cli'],

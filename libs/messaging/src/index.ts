@@ -12,3 +12,4 @@ export * from './health';
 export * from './dead-letters';
 export * from './rethrow-rpc-errors.filter';
 export * from './message-trace';
+export * from './connect-wait';

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseSettings, type ServiceName, type Settings } from '@parley/contracts';
 import { connectDatabase, DataKeys, EventStore, MAX_EVENT_BYTES, migrateDatabase, SessionProjectionRepository, type Database } from '@parley/event-store';
-import { connectNats, ErasureNotices, EventPublisher, type NatsConnection } from '@parley/messaging';
+import { connectNats, ErasureNotices, EventPublisher, withConnectWait, type NatsConnection } from '@parley/messaging';
 import type { Logger as Pino } from 'pino';
 import { createLogger, logFormat, useLogger, type PinoNestLogger } from './logging';
 import { Metrics } from './metrics';
@@ -55,11 +55,13 @@ export async function openResources<S extends ServiceName>(service: S, env: Node
   const nestLogger = useLogger(logger);
   // OTEL_EXPORTER_OTLP_ENDPOINT is read by the services that serve (see SETTINGS); unset, no tracing
   const tracing = startTracing((settings as { OTEL_EXPORTER_OTLP_ENDPOINT?: string }).OTEL_EXPORTER_OTLP_ENDPOINT, service, instanceId);
-  await migrateDatabase(databaseUrl);
+  // in a container started beside its database, wait for it (PARLEY_CONNECT_WAIT_SECONDS)
+  const waiting = <T>(connect: () => Promise<T>) => withConnectWait(common.PARLEY_CONNECT_WAIT_SECONDS, connect, (line) => logger.info({ component: service }, line));
+  await waiting(() => migrateDatabase(databaseUrl));
   const database = await connectDatabase(databaseUrl);
   let nc: NatsConnection;
   try {
-    nc = await connectNats(natsUrl, service);
+    nc = await waiting(() => connectNats(natsUrl, service));
   } catch (error) {
     await database.close();
     throw error;
