@@ -96,12 +96,12 @@ describe('docker-compose.yml', () => {
       expect(compose.services[service].environment.HOST).toBe('0.0.0.0');
       expect(compose.services[service].environment).toHaveProperty('OTEL_EXPORTER_OTLP_ENDPOINT');
     }
-    expect(compose.services.nats.ports).toEqual(['127.0.0.1:8222:8222']);
+    expect(compose.services.nats.ports).toEqual(['127.0.0.1:${PARLEY_NATS_MONITOR_PORT:-8222}:8222']);
   });
 
   it('publishes ingress on the port it listens on', () => {
     const { PORT } = compose.services.ingress.environment;
-    expect(compose.services.ingress.ports).toEqual([`${PORT}:${PORT}`]);
+    expect(compose.services.ingress.ports).toEqual([`\${PARLEY_HTTP_PORT:-${PORT}}:${PORT}`]);
     expect(compose.services.ingress.healthcheck.test.join(' ')).toContain(`127.0.0.1:${PORT}/readyz`);
     expect(compose.services.ingress.environment.HOST).toBe('0.0.0.0');
   });

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# docker-compose.yml run for real, with podman-compose, on a machine that reaches no image registry:
+# builds the base-image stand-ins (build-base-images.sh) and Parley's image, brings the stack up on
+# free host ports, then checks what a first `up` must give: ingress ready; a session of three
+# turns whose contexts grow, answered by the demo LLM (no OPENAI_API_KEY given); a Demo Bank
+# question answered from the knowledge base the migration imported; `parley replay` inside a
+# container; a service restarted while Postgres is down waits for it and serves once it is back.
+# Everything runs in a compose project of its own, removed at the end (containers, volumes, network).
+#
+#   bash tools/podman/compose-check.sh      # as root; installs podman, podman-compose, debootstrap, runc if missing
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+started=$SECONDS
+say() { echo "compose-check [$((SECONDS - started)) s]: $*"; }
+fail() { echo "compose-check: FAILED: $*" >&2; exit 1; }
+
+if ! command -v podman-compose >/dev/null || ! command -v debootstrap >/dev/null; then
+  say "installing podman, podman-compose, debootstrap, runc"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman podman-compose debootstrap runc >/dev/null
+fi
+if [ ! -f /etc/containers/containers.conf ]; then
+  # runc (crun fails here on hybrid cgroups), no systemd, and ulimits a container may set
+  mkdir -p /etc/containers
+  printf '[containers]\ndefault_ulimits = ["nofile=1024:4096", "nproc=1024:2048"]\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' >/etc/containers/containers.conf
+fi
+
+say "base images"
+bash tools/podman/build-base-images.sh >/tmp/parley-compose-check-images.log 2>&1 || { tail -20 /tmp/parley-compose-check-images.log; fail "building the base images"; }
+say "Parley's image"
+podman build --network host -t localhost/parley:local . >/tmp/parley-compose-check-build.log 2>&1 || { tail -20 /tmp/parley-compose-check-build.log; fail "building the image"; }
+
+free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+project="parleycheck$$"
+export PARLEY_HTTP_PORT="$(free_port)" PARLEY_NATS_MONITOR_PORT="$(free_port)"
+export PARLEY_DEV_API_KEY="pk_check_$(node -e "console.log(require('crypto').randomBytes(12).toString('hex'))")"
+unset OPENAI_API_KEY OPENAI_BASE_URL PARLEY_MODEL
+base="http://127.0.0.1:$PARLEY_HTTP_PORT"
+cleanup() {
+  podman-compose -p "$project" down -v >/dev/null 2>&1 || true
+  podman network rm -f "${project}_default" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+say "up (project $project, ingress on $base)"
+podman-compose -p "$project" up -d >/tmp/parley-compose-check-up.log 2>&1 || { tail -20 /tmp/parley-compose-check-up.log; fail "podman-compose up"; }
+ready=""
+for _ in $(seq 1 120); do
+  if curl -fs "$base/readyz" 2>/dev/null | grep -q '"status":"ready"'; then ready=1; break; fi
+  sleep 1
+done
+[ -n "$ready" ] || { podman-compose -p "$project" logs 2>/dev/null | tail -40; fail "ingress not ready in 120 s"; }
+say "ready"
+
+api() { # method, path, [body]
+  curl -fsS -X "$1" "$base$2" -H "authorization: Bearer $PARLEY_DEV_API_KEY" -H 'content-type: application/json' ${3:+-d "$3"}
+}
+field() { node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const v=eval('JSON.parse(s)'+process.argv[1]);console.log(typeof v==='string'?v:JSON.stringify(v))})" "$1"; }
+
+session=$(api POST /v1/sessions '{"userId":"compose-check"}' | field .sessionId)
+seen=()
+took=()
+for text in "I need a table for two" "At eight, please" "By the window if you can"; do
+  at=$(date +%s%N)
+  reply=$(api POST "/v1/sessions/$session/turns" "{\"text\":\"$text\",\"mode\":\"stateful\"}" | field .reply.text)
+  took+=("$((($(date +%s%N) - at) / 1000000)) ms")
+  seen+=("$(echo "$reply" | sed -n 's/.*I can see \([0-9]*\) messages.*/\1/p')")
+done
+[ "${seen[*]}" = "1 3 5" ] || fail "contexts should grow 1 3 5 messages, saw: ${seen[*]}"
+say "three stateful turns answered by the demo LLM, contexts of ${seen[*]} messages (${took[*]})"
+
+route=$(api POST /v1/turns '{"text":"How do I activate my card?"}' | field .route.reason)
+[ "$route" = "no-session-faq" ] || fail "a Demo Bank question should be answered from the knowledge base, route: $route"
+say "a Demo Bank question answered from the imported knowledge base"
+
+replayed=$(podman exec "${project}_ingress_1" node dist/apps/cli/src/main.js replay "$session")
+echo "$replayed" | grep -q "turns (3)" || { echo "$replayed" | tail -20; fail "parley replay inside the container"; }
+say "parley replay inside a container shows the three turns"
+
+podman stop -t 2 "${project}_postgres_1" >/dev/null 2>&1
+podman restart -t 2 "${project}_router_1" >/dev/null 2>&1
+waited=""
+for _ in $(seq 1 30); do
+  if podman logs "${project}_router_1" 2>&1 | grep -q "trying again for up to 60 s"; then waited=1; break; fi
+  sleep 1
+done
+[ -n "$waited" ] || fail "the router restarted without Postgres should say it waits for it"
+podman start "${project}_postgres_1" >/dev/null 2>&1
+ready=""
+for _ in $(seq 1 60); do
+  if curl -fs "$base/readyz" 2>/dev/null | grep -q '"status":"ready"'; then ready=1; break; fi
+  sleep 1
+done
+[ -n "$ready" ] || fail "not ready again after Postgres came back"
+reply=$(api POST "/v1/sessions/$session/turns" '{"text":"And a birthday cake","mode":"stateful"}' | field .reply.text)
+echo "$reply" | grep -q "I can see 7 messages" || fail "the turn after the outage: $reply"
+say "a router restarted while Postgres was down waited for it, and the session went on"
+
+for service in postgres nats router relay session-projector responder ingress; do
+  podman healthcheck run "${project}_${service}_1" >/dev/null 2>&1 || fail "$service's health check failed"
+done
+say "every health check passes"
+say "passed"
