@@ -1,12 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '@parley/testing';
+import { freePort, NATS_SERVER_BIN } from '@parley/testing';
 
-/** Where the Debian package puts the server; `NATS_SERVER_BIN` says otherwise. */
-const BINARY = process.env.NATS_SERVER_BIN ?? ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].find(existsSync) ?? 'nats-server';
+const BINARY = NATS_SERVER_BIN;
 
 /**
  * A NATS server with JetStream of the run's own — its own port and store — so it can be killed and

@@ -18,6 +18,20 @@ const url = (protocols: string[]) =>
     }
   }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
 
+/** One URL, or several comma-separated, each with one of the protocols. */
+const urls = (protocols: string[]) =>
+  z.string().refine(
+    (value) =>
+      value.split(',').every((part) => {
+        try {
+          return protocols.includes(new URL(part.trim()).protocol);
+        } catch {
+          return false;
+        }
+      }),
+    `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}, or several separated by commas`,
+  );
+
 const int = (min: number, max: number) =>
   z
     .string()
@@ -45,8 +59,14 @@ export const SETTINGS = {
   NATS_URL: {
     services: ALL,
     default: 'nats://127.0.0.1:4222',
-    schema: url(['nats:', 'tls:']),
-    doc: 'NATS server with JetStream enabled.',
+    schema: urls(['nats:', 'tls:']),
+    doc: 'NATS server with JetStream enabled, or several servers of a cluster, comma-separated (the client takes any that answers, and moves to another when one goes).',
+  },
+  PARLEY_STREAM_REPLICAS: {
+    services: ['router', 'session-projector', 'responder', 'relay'],
+    default: '1',
+    schema: int(1, 5),
+    doc: 'Copies JetStream keeps of each Parley stream (events, dead letters): 3 on a cluster of three NATS servers, so one can go without losing or stopping anything. Applied when a service creates the streams, and changed when they exist with another number; a server that cannot hold that many (one node asked for 3) stops the service with a message saying so.',
   },
   PARLEY_NATS_PREFIX: {
     services: ALL,

@@ -1,4 +1,5 @@
 import { jetstream, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { ensureStream } from './topology';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { audienceOf, deadLetterStreamName, deadLetterSubject, parseStoredEvent } from '@parley/contracts';
 import { z } from 'zod';
@@ -29,25 +30,15 @@ export interface StoredDeadLetter extends DeadLetter {
 
 const DAY_NS = 24 * 3600 * 1_000_000_000;
 
-export async function ensureDeadLetterStream(jsm: JetStreamManager, prefix: string): Promise<void> {
-  const name = deadLetterStreamName(prefix);
-  try {
-    await jsm.streams.info(name);
-  } catch (error) {
-    if (!(error instanceof JetStreamApiError) || error.status !== 404) throw error;
-    try {
-      await jsm.streams.add({
-        name,
-        description: 'Parley dead letters: messages no handler could process',
-        subjects: [`${prefix}.dlq.>`],
-        retention: RetentionPolicy.Limits,
-        storage: StorageType.File,
-        max_age: 30 * DAY_NS,
-      });
-    } catch (addError) {
-      if (!(addError instanceof JetStreamApiError) || !/already in use|already exists/i.test(addError.message)) throw addError;
-    }
-  }
+export async function ensureDeadLetterStream(jsm: JetStreamManager, prefix: string, replicas = 1): Promise<void> {
+  await ensureStream(jsm, replicas, {
+    name: deadLetterStreamName(prefix),
+    description: 'Parley dead letters: messages no handler could process',
+    subjects: [`${prefix}.dlq.>`],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: 30 * DAY_NS,
+  });
 }
 
 /** Stores a dead letter durably (awaits JetStream's ack) before the caller terminates the message. */

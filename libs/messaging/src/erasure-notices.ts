@@ -1,6 +1,7 @@
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { erasedSubject } from '@parley/contracts';
 import { z } from 'zod';
+import { natsServers } from './nats-connection';
 
 const ErasureNotice = z.object({ streamIds: z.array(z.string().max(300)).max(100_000) });
 
@@ -61,7 +62,7 @@ export async function announceErasure(natsUrl: string, prefix: string, streamIds
   if (streamIds.length === 0) return true;
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: natsUrl, timeout: 2_000, maxReconnectAttempts: 0 });
+    nc = await connect({ servers: natsServers(natsUrl), timeout: 2_000, maxReconnectAttempts: 0 });
   } catch {
     return false;
   }

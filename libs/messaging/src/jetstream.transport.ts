@@ -40,6 +40,8 @@ export interface JetStreamTransportOptions {
   localRetries?: number;
   /** Deliveries of a failing message before it goes to the dead-letter stream. */
   maxDeliveries?: number;
+  /** Copies JetStream keeps of the streams it creates (`PARLEY_STREAM_REPLICAS`; default 1). */
+  streamReplicas?: number;
   /** Opens a message's sealed personal fields (with the stream's key) before handlers see it. */
   open: (event: StoredEvent) => Promise<RecordedEvent>;
   /**
@@ -134,8 +136,8 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   async listen(callback: (error?: unknown) => void): Promise<void> {
     try {
       const { nc, prefix, service, instanceId } = this.options;
-      const jsm = await ensureEventsStream(nc, prefix);
-      await ensureDeadLetterStream(jsm, prefix);
+      const jsm = await ensureEventsStream(nc, prefix, this.options.streamReplicas);
+      await ensureDeadLetterStream(jsm, prefix, this.options.streamReplicas);
       const js = jetstream(nc);
       for (const spec of this.options.consumers) {
         await ensureConsumer(jsm, prefix, spec);

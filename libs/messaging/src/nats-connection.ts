@@ -3,6 +3,13 @@ import { MessagingError, MessagingErrorCodes } from './errors';
 
 export type { NatsConnection };
 
+/** `NATS_URL` may name several servers of a cluster, comma-separated: the client takes any that answers. */
+export const natsServers = (url: string) =>
+  url
+    .split(',')
+    .map((server) => server.trim())
+    .filter(Boolean);
+
 /**
  * Connects to NATS, failing fast with a clear message when the server is unreachable at startup;
  * once connected, the client reconnects on its own for as long as the process lives.
@@ -14,7 +21,7 @@ export type { NatsConnection };
  */
 export async function connectNats(url: string, name: string): Promise<NatsConnection> {
   try {
-    return await connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: 5_000, noAsyncTraces: true });
+    return await connect({ servers: natsServers(url), name, maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: 5_000, noAsyncTraces: true });
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new MessagingError(MessagingErrorCodes.Unavailable, `Cannot reach NATS at ${url}: ${reason}`, { cause: error });

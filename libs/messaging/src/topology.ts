@@ -6,9 +6,11 @@ import {
   RetentionPolicy,
   StorageType,
   type JetStreamManager,
+  type StreamConfig,
 } from '@nats-io/jetstream';
 import { eventFilter, eventsStreamName, eventsStreamSubjects, type EventAudience } from '@parley/contracts';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { MessagingError, MessagingErrorCodes } from './errors';
 
 const SECOND_NS = 1_000_000_000;
 
@@ -37,29 +39,54 @@ export const CONSUMER_MAX_ACK_PENDING = 20_000;
  * Creates the events stream if it is missing; running it again changes nothing. The stream
  * captures every subject under `<prefix>.events`, whatever its layout.
  */
-export async function ensureEventsStream(nc: NatsConnection, prefix: string): Promise<JetStreamManager> {
+export async function ensureEventsStream(nc: NatsConnection, prefix: string, replicas = 1): Promise<JetStreamManager> {
   const jsm = await jetstreamManager(nc);
-  const name = eventsStreamName(prefix);
+  await ensureStream(jsm, replicas, {
+    name: eventsStreamName(prefix),
+    description: 'Parley events',
+    subjects: eventsStreamSubjects(prefix),
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: 7 * 24 * 3600 * SECOND_NS,
+    duplicate_window: 120 * SECOND_NS,
+  });
+  return jsm;
+}
+
+/**
+ * Creates the stream with `replicas` copies (`PARLEY_STREAM_REPLICAS`), or — when it exists with
+ * another number — changes it to that (JetStream moves the copies while the stream serves). A
+ * server that cannot hold that many (a single node asked for 3) refuses, and the error says so.
+ */
+export async function ensureStream(jsm: JetStreamManager, replicas: number, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+  const { name } = config;
+  const wanted = { ...config, num_replicas: replicas };
+  const refused = (error: unknown) =>
+    new MessagingError(
+      MessagingErrorCodes.Unavailable,
+      `JetStream stream ${name} cannot have ${replicas} replica(s) (PARLEY_STREAM_REPLICAS): ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  let info;
   try {
-    await jsm.streams.info(name);
+    info = await jsm.streams.info(name);
   } catch (error) {
     if (!(error instanceof JetStreamApiError) || error.status !== 404) throw error;
     try {
-      await jsm.streams.add({
-        name,
-        description: 'Parley events',
-        subjects: eventsStreamSubjects(prefix),
-        retention: RetentionPolicy.Limits,
-        storage: StorageType.File,
-        max_age: 7 * 24 * 3600 * SECOND_NS,
-        duplicate_window: 120 * SECOND_NS,
-      });
+      await jsm.streams.add(wanted);
+      return;
     } catch (addError) {
       // another service created it between our look and our add
-      if (!(addError instanceof JetStreamApiError) || !/already in use|already exists/i.test(addError.message)) throw addError;
+      if (!(addError instanceof JetStreamApiError) || !/already in use|already exists/i.test(addError.message)) throw refused(addError);
+      info = await jsm.streams.info(name);
     }
   }
-  return jsm;
+  if ((info.config.num_replicas || 1) === replicas) return;
+  try {
+    await jsm.streams.update(name, { ...info.config, num_replicas: replicas });
+  } catch (error) {
+    throw refused(error);
+  }
 }
 
 /**

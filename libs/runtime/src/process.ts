@@ -63,7 +63,7 @@ export async function runWorker<S extends ServiceName>(definition: WorkerDefinit
   }
   const { prefix } = resources;
   // PARLEY_ACK_WAIT_MS, PARLEY_MAX_DELIVERIES, PARLEY_MAX_CONCURRENT_TURNS, PARLEY_METRICS_PORT and HOST are read by the workers (see SETTINGS)
-  const worker = resources.settings as unknown as { PARLEY_ACK_WAIT_MS?: number; PARLEY_MAX_DELIVERIES?: number; PARLEY_MAX_CONCURRENT_TURNS?: number; PARLEY_METRICS_PORT: number | 'auto'; HOST: string };
+  const worker = resources.settings as unknown as { PARLEY_STREAM_REPLICAS: number; PARLEY_ACK_WAIT_MS?: number; PARLEY_MAX_DELIVERIES?: number; PARLEY_MAX_CONCURRENT_TURNS?: number; PARLEY_METRICS_PORT: number | 'auto'; HOST: string };
   const consumers = definition.consumers(prefix, worker.PARLEY_ACK_WAIT_MS ?? 30_000);
   const monitor = new WorkerMonitor(resources, consumers.map((c) => c.durable), definition.health);
   try {
@@ -76,6 +76,7 @@ export async function runWorker<S extends ServiceName>(definition: WorkerDefinit
         consumers,
         concurrency: worker.PARLEY_MAX_CONCURRENT_TURNS,
         maxDeliveries: worker.PARLEY_MAX_DELIVERIES,
+        streamReplicas: worker.PARLEY_STREAM_REPLICAS,
         orderKey: definition.orderKey,
         open: async (stored) => (await resources.store.open([stored]))[0],
         giveUp: definition.handlesTurns ? (event) => giveUpOnTurn(resources, event) : undefined,

@@ -8,3 +8,4 @@ export * from './test-cluster';
 export * from './event-fixtures';
 export * from './otlp-receiver';
 export * from './tcp-proxy';
+export * from './nats-cluster';
