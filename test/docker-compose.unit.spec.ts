@@ -13,6 +13,7 @@ const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { 
   volumes: Record<string, unknown>;
 };
 const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+const cluster = parse(readFileSync(join(root, 'docker-compose.cluster.yml'), 'utf8'), { merge: true }) as { services: Record<string, any> };
 const PARLEY = ['ingress', 'router', 'session-projector', 'responder', 'relay'] as const;
 
 /** `node dist/apps/<app>/src/main.js ...` → app */
@@ -113,5 +114,26 @@ describe('docker-compose.yml', () => {
     expect(dockerfile).toContain('npm prune --omit=dev');
     expect(dockerfile).toContain('COPY --from=build /app/dist ./dist');
     for (const source of ['apps', 'libs', 'tools', 'tsconfig.build.json']) expect(dockerfile).toContain(source);
+  });
+
+  describe('docker-compose.cluster.yml', () => {
+    it('adds two NATS servers routed to the first, forming one JetStream cluster', () => {
+      for (const name of ['nats', 'nats-2', 'nats-3']) {
+        const args = cluster.services[name].command as string[];
+        expect(args).toEqual(expect.arrayContaining(['-js', '--cluster_name', 'parley', '--routes', 'nats://nats:6222,nats://nats-2:6222,nats://nats-3:6222']));
+        expect(args[args.indexOf('-n') + 1]).toBe(name === 'nats' ? 'nats-1' : name);
+      }
+    });
+
+    it.each(PARLEY)('runs two replicas of %s, on every NATS server, with streams at three copies, setting only what the code reads', (service) => {
+      const replica = cluster.services[`${service}-2`];
+      expect(replica.command).toEqual(compose.services[service].command);
+      for (const env of [cluster.services[service].environment, replica.environment]) {
+        expect(env.NATS_URL).toBe('nats://nats:4222,nats://nats-2:4222,nats://nats-3:4222');
+        if (service !== 'ingress') expect(env.PARLEY_STREAM_REPLICAS).toBe('3');
+        const readable = new Set(settingsFor(service as ServiceName));
+        expect(Object.keys(env).filter((name) => !readable.has(name as keyof typeof SETTINGS))).toEqual([]);
+      }
+    });
   });
 });

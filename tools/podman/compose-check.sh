@@ -5,9 +5,14 @@
 # turns whose contexts grow, answered by the demo LLM (no OPENAI_API_KEY given); a Demo Bank
 # question answered from the knowledge base the migration imported; `parley replay` inside a
 # container; a service restarted while Postgres is down waits for it and serves once it is back.
+# With --cluster, on top of docker-compose.cluster.yml (three NATS servers, streams at R3, two
+# replicas of every service): conversations go on while the stream's leader NATS node, then one
+# replica of each service, are killed and restarted in turn; every turn is answered (clients retry
+# with their Idempotency-Key), every session's log holds each message once and in order, and both
+# responders answered turns.
 # Everything runs in a compose project of its own, removed at the end (containers, volumes, network).
 #
-#   bash tools/podman/compose-check.sh      # as root; installs podman, podman-compose, debootstrap, runc if missing
+#   bash tools/podman/compose-check.sh [--cluster]    # as root; installs podman, podman-compose, debootstrap, runc if missing
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 started=$SECONDS
@@ -31,25 +36,78 @@ podman build --network host -t localhost/parley:local . >/tmp/parley-compose-che
 
 free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
 project="parleycheck$$"
-export PARLEY_HTTP_PORT="$(free_port)" PARLEY_NATS_MONITOR_PORT="$(free_port)"
+files=(-f docker-compose.yml)
+[ "${1:-}" = --cluster ] && files+=(-f docker-compose.cluster.yml)
+export PARLEY_HTTP_PORT="$(free_port)" PARLEY_HTTP_PORT_2="$(free_port)" PARLEY_NATS_MONITOR_PORT="$(free_port)"
 export PARLEY_DEV_API_KEY="pk_check_$(node -e "console.log(require('crypto').randomBytes(12).toString('hex'))")"
 unset OPENAI_API_KEY OPENAI_BASE_URL PARLEY_MODEL
 base="http://127.0.0.1:$PARLEY_HTTP_PORT"
 cleanup() {
-  podman-compose -p "$project" down -v >/dev/null 2>&1 || true
+  podman-compose -p "$project" "${files[@]}" down -v >/dev/null 2>&1 || true
   podman network rm -f "${project}_default" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
 say "up (project $project, ingress on $base)"
-podman-compose -p "$project" up -d >/tmp/parley-compose-check-up.log 2>&1 || { tail -20 /tmp/parley-compose-check-up.log; fail "podman-compose up"; }
-ready=""
-for _ in $(seq 1 120); do
-  if curl -fs "$base/readyz" 2>/dev/null | grep -q '"status":"ready"'; then ready=1; break; fi
-  sleep 1
-done
-[ -n "$ready" ] || { podman-compose -p "$project" logs 2>/dev/null | tail -40; fail "ingress not ready in 120 s"; }
+podman-compose -p "$project" "${files[@]}" up -d >/tmp/parley-compose-check-up.log 2>&1 || { tail -20 /tmp/parley-compose-check-up.log; fail "podman-compose up"; }
+ready_at() { # url, seconds
+  for _ in $(seq 1 "$2"); do
+    if curl -fs "$1/readyz" 2>/dev/null | grep -q '"status":"ready"'; then return 0; fi
+    sleep 1
+  done
+  return 1
+}
+ready_at "$base" 120 || { podman logs "${project}_ingress_1" 2>&1 | tail -20; fail "ingress not ready in 120 s"; }
 say "ready"
+
+if [ "${1:-}" = --cluster ]; then
+  base2="http://127.0.0.1:$PARLEY_HTTP_PORT_2"
+  ready_at "$base2" 120 || fail "the second ingress not ready in 120 s"
+  podman exec "${project}_nats_1" wget -qO- 'http://127.0.0.1:8222/jsz?streams=true' >/tmp/parley-compose-check-jsz.json
+  leader=$(node -e "const j=require('/tmp/parley-compose-check-jsz.json');const st=j.account_details[0].stream_detail.find(x=>x.name==='PARLEY_EVENTS');if(st.config&&st.config.num_replicas!==3||!st.cluster.leader)process.exit(1);console.log(st.cluster.leader)") || fail "PARLEY_EVENTS is not kept at three copies"
+  say "two ingresses ready; PARLEY_EVENTS at three copies, led by $leader"
+  node tools/podman/cluster-turns.mjs "$base,$base2" "$PARLEY_DEV_API_KEY" 8 60 500 >/tmp/parley-compose-check-turns.json &
+  driver=$!
+  sleep 3
+  node_container="${project}_${leader/nats-1/nats}_1"
+  say "killing the stream's leader, $leader"
+  podman kill "$node_container" >/dev/null 2>&1
+  sleep 8
+  podman start "$node_container" >/dev/null 2>&1
+  for service in router responder session-projector relay ingress; do
+    say "killing one replica of $service"
+    podman kill "${project}_${service}_1" >/dev/null 2>&1
+    sleep 4
+    podman start "${project}_${service}_1" >/dev/null 2>&1
+  done
+  wait "$driver" || fail "the conversations did not finish"
+  node -e "
+    const r = require('/tmp/parley-compose-check-turns.json');
+    if (r.unanswered || r.answered !== 480) { console.error(JSON.stringify(r)); process.exit(1); }
+    console.log(r.answered + ' turns answered, ' + r.retries + ' retried by their clients');
+  " || fail "turns went unanswered"
+  node -e "
+    const { sessions } = require('/tmp/parley-compose-check-turns.json');
+    (async () => {
+      for (const { index: s, sessionId: id } of sessions) {
+        const res = await fetch('$base2/v1/sessions/' + id + '/messages?limit=5000', { headers: { authorization: 'Bearer $PARLEY_DEV_API_KEY' } });
+        const { messages } = await res.json();
+        const users = messages.filter((m) => m.role === 'user');
+        const inOrder = users.length === 60 && users.every((m, i) => m.text === 'session ' + s + ' turn ' + (i + 1));
+        const paired = messages.length === 120 && messages.every((m, i) => m.role === (i % 2 ? 'assistant' : 'user'));
+        if (!inOrder || !paired) { console.error('session ' + id + ': ' + users.length + ' user messages, ' + messages.length + ' in all'); process.exit(1); }
+      }
+    })();
+  " || fail "a session's log is not each message once, in order"
+  say "every session's log holds its 60 turns once each, in order, each answered"
+  for responder in responder responder-2; do
+    replies=$(podman exec "${project}_${responder}_1" node -e "fetch('http://127.0.0.1:9100/metrics').then((r) => r.text()).then((t) => console.log((/parley_llm_call_duration_seconds_count\{[^}]*purpose=\"reply\"[^}]*outcome=\"ok\"\} (\d+)/.exec(t) || [0, 0])[1]))")
+    [ "$replies" -gt 0 ] || fail "$responder answered no turn"
+    say "$responder answered $replies turns since it (re)started"
+  done
+  say "passed"
+  exit 0
+fi
 
 api() { # method, path, [body]
   curl -fsS -X "$1" "$base$2" -H "authorization: Bearer $PARLEY_DEV_API_KEY" -H 'content-type: application/json' ${3:+-d "$3"}
