@@ -10,9 +10,11 @@
 # replica of each service, are killed and restarted in turn; every turn is answered (clients retry
 # with their Idempotency-Key), every session's log holds each message once and in order, and both
 # responders answered turns.
+# With --deps, docker-compose.deps.yml alone (Postgres and NATS for `npm start`) on free ports, and
+# `npm start`'s own script against them: ready, and a turn answered.
 # Everything runs in a compose project of its own, removed at the end (containers, volumes, network).
 #
-#   bash tools/podman/compose-check.sh [--cluster]    # as root; installs podman, podman-compose, debootstrap, runc if missing
+#   bash tools/podman/compose-check.sh [--cluster | --deps]    # as root; installs podman, podman-compose, debootstrap, runc if missing
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 started=$SECONDS
@@ -38,6 +40,7 @@ free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1
 project="parleycheck$$"
 files=(-f docker-compose.yml)
 [ "${1:-}" = --cluster ] && files+=(-f docker-compose.cluster.yml)
+[ "${1:-}" = --deps ] && files=(-f docker-compose.deps.yml)
 export PARLEY_HTTP_PORT="$(free_port)" PARLEY_HTTP_PORT_2="$(free_port)" PARLEY_NATS_MONITOR_PORT="$(free_port)"
 export PARLEY_DEV_API_KEY="pk_check_$(node -e "console.log(require('crypto').randomBytes(12).toString('hex'))")"
 unset OPENAI_API_KEY OPENAI_BASE_URL PARLEY_MODEL
@@ -47,6 +50,25 @@ cleanup() {
   podman network rm -f "${project}_default" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
+
+if [ "${1:-}" = --deps ]; then
+  export PARLEY_PG_PORT="$(free_port)" PARLEY_NATS_PORT="$(free_port)"
+  say "up: Postgres on 127.0.0.1:$PARLEY_PG_PORT, NATS on 127.0.0.1:$PARLEY_NATS_PORT"
+  podman-compose -p "$project" "${files[@]}" up -d >/tmp/parley-compose-check-up.log 2>&1 || { tail -20 /tmp/parley-compose-check-up.log; fail "podman-compose up"; }
+  port="$(free_port)"
+  # npm start's own script, with its defaults but for the ports
+  DATABASE_URL="postgres://postgres@127.0.0.1:$PARLEY_PG_PORT/parley" NATS_URL="nats://127.0.0.1:$PARLEY_NATS_PORT" PORT="$port" \
+    PARLEY_CONNECT_WAIT_SECONDS=60 node tools/start.mjs >/tmp/parley-compose-check-start.log 2>&1 &
+  start_pid=$!
+  trap 'kill -INT $start_pid 2>/dev/null; wait $start_pid 2>/dev/null; cleanup' EXIT
+  ready_at() { for _ in $(seq 1 "$2"); do curl -fs "$1/readyz" 2>/dev/null | grep -q '"status":"ready"' && return 0; sleep 1; done; return 1; }
+  ready_at "http://127.0.0.1:$port" 150 || { tail -30 /tmp/parley-compose-check-start.log; fail "npm start against the deps did not get ready"; }
+  say "npm start is ready against them"
+  reply=$(curl -fsS -XPOST "http://127.0.0.1:$port/v1/turns" -H "authorization: Bearer $PARLEY_DEV_API_KEY" -H 'content-type: application/json' -d '{"text":"How do I activate my card?"}')
+  echo "$reply" | grep -q '"reason":"no-session-faq"' || fail "a turn through npm start: $reply"
+  say "a turn answered; passed"
+  exit 0
+fi
 
 say "up (project $project, ingress on $base)"
 podman-compose -p "$project" "${files[@]}" up -d >/tmp/parley-compose-check-up.log 2>&1 || { tail -20 /tmp/parley-compose-check-up.log; fail "podman-compose up"; }
