@@ -54,3 +54,28 @@ if (oodAnswered.length) {
     console.log(`  ${JSON.stringify(text)} → ${top.intent} (${top.confidence.toFixed(3)})`);
   }
 }
+
+// Knowledge bases in other scripts (data/eval/multilingual.json: small ones the tests write), each
+// trained as the router trains a tenant's and asked questions it never saw, at the default threshold.
+const { languages } = JSON.parse(readFileSync(new URL('../data/eval/multilingual.json', import.meta.url), 'utf8'));
+const { SETTINGS } = require('../dist/libs/contracts/src/index.js');
+const threshold = Number(SETTINGS.PARLEY_FAQ_THRESHOLD.default);
+console.log(`\nOther scripts (small knowledge bases, 3 intents, 8 examples each; held-out questions; answered at the default threshold ${threshold}):`);
+const langRows = [['language', 'script', 'top-1 (held out)', 'answered', 'correct among answered', 'English out-of-domain answered']];
+for (const [code, { script, intents }] of Object.entries(languages)) {
+  const matcher = k.FaqMatcher.train(1, Object.entries(intents).map(([intent, { answer, train }]) => ({ intent, answer, examples: train })));
+  const asked = Object.entries(intents).flatMap(([intent, { heldOut }]) => heldOut.map((text) => ({ text, intent, best: matcher.best(text) })));
+  const answered = asked.filter((q) => q.best.confidence >= threshold);
+  const right = (qs) => qs.filter((q) => q.best.intent === q.intent).length;
+  const strays = outOfDomain.filter((text) => matcher.best(text).confidence >= threshold).length;
+  langRows.push([
+    code,
+    script,
+    `${right(asked)}/${asked.length}`,
+    `${answered.length}/${asked.length}`,
+    answered.length ? `${right(answered)}/${answered.length}` : '-',
+    pct(strays / outOfDomain.length),
+  ]);
+}
+const widths = langRows[0].map((_, i) => Math.max(...langRows.map((r) => String(r[i]).length)));
+for (const row of langRows) console.log('  ' + row.map((cell, i) => String(cell).padEnd(widths[i])).join('  '));

@@ -33,6 +33,24 @@ describe('parley kb', () => {
     expect(skipped.stdout).toContain('already has knowledge base version 1; nothing imported');
   });
 
+  it('imports a knowledge base in any script, and warns of examples with nothing to match on', async () => {
+    const json = file(
+      'scripts.json',
+      JSON.stringify({
+        entries: [
+          { intent: 'lost_card_fr', examples: ["J'ai perdu ma carte", 'Carte volée'], answer: 'Bloquez-la dans l’application.' },
+          { intent: 'lost_card_ru', examples: ['Я потерял карту', '🙂'], answer: 'Заблокируйте карту.' },
+          { intent: 'only_emoji', examples: ['🙂🙂', '!!!'], answer: 'Hm.' },
+        ],
+      }),
+    );
+    const imported = await runCli(['kb', 'import', json, '--tenant', 'scripts'], env);
+    expect(imported.code).toBe(0);
+    expect(imported.stderr).toContain('warning: 3 example question(s) have no letters or numbers to match on; 1 entries have no other, so they can never be matched: only_emoji');
+    const clean = await runCli(['kb', 'import', file('clean.json', JSON.stringify({ entries: [{ intent: 'x', examples: ['我的卡丢了'], answer: 'y' }] })), '--tenant', 'scripts'], env);
+    expect(clean.stderr).toBe('');
+  });
+
   it('adds a version from JSON without touching the old one, per tenant', async () => {
     const json = file('kb.json', JSON.stringify({ entries: [{ intent: 'opening_hours', examples: ['when are you open'], answer: 'Nine to five.' }] }));
     expect((await runCli(['kb', 'import', json], env)).stdout).toContain('as knowledge base version 2');

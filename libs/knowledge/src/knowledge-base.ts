@@ -1,5 +1,6 @@
 import { KnowledgeBaseDocument, type KnowledgeBaseEntry } from '@parley/contracts';
 import { parseCsv } from './csv';
+import { featureCounts } from './text-features';
 
 export class KnowledgeBaseFormatError extends Error {
   override readonly name = 'KnowledgeBaseFormatError';
@@ -53,4 +54,19 @@ function validated(entries: unknown): KnowledgeBaseEntry[] {
     throw new KnowledgeBaseFormatError(parsed.error.issues.map((i) => `${i.path.join('.') || 'entries'}: ${i.message}`).slice(0, 5).join('; '));
   }
   return parsed.data.entries;
+}
+
+/**
+ * Examples the matcher can make nothing of (no letters or numbers in any script: emoji, symbols,
+ * punctuation), and the entries all of whose examples are such — those can never be matched.
+ */
+export function featurelessExamples(entries: readonly KnowledgeBaseEntry[]): { examples: number; entries: string[] } {
+  let examples = 0;
+  const entriesWithout: string[] = [];
+  for (const entry of entries) {
+    const empty = entry.examples.filter((text) => featureCounts(text).size === 0).length;
+    examples += empty;
+    if (empty === entry.examples.length) entriesWithout.push(entry.intent);
+  }
+  return { examples, entries: entriesWithout };
 }

@@ -5,7 +5,7 @@ import type { FaqMatcherData } from './faq-matcher';
  * features change (the same knowledge base would train to another model) or the layout below
  * does: stored models of another format are ignored and trained afresh.
  */
-export const MATCHER_FORMAT = 1;
+export const MATCHER_FORMAT = 2;
 
 interface Header {
   kbVersion: number;

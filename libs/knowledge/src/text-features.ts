@@ -2,21 +2,39 @@
  * Text → sparse TF-IDF vectors over word 1–2-grams and character 2–5-grams (within words, padded
  * by spaces). Character n-grams carry typos, inflections and compounds ("top-up", "topup",
  * "topped up"); word bigrams carry phrases ("not working", "exchange rate").
+ *
+ * Words are letters and numbers of every script (with the combining marks that spell, such as
+ * Devanagari's vowel signs), lowercased, with what writers may leave out folded away ("café" =
+ * "cafe", "ё" = "е", Arabic written with or without its short vowels). Scripts written without spaces between words (Chinese, Japanese, Thai) come as runs;
+ * their character n-grams — and, for Han, kana and Hangul, single characters — carry them.
  */
 export interface SparseVector {
   indices: Int32Array;
   values: Float32Array;
 }
 
+/**
+ * Lowercase; compatibility forms unified (full-width letters, ligatures); what writers may leave
+ * out dropped: Latin, Greek and Cyrillic accents, Arabic short vowels and tatweel, Hebrew points;
+ * Arabic letter variants a writer picks freely unified (أ إ آ ٱ → ا, ى → ي, ة → ه).
+ */
 const normalize = (text: string) =>
   text
     .toLowerCase()
     .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
+    .replace(/[\u0300-\u036f\u064b-\u065f\u0670\u0640\u0591-\u05c7]/g, '')
+    .normalize('NFC') // what else decomposed (Hangul syllables, kana with voicing marks) comes back whole
+    .replace(/[أإآٱ]/g, 'ا')
+    .replace(/ى/g, 'ي')
+    .replace(/ة/g, 'ه')
     .replace(/[’‘`]/g, "'");
 
+const WORD = /[\p{L}\p{N}\p{M}]+(?:'[\p{L}\p{M}]+)?/gu;
+/** Characters that are words on their own often enough to count alone: Han, kana, Hangul. */
+const IDEOGRAPH = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u;
+
 export function wordsOf(text: string): string[] {
-  return normalize(text).match(/[a-z0-9]+(?:'[a-z]+)?/g) ?? [];
+  return normalize(text).match(WORD) ?? [];
 }
 
 /** Every feature of a text, with its raw count. */
@@ -27,8 +45,9 @@ export function featureCounts(text: string): Map<string, number> {
   for (let i = 0; i < words.length; i++) {
     add(`w:${words[i]}`);
     if (i + 1 < words.length) add(`b:${words[i]} ${words[i + 1]}`);
-    const padded = ` ${words[i]} `;
-    for (let n = 2; n <= 5; n++) for (let j = 0; j + n <= padded.length; j++) add(`c:${padded.slice(j, j + n)}`);
+    const chars = [...` ${words[i]} `]; // by code point: a character outside the BMP is one
+    for (let n = 2; n <= 5; n++) for (let j = 0; j + n <= chars.length; j++) add(`c:${chars.slice(j, j + n).join('')}`);
+    for (const char of chars) if (IDEOGRAPH.test(char)) add(`c:${char}`);
   }
   return counts;
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { KnowledgeBaseAnswers } from '@parley/contracts';
 import { connectDatabase, KnowledgeBaseRepository } from '@parley/event-store';
-import { entriesFromCsv, entriesFromJson, KnowledgeBaseFormatError } from '@parley/knowledge';
+import { entriesFromCsv, entriesFromJson, featurelessExamples, KnowledgeBaseFormatError } from '@parley/knowledge';
 import { CliError } from '../cli-error';
 import { style } from '../output';
 
@@ -49,6 +49,12 @@ function entriesOf(options: KbImportOptions) {
 
 export async function kbImport(databaseUrl: string, tenantId: string, options: KbImportOptions): Promise<string> {
   const entries = entriesOf(options);
+  // what the matcher can make nothing of is said before it is stored (and stored all the same)
+  const featureless = featurelessExamples(entries);
+  if (featureless.examples) {
+    const never = featureless.entries.length ? `; ${featureless.entries.length} entries have no other, so they can never be matched: ${featureless.entries.join(', ')}` : '';
+    process.stderr.write(`parley: warning: ${featureless.examples} example question(s) have no letters or numbers to match on${never}\n`);
+  }
   const database = await connectDatabase(databaseUrl, { max: 1 });
   try {
     const repository = new KnowledgeBaseRepository(database.db);
