@@ -3,16 +3,19 @@
  * reach Postgres through a TCP proxy the test cuts and restores. While it is gone, ingress's
  * `/readyz` says `503 NOT_READY` naming postgres, a turn is refused with a retryable 503 (nothing
  * crashes), and a worker's own `/readyz` reports its database; once it is back every probe is
- * ready again and turns are answered.
+ * ready again and turns are answered. And a knowledge base imported while it runs: the router
+ * trains it by itself, and says so until it is ready.
  */
-import { startTestCluster, TcpProxy, TEST_POSTGRES_URL, waitFor, type TestCluster } from '@parley/testing';
+import { join } from 'node:path';
+import { repoRoot, runCli, startTestCluster, TcpProxy, TEST_POSTGRES_URL, waitFor, type TestCluster } from '@parley/testing';
 
-jest.setTimeout(90_000);
+jest.setTimeout(150_000);
 
 describe('health through a Postgres outage', () => {
   let t: TestCluster;
   let proxy: TcpProxy;
   let sessionId: string;
+  const env: Record<string, string> = { PARLEY_METRICS_PORT: 'auto' };
 
   const probe = async (url: string) => {
     const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
@@ -27,7 +30,6 @@ describe('health through a Postgres outage', () => {
   beforeAll(async () => {
     const postgres = new URL(TEST_POSTGRES_URL);
     proxy = await TcpProxy.start({ host: postgres.hostname, port: Number(postgres.port || 5432) });
-    const env: Record<string, string> = { PARLEY_METRICS_PORT: 'auto' };
     t = await startTestCluster({
       label: 'health',
       env,
@@ -82,5 +84,23 @@ describe('health through a Postgres outage', () => {
     await waitFor(async () => (await probe(`${workerBase('router')}/readyz`)).status === 200, { what: 'the router ready again', timeoutMs: 15_000 });
     const turn = await t.post(`/v1/sessions/${sessionId}/turns`, { text: 'after the outage', mode: 'stateful' });
     expect(turn.status).toBe(200);
+  });
+
+  it("says the router is training a tenant's first knowledge base, imported while it runs, until it is ready", async () => {
+    // no knowledge base at the start: the router is ready at once; then one is imported beside it
+    const demo = join(repoRoot(), 'data/demo-bank');
+    expect((await runCli(['kb', 'import', join(demo, 'questions.csv'), '--answers', join(demo, 'answers.json')], { DATABASE_URL: env.DATABASE_URL })).code).toBe(0);
+    // the router notices it by itself (no turn asks), trains, and says so meanwhile
+    const training = await waitFor(
+      async () => {
+        const res = await probe(`${t.baseUrl}/readyz`);
+        return (res.body.failing as string[] | undefined)?.find((line) => line.startsWith('router: training the first knowledge base of tenant default')) ?? false;
+      },
+      { what: 'ingress to say the router trains', timeoutMs: 20_000, intervalMs: 250 },
+    );
+    expect(training).toContain('its turns wait until it is ready');
+    await waitFor(async () => (await probe(`${t.baseUrl}/readyz`)).body.status === 'ready', { what: 'ready once trained', timeoutMs: 120_000 });
+    const answer = await t.post('/v1/turns', { text: 'How do I activate my card?' });
+    expect(answer.body.route).toMatchObject({ reason: 'no-session-faq', intent: 'activate_my_card' });
   });
 });

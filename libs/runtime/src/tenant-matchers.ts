@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { sql } from 'drizzle-orm';
 import type { KnowledgeBaseEntry } from '@parley/contracts';
 import { KnowledgeBaseRepository, type Db } from '@parley/event-store';
@@ -15,11 +15,12 @@ import { deserializeMatcher, FaqMatcher, MATCHER_FORMAT, serializeMatcher, type 
  * version's matcher until the new one is ready.
  */
 @Injectable()
-export class TenantMatchers implements OnApplicationBootstrap {
+export class TenantMatchers implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly log = new Logger('TenantMatchers');
   private readonly matchers = new Map<string, FaqMatcher | null>();
   private readonly checkedAt = new Map<string, number>();
   private readonly training = new Map<string, Promise<FaqMatcher | null>>();
+  private discovery: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly db: Db,
@@ -33,6 +34,27 @@ export class TenantMatchers implements OnApplicationBootstrap {
       .then((tenants) => Promise.all((tenants.rows as { tenant_id: string }[]).map(({ tenant_id }) => this.refresh(tenant_id))));
     if (this.startup === 'wait') await all;
     else all.catch((error: unknown) => this.log.error(`training at startup: ${describeError(error)}`));
+    // a tenant whose first knowledge base appears later (a new tenant, an import beside the start)
+    // is trained as soon as it is seen, not when its first turn comes and would have to wait
+    this.discovery = setInterval(() => void this.discover(), this.refreshMs);
+    this.discovery.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.discovery);
+  }
+
+  private async discover(): Promise<void> {
+    try {
+      const tenants = await this.db.execute(sql`select distinct tenant_id from knowledge_bases`);
+      for (const { tenant_id } of tenants.rows as { tenant_id: string }[]) {
+        if (!this.matchers.get(tenant_id) && !this.training.has(tenant_id)) {
+          this.refresh(tenant_id).catch((error: unknown) => this.log.error(`tenant ${tenant_id}: ${describeError(error)}`));
+        }
+      }
+    } catch {
+      // the database is away for a moment: the next look will do
+    }
   }
 
   /**
@@ -45,6 +67,11 @@ export class TenantMatchers implements OnApplicationBootstrap {
       return undefined;
     }
     return this.forTenantKnown(tenantId);
+  }
+
+  /** Tenants whose very first matcher is training: their turns wait for it (a health problem to report). */
+  trainingFirst(): string[] {
+    return [...this.training.keys()].filter((tenantId) => !this.matchers.get(tenantId));
   }
 
   /** The tenant's matcher (null without a knowledge base). Only a tenant's very first one is waited for. */
