@@ -194,6 +194,9 @@ describe('parley CLI on recorded conversations', () => {
     expect(unknown).toMatchObject({ code: 1, stderr: expect.stringContaining('Session 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01 not found in tenant default') });
     expect(await runCli(['replay', sessionId, '--tenant', 'someone-else'], env)).toMatchObject({ code: 1, stderr: expect.stringContaining('not found in tenant someone-else') });
     expect(await runCli(['replay', sessionId, '--at', 'yesterday'], env)).toMatchObject({ code: 2, stderr: expect.stringContaining('--at must be a positive stream version or an ISO time') });
+    // each command takes only its own options, though one table parses them all
+    expect(await runCli(['migrate', '--live'], env)).toMatchObject({ code: 2, stderr: expect.stringContaining('parley: migrate does not take --live') });
+    expect(await runCli(['replay', sessionId, '--from-turn', '2', '--model', 'x'], env)).toMatchObject({ code: 2, stderr: expect.stringContaining('parley: replay does not take --from-turn, --model') });
     expect(await runCli(['rerun', sessionId, '--from-turn', '9'], env)).toMatchObject({ code: 2, stderr: expect.stringContaining('the session has 3 turns') });
     expect(await runCli(['rerun', sessionId, '--model', 'x'], env)).toMatchObject({ code: 2, stderr: expect.stringContaining('--model and --prompt go with --live') });
     expect(await runCli(['fork', sessionId, '--at', '999'], env)).toMatchObject({ code: 2, stderr: expect.stringContaining('--at 999 is outside session') });

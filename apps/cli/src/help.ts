@@ -110,6 +110,16 @@ const COMMON = [
   '-h, --help             help (parley <command> --help for one command)',
 ];
 
+/** Options every command takes. */
+export const GLOBAL_OPTIONS = new Set(['help', 'tenant', 'database-url', 'nats-url']);
+
+/** The options a command takes: those its help names (so the help cannot leave one out), and the global ones. */
+export function optionsOf(name: string): Set<string> {
+  const help = COMMANDS[name];
+  const text = `${help.usage.join(' ')} ${(help.options ?? []).join(' ')}`;
+  return new Set([...GLOBAL_OPTIONS, ...[...text.matchAll(/--([a-z][a-z-]*)/g)].map((m) => m[1])]);
+}
+
 export function commandHelp(name: string): string {
   const help = COMMANDS[name];
   return [

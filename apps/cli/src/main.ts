@@ -7,7 +7,7 @@ import { connectDatabase, ensureDatabase, eraseUser, EventStore, EventStoreError
 import { announceErasure, connectNats, MessagingError, missingServices, withConnectWait } from '@parley/messaging';
 import { CliError } from './cli-error';
 import { style } from './output';
-import { commandHelp, COMMANDS, USAGE } from './help';
+import { commandHelp, COMMANDS, optionsOf, USAGE } from './help';
 
 const WORKERS = ['router', 'session-projector', 'responder', 'relay'] as const;
 import { diff } from './commands/diff.command';
@@ -34,6 +34,12 @@ async function run(argv: string[]): Promise<string> {
   const { values, positionals } = parsed;
   const [command, ...rest] = positionals;
   if (values.help || !command) return command && command in COMMANDS ? commandHelp(command) : USAGE;
+  if (command in COMMANDS) {
+    // one option table parses every command: each takes only the options its own help names
+    const allowed = optionsOf(command);
+    const stray = Object.keys(values).filter((name) => !allowed.has(name));
+    if (stray.length) throw new CliError(`${command} does not take ${stray.map((name) => `--${name}`).join(', ')}${seeHelp(command)}`, 2);
+  }
   const settings = parseSettings('cli', {
     ...process.env,
     ...(values['database-url'] ? { DATABASE_URL: values['database-url'] } : {}),
