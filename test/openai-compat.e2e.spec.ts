@@ -328,6 +328,33 @@ describe('OpenAI-compatible API with the official client', () => {
       expect((await t.post(`/v1/sessions/${sessionId}/fork`, { atVersion: 'one' })).status).toBe(400);
     });
 
+    it("lists what a stored response was given (input_items), in OpenAI's list shape and order", async () => {
+      const given = await client.responses.create({
+        model: 'parley',
+        input: [
+          { role: 'user', content: 'My name is Ada' },
+          { role: 'assistant', content: 'Hello Ada' },
+          { role: 'user', content: 'What is my name?' },
+        ],
+      });
+      const texts = (items: unknown[]) => (items as { content?: { text?: string }[] }[]).map((item) => item.content?.[0]?.text);
+      const newestFirst = await client.responses.inputItems.list(given.id);
+      expect(texts(newestFirst.data)).toEqual(['What is my name?', 'Hello Ada', 'My name is Ada']);
+      expect(newestFirst.data.map((item) => [item.type, (item as { role?: string }).role])).toEqual([
+        ['message', 'user'],
+        ['message', 'assistant'],
+        ['message', 'user'],
+      ]);
+      const firstTwo = await client.responses.inputItems.list(given.id, { order: 'asc', limit: 2 });
+      expect(texts(firstTwo.data)).toEqual(['My name is Ada', 'Hello Ada']);
+      expect(firstTwo.has_more).toBe(true);
+      const rest = await client.responses.inputItems.list(given.id, { order: 'asc', after: firstTwo.data[1].id });
+      expect(texts(rest.data)).toEqual(['What is my name?']);
+      // the same ids on every read
+      expect((await client.responses.inputItems.list(given.id)).data.map((item) => item.id)).toEqual(newestFirst.data.map((item) => item.id));
+      expect(await client.responses.inputItems.list('resp_nope').catch((e: unknown) => e)).toMatchObject({ status: 404 });
+    });
+
     it("answers an unknown previous_response_id with OpenAI's own 400", async () => {
       const error = await client.responses.create({ model: 'parley', input: 'hi', previous_response_id: 'resp_does_not_exist' }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(OpenAI.BadRequestError);

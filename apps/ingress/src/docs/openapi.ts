@@ -177,6 +177,20 @@ export function openApiDocument(): Record<string, unknown> {
       '/v1/responses/{responseId}': {
         get: { tags: ['openai'], summary: 'A stored response', parameters: [param('responseId', 'path', 'resp_…')], responses: { ...ok('the response'), ...openAiErrors(401, 404, 429) } },
       },
+      '/v1/responses/{responseId}/input_items': {
+        get: {
+          tags: ['openai'],
+          summary: 'What a stored response was given: its input items, newest first unless order=asc',
+          parameters: [
+            param('responseId', 'path', 'resp_…'),
+            param('limit', 'query', 'at most this many', { type: 'integer', minimum: 1, maximum: 100, default: 20 }),
+            param('order', 'query', 'asc or desc', { type: 'string', enum: ['asc', 'desc'], default: 'desc' }),
+            param('after', 'query', 'only items after this item id'),
+            param('before', 'query', 'only items before this item id'),
+          ],
+          responses: { ...ok('a list'), ...openAiErrors(400, 401, 404, 429) },
+        },
+      },
       '/v1/models': {
         get: { tags: ['openai'], summary: 'The models a request may name: `parley` (the default), PARLEY_MODEL and PARLEY_MODELS', responses: { ...ok('a list'), ...openAiErrors(401, 429) } },
       },

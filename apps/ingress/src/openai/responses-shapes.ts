@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ClientMessage, ToolCallData, ToolSpecData } from '@parley/contracts';
 import { z } from 'zod';
 import { ApiError } from '../http/api-error';
@@ -145,4 +146,48 @@ export function responseObject(r: ResponseFacts) {
     user: r.user,
     metadata: {},
   };
+}
+
+/** `GET /v1/responses/{id}/input_items` query, as OpenAI defines it. */
+export const InputItemsQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    order: z.enum(['asc', 'desc']).default('desc'),
+    after: z.string().max(200).optional(),
+    before: z.string().max(200).optional(),
+    include: z.union([z.string(), z.array(z.string())]).optional(),
+  })
+  .strict();
+export type InputItemsQuery = z.infer<typeof InputItemsQuery>;
+
+/**
+ * What a response was given, as OpenAI's input items: the conversation it brought (earlier
+ * messages, function calls and their outputs) and the user's message, in the order sent. Ids
+ * derive from the turn and the item's place, so they are the same on every read.
+ */
+export function inputItems(turnId: string, brought: readonly ClientMessage[], text: string) {
+  const id = (kind: string, index: number) => `${kind}_${createHash('sha256').update(`${turnId}\u0000${index}`).digest('hex').slice(0, 40)}`;
+  const items: Record<string, unknown>[] = [];
+  brought.forEach((m, index) => {
+    if (m.role === 'tool') items.push({ id: id('fco', index), type: 'function_call_output', call_id: m.toolCallId, output: m.content, status: 'completed' });
+    else if (m.role === 'assistant' && m.toolCalls?.length) {
+      if (m.content) items.push({ id: id('msg', index), type: 'message', role: 'assistant', status: 'completed', content: [outputText(m.content)] });
+      for (const call of m.toolCalls) items.push(functionCallItem(call, 'completed'));
+    } else {
+      const content = m.content ?? '';
+      items.push({ id: id('msg', index), type: 'message', role: m.role, status: 'completed', content: [m.role === 'assistant' ? outputText(content) : { type: 'input_text', text: content }] });
+    }
+  });
+  if (text) items.push({ id: id('msg', brought.length), type: 'message', role: 'user', status: 'completed', content: [{ type: 'input_text', text }] });
+  return items;
+}
+
+/** A page of items, OpenAI's list shape: `order`, then after/before an item id, at most `limit`. */
+export function itemsPage(items: Record<string, unknown>[], query: InputItemsQuery) {
+  let ordered = query.order === 'desc' ? [...items].reverse() : items;
+  const at = (cursor: string | undefined) => (cursor === undefined ? -1 : ordered.findIndex((item) => item.id === cursor));
+  if (query.after !== undefined) ordered = ordered.slice(at(query.after) + 1);
+  if (query.before !== undefined) ordered = ordered.slice(0, Math.max(0, at(query.before)));
+  const data = ordered.slice(0, query.limit);
+  return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: ordered.length > data.length };
 }

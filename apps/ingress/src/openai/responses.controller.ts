@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Headers, Param, Post, Res } from '@nestjs/common';
+import { Body, Controller, Get, Headers, Param, Post, Query, Res } from '@nestjs/common';
 import { sessionStreamId, type ClientMessage, type RecordedEvent } from '@parley/contracts';
 import { derivedId, summaryMessage } from '@parley/conversation';
 import { ConcurrencyError, EventStore, forkSession, sessionStateAt } from '@parley/event-store';
@@ -13,7 +13,10 @@ import { parleyHeaders, reconcile, toolTurnContext, validKey } from './openai-sh
 import {
   functionCallItem,
   functionTools,
+  inputItems,
+  InputItemsQuery,
   inputMessages,
+  itemsPage,
   messageItem,
   messageItemId,
   outputText,
@@ -124,9 +127,8 @@ export class ResponsesController {
       .send({ ...responseObject(facts(result, result.turnId)), parley: { turnId: result.turnId, sessionId: result.sessionId, route: result.route } });
   }
 
-  /** A stored response, as it was answered. */
-  @Get(':responseId')
-  async retrieve(@Tenant() tenant: TenantContext, @Param('responseId') responseId: string) {
+  /** A stored response's turn, read from the log: this tenant's, not erased. */
+  private async turnOf(tenant: TenantContext, responseId: string) {
     const notFound = new ApiError('RESPONSE.NOT_FOUND', `Response with id '${responseId}' not found.`, { param: 'response_id' });
     const named = parseResponseId(responseId);
     if (!named) throw notFound;
@@ -138,6 +140,20 @@ export class ResponsesController {
     if (!asked) throw notFound;
     const replied = ofTurn.find((e): e is RecordedEvent<'AssistantReplied'> => e.type === 'AssistantReplied');
     const failed = ofTurn.find((e): e is RecordedEvent<'TurnFailed'> => e.type === 'TurnFailed');
+    return { named, asked, replied, failed };
+  }
+
+  /** What a stored response was given: the items its request brought, and the user's message. */
+  @Get(':responseId/input_items')
+  async listInputItems(@Tenant() tenant: TenantContext, @Param('responseId') responseId: string, @Query(new ZodPipe(InputItemsQuery)) query: InputItemsQuery) {
+    const { named, asked } = await this.turnOf(tenant, responseId);
+    return itemsPage(inputItems(named.turnId, asked.data.context ?? [], asked.data.text), query);
+  }
+
+  /** A stored response, as it was answered. */
+  @Get(':responseId')
+  async retrieve(@Tenant() tenant: TenantContext, @Param('responseId') responseId: string) {
+    const { named, asked, replied, failed } = await this.turnOf(tenant, responseId);
     return responseObject({
       id: responseId,
       createdAt: Math.floor(Date.parse(asked.recordedAt) / 1000),
