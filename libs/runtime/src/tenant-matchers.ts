@@ -59,14 +59,16 @@ export class TenantMatchers implements OnApplicationBootstrap, OnApplicationShut
 
   /**
    * The tenant's matcher if one is trained already (null: the tenant has no knowledge base);
-   * undefined while the first one trains, which this starts if need be. Never waits.
+   * undefined while the first one trains — also when it appeared after the tenant was known to
+   * have none — which this starts if need be. Never waits.
    */
   ready(tenantId: string): FaqMatcher | null | undefined {
     if (!this.matchers.has(tenantId)) {
       this.refresh(tenantId).catch((error: unknown) => this.log.error(`tenant ${tenantId}: ${describeError(error)}`));
       return undefined;
     }
-    return this.forTenantKnown(tenantId);
+    const known = this.forTenantKnown(tenantId);
+    return known === null && this.training.has(tenantId) ? undefined : known;
   }
 
   /** Tenants whose very first matcher is training: their turns wait for it (a health problem to report). */
