@@ -72,9 +72,32 @@ describe('parley CLI on recorded conversations', () => {
     expect(atTime.turns.length).toBe(2);
   });
 
+  it('says how recent traffic would have been routed with another threshold or policy (whatif), and which answers would move', async () => {
+    // a sessionless question too, answered from the knowledge base by ingress
+    expect((await t.post('/v1/turns', { text: 'How do I activate my card?' })).body.route).toMatchObject({ reason: 'no-session-faq' });
+    const same = JSON.parse((await runCli(['whatif', '--json'], env, TRAINING_MS)).stdout);
+    expect(same).toMatchObject({ conversations: 2, turns: 4, counts: { same: 4 }, changed: [] });
+
+    const stricter = await runCli(['whatif', '--faq-threshold', '1', '--json'], env, TRAINING_MS);
+    expect(stricter.code).toBe(0);
+    const report = JSON.parse(stricter.stdout);
+    expect(report.counts['faq→llm']).toBe(2);
+    expect(report.changed).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ streamId: `session-${sessionId}`, turn: 1, change: 'faq→llm', recorded: expect.objectContaining({ route: 'faq', reason: 'faq-confident' }), whatIf: expect.objectContaining({ route: 'llm' }) }),
+        expect.objectContaining({ text: 'How do I activate my card?', change: 'faq→llm', whatIf: expect.objectContaining({ mode: 'stateless', route: 'llm' }) }),
+      ]),
+    );
+    const text = await runCli(['whatif', '--routing-policy', 'stateful', '--since', '1h'], env, TRAINING_MS);
+    expect(text.stdout).toMatch(/What if tenant default had routed with policy stateful/);
+    expect(text.stdout).toMatch(/knowledge base → LLM +1 /);
+    expect(text.stdout).toContain(`session-${sessionId} turn 1 "My new card still has not arrived, when will it come?"`);
+    expect(await runCli(['whatif', '--kb-version', 'zero'], env)).toMatchObject({ code: 2, stderr: expect.stringContaining('--kb-version must be a positive whole number or latest') });
+  });
+
   it('reruns the recorded turns with today\'s code: passes as recorded, and catches a changed routing rule or prompt', async () => {
     const pass = await runCli(['rerun', sessionId], env, TRAINING_MS);
-    expect(pass.stderr).toContain('training the FAQ matcher of knowledge base v1');
+    expect(pass.stderr).toContain('using the FAQ matcher of knowledge base v1 the services trained');
     expect(pass.stdout).toContain('All 3 turns route and build their contexts as recorded.');
     expect(pass.code).toBe(0);
 

@@ -80,7 +80,12 @@ ready_at() { # url, seconds
   return 1
 }
 ready_at "$base" 120 || { podman logs "${project}_ingress_1" 2>&1 | tail -20; fail "ingress not ready in 120 s"; }
-say "ready"
+# podman-compose starts the services beside the migration (it does not wait on depends_on): the router
+# and ingress find the knowledge base it imports within PARLEY_KB_REFRESH_MS, and train or load it
+has_kb() { podman logs "${project}_$1_1" 2>&1 | grep -q 'tenant default: knowledge base v1'; }
+for _ in $(seq 1 90); do has_kb router && has_kb ingress && break; sleep 1; done
+has_kb router && has_kb ingress || fail "the router and ingress did not take up the imported knowledge base in 90 s"
+say "ready, the knowledge base taken up"
 
 if [ "${1:-}" = --cluster ]; then
   base2="http://127.0.0.1:$PARLEY_HTTP_PORT_2"
@@ -175,8 +180,12 @@ reply=$(api POST "/v1/sessions/$session/turns" '{"text":"And a birthday cake","m
 echo "$reply" | grep -q "I can see 7 messages" || fail "the turn after the outage: $reply"
 say "a router restarted while Postgres was down waited for it, and the session went on"
 
+healthy() { # container: as compose judges it, up to 3 tries (its health checks' retries) 2 s apart
+  for _ in 1 2 3; do podman healthcheck run "$1" >/dev/null 2>&1 && return 0; sleep 2; done
+  return 1
+}
 for service in postgres nats router relay session-projector responder ingress; do
-  podman healthcheck run "${project}_${service}_1" >/dev/null 2>&1 || fail "$service's health check failed"
+  healthy "${project}_${service}_1" || fail "$service's health check failed 3 times"
 done
 say "every health check passes"
 say "passed"

@@ -17,6 +17,7 @@ import { rebuild } from './commands/rebuild.command';
 import { sessions } from './commands/sessions.command';
 import { replay } from './commands/replay.command';
 import { rerun } from './commands/rerun.command';
+import { whatIf } from './commands/whatif.command';
 import { fork } from './commands/fork.command';
 import { parseTypes, tail } from './commands/tail.command';
 import { exportStreams, importStreams } from './commands/transfer.command';
@@ -105,6 +106,29 @@ async function run(argv: string[]): Promise<string> {
         }),
       );
       if (result.diverged) process.exitCode = 1;
+      return result.output;
+    }
+    case 'whatif': {
+      if (rest.length) throw new CliError(`whatif takes no arguments${seeHelp(command)}`, 2);
+      const tried = { 'routing-policy': values['routing-policy'], 'faq-threshold': values['faq-threshold'] };
+      const overrides = Object.values(tried).some((v) => v !== undefined) ? settingsPatch(tried) : {};
+      const kbFlag = values['kb-version'];
+      const kbVersion = kbFlag === undefined || kbFlag === 'latest' ? kbFlag : Number(kbFlag);
+      if (typeof kbVersion === 'number' && (!Number.isInteger(kbVersion) || kbVersion < 1)) throw new CliError(`--kb-version must be a positive whole number or latest, got "${kbFlag}"`, 2);
+      const limit = values.limit === undefined ? 10_000 : Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1_000_000) throw new CliError(`--limit must be a whole number from 1 to 1000000, got "${values.limit}"`, 2);
+      const result = await withDatabase(settings.DATABASE_URL, (db) =>
+        whatIf(db, {
+          tenantId: tenant,
+          since: parseSince(values.since ?? '7d'),
+          limit,
+          defaults: tenantDefaults(settings),
+          overrides: { routingPolicy: (overrides.routingPolicy ?? undefined) as RoutingPolicy | undefined, faqThreshold: (overrides.faqThreshold ?? undefined) as number | undefined },
+          kbVersion,
+          json: Boolean(values.json),
+          note: (text) => process.stderr.write(`${text}\n`),
+        }),
+      );
       return result.output;
     }
     case 'fork': {
@@ -312,6 +336,7 @@ function parse(argv: string[]) {
       'nats-url': { type: 'string' },
       context: { type: 'boolean' },
       'from-turn': { type: 'string' },
+      'kb-version': { type: 'string' },
       live: { type: 'boolean' },
       model: { type: 'string' },
       prompt: { type: 'string' },

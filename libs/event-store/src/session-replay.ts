@@ -200,3 +200,17 @@ export async function listSessions(db: Pick<Db, 'execute'>, query: SessionListQu
     };
   });
 }
+
+/**
+ * The tenant's conversations with a turn at or after `since` — sessions, and the streams of
+ * sessionless turns — oldest activity first, at most `limit` (for a what-if over recent traffic).
+ */
+export async function streamsActiveSince(db: Pick<Db, 'execute'>, tenantId: string, since: Date, limit: number): Promise<string[]> {
+  const result = await db.execute(sql`
+    select stream_id from streams
+    where tenant_id = ${tenantId} and (stream_id like 'session-%' or stream_id like 'turn-%')
+      and updated_at >= ${since.toISOString()} and erased_at is null
+    order by updated_at
+    limit ${limit}`);
+  return result.rows.map((row) => String((row as { stream_id: unknown }).stream_id));
+}

@@ -78,7 +78,12 @@ export class TenantMatchers implements OnApplicationBootstrap, OnApplicationShut
 
   /** The tenant's matcher (null without a knowledge base). Only a tenant's very first one is waited for. */
   async forTenant(tenantId: string): Promise<FaqMatcher | null> {
-    if (this.matchers.has(tenantId)) return this.forTenantKnown(tenantId);
+    if (this.matchers.has(tenantId)) {
+      const known = this.forTenantKnown(tenantId);
+      // known to have none, and its first knowledge base is training now: that is waited for too
+      const first = known === null ? this.training.get(tenantId) : undefined;
+      return first ?? known;
+    }
     return this.training.get(tenantId) ?? this.refresh(tenantId);
   }
 

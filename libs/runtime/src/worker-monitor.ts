@@ -9,6 +9,9 @@ export interface HealthState {
   warning?: string;
 }
 
+
+/** Tries of the database check before it counts as down. */
+const DATABASE_TRIES = 3;
 /** A consumer with messages waiting that has handled none for this long is stalled. */
 export const STALLED_AFTER_MS = 120_000;
 
@@ -70,12 +73,20 @@ export class WorkerMonitor implements MessageObserver {
   }
 
   private async check(): Promise<void> {
-    try {
-      await withTimeout(this.resources.database.db.execute(sql`select 1`), 3_000);
-      this.database = { ok: true };
-    } catch (error) {
-      this.database = { ok: false, reason: describeError(error) };
+    // a few tries: after a database restart the pool may hold connections that died silently (a
+    // container's network gone), each failing once as it is found and dropped; one that answers
+    // is what says the database is up
+    let failure: unknown;
+    for (let attempt = 0; attempt < DATABASE_TRIES; attempt++) {
+      try {
+        await withTimeout(this.resources.database.db.execute(sql`select 1`), 3_000);
+        failure = undefined;
+        break;
+      } catch (error) {
+        failure = error;
+      }
     }
+    this.database = failure === undefined ? { ok: true } : { ok: false, reason: describeError(failure) };
     await this.readConsumers().catch(() => undefined);
   }
 

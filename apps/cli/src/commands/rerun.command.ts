@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ClientMessage, EventType, NewEvent, RecordedEvent, ResolvedTenantSettings, RoutingPolicy } from '@parley/contracts';
 import { evolveSession, foldSession, recordedTurns, routeMessage, turnContext, type RecordedTurn, type RouteDecision, type SessionState } from '@parley/conversation';
 import { EventStore, KnowledgeBaseRepository, memoryBefore, rebuildContext, sessionEvents, TenantDirectory, type Db } from '@parley/event-store';
-import { FaqMatcher } from '@parley/knowledge';
+import { deserializeMatcher, FaqMatcher, MATCHER_FORMAT } from '@parley/knowledge';
 import type { Llm } from '@parley/llm';
 import { CliError } from '../cli-error';
 import { style } from '../output';
@@ -37,7 +37,7 @@ const describeRoute = (r: Route) => `${r.mode} via ${r.route} (${r.reason})`;
 const quote = (text: string) => JSON.stringify(text.length > 160 ? `${text.slice(0, 157)}...` : text);
 
 /** The router as it runs today, fed what the router saw then: the tenant's settings, its knowledge base version, the session. */
-class Router {
+export class Router {
   private readonly matchers = new Map<number, Promise<FaqMatcher | null>>();
 
   constructor(
@@ -55,6 +55,17 @@ class Router {
         (async () => {
           const kb = version === null ? await this.knowledge.latest(this.tenantId) : await this.knowledge.get(this.tenantId, version);
           if (!kb) return null;
+          // the model the services trained and stored for this version, when there is one in today's format
+          const stored = await this.knowledge.model(this.tenantId, kb.version, MATCHER_FORMAT);
+          if (stored) {
+            try {
+              const matcher = FaqMatcher.fromData(deserializeMatcher(stored));
+              this.note(`using the FAQ matcher of knowledge base v${kb.version} the services trained`);
+              return matcher;
+            } catch {
+              // unreadable: trained again below
+            }
+          }
           this.note(`training the FAQ matcher of knowledge base v${kb.version} (${kb.entries.length} intents)...`);
           return FaqMatcher.train(kb.version, kb.entries);
         })(),
@@ -64,9 +75,9 @@ class Router {
   }
 
   /** The decision for a turn (the services' own `routeMessage`); `recordedKb` is the knowledge base version it was routed with, if any. */
-  async decide(message: RecordedEvent<'UserMessageReceived'>, state: SessionState, recordedKb: number | null): Promise<RouteDecision & { answer: string | null }> {
+  async decide(message: RecordedEvent<'UserMessageReceived'>, state: SessionState, recordedKb: number | null, inSession = true): Promise<RouteDecision & { answer: string | null }> {
     const { routingPolicy: policy, faqThreshold: threshold } = this.settings;
-    const routing = routeMessage({ message: message.data, inSession: true, policy, threshold, matcher: await this.matcher(recordedKb), state });
+    const routing = routeMessage({ message: message.data, inSession, policy, threshold, matcher: await this.matcher(recordedKb), state });
     if (routing.kind !== 'routed') throw new Error('routing with the session state cannot need it');
     return { ...routing.decision, answer: routing.match?.answer ?? null };
   }
@@ -94,8 +105,8 @@ export async function rerun(db: Db, options: RerunOptions): Promise<{ output: st
   return options.live ? live(store, events, chosen, router, options, setting) : replayCheck(store, chosen, router, options, setting);
 }
 
-const definedOnly = <T extends object>(value: T): Partial<T> => Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
-const kbOf = (turn: RecordedTurn) => (typeof turn.routed?.data.features.kbVersion === 'number' ? turn.routed.data.features.kbVersion : null);
+export const definedOnly = <T extends object>(value: T): Partial<T> => Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+export const kbOf = (turn: RecordedTurn) => (typeof turn.routed?.data.features.kbVersion === 'number' ? turn.routed.data.features.kbVersion : null);
 
 async function replayCheck(store: EventStore, turns: RecordedTurn[], router: Router, options: RerunOptions, setting: string) {
   const results = [];

@@ -39,11 +39,10 @@ export class HealthController {
   async ready() {
     const { database, nc, prefix } = this.resources;
     // a database that hangs rather than refuses is as good as gone: a probe answers within its timeout
+    // (a few tries: after a database restart the pool may hold connections that died silently, each failing once)
+    const select = () => database.db.execute(sql`select 1`).then(() => true, () => false);
     const postgres = Promise.race([
-      database.db.execute(sql`select 1`).then(
-        () => true,
-        () => false,
-      ),
+      select().then(async (up) => up || (await select()) || select()),
       new Promise<false>((resolve) => setTimeout(() => resolve(false), PROBE_TIMEOUT_MS).unref()),
     ]);
     const asked = nc.isClosed() ? Promise.resolve(null) : askServices(nc, prefix, DOWNSTREAM, 1_000);
