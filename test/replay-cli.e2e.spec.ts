@@ -72,27 +72,39 @@ describe('parley CLI on recorded conversations', () => {
     expect(atTime.turns.length).toBe(2);
   });
 
-  it('says how recent traffic would have been routed with another threshold or policy (whatif), and which answers would move', async () => {
+  it('says how recent traffic would have been routed with another threshold, policy or knowledge base (routing what-if), and which answers would move', async () => {
     // a sessionless question too, answered from the knowledge base by ingress
     expect((await t.post('/v1/turns', { text: 'How do I activate my card?' })).body.route).toMatchObject({ reason: 'no-session-faq' });
-    const same = JSON.parse((await runCli(['whatif', '--json'], env, TRAINING_MS)).stdout);
-    expect(same).toMatchObject({ conversations: 2, turns: 4, counts: { same: 4 }, changed: [] });
+    const whatIf = (...args: string[]) => runCli(['routing', 'what-if', ...args], env, TRAINING_MS);
+    const same = JSON.parse((await whatIf('--json')).stdout);
+    // the session's second turn said the first one's answer had not helped
+    expect(same).toMatchObject({ conversations: 2, turns: 4, counts: { same: 4 }, changed: [], tokens: { saved: 0, added: 0 }, didNotHelp: { turns: 1, changed: 0 } });
 
-    const stricter = await runCli(['whatif', '--faq-threshold', '1', '--json'], env, TRAINING_MS);
+    const stricter = await whatIf('--faq-threshold', '1', '--json');
     expect(stricter.code).toBe(0);
     const report = JSON.parse(stricter.stdout);
     expect(report.counts['faq→llm']).toBe(2);
+    expect(report.didNotHelp).toEqual({ turns: 1, changed: 1 });
+    expect(report.tokens.added).toBeGreaterThan(0);
     expect(report.changed).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ streamId: `session-${sessionId}`, turn: 1, change: 'faq→llm', recorded: expect.objectContaining({ route: 'faq', reason: 'faq-confident' }), whatIf: expect.objectContaining({ route: 'llm' }) }),
+        expect.objectContaining({ streamId: `session-${sessionId}`, turn: 1, change: 'faq→llm', didNotHelp: true, recorded: expect.objectContaining({ route: 'faq', reason: 'faq-confident' }), whatIf: expect.objectContaining({ route: 'llm' }) }),
         expect.objectContaining({ text: 'How do I activate my card?', change: 'faq→llm', whatIf: expect.objectContaining({ mode: 'stateless', route: 'llm' }) }),
       ]),
     );
-    const text = await runCli(['whatif', '--routing-policy', 'stateful', '--since', '1h'], env, TRAINING_MS);
+    const text = await whatIf('--routing-policy', 'stateful', '--since', '1h');
     expect(text.stdout).toMatch(/What if tenant default had routed with policy stateful/);
     expect(text.stdout).toMatch(/knowledge base → LLM +1 /);
-    expect(text.stdout).toContain(`session-${sessionId} turn 1 "My new card still has not arrived, when will it come?"`);
-    expect(await runCli(['whatif', '--kb-version', 'zero'], env)).toMatchObject({ code: 2, stderr: expect.stringContaining('--kb-version must be a positive whole number or latest') });
+    expect(text.stdout).toContain(`session-${sessionId} turn 1 "My new card still has not arrived, when will it come?"  (the user said it had not helped)`);
+
+    // a knowledge base not imported yet, from a file: without a card-arrival entry, that answer goes
+    const file = join(dir, 'next-kb.json');
+    writeFileSync(file, JSON.stringify({ entries: [{ intent: 'activate_my_card', examples: ['How do I activate my card?', 'activate my new card', 'card activation', 'where do I activate the card'], answer: 'In the app.' }] }));
+    const fromFile = JSON.parse((await whatIf('--kb', file, '--json')).stdout);
+    expect(fromFile.settings).toContain(`the knowledge base in ${file} (not imported)`);
+    expect(fromFile.changed).toEqual(expect.arrayContaining([expect.objectContaining({ turn: 1, recorded: expect.objectContaining({ intent: 'card_arrival' }) })]));
+    expect(await runCli(['routing', 'what-if', '--kb', '0'], env)).toMatchObject({ code: 2, stderr: expect.stringContaining('--kb must be a version (1 or more), latest, or a file') });
+    expect(await runCli(['routing', 'how'], env)).toMatchObject({ code: 2, stderr: expect.stringContaining('routing takes one action: what-if') });
   });
 
   it('reruns the recorded turns with today\'s code: passes as recorded, and catches a changed routing rule or prompt', async () => {

@@ -45,20 +45,21 @@ export const COMMANDS: Record<string, CommandHelp> = {
       'parley rerun 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01 --live --prompt prompts/support.txt --from-turn 3',
     ],
   },
-  whatif: {
-    usage: ['parley whatif [--since <time|30m|2h|7d>] [--faq-threshold <x>] [--routing-policy <p>] [--kb-version <n|latest>] [--limit <n>] [--json]'],
+  routing: {
+    usage: ['parley routing what-if [--since <time|30m|2h|7d>] [--faq-threshold <x>] [--routing-policy <p>] [--kb <version|latest|file> [--answers <file.json>]] [--limit <n>] [--json]'],
     about:
       "How the tenant's recent traffic (default: the last 7 days) would have been routed with another FAQ threshold,\n" +
-      'routing policy or knowledge base version: every routed turn, in sessions and without, decided again by today’s router\n' +
-      'on the history as it happened, and compared with the log — how many answers move between the knowledge base and the\n' +
-      'LLM or to another knowledge-base answer, and which. Nothing is written and no LLM is called.',
+      'routing policy or knowledge base: every routed turn, in sessions and without, decided again by today’s router on the\n' +
+      'history as it happened, and compared with the log — how many answers move between the knowledge base and the LLM or\n' +
+      'to another knowledge-base answer, and which; what becomes of answers the user said had not helped; the LLM tokens\n' +
+      'saved (recorded) or added (estimated). Nothing is written and no LLM is called.',
     options: [
       '--faq-threshold <x>    the threshold to try',
       '--routing-policy <p>   hybrid, stateful or stateless',
-      '--kb-version <n>       a knowledge base version to try (latest: the newest) instead of each turn’s own',
-      '--limit <n>            conversations read at most (default 10000)',
+      '--kb <v|latest|file>   a knowledge base version, the newest, or a file not imported yet (CSV with --answers, or JSON)',
+      '--limit <n>            conversations read at most (default 100000)',
     ],
-    examples: ['parley whatif --faq-threshold 0.8', 'parley whatif --since 2h --kb-version latest --json'],
+    examples: ['parley routing what-if --faq-threshold 0.8', 'parley routing what-if --since 2h --kb latest --json', 'parley routing what-if --kb new-kb.json'],
   },
   fork: {
     usage: ['parley fork <sessionId> [--at <version>] [--json]'],

@@ -17,7 +17,7 @@ import { rebuild } from './commands/rebuild.command';
 import { sessions } from './commands/sessions.command';
 import { replay } from './commands/replay.command';
 import { rerun } from './commands/rerun.command';
-import { whatIf } from './commands/whatif.command';
+import { whatIf } from './commands/routing.command';
 import { fork } from './commands/fork.command';
 import { parseTypes, tail } from './commands/tail.command';
 import { exportStreams, importStreams } from './commands/transfer.command';
@@ -108,15 +108,20 @@ async function run(argv: string[]): Promise<string> {
       if (result.diverged) process.exitCode = 1;
       return result.output;
     }
-    case 'whatif': {
-      if (rest.length) throw new CliError(`whatif takes no arguments${seeHelp(command)}`, 2);
+    case 'routing': {
+      if (rest[0] !== 'what-if' || rest.length > 1) throw new CliError(`routing takes one action: what-if${seeHelp(command)}`, 2);
       const tried = { 'routing-policy': values['routing-policy'], 'faq-threshold': values['faq-threshold'] };
       const overrides = Object.values(tried).some((v) => v !== undefined) ? settingsPatch(tried) : {};
-      const kbFlag = values['kb-version'];
-      const kbVersion = kbFlag === undefined || kbFlag === 'latest' ? kbFlag : Number(kbFlag);
-      if (typeof kbVersion === 'number' && (!Number.isInteger(kbVersion) || kbVersion < 1)) throw new CliError(`--kb-version must be a positive whole number or latest, got "${kbFlag}"`, 2);
-      const limit = values.limit === undefined ? 10_000 : Number(values.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 1_000_000) throw new CliError(`--limit must be a whole number from 1 to 1000000, got "${values.limit}"`, 2);
+      const kbFlag = values.kb;
+      let kb: { version: number | 'latest' } | { file: string; answers?: string } | undefined;
+      if (kbFlag === 'latest') kb = { version: 'latest' };
+      else if (kbFlag !== undefined && /^\d+$/.test(kbFlag)) kb = { version: Number(kbFlag) };
+      else if (kbFlag !== undefined) kb = { file: kbFlag, answers: values.answers };
+      if (typeof (kb as { version?: unknown } | undefined)?.version === 'number' && (kb as { version: number }).version < 1) throw new CliError(`--kb must be a version (1 or more), latest, or a file; got "${kbFlag}"`, 2);
+      if (values.answers && !(kb && 'file' in kb)) throw new CliError('--answers goes with --kb <file.csv>', 2);
+      const limit = values.limit === undefined ? 100_000 : Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000_000) throw new CliError(`--limit must be a whole number from 1 to 10000000, got "${values.limit}"`, 2);
+      const tty = process.stderr.isTTY;
       const result = await withDatabase(settings.DATABASE_URL, (db) =>
         whatIf(db, {
           tenantId: tenant,
@@ -124,9 +129,11 @@ async function run(argv: string[]): Promise<string> {
           limit,
           defaults: tenantDefaults(settings),
           overrides: { routingPolicy: (overrides.routingPolicy ?? undefined) as RoutingPolicy | undefined, faqThreshold: (overrides.faqThreshold ?? undefined) as number | undefined },
-          kbVersion,
+          kb,
+          systemPrompt: settings.PARLEY_SYSTEM_PROMPT,
           json: Boolean(values.json),
           note: (text) => process.stderr.write(`${text}\n`),
+          progress: tty ? (done, total) => process.stderr.write(`\r${done}/${total} conversations${done === total ? '\n' : ''}`) : undefined,
         }),
       );
       return result.output;
@@ -336,7 +343,7 @@ function parse(argv: string[]) {
       'nats-url': { type: 'string' },
       context: { type: 'boolean' },
       'from-turn': { type: 'string' },
-      'kb-version': { type: 'string' },
+      kb: { type: 'string' },
       live: { type: 'boolean' },
       model: { type: 'string' },
       prompt: { type: 'string' },

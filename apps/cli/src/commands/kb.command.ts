@@ -31,7 +31,7 @@ function readJson(path: string): unknown {
   }
 }
 
-function entriesOf(options: KbImportOptions) {
+export function entriesOf(options: Pick<KbImportOptions, 'file' | 'answers'>) {
   try {
     if (extname(options.file).toLowerCase() === '.csv') {
       if (!options.answers) throw new CliError('A CSV import needs --answers <file.json> with one answer per category', 2);
