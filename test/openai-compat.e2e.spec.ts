@@ -355,6 +355,22 @@ describe('OpenAI-compatible API with the official client', () => {
       expect(await client.responses.inputItems.list('resp_nope').catch((e: unknown) => e)).toMatchObject({ status: 404 });
     });
 
+    it('deletes a stored response: gone for retrieval, input items and continuation, while its turn stays in the conversation', async () => {
+      const first = await client.responses.create({ model: 'parley', input: 'remember the number 42' });
+      const second = await client.responses.create({ model: 'parley', input: 'and the colour blue', previous_response_id: first.id });
+      await client.responses.delete(first.id);
+      for (const call of [() => client.responses.retrieve(first.id), () => client.responses.inputItems.list(first.id), () => client.responses.delete(first.id)]) {
+        expect(await call().catch((e: unknown) => e)).toMatchObject({ status: 404, code: 'not_found' });
+      }
+      const continued = await client.responses.create({ model: 'parley', input: 'again', previous_response_id: first.id }).catch((e: unknown) => e);
+      expect(continued).toMatchObject({ status: 400, code: 'previous_response_not_found', param: 'previous_response_id' });
+      // the later response is untouched, and the conversation still holds the deleted one's turn
+      expect(await client.responses.retrieve(second.id)).toMatchObject({ id: second.id, status: 'completed' });
+      const third = await client.responses.create({ model: 'parley', input: 'what did I say first?', previous_response_id: second.id });
+      expect(llmSaw('what did I say first?')[0].messages.map((m) => m.content)).toContain('remember the number 42');
+      expect(third.status).toBe('completed');
+    });
+
     it("answers an unknown previous_response_id with OpenAI's own 400", async () => {
       const error = await client.responses.create({ model: 'parley', input: 'hi', previous_response_id: 'resp_does_not_exist' }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(OpenAI.BadRequestError);

@@ -83,8 +83,11 @@ ready_at "$base" 120 || { podman logs "${project}_ingress_1" 2>&1 | tail -20; fa
 # podman-compose starts the services beside the migration (it does not wait on depends_on): the router
 # and ingress find the knowledge base it imports within PARLEY_KB_REFRESH_MS, and train or load it
 has_kb() { podman logs "${project}_$1_1" 2>&1 | grep -q 'tenant default: knowledge base v1'; }
-for _ in $(seq 1 90); do has_kb router && has_kb ingress && break; sleep 1; done
-has_kb router && has_kb ingress || fail "the router and ingress did not take up the imported knowledge base in 90 s"
+for _ in $(seq 1 180); do has_kb router && has_kb ingress && break; sleep 1; done
+if ! { has_kb router && has_kb ingress; }; then
+  for service in migrate router ingress; do echo "--- $service"; podman logs "${project}_${service}_1" 2>&1 | tail -8 | cut -c1-300; done
+  fail "the router and ingress did not take up the imported knowledge base in 180 s"
+fi
 say "ready, the knowledge base taken up"
 
 if [ "${1:-}" = --cluster ]; then

@@ -327,6 +327,15 @@ export const MemoryForgottenData = z.object({
 });
 
 /** Every event type with the schema of its data, at its current schema version. */
+/**
+ * A stored response (OpenAI's `DELETE /v1/responses/{id}`) was deleted: it can no longer be
+ * retrieved or continued. The turn itself stays in the log and in the conversation.
+ */
+export const ResponseDeletedData = z.object({
+  /** The turn the response was. */
+  turnId: Id,
+});
+
 export const EventSchemas = {
   SessionStarted: SessionStartedData,
   UserMessageReceived: UserMessageReceivedData,
@@ -339,6 +348,7 @@ export const EventSchemas = {
   ConversationSummarized: ConversationSummarizedData,
   ReplyInterrupted: ReplyInterruptedData,
   SessionForked: SessionForkedData,
+  ResponseDeleted: ResponseDeletedData,
 } as const;
 
 export type EventType = keyof typeof EventSchemas;
@@ -357,6 +367,7 @@ export const EVENT_SCHEMA_VERSIONS: Record<EventType, number> = {
   ConversationSummarized: 2,
   ReplyInterrupted: 1,
   SessionForked: 1,
+  ResponseDeleted: 1,
 };
 
 /**
@@ -417,6 +428,7 @@ export const PERSONAL_FIELDS: { [K in EventType]: Partial<Record<keyof z.infer<(
   ConversationSummarized: { summary: '[erased]' },
   ReplyInterrupted: { spokenText: '[erased]' },
   SessionForked: { summary: '[erased]', messages: [] },
+  ResponseDeleted: {},
 };
 
 /** Context that travels with every event but is not part of its meaning. */

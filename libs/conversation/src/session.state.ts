@@ -214,6 +214,8 @@ function evolveOwned(state: SessionState, event: RecordedEvent): SessionState {
     case 'MemoryRemembered':
     case 'MemoryForgotten':
       return state; // user-stream events: not part of a session
+    case 'ResponseDeleted':
+      return state; // the turn stays in the conversation: only its stored response is gone
     default: {
       const _exhaustive: never = event;
       return _exhaustive;

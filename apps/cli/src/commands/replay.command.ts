@@ -103,6 +103,8 @@ export function describeEvent(event: RecordedEvent): string {
       return `${head}${kind('MemoryRemembered', style.magenta)} ${event.data.name} = ${quote(event.data.value)}  ${style.dim(`(by ${event.data.source})`)}`;
     case 'MemoryForgotten':
       return `${head}${kind('MemoryForgotten', style.magenta)} ${event.data.name}  ${style.dim(`(by ${event.data.source})`)}`;
+    case 'ResponseDeleted':
+      return `${head}${kind('ResponseDeleted', style.dim)} turn ${short(event.data.turnId)}  its stored response was deleted (DELETE /v1/responses/{id}); the turn stays in the conversation`;
     default: {
       const _exhaustive: never = event;
       return _exhaustive;

@@ -176,6 +176,12 @@ export function openApiDocument(): Record<string, unknown> {
       },
       '/v1/responses/{responseId}': {
         get: { tags: ['openai'], summary: 'A stored response', parameters: [param('responseId', 'path', 'resp_…')], responses: { ...ok('the response'), ...openAiErrors(401, 404, 429) } },
+        delete: {
+          tags: ['openai'],
+          summary: 'Deletes a stored response (recorded as ResponseDeleted; its turn stays in the conversation)',
+          parameters: [param('responseId', 'path', 'resp_…')],
+          responses: { ...ok('`{id, object: "response", deleted: true}`'), ...openAiErrors(401, 404, 429) },
+        },
       },
       '/v1/responses/{responseId}/input_items': {
         get: {

@@ -1,7 +1,7 @@
-import { Body, Controller, Get, Headers, Param, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, Param, Post, Query, Res } from '@nestjs/common';
 import { sessionStreamId, type ClientMessage, type RecordedEvent } from '@parley/contracts';
 import { derivedId, summaryMessage } from '@parley/conversation';
-import { ConcurrencyError, EventStore, forkSession, sessionStateAt } from '@parley/event-store';
+import { ConcurrencyError, DuplicateEventError, EventStore, forkSession, sessionStateAt } from '@parley/event-store';
 import type { FastifyReply } from 'fastify';
 import { Tenant, type TenantContext } from '../auth/auth.guard';
 import { ApiError, ApiExceptionFilter, openAiErrorBody } from '../http/api-error';
@@ -134,10 +134,10 @@ export class ResponsesController {
     if (!named) throw notFound;
     const info = await this.sessions.streamOf(tenant.tenantId, named.sessionId).catch(() => null);
     if (!info || info.erased) throw notFound;
-    const events = await this.store.readStream(sessionStreamId(named.sessionId), { types: ['UserMessageReceived', 'AssistantReplied', 'TurnFailed'] });
+    const events = await this.store.readStream(sessionStreamId(named.sessionId), { types: ['UserMessageReceived', 'AssistantReplied', 'TurnFailed', 'ResponseDeleted'] });
     const ofTurn = events.filter((e) => 'turnId' in e.data && e.data.turnId === named.turnId);
     const asked = ofTurn.find((e): e is RecordedEvent<'UserMessageReceived'> => e.type === 'UserMessageReceived');
-    if (!asked) throw notFound;
+    if (!asked || ofTurn.some((e) => e.type === 'ResponseDeleted')) throw notFound;
     const replied = ofTurn.find((e): e is RecordedEvent<'AssistantReplied'> => e.type === 'AssistantReplied');
     const failed = ofTurn.find((e): e is RecordedEvent<'TurnFailed'> => e.type === 'TurnFailed');
     return { named, asked, replied, failed };
@@ -148,6 +148,29 @@ export class ResponsesController {
   async listInputItems(@Tenant() tenant: TenantContext, @Param('responseId') responseId: string, @Query(new ZodPipe(InputItemsQuery)) query: InputItemsQuery) {
     const { named, asked } = await this.turnOf(tenant, responseId);
     return itemsPage(inputItems(named.turnId, asked.data.context ?? [], asked.data.text), query);
+  }
+
+  /**
+   * Deletes a stored response: it can no longer be retrieved, listed or continued. The log stays
+   * append-only — this records `ResponseDeleted` — and the turn stays in its conversation.
+   */
+  @Delete(':responseId')
+  async remove(@Tenant() tenant: TenantContext, @Param('responseId') responseId: string) {
+    const { named } = await this.turnOf(tenant, responseId);
+    const { tenantId } = tenant;
+    try {
+      const events = await this.store.append(
+        sessionStreamId(named.sessionId),
+        tenantId,
+        // one id per response: a second delete racing this one is the same event
+        [{ eventId: derivedId(`${tenantId}\u0000${responseId}`, 'ResponseDeleted'), type: 'ResponseDeleted', data: { turnId: named.turnId }, metadata: { tenantId, correlationId: named.turnId } }],
+        'exists',
+      );
+      await this.sessions.published(events);
+    } catch (error) {
+      if (!(error instanceof DuplicateEventError)) throw error;
+    }
+    return { id: responseId, object: 'response', deleted: true };
   }
 
   /** A stored response, as it was answered. */

@@ -87,10 +87,11 @@ export class SessionsService {
   ): Promise<{ askedAt: number; answeredAt: number | null; nextAskedAt: number | null; nextKey: string | null } | null> {
     const info = await this.streamOf(tenantId, sessionId);
     if (info.erased) return null;
-    const events = await this.store.readStream(sessionStreamId(sessionId), { types: ['UserMessageReceived', 'AssistantReplied', 'TurnFailed'] });
+    const events = await this.store.readStream(sessionStreamId(sessionId), { types: ['UserMessageReceived', 'AssistantReplied', 'TurnFailed', 'ResponseDeleted'] });
     const asked = events.find((e) => e.type === 'UserMessageReceived' && e.data.turnId === turnId);
-    if (!asked) return null;
-    const answered = events.find((e) => e.type !== 'UserMessageReceived' && 'turnId' in e.data && e.data.turnId === turnId);
+    // a deleted response is not there to continue from
+    if (!asked || events.some((e) => e.type === 'ResponseDeleted' && e.data.turnId === turnId)) return null;
+    const answered = events.find((e) => (e.type === 'AssistantReplied' || e.type === 'TurnFailed') && e.data.turnId === turnId);
     const next = events.find((e) => e.type === 'UserMessageReceived' && e.version > asked.version);
     return { askedAt: asked.version, answeredAt: answered?.version ?? null, nextAskedAt: next?.version ?? null, nextKey: next?.metadata.idempotencyKey ?? null };
   }

@@ -223,6 +223,8 @@ function describe(event, turnsById) {
       return [h('span', { class: 'bad' }, 'barge-in'), ` the user spoke over the reply after hearing: `, h('span', { class: 'text' }, d.spokenText)];
     case 'SessionExpired':
       return [`expired after ${d.idleSeconds} s without a turn`];
+    case 'ResponseDeleted':
+      return [`turn ${short(d.turnId)}: its stored response was deleted (the turn stays in the conversation)`];
     case 'SessionForked':
       return [`forked from session ${short(d.fromSessionId)} at v${d.atVersion}: ${d.messages.length} messages`];
     default:
