@@ -513,6 +513,10 @@ describe('OpenAI-compatible API with the official client', () => {
       expect(llmSaw('params, in a session').at(-1)).toMatchObject({ model: 'gpt-4.1', ...passedOn });
       expect(llmSaw('params, again').at(-1)).toMatchObject({ temperature: 1.5, stop: ['STOP'], model: 'gpt-4o-mini' });
       expect(llmSaw('params, again')).toHaveLength(2);
+      // and `parley replay` (and the inspector, which runs the same code) shows what each turn asked
+      const replayed = await runCli(['replay', sessionId], { DATABASE_URL: t.db.url });
+      expect(replayed.stdout).toContain('asked of the model: temperature 1.5, stop ["STOP"]');
+      expect(replayed.stdout).toMatch(/asked of the model: model "gpt-4\.1", temperature 0\.2, topP 0\.9, maxTokens 40, .*responseFormat json_schema/);
     });
 
     it('reaches the LLM through the Responses API too (max_output_tokens, text.format, tool_choice)', async () => {

@@ -60,6 +60,8 @@ export interface ReplayedTurn {
   turnId: string;
   text: string;
   route: { mode: string; route: string; reason: string; features: Record<string, unknown> } | null;
+  /** What the client asked of the model for this turn (model, temperature, max tokens, ...), if anything. */
+  generation: Record<string, unknown> | null;
   context: (RebuiltContext & { matchesRecorded: boolean | null }) | null;
   reply: { text: string; model: string; interrupted: string | null; toolCalls: unknown[] } | null;
   /** What the LLM put in the user's memory during the turn (its `remember` tool). */
@@ -136,6 +138,7 @@ function replayedTurn(turn: RecordedTurn, systemPrompt: string, userEvents: read
     turnId: turn.turnId,
     text: turn.message.data.text,
     route: turn.routed ? { mode: turn.routed.data.mode, route: turn.routed.data.route, reason: turn.routed.data.reason, features: turn.routed.data.features } : null,
+    generation: turn.message.data.generation ?? null,
     context: context && { ...context, matchesRecorded: context.recorded === null ? null : context.recorded === context.digest },
     reply: replied && { text: replied.data.text, model: replied.data.model, interrupted: replied.data.interrupted, toolCalls: replied.data.toolCalls ?? [] },
     remembered: userEvents.flatMap((e) => (e.type === 'MemoryRemembered' && e.data.turnId === turn.turnId ? [{ name: e.data.name, value: e.data.value }] : [])),

@@ -53,6 +53,7 @@ function describeTurn(turn: ReplayedTurn, full: boolean): string[] {
     lines.push(`${pad}${style.bold(`turn ${turn.number}`)} answered from the knowledge base: no LLM call, no context`);
   }
   for (const fact of turn.remembered) lines.push(`${pad}${style.magenta('remembered')} ${fact.name} = ${quote(fact.value)}`);
+  if (turn.generation) lines.push(`${pad}${style.dim(`asked of the model: ${describeGeneration(turn.generation)}`)}`);
   const usage = turn.usage ? `tokens ${turn.usage.promptTokens} in → ${turn.usage.completionTokens} out · ` : '';
   const llm = turn.timings.llmMs === null ? '' : `LLM ${turn.timings.llmMs} ms · `;
   if (turn.timings.turnMs !== null) lines.push(`${pad}${style.dim(`${usage}${llm}turn ${turn.timings.turnMs} ms from message to outcome`)}`);
@@ -60,6 +61,11 @@ function describeTurn(turn: ReplayedTurn, full: boolean): string[] {
 }
 
 const short = (id: string) => id.slice(0, 8);
+/** `model gpt-4.1, temperature 0.2, maxTokens 40, responseFormat json_schema` */
+const describeGeneration = (generation: Record<string, unknown>) =>
+  Object.entries(generation)
+    .map(([name, value]) => `${name} ${name === 'responseFormat' ? (value as { type: string }).type : JSON.stringify(value)}`)
+    .join(', ');
 const quote = (text: string) => JSON.stringify(text.length > 200 ? `${text.slice(0, 197)}...` : text);
 
 export function describeEvent(event: RecordedEvent): string {

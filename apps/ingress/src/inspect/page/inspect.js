@@ -183,6 +183,10 @@ function turnDetails(turn) {
   } else if (turn.route?.route === 'faq') {
     parts.push(h('div', { class: 'dim' }, 'answered from the knowledge base: no LLM call, no context'));
   }
+  if (turn.generation) {
+    const asked = Object.entries(turn.generation).map(([name, value]) => `${name} ${name === 'responseFormat' ? value.type : JSON.stringify(value)}`);
+    parts.push(h('div', { class: 'dim', 'data-testid': 'generation' }, `asked of the model: ${asked.join(', ')}`));
+  }
   for (const fact of turn.remembered || []) parts.push(h('div', { class: 'memory', 'data-testid': 'remembered' }, 'remembered ', h('b', {}, fact.name), ' = ', fact.value));
   const numbers = [];
   if (turn.usage) numbers.push(`tokens ${turn.usage.promptTokens} in → ${turn.usage.completionTokens} out`);
