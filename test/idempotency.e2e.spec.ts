@@ -6,14 +6,20 @@ jest.setTimeout(60_000);
 describe('Idempotency-Key on turn requests', () => {
   let t: TestCluster;
   let counter = 0;
+  // the model holds a '[held]' question until the test lets it answer: no timing in the tests
+  let release = () => undefined as void;
+  let gate: Promise<void> = Promise.resolve();
+  const hold = () => (gate = new Promise<void>((resolve) => (release = resolve)));
 
   beforeAll(async () => {
     t = await startTestCluster({
       label: 'idempotency',
-      script: (request) => {
+      script: async (request) => {
         const last = String(request.messages.at(-1)?.content ?? '');
         counter += 1;
-        return { text: `answer #${counter} to: ${last}`, delayMs: last.includes('[slow]') ? 800 : 0 };
+        const n = counter;
+        if (last.includes('[held]')) await gate;
+        return { text: `answer #${n} to: ${last}` };
       },
     });
   });
@@ -23,6 +29,8 @@ describe('Idempotency-Key on turn requests', () => {
   const events = async (sessionId: string) =>
     (await t.get(`/v1/sessions/${sessionId}/events`)).body.events as { type: string }[];
   const llmCallsWith = (text: string) => t.llm.requests.filter((r) => r.messages.at(-1)?.content === text).length;
+  /** Turn requests an ingress holds open, from its own metrics. */
+  const openTurns = async (base: string) => Number(/^parley_open_turns(?:\{[^}]*\})? (\d+)/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1] ?? NaN);
 
   it('returns the original result for a retry after the turn was answered', async () => {
     const { sessionId } = (await post('/v1/sessions', {})).body;
@@ -36,13 +44,18 @@ describe('Idempotency-Key on turn requests', () => {
 
   it('joins a retry that arrives while the first request is still being answered', async () => {
     const { sessionId } = (await post('/v1/sessions', {})).body;
-    const first = post(`/v1/sessions/${sessionId}/turns`, { text: 'think hard [slow]' }, 'key-2');
-    await new Promise((r) => setTimeout(r, 200));
-    const retry = post(`/v1/sessions/${sessionId}/turns`, { text: 'think hard [slow]' }, 'key-2');
+    hold();
+    const first = post(`/v1/sessions/${sessionId}/turns`, { text: 'think hard [held]' }, 'key-2');
+    // the first is being answered: the model has it, and holds it
+    await waitFor(() => llmCallsWith('think hard [held]') === 1, { what: 'the model to be asked' });
+    const retry = post(`/v1/sessions/${sessionId}/turns`, { text: 'think hard [held]' }, 'key-2');
+    // the retry is in: ingress holds both requests open, one of them waiting on the other's turn
+    await waitFor(async () => (await openTurns(t.baseUrl)) === 2, { what: 'ingress to hold both requests' });
+    release();
     const [a, b] = await Promise.all([first, retry]);
     expect(a.status).toBe(200);
     expect(b).toEqual(a);
-    expect(llmCallsWith('think hard [slow]')).toBe(1);
+    expect(llmCallsWith('think hard [held]')).toBe(1);
     expect((await events(sessionId)).map((e) => e.type)).toEqual(['SessionStarted', 'UserMessageReceived', 'TurnRouted', 'AssistantReplied']);
   });
 
@@ -51,17 +64,22 @@ describe('Idempotency-Key on turn requests', () => {
     t.cluster.startReplica('ingress', { PORT: String(port) });
     await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok, { what: 'second ingress', timeoutMs: 20_000 });
     const { sessionId } = (await post('/v1/sessions', {})).body;
-    const first = post(`/v1/sessions/${sessionId}/turns`, { text: 'elsewhere [slow]' }, 'key-5');
-    await new Promise((r) => setTimeout(r, 200));
-    const retry = fetch(`http://127.0.0.1:${port}/v1/sessions/${sessionId}/turns`, {
+    hold();
+    const first = post(`/v1/sessions/${sessionId}/turns`, { text: 'elsewhere [held]' }, 'key-5');
+    await waitFor(() => llmCallsWith('elsewhere [held]') === 1, { what: 'the model to be asked' });
+    const other = `http://127.0.0.1:${port}`;
+    const retry = fetch(`${other}/v1/sessions/${sessionId}/turns`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'idempotency-key': 'key-5', authorization: `Bearer ${t.apiKey}` },
-      body: JSON.stringify({ text: 'elsewhere [slow]' }),
+      body: JSON.stringify({ text: 'elsewhere [held]' }),
     }).then(async (res) => ({ status: res.status, body: (await res.json()) as any }));
+    // the other instance holds the retry open, waiting on the first request's turn
+    await waitFor(async () => (await openTurns(other)) === 1, { what: 'the second ingress to hold the retry' });
+    release();
     const [a, b] = await Promise.all([first, retry]);
     expect(a.status).toBe(200);
     expect(b).toEqual(a);
-    expect(llmCallsWith('elsewhere [slow]')).toBe(1);
+    expect(llmCallsWith('elsewhere [held]')).toBe(1);
   });
 
   it('scopes keys to the session, and refuses a key reused for a different request', async () => {
