@@ -73,7 +73,7 @@ export async function ensureStream(jsm: JetStreamManager, replicas: number, conf
   } catch (error) {
     if (!(error instanceof JetStreamApiError) || error.status !== 404) throw error;
     try {
-      await jsm.streams.add(wanted);
+      await placing(() => jsm.streams.add(wanted));
       return;
     } catch (addError) {
       // another service created it between our look and our add
@@ -83,9 +83,30 @@ export async function ensureStream(jsm: JetStreamManager, replicas: number, conf
   }
   if ((info.config.num_replicas || 1) === replicas) return;
   try {
-    await jsm.streams.update(name, { ...info.config, num_replicas: replicas });
+    await placing(() => jsm.streams.update(name, { ...info.config, num_replicas: replicas }));
   } catch (error) {
     throw refused(error);
+  }
+}
+
+/** How long a cluster that is still forming (its peers not all current yet) is given to place copies. */
+const PLACEMENT_WAIT_MS = 30_000;
+
+/**
+ * Runs a stream add or update, trying again while the cluster cannot place the copies *yet* — a
+ * JetStream cluster coming up beside the services. A server that never can (one node asked for
+ * 3) keeps refusing, and the last refusal is thrown.
+ */
+async function placing<T>(attempt: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + PLACEMENT_WAIT_MS;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const transient = error instanceof JetStreamApiError && /no suitable peers for placement|insufficient resources/i.test(error.message);
+      if (!transient || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
   }
 }
 

@@ -42,8 +42,8 @@ export class NatsCluster {
     const cluster = new NatsCluster(nodes, dir);
     for (const node of nodes) cluster.run(node);
     await waitFor(async () => (await Promise.all(nodes.map((n) => listening(n.port)))).every(Boolean), { what: 'every NATS node to listen', timeoutMs: 15_000 });
-    // JetStream is usable once the nodes have elected a meta leader
-    await waitFor(async () => (await Promise.all(nodes.map((n) => cluster.metaLeader(n)))).some(Boolean), { what: 'a JetStream meta leader', timeoutMs: 20_000 });
+    // JetStream can place R3 streams once a meta leader has every other node as a current peer
+    await waitFor(async () => (await Promise.all(nodes.map((n) => cluster.leadsAll(n)))).some(Boolean), { what: 'a JetStream meta leader with every peer current', timeoutMs: 30_000 });
     return cluster;
   }
 
@@ -70,11 +70,13 @@ export class NatsCluster {
     );
   }
 
-  private async metaLeader(node: Node): Promise<boolean> {
+  /** This node is the meta leader, and sees every other node as a current peer. */
+  private async leadsAll(node: Node): Promise<boolean> {
     try {
       const res = await fetch(`http://127.0.0.1:${node.monitorPort}/jsz`, { signal: AbortSignal.timeout(1_000) });
-      const jsz = (await res.json()) as { meta_cluster?: { leader?: string } };
-      return Boolean(jsz.meta_cluster?.leader);
+      const jsz = (await res.json()) as { meta_cluster?: { leader?: string; replicas?: { current?: boolean }[] } };
+      const meta = jsz.meta_cluster;
+      return meta?.leader === node.name && (meta.replicas ?? []).filter((r) => r.current).length === this.nodes.length - 1;
     } catch {
       return false;
     }
