@@ -50,6 +50,13 @@ cleanup() {
   podman network rm -f "${project}_default" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
+ready_at() { # url, seconds
+  for _ in $(seq 1 "$2"); do
+    if curl -fs "$1/readyz" 2>/dev/null | grep -q '"status":"ready"'; then return 0; fi
+    sleep 1
+  done
+  return 1
+}
 
 if [ "${1:-}" = --deps ]; then
   export PARLEY_PG_PORT="$(free_port)" PARLEY_NATS_PORT="$(free_port)"
@@ -61,7 +68,6 @@ if [ "${1:-}" = --deps ]; then
     PARLEY_CONNECT_WAIT_SECONDS=60 node tools/start.mjs >/tmp/parley-compose-check-start.log 2>&1 &
   start_pid=$!
   trap 'kill -INT $start_pid 2>/dev/null; wait $start_pid 2>/dev/null; cleanup' EXIT
-  ready_at() { for _ in $(seq 1 "$2"); do curl -fs "$1/readyz" 2>/dev/null | grep -q '"status":"ready"' && return 0; sleep 1; done; return 1; }
   ready_at "http://127.0.0.1:$port" 150 || { tail -30 /tmp/parley-compose-check-start.log; fail "npm start against the deps did not get ready"; }
   say "npm start is ready against them"
   reply=$(curl -fsS -XPOST "http://127.0.0.1:$port/v1/turns" -H "authorization: Bearer $PARLEY_DEV_API_KEY" -H 'content-type: application/json' -d '{"text":"How do I activate my card?"}')
@@ -72,13 +78,6 @@ fi
 
 say "up (project $project, ingress on $base)"
 podman-compose -p "$project" "${files[@]}" up -d >/tmp/parley-compose-check-up.log 2>&1 || { tail -20 /tmp/parley-compose-check-up.log; fail "podman-compose up"; }
-ready_at() { # url, seconds
-  for _ in $(seq 1 "$2"); do
-    if curl -fs "$1/readyz" 2>/dev/null | grep -q '"status":"ready"'; then return 0; fi
-    sleep 1
-  done
-  return 1
-}
 ready_at "$base" 120 || { podman logs "${project}_ingress_1" 2>&1 | tail -20; fail "ingress not ready in 120 s"; }
 # podman-compose starts the services beside the migration (it does not wait on depends_on): the router
 # and ingress find the knowledge base it imports within PARLEY_KB_REFRESH_MS, and train or load it

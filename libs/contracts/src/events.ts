@@ -47,6 +47,14 @@ export const ClientMessage = z.discriminatedUnion('role', [
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 
+/** A JSON Schema a reply must follow (`response_format: json_schema`, or Responses' `text.format`). */
+export const JsonSchemaFormat = z.object({
+  name: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/),
+  description: z.string().max(4_000).optional(),
+  schema: z.record(z.string(), z.unknown()).optional(),
+  strict: z.boolean().nullable().optional(),
+});
+
 /**
  * What the client asked of the model for this turn (OpenAI's sampling and output parameters), in
  * the ranges OpenAI accepts. Recorded with the message, so the reply's LLM call — and a
@@ -74,15 +82,7 @@ export const GenerationOptions = z
       .discriminatedUnion('type', [
         z.object({ type: z.literal('text') }),
         z.object({ type: z.literal('json_object') }),
-        z.object({
-          type: z.literal('json_schema'),
-          json_schema: z.object({
-            name: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/),
-            description: z.string().max(4_000).optional(),
-            schema: z.record(z.string(), z.unknown()).optional(),
-            strict: z.boolean().nullable().optional(),
-          }),
-        }),
+        z.object({ type: z.literal('json_schema'), json_schema: JsonSchemaFormat }),
       ])
       .optional(),
   })

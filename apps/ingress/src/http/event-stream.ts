@@ -1,6 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import type { TurnDeltaMessage } from '@parley/contracts';
 import type { ApiExceptionFilter } from './api-error';
+import { SseResponse } from './sse-response';
 
 /** Whether the client asked for Server-Sent Events (`Accept: text/event-stream`). */
 export const wantsEventStream = (accept: string | undefined) => Boolean(accept && /\btext\/event-stream\b/i.test(accept));
@@ -29,31 +30,18 @@ export async function respond<T>(
     void reply.status(200).send(result);
     return;
   }
-  const raw = reply.raw;
-  const left = new AbortController();
-  raw.on('close', () => {
-    if (!raw.writableFinished) left.abort();
-  });
-  let open = false;
-  const write = (event: string, data: unknown) => {
-    if (!open) {
-      reply.hijack();
-      raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-      open = true;
-    }
-    if (!raw.destroyed) raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-  };
+  const sse = new SseResponse(reply);
   try {
     const result = await run({
-      onDelta: ({ turnId, seq, delta, route }) => write('delta', { turnId, seq, text: delta, ...(route ? { route } : {}) }),
-      signal: left.signal,
+      onDelta: ({ turnId, seq, delta, route }) => sse.send({ turnId, seq, text: delta, ...(route ? { route } : {}) }, 'delta'),
+      signal: sse.left.signal,
     });
-    if (left.signal.aborted) return void raw.destroy();
-    write('done', result);
-    raw.end();
+    if (sse.left.signal.aborted) return sse.abandon();
+    sse.send(result, 'done');
+    sse.end();
   } catch (error) {
-    if (!open) throw error; // nothing sent yet: the usual JSON error with its status
-    write('error', filter.toResponse(error).body);
-    raw.end();
+    if (!sse.isOpen) throw error; // nothing sent yet: the usual JSON error with its status
+    sse.send(filter.toResponse(error).body, 'error');
+    sse.end();
   }
 }

@@ -5,6 +5,7 @@ import { InspectSessionQuery, InspectSessionsQuery, SessionIdParam } from '@parl
 import type { FastifyReply } from 'fastify';
 import { Public, Tenant, type TenantContext } from '../auth/auth.guard';
 import { ApiExceptionFilter } from '../http/api-error';
+import { SseResponse } from '../http/sse-response';
 import { ZodPipe } from '../http/zod.pipe';
 import { InspectService } from './inspect.service';
 
@@ -73,24 +74,13 @@ export class InspectController {
    */
   @Get('v1/inspect/sessions/:sessionId/live')
   async live(@Tenant() tenant: TenantContext, @Param('sessionId', new ZodPipe(SessionIdParam)) sessionId: string, @Res() reply: FastifyReply) {
-    const raw = reply.raw;
-    const left = new AbortController();
-    raw.on('close', () => left.abort());
-    let open = false;
-    const start = () => {
-      reply.hijack();
-      raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-      open = true;
-    };
-    const send = (replay: unknown) => {
-      if (!raw.destroyed) raw.write(replay === null ? ': nothing new\n\n' : `event: replay\ndata: ${JSON.stringify(replay)}\n\n`);
-    };
+    const sse = new SseResponse(reply);
     try {
-      await this.inspect.follow(tenant.tenantId, sessionId, send, left.signal, start);
+      await this.inspect.follow(tenant.tenantId, sessionId, (replay) => (replay === null ? sse.comment('nothing new') : sse.send(replay, 'replay')), sse.left.signal);
     } catch (error) {
-      if (!open) throw error; // nothing sent yet: the usual JSON error with its status
-      if (!raw.destroyed) raw.write(`event: error\ndata: ${JSON.stringify(this.errors.toResponse(error).body)}\n\n`);
+      if (!sse.isOpen) throw error; // nothing sent yet: the usual JSON error with its status
+      sse.send(this.errors.toResponse(error).body, 'error');
     }
-    if (open && !raw.destroyed) raw.end();
+    if (sse.isOpen) sse.end();
   }
 }

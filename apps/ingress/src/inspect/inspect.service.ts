@@ -49,7 +49,7 @@ export class InspectService implements OnModuleDestroy {
    * bus, and looking at the log every `KEEPALIVE_MS` anyway), until `signal` fires. The first
    * replay happens before anything is sent, so a session that is not there is a plain 404.
    */
-  async follow(tenantId: string, sessionId: string, send: (replay: SessionReplay | null) => void, signal: AbortSignal, started: () => void): Promise<void> {
+  async follow(tenantId: string, sessionId: string, send: (replay: SessionReplay | null) => void, signal: AbortSignal): Promise<void> {
     if (this.following >= MAX_LIVE_INSPECTORS) {
       throw new ApiError('SERVICE.OVERLOADED', `This instance already follows ${MAX_LIVE_INSPECTORS} sessions live; retry later`, { retryAfterSeconds: 5 });
     }
@@ -58,7 +58,6 @@ export class InspectService implements OnModuleDestroy {
     try {
       let watch = this.signals.watch(tenantId, streamId, KEEPALIVE_MS);
       let shown = await this.replay(tenantId, sessionId);
-      started();
       send(shown);
       const left = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
       while (!signal.aborted) {

@@ -10,7 +10,7 @@ import { SessionsService } from '../sessions/sessions.service';
 import { TurnsService, type TurnOptions, type TurnResult } from '../turns/turns.service';
 import { chatGeneration, ModelCatalog } from './generation-params';
 import { ChatCompletionRequest, clientMessages, openAiToolCalls, parleyHeaders, reconcile, toolSpecs, toolTurnContext, validKey } from './openai-shapes';
-import { SseResponse } from './sse-response';
+import { SseResponse } from '../http/sse-response';
 
 const Uuid = z.string().uuid();
 

@@ -1,4 +1,4 @@
-import { GenerationOptions } from '@parley/contracts';
+import { GenerationOptions, JsonSchemaFormat } from '@parley/contracts';
 import { z } from 'zod';
 import { ApiError } from '../http/api-error';
 
@@ -43,13 +43,7 @@ export const ResponsesGenerationParams = {
         .discriminatedUnion('type', [
           z.object({ type: z.literal('text') }),
           z.object({ type: z.literal('json_object') }),
-          z.object({
-            type: z.literal('json_schema'),
-            name: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/),
-            description: z.string().max(4_000).optional(),
-            schema: z.record(z.string(), z.unknown()).optional(),
-            strict: z.boolean().nullable().optional(),
-          }),
+          z.object({ type: z.literal('json_schema'), ...JsonSchemaFormat.shape }),
         ])
         .optional(),
     }),

@@ -26,7 +26,7 @@ import {
   ResponsesRequest,
   type ResponseFacts,
 } from './responses-shapes';
-import { SseResponse } from './sse-response';
+import { SseResponse } from '../http/sse-response';
 
 const previousNotFound = (id: string) =>
   new ApiError('RESPONSE.PREVIOUS_NOT_FOUND', `Previous response with id '${id}' not found.`, { param: 'previous_response_id' });

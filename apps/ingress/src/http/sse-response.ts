@@ -31,8 +31,14 @@ export class SseResponse {
     if (!this.reply.raw.destroyed) this.reply.raw.write(`${event ? `event: ${event}\n` : ''}data: ${JSON.stringify(data)}\n\n`);
   }
 
+  /** A comment line (`: text`): keeps an idle stream alive through proxies, and is ignored by clients. */
+  comment(text: string): void {
+    this.open();
+    if (!this.reply.raw.destroyed) this.reply.raw.write(`: ${text}\n\n`);
+  }
+
   end(last?: string): void {
-    this.reply.raw.end(last);
+    if (!this.reply.raw.destroyed) this.reply.raw.end(last);
   }
 
   /** The client left: drop the connection without a proper end. */
