@@ -20,7 +20,7 @@ describe('hybrid routing with a knowledge base', () => {
         const demo = join(repoRoot(), 'data/demo-bank');
         expect((await runCli(['kb', 'import', join(demo, 'questions.csv'), '--answers', join(demo, 'answers.json')], env)).code).toBe(0);
       },
-      readyTimeoutMs: 80_000, // the router trains the Demo Bank matcher before it answers
+      readyTimeoutMs: 150_000, // the router trains the Demo Bank matcher before it answers (slower while other tests train theirs)
     });
   });
   afterAll(() => t?.stop());

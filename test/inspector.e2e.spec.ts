@@ -72,7 +72,7 @@ describeWithBrowser('the inspector page', () => {
         expect((await runCli(['migrate'], env)).code).toBe(0);
         expect((await runCli(['kb', 'import', kb.questions, '--answers', kb.answers], env)).code).toBe(0);
       },
-      readyTimeoutMs: 80_000,
+      readyTimeoutMs: 150_000,
     });
     sessionId = (await t.post('/v1/sessions', { userId: 'inspected-traveller' })).body.sessionId;
     expect((await turn('How old do I need to be to open an account?')).route).toMatchObject({ mode: 'stateless', reason: 'faq-confident', intent: 'age_limit' });

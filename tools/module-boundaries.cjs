@@ -21,7 +21,7 @@ const boundaries = (extra) => ({
 /** Flat-config entries, given the Nx plugin and the TypeScript parser. */
 const boundaryConfigs = (nx, parser) => [
   { files: ['**/*.ts'], languageOptions: { parser }, plugins: { '@nx': nx }, rules: boundaries([]) },
-  { files: ['**/*.spec.ts', 'libs/testing/**/*.ts'], rules: boundaries(['type:testing']) },
+  { files: ['**/*.spec.ts', '**/*.contract.ts', 'libs/testing/**/*.ts'], rules: boundaries(['type:testing']) },
 ];
 
 module.exports = { boundaryConfigs };

@@ -3,7 +3,21 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEFAULT_TENANT, parseSettings, SettingsError, TenantId, tenantDefaults, UserIdParam, type RoutingPolicy, type Settings } from '@parley/contracts';
 import { OpenAiCompatibleLlm } from '@parley/llm';
-import { connectDatabase, ensureDatabase, eraseUser, EventStore, EventStoreError, migrateDatabase, type Db } from '@parley/event-store';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  connectDatabase,
+  ensureDatabase,
+  eraseUser,
+  EventStore,
+  EventStoreError,
+  migrateDatabase,
+  parleyHome,
+  runningEmbedded,
+  startEmbeddedPostgres,
+  type Db,
+  type EmbeddedPostgres,
+} from '@parley/event-store';
 import { announceErasure, connectNats, MessagingError, missingServices, withConnectWait } from '@parley/messaging';
 import { CliError } from './cli-error';
 import { style } from './output';
@@ -41,8 +55,10 @@ async function run(argv: string[]): Promise<string> {
     const stray = Object.keys(values).filter((name) => !allowed.has(name));
     if (stray.length) throw new CliError(`${command} does not take ${stray.map((name) => `--${name}`).join(', ')}${seeHelp(command)}`, 2);
   }
+  const embeddedUrl = values['database-url'] || process.env.DATABASE_URL ? undefined : await embeddedDatabase();
   const settings = parseSettings('cli', {
     ...process.env,
+    ...(embeddedUrl ? { DATABASE_URL: embeddedUrl } : {}),
     ...(values['database-url'] ? { DATABASE_URL: values['database-url'] } : {}),
     ...(values['nats-url'] ? { NATS_URL: values['nats-url'] } : {}),
   });
@@ -244,7 +260,10 @@ async function run(argv: string[]): Promise<string> {
       if (seqs.some((n) => !Number.isInteger(n) || n < 1)) throw new CliError(`dlq retry takes sequence numbers, got "${seqArgs.join(' ')}"`, 2);
       if (action === 'retry' && !seqs.length && !values.all) throw new CliError('dlq retry needs sequence numbers or --all', 2);
       if (action === 'list' && seqs.length) throw new CliError('dlq list takes no arguments', 2);
-      return dlq({ natsUrl: settings.NATS_URL, prefix: settings.PARLEY_NATS_PREFIX, action, seqs, all: Boolean(values.all), json: Boolean(values.json) });
+      // the embedded mode keeps its dead letters in Postgres: its database, or no NATS configured or answering
+      const embeddedBus = embeddedUrl !== undefined || (!values['nats-url'] && !process.env.NATS_URL && !(await natsAnswers(settings.NATS_URL)));
+      const source = embeddedBus ? { databaseUrl: settings.DATABASE_URL } : { natsUrl: settings.NATS_URL };
+      return dlq({ source, prefix: settings.PARLEY_NATS_PREFIX, action, seqs, all: Boolean(values.all), json: Boolean(values.json) });
     }
     case 'health': {
       const unknown = rest.filter((s) => !(WORKERS as readonly string[]).includes(s));
@@ -276,6 +295,34 @@ function parseAt(value: string | undefined): number | Date | undefined {
   const time = Date.parse(value);
   if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(time)) throw new CliError(`--at must be a positive stream version or an ISO time, got "${value}"`, 2);
   return new Date(time);
+}
+
+/** Whether a NATS server answers at `url` (the default, when NATS_URL is not set). */
+async function natsAnswers(url: string): Promise<boolean> {
+  try {
+    await (await connectNats(url, 'parley-cli')).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The embedded Postgres this command started (the database `npm start` embedded, while it is not running). */
+let startedHere: EmbeddedPostgres | undefined;
+
+/**
+ * Without DATABASE_URL: the database of the embedded mode under `PARLEY_HOME` (`.parley`), if
+ * there is one — the running one `npm start` announced, or, when none runs, started for this
+ * command and stopped after it. Otherwise undefined (the default URL).
+ */
+async function embeddedDatabase(): Promise<string | undefined> {
+  const home = parleyHome();
+  const running = runningEmbedded(home);
+  if (running) return running.databaseUrl;
+  if (!existsSync(join(home, 'postgres', 'PG_VERSION'))) return undefined;
+  process.stderr.write(`parley: starting the embedded database in ${home} for this command\n`);
+  startedHere = await startEmbeddedPostgres(home);
+  return startedHere.databaseUrl;
 }
 
 async function withDatabase<T>(url: string, work: (db: Db) => Promise<T>): Promise<T> {
@@ -353,7 +400,9 @@ function parse(argv: string[]) {
   });
 }
 
-run(process.argv.slice(2)).then(
+run(process.argv.slice(2))
+  .finally(() => startedHere?.stop().catch(() => undefined))
+  .then(
   (output) => {
     process.stdout.write(`${output}\n`);
   },

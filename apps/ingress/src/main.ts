@@ -20,7 +20,7 @@ async function main(): Promise<void> {
     exitOnStartupFailure('ingress', error);
   }
   const { settings } = resources;
-  const replies = new TurnReplies(resources.nc, resources.prefix, resources.instanceId);
+  const replies = new TurnReplies(resources.bus.core, resources.prefix, resources.instanceId);
   try {
     const { db } = resources.database;
     if (settings.PARLEY_DEV_API_KEY) await ensureDevKey(db, DEFAULT_TENANT, settings.PARLEY_DEV_API_KEY);

@@ -1,7 +1,6 @@
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { lagAfter, LogCheckpoints } from '@parley/event-store';
-import { publishDeadLetter } from '@parley/messaging';
 import { InfrastructureModule, runWorker } from '@parley/runtime';
 import { RELAY_CHECKPOINT } from './relay/log-relay';
 import { RelayLeader } from './relay/relay-leader';
@@ -21,12 +20,12 @@ void runWorker({
     });
     leader = new RelayLeader({
       databaseUrl: resources.settings.DATABASE_URL,
-      publisher: resources.publisher,
+      publisher: resources.bus,
       pollMs: resources.settings.PARLEY_RELAY_POLL_MS,
       // a dead letter that points at the event (the event itself is what the bus cannot carry)
       setAside: ({ event, reason }) => {
         metrics.relaySetAside.inc();
-        return publishDeadLetter(resources.nc, resources.prefix, {
+        return resources.bus.deadLetter({
           service: 'relay',
           consumer: 'log',
           subject: `${event.type} ${event.streamId}@${event.version}`,

@@ -50,14 +50,14 @@ void runWorker({
     const tenants = new TenantDirectory(resources.database.db, tenantDefaults(settings), settings.PARLEY_TENANT_CACHE_MS);
     // the folds of the sessions this replica answers: room for more than it holds at once
     const states = new SessionStates(store, resources.projections, { maxEntries: Math.max(1_000, 4 * settings.PARLEY_MAX_CONCURRENT_TURNS), maxAgeMs: 60_000 });
-    const signals = new StreamSignals(resources.nc, resources.prefix);
+    const signals = new StreamSignals(resources.bus.core, resources.prefix);
     const kept = keptMessages(settings.PARLEY_MAX_CONCURRENT_TURNS);
     const parts: ResponderParts = {
       kept,
-      deltas: new TurnDeltas(resources.nc),
+      deltas: new TurnDeltas(resources.bus.core),
       signals,
       planner: new TurnPlanner(store, states, tenants, signals, kept, settings.PARLEY_SYSTEM_PROMPT),
-      summarizer: new Summarizer(store, states, resources.publisher, llm),
+      summarizer: new Summarizer(store, states, resources.bus, llm),
     };
     // an erased session's kept messages go with its folds (forgotten by the infrastructure module)
     resources.erasures.onErased((streamIds) => kept.forget(streamIds));
@@ -66,7 +66,7 @@ void runWorker({
       controllers: [TurnResponderHandler],
       providers: [
         { provide: LLM, useValue: llm },
-        { provide: RunningTurns, useValue: new RunningTurns(resources.nc, resources.prefix) },
+        { provide: RunningTurns, useValue: new RunningTurns(resources.bus.core, resources.prefix) },
         { provide: RESPONDER_PARTS, useValue: parts },
       ],
     })

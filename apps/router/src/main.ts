@@ -18,7 +18,7 @@ void runWorker({
       providers: [
         { provide: TenantMatchers, useValue: matchers },
         { provide: TenantDirectory, useValue: new TenantDirectory(resources.database.db, tenantDefaults(resources.settings), resources.settings.PARLEY_TENANT_CACHE_MS) },
-        { provide: StreamSignals, useValue: new StreamSignals(resources.nc, resources.prefix) },
+        { provide: StreamSignals, useValue: new StreamSignals(resources.bus.core, resources.prefix) },
       ],
     })
     class RouterModule {}

@@ -13,3 +13,5 @@ export * as schema from './schema';
 export * from './tenants.repository';
 export * from './session-fork';
 export * from './session-replay';
+export * from './dead-letters.repository';
+export * from './embedded-postgres';

@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import { Pool } from 'pg';
 import { KnowledgeBaseEntry, type KnowledgeBaseEntry as Entry } from '@parley/contracts';
 import { z } from 'zod';
 import type { Db } from './database';
@@ -15,8 +16,36 @@ export interface KnowledgeBaseVersion {
 const Entries = z.array(KnowledgeBaseEntry);
 
 /** Versioned knowledge bases: publishing adds a version, nothing is changed in place. */
+/** Any constant: the advisory lock under which one process at a time trains a knowledge base version. */
+const TRAINING_LOCK = 1_415_177_203; // int4: the two-key form of the lock
+
 export class KnowledgeBaseRepository {
   constructor(private readonly db: Pick<Db, 'execute'>) {}
+
+  /**
+   * Runs `work` while holding the database-wide lock on training this tenant's version: processes
+   * that start together (a router and an ingress, or replicas) train it once — the others wait,
+   * then find the stored model. The lock is a session lock on a connection of its own (no
+   * transaction stays open meanwhile, which would hold back the relay); it goes with the connection
+   * if the process dies. Without a pool (a bare client) `work` just runs.
+   */
+  async whileTraining<T>(tenantId: string, version: number, work: () => Promise<T>): Promise<T> {
+    // drizzle's database over a pool (`connectDatabase`) carries it as `$client`
+    const pool = (this.db as { $client?: unknown }).$client;
+    if (!(pool instanceof Pool)) return work();
+    const key = hash32(`${tenantId}\u0000${version}`);
+    const client = await pool.connect();
+    try {
+      await client.query('select pg_advisory_lock($1, $2)', [TRAINING_LOCK, key]);
+      try {
+        return await work();
+      } finally {
+        await client.query('select pg_advisory_unlock($1, $2)', [TRAINING_LOCK, key]).catch(() => undefined);
+      }
+    } finally {
+      client.release();
+    }
+  }
 
   /** Stores the entries as the tenant's next version. */
   async publish(tenantId: string, entries: Entry[], source: string): Promise<number> {
@@ -82,4 +111,11 @@ export class KnowledgeBaseRepository {
       entries: Entries.parse(row.entries),
     };
   }
+}
+
+/** FNV-1a, as a signed 32-bit integer (an advisory lock key). */
+function hash32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h | 0;
 }

@@ -177,3 +177,21 @@ export const tenantUsage = pgTable(
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.kind, t.shard] })],
 );
+
+/**
+ * Messages no handler could process, when the bus is the embedded mode's in-process one (with
+ * JetStream they are kept in the `<PREFIX>_DLQ` stream). `payload` is the message as it was
+ * published: an event in its stored form, personal fields sealed, so erasure reaches it too.
+ */
+export const deadLetters = pgTable('dead_letters', {
+  seq: bigserial('seq', { mode: 'number' }).primaryKey(),
+  service: text('service').notNull(),
+  consumer: text('consumer').notNull(),
+  subject: text('subject').notNull(),
+  reason: text('reason').notNull(),
+  deliveries: integer('deliveries').notNull(),
+  failedAt: timestamp('failed_at', { withTimezone: true, mode: 'string' }).notNull(),
+  payload: text('payload').notNull(),
+  /** `parley dlq retry` asked for it again: the running bus publishes it and removes the row. */
+  retryRequestedAt: timestamp('retry_requested_at', { withTimezone: true, mode: 'string' }),
+});

@@ -1,4 +1,5 @@
-import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { CoreBus, CoreSubscription } from './bus';
 import { erasedSubject } from '@parley/contracts';
 import { z } from 'zod';
 import { natsServers } from './nats-connection';
@@ -13,10 +14,10 @@ const ErasureNotice = z.object({ streamIds: z.array(z.string().max(300)).max(100
  */
 export class ErasureNotices {
   private readonly listeners: ((streamIds: string[]) => void)[] = [];
-  private readonly subscription: Subscription;
+  private readonly subscription: CoreSubscription;
 
   constructor(
-    private readonly nc: NatsConnection,
+    private readonly nc: CoreBus,
     private readonly prefix: string,
   ) {
     this.subscription = nc.subscribe(erasedSubject(prefix), {

@@ -1,38 +1,15 @@
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { eventSubject, type StoredEvent } from '@parley/contracts';
-import { traceHeaders } from './message-trace';
+import type { StoredEvent } from '@parley/contracts';
 
 /**
- * Publishes committed events to JetStream in their stored form (personal fields sealed).
- * Postgres is the source of truth; this only distributes. `msgID = eventId` lets JetStream drop
- * repeats within its duplicate window.
+ * Publishes committed events to the bus in their stored form (personal fields sealed). Postgres
+ * is the source of truth; this only distributes. Abstract so that it can be a Nest injection
+ * token; each bus (`JetStreamBus`, `InProcessBus`) is one.
  */
-export class EventPublisher {
-  private readonly js: JetStreamClient;
-
-  constructor(
-    nc: NatsConnection,
-    private readonly prefix: string,
-  ) {
-    this.js = jetstream(nc);
-  }
-
-  /** Publishes in order, pipelined: one connection keeps publish order, acks are awaited together. */
-  async publish(events: readonly StoredEvent[]): Promise<void> {
-    await Promise.all(events.map((event) => this.publishOne(event)));
-  }
-
-  /** Publishes each event, pipelined like `publish`; what came of each (null: published). */
-  async publishEach(events: readonly StoredEvent[]): Promise<(Error | null)[]> {
-    const results = await Promise.allSettled(events.map((event) => this.publishOne(event)));
-    return results.map((r) => (r.status === 'fulfilled' ? null : r.reason instanceof Error ? r.reason : new Error(String(r.reason))));
-  }
-
-  private async publishOne(event: StoredEvent): Promise<void> {
-    // a subject that cannot be built, or a payload over max_payload, throws before anything is sent
-    await this.js.publish(eventSubject(this.prefix, event), JSON.stringify(event), { msgID: event.eventId, headers: traceHeaders(event) });
-  }
+export abstract class EventPublisher {
+  /** Publishes in order; a repeat of an event id within the duplicate window is dropped. */
+  abstract publish(events: readonly StoredEvent[]): Promise<void>;
+  /** Publishes each event like `publish`; what came of each (null: published). */
+  abstract publishEach(events: readonly StoredEvent[]): Promise<(Error | null)[]>;
 }
 
 /**

@@ -1,15 +1,13 @@
 import { Logger } from '@nestjs/common';
 import { BaseRpcContext, Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
-import { jetstream, type Consumer, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { eventsStreamName, healthSubject, logIdsOf, parseStoredEvent, UnknownSchemaVersionError, type LogContext, type RecordedEvent, type StoredEvent } from '@parley/contracts';
+import { healthSubject, logIdsOf, parseStoredEvent, UnknownSchemaVersionError, type LogContext, type RecordedEvent, type StoredEvent } from '@parley/contracts';
 import { ZodError } from 'zod';
 import { isObservable, lastValueFrom } from 'rxjs';
-import { ensureDeadLetterStream, publishDeadLetter } from './dead-letters';
+import type { CoreSubscription, DeliveredMessage, EventBus, PulledMessages, PullConsumer } from './bus';
 import { describeError } from './describe-error';
 import { KeyedQueue } from './keyed-queue';
 import { inConsumerSpan } from './message-trace';
-import { ensureConsumer, ensureEventsStream, type ConsumerSpec } from './topology';
+import type { ConsumerSpec } from './topology';
 
 /** Handler pattern that receives every event type without a handler of its own. */
 export const ANY_EVENT = '*';
@@ -18,7 +16,8 @@ export const ANY_EVENT = '*';
 export const DEFAULT_CONCURRENCY = 256;
 
 export interface JetStreamTransportOptions {
-  nc: NatsConnection;
+  /** The bus: JetStream, or in-process for the embedded mode. */
+  bus: EventBus;
   prefix: string;
   /** Service name, answered on the health subject. */
   service: string;
@@ -69,8 +68,8 @@ export interface MessageObserver {
 }
 
 /** What a handler gets besides the event: the raw message, for its delivery count. */
-export class JetStreamContext extends BaseRpcContext<[JsMsg]> {
-  get message(): JsMsg {
+export class JetStreamContext extends BaseRpcContext<[DeliveredMessage]> {
+  get message(): DeliveredMessage {
     return this.args[0];
   }
   get deliveryCount(): number {
@@ -122,7 +121,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   private readonly pullers: Puller[] = [];
   private readonly queue = new KeyedQueue();
   private readonly settling = new Set<Promise<void>>();
-  private health?: Subscription;
+  private health?: CoreSubscription;
   private stop!: () => void;
   private isClosing = false;
   /** Settles when the transport closes: messages waiting (`NotYet`) are handed back to the server. */
@@ -135,13 +134,10 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
 
   async listen(callback: (error?: unknown) => void): Promise<void> {
     try {
-      const { nc, prefix, service, instanceId } = this.options;
-      const jsm = await ensureEventsStream(nc, prefix, this.options.streamReplicas);
-      await ensureDeadLetterStream(jsm, prefix, this.options.streamReplicas);
-      const js = jetstream(nc);
+      const { bus, prefix, service, instanceId } = this.options;
+      await bus.ensureStreams(this.options.streamReplicas);
       for (const spec of this.options.consumers) {
-        await ensureConsumer(jsm, prefix, spec);
-        const consumer = await js.consumers.get(eventsStreamName(prefix), spec.durable);
+        const consumer = await bus.consumer(spec);
         const puller: Puller = new Puller(consumer, this.options.concurrency ?? DEFAULT_CONCURRENCY, this.log, (msg) => {
           const settled = this.receive(msg, spec.ackWaitMs, puller).finally(() => this.settling.delete(settled));
           this.settling.add(settled);
@@ -149,7 +145,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
         this.pullers.push(puller);
         puller.start();
       }
-      this.health = nc.subscribe(healthSubject(prefix, service), {
+      this.health = bus.core.subscribe(healthSubject(prefix, service), {
         callback: (error, msg) => {
           if (!error) msg.respond(JSON.stringify({ service, instanceId, ...this.options.health?.() }));
         },
@@ -167,7 +163,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
    * whose every place held a waiting message would wait for ever — and takes one again, before any
    * newly arrived message, to go on.
    */
-  private async receive(msg: JsMsg, ackWaitMs: number, room: Room): Promise<void> {
+  private async receive(msg: DeliveredMessage, ackWaitMs: number, room: Room): Promise<void> {
     await room.take();
     let holding = true;
     // tell the server the message is still being worked on (an LLM call, or a wait, can outlast ack_wait)
@@ -226,7 +222,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
    * handler threw instead, leaving the message to be handled again. The opened event is kept in
    * `opened` for that next time.
    */
-  private async handle(event: StoredEvent, msg: JsMsg, opened: { event?: RecordedEvent }): Promise<NotYet | void> {
+  private async handle(event: StoredEvent, msg: DeliveredMessage, opened: { event?: RecordedEvent }): Promise<NotYet | void> {
     const handler = this.getHandlerByPattern(event.type) ?? this.getHandlerByPattern(ANY_EVENT);
     if (!handler) return void msg.ack();
     const { observer } = this.options;
@@ -262,7 +258,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   }
 
   /** A message that keeps failing: redelivered later, or dead-lettered on its last delivery. */
-  private async failed(event: StoredEvent, msg: JsMsg, reason: string, attempts = 1, kind: DeadLetterKind = 'kept-failing'): Promise<void> {
+  private async failed(event: StoredEvent, msg: DeliveredMessage, reason: string, attempts = 1, kind: DeadLetterKind = 'kept-failing'): Promise<void> {
     if (msg.info.deliveryCount >= (this.options.maxDeliveries ?? 5)) {
       try {
         await this.options.giveUp?.(event);
@@ -280,11 +276,11 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   }
 
   /** Stores the message in the dead-letter stream, then stops its redelivery; nak'ed if storing fails. */
-  private async deadLetter(msg: JsMsg, kind: DeadLetterKind, reason: string, ids: LogContext = {}): Promise<void> {
-    const { nc, prefix, service } = this.options;
+  private async deadLetter(msg: DeliveredMessage, kind: DeadLetterKind, reason: string, ids: LogContext = {}): Promise<void> {
+    const { bus, service } = this.options;
     this.log.error(`Dead-lettering message on ${msg.subject}: ${reason}`, ids);
     try {
-      await publishDeadLetter(nc, prefix, {
+      await bus.deadLetter({
         service,
         consumer: msg.info.consumer,
         subject: msg.subject,
@@ -314,13 +310,13 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   }
 
   unwrap<T>(): T {
-    return this.options.nc as T;
+    return this.options.bus as T;
   }
 }
 
-const where = (event: StoredEvent, msg: JsMsg) => `${event.type} ${event.streamId}@${event.version} (delivery ${msg.info.deliveryCount})`;
+const where = (event: StoredEvent, msg: DeliveredMessage) => `${event.type} ${event.streamId}@${event.version} (delivery ${msg.info.deliveryCount})`;
 
-async function run(handler: MessageHandler, event: RecordedEvent, msg: JsMsg): Promise<void> {
+async function run(handler: MessageHandler, event: RecordedEvent, msg: DeliveredMessage): Promise<void> {
   const result = await handler(event, new JetStreamContext([msg]));
   if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
 }
@@ -355,15 +351,15 @@ class Puller implements Room {
   private readonly arrived: (() => void)[] = [];
   private stopped = false;
   private failures = 0;
-  private readonly fetches = new Set<ConsumerMessages>();
+  private readonly fetches = new Set<PulledMessages>();
   private readonly running = new Set<Promise<void>>();
   private readonly batchMin: number;
 
   constructor(
-    private readonly consumer: Consumer,
+    private readonly consumer: PullConsumer,
     private readonly limit: number,
     private readonly log: Logger,
-    private readonly onMessage: (msg: JsMsg) => void,
+    private readonly onMessage: (msg: DeliveredMessage) => void,
   ) {
     this.batchMin = Math.max(1, Math.floor(limit / 8));
   }

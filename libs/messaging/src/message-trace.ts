@@ -1,7 +1,7 @@
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
-import type { JsMsg } from '@nats-io/jetstream';
 import { headers, type MsgHdrs } from '@nats-io/transport-node';
 import type { StoredEvent } from '@parley/contracts';
+import type { DeliveredMessage } from './bus';
 
 /**
  * Trace context across a NATS hop (W3C `traceparent`). An event carries the context it was
@@ -21,7 +21,7 @@ export function traceHeaders(event: StoredEvent): MsgHdrs | undefined {
 }
 
 /** The trace context a message continues: its headers', else its event's metadata's. */
-function parentOf(msg: JsMsg, event: StoredEvent) {
+function parentOf(msg: DeliveredMessage, event: StoredEvent) {
   const carrier: Record<string, string> = {};
   const fromHeader = msg.headers?.get('traceparent');
   const traceparent = fromHeader || event.metadata.traceparent;
@@ -33,7 +33,7 @@ function parentOf(msg: JsMsg, event: StoredEvent) {
  * Runs a message's whole handling in a consumer span (`<service> process <EventType>`), a child
  * of the context the event was appended in; what the handler appends continues the same trace.
  */
-export function inConsumerSpan<T>(service: string, msg: JsMsg, event: StoredEvent, work: (span: Span) => Promise<T>): Promise<T> {
+export function inConsumerSpan<T>(service: string, msg: DeliveredMessage, event: StoredEvent, work: (span: Span) => Promise<T>): Promise<T> {
   return tracer.startActiveSpan(
     `${service} process ${event.type}`,
     {

@@ -1,9 +1,9 @@
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { CoreBus, CoreSubscription } from './bus';
 import { streamEventsSubject } from '@parley/contracts';
 
 interface Watched {
   wakers: Set<() => void>;
-  subscription: Subscription | null;
+  subscription: CoreSubscription | null;
 }
 
 /** How long a wait lasts at most before the waiter looks at the log again anyway. */
@@ -20,7 +20,7 @@ export class StreamSignals {
   private readonly watched = new Map<string, Watched>();
 
   constructor(
-    private readonly nc: NatsConnection,
+    private readonly nc: CoreBus,
     private readonly prefix: string,
   ) {}
 

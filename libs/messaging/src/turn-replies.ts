@@ -1,4 +1,4 @@
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { CoreBus, CoreSubscription } from './bus';
 import {
   parseStoredEvent,
   replySubject,
@@ -19,10 +19,10 @@ export class TurnReplies {
   readonly subject: string;
   private readonly waiting = new Map<string, Set<(reply: TurnReplyMessage) => void>>();
   private readonly streaming = new Map<string, (delta: TurnDeltaMessage) => void>();
-  private readonly subscription: Subscription;
+  private readonly subscription: CoreSubscription;
   private readonly log = new Logger('TurnReplies');
 
-  constructor(nc: NatsConnection, prefix: string, instanceId: string) {
+  constructor(nc: CoreBus, prefix: string, instanceId: string) {
     this.subject = replySubject(prefix, instanceId);
     this.subscription = nc.subscribe(this.subject, {
       callback: (error, msg) => {
@@ -86,7 +86,7 @@ function safeJson(text: string): unknown {
 }
 
 /** Responder side: sends a turn's answer to the ingress instance waiting on it. */
-export function sendTurnReply(nc: NatsConnection, subject: string, reply: TurnReplyMessage): void {
+export function sendTurnReply(nc: CoreBus, subject: string, reply: TurnReplyMessage): void {
   nc.publish(subject, JSON.stringify(TurnReplyMessage.parse(reply)));
 }
 
@@ -106,7 +106,7 @@ export class TurnDeltas {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly nc: NatsConnection,
+    private readonly nc: CoreBus,
     private readonly everyMs = 20,
   ) {}
 
@@ -150,12 +150,12 @@ export class TurnDeltas {
 }
 
 /** Ingress side: stops every reply being generated in a session but the new turn's. */
-export function cancelSessionTurns(nc: NatsConnection, prefix: string, streamId: string, exceptTurnId: string): void {
+export function cancelSessionTurns(nc: CoreBus, prefix: string, streamId: string, exceptTurnId: string): void {
   nc.publish(turnControlSubject(prefix), JSON.stringify(TurnControlMessage.parse({ kind: 'cancel-session', streamId, exceptTurnId, reason: 'next-turn' })));
 }
 
 /** Ingress side: asks whichever responder generates a turn's reply to stop. */
-export function cancelTurn(nc: NatsConnection, prefix: string, turnId: string, reason: InterruptReason): void {
+export function cancelTurn(nc: CoreBus, prefix: string, turnId: string, reason: InterruptReason): void {
   nc.publish(turnControlSubject(prefix), JSON.stringify(TurnControlMessage.parse({ kind: 'cancel', turnId, reason })));
 }
 
@@ -167,9 +167,9 @@ export function cancelTurn(nc: NatsConnection, prefix: string, turnId: string, r
 export class RunningTurns {
   private readonly running = new Map<string, { controller: AbortController; reason: InterruptReason | null; streamId: string }>();
   private readonly early = new Map<string, { reason: InterruptReason; at: number }>();
-  private readonly subscription: Subscription;
+  private readonly subscription: CoreSubscription;
 
-  constructor(nc: NatsConnection, prefix: string) {
+  constructor(nc: CoreBus, prefix: string) {
     this.subscription = nc.subscribe(turnControlSubject(prefix), {
       callback: (error, msg) => {
         if (error) return;
@@ -218,7 +218,7 @@ export class RunningTurns {
  * not on the fast reply path, such as a retried request on another ingress instance.
  */
 export function watchStream(
-  nc: NatsConnection,
+  nc: CoreBus,
   subject: string,
   matches: (event: StoredEvent) => boolean,
   timeoutMs: number,

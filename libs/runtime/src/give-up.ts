@@ -11,7 +11,7 @@ import type { Connections } from './resources';
  * derives from the message, and the log holds one outcome per turn, so a turn answered meanwhile
  * keeps its answer. Other events need nothing.
  */
-export async function giveUpOnTurn(resources: Pick<Connections, 'store' | 'publisher' | 'nc'>, event: StoredEvent): Promise<void> {
+export async function giveUpOnTurn(resources: Pick<Connections, 'store' | 'bus'>, event: StoredEvent): Promise<void> {
   if (event.type !== 'TurnRouted' && event.type !== 'UserMessageReceived') return;
   const turnId = (event.data as { turnId?: unknown }).turnId;
   if (typeof turnId !== 'string') return; // nothing to say which turn it was
@@ -24,7 +24,7 @@ export async function giveUpOnTurn(resources: Pick<Connections, 'store' | 'publi
     // a routing that does not read: the reply says the turn was not routed
   }
   const failure = gaveUp({ eventId: messageId, turnId, metadata: event.metadata }, routedId);
-  await recordOnce(resources.store, resources.publisher, event.streamId, [failure], ([recorded]) => {
-    if (event.metadata.replyTo && recorded.type === 'TurnFailed') sendTurnReply(resources.nc, event.metadata.replyTo, turnReplyOf(route, recorded));
+  await recordOnce(resources.store, resources.bus, event.streamId, [failure], ([recorded]) => {
+    if (event.metadata.replyTo && recorded.type === 'TurnFailed') sendTurnReply(resources.bus.core, event.metadata.replyTo, turnReplyOf(route, recorded));
   });
 }

@@ -19,7 +19,7 @@ export class InfrastructureModule {
         { provide: RESOURCES, useValue: resources },
         { provide: EventStore, useValue: resources.store },
         { provide: SessionProjectionRepository, useValue: resources.projections },
-        { provide: EventPublisher, useValue: resources.publisher },
+        { provide: EventPublisher, useValue: resources.bus },
         // the process's recent session folds: a turn's state is loaded with one query
         { provide: SessionStates, useValue: states },
       ],

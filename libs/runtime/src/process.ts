@@ -17,23 +17,50 @@ export function exitOnStartupFailure(service: string, error: unknown): never {
   process.exit(1);
 }
 
-/** Closes `close` once on SIGINT/SIGTERM, then exits. */
+/** What each service of this process closes on SIGINT/SIGTERM (one, or every one in the embedded mode). */
+const closers: { service: string; close: () => Promise<void> }[] = [];
+
+/**
+ * Closes `close` once on SIGINT/SIGTERM, then exits — once every service of the process has
+ * closed (the embedded mode runs them all in one process): the first to listen last to close.
+ */
 export function onShutdown(service: string, close: () => Promise<void>): void {
+  closers.push({ service, close });
+  for (const started of startWaiters.get(service)?.splice(0) ?? []) started();
+  if (closers.length > 1) return;
   let closing = false;
   const stop = (signal: string) => {
     if (closing) return;
     closing = true;
-    new Logger(service).log(`${signal} received, shutting down`);
-    close().then(
-      () => process.exit(0),
-      (error) => {
-        process.stderr.write(`[${service}] error during shutdown: ${String(error)}\n`);
-        process.exit(1);
-      },
-    );
+    new Logger(closers.length === 1 ? service : 'parley').log(`${signal} received, shutting down`);
+    void (async () => {
+      let failed = false;
+      for (const { service: name, close: closeOne } of [...closers].reverse()) {
+        await closeOne().catch((error: unknown) => {
+          failed = true;
+          process.stderr.write(`[${name}] error during shutdown: ${String(error)}\n`);
+        });
+      }
+      await Promise.all(whenStopped.splice(0).map((done) => done().catch(() => undefined)));
+      process.exit(failed ? 1 : 0);
+    })();
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+}
+
+const startWaiters = new Map<string, (() => void)[]>();
+
+/** Resolves once `service` runs in this process (it is serving, and has said how it stops). */
+export function serviceStarted(service: string): Promise<void> {
+  if (closers.some((c) => c.service === service)) return Promise.resolve();
+  return new Promise((resolve) => startWaiters.set(service, [...(startWaiters.get(service) ?? []), resolve]));
+}
+
+/** Run after every service of the process has closed (the embedded mode's bus and database). */
+const whenStopped: (() => Promise<void>)[] = [];
+export function afterShutdown(done: () => Promise<void>): void {
+  whenStopped.push(done);
 }
 
 export interface WorkerDefinition<S extends ServiceName> {
@@ -69,7 +96,7 @@ export async function runWorker<S extends ServiceName>(definition: WorkerDefinit
   try {
     const app = await NestFactory.createMicroservice(definition.module(resources), {
       strategy: new JetStreamTransport({
-        nc: resources.nc,
+        bus: resources.bus,
         prefix,
         service,
         instanceId: resources.instanceId,

@@ -115,27 +115,30 @@ export class TenantMatchers implements OnApplicationBootstrap, OnApplicationShut
     }
     if (current?.kbVersion === latest.version) return current;
     const started = performance.now();
-    // trained before, by this process or another (a router restarting, an ingress): ready at once
-    const stored = await repository.model(tenantId, latest.version, MATCHER_FORMAT);
-    if (stored) {
-      try {
-        const matcher = FaqMatcher.fromData(deserializeMatcher(stored));
-        this.log.log(`tenant ${tenantId}: knowledge base v${latest.version} loaded, trained before, in ${Math.round(performance.now() - started)} ms`);
-        this.matchers.set(tenantId, matcher);
-        return matcher;
-      } catch (error) {
-        this.log.warn(`tenant ${tenantId}: stored model of v${latest.version} unreadable, training again: ${describeError(error)}`);
+    // one process trains a version; another starting beside it (an ingress, a replica) waits for it
+    return repository.whileTraining(tenantId, latest.version, async () => {
+      // trained before, by this process or another (a router restarting, an ingress): ready at once
+      const stored = await repository.model(tenantId, latest.version, MATCHER_FORMAT);
+      if (stored) {
+        try {
+          const matcher = FaqMatcher.fromData(deserializeMatcher(stored));
+          this.log.log(`tenant ${tenantId}: knowledge base v${latest.version} loaded, trained before, in ${Math.round(performance.now() - started)} ms`);
+          this.matchers.set(tenantId, matcher);
+          return matcher;
+        } catch (error) {
+          this.log.warn(`tenant ${tenantId}: stored model of v${latest.version} unreadable, training again: ${describeError(error)}`);
+        }
       }
-    }
-    const kb = await repository.get(tenantId, latest.version);
-    if (!kb) return current;
-    const matcher = await trainInWorker(kb.version, kb.entries);
-    this.log.log(`tenant ${tenantId}: knowledge base v${kb.version} (${kb.entries.length} entries) trained in ${Math.round(performance.now() - started)} ms`);
-    this.matchers.set(tenantId, matcher);
-    await repository.saveModel(tenantId, kb.version, MATCHER_FORMAT, serializeMatcher(matcher.toData())).catch((error: unknown) =>
-      this.log.warn(`tenant ${tenantId}: the trained model was not stored (the next start trains again): ${describeError(error)}`),
-    );
-    return matcher;
+      const kb = await repository.get(tenantId, latest.version);
+      if (!kb) return current;
+      const matcher = await trainInWorker(kb.version, kb.entries);
+      this.log.log(`tenant ${tenantId}: knowledge base v${kb.version} (${kb.entries.length} entries) trained in ${Math.round(performance.now() - started)} ms`);
+      this.matchers.set(tenantId, matcher);
+      await repository.saveModel(tenantId, kb.version, MATCHER_FORMAT, serializeMatcher(matcher.toData())).catch((error: unknown) =>
+        this.log.warn(`tenant ${tenantId}: the trained model was not stored (the next start trains again): ${describeError(error)}`),
+      );
+      return matcher;
+    });
   }
 }
 

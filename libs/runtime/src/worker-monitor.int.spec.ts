@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { StoredEvent } from '@parley/contracts';
 import { connectDatabase, type Database } from '@parley/event-store';
-import { ensureConsumer, ensureEventsStream, EventPublisher, serviceConsumer } from '@parley/messaging';
+import { ensureConsumer, ensureEventsStream, JetStreamBus, serviceConsumer } from '@parley/messaging';
 import { createTestDatabase, deleteTestStreams, TEST_NATS_URL, testNatsPrefix, waitFor, type TestDatabase } from '@parley/testing';
 import { Metrics } from './metrics';
 import { WorkerMonitor } from './worker-monitor';
@@ -43,7 +43,7 @@ describe('WorkerMonitor', () => {
 
   it('is ready while its database answers and its consumer has nothing waiting; the gauges show the consumer', async () => {
     const metrics = new Metrics('probe');
-    const monitor = new WorkerMonitor({ database, nc, prefix, metrics }, ['work'], () => ({ warning: 'something to look at' }), 300);
+    const monitor = new WorkerMonitor({ database, bus: new JetStreamBus(nc, prefix), metrics }, ['work'], () => ({ warning: 'something to look at' }), 300);
     monitor.start(50);
     try {
       await waitFor(async () => (await metrics.registry.getSingleMetricAsString('parley_consumer_pending_messages')).includes('consumer="work"'), { what: 'the gauge' });
@@ -55,10 +55,10 @@ describe('WorkerMonitor', () => {
 
   it('is stalled once messages wait and none is handled for a while, and ready again once one is', async () => {
     const metrics = new Metrics('probe');
-    const monitor = new WorkerMonitor({ database, nc, prefix, metrics }, ['work'], undefined, 300);
+    const monitor = new WorkerMonitor({ database, bus: new JetStreamBus(nc, prefix), metrics }, ['work'], undefined, 300);
     monitor.start(50);
     try {
-      await new EventPublisher(nc, prefix).publish([stored(), stored()]);
+      await new JetStreamBus(nc, prefix).publish([stored(), stored()]);
       await waitFor(() => monitor.health().problem !== undefined, { what: 'the stall', timeoutMs: 5_000 });
       expect(monitor.health().problem).toMatch(/^consumer work stalled: 2 message\(s\) waiting, none handled for \d+ s$/);
       expect((await metrics.text()).body).toContain('parley_consumer_pending_messages{consumer="work",service="probe"} 2');
@@ -73,7 +73,7 @@ describe('WorkerMonitor', () => {
   it('is not ready when its database stops answering', async () => {
     const lost = await connectDatabase(testDb.url);
     await lost.close(); // every later query fails, as with a database that went away
-    const monitor = new WorkerMonitor({ database: lost, nc, prefix, metrics: new Metrics('probe') }, []);
+    const monitor = new WorkerMonitor({ database: lost, bus: new JetStreamBus(nc, prefix), metrics: new Metrics('probe') }, []);
     monitor.start(50);
     try {
       await waitFor(() => monitor.health().problem !== undefined, { what: 'the database problem' });

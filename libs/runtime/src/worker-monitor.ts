@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { consumerState, describeError, type DeadLetterKind, type MessageObserver, type MessageResult } from '@parley/messaging';
+import { describeError, type DeadLetterKind, type MessageObserver, type MessageResult } from '@parley/messaging';
 import type { Connections } from './resources';
 
 export interface HealthState {
@@ -29,7 +29,7 @@ export class WorkerMonitor implements MessageObserver {
   private timer?: NodeJS.Timeout;
 
   constructor(
-    private readonly resources: Pick<Connections, 'database' | 'nc' | 'prefix' | 'metrics'>,
+    private readonly resources: Pick<Connections, 'database' | 'bus' | 'metrics'>,
     private readonly consumers: readonly string[],
     private readonly own?: () => HealthState,
     private readonly stalledAfterMs = STALLED_AFTER_MS,
@@ -92,11 +92,10 @@ export class WorkerMonitor implements MessageObserver {
 
   /** The consumers' state as the server has it, into the gauges and the stall check. */
   private async readConsumers(): Promise<void> {
-    const { nc, prefix, metrics } = this.resources;
-    if (nc.isClosed()) return;
+    const { bus, metrics } = this.resources;
     await Promise.all(
       this.consumers.map(async (consumer) => {
-        const state = await consumerState(nc, prefix, consumer).catch(() => null);
+        const state = await bus.consumerState(consumer).catch(() => null);
         if (!state) return;
         this.waiting.set(consumer, state.pending);
         metrics.consumerPending.set({ consumer }, state.pending);

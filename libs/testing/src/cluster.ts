@@ -4,7 +4,8 @@ import { dirname, join } from 'node:path';
 
 /** The services of a cluster, in the order they are started. */
 export const CLUSTER_SERVICES = ['relay', 'session-projector', 'router', 'responder', 'ingress'] as const;
-export type ClusterService = (typeof CLUSTER_SERVICES)[number];
+/** A service process: one of the cluster's, or `embedded`, which runs all of them in one process on the in-process bus. */
+export type ClusterService = (typeof CLUSTER_SERVICES)[number] | 'embedded';
 
 /** The repository root (found by its package.json), from src or dist alike. */
 export function repoRoot(from = __dirname): string {
@@ -24,7 +25,10 @@ export const entrypoint = (app: string) => join(repoRoot(), 'dist', 'apps', app,
  * cap it peaked near 215 MB at the same rate (measured). The same is set in the Dockerfile.
  */
 export const SERVICE_NODE_OPTIONS = ['--max-old-space-size=256'];
-const heapArgs = () => (/max-old-space-size/.test(process.env.NODE_OPTIONS ?? '') ? [] : SERVICE_NODE_OPTIONS);
+/** The embedded process holds every service: room for all of them. */
+const EMBEDDED_NODE_OPTIONS = ['--max-old-space-size=1024'];
+const heapArgs = (service: ClusterService) =>
+  /max-old-space-size/.test(process.env.NODE_OPTIONS ?? '') ? [] : service === 'embedded' ? EMBEDDED_NODE_OPTIONS : SERVICE_NODE_OPTIONS;
 
 /**
  * What an ingress's `/readyz` says: ready means every worker answers too (a `degraded` ingress is
@@ -50,6 +54,8 @@ export interface ClusterOptions {
   readyTimeoutMs?: number;
   /** Node options for every service (e.g. `--cpu-prof` to profile them under a benchmark's load). */
   nodeArgs?: string[];
+  /** Every service in one process on the in-process bus (the embedded mode), instead of one process each on NATS. */
+  embedded?: boolean;
 }
 
 /** The services as separate processes, started from the built `dist/`. */
@@ -59,7 +65,12 @@ export class Cluster {
   private readonly replicas: ChildProcess[] = [];
   private stopping = false;
 
-  constructor(private readonly options: ClusterOptions) {}
+  /** The processes it runs. */
+  readonly services: readonly ClusterService[];
+
+  constructor(private readonly options: ClusterOptions) {
+    this.services = options.embedded ? ['embedded'] : CLUSTER_SERVICES;
+  }
 
   get baseUrl(): string {
     return `http://127.0.0.1:${this.options.env.PORT ?? '3000'}`;
@@ -86,7 +97,7 @@ export class Cluster {
   private spawnService(service: ClusterService, extraEnv: Record<string, string>): ChildProcess {
     const path = entrypoint(service);
     if (!existsSync(path)) throw new Error(`${path} is missing: run "npm run build" first`);
-    const child = spawn(process.execPath, [...heapArgs(), ...(this.options.nodeArgs ?? []), path], {
+    const child = spawn(process.execPath, [...heapArgs(service), ...(this.options.nodeArgs ?? []), path], {
       env: { ...process.env, ...(this.options.env.FORCE_COLOR ? {} : { NO_COLOR: '1' }), ...this.options.env, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -104,7 +115,7 @@ export class Cluster {
   }
 
   async start(): Promise<this> {
-    for (const service of CLUSTER_SERVICES) this.startService(service);
+    for (const service of this.services) this.startService(service);
     await this.waitUntilReady();
     return this;
   }
@@ -114,7 +125,7 @@ export class Cluster {
     const deadline = Date.now() + timeoutMs;
     let last = 'no answer';
     while (Date.now() < deadline) {
-      const gone = CLUSTER_SERVICES.filter((s) => !this.processes.has(s));
+      const gone = this.services.filter((s) => !this.processes.has(s));
       if (gone.length) throw new Error(`Service(s) exited during startup: ${gone.join(', ')}\n${this.logs.slice(-40).join('\n')}`);
       const answer = await readiness(this.baseUrl);
       if (answer.ready) return;

@@ -37,7 +37,7 @@ export class HealthController {
    */
   @Get('readyz')
   async ready() {
-    const { database, nc, prefix } = this.resources;
+    const { database, bus, prefix } = this.resources;
     // a database that hangs rather than refuses is as good as gone: a probe answers within its timeout
     // (a few tries: after a database restart the pool may hold connections that died silently, each failing once)
     const select = () => database.db.execute(sql`select 1`).then(() => true, () => false);
@@ -45,7 +45,7 @@ export class HealthController {
       select().then(async (up) => up || (await select()) || select()),
       new Promise<false>((resolve) => setTimeout(() => resolve(false), PROBE_TIMEOUT_MS).unref()),
     ]);
-    const asked = nc.isClosed() ? Promise.resolve(null) : askServices(nc, prefix, DOWNSTREAM, 1_000);
+    const asked = bus.isClosed() ? Promise.resolve(null) : askServices(bus.core, prefix, DOWNSTREAM, 1_000);
     const [pgUp, replies] = await Promise.all([postgres, asked]);
     const down = [...(pgUp ? [] : ['postgres']), ...(replies ? [] : ['nats'])];
     const services = {} as Record<Downstream, WorkerState>;

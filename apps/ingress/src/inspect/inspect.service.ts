@@ -27,7 +27,7 @@ export class InspectService implements OnModuleDestroy {
     @Inject(RESOURCES) private readonly resources: Connections,
     @Inject(SYSTEM_PROMPT) private readonly systemPrompt: string,
   ) {
-    this.signals = new StreamSignals(resources.nc, resources.prefix);
+    this.signals = new StreamSignals(resources.bus.core, resources.prefix);
   }
 
   sessions(tenantId: string, query: InspectSessionsQuery): Promise<SessionListing[]> {

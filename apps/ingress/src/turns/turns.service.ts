@@ -255,9 +255,9 @@ export class TurnsService {
     // listen before publishing, so even an instant answer is caught
     const waiting = this.replies.expect(turnId, this.limits.timeoutMs, request.stream?.onDelta);
     // a client that goes away stops the generation (recorded as interrupted); nobody waits any more
-    const { nc, prefix } = this.resources;
+    const { bus, prefix } = this.resources;
     const leave = () => {
-      cancelTurn(nc, prefix, turnId, 'client-disconnected');
+      cancelTurn(bus.core, prefix, turnId, 'client-disconnected');
       waiting.cancel();
     };
     request.stream?.signal.addEventListener('abort', leave, { once: true });
@@ -286,7 +286,7 @@ export class TurnsService {
       }
       await this.publisher.publish(this.store.sealed(recorded));
       // the user spoke again: under `interrupt`, a reply still being generated in the session stops where it is
-      if (request.sessionId && request.tenant.settings.concurrentTurns === 'interrupt') cancelSessionTurns(nc, prefix, streamId, turnId);
+      if (request.sessionId && request.tenant.settings.concurrentTurns === 'interrupt') cancelSessionTurns(bus.core, prefix, streamId, turnId);
       // answered from the knowledge base in the append itself (a session's FAQ turn under a fixed policy or a forced mode)
       if (routed?.decision.route === 'faq' && routed.match) return { turnId, sessionId: request.sessionId, reply: { text: routed.match.answer }, route: routeInfoOf(routed.decision), usage: null, answeredBy: 'faq' };
       const reply = (await waiting.reply) ?? (await this.outcomeFromLog(streamId, recorded[0].version, turnId));
@@ -311,8 +311,8 @@ export class TurnsService {
     const turn = state.turns.find((t) => t.turnId === turnId);
     if (!turn) throw notFound;
     if (turn.status === 'failed') throw new ApiError('TURN.NOT_INTERRUPTIBLE', `Turn ${turnId} failed: it has no reply to interrupt`);
-    const { nc, prefix } = this.resources;
-    if (turn.status !== 'replied') cancelTurn(nc, prefix, turnId, 'barge-in');
+    const { bus, prefix } = this.resources;
+    if (turn.status !== 'replied') cancelTurn(bus.core, prefix, turnId, 'barge-in');
     const streamId = sessionStreamId(sessionId);
     const eventId = derivedId(`${streamId}\u0000${turnId}`, 'ReplyInterrupted');
     try {
@@ -379,8 +379,8 @@ export class TurnsService {
     eventId: string,
     fastReply: Promise<TurnReplyMessage | null>,
   ): Promise<Answered> {
-    const { nc, prefix } = this.resources;
-    const watch = watchStream(nc, streamEventsSubject(prefix, request.tenant.tenantId, streamId), isOutcomeOf(turnId), this.limits.timeoutMs);
+    const { bus, prefix } = this.resources;
+    const watch = watchStream(bus.core, streamEventsSubject(prefix, request.tenant.tenantId, streamId), isOutcomeOf(turnId), this.limits.timeoutMs);
     try {
       const original = await this.store.readEvent(eventId);
       if (!original || original.type !== 'UserMessageReceived') throw new Error(`Event ${eventId} of ${streamId} vanished`);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { eventsStreamName, type NewEvent } from '@parley/contracts';
 import { connectDatabase, DataKeys, EventStore, LOG_START, LogCheckpoints, migrateDatabase, readLogAfter, type Database } from '@parley/event-store';
-import { connectNats, ensureEventsStream, EventPublisher, type NatsConnection } from '@parley/messaging';
+import { connectNats, ensureEventsStream, JetStreamBus, type NatsConnection } from '@parley/messaging';
 import { createTestDatabase, deleteTestStreams, TEST_NATS_URL, testNatsPrefix, waitFor, type TestDatabase } from '@parley/testing';
 import { LogRelay, RELAY_CHECKPOINT, type Unpublishable } from './log-relay';
 import { RelayLeader } from './relay-leader';
@@ -24,7 +24,7 @@ describe('the log → JetStream relay', () => {
   let database: Database;
   let store: EventStore;
   let nc: NatsConnection;
-  let publisher: EventPublisher;
+  let publisher: JetStreamBus;
 
   beforeAll(async () => {
     testDb = await createTestDatabase('relay');
@@ -33,7 +33,7 @@ describe('the log → JetStream relay', () => {
     store = new EventStore(database.db);
     nc = await connectNats(TEST_NATS_URL, 'relay-test');
     await ensureEventsStream(nc, prefix);
-    publisher = new EventPublisher(nc, prefix);
+    publisher = new JetStreamBus(nc, prefix);
   });
   afterAll(async () => {
     await nc?.close();

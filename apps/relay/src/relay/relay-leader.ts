@@ -2,7 +2,7 @@ import { logIdsOf } from '@parley/contracts';
 import { Logger } from '@nestjs/common';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { Client } from 'pg';
-import { describeError, type EventPublisher } from '@parley/messaging';
+import { describeError, type EventBus } from '@parley/messaging';
 import type { Unpublishable } from './log-relay';
 import { LogRelay } from './log-relay';
 
@@ -13,7 +13,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export interface RelayLeaderOptions {
   databaseUrl: string;
-  publisher: Pick<EventPublisher, 'publishEach'>;
+  publisher: Pick<EventBus, 'kind' | 'publishEach' | 'durable'>;
   /** Stores an event the bus can never carry where an operator finds it (a dead letter). */
   setAside: (unpublishable: Unpublishable) => Promise<void>;
   pollMs: number;
@@ -70,7 +70,7 @@ export class RelayLeader {
   private setState(state: 'active' | 'standby'): void {
     if (this.state === state) return;
     this.state = state;
-    this.log.log(state === 'active' ? 'active: relaying the log to JetStream' : 'standby: another relay holds the lock');
+    this.log.log(state === 'active' ? 'active: relaying the log to the bus' : 'standby: another relay holds the lock');
     this.options.onStateChange?.(state);
   }
 

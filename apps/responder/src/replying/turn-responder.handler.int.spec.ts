@@ -10,7 +10,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { sessionStreamId, type NewEvent, type RecordedEvent, type ResolvedTenantSettings } from '@parley/contracts';
 import { connectDatabase, EventStore, migrateDatabase, SessionProjectionRepository, SessionStates, TenantDirectory, updateTenantSettings, type Database } from '@parley/event-store';
 import { OpenAiCompatibleLlm } from '@parley/llm';
-import { connectNats, ensureEventsStream, EventPublisher, JetStreamContext, NotYet, RunningTurns, StreamSignals, TurnDeltas, type NatsConnection } from '@parley/messaging';
+import { connectNats, ensureEventsStream, JetStreamBus, JetStreamContext, NotYet, RunningTurns, StreamSignals, TurnDeltas, type NatsConnection } from '@parley/messaging';
 import type { Connections } from '@parley/runtime';
 import { createTestDatabase, deleteTestStreams, ScriptedLlmServer, TEST_NATS_URL, testNatsPrefix, type TestDatabase } from '@parley/testing';
 import { KeptMessages } from './kept-messages';
@@ -55,14 +55,14 @@ describe('the responder’s read of a session', () => {
     running = new RunningTurns(nc, prefix);
     newHandler = () => {
       const states = new SessionStates(store, projections);
-      const publisher = new EventPublisher(nc, prefix);
+      const publisher = new JetStreamBus(nc, prefix);
       const model = new OpenAiCompatibleLlm({ baseURL: llm.url, apiKey: 'test', model: 'scripted', timeoutMs: 10_000, maxRetries: 0 });
       const signals = new StreamSignals(nc, prefix);
       const kept = new KeptMessages(1_000, 60_000);
       const planner = new TurnPlanner(store, states, new TenantDirectory(database.db, defaults, 0), signals, kept, SYSTEM);
       const parts = { kept, signals, planner, deltas: new TurnDeltas(nc), summarizer: new Summarizer(store, states, publisher, model) };
-      // the handler uses the connection alone, for replies
-      return new TurnResponderHandler(store, states, publisher, model, running, parts, { nc } as Connections);
+      // the handler uses the bus alone, for replies
+      return new TurnResponderHandler(store, states, publisher, model, running, parts, { bus: publisher } as unknown as Connections);
     };
     handler = newHandler();
   });

@@ -139,7 +139,7 @@ export class TurnResponderHandler implements OnModuleDestroy {
   private reply(routed: RecordedEvent<'TurnRouted'>, outcome: RecordedEvent): void {
     const { replyTo } = routed.metadata;
     this.parts.deltas.finish(routed.data.turnId); // the pieces still queued go first
-    if (replyTo && (outcome.type === 'AssistantReplied' || outcome.type === 'TurnFailed')) sendTurnReply(this.resources.nc, replyTo, turnReplyOf(routed.data, outcome));
+    if (replyTo && (outcome.type === 'AssistantReplied' || outcome.type === 'TurnFailed')) sendTurnReply(this.resources.bus.core, replyTo, turnReplyOf(routed.data, outcome));
   }
 
   async onModuleDestroy(): Promise<void> {

@@ -47,7 +47,7 @@ export class TurnRoutingHandler {
       this.signals.notify(event.streamId);
       const [routed, answer] = recorded;
       if (event.metadata.replyTo && routed?.type === 'TurnRouted' && answer?.type === 'AssistantReplied') {
-        sendTurnReply(this.resources.nc, event.metadata.replyTo, turnReplyOf(routed.data, answer));
+        sendTurnReply(this.resources.bus.core, event.metadata.replyTo, turnReplyOf(routed.data, answer));
       }
     }, { usage });
   }
