@@ -10,7 +10,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, repoRoot, runCli, ScriptedLlmServer, waitFor } from '@parley/testing';
+import { writeFileSync } from 'node:fs';
+import { createTestDatabase, deleteTestStreams, freePort, repoRoot, runCli, ScriptedLlmServer, TEST_NATS_URL, testNatsPrefix, waitFor } from '@parley/testing';
 
 jest.setTimeout(240_000);
 
@@ -27,6 +28,8 @@ describe('npm start with nothing but Node.js (embedded mode)', () => {
   let release: () => void = () => undefined;
   let held: Promise<void> = Promise.resolve();
 
+  /** Settings beyond the embedded defaults, for a run (NATS_URL: the services as separate processes on JetStream). */
+  let extra: Record<string, string> = {};
   const env = () => {
     const base: Record<string, string> = {};
     for (const [name, value] of Object.entries(process.env)) if (value !== undefined && name !== 'DATABASE_URL' && name !== 'NATS_URL') base[name] = value;
@@ -41,13 +44,15 @@ describe('npm start with nothing but Node.js (embedded mode)', () => {
       PARLEY_METRICS_PORT: '0',
       LOG_FORMAT: 'json',
       NO_COLOR: '1',
+      ...extra,
     };
   };
   /** The CLI as a user runs it beside `npm start`: no DATABASE_URL, only PARLEY_HOME. */
   const cli = (args: string[]) => runCli(args, { ...env(), DATABASE_URL: '' }, 60_000);
 
   /** Runs tools/start.mjs until it says it is ready. */
-  async function npmStart(): Promise<void> {
+  async function npmStart(more: Record<string, string> = {}): Promise<void> {
+    extra = more;
     const output: string[] = [];
     const child = spawn(process.execPath, [join(repoRoot(), 'tools', 'start.mjs')], { cwd: repoRoot(), env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -202,5 +207,48 @@ describe('npm start with nothing but Node.js (embedded mode)', () => {
     expect(sessions.stderr).toContain('starting the embedded database');
     expect(sessions.code).toBe(0);
     expect(sessions.stdout).toMatch(/1 turns?\s+bo/);
+  });
+
+  it('serves the same database with the services as separate processes on NATS JetStream', async () => {
+    const prefix = testNatsPrefix('embedded');
+    try {
+      // DATABASE_URL still unset (the embedded one), NATS_URL set: a cluster of processes over the same data
+      await npmStart({ NATS_URL: TEST_NATS_URL, PARLEY_NATS_PREFIX: prefix });
+      const said = start!.output.join('\n');
+      expect(said).toMatch(/PostgreSQL: embedded, started/);
+      expect(said).not.toContain('bus: in-process');
+      expect(said).toMatch(/\[router\]/); // its own process
+      const { sessionId: bo } = (await request('GET', '/v1/inspect/sessions?userId=bo')).body.sessions[0];
+      const turn = await request('POST', `/v1/sessions/${bo}/turns`, { text: 'And now?', mode: 'stateful' });
+      expect(turn.body.reply.text).toBe('You said: And now? (3 messages)'); // the turn from before the crash is in its context
+      expect(await stop('SIGINT')).toBe(0);
+    } finally {
+      extra = {};
+      await deleteTestStreams(prefix);
+    }
+  });
+
+  it('moves conversations to another database with parley export and import', async () => {
+    const exported = await cli(['export', '--all']);
+    expect(exported.code).toBe(0);
+    expect(exported.stderr).toMatch(/Exported \d+ streams, \d+ events \(1 erased streams? left out\)/);
+    const file = join(home, 'export.ndjson');
+    writeFileSync(file, exported.stdout);
+    const target = await createTestDatabase('embedded_import');
+    try {
+      expect((await runCli(['migrate'], { DATABASE_URL: target.url })).code).toBe(0);
+      const imported = await runCli(['import', file], { DATABASE_URL: target.url });
+      expect(imported.stdout).toMatch(/^Imported \d+ events/);
+      const listed = await runCli(['sessions', '--user', 'bo'], { DATABASE_URL: target.url });
+      const sessionId = listed.stdout.split(/\s+/)[0];
+      const here = JSON.parse((await cli(['replay', sessionId, '--json'])).stdout);
+      const there = JSON.parse((await runCli(['replay', sessionId, '--json'], { DATABASE_URL: target.url })).stdout);
+      expect(there.turns.map((t: { text: string }) => t.text)).toEqual(['Think about this [held]', 'And now?']);
+      // the same events, at new places in the other log
+      const withoutPosition = (events: { globalPosition: string }[]) => events.map(({ globalPosition: _, ...event }) => event);
+      expect(withoutPosition(there.events)).toEqual(withoutPosition(here.events));
+    } finally {
+      await target.drop();
+    }
   });
 });

