@@ -13,6 +13,8 @@ const REPLY = 'Thanks, I have noted that. Is there anything else I can help you 
 
 interface Systems {
   t: TestCluster;
+  /** The embedded mode's way of running: every service in one process, on the in-process bus (same Postgres). */
+  e: TestCluster;
   peer: LangGraphPeer;
   questions: string[];
   faq: string[];
@@ -35,6 +37,9 @@ async function newSessions(t: TestCluster, n: number): Promise<string[]> {
   return ids;
 }
 
+/** The embedded mode's way of running, as the tables name it. */
+const EMBEDDED = 'Parley embedded (one process)';
+
 const row = (name: string, r: LoadResult) => [name, r.perSecond.toFixed(0), ms(r.latency.p50), ms(r.latency.p99), r.latency.n];
 
 /**
@@ -47,23 +52,28 @@ export async function conversations(root: string): Promise<ScenarioResult[]> {
   const questions = rows.map(([text]) => text);
   // questions the Demo Bank matcher answers confidently (checked below through the API)
   const faq = ['My new card still has not arrived, when will it come?', 'How do I activate my card?', 'I lost my card, what should I do?', 'What is the exchange rate?'];
-  const t = await startTestCluster({
-    label: 'bench_conv',
-    script: () => ({ text: REPLY }),
-    env: { ...DEPLOYMENT_SETTINGS, LOG_LEVEL: 'warn', PARLEY_RATE_LIMIT_PER_MINUTE: '1000000' },
-    readyTimeoutMs: 120_000,
-    beforeStart: async (db) => {
-      const demo = join(root, 'data/demo-bank');
-      const env = { DATABASE_URL: db.url };
-      if ((await runCli(['migrate'], env)).code !== 0) throw new Error('migrate failed');
-      if ((await runCli(['kb', 'import', join(demo, 'questions.csv'), '--answers', join(demo, 'answers.json')], env)).code !== 0) throw new Error('kb import failed');
-    },
-  });
+  const parleyAs = (label: string, embedded: boolean) =>
+    startTestCluster({
+      label,
+      embedded,
+      script: () => ({ text: REPLY }),
+      env: { ...DEPLOYMENT_SETTINGS, LOG_LEVEL: 'warn', PARLEY_RATE_LIMIT_PER_MINUTE: '1000000' },
+      readyTimeoutMs: 120_000,
+      beforeStart: async (db) => {
+        const demo = join(root, 'data/demo-bank');
+        const env = { DATABASE_URL: db.url };
+        if ((await runCli(['migrate'], env)).code !== 0) throw new Error('migrate failed');
+        if ((await runCli(['kb', 'import', join(demo, 'questions.csv'), '--answers', join(demo, 'answers.json')], env)).code !== 0) throw new Error('kb import failed');
+      },
+    });
+  const t = await parleyAs('bench_conv', false);
   const lgDb = await createTestDatabase('bench_langgraph');
   let peer: LangGraphPeer | undefined;
+  let e: TestCluster | undefined;
   try {
+    e = await parleyAs('bench_emb', true);
     peer = await LangGraphPeer.start(lgDb.url, t.llm.url);
-    const systems: Systems = { t, peer, questions, faq };
+    const systems: Systems = { t, e, peer, questions, faq };
     const concurrent = await concurrentTurns(systems);
     const single = await singleTurn(systems);
     const long = await longConversations(systems);
@@ -71,13 +81,14 @@ export async function conversations(root: string): Promise<ScenarioResult[]> {
     return [concurrent.result, concurrent.cpu, single, long, stateless, concurrent.storage, concurrent.memory];
   } finally {
     await peer?.stop();
+    await e?.stop();
     await t.stop();
     await lgDb.drop();
   }
 }
 
 /** Scenario 1 (and 8, 9 measured on it): 64 sessions, 16 turns in flight, each session one turn at a time. */
-async function concurrentTurns({ t, peer, questions }: Systems) {
+async function concurrentTurns({ t, e, peer, questions }: Systems) {
   const SESSIONS = 64;
   const WORKERS = 16;
   const WARMUP = SESSIONS / WORKERS; // one turn per session
@@ -86,13 +97,16 @@ async function concurrentTurns({ t, peer, questions }: Systems) {
   const perSession = SESSIONS / WORKERS;
   const text = (w: number, i: number) => questions[(w * 997 + i * 31) % questions.length];
   const sessions = await newSessions(t, SESSIONS);
+  const embeddedSessions = await newSessions(e, SESSIONS);
   const threads = sessions.map((_, i) => `bench-thread-${i}`);
   const parley = (w: number, i: number) => parleyTurn(t, sessions[w + WORKERS * (i % perSession)], text(w, i));
+  const embedded = (w: number, i: number) => parleyTurn(e, embeddedSessions[w + WORKERS * (i % perSession)], text(w, i));
   const langgraph = (w: number, i: number) => peer.turn(threads[w + WORKERS * (i % perSession)], text(w, i));
 
   // every process either system's turns run through, or that runs beside them
   const cpuGroups: Record<string, () => number[]> = {
     ...Object.fromEntries(Object.entries(t.cluster.pids() as Record<string, number>).map(([name, pid]) => [name, () => [pid]])),
+    'embedded (every service, one process)': () => [e.cluster.pids().embedded ?? 0],
     'LangGraph.js': () => [peer.pid],
     'NATS server': () => pidsNamed('nats-server'),
     'PostgreSQL (all backends)': () => pidsNamed('postgres'),
@@ -100,22 +114,24 @@ async function concurrentTurns({ t, peer, questions }: Systems) {
   };
 
   await runLoad(WORKERS, WARMUP, parley);
+  await runLoad(WORKERS, WARMUP, embedded);
   await runLoad(WORKERS, WARMUP, langgraph);
   // the systems take turns, a quarter of their turns each time; each round's CPU goes to its system
   const parleyCpu: Record<string, number> = {};
+  const embeddedCpu: Record<string, number> = {};
   const lgCpu: Record<string, number> = {};
   const addUp = (into: Record<string, number>, cpuMs: Record<string, number>) => {
     for (const [name, value] of Object.entries(cpuMs)) into[name] = (into[name] ?? 0) + value;
   };
   const memory = sampleMemory(t.cluster.pids() as Record<string, number>);
-  const { parley: parleyRun, langgraph: lgRun } = await runLoadsInTurns(
+  const { parley: parleyRun, embedded: embeddedRun, langgraph: lgRun } = await runLoadsInTurns(
     ROUNDS,
     WORKERS,
     MEASURED,
-    { parley: (w, i) => parley(w, i + WARMUP), langgraph: (w, i) => langgraph(w, i + WARMUP) },
+    { parley: (w, i) => parley(w, i + WARMUP), embedded: (w, i) => embedded(w, i + WARMUP), langgraph: (w, i) => langgraph(w, i + WARMUP) },
     (system) => {
       const cpu = sampleCpu(cpuGroups);
-      return () => addUp(system === 'parley' ? parleyCpu : lgCpu, cpu.stop());
+      return () => addUp(system === 'parley' ? parleyCpu : system === 'embedded' ? embeddedCpu : lgCpu, cpu.stop());
     },
   );
   const peaks = memory.stop();
@@ -128,11 +144,11 @@ async function concurrentTurns({ t, peer, questions }: Systems) {
   const result: ScenarioResult = {
     id: 'stateful-turns',
     title: '1. Stateful turns, 64 sessions, 16 in flight',
-    setup: `${SESSIONS} sessions, ${WORKERS} turns in flight (each session one at a time), ${WORKERS * WARMUP} warm-up turns then ${WORKERS * MEASURED} measured, the two systems taking turns in ${ROUNDS} rounds, through HTTP; Parley's services as processes over NATS and Postgres; LangGraph.js with its Postgres checkpointer behind node:http. Instant scripted LLM.`,
+    setup: `${SESSIONS} sessions, ${WORKERS} turns in flight (each session one at a time), ${WORKERS * WARMUP} warm-up turns then ${WORKERS * MEASURED} measured, the three systems taking turns in ${ROUNDS} rounds, through HTTP; Parley's services as processes over NATS and Postgres; Parley embedded: the same services in one process on the in-process bus (the embedded mode's way, here on the same Postgres); LangGraph.js with its Postgres checkpointer behind node:http. Instant scripted LLM.`,
     columns: ['system', 'turns/s', 'p50 ms', 'p99 ms', 'turns'],
-    rows: [row('Parley', parleyRun), row('LangGraph.js', lgRun)],
+    rows: [row('Parley', parleyRun), row(EMBEDDED, embeddedRun), row('LangGraph.js', lgRun)],
     targets: [{ target: 'Parley ≥ 4× LangGraph.js turns/s', actual: x(speedup), met: speedup >= 4 }],
-    figures: { parley: parleyRun, langgraph: lgRun, totalTurns },
+    figures: { parley: parleyRun, embedded: embeddedRun, langgraph: lgRun, totalTurns },
   };
   const storage: ScenarioResult = {
     id: 'storage-per-turn',
@@ -153,10 +169,13 @@ async function concurrentTurns({ t, peer, questions }: Systems) {
     id: 'cpu-per-turn',
     title: '1a. CPU time per turn, by process, during scenario 1',
     setup: `CPU time (user + system, from /proc, in 10 ms ticks) each process used during the ${measured} measured turns of each system in scenario 1, divided by the turns. Both systems share the load generator and the scripted LLM (the bench process). On the same cores, 4× LangGraph.js's rate leaves Parley a quarter of LangGraph.js's total per turn: ${perTurn(sum(lgCpu) / 4)} ms, the load generator's and the LLM's share included.`,
-    columns: ['process', 'Parley ms per turn', 'LangGraph.js ms per turn'],
-    rows: [...Object.keys(cpuGroups).map((name) => [name, perTurn(parleyCpu[name]), perTurn(lgCpu[name])]), ['total', perTurn(sum(parleyCpu)), perTurn(sum(lgCpu))]],
+    columns: ['process', 'Parley ms per turn', 'Parley embedded ms per turn', 'LangGraph.js ms per turn'],
+    rows: [
+      ...Object.keys(cpuGroups).map((name) => [name, perTurn(parleyCpu[name]), perTurn(embeddedCpu[name]), perTurn(lgCpu[name])]),
+      ['total', perTurn(sum(parleyCpu)), perTurn(sum(embeddedCpu)), perTurn(sum(lgCpu))],
+    ],
     targets: [],
-    figures: { parleyCpuMs: parleyCpu, langgraphCpuMs: lgCpu, turns: measured },
+    figures: { parleyCpuMs: parleyCpu, embeddedCpuMs: embeddedCpu, langgraphCpuMs: lgCpu, turns: measured },
   };
   const worst = Math.max(...Object.values(peaks));
   const memoryResult: ScenarioResult = {
@@ -172,25 +191,28 @@ async function concurrentTurns({ t, peer, questions }: Systems) {
 }
 
 /** Scenario 2: one turn at a time, stateful. */
-async function singleTurn({ t, peer, questions }: Systems): Promise<ScenarioResult> {
+async function singleTurn({ t, e, peer, questions }: Systems): Promise<ScenarioResult> {
   const [sessionId] = await newSessions(t, 1);
+  const [embeddedSession] = await newSessions(e, 1);
   const text = (i: number) => questions[(i * 53) % questions.length];
   await runLoad(1, 10, (_, i) => parleyTurn(t, sessionId, text(i)));
+  await runLoad(1, 10, (_, i) => parleyTurn(e, embeddedSession, text(i)));
   await runLoad(1, 10, (_, i) => peer.turn('bench-single', text(i)));
-  // one turn of each system after the other, so both see the machine alike
-  const { parley, langgraph: lg } = await runLoadsInTurns(100, 1, 100, {
+  // one turn of each system after the other, so they all see the machine alike
+  const { parley, embedded, langgraph: lg } = await runLoadsInTurns(100, 1, 100, {
     parley: (_, i) => parleyTurn(t, sessionId, text(i + 10)),
+    embedded: (_, i) => parleyTurn(e, embeddedSession, text(i + 10)),
     langgraph: (_, i) => peer.turn('bench-single', text(i + 10)),
   });
   const share = ratio(parley.latency.p50, lg.latency.p50);
   return {
     id: 'single-turn',
     title: '2. Single-turn latency at concurrency 1, stateful',
-    setup: '10 warm-up then 100 measured turns of one session, one at a time, the two systems taking turns.',
+    setup: '10 warm-up then 100 measured turns of one session, one at a time, the three systems taking turns (Parley embedded: every service in one process on the in-process bus).',
     columns: ['system', 'turns/s', 'p50 ms', 'p99 ms', 'turns'],
-    rows: [row('Parley', parley), row('LangGraph.js', lg)],
+    rows: [row('Parley', parley), row(EMBEDDED, embedded), row('LangGraph.js', lg)],
     targets: [{ target: 'Parley p50 ≤ 1/4 of LangGraph.js', actual: x(share), met: share <= 0.25 }],
-    figures: { parley, langgraph: lg },
+    figures: { parley, embedded, langgraph: lg },
   };
 }
 

@@ -38,6 +38,8 @@ export interface TestClusterOptions {
   readyTimeoutMs?: number;
   /** Node options for every service process. */
   nodeArgs?: string[];
+  /** Every service in one process on the in-process bus (the embedded mode's way), on the test's Postgres. */
+  embedded?: boolean;
 }
 
 export async function startTestCluster(options: TestClusterOptions): Promise<TestCluster> {
@@ -69,6 +71,7 @@ export async function startTestCluster(options: TestClusterOptions): Promise<Tes
       },
       readyTimeoutMs: options.readyTimeoutMs,
       nodeArgs: options.nodeArgs,
+      embedded: options.embedded,
     });
   } catch (error) {
     await stop();
