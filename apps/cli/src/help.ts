@@ -101,10 +101,10 @@ export const COMMANDS: Record<string, CommandHelp> = {
     usage: [
       'parley tenants list [--json]',
       'parley tenants show [--tenant <tenant>] [--json]',
-      'parley tenants set --tenant <tenant> [--routing-policy hybrid|stateful|stateless] [--faq-threshold <0..1>]\n                   [--context-budget <tokens>] [--idle-seconds <s>] [--concurrent-turns queue|interrupt] [--rate-limit <per minute>]',
+      'parley tenants set --tenant <tenant> [--routing-policy hybrid|stateful|stateless] [--faq-threshold <0..1>]\n                   [--context-budget <tokens>] [--idle-seconds <s>] [--concurrent-turns queue|interrupt] [--rate-limit <per minute>]\n                   [--caller-users on|off]',
     ],
-    about: 'Tenants and their own settings ("default" reverts one to the deployment default).',
-    examples: ['parley tenants set --tenant acme --routing-policy stateful --context-budget 4000'],
+    about: 'Tenants and their own settings ("default" reverts one to the deployment default). --caller-users on: a voice caller\'s number names a Parley user, so a second call resumes what is remembered.',
+    examples: ['parley tenants set --tenant acme --routing-policy stateful --context-budget 4000', 'parley tenants set --tenant clinic --caller-users on'],
   },
   'erase-user': { usage: ['parley erase-user <userId>'], about: "Erases a user's personal data (keys destroyed, read models removed); idempotent.", examples: ['parley erase-user ada'] },
   dlq: {

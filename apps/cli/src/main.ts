@@ -386,6 +386,7 @@ function parse(argv: string[]) {
       'idle-seconds': { type: 'string' },
       'rate-limit': { type: 'string' },
       'concurrent-turns': { type: 'string' },
+      'caller-users': { type: 'string' },
       'database-url': { type: 'string' },
       'nats-url': { type: 'string' },
       context: { type: 'boolean' },

@@ -1,6 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
-import { TenantDirectory } from '@parley/event-store';
+import { CallerUsers, TenantDirectory } from '@parley/event-store';
 import { InfrastructureModule, TenantMatchers, type Connections } from '@parley/runtime';
 import { AuthGuard } from './auth/auth.guard';
 import { HealthController } from './health/health.controller';
@@ -51,6 +51,7 @@ export class IngressModule {
         { provide: TenantDirectory, useValue: options.tenants },
         { provide: TenantMatchers, useValue: options.matchers },
         { provide: ModelCatalog, useValue: options.models },
+        { provide: CallerUsers, useValue: new CallerUsers(resources.database.db) },
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

@@ -162,6 +162,12 @@ export const SETTINGS = {
     schema: ConcurrentTurnPolicy,
     doc: 'Tenant default: a turn arriving while the session\'s previous one is answered waits for it (`queue`) or interrupts it (`interrupt`).',
   },
+  PARLEY_CALLER_USERS: {
+    services: TENANT_DEFAULT,
+    default: 'off',
+    schema: z.enum(['on', 'off']).transform((v) => v === 'on'),
+    doc: 'Tenant default: `on` makes a voice caller a user — the number a platform sends (Vapi `customer.number`) is mapped, as a keyed hash, to a Parley user id, so a second call resumes what is remembered about the caller. Opt-in: `off` keeps every call a stranger.',
+  },
   PARLEY_RATE_LIMIT_PER_MINUTE: {
     services: TENANT_DEFAULT,
     default: '600',
@@ -324,7 +330,8 @@ type TenantDefaultName =
   | 'PARLEY_CONTEXT_BUDGET_TOKENS'
   | 'PARLEY_SESSION_IDLE_SECONDS'
   | 'PARLEY_RATE_LIMIT_PER_MINUTE'
-  | 'PARLEY_CONCURRENT_TURNS';
+  | 'PARLEY_CONCURRENT_TURNS'
+  | 'PARLEY_CALLER_USERS';
 export function tenantDefaults(settings: Pick<Settings<'ingress'>, TenantDefaultName>): ResolvedTenantSettings {
   return {
     routingPolicy: settings.PARLEY_ROUTING_POLICY,
@@ -333,5 +340,6 @@ export function tenantDefaults(settings: Pick<Settings<'ingress'>, TenantDefault
     sessionIdleSeconds: settings.PARLEY_SESSION_IDLE_SECONDS,
     rateLimitPerMinute: settings.PARLEY_RATE_LIMIT_PER_MINUTE,
     concurrentTurns: settings.PARLEY_CONCURRENT_TURNS,
+    callerUsers: settings.PARLEY_CALLER_USERS,
   };
 }

@@ -34,6 +34,11 @@ export const TenantSettings = z
     concurrentTurns: ConcurrentTurnPolicy,
     /** Requests per minute allowed per API key. */
     rateLimitPerMinute: z.number().int().min(1).max(1_000_000),
+    /**
+     * A voice caller's number (Vapi `customer.number`) names a Parley user — kept as a keyed hash,
+     * never the number — so the next call from it resumes what is remembered. Opt-in.
+     */
+    callerUsers: z.boolean(),
   })
   .partial()
   .strict();

@@ -15,3 +15,4 @@ export * from './session-fork';
 export * from './session-replay';
 export * from './dead-letters.repository';
 export * from './embedded-postgres';
+export * from './caller-users.repository';

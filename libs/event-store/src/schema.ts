@@ -195,3 +195,26 @@ export const deadLetters = pgTable('dead_letters', {
   /** `parley dlq retry` asked for it again: the running bus publishes it and removes the row. */
   retryRequestedAt: timestamp('retry_requested_at', { withTimezone: true, mode: 'string' }),
 });
+
+/** Each tenant's secret for hashing callers' numbers (`caller_users`): without it a hash says nothing. */
+export const callerKeys = pgTable('caller_keys', {
+  tenantId: text('tenant_id').primaryKey(),
+  key: bytea('key').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+});
+
+/**
+ * Voice callers who are users (tenant setting `callerUsers`): the HMAC of the caller's number under
+ * the tenant's key, never the number, and the user id it names (`caller-<uuid>`). Erasing the user
+ * deletes the row: the next call from the number is a new user.
+ */
+export const callerUsers = pgTable(
+  'caller_users',
+  {
+    tenantId: text('tenant_id').notNull(),
+    callerHash: text('caller_hash').notNull(),
+    userId: text('user_id').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.callerHash] }), index('caller_users_user_idx').on(t.tenantId, t.userId)],
+);

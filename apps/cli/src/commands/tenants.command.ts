@@ -55,6 +55,7 @@ export const TENANT_FLAGS = {
   'idle-seconds': 'sessionIdleSeconds',
   'rate-limit': 'rateLimitPerMinute',
   'concurrent-turns': 'concurrentTurns',
+  'caller-users': 'callerUsers',
 } as const satisfies Record<string, keyof ResolvedTenantSettings>;
 
 /** Flag values as given on the command line: `default` removes the tenant's own value. */
@@ -67,7 +68,7 @@ export function settingsPatch(flags: Partial<Record<keyof typeof TENANT_FLAGS, s
       patch[name] = null;
       continue;
     }
-    const value = /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
+    const value = name === 'callerUsers' ? ({ on: true, off: false } as Record<string, boolean>)[raw] ?? raw : /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
     const checked = TenantSettings.shape[name].safeParse(value);
     if (!checked.success) throw new CliError(`--${flag} ${raw}: ${checked.error.issues.map((i) => i.message).join('; ')}`, 2);
     patch[name] = checked.data;

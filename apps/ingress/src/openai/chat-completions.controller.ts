@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Body, Controller, Get, Headers, Param, Post, Res } from '@nestjs/common';
 import { derivedId, type OpenSession } from '@parley/conversation';
+import { CallerUsers, normalizedNumber } from '@parley/event-store';
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { Tenant, type TenantContext } from '../auth/auth.guard';
@@ -29,6 +30,7 @@ export class ChatCompletionsController {
     private readonly turns: TurnsService,
     private readonly sessions: SessionsService,
     private readonly catalog: ModelCatalog,
+    private readonly callers: CallerUsers,
   ) {}
 
   /** The models a request may name: `parley` (the deployment's default) and those it allows. */
@@ -115,7 +117,7 @@ export class ChatCompletionsController {
       const context = toolTurnContext(added, new Set());
       return (more) => this.turns.forUser(tenant, body.user!, added.text, 'auto', { ...options, ...(context.length ? { context } : {}), ...more });
     }
-    const sessionId = await this.sessionFor(tenant.tenantId, conversation);
+    const sessionId = await this.sessionFor(tenant.tenantId, conversation, await this.callerUser(tenant, body));
     const { state } = await this.sessions.state(tenant.tenantId, sessionId);
     // a new conversation takes in what the client brings (a voice platform's spoken greeting, say)
     const isNew = state.messages.length === 0 && state.summary === null;
@@ -125,15 +127,32 @@ export class ChatCompletionsController {
     return (more) => this.turns.inSession(tenant, sessionId, added.text, 'auto', { ...options, ...(context.length ? { context } : {}), ...more });
   }
 
-  /** A Parley session id names itself; any other key names the session derived from it, started on first use. */
-  private async sessionFor(tenantId: string, key: string): Promise<string> {
+  /**
+   * The user a voice caller is, for a tenant that made callers users (`callerUsers`): the number
+   * Vapi sends (`customer.number`, at the top or in `call`) maps to a Parley user id, so the call's
+   * session — and the next call's — sees what is remembered about them. Undefined otherwise.
+   */
+  private async callerUser(tenant: TenantContext, body: ChatCompletionRequest): Promise<string | undefined> {
+    if (!tenant.settings.callerUsers) return undefined;
+    const number = body.customer?.number ?? body.call?.customer?.number;
+    if (!number) return undefined;
+    const normalized = normalizedNumber(number);
+    if (!normalized) throw new ApiError('REQUEST.INVALID', 'customer.number is not a phone number', { param: 'customer.number' });
+    return this.callers.userFor(tenant.tenantId, normalized);
+  }
+
+  /**
+   * A Parley session id names itself; any other key names the session derived from it, started on
+   * first use (for `userId`, when the caller is a user).
+   */
+  private async sessionFor(tenantId: string, key: string, userId?: string): Promise<string> {
     if (key.length > 200) throw new ApiError('REQUEST.INVALID', 'The conversation key is longer than 200 characters', { param: 'X-Parley-Session' });
     if (Uuid.safeParse(key).success) {
       const existing = await this.sessions.streamOf(tenantId, key).catch(() => null);
       if (existing) return key;
     }
     const sessionId = derivedId(`${tenantId}\u0000conversation\u0000${key}`, 'session');
-    await this.sessions.ensure(tenantId, sessionId);
+    await this.sessions.ensure(tenantId, sessionId, userId ? { userId } : {});
     return sessionId;
   }
 

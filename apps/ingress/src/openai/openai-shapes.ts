@@ -29,6 +29,9 @@ const OpenAiTool = z.looseObject({
   function: z.looseObject({ name: z.string().min(1).max(64), description: z.string().max(4_000).optional(), parameters: z.record(z.string(), z.unknown()).optional() }),
 });
 
+/** Who is on the line, as Vapi sends it (top level, or in `call`). */
+const VapiCustomer = z.looseObject({ number: z.string().max(64).nullable().optional() });
+
 /** `POST /v1/chat/completions` as OpenAI defines it; unknown fields are ignored, not rejected. */
 export const ChatCompletionRequest = z.looseObject({
   model: z.string().max(200).optional(),
@@ -40,7 +43,9 @@ export const ChatCompletionRequest = z.looseObject({
   /** The end user: Parley keeps one live session per user (as `POST /v1/users/{user}/turns`). */
   user: z.string().min(1).max(200).optional(),
   /** Vapi's custom-LLM requests name the call: one session per call. */
-  call: z.looseObject({ id: z.string().min(1).max(200) }).nullable().optional(),
+  call: z.looseObject({ id: z.string().min(1).max(200), customer: VapiCustomer.nullable().optional() }).nullable().optional(),
+  /** Vapi's caller: with the tenant's `callerUsers` on, the number names the session's user. */
+  customer: VapiCustomer.nullable().optional(),
 });
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequest>;
 type OpenAiMessage = z.infer<typeof OpenAiMessage>;

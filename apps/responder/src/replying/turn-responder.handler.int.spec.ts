@@ -21,6 +21,7 @@ import { TurnResponderHandler } from './turn-responder.handler';
 const tenantId = 'default';
 const SYSTEM = 'You are a test assistant.';
 const defaults: ResolvedTenantSettings = {
+  callerUsers: false,
   routingPolicy: 'hybrid',
   faqThreshold: 0.8,
   contextBudgetTokens: 6_000,
