@@ -68,7 +68,8 @@ export function settingsPatch(flags: Partial<Record<keyof typeof TENANT_FLAGS, s
       patch[name] = null;
       continue;
     }
-    const value = name === 'callerUsers' ? ({ on: true, off: false } as Record<string, boolean>)[raw] ?? raw : /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
+    if (name === 'callerUsers' && raw !== 'on' && raw !== 'off') throw new CliError(`--${flag} ${raw}: must be on, off or default`, 2);
+    const value = name === 'callerUsers' ? raw === 'on' : /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
     const checked = TenantSettings.shape[name].safeParse(value);
     if (!checked.success) throw new CliError(`--${flag} ${raw}: ${checked.error.issues.map((i) => i.message).join('; ')}`, 2);
     patch[name] = checked.data;
