@@ -4,10 +4,9 @@
  * erasure reaches every process's caches at once; nothing unstorable gets in, so nothing ends in
  * a dead letter or a log line with a user's words.
  */
-import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { connectDatabase, type Database } from '@parley/event-store';
-import { listDeadLetters } from '@parley/messaging';
+import { JetStreamBus } from '@parley/messaging';
 import { freePort, startTestCluster, TEST_NATS_URL, waitFor, type TestCluster } from '@parley/testing';
 
 jest.setTimeout(90_000);
@@ -76,9 +75,14 @@ describe('hostile input', () => {
     }
     // the session is untouched and works
     expect((await t.post(`/v1/sessions/${sessionId}/turns`, { text: 'a fine message' })).status).toBe(200);
-    // and nothing was dead-lettered (what was refused never reached a service)
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(await listDeadLetters(await jetstreamManager(nc), t.prefix)).toEqual([]);
+    // and nothing was dead-lettered (what was refused never reached a service): once every
+    // service's consumer has nothing waiting and nothing out, whatever was published was handled
+    const bus = new JetStreamBus(nc, t.prefix);
+    await waitFor(async () => {
+      const states = await Promise.all(['router', 'responder', 'session-projector'].map((durable) => bus.consumerState(durable)));
+      return states.every((state) => state && state.pending === 0 && state.ackPending === 0);
+    }, { what: 'the services to have handled everything published' });
+    expect(await bus.listDeadLetters()).toEqual([]);
   });
 
   it('answers paging past a Postgres integer with 400, not 500', async () => {
