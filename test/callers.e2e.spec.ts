@@ -5,7 +5,7 @@
  * `call.id` and `customer.number`.
  */
 import { Client } from 'pg';
-import { runCli, startTestCluster, type ChatRequest, type TestCluster } from '@parley/testing';
+import { runCli, startTestCluster, TEST_NATS_URL, type ChatRequest, type TestCluster } from '@parley/testing';
 
 jest.setTimeout(60_000);
 
@@ -38,8 +38,9 @@ describe('voice callers as users', () => {
   const lastRequestWith = (text: string) => [...t.llm.requests].reverse().find((r) => r.messages.some((m) => m.content === text))!;
   const memoryLine = (request: ChatRequest) => request.messages.find((m) => m.role === 'system' && String(m.content).startsWith('What you know about this user'))?.content;
   const setCallerUsers = async (value: 'on' | 'off') => {
-    expect((await runCli(['tenants', 'set', '--tenant', 'default', '--caller-users', value], { DATABASE_URL: t.db.url })).code).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 300)); // the tenant cache of the test cluster: 200 ms
+    // the CLI tells the running services, which drop the tenant's cached settings at once
+    const set = await runCli(['tenants', 'set', '--tenant', 'default', '--caller-users', value], { DATABASE_URL: t.db.url, NATS_URL: TEST_NATS_URL, PARLEY_NATS_PREFIX: t.prefix });
+    expect(set.stdout).toContain('Applied at once by every running service.');
   };
 
   it('keeps every call a stranger while the tenant has not opted in', async () => {

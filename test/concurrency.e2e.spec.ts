@@ -6,7 +6,8 @@
  */
 import { connectDatabase, EventStore, updateTenantSettings, type Database } from '@parley/event-store';
 import type { RecordedEvent } from '@parley/contracts';
-import { freePort, startTestCluster, waitFor, type ClusterService, type TestCluster } from '@parley/testing';
+import { announceTenantChange } from '@parley/messaging';
+import { freePort, startTestCluster, TEST_NATS_URL, waitFor, type ClusterService, type TestCluster } from '@parley/testing';
 
 jest.setTimeout(180_000);
 
@@ -113,7 +114,8 @@ describe('turns of many sessions in flight, two replicas of every worker', () =>
 
   it('under the interrupt policy, each turn sees every earlier one with the reply as it was cut', async () => {
     await updateTenantSettings(database.db, 'default', { concurrentTurns: 'interrupt' });
-    await new Promise((r) => setTimeout(r, 500)); // the services' tenant cache (200 ms in tests)
+    // as `parley tenants set` does: the services drop the tenant's cached settings at once
+    expect(await announceTenantChange(TEST_NATS_URL, t.prefix, 'default')).toBe(true);
     try {
       const { sessions, statuses } = await talk('interrupt');
       expect(statuses.filter((s) => s !== 200)).toEqual([]);
@@ -126,6 +128,7 @@ describe('turns of many sessions in flight, two replicas of every worker', () =>
       expect(cut.length).toBeGreaterThan(0);
     } finally {
       await updateTenantSettings(database.db, 'default', { concurrentTurns: null });
+      await announceTenantChange(TEST_NATS_URL, t.prefix, 'default');
     }
   });
 

@@ -18,7 +18,7 @@ import {
   type Db,
   type EmbeddedPostgres,
 } from '@parley/event-store';
-import { announceErasure, connectNats, MessagingError, missingServices, withConnectWait } from '@parley/messaging';
+import { announceErasure, announceTenantChange, connectNats, MessagingError, missingServices, withConnectWait } from '@parley/messaging';
 import { CliError } from './cli-error';
 import { style } from './output';
 import { commandHelp, COMMANDS, optionsOf, USAGE } from './help';
@@ -62,6 +62,10 @@ async function run(argv: string[]): Promise<string> {
     ...(values['database-url'] ? { DATABASE_URL: values['database-url'] } : {}),
     ...(values['nats-url'] ? { NATS_URL: values['nats-url'] } : {}),
   });
+
+  // the embedded mode's services share an in-process bus this process cannot reach
+  const busUnreachable = embeddedUrl !== undefined;
+  const tellServices = (tenantId: string) => (busUnreachable ? Promise.resolve(false) : announceTenantChange(settings.NATS_URL, settings.PARLEY_NATS_PREFIX, tenantId));
 
   const tenant = values.tenant ?? DEFAULT_TENANT;
   const tenantOk = TenantId.safeParse(tenant);
@@ -221,7 +225,7 @@ async function run(argv: string[]): Promise<string> {
       }
       if (action === 'revoke') {
         if (args.length !== 1) throw new CliError(`keys revoke needs one key id${seeHelp(command)}`, 2);
-        return keysRevoke(settings.DATABASE_URL, args[0]);
+        return keysRevoke(settings.DATABASE_URL, args[0], tellServices);
       }
       throw new CliError(`keys needs "create", "list" or "revoke"${seeHelp(command)}`, 2);
     }
@@ -233,7 +237,7 @@ async function run(argv: string[]): Promise<string> {
       if (action === 'set') {
         if (!values.tenant) throw new CliError(`tenants set needs --tenant <tenant>${seeHelp(command)}`, 2);
         const flags = Object.fromEntries(Object.keys(TENANT_FLAGS).map((flag) => [flag, values[flag as keyof typeof values] as string | undefined]));
-        return tenantsSet(settings.DATABASE_URL, tenant, settingsPatch(flags), tenantDefaults(settings), Boolean(values.json));
+        return tenantsSet(settings.DATABASE_URL, tenant, settingsPatch(flags), tenantDefaults(settings), Boolean(values.json), tellServices);
       }
       throw new CliError(`tenants needs "list", "show" or "set"${seeHelp(command)}`, 2);
     }
@@ -242,8 +246,9 @@ async function run(argv: string[]): Promise<string> {
       const database = await connectDatabase(settings.DATABASE_URL, { max: 1 });
       try {
         const result = await eraseUser(database.db, tenant, rest[0]);
-        const told = await announceErasure(settings.NATS_URL, settings.PARLEY_NATS_PREFIX, result.streamIds);
-        const caches = told ? 'the services dropped what they cached of them' : `NATS not reachable (${settings.NATS_URL}): the services drop what they cached of them within 60 s`;
+        const told = !busUnreachable && (await announceErasure(settings.NATS_URL, settings.PARLEY_NATS_PREFIX, result.streamIds));
+        const why = busUnreachable ? 'the embedded mode\'s in-process bus cannot be reached from here' : `NATS not reachable (${settings.NATS_URL})`;
+        const caches = told ? 'the services dropped what they cached of them' : `${why}: the services drop what they cached of them within 60 s`;
         return `Erased user ${rest[0]}: ${result.streams} stream${result.streams === 1 ? '' : 's'} made unreadable now; ${caches}`;
       } finally {
         await database.close();

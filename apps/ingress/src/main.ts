@@ -3,9 +3,9 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DEFAULT_TENANT, MAX_BODY_BYTES, tenantDefaults } from '@parley/contracts';
-import { ensureDevKey, TenantDirectory } from '@parley/event-store';
+import { ensureDevKey } from '@parley/event-store';
 import { TurnReplies } from '@parley/messaging';
-import { exitOnStartupFailure, onShutdown, openResources, TenantMatchers, type Resources } from '@parley/runtime';
+import { exitOnStartupFailure, onShutdown, openResources, tenantDirectory, TenantMatchers, type Resources } from '@parley/runtime';
 import { ApiExceptionFilter } from './http/api-error';
 import { traceRequests } from './http/access-log';
 import { acceptEmptyJsonBodies, clientErrors, frameworkErrors, StorableInput } from './http/request-input';
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   try {
     const { db } = resources.database;
     if (settings.PARLEY_DEV_API_KEY) await ensureDevKey(db, DEFAULT_TENANT, settings.PARLEY_DEV_API_KEY);
-    const tenants = new TenantDirectory(db, tenantDefaults(settings), settings.PARLEY_TENANT_CACHE_MS);
+    const tenants = tenantDirectory(resources, tenantDefaults(settings), settings.PARLEY_TENANT_CACHE_MS);
     const app = await NestFactory.create<NestFastifyApplication>(
       IngressModule.register(resources, {
         replies,

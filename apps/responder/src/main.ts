@@ -1,10 +1,10 @@
 import 'reflect-metadata';
 import { Logger, Module } from '@nestjs/common';
 import { SettingsError, tenantDefaults, type Settings } from '@parley/contracts';
-import { SessionStates, TenantDirectory } from '@parley/event-store';
+import { SessionStates } from '@parley/event-store';
 import { RunningTurns, serviceConsumer, StreamSignals, TurnDeltas } from '@parley/messaging';
 import { OpenAiCompatibleLlm } from '@parley/llm';
-import { InfrastructureModule, runWorker, type Metrics, type Resources } from '@parley/runtime';
+import { InfrastructureModule, runWorker, tenantDirectory, type Metrics, type Resources } from '@parley/runtime';
 import { KeptMessages } from './replying/kept-messages';
 import { Summarizer } from './replying/summarizer';
 import { TurnPlanner } from './replying/turn-planner';
@@ -47,7 +47,7 @@ void runWorker({
   module: (resources: Resources<'responder'>) => {
     const { settings, store } = resources;
     const llm = llmFrom(settings, resources.metrics);
-    const tenants = new TenantDirectory(resources.database.db, tenantDefaults(settings), settings.PARLEY_TENANT_CACHE_MS);
+    const tenants = tenantDirectory(resources, tenantDefaults(settings), settings.PARLEY_TENANT_CACHE_MS);
     // the folds of the sessions this replica answers: room for more than it holds at once
     const states = new SessionStates(store, resources.projections, { maxEntries: Math.max(1_000, 4 * settings.PARLEY_MAX_CONCURRENT_TURNS), maxAgeMs: 60_000 });
     const signals = new StreamSignals(resources.bus.core, resources.prefix);

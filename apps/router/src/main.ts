@@ -3,7 +3,7 @@ import { Module } from '@nestjs/common';
 import { tenantDefaults } from '@parley/contracts';
 import { TenantDirectory } from '@parley/event-store';
 import { serviceConsumer, StreamSignals } from '@parley/messaging';
-import { InfrastructureModule, runWorker, TenantMatchers } from '@parley/runtime';
+import { InfrastructureModule, runWorker, tenantDirectory, TenantMatchers } from '@parley/runtime';
 import { TurnRoutingHandler } from './routing/turn-routing.handler';
 
 let matchers: TenantMatchers | undefined;
@@ -17,7 +17,7 @@ void runWorker({
       controllers: [TurnRoutingHandler],
       providers: [
         { provide: TenantMatchers, useValue: matchers },
-        { provide: TenantDirectory, useValue: new TenantDirectory(resources.database.db, tenantDefaults(resources.settings), resources.settings.PARLEY_TENANT_CACHE_MS) },
+        { provide: TenantDirectory, useValue: tenantDirectory(resources, tenantDefaults(resources.settings), resources.settings.PARLEY_TENANT_CACHE_MS) },
         { provide: StreamSignals, useValue: new StreamSignals(resources.bus.core, resources.prefix) },
       ],
     })

@@ -178,7 +178,7 @@ export const SETTINGS = {
     services: ['ingress', 'router', 'responder'],
     default: '5000',
     schema: int(0, 600_000),
-    doc: 'How long a service trusts what it read about a tenant and its API keys: settings changes and key revocations apply within this.',
+    doc: 'How long a service trusts what it read about a tenant and its API keys. `parley tenants set` and `keys revoke` tell the running services, which apply the change at once; this bounds it when that notice cannot reach them (NATS away, the embedded mode).',
   },
   PARLEY_DEV_API_KEY: {
     services: ['ingress'],

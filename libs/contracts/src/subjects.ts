@@ -84,6 +84,9 @@ export const deadLetterSubject = (prefix: string, service: string) => `${prefix}
 /** Core NATS subject on which every process hears of erasures, to drop what it cached of the streams. */
 export const erasedSubject = (prefix: string) => `${prefix}.control.erased`;
 
+/** Core NATS subject on which a change to a tenant's settings or keys is announced to every process. */
+export const tenantChangedSubject = (prefix: string) => `${prefix}.control.tenant-changed`;
+
 /** Core NATS subject on which every responder listens for `TurnControlMessage`s. */
 export const turnControlSubject = (prefix: string) => `${prefix}.control.turns`;
 

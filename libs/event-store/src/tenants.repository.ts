@@ -60,6 +60,12 @@ export class TenantDirectory {
     return value;
   }
 
+  /** Drops what is cached of a tenant (its settings or keys changed): the next request reads them. */
+  forget(tenantId: string): void {
+    this.settingsCache.delete(tenantId);
+    for (const [hash, entry] of this.keyCache) if (entry.value?.tenantId === tenantId) this.keyCache.delete(hash);
+  }
+
   /** The caller an API key belongs to, or null for an unknown or revoked key. */
   async authenticate(key: string): Promise<Caller | null> {
     const hash = hashOf(key);

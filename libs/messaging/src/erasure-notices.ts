@@ -1,6 +1,6 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { CoreBus, CoreSubscription } from './bus';
-import { erasedSubject } from '@parley/contracts';
+import { erasedSubject, tenantChangedSubject } from '@parley/contracts';
 import { z } from 'zod';
 import { natsServers } from './nats-connection';
 
@@ -61,6 +61,47 @@ function safeJson(text: string): unknown {
 /** For a process that erased without a standing connection (the CLI): announces once; false if NATS could not be reached. */
 export async function announceErasure(natsUrl: string, prefix: string, streamIds: string[]): Promise<boolean> {
   if (streamIds.length === 0) return true;
+  return announceOnce(natsUrl, erasedSubject(prefix), JSON.stringify({ streamIds }));
+}
+
+const TenantChange = z.object({ tenantId: z.string().max(100) });
+
+/**
+ * Changes to a tenant's settings or API keys, heard by every process: whoever changes them (`parley
+ * tenants set`, `keys revoke`) announces the tenant, and each process drops what it cached of it,
+ * so a revoked key stops working and a setting applies at once. Core NATS, not durable: a process
+ * that misses a notice reads them again within `PARLEY_TENANT_CACHE_MS`.
+ */
+export class TenantNotices {
+  private readonly listeners: ((tenantId: string) => void)[] = [];
+  private readonly subscription: CoreSubscription;
+
+  constructor(nc: CoreBus, prefix: string) {
+    this.subscription = nc.subscribe(tenantChangedSubject(prefix), {
+      callback: (error, msg) => {
+        if (error) return;
+        const notice = TenantChange.safeParse(safeJson(msg.string()));
+        if (notice.success) for (const listener of this.listeners) listener(notice.data.tenantId);
+      },
+    });
+  }
+
+  onChanged(listener: (tenantId: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  close(): void {
+    this.subscription.unsubscribe();
+  }
+}
+
+/** For the CLI: announces that a tenant's settings or keys changed; false if NATS could not be reached. */
+export function announceTenantChange(natsUrl: string, prefix: string, tenantId: string): Promise<boolean> {
+  return announceOnce(natsUrl, tenantChangedSubject(prefix), JSON.stringify({ tenantId }));
+}
+
+/** Publishes one core message on a connection of its own, and waits until the server has it. */
+async function announceOnce(natsUrl: string, subject: string, payload: string): Promise<boolean> {
   let nc: NatsConnection;
   try {
     nc = await connect({ servers: natsServers(natsUrl), timeout: 2_000, maxReconnectAttempts: 0 });
@@ -68,7 +109,7 @@ export async function announceErasure(natsUrl: string, prefix: string, streamIds
     return false;
   }
   try {
-    nc.publish(erasedSubject(prefix), JSON.stringify({ streamIds }));
+    nc.publish(subject, payload);
     await nc.flush();
     return true;
   } finally {

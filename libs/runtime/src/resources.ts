@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { parseSettings, type ServiceName, type Settings } from '@parley/contracts';
-import { connectDatabase, DataKeys, EventStore, MAX_EVENT_BYTES, migrateDatabase, SessionProjectionRepository, type Database } from '@parley/event-store';
-import { connectNats, ErasureNotices, JetStreamBus, withConnectWait, type EventBus } from '@parley/messaging';
+import { parseSettings, type ResolvedTenantSettings, type ServiceName, type Settings } from '@parley/contracts';
+import { connectDatabase, DataKeys, EventStore, MAX_EVENT_BYTES, migrateDatabase, SessionProjectionRepository, TenantDirectory, type Database } from '@parley/event-store';
+import { connectNats, ErasureNotices, JetStreamBus, TenantNotices, withConnectWait, type EventBus } from '@parley/messaging';
 import type { Logger as Pino } from 'pino';
 import { createLogger, logFormat, useLogger, type PinoNestLogger } from './logging';
 import { Metrics } from './metrics';
@@ -27,6 +27,8 @@ export interface Connections {
   bus: EventBus;
   /** Erasures heard from any process: caches of erased streams are dropped on them. */
   erasures: ErasureNotices;
+  /** Changes to a tenant's settings or keys heard from any process: tenant caches drop the tenant on them. */
+  tenantChanges: TenantNotices;
   close(): Promise<void>;
 }
 
@@ -84,6 +86,7 @@ export async function openResources<S extends ServiceName>(service: S, env: Node
   const store = new EventStore(database.db, new DataKeys(), { maxEventBytes: Math.min(MAX_EVENT_BYTES, bus.maxPayload - 8 * 1024) });
   const erasures = new ErasureNotices(bus.core, prefix);
   erasures.onErased((streamIds) => store.forget(streamIds));
+  const tenantChanges = new TenantNotices(bus.core, prefix);
   return {
     service,
     instanceId,
@@ -96,13 +99,25 @@ export async function openResources<S extends ServiceName>(service: S, env: Node
     database,
     store,
     erasures,
+    tenantChanges,
     projections: new SessionProjectionRepository(database.db),
     bus,
     async close() {
       erasures.close();
+      tenantChanges.close();
       if (!shared) await bus.close();
       await database.close().catch(() => undefined);
       await tracing?.shutdown().catch(() => undefined);
     },
   };
+}
+
+/**
+ * The tenants' settings and API keys as this process sees them: cached for `ttlMs`
+ * (`PARLEY_TENANT_CACHE_MS`), and dropped at once when a change to the tenant is announced.
+ */
+export function tenantDirectory(resources: Pick<Connections, 'database' | 'tenantChanges'>, defaults: ResolvedTenantSettings, ttlMs: number): TenantDirectory {
+  const tenants = new TenantDirectory(resources.database.db, defaults, ttlMs);
+  resources.tenantChanges.onChanged((tenantId) => tenants.forget(tenantId));
+  return tenants;
 }

@@ -38,12 +38,18 @@ export async function keysList(url: string, tenantId: string | undefined, json: 
   });
 }
 
-export async function keysRevoke(url: string, keyId: string): Promise<string> {
+/** Tells the running services that a tenant changed (true), or could not (false: they read it again within their cache time). */
+export type TellServices = (tenantId: string) => Promise<boolean>;
+
+const applied = (told: boolean) =>
+  told ? 'applied at once by every running service' : 'the running services could not be told: they apply it within PARLEY_TENANT_CACHE_MS (5 s by default)';
+
+export async function keysRevoke(url: string, keyId: string, tell: TellServices): Promise<string> {
   if (!z.string().uuid().safeParse(keyId).success) throw new CliError(`keys revoke needs a key id (a UUID, see "parley keys list"), got "${keyId}"`, 2);
   return withDatabase(url, async ({ db }) => {
     const info = await revokeApiKey(db, keyId);
     if (!info) throw new CliError(`No API key ${keyId}`);
-    return `Revoked key ${keyId} of tenant ${info.tenantId} (effective within PARLEY_TENANT_CACHE_MS, 5 s by default, on every ingress)`;
+    return `Revoked key ${keyId} of tenant ${info.tenantId}: ${applied(await tell(info.tenantId))}`;
   });
 }
 
@@ -78,10 +84,11 @@ export function settingsPatch(flags: Partial<Record<keyof typeof TENANT_FLAGS, s
   return patch;
 }
 
-export async function tenantsSet(url: string, tenantId: string, patch: Record<string, unknown>, defaults: ResolvedTenantSettings, json: boolean): Promise<string> {
+export async function tenantsSet(url: string, tenantId: string, patch: Record<string, unknown>, defaults: ResolvedTenantSettings, json: boolean, tell: TellServices): Promise<string> {
   return withDatabase(url, async ({ db }) => {
     const own = await updateTenantSettings(db, tenantId, patch);
-    return describe(tenantId, own, defaults, json, 'Services apply it within PARLEY_TENANT_CACHE_MS (5 s by default).');
+    const told = await tell(tenantId);
+    return describe(tenantId, own, defaults, json, `${applied(told)[0].toUpperCase()}${applied(told).slice(1)}.`);
   });
 }
 
