@@ -207,4 +207,17 @@ describe('hybrid routing with a knowledge base', () => {
     const res = await post(`/v1/sessions/${sessionId}/turns`, { text: 'My new card still has not arrived, when will it come?' });
     expect(res.body.route).toMatchObject({ mode: 'stateless', reason: 'faq-confident', intent: 'card_arrival' });
   });
+
+  it('does not answer a follow-up as if it stood alone: read after the turn before, it means something else', async () => {
+    const { sessionId } = (await post('/v1/sessions', {})).body;
+    const first = await post(`/v1/sessions/${sessionId}/turns`, { text: 'My card is about to expire' });
+    expect(first.body.route).toMatchObject({ mode: 'stateless', reason: 'faq-confident', intent: 'card_about_to_expire' });
+    // alone, this is confidently about automatic top-ups; after the turn before, about the expiring card
+    const followUp = 'Will you send a new one automatically?';
+    const next = await post(`/v1/sessions/${sessionId}/turns`, { text: followUp });
+    expect(next.body.route).toMatchObject({ mode: 'stateful', reason: 'follow-up-in-context', intent: 'automatic_top_up' });
+    expect(llmSaw(followUp)[0].messages.map((m) => m.content)).toEqual([expect.any(String), 'My card is about to expire', answers.card_about_to_expire, followUp]);
+    const events = (await t.get(`/v1/sessions/${sessionId}/events`)).body.events as { type: string; data: { features?: Record<string, unknown> } }[];
+    expect(events.filter((e) => e.type === 'TurnRouted').at(-1)!.data.features).toMatchObject({ contextIntent: 'card_about_to_expire' });
+  });
 });

@@ -21,6 +21,7 @@ export {
 } from './session.state';
 export { evolveUserMemory, foldUserMemory, initialUserMemory, memoryMessage, type UserMemory } from './user-memory.state';
 export {
+  followUpText,
   needsHistory,
   routeMessage,
   routeTurn,

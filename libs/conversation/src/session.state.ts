@@ -296,14 +296,21 @@ export class SessionFolder {
 }
 
 /** What routing needs to know about the turns before `turnId`. */
-export function routingHistory(state: SessionState, turnId: string): { llmTurns: number; lastTurn: { route: AnswerRoute; intent: string | null } | null } {
-  if (state.status !== 'open') return { llmTurns: 0, lastTurn: null };
+export function routingHistory(
+  state: SessionState,
+  turnId: string,
+): { llmTurns: number; lastTurn: { route: AnswerRoute; intent: string | null } | null; previousText: string | null } {
+  if (state.status !== 'open') return { llmTurns: 0, lastTurn: null, previousText: null };
   const index = state.turns.findIndex((t) => t.turnId === turnId);
   const isLlm = (t: TurnRecord) => t.route === 'llm' && t.mode === 'stateful';
   const later = index < 0 ? [] : state.turns.slice(index);
   const last = (index < 0 ? state.turns : state.turns.slice(0, index)).filter((t) => t.route !== null).at(-1);
+  // what the user said last before this turn (the transcript holds the turns before it, and maybe this one)
+  const own = state.messages.findIndex((m) => m.role === 'user' && m.turnId === turnId);
+  const previous = (own < 0 ? state.messages : state.messages.slice(0, own)).filter((m) => m.role === 'user' && m.text.trim()).at(-1);
   return {
     llmTurns: state.llmTurns - later.filter(isLlm).length,
     lastTurn: last ? { route: last.route!, intent: last.intent } : null,
+    previousText: previous?.text ?? null,
   };
 }

@@ -86,10 +86,10 @@ describe('usage', () => {
 });
 
 describe('routingHistory', () => {
-  it('counts the stateful LLM turns before this one and names the last', () => {
+  it('counts the stateful LLM turns before this one, names the last, and what the user said before it', () => {
     const { state } = foldSession(twoTurnConversation());
-    expect(routingHistory(state, 't2')).toEqual({ llmTurns: 1, lastTurn: { route: 'llm', intent: null } });
-    expect(routingHistory(state, 't1')).toEqual({ llmTurns: 0, lastTurn: null });
+    expect(routingHistory(state, 't2')).toEqual({ llmTurns: 1, lastTurn: { route: 'llm', intent: null }, previousText: 'I need a table for two' });
+    expect(routingHistory(state, 't1')).toEqual({ llmTurns: 0, lastTurn: null, previousText: null });
   });
 });
 

@@ -25,6 +25,8 @@ export interface RoutingHistory {
   llmTurns: number;
   /** The turn before this one, if any. */
   lastTurn: { route: AnswerRoute; intent: string | null } | null;
+  /** What the user said last before this turn (null: nothing yet). */
+  previousText?: string | null;
 }
 
 export interface RouteInput {
@@ -43,6 +45,11 @@ export interface RouteInput {
   history: RoutingHistory | null;
   /** The message only brings results of tool calls the assistant made (no text of its own). */
   toolResults?: boolean;
+  /**
+   * The best match for the text read after what the user said before it (`previousText`): a
+   * follow-up's meaning, when it depends on the turn before. Absent without a turn before.
+   */
+  contextMatch?: FaqCandidate | null;
 }
 
 /**
@@ -112,6 +119,13 @@ export function routeTurn(input: RouteInput): RouteDecision {
   }
   if (history.llmTurns > 0) return decide('stateful', 'llm', 'open-case', signals);
   if (last && REFERS_BACK.test(input.text)) return decide('stateful', 'llm', 'follow-up', signals);
+  // read with what the user said before it, the question means something else, and more surely
+  // than alone (a follow-up leaning on the turn before, not a new question of its own): it is not
+  // answered as if it stood alone, but by the LLM with the conversation
+  const inContext = input.contextMatch;
+  if (inContext && inContext.intent !== match.intent && inContext.confidence > match.confidence) {
+    return decide('stateful', 'llm', 'follow-up-in-context', { ...signals, contextIntent: inContext.intent });
+  }
   return decide('stateless', 'faq', 'faq-confident', signals);
 }
 
@@ -146,6 +160,9 @@ export interface KnowledgeMatcher {
   best(text: string): FaqCandidate & { answer: string };
 }
 
+/** A message read after what the user said before it: what the knowledge base is asked for a follow-up's meaning. */
+export const followUpText = (previousText: string, text: string) => `${previousText}\n${text}`;
+
 /** A message's routing, or that it needs the session's history first (a caller that did not read it). */
 export type Routing = { kind: 'routed'; decision: RouteDecision; match: (FaqCandidate & { answer: string }) | null } | { kind: 'needs-history' };
 
@@ -174,5 +191,7 @@ export function routeMessage(input: {
     history = routingHistory(input.state, message.turnId);
   }
   const toolResults = !text.trim() && (message.context ?? []).some((m) => m.role === 'tool');
-  return { kind: 'routed', decision: routeTurn({ policy, requestedMode: message.requestedMode, inSession, text, match, threshold, history, toolResults }), match };
+  // a confident match in a session with an earlier message: what it means after that message
+  const contextMatch = history?.previousText && match && input.matcher ? input.matcher.best(followUpText(history.previousText, text)) : null;
+  return { kind: 'routed', decision: routeTurn({ policy, requestedMode: message.requestedMode, inSession, text, match, threshold, history, toolResults, contextMatch }), match };
 }

@@ -3,8 +3,9 @@ import { derivedId } from './ids';
 
 const hit = { intent: 'card_arrival', confidence: 0.93, kbVersion: 3 };
 const weak = { intent: 'card_arrival', confidence: 0.41, kbVersion: 3 };
+const base: RouteInput = { policy: 'hybrid', requestedMode: 'auto', inSession: true, text: 'where is my card', match: hit, threshold: 0.7, history: { llmTurns: 0, lastTurn: null } };
 const given = (input: Partial<RouteInput>) => {
-  const full: RouteInput = { policy: 'hybrid', requestedMode: 'auto', inSession: true, text: 'where is my card', match: hit, threshold: 0.7, history: { llmTurns: 0, lastTurn: null }, ...input };
+  const full: RouteInput = { ...base, ...input };
   return { then: (mode: string, route: string, reason: string) => expect(routeTurn(full)).toMatchObject({ mode, route, reason }) };
 };
 
@@ -50,6 +51,26 @@ describe('routeTurn', () => {
         'faq',
         'faq-confident',
       ));
+
+    describe('a follow-up read with what the user said before it', () => {
+      const afterTransfer = { llmTurns: 0, lastTurn: { route: 'faq' as const, intent: 'transfer_into_account' }, previousText: 'I want to send money to Spain' };
+      const fee = { text: "what's the fee?", history: afterTransfer, match: { intent: 'card_payment_fee_charged', confidence: 0.78, kbVersion: 3 } };
+      it('goes to the LLM with the conversation when, after the turn before, it means something else, more surely', () =>
+        given({ ...fee, contextMatch: { intent: 'transfer_fee_charged', confidence: 0.95, kbVersion: 3 } }).then('stateful', 'llm', 'follow-up-in-context'));
+      it('records what it means in context', () =>
+        expect(routeTurn({ ...base, ...fee, contextMatch: { intent: 'transfer_fee_charged', confidence: 0.95, kbVersion: 3 } }).features).toMatchObject({
+          intent: 'card_payment_fee_charged',
+          contextIntent: 'transfer_fee_charged',
+        }));
+      it('is answered from the knowledge base when the turn before does not change what it asks', () =>
+        given({ ...fee, contextMatch: { intent: 'card_payment_fee_charged', confidence: 0.9, kbVersion: 3 } }).then('stateless', 'faq', 'faq-confident'));
+      it('is a new question of its own (a change of topic) when it is surer alone than in context', () =>
+        given({ ...fee, match: { intent: 'activate_my_card', confidence: 0.97, kbVersion: 3 }, contextMatch: { intent: 'transfer_into_account', confidence: 0.6, kbVersion: 3 } }).then(
+          'stateless',
+          'faq',
+          'faq-confident',
+        ));
+    });
   });
 
   describe("in a session, under the tenant's fixed policy", () => {
