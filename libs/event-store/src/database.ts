@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import { Client, Pool } from 'pg';
@@ -39,6 +40,23 @@ export async function connectDatabase(url: string, options: { max?: number } = {
 }
 
 /** Creates the database named in the URL if it does not exist yet. */
+/**
+ * Takes a session-level advisory lock on this connection if nobody holds it (false otherwise). It
+ * is held until the connection ends: a process that dies lets another take it.
+ */
+export async function tryAdvisoryLock(client: Pick<Client, 'query'>, key: number): Promise<boolean> {
+  const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [key]);
+  return rows[0].locked;
+}
+
+/** Whether the database answers a query (a health check's; the caller bounds how long it waits). */
+export function pingDatabase(db: Pick<Db, 'execute'>): Promise<boolean> {
+  return db.execute(sql`select 1`).then(
+    () => true,
+    () => false,
+  );
+}
+
 export async function ensureDatabase(url: string): Promise<boolean> {
   const target = new URL(url);
   const name = decodeURIComponent(target.pathname.replace(/^\//, ''));

@@ -382,6 +382,20 @@ export class EventStore {
     return row ? this.streamInfo(row.stream_id) : null;
   }
 
+  /** A tenant's streams in the order they were created, optionally only those changed since a time. */
+  async tenantStreams(tenantId: string, since?: Date): Promise<string[]> {
+    const rows = await this.db.execute(sql`
+      select stream_id from streams where tenant_id = ${tenantId}
+        ${since ? sql`and updated_at >= ${since.toISOString()}` : sql``}
+      order by created_at, stream_id`);
+    return (rows.rows as { stream_id: string }[]).map((r) => r.stream_id);
+  }
+
+  /** Marks a stream closed (an imported session that had expired where it came from). */
+  async markClosed(streamId: string): Promise<void> {
+    await this.db.execute(sql`update streams set closed_at = coalesce(closed_at, now()) where stream_id = ${streamId}`);
+  }
+
   async streamInfo(streamId: string): Promise<StreamInfo | null> {
     const result = await this.db.execute(
       sql`select stream_id, tenant_id, version, created_at, updated_at, closed_at, user_id, erased_at from streams where stream_id = ${streamId}`,

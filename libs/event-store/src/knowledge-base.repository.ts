@@ -22,6 +22,12 @@ const TRAINING_LOCK = 1_415_177_203; // int4: the two-key form of the lock
 export class KnowledgeBaseRepository {
   constructor(private readonly db: Pick<Db, 'execute'>) {}
 
+  /** The tenants that have a knowledge base. */
+  async tenants(): Promise<string[]> {
+    const result = await this.db.execute(sql`select distinct tenant_id from knowledge_bases`);
+    return (result.rows as { tenant_id: string }[]).map((row) => row.tenant_id);
+  }
+
   /**
    * Runs `work` while holding the database-wide lock on training this tenant's version: processes
    * that start together (a router and an ingress, or replicas) train it once — the others wait,

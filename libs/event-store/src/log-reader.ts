@@ -48,6 +48,16 @@ export async function readLogAfter(db: Pick<Db, 'execute'>, after: LogPosition, 
  * `cap`, so a reader far behind costs a bounded scan) and the age in seconds of the oldest (0 when
  * it is caught up).
  */
+/** The newest position every reader can see now: reading after it shows only what commits later. */
+export async function logHead(db: Pick<Db, 'execute'>): Promise<LogPosition> {
+  const result = await db.execute(sql`
+    select transaction_id::text as transaction_id, global_position::text as global_position from events
+    where transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+    order by transaction_id desc, global_position desc limit 1`);
+  const row = result.rows[0] as { transaction_id: string; global_position: string } | undefined;
+  return row ? { transactionId: row.transaction_id, globalPosition: row.global_position } : LOG_START;
+}
+
 export async function lagAfter(db: Pick<Db, 'execute'>, after: LogPosition, cap = 100_000): Promise<{ events: number; seconds: number }> {
   const result = await db.execute(sql`
     select count(*)::int as events, coalesce(extract(epoch from now() - min(recorded_at)), 0)::float8 as seconds

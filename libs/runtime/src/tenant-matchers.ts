@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { sql } from 'drizzle-orm';
 import type { KnowledgeBaseEntry } from '@parley/contracts';
 import { KnowledgeBaseRepository, type Db } from '@parley/event-store';
 import { describeError } from '@parley/messaging';
@@ -29,9 +28,7 @@ export class TenantMatchers implements OnApplicationBootstrap, OnApplicationShut
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    const all = this.db
-      .execute(sql`select distinct tenant_id from knowledge_bases`)
-      .then((tenants) => Promise.all((tenants.rows as { tenant_id: string }[]).map(({ tenant_id }) => this.refresh(tenant_id))));
+    const all = new KnowledgeBaseRepository(this.db).tenants().then((tenants) => Promise.all(tenants.map((tenantId) => this.refresh(tenantId))));
     if (this.startup === 'wait') await all;
     else all.catch((error: unknown) => this.log.error(`training at startup: ${describeError(error)}`));
     // a tenant whose first knowledge base appears later (a new tenant, an import beside the start)
@@ -46,10 +43,9 @@ export class TenantMatchers implements OnApplicationBootstrap, OnApplicationShut
 
   private async discover(): Promise<void> {
     try {
-      const tenants = await this.db.execute(sql`select distinct tenant_id from knowledge_bases`);
-      for (const { tenant_id } of tenants.rows as { tenant_id: string }[]) {
-        if (!this.matchers.get(tenant_id) && !this.training.has(tenant_id)) {
-          this.refresh(tenant_id).catch((error: unknown) => this.log.error(`tenant ${tenant_id}: ${describeError(error)}`));
+      for (const tenantId of await new KnowledgeBaseRepository(this.db).tenants()) {
+        if (!this.matchers.get(tenantId) && !this.training.has(tenantId)) {
+          this.refresh(tenantId).catch((error: unknown) => this.log.error(`tenant ${tenantId}: ${describeError(error)}`));
         }
       }
     } catch {

@@ -1,6 +1,5 @@
-import { sql } from 'drizzle-orm';
 import { EVENT_TYPES, type EventType } from '@parley/contracts';
-import { EventStore, normalizeSessionId, readLogAfter, type Db, type LogPosition } from '@parley/event-store';
+import { EventStore, logHead, normalizeSessionId, readLogAfter, type Db } from '@parley/event-store';
 import { CliError } from '../cli-error';
 import { describeEvent } from './replay.command';
 
@@ -26,16 +25,6 @@ export function parseTypes(value: string | undefined): EventType[] {
   return types as EventType[];
 }
 
-/** The newest position every reader can see now: following from it shows only what commits later. */
-async function head(db: Db): Promise<LogPosition> {
-  const result = await db.execute(sql`
-    select transaction_id::text as transaction_id, global_position::text as global_position from events
-    where transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-    order by transaction_id desc, global_position desc limit 1`);
-  const row = result.rows[0] as { transaction_id: string; global_position: string } | undefined;
-  return row ? { transactionId: row.transaction_id, globalPosition: row.global_position } : { transactionId: '0', globalPosition: '0' };
-}
-
 /**
  * `parley tail`: follows the log as events commit, in commit order (the relay's never-skipping
  * read), the tenant's only, optionally one session's and some types'. One line per event, or
@@ -44,7 +33,7 @@ async function head(db: Db): Promise<LogPosition> {
 export async function tail(db: Db, options: TailOptions): Promise<number> {
   const store = new EventStore(db);
   const streamId = options.sessionId ? `session-${normalizeSessionId(options.sessionId)}` : null;
-  let position = await head(db);
+  let position = await logHead(db);
   options.onFollowing?.();
   let shown = 0;
   while (!options.signal.aborted) {

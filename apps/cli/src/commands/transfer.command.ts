@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { sql } from 'drizzle-orm';
 import { EventMetadata, EventSchemas, EVENT_SCHEMA_VERSIONS, type EventType, type NewEvent, type RecordedEvent } from '@parley/contracts';
 import { EventStore, type Db, recountUsage, sessionEvents } from '@parley/event-store';
 import { z } from 'zod';
@@ -43,11 +42,7 @@ export async function exportStreams(db: Db, options: ExportOptions): Promise<{ l
     const events = await readingSession({ sessionId, tenantId }, () => sessionEvents(store, sessionId, tenantId));
     streamIds = [events[0].streamId];
   } else {
-    const rows = await db.execute(sql`
-      select stream_id from streams where tenant_id = ${options.tenantId}
-        ${options.since ? sql`and updated_at >= ${options.since.toISOString()}` : sql``}
-      order by created_at, stream_id`);
-    streamIds = (rows.rows as { stream_id: string }[]).map((r) => r.stream_id);
+    streamIds = await store.tenantStreams(options.tenantId, options.since);
   }
   const lines = [JSON.stringify({ kind: 'parley-export', formatVersion: 1, tenantId: options.tenantId, exportedAt: new Date().toISOString() })];
   let events = 0;
@@ -147,7 +142,7 @@ export async function importStreams(db: Db, tenantId: string, file: string): Pro
       ...(present.length === 0 && (line.userId !== null || streamId.startsWith('session-')) ? { newKey: { userId: line.userId } } : {}),
       recordedAt: missing.map((e) => e.recordedAt),
     });
-    if (line.closed) await db.execute(sql`update streams set closed_at = coalesce(closed_at, now()) where stream_id = ${streamId}`);
+    if (line.closed) await store.markClosed(streamId);
     result.imported += missing.length;
   }
   // imported answers were not answered here, so they were not counted as recorded: count the tenant again

@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Logger } from '@nestjs/common';
-import { sql } from 'drizzle-orm';
+import { pingDatabase } from '@parley/event-store';
 import { askServices } from '@parley/messaging';
 import { RESOURCES, type Connections } from '@parley/runtime';
 import { ApiError } from '../http/api-error';
@@ -40,7 +40,7 @@ export class HealthController {
     const { database, bus, prefix } = this.resources;
     // a database that hangs rather than refuses is as good as gone: a probe answers within its timeout
     // (a few tries: after a database restart the pool may hold connections that died silently, each failing once)
-    const select = () => database.db.execute(sql`select 1`).then(() => true, () => false);
+    const select = () => pingDatabase(database.db);
     const postgres = Promise.race([
       select().then(async (up) => up || (await select()) || select()),
       new Promise<false>((resolve) => setTimeout(() => resolve(false), PROBE_TIMEOUT_MS).unref()),

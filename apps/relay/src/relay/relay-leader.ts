@@ -2,6 +2,7 @@ import { logIdsOf } from '@parley/contracts';
 import { Logger } from '@nestjs/common';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { Client } from 'pg';
+import { tryAdvisoryLock } from '@parley/event-store';
 import { describeError, type EventBus } from '@parley/messaging';
 import type { Unpublishable } from './log-relay';
 import { LogRelay } from './log-relay';
@@ -80,8 +81,7 @@ export class RelayLeader {
       client.on('error', () => undefined); // surfaces as a failed query below
       try {
         await client.connect();
-        const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [RELAY_LOCK]);
-        if (!rows[0].locked) {
+        if (!(await tryAdvisoryLock(client, RELAY_LOCK))) {
           this.setState('standby');
           await client.end();
           await this.pause(this.options.standbyMs ?? 2_000);
