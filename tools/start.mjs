@@ -70,7 +70,7 @@ if (!env.DATABASE_URL) {
     }
     env.DATABASE_URL = embeddedPostgres.databaseUrl;
     const state = embeddedPostgres.reused ? 'already running from an earlier run' : embeddedPostgres.created ? 'created' : 'started';
-    const because = embed === 'always' ? 'as PARLEY_EMBEDDED=always' : `as ${LOCAL_POSTGRES.replace(/\/parley$/, '')} did not let us in (${why})`;
+    const because = embed === 'always' ? 'as PARLEY_EMBEDDED=always' : `as ${LOCAL_POSTGRES.replace(/\/parley$/, '')} could not be used (${why})`;
     embedded.push(`PostgreSQL: embedded, ${state} (data in ${relative(process.cwd(), embeddedPostgres.dataDir) || '.'}; ${env.DATABASE_URL}), ${because}`);
   } else env.DATABASE_URL = LOCAL_POSTGRES;
 }
