@@ -1,9 +1,100 @@
-export * from './events';
-export * from './streams';
-export * from './subjects';
-export * from './turn-reply';
-export * from './api';
-export * from './settings';
-export * from './knowledge-base';
-export * from './tenants';
-export * from './storable-text';
+// The contracts every part of Parley shares, by name.
+export {
+  AnswerRoute,
+  ClientMessage,
+  ContextMessage,
+  EVENT_SCHEMA_VERSIONS,
+  EVENT_TYPES,
+  EventMetadata,
+  EventSchemas,
+  type EventType,
+  GenerationOptions,
+  InterruptReason,
+  JsonSchemaFormat,
+  type NewEvent,
+  parseStoredEvent,
+  PERSONAL_FIELDS,
+  type RecordedEvent,
+  RequestedMode,
+  RouteMode,
+  type StoredEvent,
+  TokenUsage,
+  ToolCallData,
+  ToolSpecData,
+  toRecordedEvent,
+  UnknownSchemaVersionError,
+  upcastEventData,
+  UserMessageReceivedData,
+} from './events';
+export {
+  DEFAULT_TENANT,
+  isSessionStream,
+  type LogContext,
+  logIdsOf,
+  sessionIdOf,
+  sessionStreamId,
+  turnStreamId,
+  userStreamId,
+} from './streams';
+export {
+  audienceOf,
+  deadLetterStreamName,
+  deadLetterSubject,
+  erasedSubject,
+  type EventAudience,
+  eventFilter,
+  eventsStreamName,
+  eventsStreamSubjects,
+  eventSubject,
+  healthSubject,
+  replySubject,
+  streamEventsSubject,
+  tenantChangedSubject,
+  turnControlSubject,
+} from './subjects';
+export {
+  HealthReply,
+  RouteInfo,
+  routeInfoOf,
+  TurnControlMessage,
+  TurnDeltaMessage,
+  TurnReplyMessage,
+  turnReplyOf,
+} from './turn-reply';
+export {
+  CreateSessionBody,
+  type ErrorBody,
+  ForkSessionBody,
+  IdempotencyKey,
+  InspectSessionQuery,
+  InspectSessionsQuery,
+  InterruptBody,
+  MAX_BODY_BYTES,
+  PutMemoryBody,
+  SessionIdParam,
+  SessionTurnBody,
+  StatelessTurnBody,
+  StreamPageQuery,
+  UserIdParam,
+  UserTurnBody,
+} from './api';
+export {
+  parseSettings,
+  type ServiceName,
+  type SettingName,
+  type Settings,
+  SETTINGS,
+  SettingsError,
+  settingsFor,
+  tenantDefaults,
+} from './settings';
+export { KnowledgeBaseAnswers, KnowledgeBaseDocument, KnowledgeBaseEntry } from './knowledge-base';
+export {
+  ConcurrentTurnPolicy,
+  type ResolvedTenantSettings,
+  resolveTenantSettings,
+  RoutingPolicy,
+  TenantId,
+  TenantSettings,
+} from './tenants';
+export { findUnstorableText, UNSTORABLE_TEXT } from './storable-text';

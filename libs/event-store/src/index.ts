@@ -1,18 +1,63 @@
-export * from './database';
-export * from './errors';
-export * from './event-store';
-export * from './log-reader';
-export * from './erasure';
-export * from './data-keys';
-export * from './personal-data';
-export * from './session-projection.repository';
-export * from './knowledge-base.repository';
-export * from './user-memory.repository';
-export * from './usage.query';
-export * as schema from './schema';
-export * from './tenants.repository';
-export * from './session-fork';
-export * from './session-replay';
-export * from './dead-letters.repository';
-export * from './embedded-postgres';
-export * from './caller-users.repository';
+// What the event store offers the rest of Parley, by name (what nothing outside uses — the sealing
+// helpers, the drizzle schema — stays inside).
+export {
+  connectDatabase,
+  type Database,
+  type Db,
+  ensureDatabase,
+  migrateDatabase,
+  pingDatabase,
+  tryAdvisoryLock,
+} from './database';
+export {
+  ConcurrencyError,
+  DuplicateEventError,
+  EventStoreError,
+  EventTooLargeError,
+  OutcomeRecordedError,
+  StreamErasedError,
+  StreamInactiveError,
+  StreamNotFoundError,
+  UserErasedError,
+} from './errors';
+export { type AppendOptions, EventStore, MAX_EVENT_BYTES, type StreamInfo } from './event-store';
+export { lagAfter, LOG_START, LogCheckpoints, logHead, type LogPosition, readLogAfter } from './log-reader';
+export { eraseUser } from './erasure';
+export { DataKeys } from './data-keys';
+export {
+  loadSessionState,
+  type RebuildProgress,
+  rebuildSessionProjections,
+  SessionProjectionRepository,
+  SessionStates,
+} from './session-projection.repository';
+export { KnowledgeBaseRepository } from './knowledge-base.repository';
+export { UserMemoryStore } from './user-memory.repository';
+export { recountUsage, tenantUsage } from './usage.query';
+export {
+  type Caller,
+  createApiKey,
+  ensureDevKey,
+  listApiKeys,
+  listTenants,
+  revokeApiKey,
+  TenantDirectory,
+  updateTenantSettings,
+} from './tenants.repository';
+export { forkSession, ForkVersionError, sessionStateAt } from './session-fork';
+export {
+  listSessions,
+  memoryBefore,
+  normalizeSessionId,
+  rebuildContext,
+  type ReplayedTurn,
+  ReplayPointError,
+  replaySession,
+  sessionEvents,
+  type SessionListing,
+  type SessionReplay,
+  streamsActiveSince,
+} from './session-replay';
+export { DeadLettersRepository } from './dead-letters.repository';
+export { type EmbeddedPostgres, parleyHome, runningEmbedded, startEmbeddedPostgres } from './embedded-postgres';
+export { CallerUsers, normalizedNumber } from './caller-users.repository';

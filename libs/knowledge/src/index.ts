@@ -1,7 +1,7 @@
-export * from './text-features';
-export * from './intent-classifier';
-export * from './csv';
-export * from './calibration';
-export * from './knowledge-base';
-export * from './faq-matcher';
-export * from './matcher-format';
+// What the knowledge library offers the rest of Parley, by name.
+export { DEFAULT_TRAINING, IntentClassifier } from './intent-classifier';
+export { parseCsv } from './csv';
+export { chooseThreshold, fitTemperature, heldOutFigures, heldOutPredictions } from './calibration';
+export { entriesFromCsv, entriesFromJson, featurelessExamples, KnowledgeBaseFormatError } from './knowledge-base';
+export { type FaqMatch, FaqMatcher, type FaqMatcherData, outOfScopeExamples } from './faq-matcher';
+export { deserializeMatcher, MATCHER_FORMAT, serializeMatcher } from './matcher-format';

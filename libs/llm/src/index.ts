@@ -1,2 +1,3 @@
-export * from './llm.port';
-export * from './openai-compatible.llm';
+// The LLM port and its OpenAI-compatible adapter, by name.
+export { type Llm, LlmError, type LlmMessage, type ToolCall, type ToolSpec } from './llm.port';
+export { OpenAiCompatibleLlm } from './openai-compatible.llm';

@@ -1,18 +1,33 @@
-export * from './errors';
-export * from './nats-connection';
-export * from './topology';
-export * from './event-publisher';
-export * from './bus';
-export * from './jetstream.bus';
-export * from './in-process.bus';
-export * from './jetstream.transport';
-export * from './keyed-queue';
-export * from './stream-signals';
-export * from './erasure-notices';
-export * from './describe-error';
-export * from './turn-replies';
-export * from './health';
-export * from './dead-letters';
-export * from './rethrow-rpc-errors.filter';
-export * from './message-trace';
-export * from './connect-wait';
+// What the messaging library offers the rest of Parley, by name.
+export { MessagingError } from './errors';
+export { connectNats, type NatsConnection } from './nats-connection';
+export { type ConsumerSpec, ensureConsumer, ensureEventsStream, serviceConsumer } from './topology';
+export { EventPublisher, unpublishable } from './event-publisher';
+export { type EventBus } from './bus';
+export { JetStreamBus } from './jetstream.bus';
+export { InProcessBus } from './in-process.bus';
+export {
+  ANY_EVENT,
+  type DeadLetterKind,
+  JetStreamContext,
+  JetStreamTransport,
+  type MessageObserver,
+  type MessageResult,
+  NotYet,
+} from './jetstream.transport';
+export { StreamSignals } from './stream-signals';
+export { announceErasure, announceTenantChange, ErasureNotices, TenantNotices } from './erasure-notices';
+export { describeError, unavailableDependency } from './describe-error';
+export {
+  cancelSessionTurns,
+  cancelTurn,
+  RunningTurns,
+  sendTurnReply,
+  TurnDeltas,
+  TurnReplies,
+  watchStream,
+} from './turn-replies';
+export { askServices, missingServices } from './health';
+export { ensureDeadLetterStream, listDeadLetters, publishDeadLetter, type StoredDeadLetter } from './dead-letters';
+export { RethrowRpcErrors } from './rethrow-rpc-errors.filter';
+export { withConnectWait } from './connect-wait';

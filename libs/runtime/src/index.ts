@@ -1,10 +1,8 @@
-export * from './resources';
-export * from './infrastructure.module';
-export * from './process';
-export * from './append-once';
-export * from './tenant-matchers';
-export * from './give-up';
-export * from './logging';
-export * from './metrics';
-export * from './tracing';
-export * from './worker-monitor';
+// What the runtime offers the apps, by name.
+export { type Connections, openResources, type Resources, shareBus, tenantDirectory } from './resources';
+export { InfrastructureModule, RESOURCES } from './infrastructure.module';
+export { afterShutdown, exitOnStartupFailure, onShutdown, runWorker, serviceStarted } from './process';
+export { appendOnce, recordOnce } from './append-once';
+export { TenantMatchers } from './tenant-matchers';
+export { type LogContext } from './logging';
+export { Metrics } from './metrics';
