@@ -5,24 +5,14 @@
  * `call.id` and `customer.number`.
  */
 import { Client } from 'pg';
-import { runCli, startTestCluster, TEST_NATS_URL, type ChatRequest, type TestCluster } from '@parley/testing';
+import { runCli, seatMemoryScript, startTestCluster, TEST_NATS_URL, type ChatRequest, type TestCluster } from '@parley/testing';
 
 jest.setTimeout(60_000);
-
-/** A model that remembers seat preferences it is told about, and otherwise answers plainly. */
-function scriptedModel(request: ChatRequest) {
-  const last = request.messages.at(-1)!;
-  if (last.role === 'tool') return { text: 'Noted, I will keep that in mind.' };
-  const said = String(last.content ?? '');
-  const seat = /prefer an? (\w+) seat/.exec(said)?.[1];
-  if (seat && request.tools) return { toolCalls: [{ name: 'remember', arguments: { name: 'seat_preference', value: `${seat} seat` } }] };
-  return { text: `answer to: ${said}` };
-}
 
 describe('voice callers as users', () => {
   let t: TestCluster;
   beforeAll(async () => {
-    t = await startTestCluster({ label: 'callers', script: scriptedModel });
+    t = await startTestCluster({ label: 'callers', script: seatMemoryScript });
   });
   afterAll(() => t?.stop());
 

@@ -1,25 +1,13 @@
 /** Memory across sessions: learned through the LLM's remember tool, curated through the API. */
-import { startTestCluster, type ChatRequest, type TestCluster } from '@parley/testing';
+import { seatMemoryScript, startTestCluster, type ChatRequest, type TestCluster } from '@parley/testing';
 
 jest.setTimeout(60_000);
-
-/** A model that remembers seat preferences it is told about, and otherwise answers plainly. */
-function scriptedModel(request: ChatRequest) {
-  const last = request.messages.at(-1)!;
-  if (last.role === 'tool') return { text: 'Noted, I will keep that in mind.' };
-  const said = String(last.content ?? '');
-  if (/prefer an? (\w+) seat/.test(said) && request.tools) {
-    const seat = /prefer an? (\w+) seat/.exec(said)![1];
-    return { toolCalls: [{ name: 'remember', arguments: { name: 'seat_preference', value: `${seat} seat` } }] };
-  }
-  return { text: `answer to: ${said}` };
-}
 
 describe('memory across sessions', () => {
   let t: TestCluster;
 
   beforeAll(async () => {
-    t = await startTestCluster({ label: 'memory', script: scriptedModel });
+    t = await startTestCluster({ label: 'memory', script: seatMemoryScript });
   });
   afterAll(() => t?.stop());
 

@@ -8,6 +8,7 @@ export {
   type Script,
   ScriptedLlmServer,
   type ScriptedReply,
+  seatMemoryScript,
 } from './scripted-llm.server';
 export {
   Cluster,

@@ -50,6 +50,19 @@ const countTokens = (text: string) => (text.match(/\S+/g) ?? []).length;
  * An OpenAI-compatible chat-completions server over real HTTP, with real SSE streaming and tool
  * calls, driven by a script. It records every request so tests can check the exact context.
  */
+/**
+ * A model that keeps seat preferences it is told about ("I prefer an aisle seat") with the
+ * `remember` tool, says it noted them once the tool answered, and otherwise answers plainly.
+ */
+export const seatMemoryScript: Script = (request) => {
+  const last = request.messages.at(-1)!;
+  if (last.role === 'tool') return { text: 'Noted, I will keep that in mind.' };
+  const said = String(last.content ?? '');
+  const seat = /prefer an? (\w+) seat/.exec(said)?.[1];
+  if (seat && request.tools) return { toolCalls: [{ name: 'remember', arguments: { name: 'seat_preference', value: `${seat} seat` } }] };
+  return { text: `answer to: ${said}` };
+};
+
 export class ScriptedLlmServer {
   readonly requests: ChatRequest[] = [];
   /** Requests being answered right now, and the most there were at once (since the last `resetPeak`). */
