@@ -6,6 +6,7 @@ import { AuthGuard } from './auth/auth.guard';
 import { HealthController } from './health/health.controller';
 import { MetricsController } from './health/metrics.controller';
 import { ChatCompletionsController } from './openai/chat-completions.controller';
+import { ConversationsController } from './openai/conversations.controller';
 import { ResponsesController } from './openai/responses.controller';
 import { DocsController } from './docs/docs.controller';
 import { METRICS_TOKEN, SYSTEM_PROMPT, TURN_LIMITS, TURN_REPLIES, type IngressOptions } from './ingress.tokens';
@@ -25,6 +26,7 @@ export const INGRESS_CONTROLLERS = [
   TurnsController,
   ChatCompletionsController,
   ResponsesController,
+  ConversationsController,
   UsersController,
   UsageController,
   HealthController,

@@ -326,7 +326,6 @@ export const MemoryForgottenData = z.object({
   source: MemorySource,
 });
 
-/** Every event type with the schema of its data, at its current schema version. */
 /**
  * A stored response (OpenAI's `DELETE /v1/responses/{id}`) was deleted: it can no longer be
  * retrieved or continued. The turn itself stays in the log and in the conversation.
@@ -336,6 +335,45 @@ export const ResponseDeletedData = z.object({
   turnId: Id,
 });
 
+/** A message of a conversation added without a turn (OpenAI's conversation items): no system messages, which are per response. */
+export const ConversationItemData = z.discriminatedUnion('role', [
+  z.object({ role: z.literal('user'), content: z.string() }),
+  z.object({ role: z.literal('assistant'), content: z.string().nullable(), toolCalls: z.array(ToolCallData).optional() }),
+  z.object({ role: z.literal('tool'), toolCallId: z.string(), content: z.string() }),
+]);
+export type ConversationItemData = z.infer<typeof ConversationItemData>;
+
+/**
+ * Messages joined the conversation without being answered (`POST /v1/conversations` with items,
+ * `POST /v1/conversations/{id}/items`): later turns see them in their context, in log order.
+ */
+export const ConversationItemsAddedData = z.object({
+  items: z.array(ConversationItemData).min(1),
+});
+
+/**
+ * An item left the conversation (`DELETE /v1/conversations/{id}/items/{item}`): later contexts
+ * and item lists leave it out. The log keeps the event that brought it; a function call and its
+ * output leave together, since a model cannot be given one without the other.
+ */
+export const ConversationItemDeletedData = z.object({
+  /** The item's id, as the Conversations API lists it. */
+  itemId: Id,
+});
+
+/** The session's metadata was replaced (`POST /v1/conversations/{id}` with `metadata`). */
+export const SessionMetadataUpdatedData = z.object({
+  metadata: z.record(z.string(), z.unknown()),
+});
+
+/**
+ * The conversation was deleted (`DELETE /v1/conversations/{id}`): it can no longer be retrieved,
+ * listed or continued. As OpenAI's does, this keeps the turns (the log is append-only); erasing
+ * the user or the tenant is what removes their text.
+ */
+export const ConversationDeletedData = z.object({});
+
+/** Every event type with the schema of its data, at its current schema version. */
 export const EventSchemas = {
   SessionStarted: SessionStartedData,
   UserMessageReceived: UserMessageReceivedData,
@@ -349,6 +387,10 @@ export const EventSchemas = {
   ReplyInterrupted: ReplyInterruptedData,
   SessionForked: SessionForkedData,
   ResponseDeleted: ResponseDeletedData,
+  ConversationItemsAdded: ConversationItemsAddedData,
+  ConversationItemDeleted: ConversationItemDeletedData,
+  SessionMetadataUpdated: SessionMetadataUpdatedData,
+  ConversationDeleted: ConversationDeletedData,
 } as const;
 
 export type EventType = keyof typeof EventSchemas;
@@ -368,6 +410,10 @@ export const EVENT_SCHEMA_VERSIONS: Record<EventType, number> = {
   ReplyInterrupted: 1,
   SessionForked: 1,
   ResponseDeleted: 1,
+  ConversationItemsAdded: 1,
+  ConversationItemDeleted: 1,
+  SessionMetadataUpdated: 1,
+  ConversationDeleted: 1,
 };
 
 /**
@@ -429,6 +475,10 @@ export const PERSONAL_FIELDS: { [K in EventType]: Partial<Record<keyof z.infer<(
   ReplyInterrupted: { spokenText: '[erased]' },
   SessionForked: { summary: '[erased]', messages: [] },
   ResponseDeleted: {},
+  ConversationItemsAdded: { items: [] },
+  ConversationItemDeleted: {},
+  SessionMetadataUpdated: { metadata: {} },
+  ConversationDeleted: {},
 };
 
 /** Context that travels with every event but is not part of its meaning. */

@@ -3,6 +3,7 @@ export {
   AnswerRoute,
   ClientMessage,
   ContextMessage,
+  ConversationItemData,
   EVENT_SCHEMA_VERSIONS,
   EVENT_TYPES,
   EventMetadata,

@@ -1,6 +1,8 @@
 export { derivedId } from './ids';
+export { addedItems, functionCallItemId, replyItemId, transcriptItems, withoutItem, type TranscriptItem } from './conversation-items';
 export { ConversationError, ConversationErrorCodes, type ConversationErrorCode } from './errors';
 export {
+  conversationItems,
   emptyUsage,
   evolveSession,
   foldSession,

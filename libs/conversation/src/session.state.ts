@@ -1,18 +1,8 @@
-import type { AnswerRoute, InterruptReason, RecordedEvent, RouteMode, ToolCallData } from '@parley/contracts';
+import type { AnswerRoute, InterruptReason, RecordedEvent, RouteMode } from '@parley/contracts';
+import { addedItems, transcriptItems, withoutItem, type TranscriptItem } from './conversation-items';
+import type { TranscriptMessage } from './transcript';
 
-/** One line of the transcript. */
-export interface TranscriptMessage {
-  role: 'user' | 'assistant' | 'tool';
-  text: string;
-  /** Calls to the client's tools the assistant made (its text may then be empty). */
-  toolCalls?: ToolCallData[];
-  /** The call a tool message answers. */
-  toolCallId?: string;
-  turnId: string;
-  /** Stream version of the event that added this message. */
-  version: number;
-  at: string;
-}
+export type { TranscriptMessage } from './transcript';
 
 export type TurnStatus = 'received' | 'routed' | 'replied' | 'failed';
 
@@ -82,6 +72,8 @@ export type SessionState =
       expiredAt: string | null;
       /** The session and version it was forked from (`SessionForked`), if it was. */
       forkedFrom: { sessionId: string; version: number } | null;
+      /** When its conversation was deleted (`ConversationDeleted`): it is then not found through the OpenAI APIs. */
+      deletedAt: string | null;
     };
 
 /** What a `ConversationSummarized` event left in the state. */
@@ -104,7 +96,7 @@ export const initialSessionState = (): SessionState => ({ status: 'none' });
  * Version of `evolveSession`'s meaning. Bump it when the same events would fold to a different
  * state: stored folds (read model rows) from another version are then ignored and refolded.
  */
-export const SESSION_FOLD_VERSION = 8; // 2: turns record route and intent; 3: usage totals; 4: expiry; 5: summary, bounded turns; 6: interruptions; 7: forks; 8: tool calls and results
+export const SESSION_FOLD_VERSION = 9; // 2: turns record route and intent; 3: usage totals; 4: expiry; 5: summary, bounded turns; 6: interruptions; 7: forks; 8: tool calls and results; 9: conversation items, metadata, deletion
 
 /**
  * Folds one event into a session's state. Pure: the same events always give the same state, so
@@ -144,6 +136,7 @@ function evolveOwned(state: SessionState, event: RecordedEvent): SessionState {
       usage: emptyUsage(),
       expiredAt: null,
       forkedFrom: null,
+      deletedAt: null,
     };
   }
   if (state.status !== 'open') return state; // events before the start cannot happen; ignore rather than crash a replay
@@ -216,6 +209,18 @@ function evolveOwned(state: SessionState, event: RecordedEvent): SessionState {
       return state; // user-stream events: not part of a session
     case 'ResponseDeleted':
       return state; // the turn stays in the conversation: only its stored response is gone
+    case 'ConversationItemsAdded':
+      state.messages.push(...addedItems(event));
+      return state;
+    case 'ConversationItemDeleted':
+      state.messages = withoutItem(state.messages, event.data.itemId);
+      return state;
+    case 'SessionMetadataUpdated':
+      state.metadata = event.data.metadata;
+      return state;
+    case 'ConversationDeleted':
+      state.deletedAt = event.recordedAt;
+      return state;
     default: {
       const _exhaustive: never = event;
       return _exhaustive;
@@ -313,4 +318,14 @@ export function routingHistory(
     lastTurn: last ? { route: last.route!, intent: last.intent } : null,
     previousText: previous?.text ?? null,
   };
+}
+
+/**
+ * The whole conversation a session's events tell, as items (OpenAI's Conversations API): every
+ * message, not only those after the rolling summary — the summary stands in for older messages in
+ * the model's context, not in the record. Deleted items are left out.
+ */
+export function conversationItems(events: readonly RecordedEvent[]): TranscriptItem[] {
+  const { state } = foldSession(events.filter((e) => e.type !== 'ConversationSummarized'));
+  return state.status === 'open' ? transcriptItems(state.messages) : [];
 }

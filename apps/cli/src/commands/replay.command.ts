@@ -111,6 +111,16 @@ export function describeEvent(event: RecordedEvent): string {
       return `${head}${kind('MemoryForgotten', style.magenta)} ${event.data.name}  ${style.dim(`(by ${event.data.source})`)}`;
     case 'ResponseDeleted':
       return `${head}${kind('ResponseDeleted', style.dim)} turn ${short(event.data.turnId)}  its stored response was deleted (DELETE /v1/responses/{id}); the turn stays in the conversation`;
+    case 'ConversationItemsAdded':
+      return `${head}${kind('ConversationItemsAdded', style.cyan)} ${event.data.items.length} item(s) joined the conversation without a turn: ${event.data.items
+        .map((m) => `${m.role}: ${quote(m.content ?? JSON.stringify(m.role === 'assistant' ? (m.toolCalls ?? []) : ''))}`)
+        .join('  ')}`;
+    case 'ConversationItemDeleted':
+      return `${head}${kind('ConversationItemDeleted', style.dim)} item ${event.data.itemId} left the conversation (later contexts leave it out)`;
+    case 'SessionMetadataUpdated':
+      return `${head}${kind('SessionMetadataUpdated', style.blue)} metadata=${JSON.stringify(event.data.metadata)}`;
+    case 'ConversationDeleted':
+      return `${head}${kind('ConversationDeleted', style.dim)} the conversation was deleted (DELETE /v1/conversations/{id}); its turns stay in the log`;
     default: {
       const _exhaustive: never = event;
       return _exhaustive;
@@ -121,7 +131,7 @@ export function describeEvent(event: RecordedEvent): string {
 export function describeState(state: SessionState): string[] {
   if (state.status === 'none') return ['  (no session)'];
   const lines = [
-    `  user: ${state.userId ?? '-'}   started: ${state.startedAt}${state.expiredAt ? `   expired: ${state.expiredAt}` : ''}   metadata: ${JSON.stringify(state.metadata)}`,
+    `  user: ${state.userId ?? '-'}   started: ${state.startedAt}${state.expiredAt ? `   expired: ${state.expiredAt}` : ''}${state.deletedAt ? `   conversation deleted: ${state.deletedAt}` : ''}   metadata: ${JSON.stringify(state.metadata)}`,
     ...(state.forkedFrom ? [`  forked from session ${state.forkedFrom.sessionId} at v${state.forkedFrom.version}`] : []),
     ...(state.summary ? [`  summary of ${state.summary.messages} earlier messages (to v${state.summary.throughVersion}): ${quote(state.summary.text)}`] : []),
     `  messages (${state.messages.length}${state.summary ? ' after the summary' : ''}):`,

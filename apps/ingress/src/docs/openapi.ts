@@ -10,6 +10,7 @@ import {
 } from '@parley/contracts';
 import { z } from 'zod';
 import { ChatCompletionRequest } from '../openai/openai-shapes';
+import { AddItems, CreateConversation, UpdateConversation } from '../openai/conversations-shapes';
 import { ResponsesRequest } from '../openai/responses-shapes';
 
 /** A request body's JSON Schema, as clients send it (before defaults and transforms). */
@@ -48,6 +49,15 @@ const ERROR_TEXT: Record<number, string> = {
 
 const sessionId = param('sessionId', 'path', 'session id (UUID)');
 const userId = param('userId', 'path', "the application's id for the end user");
+const conversationId = param('conversationId', 'path', 'conv_… (any session is a conversation)');
+const itemId = param('itemId', 'path', 'msg_…, fc_… or fco_…');
+/** OpenAI's item-list paging. */
+const itemsPage = [
+  param('limit', 'query', 'at most this many', { type: 'integer', minimum: 1, maximum: 100, default: 20 }),
+  param('order', 'query', 'asc or desc', { type: 'string', enum: ['asc', 'desc'], default: 'desc' }),
+  param('after', 'query', 'only items after this item id'),
+  param('before', 'query', 'only items before this item id'),
+];
 const idempotency = param('Idempotency-Key', 'header', 'a retry with the same key returns the original turn', { type: 'string', maxLength: 255 });
 const page = [
   param('after', 'query', 'only items after this stream version', { type: 'integer', minimum: 0, default: 0 }),
@@ -187,14 +197,57 @@ export function openApiDocument(): Record<string, unknown> {
         get: {
           tags: ['openai'],
           summary: 'What a stored response was given: its input items, newest first unless order=asc',
-          parameters: [
-            param('responseId', 'path', 'resp_…'),
-            param('limit', 'query', 'at most this many', { type: 'integer', minimum: 1, maximum: 100, default: 20 }),
-            param('order', 'query', 'asc or desc', { type: 'string', enum: ['asc', 'desc'], default: 'desc' }),
-            param('after', 'query', 'only items after this item id'),
-            param('before', 'query', 'only items before this item id'),
-          ],
+          parameters: [param('responseId', 'path', 'resp_…'), ...itemsPage],
           responses: { ...ok('a list'), ...openAiErrors(400, 401, 404, 429) },
+        },
+      },
+      '/v1/conversations': {
+        post: {
+          tags: ['openai'],
+          summary: 'A new conversation (a session), with up to 20 first items and metadata (recorded as ConversationItemsAdded)',
+          parameters: [idempotency],
+          requestBody: body(CreateConversation),
+          responses: { ...ok('a `conversation`'), ...openAiErrors(400, 401, 429) },
+        },
+      },
+      '/v1/conversations/{conversationId}': {
+        get: { tags: ['openai'], summary: 'A conversation', parameters: [conversationId], responses: { ...ok('the conversation'), ...openAiErrors(401, 404, 429) } },
+        post: {
+          tags: ['openai'],
+          summary: "Replaces the conversation's metadata (recorded as SessionMetadataUpdated)",
+          parameters: [conversationId],
+          requestBody: body(UpdateConversation),
+          responses: { ...ok('the conversation'), ...openAiErrors(400, 401, 404, 429) },
+        },
+        delete: {
+          tags: ['openai'],
+          summary: 'Deletes the conversation: not found afterwards; its turns stay in the log (recorded as ConversationDeleted)',
+          parameters: [conversationId],
+          responses: { ...ok('`{id, object: "conversation.deleted", deleted: true}`'), ...openAiErrors(401, 404, 429) },
+        },
+      },
+      '/v1/conversations/{conversationId}/items': {
+        get: {
+          tags: ['openai'],
+          summary: "The conversation's items — messages, function calls and outputs — newest first unless order=asc",
+          parameters: [conversationId, ...itemsPage, param('include', 'query', 'accepted; Parley has nothing more to include')],
+          responses: { ...ok('a list'), ...openAiErrors(400, 401, 404, 429) },
+        },
+        post: {
+          tags: ['openai'],
+          summary: 'Adds up to 20 items without a turn: later responses see them (recorded as ConversationItemsAdded)',
+          parameters: [conversationId, idempotency],
+          requestBody: body(AddItems),
+          responses: { ...ok('a list of the added items'), ...openAiErrors(400, 401, 404, 429) },
+        },
+      },
+      '/v1/conversations/{conversationId}/items/{itemId}': {
+        get: { tags: ['openai'], summary: 'One item', parameters: [conversationId, itemId], responses: { ...ok('the item'), ...openAiErrors(401, 404, 429) } },
+        delete: {
+          tags: ['openai'],
+          summary: 'Deletes an item: later contexts leave it out; a function call and its output go together (recorded as ConversationItemDeleted)',
+          parameters: [conversationId, itemId],
+          responses: { ...ok('the conversation'), ...openAiErrors(401, 404, 429) },
         },
       },
       '/v1/models': {

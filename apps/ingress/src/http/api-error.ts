@@ -36,6 +36,8 @@ export const HTTP_STATUS: Record<string, number> = {
   'TURN.NOT_FOUND': 404,
   'TURN.NOT_INTERRUPTIBLE': 409,
   'RESPONSE.NOT_FOUND': 404,
+  'CONVERSATION.NOT_FOUND': 404,
+  'CONVERSATION.ITEM_NOT_FOUND': 404,
   'MODEL.NOT_FOUND': 404,
   'RESPONSE.PREVIOUS_NOT_FOUND': 400,
   'EVENT_STORE.STREAM_NOT_FOUND': 404,
@@ -67,7 +69,7 @@ const BY_HTTP_STATUS: Record<number, string> = {
 };
 
 /** Routes that speak the OpenAI API, and so answer errors in its shape. */
-export const isOpenAiPath = (url: string) => /^\/v1\/(chat\/completions|responses|models)(\/|\?|$)/.test(url);
+export const isOpenAiPath = (url: string) => /^\/v1\/(chat\/completions|responses|conversations|models)(\/|\?|$)/.test(url);
 
 /** OpenAI's error shape for one of our errors: `{error: {message, type, param, code}}`. */
 export function openAiErrorBody(status: number, body: ErrorBody): { error: { message: string; type: string; param: string | null; code: string | null } } {
@@ -79,6 +81,8 @@ export function openAiErrorBody(status: number, body: ErrorBody): { error: { mes
     RATE_LIMITED: ['requests', 'rate_limit_exceeded'],
     'RESPONSE.PREVIOUS_NOT_FOUND': ['invalid_request_error', 'previous_response_not_found'],
     'RESPONSE.NOT_FOUND': ['invalid_request_error', 'not_found'],
+    'CONVERSATION.NOT_FOUND': ['invalid_request_error', 'not_found'],
+    'CONVERSATION.ITEM_NOT_FOUND': ['invalid_request_error', 'not_found'],
     'MODEL.NOT_FOUND': ['invalid_request_error', 'model_not_found'],
   };
   const [type, openAiCode] = known[code] ?? [status >= 500 ? 'server_error' : 'invalid_request_error', code.toLowerCase().replace(/\./g, '_')];

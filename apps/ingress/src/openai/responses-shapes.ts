@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ClientMessage, ToolCallData, ToolSpecData } from '@parley/contracts';
+import { functionCallItemId, replyItemId } from '@parley/conversation';
 import { z } from 'zod';
 import { ApiError } from '../http/api-error';
 import { ResponsesGenerationParams } from './generation-params';
@@ -11,12 +12,12 @@ const Content = z.union([
 ]);
 
 /** The `input` items Parley understands: messages, and function calls with their outputs. */
-const InputItem = z.union([
+export const InputItem = z.union([
   z.looseObject({ type: z.literal('message').optional(), role: z.enum(['user', 'assistant', 'system', 'developer']), content: Content }),
   z.looseObject({ type: z.literal('function_call'), call_id: z.string().min(1), name: z.string().min(1), arguments: z.string() }),
   z.looseObject({ type: z.literal('function_call_output'), call_id: z.string().min(1), output: Content }),
 ]);
-type InputItem = z.infer<typeof InputItem>;
+export type InputItem = z.infer<typeof InputItem>;
 
 const Tool = z.looseObject({
   type: z.string(),
@@ -32,6 +33,8 @@ export const ResponsesRequest = z.looseObject({
   input: z.union([z.string().min(1).max(32_000), z.array(InputItem).min(1).max(10_000)]),
   instructions: z.string().max(32_000).nullable().optional(),
   previous_response_id: z.string().max(200).nullable().optional(),
+  /** A conversation (`conv_…`, or `{ id }`) the response continues; its input and output join it. */
+  conversation: z.union([z.string().min(1).max(200), z.looseObject({ id: z.string().min(1).max(200) })]).nullable().optional(),
   /** Default true: the response is kept and can be continued. */
   store: z.boolean().nullable().optional(),
   stream: z.boolean().nullable().optional(),
@@ -42,7 +45,7 @@ export const ResponsesRequest = z.looseObject({
 export type ResponsesRequest = z.infer<typeof ResponsesRequest>;
 
 /** `input` as chat messages: consecutive function calls become one assistant message, outputs tool messages. */
-export function inputMessages(input: ResponsesRequest['input']): ClientMessage[] {
+export function inputMessages(input: ResponsesRequest['input'] | InputItem[]): ClientMessage[] {
   if (typeof input === 'string') return [{ role: 'user', content: input }];
   const messages: ClientMessage[] = [];
   for (const item of input as InputItem[]) {
@@ -95,9 +98,11 @@ export interface ResponseFacts {
   usage: { promptTokens: number; completionTokens: number } | null;
   error: { code: string; message: string } | null;
   interrupted?: string | null;
+  /** The conversation (`conv_…`) the response was made in, when the request named one. */
+  conversation?: string | null;
 }
 
-export const messageItemId = (turnId: string) => `msg_${hex(turnId)}`;
+export const messageItemId = replyItemId;
 
 export function messageItem(turnId: string, text: string, status: 'in_progress' | 'completed') {
   return { id: messageItemId(turnId), type: 'message', status, role: 'assistant', content: status === 'in_progress' ? [] : [outputText(text)] };
@@ -106,7 +111,7 @@ export function messageItem(turnId: string, text: string, status: 'in_progress' 
 export const outputText = (text: string) => ({ type: 'output_text', text, annotations: [], logprobs: [] });
 
 export function functionCallItem(call: ToolCallData, status: 'in_progress' | 'completed') {
-  return { id: `fc_${hex(call.id).replace(/[^0-9a-zA-Z_]/g, '')}`, type: 'function_call', status, call_id: call.id, name: call.name, arguments: status === 'completed' ? call.arguments : '' };
+  return { id: functionCallItemId(call.id), type: 'function_call', status, call_id: call.id, name: call.name, arguments: status === 'completed' ? call.arguments : '' };
 }
 
 /** The `response` object, as OpenAI shapes it. */
@@ -126,6 +131,7 @@ export function responseObject(r: ResponseFacts) {
     output,
     parallel_tool_calls: true,
     previous_response_id: r.previousResponseId,
+    conversation: r.conversation ? { id: r.conversation } : null,
     reasoning: { effort: null, summary: null },
     store: r.store,
     temperature: null,

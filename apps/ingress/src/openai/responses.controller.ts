@@ -72,9 +72,15 @@ export class ResponsesController {
     const key = idempotencyKey === undefined ? undefined : validKey(idempotencyKey);
     const messages = inputMessages(body.input);
     const instructions = [body.instructions ?? '', ...messages.flatMap((m) => (m.role === 'system' ? [m.content] : []))].filter(Boolean).join('\n\n') || undefined;
-    const conversation = messages.filter((m) => m.role !== 'system');
+    const said = messages.filter((m) => m.role !== 'system');
     const tools = functionTools(body.tools);
     const store = body.store !== false;
+    const named = typeof body.conversation === 'string' ? body.conversation : (body.conversation?.id ?? null);
+    if (named && body.previous_response_id) {
+      throw new ApiError('REQUEST.INVALID', "Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' or 'conversation'.", { param: 'conversation' });
+    }
+    if (named && !store) throw new ApiError('REQUEST.INVALID', 'A response in a conversation is kept in it: store cannot be false', { param: 'store' });
+    const conversation = named ? (await this.sessions.conversation(tenant.tenantId, named, 'conversation')).state : null;
     const previous = body.previous_response_id ? await this.previous(tenant, body.previous_response_id, key) : null;
     const generation = responsesGeneration(body, this.models.resolve(body.model));
     const base: TurnOptions = { tools, ...(key ? { idempotencyKey: key } : {}), ...(generation ? { generation } : {}) };
@@ -82,21 +88,21 @@ export class ResponsesController {
     let sessionId: string | null = null;
     let run: (options: TurnOptions) => Promise<TurnResult>;
     if (!store) {
-      const all = [...(previous ? await this.transcript(previous) : []), ...conversation];
+      const all = [...(previous ? await this.transcript(previous) : []), ...said];
       const last = all.at(-1);
       const asked = last?.role === 'user' ? last.content : '';
       const context: ClientMessage[] = [...(instructions ? [{ role: 'system' as const, content: instructions }] : []), ...(asked ? all.slice(0, -1) : all)];
       run = (options) => this.turns.stateless(tenant, asked, { ...base, ...options, context });
     } else {
-      const added = reconcile(conversation);
+      const added = reconcile(said);
       if (!added) throw new ApiError('REQUEST.INVALID', 'input must end with a user message or function_call_output items', { param: 'input' });
-      if (added.toolResults.length && !previous) {
-        throw new ApiError('REQUEST.INVALID', 'function_call_output items continue a response: send previous_response_id (or store: false with the whole input)', { param: 'input' });
+      if (added.toolResults.length && !previous && !conversation) {
+        throw new ApiError('REQUEST.INVALID', 'function_call_output items continue a response: send previous_response_id or conversation (or store: false with the whole input)', { param: 'input' });
       }
-      const session = previous ? await this.continueFrom(tenant, previous, key) : await this.startSession(tenant, body.user, key);
+      const session = conversation ? conversation.sessionId : previous ? await this.continueFrom(tenant, previous, key) : await this.startSession(tenant, body.user, key);
       sessionId = session;
-      // the calls the previous response made are in the log already; the input brings their outputs
-      const known = previous ? await this.callsOf(previous) : new Set<string>();
+      // the calls the previous response (or the conversation) made are in the log already; the input brings their outputs
+      const known = previous ? await this.callsOf(previous) : new Set(conversation?.messages.flatMap((m) => (m.toolCalls ?? []).map((c) => c.id)) ?? []);
       const brought = added.toolResults.length ? toolTurnContext(added, known) : added.earlier;
       const context = brought.length ? { context: brought } : {};
       run = (options) => this.turns.inSession(tenant, session, added.text, 'auto', { ...base, instructions, ...context, ...options });
@@ -118,6 +124,7 @@ export class ResponsesController {
       usage: result?.usage ?? null,
       error: null,
       interrupted: result?.reply.interrupted ?? null,
+      conversation: named,
     });
     if (body.stream) return this.stream(reply, run, facts);
     const result = await run({});

@@ -10,6 +10,17 @@ export const sessionNotFound = (sessionId: string) => new ApiError('SESSION.NOT_
 export const sessionErased = (sessionId: string) =>
   new ApiError('SESSION.ERASED', `Session ${sessionId} belonged to a user whose data was erased`);
 
+const hex = (uuid: string) => uuid.replace(/-/g, '');
+
+/** OpenAI's id for a session's conversation: `conv_<session id in hex>`. */
+export const conversationIdOf = (sessionId: string) => `conv_${hex(sessionId)}`;
+
+/** The session a `conv_…` id names, or null when it is not one. */
+export function sessionOfConversation(id: string): string | null {
+  const m = /^conv_([0-9a-f]{8})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{12})$/.exec(id);
+  return m ? m.slice(1).join('-') : null;
+}
+
 @Injectable()
 export class SessionsService {
   constructor(
@@ -116,6 +127,22 @@ export class SessionsService {
     const loaded = await loadSessionState(this.store, this.projections, sessionId);
     if (loaded.state.status !== 'open') throw sessionNotFound(sessionId);
     return { state: loaded.state, version: loaded.version };
+  }
+
+  /**
+   * The session an OpenAI conversation id (`conv_<session>`) names, as of the latest event: every
+   * session is a conversation. Another tenant's, an erased or a deleted one is not found.
+   */
+  async conversation(tenantId: string, conversationId: string, param = 'conversation_id'): Promise<Versioned<OpenSession>> {
+    const notFound = new ApiError('CONVERSATION.NOT_FOUND', `Conversation with id '${conversationId}' not found.`, { param });
+    const sessionId = sessionOfConversation(conversationId);
+    if (!sessionId) throw notFound;
+    const found = await this.state(tenantId, sessionId).catch((error: unknown) => {
+      if (error instanceof ApiError && (error.code === 'SESSION.NOT_FOUND' || error.code === 'SESSION.ERASED')) return null;
+      throw error;
+    });
+    if (!found || found.state.deletedAt) throw notFound;
+    return found;
   }
 
   async events(tenantId: string, sessionId: string, page: { after: number; limit: number; types?: readonly EventType[] }): Promise<RecordedEvent[]> {

@@ -229,6 +229,18 @@ function describe(event, turnsById) {
       return [`expired after ${d.idleSeconds} s without a turn`];
     case 'ResponseDeleted':
       return [`turn ${short(d.turnId)}: its stored response was deleted (the turn stays in the conversation)`];
+    case 'ConversationItemsAdded':
+      return [
+        `${d.items.length} item(s) joined the conversation without a turn: `,
+        erased,
+        ...d.items.map((m) => h('span', { class: 'text' }, `${m.role}: ${m.content ?? JSON.stringify(m.toolCalls ?? [])} `)),
+      ];
+    case 'ConversationItemDeleted':
+      return [`item ${d.itemId} left the conversation`];
+    case 'SessionMetadataUpdated':
+      return ['metadata updated · ', erased, JSON.stringify(d.metadata)];
+    case 'ConversationDeleted':
+      return [h('span', { class: 'bad' }, 'conversation deleted'), ' (its turns stay in the log)'];
     case 'SessionForked':
       return [`forked from session ${short(d.fromSessionId)} at v${d.atVersion}: ${d.messages.length} messages`];
     default:
