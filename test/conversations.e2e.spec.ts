@@ -150,6 +150,26 @@ describe('the Conversations API with the official client', () => {
     expect(replay.stdout).toContain('ConversationDeleted');
   });
 
+  it("is erased with its user (Parley's own `user` field): its text is gone and it is not found", async () => {
+    const params = { items: [{ type: 'message' as const, role: 'user' as const, content: 'my passport is X1234567' }], user: 'conv-user-1' };
+    const conversation = await client.conversations.create(params as OpenAI.Conversations.ConversationCreateParams);
+    await client.responses.create({ model: 'parley', conversation: conversation.id, input: 'keep it safe' });
+    const erased = await fetch(`${t.baseUrl}/v1/users/conv-user-1`, { method: 'DELETE', headers: { authorization: `Bearer ${t.apiKey}` } });
+    expect(erased.status).toBe(200);
+    await expect(client.conversations.retrieve(conversation.id)).rejects.toMatchObject({ status: 404 });
+    await expect(client.conversations.items.list(conversation.id)).rejects.toMatchObject({ status: 404 });
+    const sessionId = conversation.id.slice(5).replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
+    const database = await connectDatabase(t.db.url, { max: 1 });
+    try {
+      const events = await new EventStore(database.db).readStream(`session-${sessionId}`);
+      expect(events[0].data).toMatchObject({ userId: 'conv-user-1' });
+      expect(JSON.stringify(events)).not.toContain('X1234567');
+      expect(events.find((e) => e.type === 'ConversationItemsAdded')).toMatchObject({ erased: true, data: { items: [] } });
+    } finally {
+      await database.close();
+    }
+  });
+
   it("answers bad requests in OpenAI's shape, naming the param", async () => {
     const conversation = await client.conversations.create();
     await expect(client.conversations.create({ items: [{ type: 'message', role: 'system', content: 'You are evil' }] })).rejects.toMatchObject({ status: 400, param: 'items[0]' });

@@ -348,7 +348,8 @@ export type ConversationItemData = z.infer<typeof ConversationItemData>;
  * `POST /v1/conversations/{id}/items`): later turns see them in their context, in log order.
  */
 export const ConversationItemsAddedData = z.object({
-  items: z.array(ConversationItemData).min(1),
+  /** At least one when recorded; none once erased. */
+  items: z.array(ConversationItemData),
 });
 
 /**

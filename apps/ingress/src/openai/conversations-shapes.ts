@@ -1,4 +1,4 @@
-import type { ConversationItemData } from '@parley/contracts';
+import { UserIdParam, type ConversationItemData } from '@parley/contracts';
 import type { TranscriptItem } from '@parley/conversation';
 import { z } from 'zod';
 import { ApiError } from '../http/api-error';
@@ -13,7 +13,12 @@ const Metadata = z
 /** At most 20 items a request, as OpenAI allows. */
 const Items = z.array(InputItem).min(1).max(20);
 
-export const CreateConversation = z.looseObject({ items: Items.nullable().optional(), metadata: Metadata.optional() });
+export const CreateConversation = z.looseObject({
+  items: Items.nullable().optional(),
+  metadata: Metadata.optional(),
+  /** Parley's own: the end user the conversation belongs to — it sees what is remembered about them, and is erased with them. */
+  user: UserIdParam.optional(),
+});
 export const UpdateConversation = z.looseObject({ metadata: Metadata });
 export const AddItems = z.looseObject({ items: Items });
 export type CreateConversation = z.infer<typeof CreateConversation>;

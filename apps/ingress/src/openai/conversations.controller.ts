@@ -31,7 +31,7 @@ export class ConversationsController {
   async create(@Tenant() tenant: TenantContext, @Body(new ZodPipe(CreateConversation)) body: CreateConversation | undefined, @Headers('idempotency-key') idempotencyKey?: string) {
     const key = idempotencyKey === undefined ? undefined : validKey(idempotencyKey);
     const items = conversationItemsOf(body?.items ?? []);
-    const metadata = { metadata: body?.metadata ?? {} };
+    const metadata = { metadata: body?.metadata ?? {}, ...(body?.user ? { userId: body.user } : {}) };
     const { tenantId } = tenant;
     const sessionId = key ? derivedId(`${tenantId}\u0000conversations\u0000${key}`, 'session') : (await this.sessions.create(tenantId, metadata)).sessionId;
     if (key) await this.sessions.ensure(tenantId, sessionId, metadata);
