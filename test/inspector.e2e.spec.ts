@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { repoRoot, runCli, startTestCluster, waitFor, type ChatRequest, type TestCluster } from '@parley/testing';
+import { repoRoot, runCli, smallKnowledgeBase, startTestCluster, waitFor, type ChatRequest, type TestCluster } from '@parley/testing';
 
 jest.setTimeout(120_000);
 
@@ -32,19 +32,6 @@ function scriptedModel(request: ChatRequest) {
   const seat = /prefer an? (\w+) seat/.exec(said)?.[1];
   if (seat && request.tools) return { toolCalls: [{ name: 'remember', arguments: { name: 'seat_preference', value: `${seat} seat` } }] };
   return { text: `answer to: ${said}` };
-}
-
-/** Three intents of the Demo Bank knowledge base, enough for a confident match and quick to train. */
-function smallKnowledgeBase(dir: string): { questions: string; answers: string } {
-  const demo = join(repoRoot(), 'data/demo-bank');
-  const keep = new Set(['age_limit', 'card_arrival', 'activate_my_card', 'apple_pay_or_google_pay', 'exchange_rate']);
-  const rows = readFileSync(join(demo, 'questions.csv'), 'utf8').split('\n');
-  const questions = join(dir, 'questions.csv');
-  writeFileSync(questions, [rows[0], ...rows.slice(1).filter((row) => keep.has(row.slice(row.lastIndexOf(',') + 1).trim()))].join('\n'));
-  const all = JSON.parse(readFileSync(join(demo, 'answers.json'), 'utf8')) as Record<string, string>;
-  const answers = join(dir, 'answers.json');
-  writeFileSync(answers, JSON.stringify(Object.fromEntries(Object.entries(all).filter(([intent]) => keep.has(intent)))));
-  return { questions, answers };
 }
 
 describeWithBrowser('the inspector page', () => {

@@ -36,7 +36,7 @@ import { fork } from './commands/fork.command';
 import { parseTypes, tail } from './commands/tail.command';
 import { exportStreams, importStreams } from './commands/transfer.command';
 import { parseSince } from './commands/sessions.command';
-import { keysCreate, keysList, keysRevoke, settingsPatch, TENANT_FLAGS, tenantsList, tenantsSet, tenantsShow } from './commands/tenants.command';
+import { keysCreate, keysList, keysRevoke, readLlmApiKey, settingsPatch, TENANT_FLAGS, tenantsList, tenantsSet, tenantsShow } from './commands/tenants.command';
 
 
 async function run(argv: string[]): Promise<string> {
@@ -237,7 +237,8 @@ async function run(argv: string[]): Promise<string> {
       if (action === 'set') {
         if (!values.tenant) throw new CliError(`tenants set needs --tenant <tenant>${seeHelp(command)}`, 2);
         const flags = Object.fromEntries(Object.keys(TENANT_FLAGS).map((flag) => [flag, values[flag as keyof typeof values] as string | undefined]));
-        return tenantsSet(settings.DATABASE_URL, tenant, settingsPatch(flags), tenantDefaults(settings), Boolean(values.json), tellServices);
+        const apiKey = values['llm-api-key-file'] === undefined ? undefined : await readLlmApiKey(values['llm-api-key-file']);
+        return tenantsSet(settings.DATABASE_URL, tenant, settingsPatch(flags, apiKey !== undefined), tenantDefaults(settings), Boolean(values.json), tellServices, apiKey);
       }
       throw new CliError(`tenants needs "list", "show" or "set"${seeHelp(command)}`, 2);
     }
@@ -392,6 +393,10 @@ function parse(argv: string[]) {
       'rate-limit': { type: 'string' },
       'concurrent-turns': { type: 'string' },
       'caller-users': { type: 'string' },
+      models: { type: 'string' },
+      'default-model': { type: 'string' },
+      'llm-base-url': { type: 'string' },
+      'llm-api-key-file': { type: 'string' },
       'database-url': { type: 'string' },
       'nats-url': { type: 'string' },
       context: { type: 'boolean' },

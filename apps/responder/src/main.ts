@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { Logger, Module } from '@nestjs/common';
 import { SettingsError, tenantDefaults, type Settings } from '@parley/contracts';
-import { SessionStates } from '@parley/event-store';
+import { SessionStates, type TenantDirectory } from '@parley/event-store';
 import { RunningTurns, serviceConsumer, StreamSignals, TurnDeltas } from '@parley/messaging';
-import { OpenAiCompatibleLlm } from '@parley/llm';
+import { OpenAiCompatibleLlm, PerTenantLlm, type Llm, type OpenAiCompatibleOptions } from '@parley/llm';
 import { InfrastructureModule, runWorker, tenantDirectory, type Metrics, type Resources } from '@parley/runtime';
 import { KeptMessages } from './replying/kept-messages';
 import { Summarizer } from './replying/summarizer';
@@ -21,20 +21,25 @@ function checkLlmSettings(settings: Settings<'responder'>): void {
   }
 }
 
-function llmFrom(settings: Settings<'responder'>, metrics: Metrics): OpenAiCompatibleLlm {
+/** The deployment's LLM, and each tenant's where it chose its own server, key or default model. */
+function llmFrom(settings: Settings<'responder'>, metrics: Metrics, tenants: TenantDirectory): Llm {
   const demo = usesDemoLlm(settings);
   if (demo) {
     new Logger('responder').warn(
       `No LLM configured (OPENAI_API_KEY / OPENAI_BASE_URL): answering with the demo LLM at ${settings.PARLEY_DEMO_LLM_URL}, which echoes the user. Set OPENAI_API_KEY (and OPENAI_BASE_URL for another server) for a real model.`,
     );
   }
-  return new OpenAiCompatibleLlm({
+  const options: OpenAiCompatibleOptions = {
     observe: (call) => metrics.llmCall(call),
     baseURL: demo ? settings.PARLEY_DEMO_LLM_URL! : settings.OPENAI_BASE_URL,
     apiKey: settings.OPENAI_API_KEY,
     model: settings.PARLEY_MODEL,
     timeoutMs: settings.PARLEY_LLM_TIMEOUT_MS,
     maxRetries: settings.PARLEY_LLM_MAX_RETRIES,
+  };
+  return new PerTenantLlm(new OpenAiCompatibleLlm(options), options, async (tenantId) => {
+    const [own, provider] = await Promise.all([tenants.settings(tenantId), tenants.llmProvider(tenantId)]);
+    return { ...provider, defaultModel: own.defaultModel ?? null };
   });
 }
 
@@ -46,8 +51,8 @@ void runWorker({
   checkSettings: checkLlmSettings,
   module: (resources: Resources<'responder'>) => {
     const { settings, store } = resources;
-    const llm = llmFrom(settings, resources.metrics);
     const tenants = tenantDirectory(resources, tenantDefaults(settings), settings.PARLEY_TENANT_CACHE_MS);
+    const llm = llmFrom(settings, resources.metrics, tenants);
     // the folds of the sessions this replica answers: room for more than it holds at once
     const states = new SessionStates(store, resources.projections, { maxEntries: Math.max(1_000, 4 * settings.PARLEY_MAX_CONCURRENT_TURNS), maxAgeMs: 60_000 });
     const signals = new StreamSignals(resources.bus.core, resources.prefix);

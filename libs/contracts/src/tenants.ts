@@ -5,6 +5,9 @@ export const TenantId = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a tenant id is 1 to 63 lowercase letters, digits, "-" or "_", starting with a letter or digit');
 
+/** A model's name as an OpenAI-compatible server knows it. */
+export const ModelName = z.string().min(1).max(200).regex(/^[^\s,]+$/, 'a model name has no spaces or commas');
+
 /** How a tenant's turns are routed: always with history, always without, or per turn. */
 export const RoutingPolicy = z.enum(['hybrid', 'stateful', 'stateless']);
 export type RoutingPolicy = z.infer<typeof RoutingPolicy>;
@@ -39,11 +42,32 @@ export const TenantSettings = z
      * never the number — so the next call from it resumes what is remembered. Opt-in.
      */
     callerUsers: z.boolean(),
+    /**
+     * The models the tenant's requests may name (OpenAI's `model`), in place of the deployment's
+     * `PARLEY_MODELS`; another is `404 model_not_found`.
+     */
+    models: z.array(ModelName).min(1).max(32),
+    /** The model a request that names none (or `parley`) gets, in place of `PARLEY_MODEL`. */
+    defaultModel: ModelName,
+    /**
+     * The tenant's own OpenAI-compatible server, in place of `OPENAI_BASE_URL`. Its API key is not a
+     * setting: it is kept sealed (`parley tenants set --llm-api-key-file`) and never printed back.
+     */
+    llmBaseUrl: z
+      .string()
+      .max(2_000)
+      .url()
+      .refine((u) => /^https?:\/\//.test(u), 'an http or https URL')
+      .refine((u) => !/^https?:\/\/[^/]*@/.test(u), 'no credentials in the URL: the key goes in --llm-api-key-file'),
   })
   .partial()
-  .strict();
+  .strict()
+  .refine((s) => !s.models || !s.defaultModel || s.models.includes(s.defaultModel), { message: 'defaultModel must be one of models', path: ['defaultModel'] });
 export type TenantSettings = z.infer<typeof TenantSettings>;
-export type ResolvedTenantSettings = Required<TenantSettings>;
+
+/** Settings whose absence means "the deployment's own" (its models, its upstream): they stay optional once resolved. */
+export type ProviderSettingName = 'models' | 'defaultModel' | 'llmBaseUrl';
+export type ResolvedTenantSettings = Required<Omit<TenantSettings, ProviderSettingName>> & Pick<TenantSettings, ProviderSettingName>;
 
 /** Deployment-wide defaults, then the tenant's own choices. */
 export function resolveTenantSettings(defaults: ResolvedTenantSettings, own: TenantSettings): ResolvedTenantSettings {

@@ -40,7 +40,9 @@ export {
   ensureDevKey,
   listApiKeys,
   listTenants,
+  type LlmProvider,
   revokeApiKey,
+  setTenantLlmApiKey,
   TenantDirectory,
   updateTenantSettings,
 } from './tenants.repository';

@@ -31,7 +31,8 @@ function freshIv(): Buffer {
   return iv;
 }
 
-function seal(value: unknown, key: Buffer, streamId: string, field: string): string {
+/** Seals one value with a key, bound to a scope (a stream, a tenant) and a field name. */
+export function seal(value: unknown, key: Buffer, streamId: string, field: string): string {
   const iv = freshIv();
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(aad(streamId, field));
@@ -39,7 +40,8 @@ function seal(value: unknown, key: Buffer, streamId: string, field: string): str
   return SEALED + Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString('base64');
 }
 
-function open(sealed: string, key: Buffer, streamId: string, field: string): unknown {
+/** Opens what `seal` sealed with the same key, scope and field (throws otherwise). */
+export function open(sealed: string, key: Buffer, streamId: string, field: string): unknown {
   const raw = Buffer.from(sealed.slice(SEALED.length), 'base64');
   const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
   decipher.setAAD(aad(streamId, field));

@@ -196,6 +196,19 @@ export const deadLetters = pgTable('dead_letters', {
   retryRequestedAt: timestamp('retry_requested_at', { withTimezone: true, mode: 'string' }),
 });
 
+/**
+ * A tenant's own LLM provider key (`parley tenants set --llm-api-key-file`), sealed (AES-256-GCM)
+ * with a key of the tenant's own: never stored, logged or printed in the clear.
+ */
+export const tenantSecrets = pgTable('tenant_secrets', {
+  tenantId: text('tenant_id')
+    .primaryKey()
+    .references(() => tenants.tenantId, { onDelete: 'cascade' }),
+  key: bytea('key').notNull(),
+  llmApiKey: text('llm_api_key'),
+  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+});
+
 /** Each tenant's secret for hashing callers' numbers (`caller_users`): without it a hash says nothing. */
 export const callerKeys = pgTable('caller_keys', {
   tenantId: text('tenant_id').primaryKey(),

@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { resolveTenantSettings, TenantSettings, type ResolvedTenantSettings } from '@parley/contracts';
 import type { Db } from './database';
+import { newDataKey, open, seal } from './personal-data';
 
 type Executor = Pick<Db, 'execute'>;
 
@@ -24,6 +25,8 @@ export interface TenantInfo {
   tenantId: string;
   /** What the tenant set itself; the rest comes from the deployment's defaults. */
   settings: TenantSettings;
+  /** Whether the tenant keeps its own LLM provider key (never the key). */
+  llmApiKey: boolean;
   createdAt: string;
   updatedAt: string;
   keys: number;
@@ -40,6 +43,7 @@ const hashOf = (key: string) => createHash('sha256').update(key, 'utf8').digest(
 export class TenantDirectory {
   private readonly settingsCache = new Map<string, { value: ResolvedTenantSettings; until: number }>();
   private readonly keyCache = new Map<string, { value: Caller | null; until: number }>();
+  private readonly providerCache = new Map<string, { value: LlmProvider; until: number }>();
 
   constructor(
     private readonly db: Executor,
@@ -60,9 +64,20 @@ export class TenantDirectory {
     return value;
   }
 
+  /** Where the tenant's LLM calls go (its `llmBaseUrl` and sealed key), cached as its settings are. */
+  async llmProvider(tenantId: string): Promise<LlmProvider> {
+    const cached = this.providerCache.get(tenantId);
+    if (cached && cached.until > Date.now()) return cached.value;
+    const [settings, apiKey] = await Promise.all([this.settings(tenantId), tenantLlmApiKey(this.db, tenantId)]);
+    const value = { baseUrl: settings.llmBaseUrl ?? null, apiKey };
+    this.providerCache.set(tenantId, { value, until: Date.now() + this.ttlMs });
+    return value;
+  }
+
   /** Drops what is cached of a tenant (its settings or keys changed): the next request reads them. */
   forget(tenantId: string): void {
     this.settingsCache.delete(tenantId);
+    this.providerCache.delete(tenantId);
     for (const [hash, entry] of this.keyCache) if (entry.value?.tenantId === tenantId) this.keyCache.delete(hash);
   }
 
@@ -142,11 +157,13 @@ export async function listApiKeys(db: Executor, tenantId?: string): Promise<ApiK
 
 export async function listTenants(db: Executor): Promise<TenantInfo[]> {
   const result = await db.execute(sql`
-    select t.tenant_id, t.settings, t.created_at, t.updated_at, (select count(*)::int from api_keys k where k.tenant_id = t.tenant_id and k.revoked_at is null) as keys
+    select t.tenant_id, t.settings, t.created_at, t.updated_at, (select count(*)::int from api_keys k where k.tenant_id = t.tenant_id and k.revoked_at is null) as keys,
+      exists (select 1 from tenant_secrets s where s.tenant_id = t.tenant_id and s.llm_api_key is not null) as llm_api_key
     from tenants t order by t.tenant_id`);
-  return (result.rows as { tenant_id: string; settings: TenantSettings; created_at: string; updated_at: string; keys: number }[]).map((r) => ({
+  return (result.rows as { tenant_id: string; settings: TenantSettings; created_at: string; updated_at: string; keys: number; llm_api_key: boolean }[]).map((r) => ({
     tenantId: r.tenant_id,
     settings: r.settings,
+    llmApiKey: r.llm_api_key,
     createdAt: new Date(r.created_at).toISOString(),
     updatedAt: new Date(r.updated_at).toISOString(),
     keys: r.keys,
@@ -166,6 +183,38 @@ export async function updateTenantSettings(db: Db, tenantId: string, patch: Reco
     await tx.execute(sql`update tenants set settings = ${JSON.stringify(settings)}::jsonb, updated_at = now() where tenant_id = ${tenantId}`);
     return settings;
   });
+}
+
+/** What `seal` binds a tenant's provider key to. */
+const secretScope = (tenantId: string) => `tenant-${tenantId}`;
+
+/**
+ * Keeps (or, with null, removes) a tenant's own LLM provider key, sealed with a key of the
+ * tenant's: the database never holds it in the clear, and nothing reads it back but the services
+ * that call the LLM.
+ */
+export async function setTenantLlmApiKey(db: Db, tenantId: string, apiKey: string | null): Promise<void> {
+  await db.transaction(async (tx) => {
+    await ensureTenant(tx, tenantId);
+    await tx.execute(sql`insert into tenant_secrets (tenant_id, key) values (${tenantId}, ${newDataKey()}) on conflict (tenant_id) do nothing`);
+    const { key } = (await tx.execute(sql`select key from tenant_secrets where tenant_id = ${tenantId} for update`)).rows[0] as { key: Buffer };
+    const sealed = apiKey === null ? null : seal(apiKey, key, secretScope(tenantId), 'llmApiKey');
+    await tx.execute(sql`update tenant_secrets set llm_api_key = ${sealed}, updated_at = now() where tenant_id = ${tenantId}`);
+  });
+}
+
+/** A tenant's own LLM provider key, opened; null when it keeps none. */
+async function tenantLlmApiKey(db: Executor, tenantId: string): Promise<string | null> {
+  const row = (await db.execute(sql`select key, llm_api_key from tenant_secrets where tenant_id = ${tenantId}`)).rows[0] as { key: Buffer; llm_api_key: string | null } | undefined;
+  if (!row?.llm_api_key) return null;
+  const opened = open(row.llm_api_key, row.key, secretScope(tenantId), 'llmApiKey');
+  return typeof opened === 'string' ? opened : null;
+}
+
+/** Where a tenant's LLM calls go: its own server and key, each null for the deployment's. */
+export interface LlmProvider {
+  baseUrl: string | null;
+  apiKey: string | null;
 }
 
 interface KeyRow extends Record<string, unknown> {

@@ -22,6 +22,7 @@ export {
 export { freePort, runApp, runCli } from './processes';
 export { startTestCluster, type TestCluster } from './test-cluster';
 export { turnEvents } from './event-fixtures';
+export { smallKnowledgeBase } from './small-knowledge-base';
 export { OtlpReceiver } from './otlp-receiver';
 export { TcpProxy } from './tcp-proxy';
 export { NATS_SERVER_BIN, NatsCluster } from './nats-cluster';

@@ -65,6 +65,8 @@ export const seatMemoryScript: Script = (request) => {
 
 export class ScriptedLlmServer {
   readonly requests: ChatRequest[] = [];
+  /** The `Authorization` header of each request (null when none), in the order of `requests`. */
+  readonly authorizations: (string | null)[] = [];
   /** Requests being answered right now, and the most there were at once (since the last `resetPeak`). */
   inFlight = 0;
   peakInFlight = 0;
@@ -132,6 +134,7 @@ export class ScriptedLlmServer {
       return json(res, 400, { error: { message: 'Body is not JSON', type: 'invalid_request_error' } });
     }
     const index = this.requests.push(body) - 1;
+    this.authorizations.push(req.headers.authorization ?? null);
     const reply = await this.script(body, index);
     if (reply.delayMs) await sleep(reply.delayMs);
     if (res.destroyed) return;

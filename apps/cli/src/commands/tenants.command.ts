@@ -1,5 +1,6 @@
 import { TenantSettings, type ResolvedTenantSettings } from '@parley/contracts';
-import { connectDatabase, createApiKey, listApiKeys, listTenants, revokeApiKey, updateTenantSettings, type Database } from '@parley/event-store';
+import { readFile } from 'node:fs/promises';
+import { connectDatabase, createApiKey, listApiKeys, listTenants, revokeApiKey, setTenantLlmApiKey, updateTenantSettings, type Database } from '@parley/event-store';
 import { z } from 'zod';
 import { CliError } from '../cli-error';
 import { style } from '../output';
@@ -62,10 +63,36 @@ export const TENANT_FLAGS = {
   'rate-limit': 'rateLimitPerMinute',
   'concurrent-turns': 'concurrentTurns',
   'caller-users': 'callerUsers',
+  models: 'models',
+  'default-model': 'defaultModel',
+  'llm-base-url': 'llmBaseUrl',
 } as const satisfies Record<string, keyof ResolvedTenantSettings>;
 
+/** Settings given as text, whatever it looks like (a model may be named "4"). */
+const TEXT_SETTINGS: ReadonlySet<string> = new Set(['models', 'defaultModel', 'llmBaseUrl']);
+
+/**
+ * The tenant's own LLM provider key, from a file or standard input (`-`), never from the command
+ * line (where `ps` and shell history would keep it); `default` removes it (null).
+ */
+export async function readLlmApiKey(source: string): Promise<string | null> {
+  if (source === 'default') return null;
+  const text = source === '-' ? await readStdin() : await readFile(source, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new CliError(`--llm-api-key-file ${source}: cannot read it (${error.code ?? error.message})`, 2);
+  });
+  const key = text.trim();
+  if (!key || key.length > 4_096 || /\s/.test(key)) throw new CliError(`--llm-api-key-file ${source}: must hold one key (1 to 4,096 characters, no spaces)`, 2);
+  return key;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /** Flag values as given on the command line: `default` removes the tenant's own value. */
-export function settingsPatch(flags: Partial<Record<keyof typeof TENANT_FLAGS, string>>): Record<string, unknown> {
+export function settingsPatch(flags: Partial<Record<keyof typeof TENANT_FLAGS, string>>, keyGiven = false): Record<string, unknown> {
   const patch: Record<string, unknown> = {};
   for (const [flag, name] of Object.entries(TENANT_FLAGS) as [keyof typeof TENANT_FLAGS, keyof ResolvedTenantSettings][]) {
     const raw = flags[flag];
@@ -75,20 +102,36 @@ export function settingsPatch(flags: Partial<Record<keyof typeof TENANT_FLAGS, s
       continue;
     }
     if (name === 'callerUsers' && raw !== 'on' && raw !== 'off') throw new CliError(`--${flag} ${raw}: must be on, off or default`, 2);
-    const value = name === 'callerUsers' ? raw === 'on' : /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
+    const value =
+      name === 'callerUsers' ? raw === 'on' : name === 'models' ? raw.split(',').map((m) => m.trim()) : TEXT_SETTINGS.has(name) ? raw : /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
     const checked = TenantSettings.shape[name].safeParse(value);
     if (!checked.success) throw new CliError(`--${flag} ${raw}: ${checked.error.issues.map((i) => i.message).join('; ')}`, 2);
     patch[name] = checked.data;
   }
-  if (!Object.keys(patch).length) throw new CliError(`tenants set needs at least one of ${Object.keys(TENANT_FLAGS).map((f) => `--${f}`).join(', ')}`, 2);
+  if (!Object.keys(patch).length && !keyGiven) {
+    throw new CliError(`tenants set needs at least one of ${[...Object.keys(TENANT_FLAGS), 'llm-api-key-file'].map((f) => `--${f}`).join(', ')}`, 2);
+  }
   return patch;
 }
 
-export async function tenantsSet(url: string, tenantId: string, patch: Record<string, unknown>, defaults: ResolvedTenantSettings, json: boolean, tell: TellServices): Promise<string> {
+export async function tenantsSet(
+  url: string,
+  tenantId: string,
+  patch: Record<string, unknown>,
+  defaults: ResolvedTenantSettings,
+  json: boolean,
+  tell: TellServices,
+  llmApiKey?: string | null,
+): Promise<string> {
   return withDatabase(url, async ({ db }) => {
-    const own = await updateTenantSettings(db, tenantId, patch);
+    const own = await updateTenantSettings(db, tenantId, patch).catch((error: unknown) => {
+      if (error instanceof z.ZodError) throw new CliError(`tenants set: ${error.issues.map((i) => `${i.path.join('.') || 'settings'}: ${i.message}`).join('; ')}`, 2);
+      throw error;
+    });
+    if (llmApiKey !== undefined) await setTenantLlmApiKey(db, tenantId, llmApiKey);
     const told = await tell(tenantId);
-    return describe(tenantId, own, defaults, json, `${applied(told)[0].toUpperCase()}${applied(told).slice(1)}.`);
+    const hasKey = (await listTenants(db)).find((t) => t.tenantId === tenantId)?.llmApiKey ?? false;
+    return describe(tenantId, own, defaults, json, hasKey, `${applied(told)[0].toUpperCase()}${applied(told).slice(1)}.`);
   });
 }
 
@@ -96,7 +139,7 @@ export async function tenantsShow(url: string, tenantId: string, defaults: Resol
   return withDatabase(url, async ({ db }) => {
     const found = (await listTenants(db)).find((t) => t.tenantId === tenantId);
     if (!found) throw new CliError(`No tenant ${tenantId} (tenants are created with their first API key or "tenants set")`);
-    return describe(tenantId, found.settings, defaults, json);
+    return describe(tenantId, found.settings, defaults, json, found.llmApiKey);
   });
 }
 
@@ -109,12 +152,16 @@ export async function tenantsList(url: string, json: boolean): Promise<string> {
   });
 }
 
-function describe(tenantId: string, own: TenantSettings, defaults: ResolvedTenantSettings, json: boolean, note?: string): string {
+/** The tenant's settings, its own and the deployment's; of its provider key only whether it has one. */
+function describe(tenantId: string, own: TenantSettings, defaults: ResolvedTenantSettings, json: boolean, llmApiKey: boolean, note?: string): string {
   const effective = { ...defaults, ...own };
-  if (json) return JSON.stringify({ tenantId, own, effective }, null, 2);
-  const flagOf = Object.fromEntries(Object.entries(TENANT_FLAGS).map(([flag, name]) => [name, flag]));
-  const lines = (Object.keys(effective) as (keyof ResolvedTenantSettings)[]).map(
-    (name) => `  ${`--${flagOf[name]}`.padEnd(20)} ${String(effective[name]).padEnd(10)} ${name in own ? style.bold('(tenant)') : style.dim('(deployment default)')}`,
-  );
-  return [`Tenant ${tenantId}`, ...lines, ...(note ? [style.dim(note)] : [])].join('\n');
+  const key = llmApiKey ? 'set (sealed; never shown)' : null;
+  if (json) return JSON.stringify({ tenantId, own, effective, llmApiKey: key }, null, 2);
+  const row = (flag: string, value: string, mine: boolean) => `  ${`--${flag}`.padEnd(20)} ${value.padEnd(10)} ${mine ? style.bold('(tenant)') : style.dim('(deployment default)')}`;
+  const lines = (Object.keys(TENANT_FLAGS) as (keyof typeof TENANT_FLAGS)[]).map((flag) => {
+    const name = TENANT_FLAGS[flag];
+    const value = effective[name];
+    return row(flag, value === undefined ? `the deployment's (${name === 'models' ? 'PARLEY_MODELS' : name === 'defaultModel' ? 'PARLEY_MODEL' : 'OPENAI_BASE_URL'})` : String(value), name in own);
+  });
+  return [`Tenant ${tenantId}`, ...lines, row('llm-api-key-file', key ?? "the deployment's (OPENAI_API_KEY) unless --llm-base-url is set: then none", key !== null), ...(note ? [style.dim(note)] : [])].join('\n');
 }

@@ -33,15 +33,16 @@ export class ChatCompletionsController {
     private readonly callers: CallerUsers,
   ) {}
 
-  /** The models a request may name: `parley` (the deployment's default) and those it allows. */
+  /** The models the tenant's requests may name: `parley` (its default) and those it allows. */
   @Get('models')
-  models() {
-    return { object: 'list', data: this.catalog.ids.map(modelObject) };
+  models(@Tenant() tenant: TenantContext) {
+    return { object: 'list', data: this.catalog.forTenant(tenant.settings).ids.map(modelObject) };
   }
 
   @Get('models/:model')
-  model(@Param('model') id: string) {
-    if (!this.catalog.has(id)) this.catalog.resolve(id); // throws model_not_found
+  model(@Tenant() tenant: TenantContext, @Param('model') id: string) {
+    const models = this.catalog.forTenant(tenant.settings);
+    if (!models.has(id)) models.resolve(id); // throws model_not_found
     return modelObject(id);
   }
 
@@ -94,7 +95,7 @@ export class ChatCompletionsController {
   ): Promise<(options: TurnOptions) => Promise<TurnResult>> {
     const messages = clientMessages(body.messages);
     const tools = toolSpecs(body.tools);
-    const generation = chatGeneration(body, this.catalog.resolve(body.model));
+    const generation = chatGeneration(body, this.catalog.forTenant(tenant.settings).resolve(body.model));
     const base: TurnOptions = { tools, ...(idempotencyKey ? { idempotencyKey: validKey(idempotencyKey) } : {}), ...(generation ? { generation } : {}) };
     const conversation = sessionHeader ?? (body.call?.id ? `call:${body.call.id}` : undefined);
     if (!conversation && !body.user) {

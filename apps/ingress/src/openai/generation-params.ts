@@ -1,4 +1,4 @@
-import { GenerationOptions, JsonSchemaFormat } from '@parley/contracts';
+import { GenerationOptions, JsonSchemaFormat, type ResolvedTenantSettings } from '@parley/contracts';
 import { z } from 'zod';
 import { ApiError } from '../http/api-error';
 
@@ -104,26 +104,48 @@ function nonEmpty(values: { [K in keyof GenerationOptions]: GenerationOptions[K]
 }
 
 /**
- * The models a client may name: `parley` (the deployment's default), `PARLEY_MODEL`, and those
- * `PARLEY_MODELS` lists. Another is `404 model_not_found`, as OpenAI answers an unknown model.
+ * The models a client may name: `parley` (the default), the default itself, and those allowed —
+ * the deployment's (`PARLEY_MODEL`, `PARLEY_MODELS`) unless the tenant set its own (`models`,
+ * `defaultModel`). Another is `404 model_not_found`, as OpenAI answers an unknown model.
  */
 export class ModelCatalog {
-  readonly ids: string[];
-
   constructor(
     private readonly defaultModel: string,
+    private readonly allowed: readonly string[],
+  ) {}
+
+  /** What one tenant may name. */
+  forTenant(settings: Pick<ResolvedTenantSettings, 'models' | 'defaultModel'>): TenantModels {
+    return new TenantModels(this.defaultModel, settings.defaultModel ?? null, settings.models ?? this.allowed);
+  }
+}
+
+export class TenantModels {
+  readonly ids: string[];
+  private readonly defaultModel: string;
+
+  constructor(
+    private readonly deploymentDefault: string,
+    /** The tenant's own default, when it set one. */
+    private readonly ownDefault: string | null,
     allowed: readonly string[],
   ) {
-    this.ids = [...new Set(['parley', defaultModel, ...allowed])];
+    this.defaultModel = ownDefault ?? deploymentDefault;
+    this.ids = [...new Set(['parley', this.defaultModel, ...allowed])];
   }
 
-  /** The model a turn records: none for the default (`parley`, absent), the name for another allowed one. */
+  /**
+   * The model a turn records: none when it is the deployment's default (the responder's own), the
+   * name otherwise — the tenant's default included, so a rerun asks for the model the turn had.
+   */
   resolve(requested: string | undefined): string | undefined {
-    if (requested === undefined || requested === 'parley' || requested === this.defaultModel) return undefined;
-    if (this.ids.includes(requested)) return requested;
-    throw new ApiError('MODEL.NOT_FOUND', `The model ${JSON.stringify(requested.slice(0, 200))} does not exist or you do not have access to it; this deployment offers ${this.ids.join(', ')}`, {
-      param: 'model',
-    });
+    const model = requested === undefined || requested === 'parley' ? this.defaultModel : requested;
+    if (!this.ids.includes(model)) {
+      throw new ApiError('MODEL.NOT_FOUND', `The model ${JSON.stringify(model.slice(0, 200))} does not exist or you do not have access to it; you may name ${this.ids.join(', ')}`, {
+        param: 'model',
+      });
+    }
+    return model === this.deploymentDefault && this.ownDefault === null ? undefined : model;
   }
 
   has(id: string): boolean {

@@ -82,7 +82,7 @@ export class ResponsesController {
     if (named && !store) throw new ApiError('REQUEST.INVALID', 'A response in a conversation is kept in it: store cannot be false', { param: 'store' });
     const conversation = named ? (await this.sessions.conversation(tenant.tenantId, named, 'conversation')).state : null;
     const previous = body.previous_response_id ? await this.previous(tenant, body.previous_response_id, key) : null;
-    const generation = responsesGeneration(body, this.models.resolve(body.model));
+    const generation = responsesGeneration(body, this.models.forTenant(tenant.settings).resolve(body.model));
     const base: TurnOptions = { tools, ...(key ? { idempotencyKey: key } : {}), ...(generation ? { generation } : {}) };
 
     let sessionId: string | null = null;
