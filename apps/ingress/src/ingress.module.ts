@@ -12,6 +12,8 @@ import { DocsController } from './docs/docs.controller';
 import { METRICS_TOKEN, SYSTEM_PROMPT, TURN_LIMITS, TURN_REPLIES, type IngressOptions } from './ingress.tokens';
 import { InspectController } from './inspect/inspect.controller';
 import { ModelCatalog } from './openai/generation-params';
+import { VoiceSessions } from './openai/voice-sessions';
+import { RetellGateway } from './retell/retell.gateway';
 import { InspectService } from './inspect/inspect.service';
 import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
@@ -45,6 +47,8 @@ export class IngressModule {
       providers: [
         SessionsService,
         TurnsService,
+        VoiceSessions,
+        RetellGateway,
         InspectService,
         { provide: TURN_REPLIES, useValue: options.replies },
         { provide: TURN_LIMITS, useValue: options.limits },

@@ -11,6 +11,7 @@ import { traceRequests } from './http/access-log';
 import { acceptEmptyJsonBodies, clientErrors, frameworkErrors, StorableInput } from './http/request-input';
 import { IngressModule } from './ingress.module';
 import { ModelCatalog } from './openai/generation-params';
+import { PrefixWsAdapter } from './retell/retell-ws.adapter';
 
 async function main(): Promise<void> {
   let resources: Resources<'ingress'>;
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
       // JSON bodies are parsed by our own parser (acceptEmptyJsonBodies), on Fastify's default
       { logger: resources.nestLogger, bodyParser: false },
     );
+    app.useWebSocketAdapter(new PrefixWsAdapter(app));
     app.useGlobalFilters(new ApiExceptionFilter());
     app.useGlobalInterceptors(new StorableInput());
     acceptEmptyJsonBodies(app.getHttpAdapter().getInstance());

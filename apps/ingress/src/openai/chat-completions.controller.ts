@@ -1,9 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Body, Controller, Get, Headers, Param, Post, Res } from '@nestjs/common';
-import { derivedId, type OpenSession } from '@parley/conversation';
-import { CallerUsers, normalizedNumber } from '@parley/event-store';
 import type { FastifyReply } from 'fastify';
-import { z } from 'zod';
 import { Tenant, type TenantContext } from '../auth/auth.guard';
 import { ApiError, ApiExceptionFilter, openAiErrorBody } from '../http/api-error';
 import { ZodPipe } from '../http/zod.pipe';
@@ -12,8 +9,7 @@ import { TurnsService, type TurnOptions, type TurnResult } from '../turns/turns.
 import { chatGeneration, ModelCatalog } from './generation-params';
 import { ChatCompletionRequest, clientMessages, openAiToolCalls, parleyHeaders, reconcile, toolSpecs, toolTurnContext, validKey } from './openai-shapes';
 import { SseResponse } from '../http/sse-response';
-
-const Uuid = z.string().uuid();
+import { VoiceSessions } from './voice-sessions';
 
 /**
  * `POST /v1/chat/completions`, shaped exactly as OpenAI's, over Parley's turns. Without a
@@ -30,7 +26,7 @@ export class ChatCompletionsController {
     private readonly turns: TurnsService,
     private readonly sessions: SessionsService,
     private readonly catalog: ModelCatalog,
-    private readonly callers: CallerUsers,
+    private readonly voice: VoiceSessions,
   ) {}
 
   /** The models the tenant's requests may name: `parley` (its default) and those it allows. */
@@ -118,59 +114,15 @@ export class ChatCompletionsController {
       const context = toolTurnContext(added, new Set());
       return (more) => this.turns.forUser(tenant, body.user!, added.text, 'auto', { ...options, ...(context.length ? { context } : {}), ...more });
     }
-    const sessionId = await this.sessionFor(tenant.tenantId, conversation, await this.callerUser(tenant, body));
+    const number = body.customer?.number ?? body.call?.customer?.number ?? undefined;
+    const sessionId = await this.voice.sessionFor(tenant.tenantId, conversation, await this.voice.callerUser(tenant, number, 'customer.number'));
     const { state } = await this.sessions.state(tenant.tenantId, sessionId);
     // a new conversation takes in what the client brings (a voice platform's spoken greeting, say)
     const isNew = state.messages.length === 0 && state.summary === null;
     const lastReply = [...state.messages].reverse().find((m) => m.role === 'assistant');
-    if (!isNew && added.lastAssistant !== null && !added.toolResults.length) await this.noteWhatWasHeard(tenant, state, added.lastAssistant.content ?? '');
+    if (!isNew && added.lastAssistant !== null && !added.toolResults.length) await this.voice.noteWhatWasHeard(tenant, state, added.lastAssistant.content ?? '');
     const context = isNew ? [...added.earlier, ...added.toolResults] : toolTurnContext(added, new Set((lastReply?.toolCalls ?? []).map((c) => c.id)));
     return (more) => this.turns.inSession(tenant, sessionId, added.text, 'auto', { ...options, ...(context.length ? { context } : {}), ...more });
-  }
-
-  /**
-   * The user a voice caller is, for a tenant that made callers users (`callerUsers`): the number
-   * Vapi sends (`customer.number`, at the top or in `call`) maps to a Parley user id, so the call's
-   * session — and the next call's — sees what is remembered about them. Undefined otherwise.
-   */
-  private async callerUser(tenant: TenantContext, body: ChatCompletionRequest): Promise<string | undefined> {
-    if (!tenant.settings.callerUsers) return undefined;
-    const number = body.customer?.number ?? body.call?.customer?.number;
-    if (!number) return undefined;
-    const normalized = normalizedNumber(number);
-    if (!normalized) throw new ApiError('REQUEST.INVALID', 'customer.number is not a phone number', { param: 'customer.number' });
-    return this.callers.userFor(tenant.tenantId, normalized);
-  }
-
-  /**
-   * A Parley session id names itself; any other key names the session derived from it, started on
-   * first use (for `userId`, when the caller is a user).
-   */
-  private async sessionFor(tenantId: string, key: string, userId?: string): Promise<string> {
-    if (key.length > 200) throw new ApiError('REQUEST.INVALID', 'The conversation key is longer than 200 characters', { param: 'X-Parley-Session' });
-    if (Uuid.safeParse(key).success) {
-      const existing = await this.sessions.streamOf(tenantId, key).catch(() => null);
-      if (existing) return key;
-    }
-    const sessionId = derivedId(`${tenantId}\u0000conversation\u0000${key}`, 'session');
-    await this.sessions.ensure(tenantId, sessionId, userId ? { userId } : {});
-    return sessionId;
-  }
-
-  /**
-   * A client that resends the history (as voice frameworks do) sends the last reply as the user
-   * heard it. Shorter than what was generated, and its beginning: the user barged in, and that is
-   * recorded (once) so the conversation holds what they heard.
-   */
-  private async noteWhatWasHeard(tenant: TenantContext, state: OpenSession, heard: string): Promise<void> {
-    const last = [...state.messages].reverse().find((m) => m.role === 'assistant');
-    if (!last) return;
-    const said = last.text.trim();
-    const kept = heard.trim();
-    if (kept.length >= said.length || !said.startsWith(kept)) return;
-    const turn = state.turns.find((t) => t.turnId === last.turnId);
-    if (!turn || turn.heard !== null) return;
-    await this.turns.interrupt(tenant, state.sessionId, last.turnId, heard);
   }
 
   /** `chat.completion.chunk`s as Server-Sent Events, the same id and created on each, then `[DONE]`. */
