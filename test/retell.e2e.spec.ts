@@ -18,6 +18,8 @@ const STORY = 'Once upon a time there was a dragon who guarded a mountain of gol
 /** What Retell receives: config, ping_pong and response frames. */
 interface Frame {
   response_type: string;
+  end_call?: boolean;
+  transfer_number?: string;
   response_id?: number;
   content?: string;
   content_complete?: boolean;
@@ -99,11 +101,18 @@ describe("Retell's custom-LLM WebSocket", () => {
         const last = String(request.messages.at(-1)?.content ?? '');
         // the story streams a word at a time and stops before its fourth word until the test lets it go on
         if (last === 'tell me a long story') return { text: STORY, beforePiece: (piece) => (piece === 3 ? hold : undefined) };
+        const offered = (name: string) => (request.tools as { function: { name: string } }[] | undefined)?.some((t) => t.function.name === name);
+        if (last === 'that is all, goodbye' && offered('end_call')) return { text: 'Goodbye!', toolCalls: [{ name: 'end_call', arguments: {} }] };
+        if (last === 'put me through to a person' && offered('transfer_call')) return { text: 'Transferring you now.', toolCalls: [{ name: 'transfer_call', arguments: {} }] };
         return seatMemoryScript(request, index);
       },
     });
     base = t.baseUrl.replace(/^http/, 'ws');
-    const set = await runCli(['tenants', 'set', '--tenant', 'default', '--caller-users', 'on'], { DATABASE_URL: t.db.url, NATS_URL: TEST_NATS_URL, PARLEY_NATS_PREFIX: t.prefix });
+    const set = await runCli(['tenants', 'set', '--tenant', 'default', '--caller-users', 'on', '--transfer-number', '+14155550123'], {
+      DATABASE_URL: t.db.url,
+      NATS_URL: TEST_NATS_URL,
+      PARLEY_NATS_PREFIX: t.prefix,
+    });
     expect(set.code).toBe(0);
   });
   afterAll(async () => {
@@ -176,6 +185,28 @@ describe("Retell's custom-LLM WebSocket", () => {
     call.close();
     const memory = requestFor('It is me again')!.messages.find((m) => m.role === 'system' && String(m.content).startsWith('What you know about this user'));
     expect(memory?.content).toContain('window seat');
+  });
+
+  it('ends the call or transfers it when the model calls for it, and tells the model when the call went on', async () => {
+    const call = await RetellClient.connect(`${base}/v1/retell/${t.apiKey}/call_control`);
+    await call.until((f) => f.length >= 2);
+    const first = [{ role: 'user', content: 'put me through to a person' }];
+    call.send({ interaction_type: 'response_required', response_id: 1, transcript: first });
+    await call.until(() => call.answer(1).complete);
+    expect(call.answer(1).text).toBe('Transferring you now.');
+    expect(call.frames.find((f) => f.response_id === 1 && f.content_complete)).toMatchObject({ transfer_number: '+14155550123', end_call: false });
+    // the transfer did not happen: the caller speaks again, and the model's conversation stays whole
+    const second = [...first, { role: 'agent', content: 'Transferring you now.' }, { role: 'user', content: 'that is all, goodbye' }];
+    call.send({ interaction_type: 'response_required', response_id: 2, transcript: second });
+    await call.until(() => call.answer(2).complete);
+    const context = requestFor('that is all, goodbye')!.messages;
+    const tool = context.findIndex((m) => m.role === 'tool');
+    expect(context[tool - 1]).toMatchObject({ role: 'assistant', tool_calls: [expect.objectContaining({ function: expect.objectContaining({ name: 'transfer_call' }) })] });
+    expect(context[tool]).toMatchObject({ content: 'The transfer did not go through: the caller is still on the line.' });
+    expect(call.answer(2).text).toBe('Goodbye!');
+    expect(call.frames.find((f) => f.response_id === 2 && f.content_complete)).toMatchObject({ end_call: true });
+    expect(call.frames.find((f) => f.response_id === 2 && f.content_complete)).not.toHaveProperty('transfer_number');
+    call.close();
   });
 
   it('refuses a wrong key, a missing call id and a frame that is not Retell\'s, with typed closes', async () => {

@@ -101,10 +101,10 @@ export const COMMANDS: Record<string, CommandHelp> = {
     usage: [
       'parley tenants list [--json]',
       'parley tenants show [--tenant <tenant>] [--json]',
-      'parley tenants set --tenant <tenant> [--routing-policy hybrid|stateful|stateless] [--faq-threshold <0..1>]\n                   [--context-budget <tokens>] [--idle-seconds <s>] [--concurrent-turns queue|interrupt] [--rate-limit <per minute>]\n                   [--caller-users on|off] [--models <m1,m2,...>] [--default-model <model>] [--llm-base-url <url>]\n                   [--llm-api-key-file <file>|-|default]',
+      'parley tenants set --tenant <tenant> [--routing-policy hybrid|stateful|stateless] [--faq-threshold <0..1>]\n                   [--context-budget <tokens>] [--idle-seconds <s>] [--concurrent-turns queue|interrupt] [--rate-limit <per minute>]\n                   [--caller-users on|off] [--models <m1,m2,...>] [--default-model <model>] [--llm-base-url <url>]\n                   [--llm-api-key-file <file>|-|default] [--transfer-number <+E.164>]',
     ],
     about:
-      'Tenants and their own settings ("default" reverts one to the deployment default). --caller-users on: a voice caller\'s number names a Parley user, so a second call resumes what is remembered. --models, --default-model: the models its requests may name and the one they get; --llm-base-url and --llm-api-key-file (a file, or - for standard input): its own OpenAI-compatible server and key. The key is kept sealed and never shown; without a key of its own, a tenant\'s own server gets none.',
+      'Tenants and their own settings ("default" reverts one to the deployment default). --caller-users on: a voice caller\'s number names a Parley user, so a second call resumes what is remembered. --models, --default-model: the models its requests may name and the one they get; --llm-base-url and --llm-api-key-file (a file, or - for standard input): its own OpenAI-compatible server and key. The key is kept sealed and never shown; without a key of its own, a tenant\'s own server gets none. --transfer-number: where a voice call may be transferred when the caller asks for a person (Retell).',
     examples: [
       'parley tenants set --tenant acme --routing-policy stateful --context-budget 4000',
       'parley tenants set --tenant clinic --caller-users on',

@@ -397,6 +397,7 @@ function parse(argv: string[]) {
       'default-model': { type: 'string' },
       'llm-base-url': { type: 'string' },
       'llm-api-key-file': { type: 'string' },
+      'transfer-number': { type: 'string' },
       'database-url': { type: 'string' },
       'nats-url': { type: 'string' },
       context: { type: 'boolean' },

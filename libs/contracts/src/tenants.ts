@@ -59,15 +59,20 @@ export const TenantSettings = z
       .url()
       .refine((u) => /^https?:\/\//.test(u), 'an http or https URL')
       .refine((u) => !/^https?:\/\/[^/]*@/.test(u), 'no credentials in the URL: the key goes in --llm-api-key-file'),
+    /**
+     * Where a voice call goes when the caller asks for a person (E.164): the model may then
+     * transfer the call (Retell's `transfer_number`). Absent: the model is not offered a transfer.
+     */
+    transferNumber: z.string().regex(/^\+[1-9]\d{6,14}$/, 'an E.164 number, like +14155550100'),
   })
   .partial()
   .strict()
   .refine((s) => !s.models || !s.defaultModel || s.models.includes(s.defaultModel), { message: 'defaultModel must be one of models', path: ['defaultModel'] });
 export type TenantSettings = z.infer<typeof TenantSettings>;
 
-/** Settings whose absence means "the deployment's own" (its models, its upstream): they stay optional once resolved. */
-export type ProviderSettingName = 'models' | 'defaultModel' | 'llmBaseUrl';
-export type ResolvedTenantSettings = Required<Omit<TenantSettings, ProviderSettingName>> & Pick<TenantSettings, ProviderSettingName>;
+/** Settings whose absence means "the deployment's own" (its models, its upstream) or "none": they stay optional once resolved. */
+export type OptionalSettingName = 'models' | 'defaultModel' | 'llmBaseUrl' | 'transferNumber';
+export type ResolvedTenantSettings = Required<Omit<TenantSettings, OptionalSettingName>> & Pick<TenantSettings, OptionalSettingName>;
 
 /** Deployment-wide defaults, then the tenant's own choices. */
 export function resolveTenantSettings(defaults: ResolvedTenantSettings, own: TenantSettings): ResolvedTenantSettings {

@@ -66,10 +66,11 @@ export const TENANT_FLAGS = {
   models: 'models',
   'default-model': 'defaultModel',
   'llm-base-url': 'llmBaseUrl',
+  'transfer-number': 'transferNumber',
 } as const satisfies Record<string, keyof ResolvedTenantSettings>;
 
 /** Settings given as text, whatever it looks like (a model may be named "4"). */
-const TEXT_SETTINGS: ReadonlySet<string> = new Set(['models', 'defaultModel', 'llmBaseUrl']);
+const TEXT_SETTINGS: ReadonlySet<string> = new Set(['models', 'defaultModel', 'llmBaseUrl', 'transferNumber']);
 
 /**
  * The tenant's own LLM provider key, from a file or standard input (`-`), never from the command
@@ -161,7 +162,8 @@ function describe(tenantId: string, own: TenantSettings, defaults: ResolvedTenan
   const lines = (Object.keys(TENANT_FLAGS) as (keyof typeof TENANT_FLAGS)[]).map((flag) => {
     const name = TENANT_FLAGS[flag];
     const value = effective[name];
-    return row(flag, value === undefined ? `the deployment's (${name === 'models' ? 'PARLEY_MODELS' : name === 'defaultModel' ? 'PARLEY_MODEL' : 'OPENAI_BASE_URL'})` : String(value), name in own);
+    const unset = { models: "the deployment's (PARLEY_MODELS)", defaultModel: "the deployment's (PARLEY_MODEL)", llmBaseUrl: "the deployment's (OPENAI_BASE_URL)", transferNumber: 'none' } as Record<string, string>;
+    return row(flag, value === undefined ? (unset[name] ?? '') : String(value), name in own);
   });
   return [`Tenant ${tenantId}`, ...lines, row('llm-api-key-file', key ?? "the deployment's (OPENAI_API_KEY) unless --llm-base-url is set: then none", key !== null), ...(note ? [style.dim(note)] : [])].join('\n');
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Logger } from '@nestjs/common';
-import type { ClientMessage } from '@parley/contracts';
+import type { ClientMessage, ToolCallData, ToolSpecData } from '@parley/contracts';
 import type WebSocket from 'ws';
 import type { TenantContext } from '../auth/auth.guard';
 import { ApiError } from '../http/api-error';
@@ -37,9 +37,28 @@ interface Asked {
   mode: 'auto' | 'stateful';
   context: ClientMessage[];
   key: string;
+  tools: ToolSpecData[];
 }
 
 const log = new Logger('retell');
+
+/** Call control the model is offered in a Retell call: ending it, and (with a tenant's `transferNumber`) handing it to a person. */
+const END_CALL: ToolSpecData = {
+  name: 'end_call',
+  description: 'End the phone call. Use it once the caller says goodbye or asks to hang up, after your last words.',
+  parameters: { type: 'object', properties: {} },
+};
+const TRANSFER_CALL: ToolSpecData = {
+  name: 'transfer_call',
+  description: 'Transfer the phone call to a person. Use it when the caller asks for a human, after telling them you are transferring them.',
+  parameters: { type: 'object', properties: {} },
+};
+
+/** What the model is told of a call-control call that the call outlived (Retell kept the line open). */
+const OUTLIVED: Record<string, string> = {
+  end_call: 'The call did not end: the caller is still on the line.',
+  transfer_call: 'The transfer did not go through: the caller is still on the line.',
+};
 
 /** Retell's transcript as chat messages: the agent's lines are the assistant's, what it said aloud. */
 const chatOf = (transcript: readonly Utterance[]): ClientMessage[] =>
@@ -57,6 +76,8 @@ export class RetellCall {
   private callerNumber: string | undefined;
   private session: Promise<string> | null = null;
   private answer: Answer | null = null;
+  /** Call-control calls of the last answer: the model hears what became of them with the next turn. */
+  private unanswered: ToolCallData[] = [];
   /** Requests are prepared one at a time, in the order they came. */
   private queue: Promise<void> = Promise.resolve();
 
@@ -141,10 +162,13 @@ export class RetellCall {
     if (previous) await this.supersede(previous, sessionId, transcript);
     else if (!isNew && added?.lastAssistant && !reminder) await this.parts.voice.noteWhatWasHeard(this.tenant, state, added.lastAssistant.content ?? '');
     const text = reminder || !added ? REMINDER_TEXT : added.text;
-    // a new session takes in what was said before Parley was asked (a greeting Retell spoke, say)
-    const context = isNew && added ? added.earlier : [];
+    // a new session takes in what was said before Parley was asked (a greeting Retell spoke, say);
+    // a call-control call the call outlived is answered, so the model's conversation stays whole
+    const outlived = this.unanswered.splice(0).map((call): ClientMessage => ({ role: 'tool', toolCallId: call.id, content: OUTLIVED[call.name] ?? 'Done.' }));
+    const context = [...(isNew && added ? added.earlier : []), ...outlived];
     const key = `retell-${createHash('sha256').update(`${this.callId}\u0000${message.response_id}\u0000${text}`).digest('hex').slice(0, 40)}`;
-    return { sessionId, text, mode: reminder ? 'stateful' : 'auto', context, key };
+    const tools = [END_CALL, ...(this.tenant.settings.transferNumber ? [TRANSFER_CALL] : [])];
+    return { sessionId, text, mode: reminder ? 'stateful' : 'auto', context, key, tools };
   }
 
   /** The turn, its reply going out in pieces as the model writes it. */
@@ -152,6 +176,7 @@ export class RetellCall {
     try {
       const result = await this.parts.turns.inSession(this.tenant, asked.sessionId, asked.text, asked.mode, {
         idempotencyKey: asked.key,
+        tools: asked.tools,
         ...(asked.context.length ? { context: asked.context } : {}),
         stream: {
           onDelta: ({ turnId, delta }) => {
@@ -181,12 +206,23 @@ export class RetellCall {
     if (!answer.superseded) this.send({ response_type: 'response', response_id: answer.responseId, content: '', content_complete: true, end_call: false });
   }
 
+  /** The last piece: whether the model ended the call, or handed it to the tenant's `transferNumber`. */
   private complete(answer: Answer, result: TurnResult): void {
     answer.turnId = result.turnId;
+    const calls = result.toolCalls ?? [];
+    this.unanswered = calls;
     if (answer.superseded) return;
     // a knowledge-base answer comes whole
     if (!answer.sent && result.reply.text) this.send({ response_type: 'response', response_id: answer.responseId, content: result.reply.text, content_complete: false });
-    this.send({ response_type: 'response', response_id: answer.responseId, content: '', content_complete: true, end_call: false });
+    const transferTo = calls.some((c) => c.name === 'transfer_call') ? this.tenant.settings.transferNumber : undefined;
+    this.send({
+      response_type: 'response',
+      response_id: answer.responseId,
+      content: '',
+      content_complete: true,
+      end_call: calls.some((c) => c.name === 'end_call'),
+      ...(transferTo ? { transfer_number: transferTo } : {}),
+    });
   }
 
   /**

@@ -47,7 +47,7 @@ export function parseRetellFrame(text: string): { message: RetellMessage } | { i
 export type RetellReply =
   | { response_type: 'config'; config: { auto_reconnect: boolean; call_details: boolean } }
   | { response_type: 'ping_pong'; timestamp: number }
-  | { response_type: 'response'; response_id: number; content: string; content_complete: boolean; end_call?: boolean };
+  | { response_type: 'response'; response_id: number; content: string; content_complete: boolean; end_call?: boolean; transfer_number?: string };
 
 /** The line a reminder records as the caller's (the caller said nothing; the model is told so). */
 export const REMINDER_TEXT = '(The caller has not said anything for a while.)';
