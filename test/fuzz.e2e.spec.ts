@@ -31,7 +31,7 @@ const EXAMPLES: Record<string, unknown> = {
   'post /v1/responses': { model: 'gpt-4o-mini', input: 'hi' },
 };
 
-const OPENAI = /^\/v1\/(chat\/completions|responses|models)/;
+const OPENAI = /^\/v1\/(chat\/completions|responses|conversations|models)/;
 /** Routes that follow something live (Server-Sent Events that end when the client leaves). */
 const FOLLOWS = /\/live$/;
 const loneSurrogate = fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c));
