@@ -1,4 +1,5 @@
 /** The hybrid router with the Demo Bank knowledge base, services as processes. */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { connectDatabase, EventStore } from '@parley/event-store';
@@ -8,7 +9,7 @@ jest.setTimeout(90_000);
 
 describe('hybrid routing with a knowledge base', () => {
   let t: TestCluster;
-  const answers = require(join(repoRoot(), 'data/demo-bank/answers.json')) as Record<string, string>;
+  const answers = JSON.parse(readFileSync(join(repoRoot(), 'data/demo-bank/answers.json'), 'utf8')) as Record<string, string>;
 
   beforeAll(async () => {
     t = await startTestCluster({

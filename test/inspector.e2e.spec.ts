@@ -6,7 +6,7 @@
  * new turns live, shows the session at an earlier version, and treats conversation text as text.
  * Screenshots are kept in test-artifacts/inspector/.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';

@@ -1,5 +1,5 @@
 /** Memory across sessions: learned through the LLM's remember tool, curated through the API. */
-import { seatMemoryScript, startTestCluster, type ChatRequest, type TestCluster } from '@parley/testing';
+import { seatMemoryScript, startTestCluster, type TestCluster } from '@parley/testing';
 
 jest.setTimeout(60_000);
 

@@ -1,6 +1,8 @@
 /**
- * The module-boundaries rule only works with Nx's project graph; without one it silently skips.
- * This proves the rule is live: imports that break the layering are errors.
+ * The lint rules are proven live here, with the repository's own configuration
+ * (`tools/module-boundaries.cjs`, which `eslint.config.mjs` is): the module-boundaries rule (it
+ * only works with Nx's project graph; without one it silently skips), the imports the layers may
+ * not make, and typescript-eslint's recommended rules.
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -9,11 +11,11 @@ import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
 const root = join(__dirname, '..');
-const { boundaryConfigs } = jest.requireActual<typeof import('../tools/module-boundaries.cjs')>(join(root, 'tools/module-boundaries.cjs'));
+const { lintConfigs } = jest.requireActual<typeof import('../tools/module-boundaries.cjs')>(join(root, 'tools/module-boundaries.cjs'));
 
 describe('module boundaries', () => {
   const linter = new Linter({ configType: 'flat', cwd: root });
-  const config = boundaryConfigs(nx, tseslint.parser);
+  const config = lintConfigs(nx, tseslint);
 
   beforeAll(() => {
     execFileSync(process.execPath, [require.resolve('nx/bin/nx'), 'show', 'projects'], {
@@ -23,9 +25,9 @@ describe('module boundaries', () => {
     });
   }, 60_000);
 
-  const violations = async (file: string, code: string) => {
+  const violations = async (file: string, code: string, rule = '@nx/enforce-module-boundaries') => {
     const messages = linter.verify(code, config, { filename: join(root, file) });
-    return messages.filter((m) => m.ruleId === '@nx/enforce-module-boundaries').map((m) => m.message);
+    return messages.filter((m) => m.ruleId === rule).map((m) => m.message);
   };
 
   it.each([
@@ -44,5 +46,35 @@ describe('module boundaries', () => {
     ['a test importing the test harness', 'libs/event-store/src/probe.int.spec.ts', "import '@parley/testing';"],
   ])('allows %s', async (_, file, code) => {
     expect(await violations(file, `${code}\nexport {};\n`)).toEqual([]);
+  });
+
+  it.each([
+    ['the domain importing pg', 'libs/conversation/src/probe.ts', "import { Pool } from 'pg';"],
+    ['the domain importing drizzle', 'libs/knowledge/src/probe.ts', "import { sql } from 'drizzle-orm';"],
+    ['the contracts importing NestJS', 'libs/contracts/src/probe.ts', "import { Injectable } from '@nestjs/common';"],
+    ['the domain importing the NATS client', 'libs/conversation/src/probe.ts', "import { jetstream } from '@nats-io/jetstream';"],
+    ['the domain importing the OpenAI SDK', 'libs/knowledge/src/probe.ts', "import OpenAI from 'openai';"],
+    ['an app importing drizzle', 'apps/cli/src/probe.ts', "import { drizzle } from 'drizzle-orm/node-postgres';"],
+    ['an app importing pg', 'apps/relay/src/probe.ts', "import { Client } from 'pg';"],
+  ])('rejects %s', async (_, file, code) => {
+    expect(await violations(file, `${code}\nexport const probe = [${code.match(/\{ (\w+) \}|import (\w+)/)!.slice(1).find(Boolean)}];\n`, 'no-restricted-imports')).toEqual([expect.stringMatching(/do no I\/O|SQL lives in libs\/event-store/)]);
+  });
+
+  it('allows an adapter its driver, and an app NestJS', async () => {
+    expect(await violations('libs/event-store/src/probe.ts', "import { Pool } from 'pg';\nexport const probe = Pool;\n", 'no-restricted-imports')).toEqual([]);
+    expect(await violations('apps/cli/src/probe.ts', "import { Logger } from '@nestjs/common';\nexport const probe = Logger;\n", 'no-restricted-imports')).toEqual([]);
+  });
+
+  it.each([
+    ['any', '@typescript-eslint/no-explicit-any', 'export const probe = (value: any) => value;'],
+    ['an unused variable', '@typescript-eslint/no-unused-vars', 'export function probe() {\n  const unused = 1;\n}'],
+    ['a let never reassigned', 'prefer-const', 'export function probe() {\n  let once = 1;\n  return once;\n}'],
+    ['a require', '@typescript-eslint/no-require-imports', "export const probe = require('node:path');"],
+  ])("runs typescript-eslint's recommended rules: %s is an error", async (_, rule, code) => {
+    expect(await violations('libs/conversation/src/probe.ts', `${code}\n`, rule)).toHaveLength(1);
+  });
+
+  it('lets a leading underscore name what is dropped on purpose', async () => {
+    expect(await violations('libs/conversation/src/probe.ts', 'export function probe({ secret: _secret, ...rest }: { secret: string; kept: string }) {\n  return rest;\n}\n', '@typescript-eslint/no-unused-vars')).toEqual([]);
   });
 });

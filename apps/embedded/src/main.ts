@@ -33,6 +33,8 @@ async function main(): Promise<void> {
   }
   shareBus(bus);
   for (const service of SERVICES) {
+    // a service's main starts it as it is loaded, one after another in order: a plain require does that
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     require(join(__dirname, '..', '..', service, 'src', 'main.js'));
     await serviceStarted(service);
   }

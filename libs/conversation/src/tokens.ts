@@ -6,6 +6,7 @@ let tokenizer: Tokenizer | undefined;
  * The o200k tokenizer (GPT-4o and later). Its tables take about 70 MB once loaded, so they are
  * loaded on first use: only processes that budget contexts (the responder, the CLI) pay for them.
  */
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on first use, not at import
 const o200k = () => (tokenizer ??= require('gpt-tokenizer/encoding/o200k_base') as Tokenizer);
 
 /**

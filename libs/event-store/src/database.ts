@@ -39,7 +39,6 @@ export async function connectDatabase(url: string, options: { max?: number } = {
   return { db: drizzle(pool, { schema }), pool, close: () => pool.end() };
 }
 
-/** Creates the database named in the URL if it does not exist yet. */
 /**
  * Takes a session-level advisory lock on this connection if nobody holds it (false otherwise). It
  * is held until the connection ends: a process that dies lets another take it.
@@ -47,6 +46,35 @@ export async function connectDatabase(url: string, options: { max?: number } = {
 export async function tryAdvisoryLock(client: Pick<Client, 'query'>, key: number): Promise<boolean> {
   const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1) as locked', [key]);
   return rows[0].locked;
+}
+
+/** A connection of its own holding an advisory lock, for as long as it is open. */
+export interface LockedConnection {
+  db: Db;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a connection of its own and takes the advisory lock `key` on it: null (the connection
+ * closed again) when another holds it. The lock goes with the connection, so a process that dies
+ * lets another take over (a relay's leadership, say). Errors of the connection surface on its
+ * next query.
+ */
+export async function lockedConnection(url: string, key: number): Promise<LockedConnection | null> {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  client.on('error', () => undefined);
+  const close = () => client.end().catch(() => undefined);
+  try {
+    await client.connect();
+    if (!(await tryAdvisoryLock(client, key))) {
+      await close();
+      return null;
+    }
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { db: drizzle(client, { schema }), close };
 }
 
 /** Whether the database answers a query (a health check's; the caller bounds how long it waits). */
@@ -57,6 +85,7 @@ export function pingDatabase(db: Pick<Db, 'execute'>): Promise<boolean> {
   );
 }
 
+/** Creates the database named in the URL if it does not exist yet. */
 export async function ensureDatabase(url: string): Promise<boolean> {
   const target = new URL(url);
   const name = decodeURIComponent(target.pathname.replace(/^\//, ''));

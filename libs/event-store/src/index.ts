@@ -7,6 +7,8 @@ export {
   ensureDatabase,
   migrateDatabase,
   pingDatabase,
+  lockedConnection,
+  type LockedConnection,
   tryAdvisoryLock,
 } from './database';
 export {

@@ -24,6 +24,17 @@ const attributesOf = (list: Attribute[] | undefined) => Object.fromEntries((list
  * A small OTLP/HTTP collector for tests: takes `POST /v1/traces` in the JSON encoding (what
  * `@opentelemetry/exporter-trace-otlp-http` sends) and keeps every span.
  */
+/** A span as OTLP/JSON carries it (the fields the tests read). */
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  attributes?: Attribute[];
+  status?: { code?: number };
+}
+
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
 
@@ -52,7 +63,7 @@ export class OtlpReceiver {
     return receiver;
   }
 
-  private take(body: { resourceSpans?: { resource?: { attributes?: Attribute[] }; scopeSpans?: { spans?: any[] }[] }[] }): void {
+  private take(body: { resourceSpans?: { resource?: { attributes?: Attribute[] }; scopeSpans?: { spans?: OtlpSpan[] }[] }[] }): void {
     for (const resourceSpans of body.resourceSpans ?? []) {
       const service = String(attributesOf(resourceSpans.resource?.attributes)['service.name'] ?? '?');
       for (const scope of resourceSpans.scopeSpans ?? []) {

@@ -10,10 +10,10 @@ import { ZodPipe } from '../http/zod.pipe';
 import { InspectService } from './inspect.service';
 
 /** The page's files, read once (they ship beside the compiled code; see tools/build-assets.mjs). */
-const PAGE_FILES = { 'inspect.html': 'text/html', 'inspect.js': 'text/javascript', 'inspect.css': 'text/css' } as const;
+type PageFile = 'inspect.html' | 'inspect.js' | 'inspect.css';
 const pageFile = (() => {
   const cache = new Map<string, Promise<string>>();
-  return (file: keyof typeof PAGE_FILES) => {
+  return (file: PageFile) => {
     if (!cache.has(file)) cache.set(file, readFile(join(__dirname, 'page', file), 'utf8'));
     return cache.get(file)!;
   };

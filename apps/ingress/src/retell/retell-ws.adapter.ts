@@ -1,6 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 
 /**
  * Nest's `ws` adapter on the HTTP server Fastify listens on, with two changes a voice platform
@@ -20,7 +21,11 @@ export class PrefixWsAdapter extends WsAdapter {
     registry.set(port, server);
     server.on('upgrade', (request, socket, head) => {
       const pathname = new URL(request.url ?? '/', 'ws://localhost/').pathname;
-      const servers = (this.wsServersRegistry.get(port) ?? []) as { path: string; handleUpgrade: Function; emit: Function }[];
+      const servers = (this.wsServersRegistry.get(port) ?? []) as {
+        path: string;
+        handleUpgrade: (request: IncomingMessage, socket: Duplex, head: Buffer, done: (ws: unknown) => void) => void;
+        emit: (event: string, ...args: unknown[]) => boolean;
+      }[];
       const target = servers.find((s) => pathname === s.path || pathname.startsWith(`${s.path}/`));
       if (!target) {
         socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');

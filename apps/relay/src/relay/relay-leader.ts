@@ -1,8 +1,6 @@
 import { logIdsOf } from '@parley/contracts';
 import { Logger } from '@nestjs/common';
-import { drizzle } from 'drizzle-orm/node-postgres';
-import { Client } from 'pg';
-import { tryAdvisoryLock } from '@parley/event-store';
+import { lockedConnection, type LockedConnection } from '@parley/event-store';
 import { describeError, type EventBus } from '@parley/messaging';
 import type { Unpublishable } from './log-relay';
 import { LogRelay } from './log-relay';
@@ -77,18 +75,16 @@ export class RelayLeader {
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
-      const client = new Client({ connectionString: this.options.databaseUrl, connectionTimeoutMillis: 5_000 });
-      client.on('error', () => undefined); // surfaces as a failed query below
+      let connection: LockedConnection | null = null;
       try {
-        await client.connect();
-        if (!(await tryAdvisoryLock(client, RELAY_LOCK))) {
+        connection = await lockedConnection(this.options.databaseUrl, RELAY_LOCK);
+        if (!connection) {
           this.setState('standby');
-          await client.end();
           await this.pause(this.options.standbyMs ?? 2_000);
           continue;
         }
         this.setState('active');
-        const relay = new LogRelay(drizzle(client), this.options.publisher, async (unpublishable) => {
+        const relay = new LogRelay(connection.db, this.options.publisher, async (unpublishable) => {
           await this.options.setAside(unpublishable);
           this.setAsideCount++;
           const { event, reason } = unpublishable;
@@ -108,7 +104,7 @@ export class RelayLeader {
         this.state = null;
         await this.pause(1_000);
       } finally {
-        await client.end().catch(() => undefined);
+        await connection?.close();
       }
     }
   }
