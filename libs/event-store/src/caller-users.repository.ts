@@ -1,6 +1,8 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Db } from './database';
+import { z } from 'zod';
+import { Col, firstRowOf, onlyRowOf } from './rows';
 
 /**
  * A phone number as callers' ids compare it: digits, with a leading `+` kept; spaces, dashes,
@@ -30,7 +32,7 @@ export class CallerUsers {
           insert into caller_users (tenant_id, caller_hash, user_id) values (${tenantId}, ${hash}, ${`caller-${randomUUID()}`})
           on conflict (tenant_id, caller_hash) do nothing returning user_id)
         select user_id from made union all select user_id from caller_users where tenant_id = ${tenantId} and caller_hash = ${hash} limit 1`);
-      const [row] = result.rows as { user_id: string }[];
+      const row = firstRowOf(result, z.object({ user_id: Col.text }), 'caller user');
       // none: the other call's row committed after this statement's snapshot; it is there now
       if (row) return row.user_id;
       if (attempt === 4) throw new Error('could not map the caller to a user');
@@ -40,6 +42,6 @@ export class CallerUsers {
   private async keyOf(tenantId: string): Promise<Buffer> {
     await this.db.execute(sql`insert into caller_keys (tenant_id, key) values (${tenantId}, ${randomBytes(32)}) on conflict (tenant_id) do nothing`);
     const result = await this.db.execute(sql`select key from caller_keys where tenant_id = ${tenantId}`);
-    return (result.rows as { key: Buffer }[])[0].key;
+    return onlyRowOf(result, z.object({ key: Col.bytea }), 'caller key').key;
   }
 }

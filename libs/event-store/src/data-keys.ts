@@ -2,6 +2,10 @@ import { sql } from 'drizzle-orm';
 import type { Db } from './database';
 import { toRecordedEvent, type RecordedEvent, type StoredEvent } from '@parley/contracts';
 import { openData, type KeyState } from './personal-data';
+import { z } from 'zod';
+import { Col, rowsOf } from './rows';
+
+const KeyRow = z.object({ stream_id: Col.text, erased_at: Col.time.nullable(), key: Col.bytea.nullable() });
 
 /** How long a cached key is trusted: an erasure in another process reaches this one within it, at the latest. */
 export const DATA_KEY_CACHE_MS = 30_000;
@@ -46,7 +50,7 @@ export class DataKeys {
     const result = await db.execute(sql`
       select s.stream_id, s.erased_at, k.key from streams s left join data_keys k using (stream_id)
       where s.stream_id = any(${sql.param(missing)}::text[])`);
-    for (const row of result.rows as { stream_id: string; erased_at: Date | null; key: Buffer | null }[]) {
+    for (const row of rowsOf(result, KeyRow, 'stream keys')) {
       const state: KeyState = row.erased_at ? { kind: 'erased' } : row.key ? { kind: 'key', key: row.key } : { kind: 'none' };
       found.set(row.stream_id, state);
       this.remember(row.stream_id, state);
@@ -59,7 +63,7 @@ export class DataKeys {
   async preloadSessions(db: Pick<Db, 'execute'>): Promise<void> {
     const result = await db.execute(sql`
       select s.stream_id, s.erased_at, k.key from streams s left join data_keys k using (stream_id) where s.stream_id like 'session-%'`);
-    for (const row of result.rows as { stream_id: string; erased_at: Date | null; key: Buffer | null }[]) {
+    for (const row of rowsOf(result, KeyRow, 'session keys')) {
       this.remember(row.stream_id, row.erased_at ? { kind: 'erased' } : row.key ? { kind: 'key', key: row.key } : { kind: 'none' });
     }
   }

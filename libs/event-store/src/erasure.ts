@@ -1,5 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Db } from './database';
+import { z } from 'zod';
+import { Col, rowsOf } from './rows';
 
 export interface ErasureResult {
   userId: string;
@@ -23,7 +25,7 @@ export async function eraseUser(db: Db, tenantId: string, userId: string): Promi
     const erased = await tx.execute(sql`
       update streams set erased_at = now() where tenant_id = ${tenantId} and user_id = ${userId} and erased_at is null
       returning stream_id`);
-    const streamIds = (erased.rows as { stream_id: string }[]).map((r) => r.stream_id);
+    const streamIds = rowsOf(erased, z.object({ stream_id: Col.text }), 'erased streams').map((r) => r.stream_id);
     await tx.execute(sql`delete from data_keys where tenant_id = ${tenantId} and user_id = ${userId}`);
     await tx.execute(sql`delete from session_projections where stream_id = any(${sql.param(streamIds)}::text[])`);
     // a caller who was this user is a stranger on their next call

@@ -10,6 +10,7 @@ export const EventStoreErrorCodes = {
   UserErased: 'EVENT_STORE.USER_ERASED',
   Unavailable: 'EVENT_STORE.UNAVAILABLE',
   OutOfRange: 'EVENT_STORE.OUT_OF_RANGE',
+  UnexpectedRow: 'EVENT_STORE.UNEXPECTED_ROW',
 } as const;
 
 export class EventStoreError extends Error {

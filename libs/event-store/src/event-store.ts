@@ -16,8 +16,10 @@ import {
 import type { UsageIncrement } from '@parley/conversation';
 import type { Db } from './database';
 import { DataKeys } from './data-keys';
-import { ConcurrencyError, DuplicateEventError, EventTooLargeError, OutcomeRecordedError, pgErrorOf, StreamErasedError, StreamInactiveError, StreamNotFoundError, UserErasedError } from './errors';
+import { ConcurrencyError, DuplicateEventError, EventStoreError, EventStoreErrorCodes, EventTooLargeError, OutcomeRecordedError, pgErrorOf, StreamErasedError, StreamInactiveError, StreamNotFoundError, UserErasedError } from './errors';
 import { hasPersonalFields, hasSealedFields, newDataKey, openData, sealData, type KeyState } from './personal-data';
+import { z } from 'zod';
+import { Col, firstRowOf, rowsOf } from './rows';
 
 const dialect = new PgDialect();
 const tracer = trace.getTracer('parley.event-store');
@@ -106,7 +108,38 @@ export interface EventRowJson {
   recorded_at: Date | string;
 }
 
+const StreamRow = z.object({
+  stream_id: Col.text,
+  tenant_id: Col.text,
+  version: Col.int,
+  created_at: Col.time,
+  updated_at: Col.time,
+  closed_at: Col.time.nullable(),
+  user_id: Col.text.nullable(),
+  erased_at: Col.time.nullable(),
+});
+
 const SELECT_EVENT = sql`select global_position, event_id, stream_id, version, type, schema_version, data, metadata, recorded_at from events`;
+
+/**
+ * The columns of an event row, checked (cheaply: every read of the log comes through here) before
+ * they are trusted; a row that is not one fails by name.
+ */
+function eventRow(raw: unknown): EventRowJson {
+  const r = raw as Partial<Record<keyof EventRowJson, unknown>> | null;
+  const ok =
+    r !== null &&
+    typeof r === 'object' &&
+    typeof r.event_id === 'string' &&
+    typeof r.stream_id === 'string' &&
+    typeof r.version === 'number' &&
+    typeof r.type === 'string' &&
+    typeof r.schema_version === 'number' &&
+    (typeof r.global_position === 'string' || typeof r.global_position === 'number') &&
+    (typeof r.recorded_at === 'string' || r.recorded_at instanceof Date);
+  if (!ok) throw new EventStoreError(EventStoreErrorCodes.UnexpectedRow, 'an event row lacks a column of the events table, or holds one of another type');
+  return r as EventRowJson;
+}
 
 /**
  * Parses a database row into the stored (sealed) form: the log is input like any other. The
@@ -114,7 +147,8 @@ const SELECT_EVENT = sql`select global_position, event_id, stream_id, version, t
  * name and the metadata are checked here, and a row failing either goes through the full parse
  * for its error.
  */
-export function toStored(row: EventRowJson): StoredEvent {
+export function toStored(input: unknown): StoredEvent {
+  const row = eventRow(input);
   const raw = {
     eventId: row.event_id,
     type: row.type,
@@ -344,7 +378,7 @@ export class EventStore {
       where stream_id = ${streamId} and version > ${range.after ?? 0} and version <= ${range.upTo ?? 2_147_483_647}
       ${range.types ? sql`and type = any(${sql.param(range.types)}::text[])` : sql``}
       order by version ${range.limit !== undefined ? sql`limit ${range.limit}` : sql``}`) };
-    return this.open((result.rows as unknown as EventRowJson[]).map(toStored));
+    return this.open(result.rows.map(toStored));
   }
 
   async readEvent(eventId: string): Promise<RecordedEvent | null> {
@@ -354,7 +388,7 @@ export class EventStore {
   /** Events by id, in one round trip; ids not in the log are absent from the map. */
   async readEvents(eventIds: string[]): Promise<Map<string, RecordedEvent>> {
     const result = { rows: await query(this.db, sql`${SELECT_EVENT} where event_id = any(${sql.param(eventIds)}::uuid[])`) };
-    const events = await this.open((result.rows as unknown as EventRowJson[]).map(toStored));
+    const events = await this.open(result.rows.map(toStored));
     return new Map(events.map((e) => [e.eventId, e]));
   }
 
@@ -362,7 +396,7 @@ export class EventStore {
   async outcomeOf(streamId: string, turnId: string): Promise<RecordedEvent<'AssistantReplied' | 'TurnFailed'> | null> {
     const rows = await query(this.db, sql`${SELECT_EVENT}
       where stream_id = ${streamId} and type in ('AssistantReplied', 'TurnFailed') and (data ->> 'turnId') = ${turnId}`);
-    const [outcome] = await this.open((rows as EventRowJson[]).map(toStored));
+    const [outcome] = await this.open(rows.map(toStored));
     return (outcome as RecordedEvent<'AssistantReplied' | 'TurnFailed'> | undefined) ?? null;
   }
 
@@ -378,7 +412,7 @@ export class EventStore {
       select stream_id from streams
       where tenant_id = ${tenantId} and user_id = ${userId} and stream_id like 'session-%' and erased_at is null
       order by updated_at desc limit 1`);
-    const row = result.rows[0] as { stream_id: string } | undefined;
+    const row = firstRowOf(result, z.object({ stream_id: Col.text }), 'latest session');
     return row ? this.streamInfo(row.stream_id) : null;
   }
 
@@ -388,7 +422,7 @@ export class EventStore {
       select stream_id from streams where tenant_id = ${tenantId}
         ${since ? sql`and updated_at >= ${since.toISOString()}` : sql``}
       order by created_at, stream_id`);
-    return (rows.rows as { stream_id: string }[]).map((r) => r.stream_id);
+    return rowsOf(rows, z.object({ stream_id: Col.text }), 'tenant streams').map((r) => r.stream_id);
   }
 
   /** Marks a stream closed (an imported session that had expired where it came from). */
@@ -400,18 +434,7 @@ export class EventStore {
     const result = await this.db.execute(
       sql`select stream_id, tenant_id, version, created_at, updated_at, closed_at, user_id, erased_at from streams where stream_id = ${streamId}`,
     );
-    const row = result.rows[0] as
-      | {
-          stream_id: string;
-          tenant_id: string;
-          version: number;
-          created_at: Date;
-          updated_at: Date;
-          closed_at: Date | null;
-          user_id: string | null;
-          erased_at: Date | null;
-        }
-      | undefined;
+    const row = firstRowOf(result, StreamRow, 'stream');
     return row
       ? {
           streamId: row.stream_id,

@@ -4,6 +4,7 @@ import { KnowledgeBaseEntry, type KnowledgeBaseEntry as Entry } from '@parley/co
 import { z } from 'zod';
 import type { Db } from './database';
 import { pgErrorOf } from './errors';
+import { Col, firstRowOf, onlyRowOf, rowsOf } from './rows';
 
 export interface KnowledgeBaseVersion {
   tenantId: string;
@@ -16,6 +17,8 @@ export interface KnowledgeBaseVersion {
 const Entries = z.array(KnowledgeBaseEntry);
 
 /** Versioned knowledge bases: publishing adds a version, nothing is changed in place. */
+const VersionRow = z.object({ tenant_id: Col.text, version: Col.int, source: Col.text, created_at: Col.time });
+
 /** Any constant: the advisory lock under which one process at a time trains a knowledge base version. */
 const TRAINING_LOCK = 1_415_177_203; // int4: the two-key form of the lock
 
@@ -25,7 +28,7 @@ export class KnowledgeBaseRepository {
   /** The tenants that have a knowledge base. */
   async tenants(): Promise<string[]> {
     const result = await this.db.execute(sql`select distinct tenant_id from knowledge_bases`);
-    return (result.rows as { tenant_id: string }[]).map((row) => row.tenant_id);
+    return rowsOf(result, z.object({ tenant_id: Col.text }), 'knowledge base tenants').map((row) => row.tenant_id);
   }
 
   /**
@@ -62,7 +65,7 @@ export class KnowledgeBaseRepository {
           select ${tenantId}, coalesce(max(version), 0) + 1, ${source}, ${JSON.stringify(entries)}::jsonb
           from knowledge_bases where tenant_id = ${tenantId}
           returning version`);
-        return (result.rows[0] as { version: number }).version;
+        return onlyRowOf(result, z.object({ version: Col.int }), 'knowledge base publish').version;
       } catch (error) {
         // two publishers raced for the same version number: take the next one
         if (pgErrorOf(error).code !== '23505' || attempt >= 5) throw error;
@@ -82,7 +85,7 @@ export class KnowledgeBaseRepository {
   async model(tenantId: string, version: number, format: number): Promise<Buffer | null> {
     const result = await this.db.execute(sql`
       select model from knowledge_base_models where tenant_id = ${tenantId} and version = ${version} and format = ${format}`);
-    const row = result.rows[0] as { model: Buffer } | undefined;
+    const row = firstRowOf(result, z.object({ model: Col.bytea }), 'knowledge base model');
     return row ? row.model : null;
   }
 
@@ -97,7 +100,7 @@ export class KnowledgeBaseRepository {
   async versions(tenantId: string): Promise<Omit<KnowledgeBaseVersion, 'entries'>[]> {
     const result = await this.db.execute(sql`
       select tenant_id, version, source, created_at from knowledge_bases where tenant_id = ${tenantId} order by version desc`);
-    return (result.rows as { tenant_id: string; version: number; source: string; created_at: Date }[]).map((r) => ({
+    return rowsOf(result, VersionRow, 'knowledge base versions').map((r) => ({
       tenantId: r.tenant_id,
       version: r.version,
       source: r.source,
@@ -107,7 +110,7 @@ export class KnowledgeBaseRepository {
 
   private async read(where: ReturnType<typeof sql>): Promise<KnowledgeBaseVersion | null> {
     const result = await this.db.execute(sql`select tenant_id, version, source, created_at, entries from knowledge_bases ${where}`);
-    const row = result.rows[0] as { tenant_id: string; version: number; source: string; created_at: Date; entries: unknown } | undefined;
+    const row = firstRowOf(result, VersionRow.extend({ entries: Col.json }), 'knowledge base version');
     if (!row) return null;
     return {
       tenantId: row.tenant_id,

@@ -1,7 +1,9 @@
 import { sql } from 'drizzle-orm';
 import type { StoredEvent } from '@parley/contracts';
 import type { Db } from './database';
-import { toStored, type EventRowJson } from './event-store';
+import { toStored } from './event-store';
+import { z } from 'zod';
+import { Col, firstRowOf, onlyRowOf } from './rows';
 
 /** A point in the log's total order (transaction id, then global position). */
 export interface LogPosition {
@@ -20,6 +22,8 @@ export interface LogBatch {
   position: LogPosition;
 }
 
+const PositionRow = z.object({ transaction_id: Col.text, global_position: Col.bigint });
+
 /**
  * Reads the whole log in a total order that never skips. `global_position` alone is not enough: a sequence value is
  * taken at insert time, so a transaction that started first and commits last holds a lower
@@ -37,10 +41,10 @@ export async function readLogAfter(db: Pick<Db, 'execute'>, after: LogPosition, 
       and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
     order by transaction_id, global_position
     limit ${limit}`);
-  const rows = result.rows as unknown as (EventRowJson & { transaction_id: string })[];
-  if (rows.length === 0) return { events: [], position: after };
-  const last = rows[rows.length - 1];
-  return { events: rows.map(toStored), position: { transactionId: last.transaction_id, globalPosition: String(last.global_position) } };
+  if (result.rows.length === 0) return { events: [], position: after };
+  const events = result.rows.map(toStored);
+  const last = onlyRowOf({ rows: result.rows.slice(-1) }, PositionRow, 'log batch');
+  return { events, position: { transactionId: last.transaction_id, globalPosition: last.global_position } };
 }
 
 /**
@@ -54,7 +58,7 @@ export async function logHead(db: Pick<Db, 'execute'>): Promise<LogPosition> {
     select transaction_id::text as transaction_id, global_position::text as global_position from events
     where transaction_id < pg_snapshot_xmin(pg_current_snapshot())
     order by transaction_id desc, global_position desc limit 1`);
-  const row = result.rows[0] as { transaction_id: string; global_position: string } | undefined;
+  const row = firstRowOf(result, PositionRow, 'log head');
   return row ? { transactionId: row.transaction_id, globalPosition: row.global_position } : LOG_START;
 }
 
@@ -65,8 +69,8 @@ export async function lagAfter(db: Pick<Db, 'execute'>, after: LogPosition, cap 
           where (transaction_id, global_position) > (${after.transactionId}::xid8, ${after.globalPosition}::bigint)
             and transaction_id < pg_snapshot_xmin(pg_current_snapshot())
           limit ${cap}) behind`);
-  const row = result.rows[0] as { events: number; seconds: number };
-  return { events: Number(row.events), seconds: Math.max(0, Number(row.seconds)) };
+  const row = onlyRowOf(result, z.object({ events: Col.int, seconds: z.number() }), 'log lag');
+  return { events: row.events, seconds: Math.max(0, row.seconds) };
 }
 
 /** Named checkpoints of log readers, written by the reader after its effects are durable. */
@@ -77,7 +81,7 @@ export class LogCheckpoints {
     const result = await this.db.execute(
       sql`select transaction_id::text as transaction_id, global_position::text as global_position from log_checkpoints where name = ${name}`,
     );
-    const row = result.rows[0] as { transaction_id: string; global_position: string } | undefined;
+    const row = firstRowOf(result, PositionRow, 'log checkpoint');
     return row ? { transactionId: row.transaction_id, globalPosition: row.global_position } : LOG_START;
   }
 

@@ -4,7 +4,9 @@ import { sessionStreamId } from '@parley/contracts';
 import { foldSession, initialSessionState, SESSION_FOLD_VERSION, SessionFolder, type SessionState, type Versioned } from '@parley/conversation';
 import type { Db } from './database';
 import { DataKeys } from './data-keys';
-import { EventStore, toStored, type EventRowJson } from './event-store';
+import { EventStore, toStored } from './event-store';
+import { z } from 'zod';
+import { Col, firstRowOf, onlyRowOf } from './rows';
 
 type Executor = Pick<Db, 'execute'>;
 
@@ -17,11 +19,10 @@ export class SessionProjectionRepository {
     const result = await db.execute(
       sql`select version, fold_version, state from session_projections where stream_id = ${streamId}`,
     );
-    const row = result.rows[0] as { version: number; fold_version: number; state: SessionState } | undefined;
+    const row = firstRowOf(result, z.object({ version: Col.int, fold_version: Col.int, state: z.looseObject({ status: z.string() }) }), 'session projection');
     if (!row || row.fold_version !== SESSION_FOLD_VERSION) return null;
-    if (typeof row.version !== 'number' || typeof row.state?.status !== 'string')
-      throw new Error(`session_projections row for ${streamId} is malformed`);
-    return { version: row.version, state: row.state };
+    // a fold of this version of the code: its shape is the one this code writes
+    return { version: row.version, state: row.state as unknown as SessionState };
   }
 
   /**
@@ -167,7 +168,7 @@ export async function rebuildSessionProjections(db: Db, onProgress?: (progress: 
       // before any statement that takes the snapshot: no projector write can fall between the two
       await tx.execute(sql`lock table session_projections in exclusive mode`);
       await tx.execute(sql`delete from session_projections`);
-      const total = Number(((await tx.execute(sql`select count(*)::int as n from events where stream_id like 'session-%'`)).rows[0] as { n: number }).n);
+      const total = onlyRowOf(await tx.execute(sql`select count(*)::int as n from events where stream_id like 'session-%'`), z.object({ n: Col.int }), 'session events').n;
       // every session's key up front (one query), so opening events never waits on the connection
       const keys = new DataKeys(Number.MAX_SAFE_INTEGER);
       await keys.preloadSessions(tx);
@@ -205,7 +206,7 @@ export async function rebuildSessionProjections(db: Db, onProgress?: (progress: 
       let events = 0;
       let next = fetch(); // the next batch is read while this one is opened and folded
       for (;;) {
-        const rows = (await next).rows as unknown as EventRowJson[];
+        const { rows } = await next;
         if (rows.length === 0) break;
         next = fetch();
         for (const event of keys.openAll(rows.map(toStored))) {

@@ -13,6 +13,8 @@ import {
 import type { Db } from './database';
 import { EventStoreError, EventStoreErrorCodes, StreamNotFoundError } from './errors';
 import type { EventStore } from './event-store';
+import { z } from 'zod';
+import { Col, rowsOf } from './rows';
 
 /**
  * What the replay CLI (`parley replay`, `rerun`, `sessions`) and the inspector page show of a
@@ -215,5 +217,5 @@ export async function streamsActiveSince(db: Pick<Db, 'execute'>, tenantId: stri
       and updated_at >= ${since.toISOString()} and erased_at is null
     order by updated_at
     limit ${limit}`);
-  return result.rows.map((row) => String((row as { stream_id: unknown }).stream_id));
+  return rowsOf(result, z.object({ stream_id: Col.text }), 'streams active since').map((row) => row.stream_id);
 }

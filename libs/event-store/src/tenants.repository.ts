@@ -3,6 +3,8 @@ import { sql } from 'drizzle-orm';
 import { resolveTenantSettings, TenantSettings, type ResolvedTenantSettings } from '@parley/contracts';
 import type { Db } from './database';
 import { newDataKey, open, seal } from './personal-data';
+import { z } from 'zod';
+import { Col, firstRowOf, onlyRowOf, rowsOf } from './rows';
 
 type Executor = Pick<Db, 'execute'>;
 
@@ -57,7 +59,7 @@ export class TenantDirectory {
     const cached = this.settingsCache.get(tenantId);
     if (cached && cached.until > Date.now()) return cached.value;
     const result = await this.db.execute(sql`select settings from tenants where tenant_id = ${tenantId}`);
-    const row = result.rows[0] as { settings: unknown } | undefined;
+    const row = firstRowOf(result, z.object({ settings: Col.json }), 'tenant settings');
     const own = TenantSettings.safeParse(row?.settings ?? {});
     const value = resolveTenantSettings(this.defaults, own.success ? own.data : {});
     this.settingsCache.set(tenantId, { value, until: Date.now() + this.ttlMs });
@@ -88,7 +90,7 @@ export class TenantDirectory {
     const cached = this.keyCache.get(cacheKey);
     if (cached && cached.until > Date.now()) return cached.value;
     const result = await this.db.execute(sql`select key_id, tenant_id from api_keys where hash = ${hash} and revoked_at is null`);
-    const row = result.rows[0] as { key_id: string; tenant_id: string } | undefined;
+    const row = firstRowOf(result, z.object({ key_id: Col.text, tenant_id: Col.text }), 'api key');
     const value = row ? { tenantId: row.tenant_id, keyId: row.key_id } : null;
     if (this.keyCache.size > 10_000) this.keyCache.clear(); // bounded: a flood of wrong keys cannot grow it
     this.keyCache.set(cacheKey, { value, until: Date.now() + this.ttlMs });
@@ -114,7 +116,7 @@ async function storeKey(db: Db, tenantId: string, key: string, name: string | nu
       insert into api_keys (key_id, tenant_id, hash, prefix, name) values (${randomUUID()}, ${tenantId}, ${hashOf(key)}, ${key.slice(0, 10)}, ${name})
       on conflict (hash) do nothing
       returning key_id, tenant_id, prefix, name, created_at, revoked_at`);
-    const row = result.rows[0] as KeyRow | undefined;
+    const row = firstRowOf(result, KeyRow, 'new api key');
     if (!row) throw new Error('That API key already exists');
     return keyInfo(row);
   });
@@ -126,7 +128,7 @@ async function storeKey(db: Db, tenantId: string, key: string, name: string | nu
  */
 export async function ensureDevKey(db: Db, tenantId: string, key: string): Promise<void> {
   const result = await db.execute(sql`select tenant_id, revoked_at from api_keys where hash = ${hashOf(key)}`);
-  const row = result.rows[0] as { tenant_id: string; revoked_at: string | null } | undefined;
+  const row = firstRowOf(result, z.object({ tenant_id: Col.text, revoked_at: Col.time.nullable() }), 'dev key');
   if (!row) {
     await storeKey(db, tenantId, key, 'PARLEY_DEV_API_KEY').catch(async (error: unknown) => {
       // another ingress instance seeded it at the same moment
@@ -143,7 +145,7 @@ export async function revokeApiKey(db: Executor, keyId: string): Promise<ApiKeyI
   const result = await db.execute(sql`
     update api_keys set revoked_at = coalesce(revoked_at, now()) where key_id = ${keyId}
     returning key_id, tenant_id, prefix, name, created_at, revoked_at`);
-  const row = result.rows[0] as KeyRow | undefined;
+  const row = firstRowOf(result, KeyRow, 'revoked key');
   return row ? keyInfo(row) : null;
 }
 
@@ -152,7 +154,7 @@ export async function listApiKeys(db: Executor, tenantId?: string): Promise<ApiK
     select key_id, tenant_id, prefix, name, created_at, revoked_at from api_keys
     ${tenantId ? sql`where tenant_id = ${tenantId}` : sql``}
     order by tenant_id, created_at`);
-  return (result.rows as KeyRow[]).map(keyInfo);
+  return rowsOf(result, KeyRow, 'api keys').map(keyInfo);
 }
 
 export async function listTenants(db: Executor): Promise<TenantInfo[]> {
@@ -160,7 +162,7 @@ export async function listTenants(db: Executor): Promise<TenantInfo[]> {
     select t.tenant_id, t.settings, t.created_at, t.updated_at, (select count(*)::int from api_keys k where k.tenant_id = t.tenant_id and k.revoked_at is null) as keys,
       exists (select 1 from tenant_secrets s where s.tenant_id = t.tenant_id and s.llm_api_key is not null) as llm_api_key
     from tenants t order by t.tenant_id`);
-  return (result.rows as { tenant_id: string; settings: TenantSettings; created_at: string; updated_at: string; keys: number; llm_api_key: boolean }[]).map((r) => ({
+  return rowsOf(result, TenantRow, 'tenants').map((r) => ({
     tenantId: r.tenant_id,
     settings: r.settings,
     llmApiKey: r.llm_api_key,
@@ -177,7 +179,7 @@ export async function listTenants(db: Executor): Promise<TenantInfo[]> {
 export async function updateTenantSettings(db: Db, tenantId: string, patch: Record<string, unknown>): Promise<TenantSettings> {
   return db.transaction(async (tx) => {
     await ensureTenant(tx, tenantId);
-    const current = (await tx.execute(sql`select settings from tenants where tenant_id = ${tenantId} for update`)).rows[0] as { settings: Record<string, unknown> };
+    const current = onlyRowOf(await tx.execute(sql`select settings from tenants where tenant_id = ${tenantId} for update`), z.object({ settings: z.record(z.string(), z.unknown()) }), 'tenant settings');
     const merged = Object.fromEntries(Object.entries({ ...current.settings, ...patch }).filter(([, v]) => v !== null));
     const settings = TenantSettings.parse(merged);
     await tx.execute(sql`update tenants set settings = ${JSON.stringify(settings)}::jsonb, updated_at = now() where tenant_id = ${tenantId}`);
@@ -197,7 +199,7 @@ export async function setTenantLlmApiKey(db: Db, tenantId: string, apiKey: strin
   await db.transaction(async (tx) => {
     await ensureTenant(tx, tenantId);
     await tx.execute(sql`insert into tenant_secrets (tenant_id, key) values (${tenantId}, ${newDataKey()}) on conflict (tenant_id) do nothing`);
-    const { key } = (await tx.execute(sql`select key from tenant_secrets where tenant_id = ${tenantId} for update`)).rows[0] as { key: Buffer };
+    const { key } = onlyRowOf(await tx.execute(sql`select key from tenant_secrets where tenant_id = ${tenantId} for update`), z.object({ key: Col.bytea }), 'tenant secret');
     const sealed = apiKey === null ? null : seal(apiKey, key, secretScope(tenantId), 'llmApiKey');
     await tx.execute(sql`update tenant_secrets set llm_api_key = ${sealed}, updated_at = now() where tenant_id = ${tenantId}`);
   });
@@ -205,7 +207,7 @@ export async function setTenantLlmApiKey(db: Db, tenantId: string, apiKey: strin
 
 /** A tenant's own LLM provider key, opened; null when it keeps none. */
 async function tenantLlmApiKey(db: Executor, tenantId: string): Promise<string | null> {
-  const row = (await db.execute(sql`select key, llm_api_key from tenant_secrets where tenant_id = ${tenantId}`)).rows[0] as { key: Buffer; llm_api_key: string | null } | undefined;
+  const row = firstRowOf(await db.execute(sql`select key, llm_api_key from tenant_secrets where tenant_id = ${tenantId}`), z.object({ key: Col.bytea, llm_api_key: Col.text.nullable() }), 'tenant secret');
   if (!row?.llm_api_key) return null;
   const opened = open(row.llm_api_key, row.key, secretScope(tenantId), 'llmApiKey');
   return typeof opened === 'string' ? opened : null;
@@ -217,14 +219,21 @@ export interface LlmProvider {
   apiKey: string | null;
 }
 
-interface KeyRow extends Record<string, unknown> {
-  key_id: string;
-  tenant_id: string;
-  prefix: string;
-  name: string | null;
-  created_at: string;
-  revoked_at: string | null;
-}
+/** A tenant as `listTenants` reads it (settings this code cannot read show as none, as `TenantDirectory` treats them). */
+const TenantRow = z.object({
+  tenant_id: Col.text,
+  settings: Col.json.transform((settings): TenantSettings => {
+    const parsed = TenantSettings.safeParse(settings);
+    return parsed.success ? parsed.data : {};
+  }),
+  created_at: Col.time,
+  updated_at: Col.time,
+  keys: Col.int,
+  llm_api_key: Col.bool,
+});
+
+const KeyRow = z.object({ key_id: Col.text, tenant_id: Col.text, prefix: Col.text, name: Col.text.nullable(), created_at: Col.time, revoked_at: Col.time.nullable() });
+type KeyRow = z.infer<typeof KeyRow>;
 
 function keyInfo(row: KeyRow): ApiKeyInfo {
   return {

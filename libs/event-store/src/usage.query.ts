@@ -1,6 +1,8 @@
 import { sql } from 'drizzle-orm';
 import type { SessionUsage } from '@parley/conversation';
 import type { Db } from './database';
+import { z } from 'zod';
+import { Col, rowsOf } from './rows';
 
 /**
  * A tenant's answered turns and tokens, split like a session's: from the knowledge base, by the
@@ -18,7 +20,7 @@ export async function tenantUsage(db: Pick<Db, 'execute'>, tenantId: string): Pr
     stateless: { turns: 0, promptTokens: 0, completionTokens: 0 },
     stateful: { turns: 0, promptTokens: 0, completionTokens: 0 },
   };
-  for (const row of result.rows as { kind: string; turns: string; prompt_tokens: string; completion_tokens: string }[]) {
+  for (const row of rowsOf(result, z.object({ kind: Col.text, turns: Col.bigint, prompt_tokens: Col.bigint, completion_tokens: Col.bigint }), 'tenant usage')) {
     if (row.kind !== 'faq' && row.kind !== 'stateless' && row.kind !== 'stateful') continue;
     usage[row.kind] = { turns: Number(row.turns), promptTokens: Number(row.prompt_tokens), completionTokens: Number(row.completion_tokens) };
   }
