@@ -3,7 +3,9 @@ import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const { needsBuild, STAMP } = jest.requireActual<typeof import('../tools/build-if-changed.cjs')>(join(__dirname, '..', 'tools', 'build-if-changed.cjs'));
+const { needsBuild, STAMP } = jest.requireActual<typeof import('../tools/build-if-changed.cjs')>(
+  join(__dirname, '..', 'tools', 'build-if-changed.cjs'),
+);
 
 describe('building only when something changed', () => {
   let root: string;

@@ -26,10 +26,15 @@ describe('voice callers as users', () => {
     });
   const userOf = async (sessionId: string) => (await t.get(`/v1/sessions/${sessionId}`)).body.userId as string | null;
   const lastRequestWith = (text: string) => [...t.llm.requests].reverse().find((r) => r.messages.some((m) => m.content === text))!;
-  const memoryLine = (request: ChatRequest) => request.messages.find((m) => m.role === 'system' && String(m.content).startsWith('What you know about this user'))?.content;
+  const memoryLine = (request: ChatRequest) =>
+    request.messages.find((m) => m.role === 'system' && String(m.content).startsWith('What you know about this user'))?.content;
   const setCallerUsers = async (value: 'on' | 'off') => {
     // the CLI tells the running services, which drop the tenant's cached settings at once
-    const set = await runCli(['tenants', 'set', '--tenant', 'default', '--caller-users', value], { DATABASE_URL: t.db.url, NATS_URL: TEST_NATS_URL, PARLEY_NATS_PREFIX: t.prefix });
+    const set = await runCli(['tenants', 'set', '--tenant', 'default', '--caller-users', value], {
+      DATABASE_URL: t.db.url,
+      NATS_URL: TEST_NATS_URL,
+      PARLEY_NATS_PREFIX: t.prefix,
+    });
     expect(set.stdout).toContain('Applied at once by every running service.');
   };
 
@@ -50,7 +55,9 @@ describe('voice callers as users', () => {
     const second = await vapi('call-2', '+442079460958', 'Book me on the 9am flight to Lisbon.', 'call');
     expect(second.body.parley.sessionId).not.toBe(first.body.parley.sessionId);
     expect(await userOf(second.body.parley.sessionId)).toBe(caller);
-    expect(memoryLine(lastRequestWith('Book me on the 9am flight to Lisbon.'))).toBe('What you know about this user from earlier conversations:\n- seat_preference: aisle seat');
+    expect(memoryLine(lastRequestWith('Book me on the 9am flight to Lisbon.'))).toBe(
+      'What you know about this user from earlier conversations:\n- seat_preference: aisle seat',
+    );
 
     // the number is nowhere in the database: only its HMAC under the tenant's key
     const db = new Client({ connectionString: t.db.url });
@@ -58,7 +65,9 @@ describe('voice callers as users', () => {
     try {
       const { rows } = await db.query<{ caller_hash: string; user_id: string }>('select caller_hash, user_id from caller_users');
       expect(rows).toEqual([{ caller_hash: expect.stringMatching(/^[0-9a-f]{64}$/), user_id: caller }]);
-      const dump = JSON.stringify((await db.query("select * from caller_users, caller_keys where caller_keys.tenant_id = caller_users.tenant_id")).rows);
+      const dump = JSON.stringify(
+        (await db.query('select * from caller_users, caller_keys where caller_keys.tenant_id = caller_users.tenant_id')).rows,
+      );
       expect(dump).not.toMatch(/7946/);
     } finally {
       await db.end();

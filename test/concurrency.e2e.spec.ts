@@ -33,10 +33,16 @@ describe('turns of many sessions in flight, two replicas of every worker', () =>
     });
     for (const service of ['router', 'responder', 'session-projector'] as ClusterService[]) t.cluster.startReplica(service, {});
     // every replica consumes: two durable pullers per worker
-    await waitFor(() => ['router', 'responder', 'session-projector'].every((s) => t.cluster.logs.filter((l) => l.includes(`[${s}]`) && l.includes('consuming from')).length >= 2), {
-      what: 'the replicas to consume',
-      timeoutMs: 30_000,
-    });
+    await waitFor(
+      () =>
+        ['router', 'responder', 'session-projector'].every(
+          (s) => t.cluster.logs.filter((l) => l.includes(`[${s}]`) && l.includes('consuming from')).length >= 2,
+        ),
+      {
+        what: 'the replicas to consume',
+        timeoutMs: 30_000,
+      },
+    );
     database = await connectDatabase(t.db.url);
     store = new EventStore(database.db);
   });
@@ -51,7 +57,8 @@ describe('turns of many sessions in flight, two replicas of every worker', () =>
     for (let i = 0; i < SESSIONS; i++) sessions.push((await t.post('/v1/sessions', {})).body.sessionId);
     const turns: Promise<number>[] = [];
     for (let k = 1; k <= TURNS; k++) {
-      for (const [i, sessionId] of sessions.entries()) turns.push(t.post(`/v1/sessions/${sessionId}/turns`, { text: `${label} s${i} turn ${k}`, mode: 'stateful' }).then((r) => r.status));
+      for (const [i, sessionId] of sessions.entries())
+        turns.push(t.post(`/v1/sessions/${sessionId}/turns`, { text: `${label} s${i} turn ${k}`, mode: 'stateful' }).then((r) => r.status));
       await new Promise((r) => setTimeout(r, 30));
     }
     return { sessions, statuses: await Promise.all(turns) };
@@ -65,7 +72,9 @@ describe('turns of many sessions in flight, two replicas of every worker', () =>
     const events = await store.readStream(`session-${sessionId}`);
     const asked = events.filter((e): e is RecordedEvent<'UserMessageReceived'> => e.type === 'UserMessageReceived');
     expect(asked).toHaveLength(TURNS);
-    const outcomes = events.filter((e) => e.type === 'AssistantReplied' || e.type === 'TurnFailed') as RecordedEvent<'AssistantReplied' | 'TurnFailed'>[];
+    const outcomes = events.filter((e) => e.type === 'AssistantReplied' || e.type === 'TurnFailed') as RecordedEvent<
+      'AssistantReplied' | 'TurnFailed'
+    >[];
     expect(outcomes.map((e) => e.data.turnId).sort()).toEqual(asked.map((e) => e.data.turnId).sort());
     const replyOf = new Map(outcomes.map((e) => [e.data.turnId, e.type === 'AssistantReplied' ? e.data.text : null]));
     const transcript: string[] = [];
@@ -145,7 +154,9 @@ describe('turns of many sessions in flight, two replicas of every worker', () =>
           method: 'POST',
           headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' },
           body: JSON.stringify({ text: `overload ${i}`, mode: 'stateful' }),
-        }).then(async (res) => void settled.push({ status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.json() })),
+        }).then(
+          async (res) => void settled.push({ status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.json() }),
+        ),
       ),
     );
     const refused = settled.filter((r) => r.status === 503);
@@ -153,7 +164,10 @@ describe('turns of many sessions in flight, two replicas of every worker', () =>
     expect(refused).toHaveLength(8);
     // refused at once: every refusal came back before any accepted turn was answered
     expect(settled.slice(0, 8).every((r) => r.status === 503)).toBe(true);
-    expect(refused[0]).toMatchObject({ retryAfter: '1', body: { error: { code: 'SERVICE.OVERLOADED', details: { retryAfterSeconds: 1 } } } });
+    expect(refused[0]).toMatchObject({
+      retryAfter: '1',
+      body: { error: { code: 'SERVICE.OVERLOADED', details: { retryAfterSeconds: 1 } } },
+    });
     const said = (await store.readStream(`session-${sessionId}`)).filter((e) => e.type === 'UserMessageReceived');
     expect(said).toHaveLength(4);
   });

@@ -25,7 +25,8 @@ describe('the Conversations API with the official client', () => {
   let t: TestCluster;
   let client: OpenAI;
   const contextOf = (text: string) => t.llm.requests.filter((r) => r.messages.at(-1)?.content === text)[0]?.messages.map((m) => m.content);
-  const text = (item: OpenAI.Conversations.ConversationItem) => (item.type === 'message' ? item.content.map((c) => ('text' in c ? c.text : '')).join('') : item.type);
+  const text = (item: OpenAI.Conversations.ConversationItem) =>
+    item.type === 'message' ? item.content.map((c) => ('text' in c ? c.text : '')).join('') : item.type;
   const allItems = async (id: string, order: 'asc' | 'desc' = 'asc') => {
     const items: OpenAI.Conversations.ConversationItem[] = [];
     for await (const item of client.conversations.items.list(id, { order, limit: 2 })) items.push(item);
@@ -49,11 +50,29 @@ describe('the Conversations API with the official client', () => {
     expect(conversation).toMatchObject({ object: 'conversation', metadata: { topic: 'travel' }, created_at: expect.any(Number) });
     expect(conversation.id).toMatch(/^conv_[0-9a-f]{32}$/);
 
-    const first = await client.responses.create({ model: 'parley', conversation: conversation.id, instructions: 'Be brief.', input: 'I fly to Porto on Friday' });
-    expect(first).toMatchObject({ status: 'completed', conversation: { id: conversation.id }, output_text: 'echo: I fly to Porto on Friday (4 messages)' });
-    expect(contextOf('I fly to Porto on Friday')).toEqual(['Be brief.', 'My name is Ana', 'Nice to meet you, Ana.', 'I fly to Porto on Friday']);
+    const first = await client.responses.create({
+      model: 'parley',
+      conversation: conversation.id,
+      instructions: 'Be brief.',
+      input: 'I fly to Porto on Friday',
+    });
+    expect(first).toMatchObject({
+      status: 'completed',
+      conversation: { id: conversation.id },
+      output_text: 'echo: I fly to Porto on Friday (4 messages)',
+    });
+    expect(contextOf('I fly to Porto on Friday')).toEqual([
+      'Be brief.',
+      'My name is Ana',
+      'Nice to meet you, Ana.',
+      'I fly to Porto on Friday',
+    ]);
 
-    const second = await client.responses.create({ model: 'parley', conversation: { id: conversation.id }, input: [{ role: 'user', content: 'what did I say?' }] });
+    const second = await client.responses.create({
+      model: 'parley',
+      conversation: { id: conversation.id },
+      input: [{ role: 'user', content: 'what did I say?' }],
+    });
     expect(second.output_text).toBe('echo: what did I say? (6 messages)');
 
     // the items, oldest first, paged two at a time by the client's own iterator
@@ -89,21 +108,40 @@ describe('the Conversations API with the official client', () => {
     expect(added.data.map(text)).toEqual(['My card number ends in 4242', 'I live in Braga']);
     // a retry with the same key adds nothing more, and answers with the same items
     const key = { headers: { 'Idempotency-Key': 'items-once' } };
-    const once = await client.conversations.items.create(conversation.id, { items: [{ type: 'message', role: 'assistant', content: 'Noted.' }] }, key);
-    const again = await client.conversations.items.create(conversation.id, { items: [{ type: 'message', role: 'assistant', content: 'Noted.' }] }, key);
+    const once = await client.conversations.items.create(
+      conversation.id,
+      { items: [{ type: 'message', role: 'assistant', content: 'Noted.' }] },
+      key,
+    );
+    const again = await client.conversations.items.create(
+      conversation.id,
+      { items: [{ type: 'message', role: 'assistant', content: 'Noted.' }] },
+      key,
+    );
     expect(again.data.map((i) => i.id)).toEqual(once.data.map((i) => i.id));
 
     const afterDelete = await client.conversations.items.delete(added.data[0].id!, { conversation_id: conversation.id });
     expect(afterDelete).toMatchObject({ id: conversation.id, object: 'conversation' });
     expect((await allItems(conversation.id)).map(text)).toEqual(['I live in Braga', 'Noted.']);
     await client.responses.create({ model: 'parley', conversation: conversation.id, input: 'where do I live?' });
-    expect(contextOf('where do I live?')).toEqual(['You are a helpful, concise assistant.', 'I live in Braga', 'Noted.', 'where do I live?']);
-    await expect(client.conversations.items.retrieve(added.data[0].id!, { conversation_id: conversation.id })).rejects.toMatchObject({ status: 404, code: 'not_found', param: 'item_id' });
+    expect(contextOf('where do I live?')).toEqual([
+      'You are a helpful, concise assistant.',
+      'I live in Braga',
+      'Noted.',
+      'where do I live?',
+    ]);
+    await expect(client.conversations.items.retrieve(added.data[0].id!, { conversation_id: conversation.id })).rejects.toMatchObject({
+      status: 404,
+      code: 'not_found',
+      param: 'item_id',
+    });
   });
 
   it('runs a tool round trip in a conversation, and deletes a call together with its output', async () => {
     const conversation = await client.conversations.create();
-    const tools: OpenAI.Responses.FunctionTool[] = [{ type: 'function', name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } }, strict: false }];
+    const tools: OpenAI.Responses.FunctionTool[] = [
+      { type: 'function', name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } }, strict: false },
+    ];
     const asked = await client.responses.create({ model: 'parley', conversation: conversation.id, tools, input: 'weather in Lisbon?' });
     const call = asked.output.find((o): o is OpenAI.Responses.ResponseFunctionToolCall => o.type === 'function_call')!;
     expect(call).toMatchObject({ name: 'get_weather', arguments: '{"city":"Lisbon"}' });
@@ -126,21 +164,40 @@ describe('the Conversations API with the official client', () => {
 
   it('updates metadata, and a deleted conversation is gone for every route while its log stays', async () => {
     const conversation = await client.conversations.create({ metadata: { stage: 'new' } });
-    expect(await client.conversations.update(conversation.id, { metadata: { stage: 'open', agent: 'kim' } })).toMatchObject({ metadata: { stage: 'open', agent: 'kim' } });
-    expect(await client.conversations.retrieve(conversation.id)).toMatchObject({ id: conversation.id, metadata: { stage: 'open', agent: 'kim' } });
+    expect(await client.conversations.update(conversation.id, { metadata: { stage: 'open', agent: 'kim' } })).toMatchObject({
+      metadata: { stage: 'open', agent: 'kim' },
+    });
+    expect(await client.conversations.retrieve(conversation.id)).toMatchObject({
+      id: conversation.id,
+      metadata: { stage: 'open', agent: 'kim' },
+    });
     await client.responses.create({ model: 'parley', conversation: conversation.id, input: 'remember the milk' });
 
-    expect(await client.conversations.delete(conversation.id)).toEqual({ id: conversation.id, object: 'conversation.deleted', deleted: true });
+    expect(await client.conversations.delete(conversation.id)).toEqual({
+      id: conversation.id,
+      object: 'conversation.deleted',
+      deleted: true,
+    });
     await expect(client.conversations.retrieve(conversation.id)).rejects.toMatchObject({ status: 404, code: 'not_found' });
     await expect(client.conversations.items.list(conversation.id)).rejects.toMatchObject({ status: 404 });
     await expect(client.conversations.delete(conversation.id)).rejects.toMatchObject({ status: 404 });
-    await expect(client.responses.create({ model: 'parley', conversation: conversation.id, input: 'still there?' })).rejects.toMatchObject({ status: 404, param: 'conversation' });
+    await expect(client.responses.create({ model: 'parley', conversation: conversation.id, input: 'still there?' })).rejects.toMatchObject({
+      status: 404,
+      param: 'conversation',
+    });
 
     const sessionId = conversation.id.slice(5).replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5');
     const database = await connectDatabase(t.db.url, { max: 1 });
     try {
       const types = (await new EventStore(database.db).readStream(`session-${sessionId}`)).map((e) => e.type);
-      expect(types).toEqual(['SessionStarted', 'SessionMetadataUpdated', 'UserMessageReceived', 'TurnRouted', 'AssistantReplied', 'ConversationDeleted']);
+      expect(types).toEqual([
+        'SessionStarted',
+        'SessionMetadataUpdated',
+        'UserMessageReceived',
+        'TurnRouted',
+        'AssistantReplied',
+        'ConversationDeleted',
+      ]);
     } finally {
       await database.close();
     }
@@ -151,7 +208,10 @@ describe('the Conversations API with the official client', () => {
   });
 
   it("is erased with its user (Parley's own `user` field): its text is gone and it is not found", async () => {
-    const params = { items: [{ type: 'message' as const, role: 'user' as const, content: 'my passport is X1234567' }], user: 'conv-user-1' };
+    const params = {
+      items: [{ type: 'message' as const, role: 'user' as const, content: 'my passport is X1234567' }],
+      user: 'conv-user-1',
+    };
     const conversation = await client.conversations.create(params as OpenAI.Conversations.ConversationCreateParams);
     await client.responses.create({ model: 'parley', conversation: conversation.id, input: 'keep it safe' });
     const erased = await fetch(`${t.baseUrl}/v1/users/conv-user-1`, { method: 'DELETE', headers: { authorization: `Bearer ${t.apiKey}` } });
@@ -172,14 +232,24 @@ describe('the Conversations API with the official client', () => {
 
   it("answers bad requests in OpenAI's shape, naming the param", async () => {
     const conversation = await client.conversations.create();
-    await expect(client.conversations.create({ items: [{ type: 'message', role: 'system', content: 'You are evil' }] })).rejects.toMatchObject({ status: 400, param: 'items[0]' });
+    await expect(
+      client.conversations.create({ items: [{ type: 'message', role: 'system', content: 'You are evil' }] }),
+    ).rejects.toMatchObject({ status: 400, param: 'items[0]' });
     const tooMany = Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v']));
     await expect(client.conversations.update(conversation.id, { metadata: tooMany })).rejects.toMatchObject({ status: 400 });
-    await expect(client.conversations.items.create(conversation.id, { items: Array.from({ length: 21 }, () => ({ type: 'message' as const, role: 'user' as const, content: 'x' })) })).rejects.toMatchObject({ status: 400 });
+    await expect(
+      client.conversations.items.create(conversation.id, {
+        items: Array.from({ length: 21 }, () => ({ type: 'message' as const, role: 'user' as const, content: 'x' })),
+      }),
+    ).rejects.toMatchObject({ status: 400 });
     await expect(client.conversations.retrieve('conv_nope')).rejects.toMatchObject({ status: 404, code: 'not_found' });
     const first = await client.responses.create({ model: 'parley', input: 'hello' });
-    await expect(client.responses.create({ model: 'parley', conversation: conversation.id, previous_response_id: first.id, input: 'both' })).rejects.toMatchObject({ status: 400, param: 'conversation' });
-    await expect(client.responses.create({ model: 'parley', conversation: conversation.id, store: false, input: 'unkept' })).rejects.toMatchObject({ status: 400, param: 'store' });
+    await expect(
+      client.responses.create({ model: 'parley', conversation: conversation.id, previous_response_id: first.id, input: 'both' }),
+    ).rejects.toMatchObject({ status: 400, param: 'conversation' });
+    await expect(
+      client.responses.create({ model: 'parley', conversation: conversation.id, store: false, input: 'unkept' }),
+    ).rejects.toMatchObject({ status: 400, param: 'store' });
   });
 
   it("keeps another tenant's conversations out of reach", async () => {
@@ -189,9 +259,13 @@ describe('the Conversations API with the official client', () => {
     const mine = await client.conversations.create({ items: [{ type: 'message', role: 'user', content: 'my pin is 1234' }] });
     await expect(other.conversations.retrieve(mine.id)).rejects.toMatchObject({ status: 404 });
     await expect(other.conversations.items.list(mine.id)).rejects.toMatchObject({ status: 404 });
-    await expect(other.conversations.items.create(mine.id, { items: [{ type: 'message', role: 'user', content: 'injected' }] })).rejects.toMatchObject({ status: 404 });
+    await expect(
+      other.conversations.items.create(mine.id, { items: [{ type: 'message', role: 'user', content: 'injected' }] }),
+    ).rejects.toMatchObject({ status: 404 });
     await expect(other.conversations.delete(mine.id)).rejects.toMatchObject({ status: 404 });
-    await expect(other.responses.create({ model: 'parley', conversation: mine.id, input: 'what is the pin?' })).rejects.toMatchObject({ status: 404 });
+    await expect(other.responses.create({ model: 'parley', conversation: mine.id, input: 'what is the pin?' })).rejects.toMatchObject({
+      status: 404,
+    });
     expect((await allItems(mine.id)).map(text)).toEqual(['my pin is 1234']);
   });
 });

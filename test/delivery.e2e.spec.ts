@@ -47,7 +47,14 @@ describe('delivery through the relay, at most once in effect', () => {
     await store.append(
       `session-${sessionId}`,
       'default',
-      [{ eventId: randomUUID(), type: 'UserMessageReceived', data: { turnId, text: 'orphaned question', requestedMode: 'auto' }, metadata: { tenantId: 'default' } }],
+      [
+        {
+          eventId: randomUUID(),
+          type: 'UserMessageReceived',
+          data: { turnId, text: 'orphaned question', requestedMode: 'auto' },
+          metadata: { tenantId: 'default' },
+        },
+      ],
       'exists',
     );
     const events = await waitFor(

@@ -26,14 +26,26 @@ function appOf(command: string[]): string {
 
 describe('docker-compose.yml', () => {
   it('runs postgres, nats with JetStream on a volume, a one-shot migration, a demo LLM and the five services', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['demo-llm', 'ingress', 'migrate', 'nats', 'postgres', 'relay', 'responder', 'router', 'session-projector']);
+    expect(Object.keys(compose.services).sort()).toEqual([
+      'demo-llm',
+      'ingress',
+      'migrate',
+      'nats',
+      'postgres',
+      'relay',
+      'responder',
+      'router',
+      'session-projector',
+    ]);
     expect(compose.services.nats.command).toEqual(expect.arrayContaining(['-js', '-sd']));
     expect(compose.services.nats.volumes[0]).toMatch(/^nats-data:/);
     expect(compose.volumes).toHaveProperty('nats-data');
     // the schema, then the Demo Bank from files the image holds
     const [shell, flag, script] = compose.services.migrate.command as string[];
     expect([shell, flag]).toEqual(['sh', '-c']);
-    expect(script).toContain('node dist/apps/cli/src/main.js migrate --create-db && node dist/apps/cli/src/main.js kb import data/demo-bank/questions.csv');
+    expect(script).toContain(
+      'node dist/apps/cli/src/main.js migrate --create-db && node dist/apps/cli/src/main.js kb import data/demo-bank/questions.csv',
+    );
     expect(script).toContain('--if-empty');
     expect(dockerfile).toContain('COPY data/demo-bank ./data/demo-bank');
   });
@@ -58,7 +70,8 @@ describe('docker-compose.yml', () => {
     // Postgres is asked over TCP: its first-start init server listens on the socket only
     expect(compose.services.postgres.healthcheck.test[1]).toContain('-h 127.0.0.1');
     // every Parley process waits for Postgres and NATS rather than failing at once
-    for (const service of [...PARLEY, 'migrate']) expect(Number(compose.services[service].environment.PARLEY_CONNECT_WAIT_SECONDS)).toBeGreaterThan(0);
+    for (const service of [...PARLEY, 'migrate'])
+      expect(Number(compose.services[service].environment.PARLEY_CONNECT_WAIT_SECONDS)).toBeGreaterThan(0);
   });
 
   it.each(PARLEY)('%s runs its own built entrypoint, which exists as source', (service) => {
@@ -86,7 +99,8 @@ describe('docker-compose.yml', () => {
       expect(compose.services[service].depends_on.migrate.condition).toBe('service_completed_successfully');
       const test = compose.services[service].healthcheck.test.join(' ').replace(/\\"/g, '"');
       // ingress's readiness, or the worker's own on its metrics port (its database, its consumer's progress)
-      const port = service === 'ingress' ? compose.services.ingress.environment.PORT : compose.services[service].environment.PARLEY_METRICS_PORT;
+      const port =
+        service === 'ingress' ? compose.services.ingress.environment.PORT : compose.services[service].environment.PARLEY_METRICS_PORT;
       expect(test).toContain(`fetch('http://127.0.0.1:${port}/readyz')`);
       if (service !== 'ingress') expect(compose.services[service].expose).toEqual([port]);
     }
@@ -120,20 +134,25 @@ describe('docker-compose.yml', () => {
     it('adds two NATS servers routed to the first, forming one JetStream cluster', () => {
       for (const name of ['nats', 'nats-2', 'nats-3']) {
         const args = cluster.services[name].command as string[];
-        expect(args).toEqual(expect.arrayContaining(['-js', '--cluster_name', 'parley', '--routes', 'nats://nats:6222,nats://nats-2:6222,nats://nats-3:6222']));
+        expect(args).toEqual(
+          expect.arrayContaining(['-js', '--cluster_name', 'parley', '--routes', 'nats://nats:6222,nats://nats-2:6222,nats://nats-3:6222']),
+        );
         expect(args[args.indexOf('-n') + 1]).toBe(name === 'nats' ? 'nats-1' : name);
       }
     });
 
-    it.each(PARLEY)('runs two replicas of %s, on every NATS server, with streams at three copies, setting only what the code reads', (service) => {
-      const replica = cluster.services[`${service}-2`];
-      expect(replica.command).toEqual(compose.services[service].command);
-      for (const env of [cluster.services[service].environment, replica.environment]) {
-        expect(env.NATS_URL).toBe('nats://nats:4222,nats://nats-2:4222,nats://nats-3:4222');
-        if (service !== 'ingress') expect(env.PARLEY_STREAM_REPLICAS).toBe('3');
-        const readable = new Set(settingsFor(service as ServiceName));
-        expect(Object.keys(env).filter((name) => !readable.has(name as keyof typeof SETTINGS))).toEqual([]);
-      }
-    });
+    it.each(PARLEY)(
+      'runs two replicas of %s, on every NATS server, with streams at three copies, setting only what the code reads',
+      (service) => {
+        const replica = cluster.services[`${service}-2`];
+        expect(replica.command).toEqual(compose.services[service].command);
+        for (const env of [cluster.services[service].environment, replica.environment]) {
+          expect(env.NATS_URL).toBe('nats://nats:4222,nats://nats-2:4222,nats://nats-3:4222');
+          if (service !== 'ingress') expect(env.PARLEY_STREAM_REPLICAS).toBe('3');
+          const readable = new Set(settingsFor(service as ServiceName));
+          expect(Object.keys(env).filter((name) => !readable.has(name as keyof typeof SETTINGS))).toEqual([]);
+        }
+      },
+    );
   });
 });

@@ -11,7 +11,17 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { createTestDatabase, deleteTestStreams, freePort, repoRoot, runCli, ScriptedLlmServer, TEST_NATS_URL, testNatsPrefix, waitFor } from '@parley/testing';
+import {
+  createTestDatabase,
+  deleteTestStreams,
+  freePort,
+  repoRoot,
+  runCli,
+  ScriptedLlmServer,
+  TEST_NATS_URL,
+  testNatsPrefix,
+  waitFor,
+} from '@parley/testing';
 
 jest.setTimeout(240_000);
 
@@ -32,7 +42,8 @@ describe('npm start with nothing but Node.js (embedded mode)', () => {
   let extra: Record<string, string> = {};
   const env = () => {
     const base: Record<string, string> = {};
-    for (const [name, value] of Object.entries(process.env)) if (value !== undefined && name !== 'DATABASE_URL' && name !== 'NATS_URL') base[name] = value;
+    for (const [name, value] of Object.entries(process.env))
+      if (value !== undefined && name !== 'DATABASE_URL' && name !== 'NATS_URL') base[name] = value;
     return {
       ...base,
       PARLEY_EMBEDDED: 'always',
@@ -54,12 +65,21 @@ describe('npm start with nothing but Node.js (embedded mode)', () => {
   async function npmStart(more: Record<string, string> = {}): Promise<void> {
     extra = more;
     const output: string[] = [];
-    const child = spawn(process.execPath, [join(repoRoot(), 'tools', 'start.mjs')], { cwd: repoRoot(), env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(repoRoot(), 'tools', 'start.mjs')], {
+      cwd: repoRoot(),
+      env: env(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    for (const stream of [child.stdout!, child.stderr!]) stream.on('data', (chunk: Buffer) => output.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
+    for (const stream of [child.stdout!, child.stderr!])
+      stream.on('data', (chunk: Buffer) => output.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
     start = { child, output, exited };
     let gone = false;
-    const ready = waitFor(() => gone || output.some((line) => line.includes('] ready on http://')), { what: 'npm start to be ready', timeoutMs: 180_000, intervalMs: 200 });
+    const ready = waitFor(() => gone || output.some((line) => line.includes('] ready on http://')), {
+      what: 'npm start to be ready',
+      timeoutMs: 180_000,
+      intervalMs: 200,
+    });
     await Promise.race([ready, exited.then(() => (gone = true))]);
     if (gone) throw new Error(`npm start exited:\n${output.slice(-30).join('\n')}`);
   }
@@ -102,7 +122,9 @@ describe('npm start with nothing but Node.js (embedded mode)', () => {
   it('announces what it embedded and how to use real servers', () => {
     const said = start!.output.join('\n');
     expect(said).toContain('EMBEDDED MODE: nothing to install but Node.js.');
-    expect(said).toMatch(/PostgreSQL: embedded, created \(data in .*postgres; postgres:\/\/postgres:[^@]+@127\.0\.0\.1:\d+\/parley\), as PARLEY_EMBEDDED=always/);
+    expect(said).toMatch(
+      /PostgreSQL: embedded, created \(data in .*postgres; postgres:\/\/postgres:[^@]+@127\.0\.0\.1:\d+\/parley\), as PARLEY_EMBEDDED=always/,
+    );
     expect(said).toContain('bus: in-process, with every service in this one process');
     expect(said).toContain('For real servers set DATABASE_URL and/or NATS_URL');
     expect(said).toMatch(/Imported 77 entries/); // the Demo Bank
@@ -118,7 +140,11 @@ describe('npm start with nothing but Node.js (embedded mode)', () => {
       expect(res.status).toBe(200);
       replies.push(res.body.reply.text);
     }
-    expect(replies).toEqual(['You said: Hello, my name is Ana (1 messages)', 'You said: I want to book a table (3 messages)', 'You said: For two people please (5 messages)']);
+    expect(replies).toEqual([
+      'You said: Hello, my name is Ana (1 messages)',
+      'You said: I want to book a table (3 messages)',
+      'You said: For two people please (5 messages)',
+    ]);
   });
 
   it('answers a known question from the Demo Bank knowledge base, without the LLM', async () => {
@@ -130,8 +156,18 @@ describe('npm start with nothing but Node.js (embedded mode)', () => {
   });
 
   it('answers a retried request (same Idempotency-Key) with the original turn', async () => {
-    const first = await request('POST', `/v1/sessions/${sessionId}/turns`, { text: 'Is there parking?' }, { 'idempotency-key': 'embedded-1' });
-    const retry = await request('POST', `/v1/sessions/${sessionId}/turns`, { text: 'Is there parking?' }, { 'idempotency-key': 'embedded-1' });
+    const first = await request(
+      'POST',
+      `/v1/sessions/${sessionId}/turns`,
+      { text: 'Is there parking?' },
+      { 'idempotency-key': 'embedded-1' },
+    );
+    const retry = await request(
+      'POST',
+      `/v1/sessions/${sessionId}/turns`,
+      { text: 'Is there parking?' },
+      { 'idempotency-key': 'embedded-1' },
+    );
     expect(retry.body).toEqual(first.body);
     const events = (await request('GET', `/v1/sessions/${sessionId}/events`)).body.events as { type: string; data: { text?: string } }[];
     expect(events.filter((e) => e.type === 'UserMessageReceived' && e.data.text === 'Is there parking?')).toHaveLength(1);
@@ -156,7 +192,13 @@ describe('npm start with nothing but Node.js (embedded mode)', () => {
     expect(replay.code).toBe(0);
     const replayed = JSON.parse(replay.stdout);
     const turns = replayed.turns as { text: string; reply: { text: string } | null; context: { matchesRecorded: boolean | null } | null }[];
-    expect(turns.map((t) => t.text)).toEqual(['Hello, my name is Ana', 'I want to book a table', 'For two people please', 'Is there parking?', 'Stream this please']);
+    expect(turns.map((t) => t.text)).toEqual([
+      'Hello, my name is Ana',
+      'I want to book a table',
+      'For two people please',
+      'Is there parking?',
+      'Stream this please',
+    ]);
     expect(turns.every((t) => t.reply !== null)).toBe(true);
     // what the LLM was given, rebuilt from the log, is what it was given
     expect(turns.map((t) => t.context?.matchesRecorded)).toEqual([true, true, true, true, true]);
@@ -165,8 +207,15 @@ describe('npm start with nothing but Node.js (embedded mode)', () => {
   it('keeps a turn that was in flight when the process died, and answers it after a restart', async () => {
     held = new Promise<void>((resolve) => (release = resolve));
     const { sessionId: crashed } = (await request('POST', '/v1/sessions', { userId: 'bo' })).body;
-    const inFlight = request('POST', `/v1/sessions/${crashed}/turns`, { text: 'Think about this [held]', mode: 'stateful' }, { 'idempotency-key': 'crash-1' }).catch((error: Error) => error);
-    await waitFor(() => llm.requests.some((r) => String(r.messages.at(-1)?.content).includes('Think about this [held]')), { what: 'the model to be asked' });
+    const inFlight = request(
+      'POST',
+      `/v1/sessions/${crashed}/turns`,
+      { text: 'Think about this [held]', mode: 'stateful' },
+      { 'idempotency-key': 'crash-1' },
+    ).catch((error: Error) => error);
+    await waitFor(() => llm.requests.some((r) => String(r.messages.at(-1)?.content).includes('Think about this [held]')), {
+      what: 'the model to be asked',
+    });
     // a crash: the process of every service dies at once, and the in-process bus with it
     const services = start!.output.length;
     const pid = Number(/pid (\d+)\)/.exec(start!.output.join('\n'))?.[1]);
@@ -181,10 +230,18 @@ describe('npm start with nothing but Node.js (embedded mode)', () => {
     await npmStart(); // warm: the data is where it was
     expect(start!.output.join('\n')).toMatch(/PostgreSQL: embedded, started/);
     // the client retries with the same key and gets the turn, answered once
-    const retried = await waitFor(async () => {
-      const res = await request('POST', `/v1/sessions/${crashed}/turns`, { text: 'Think about this [held]', mode: 'stateful' }, { 'idempotency-key': 'crash-1' });
-      return res.status === 200 ? res : undefined;
-    }, { what: 'the retried turn', timeoutMs: 60_000 });
+    const retried = await waitFor(
+      async () => {
+        const res = await request(
+          'POST',
+          `/v1/sessions/${crashed}/turns`,
+          { text: 'Think about this [held]', mode: 'stateful' },
+          { 'idempotency-key': 'crash-1' },
+        );
+        return res.status === 200 ? res : undefined;
+      },
+      { what: 'the retried turn', timeoutMs: 60_000 },
+    );
     expect(retried.body.reply.text).toBe('You said: Think about this [held] (1 messages)');
     const events = (await request('GET', `/v1/sessions/${crashed}/events`)).body.events as { type: string }[];
     expect(events.filter((e) => e.type === 'UserMessageReceived')).toHaveLength(1);

@@ -38,7 +38,9 @@ describe('erasing a user', () => {
 
   /** Tables (and row counts) in which the phrase appears anywhere, as text. */
   async function postgresHits(): Promise<Record<string, number>> {
-    const tables = (await pg.query(`select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`)).rows;
+    const tables = (
+      await pg.query(`select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`)
+    ).rows;
     const hits: Record<string, number> = {};
     for (const { table_name } of tables) {
       const { rows } = await pg.query(`select count(*)::int as n from "${table_name}" t where t::text like $1`, [`%${PHRASE}%`]);
@@ -63,12 +65,15 @@ describe('erasing a user', () => {
   }
 
   const caughtUp = () =>
-    waitFor(async () => {
-      const lagging = await pg.query(`
+    waitFor(
+      async () => {
+        const lagging = await pg.query(`
         select s.stream_id from streams s left join session_projections p using (stream_id)
         where s.stream_id like 'session-%' and s.erased_at is null and (p.version is null or p.version < s.version)`);
-      return lagging.rowCount === 0;
-    }, { what: 'the projector to catch up' });
+        return lagging.rowCount === 0;
+      },
+      { what: 'the projector to catch up' },
+    );
 
   it('leaves no plaintext of the user in Postgres or JetStream, and lets nothing bring it back', async () => {
     const { sessionId } = (await call('POST', '/v1/sessions', { userId: 'ada', metadata: { note: `likes ${PHRASE}` } })).body;
@@ -97,7 +102,10 @@ describe('erasing a user', () => {
     expect([reborn.status, reborn.body.error.code]).toEqual([410, 'USER.ERASED']);
 
     // a late redelivery of one of the user's turns: the responder cannot write anything back
-    const { rows } = await pg.query(`select data, metadata, event_id, version, recorded_at from events where stream_id = $1 and type = 'TurnRouted' order by version limit 1`, [`session-${sessionId}`]);
+    const { rows } = await pg.query(
+      `select data, metadata, event_id, version, recorded_at from events where stream_id = $1 and type = 'TurnRouted' order by version limit 1`,
+      [`session-${sessionId}`],
+    );
     const routed = {
       eventId: rows[0].event_id,
       type: 'TurnRouted' as const,
@@ -114,10 +122,13 @@ describe('erasing a user', () => {
     // wait until the responder's consumer has handled (acked) it
     const jsm = await jetstreamManager(nc);
     const durable = 'responder';
-    await waitFor(async () => {
-      const info = await jsm.consumers.info(eventsStreamName(t.prefix), durable);
-      return info.num_pending === 0 && info.num_ack_pending === 0 && info.delivered.stream_seq > 0;
-    }, { what: 'the redelivered turn to be handled' });
+    await waitFor(
+      async () => {
+        const info = await jsm.consumers.info(eventsStreamName(t.prefix), durable);
+        return info.num_pending === 0 && info.num_ack_pending === 0 && info.delivered.stream_seq > 0;
+      },
+      { what: 'the redelivered turn to be handled' },
+    );
     const afterCount = (await pg.query(`select count(*)::int as n from events where stream_id = $1`, [`session-${sessionId}`])).rows[0].n;
     expect(afterCount).toBe(7);
     expect((await pg.query('select count(*)::int as n from events')).rows[0].n).toBe(before);
@@ -132,7 +143,9 @@ describe('erasing a user', () => {
     // a rebuild does not resurrect the read model
     expect((await runCli(['rebuild'], { DATABASE_URL: t.db.url })).code).toBe(0);
     expect(await postgresHits()).toEqual({});
-    expect((await pg.query(`select count(*)::int as n from session_projections where stream_id = $1`, [`session-${sessionId}`])).rows[0].n).toBe(0);
+    expect(
+      (await pg.query(`select count(*)::int as n from session_projections where stream_id = $1`, [`session-${sessionId}`])).rows[0].n,
+    ).toBe(0);
 
     // the other user is untouched; erasing again is harmless
     expect((await call('GET', `/v1/sessions/${other}`)).body.messages[0].text).toBe('hello from grace');

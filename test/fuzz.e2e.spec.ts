@@ -38,13 +38,29 @@ const loneSurrogate = fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String
 /** Text of every kind: any code point, lone surrogates, NUL, controls, long runs. */
 const nastyText = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 40 }),
-  fc.string({ unit: fc.oneof(fc.constantFrom('\u0000', '\u0001', '"', '\\', '\n', '中', '😀', '\u202e'), loneSurrogate, fc.string({ unit: 'binary', minLength: 1, maxLength: 1 })), maxLength: 60 }),
+  fc.string({
+    unit: fc.oneof(
+      fc.constantFrom('\u0000', '\u0001', '"', '\\', '\n', '中', '😀', '\u202e'),
+      loneSurrogate,
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+    ),
+    maxLength: 60,
+  }),
   fc.integer({ min: 1_000, max: 40_000 }).map((n) => 'x'.repeat(n)),
   fc.constantFrom('', ' ', '../../etc/passwd', "'; drop table events; --", '%00', '{{7*7}}'),
 );
 /** JSON values, sometimes holding nasty text anywhere. */
 const nastyJson: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-  value: fc.oneof({ depthSize: 'small' }, nastyText, fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(tie('value'), { maxLength: 4 }), fc.dictionary(nastyText, tie('value'), { maxKeys: 4 })),
+  value: fc.oneof(
+    { depthSize: 'small' },
+    nastyText,
+    fc.integer(),
+    fc.double(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.array(tie('value'), { maxLength: 4 }),
+    fc.dictionary(nastyText, tie('value'), { maxKeys: 4 }),
+  ),
 })).value;
 
 /** A path segment: a real id, or anything percent-encoded byte by byte (NUL, broken UTF-8, slashes). */
@@ -52,7 +68,9 @@ const segment = (real: string) =>
   fc.oneof(
     fc.constant(real),
     fc.uuid(),
-    fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 30 }).map((bytes) => bytes.map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')),
+    fc
+      .array(fc.integer({ min: 0, max: 255 }), { minLength: 1, maxLength: 30 })
+      .map((bytes) => bytes.map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')),
     fc.string({ unit: 'grapheme-ascii', minLength: 1, maxLength: 600 }).map(encodeURIComponent),
   );
 
@@ -60,7 +78,9 @@ const segment = (real: string) =>
 function bodyFor(example: unknown): fc.Arbitrary<string | undefined> {
   const mutated =
     example && typeof example === 'object'
-      ? fc.tuple(fc.constantFrom(...Object.keys(example)), fc.option(nastyJson, { nil: undefined })).map(([key, value]) => JSON.stringify({ ...(example as object), [key]: value }))
+      ? fc
+          .tuple(fc.constantFrom(...Object.keys(example)), fc.option(nastyJson, { nil: undefined }))
+          .map(([key, value]) => JSON.stringify({ ...(example as object), [key]: value }))
       : fc.constant(JSON.stringify(example));
   return fc.oneof(
     mutated,
@@ -80,7 +100,9 @@ describe('fuzzing every route of the OpenAPI document', () => {
   beforeAll(async () => {
     t = await startTestCluster({ label: 'fuzz', env: { PARLEY_RATE_LIMIT_PER_MINUTE: '1000000' } });
     const document = (await (await fetch(`${t.baseUrl}/docs/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
-    routes = Object.entries(document.paths).flatMap(([path, methods]) => Object.keys(methods).map((method) => ({ method: method as Method, path })));
+    routes = Object.entries(document.paths).flatMap(([path, methods]) =>
+      Object.keys(methods).map((method) => ({ method: method as Method, path })),
+    );
     const { sessionId } = (await t.post('/v1/sessions', { userId: 'owner' })).body;
     const turn = (await t.post(`/v1/sessions/${sessionId}/turns`, { text: 'a first turn' })).body;
     await t.call('PUT', '/v1/users/owner/memory', { facts: { seat: 'aisle' } });
@@ -108,7 +130,9 @@ describe('fuzzing every route of the OpenAPI document', () => {
     const text = await res.text();
     if (res.status >= 500) return `${where}: ${text.slice(0, 300)}`;
     if (res.headers.get('content-type')?.includes('text/event-stream')) {
-      return /event: (done|error)\n/.test(text) || /data: \[DONE\]/.test(text) || /response\.(completed|failed)/.test(text) ? null : `${where}: a stream that did not end`;
+      return /event: (done|error)\n/.test(text) || /data: \[DONE\]/.test(text) || /response\.(completed|failed)/.test(text)
+        ? null
+        : `${where}: a stream that did not end`;
     }
     if (res.status < 400) return null;
     let parsed: { error?: { code?: unknown; message?: unknown; type?: unknown } };
@@ -117,7 +141,11 @@ describe('fuzzing every route of the OpenAPI document', () => {
     } catch {
       return `${where}: an error that is not JSON: ${text.slice(0, 200)}`;
     }
-    const typed = OPENAI.test(path) ? typeof parsed.error?.type === 'string' && typeof parsed.error.message === 'string' : typeof parsed.error?.code === 'string' && /^[A-Z_]+(\.[A-Z_]+)*$/.test(parsed.error.code) && typeof parsed.error.message === 'string';
+    const typed = OPENAI.test(path)
+      ? typeof parsed.error?.type === 'string' && typeof parsed.error.message === 'string'
+      : typeof parsed.error?.code === 'string' &&
+        /^[A-Z_]+(\.[A-Z_]+)*$/.test(parsed.error.code) &&
+        typeof parsed.error.message === 'string';
     return typed ? null : `${where}: an untyped error ${text.slice(0, 200)}`;
   }
 
@@ -125,11 +153,21 @@ describe('fuzzing every route of the OpenAPI document', () => {
     const failures: string[] = [];
     for (const route of routes) {
       const example = EXAMPLES[`${route.method} ${route.path}`];
-      const real: Record<string, string> = { sessionId: ids.sessionId, turnId: ids.turnId, userId: ids.userId, name: ids.name, responseId: ids.responseId };
+      const real: Record<string, string> = {
+        sessionId: ids.sessionId,
+        turnId: ids.turnId,
+        userId: ids.userId,
+        name: ids.name,
+        responseId: ids.responseId,
+      };
       const params = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
       const request = fc.record({
         segments: fc.tuple(...params.map((p) => segment(real[p] ?? 'x'))),
-        query: fc.dictionary(fc.constantFrom('after', 'limit', 'stream', 'x', 'after[]'), fc.oneof(fc.integer({ min: -5, max: 3_000_000_000 }).map(String), nastyText.map(encodeURIComponentSafe)), { maxKeys: 3 }),
+        query: fc.dictionary(
+          fc.constantFrom('after', 'limit', 'stream', 'x', 'after[]'),
+          fc.oneof(fc.integer({ min: -5, max: 3_000_000_000 }).map(String), nastyText.map(encodeURIComponentSafe)),
+          { maxKeys: 3 },
+        ),
         body: example === undefined ? fc.option(fc.string({ maxLength: 20 }), { nil: undefined }) : bodyFor(example),
         contentType: fc.constantFrom('application/json', 'application/json', 'text/plain', 'application/x-www-form-urlencoded', ''),
         accept: fc.constantFrom('application/json', 'text/event-stream', '*/*', ''),
@@ -139,7 +177,9 @@ describe('fuzzing every route of the OpenAPI document', () => {
         fc.asyncProperty(request, async ({ segments, query, body, contentType, accept, idempotencyKey }) => {
           let path = route.path;
           params.forEach((p, i) => (path = path.replace(`{${p}}`, segments[i])));
-          const qs = Object.entries(query).map(([k, v]) => `${k}=${v}`).join('&');
+          const qs = Object.entries(query)
+            .map(([k, v]) => `${k}=${v}`)
+            .join('&');
           const headers: Record<string, string> = {};
           if (contentType) headers['content-type'] = contentType;
           if (accept) headers.accept = accept;
@@ -163,7 +203,7 @@ describe('fuzzing every route of the OpenAPI document', () => {
     }
   });
 
-  it('keeps tenants apart on every route: another tenant\'s ids are 404, and nothing of theirs changes', async () => {
+  it("keeps tenants apart on every route: another tenant's ids are 404, and nothing of theirs changes", async () => {
     const env = { DATABASE_URL: t.db.url };
     expect((await runCli(['tenants', 'set', '--tenant', 'intruder', '--routing-policy', 'hybrid'], env)).code).toBe(0);
     const key = JSON.parse((await runCli(['keys', 'create', '--tenant', 'intruder', '--json'], env)).stdout).key as string;
@@ -208,7 +248,8 @@ describe('fuzzing every route of the OpenAPI document', () => {
         body: route.method === 'get' ? undefined : JSON.stringify(EXAMPLES[`${route.method} ${route.path}`] ?? {}),
       });
       const text = await res.text();
-      if (text.includes('window') || text.includes('a first turn')) leaks.push(`${route.method.toUpperCase()} ${path}: the owner's data in ${text.slice(0, 120)}`);
+      if (text.includes('window') || text.includes('a first turn'))
+        leaks.push(`${route.method.toUpperCase()} ${path}: the owner's data in ${text.slice(0, 120)}`);
     }
     expect((await t.call('DELETE', '/v1/users/owner-2', undefined, { authorization: `Bearer ${key}` })).status).toBe(200); // the intruder's own owner-2
     expect(leaks).toEqual([]);

@@ -80,8 +80,14 @@ describe('health through a Postgres outage', () => {
   it('is ready again once Postgres is back, and answers turns; no service exited', async () => {
     // ingress says `ready` only when every worker answers it over NATS: none exited
     proxy.restore();
-    await waitFor(async () => (await probe(`${t.baseUrl}/readyz`)).body.status === 'ready', { what: 'ingress ready again', timeoutMs: 30_000 });
-    await waitFor(async () => (await probe(`${workerBase('router')}/readyz`)).status === 200, { what: 'the router ready again', timeoutMs: 15_000 });
+    await waitFor(async () => (await probe(`${t.baseUrl}/readyz`)).body.status === 'ready', {
+      what: 'ingress ready again',
+      timeoutMs: 30_000,
+    });
+    await waitFor(async () => (await probe(`${workerBase('router')}/readyz`)).status === 200, {
+      what: 'the router ready again',
+      timeoutMs: 15_000,
+    });
     const turn = await t.post(`/v1/sessions/${sessionId}/turns`, { text: 'after the outage', mode: 'stateful' });
     expect(turn.status).toBe(200);
   });
@@ -89,17 +95,30 @@ describe('health through a Postgres outage', () => {
   it("says the router is training a tenant's first knowledge base, imported while it runs, until it is ready", async () => {
     // no knowledge base at the start: the router is ready at once; then one is imported beside it
     const demo = join(repoRoot(), 'data/demo-bank');
-    expect((await runCli(['kb', 'import', join(demo, 'questions.csv'), '--answers', join(demo, 'answers.json')], { DATABASE_URL: env.DATABASE_URL })).code).toBe(0);
+    expect(
+      (
+        await runCli(['kb', 'import', join(demo, 'questions.csv'), '--answers', join(demo, 'answers.json')], {
+          DATABASE_URL: env.DATABASE_URL,
+        })
+      ).code,
+    ).toBe(0);
     // the router notices it by itself (no turn asks), trains, and says so meanwhile
     const training = await waitFor(
       async () => {
         const res = await probe(`${t.baseUrl}/readyz`);
-        return (res.body.failing as string[] | undefined)?.find((line) => line.startsWith('router: training the first knowledge base of tenant default')) ?? false;
+        return (
+          (res.body.failing as string[] | undefined)?.find((line) =>
+            line.startsWith('router: training the first knowledge base of tenant default'),
+          ) ?? false
+        );
       },
       { what: 'ingress to say the router trains', timeoutMs: 20_000, intervalMs: 250 },
     );
     expect(training).toContain('its turns wait until it is ready');
-    await waitFor(async () => (await probe(`${t.baseUrl}/readyz`)).body.status === 'ready', { what: 'ready once trained', timeoutMs: 120_000 });
+    await waitFor(async () => (await probe(`${t.baseUrl}/readyz`)).body.status === 'ready', {
+      what: 'ready once trained',
+      timeoutMs: 120_000,
+    });
     // the router answers from it (ingress, which answers sessionless FAQ turns itself, trains its own copy in the background)
     const session = (await t.post('/v1/sessions', {})).body.sessionId;
     const answer = await t.post(`/v1/sessions/${session}/turns`, { text: 'How do I activate my card?' });

@@ -29,7 +29,11 @@ describe('hostile input', () => {
 
   const eventCount = async () => Number((await database.pool.query<{ n: string }>('select count(*) as n from events')).rows[0].n);
   const raw = (method: string, path: string, body: string, headers: Record<string, string> = {}) =>
-    fetch(`${t.baseUrl}${path}`, { method, headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json', ...headers }, body }).then(async (res) => ({
+    fetch(`${t.baseUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json', ...headers },
+      body,
+    }).then(async (res) => ({
       status: res.status,
       headers: res.headers,
       body: (await res.json()) as any,
@@ -43,7 +47,11 @@ describe('hostile input', () => {
     const huge = await t.post('/v1/sessions', { metadata: { notes: 'n'.repeat(900_000) } });
     expect([huge.status, huge.body.error.code]).toEqual([413, 'REQUEST.TOO_LARGE']);
     // a conversation of 900 KB: its event, sealed, would not fit NATS's max_payload, so the body is refused at the door
-    const chat = await t.post('/v1/chat/completions', { messages: [{ role: 'user', content: 'w'.repeat(900_000) }] }, { 'x-parley-session': 'huge-call' });
+    const chat = await t.post(
+      '/v1/chat/completions',
+      { messages: [{ role: 'user', content: 'w'.repeat(900_000) }] },
+      { 'x-parley-session': 'huge-call' },
+    );
     expect(chat.status).toBe(413);
     expect(chat.body.error.code).toBe('request_too_large');
     const session = (await t.post('/v1/sessions', { userId: 'big-talker' })).body.sessionId;
@@ -62,7 +70,9 @@ describe('hostile input', () => {
       await raw('POST', `/v1/sessions/${sessionId}/turns`, JSON.stringify({ text: 'hello\u0000there' })),
       await raw('POST', `/v1/sessions/${sessionId}/turns`, '{"text":"lone \\ud800 surrogate"}'),
       await raw('POST', '/v1/turns', '{"text":"lone \\udc00 low"}'),
-      await raw('POST', '/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'a\u0000b' }] }), { 'x-parley-session': 'nul-call' }),
+      await raw('POST', '/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'a\u0000b' }] }), {
+        'x-parley-session': 'nul-call',
+      }),
       await raw('POST', '/v1/chat/completions', JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], user: 'u\u0000' })),
       await raw('POST', '/v1/responses', JSON.stringify({ input: 'hi', user: 'x\u0000y' })),
       await raw('POST', '/v1/sessions', '{"metadata":{"k":"\\ud83d"}}'),
@@ -78,16 +88,23 @@ describe('hostile input', () => {
     // and nothing was dead-lettered (what was refused never reached a service): once every
     // service's consumer has nothing waiting and nothing out, whatever was published was handled
     const bus = new JetStreamBus(nc, t.prefix);
-    await waitFor(async () => {
-      const states = await Promise.all(['router', 'responder', 'session-projector'].map((durable) => bus.consumerState(durable)));
-      return states.every((state) => state && state.pending === 0 && state.ackPending === 0);
-    }, { what: 'the services to have handled everything published' });
+    await waitFor(
+      async () => {
+        const states = await Promise.all(['router', 'responder', 'session-projector'].map((durable) => bus.consumerState(durable)));
+        return states.every((state) => state && state.pending === 0 && state.ackPending === 0);
+      },
+      { what: 'the services to have handled everything published' },
+    );
     expect(await bus.listDeadLetters()).toEqual([]);
   });
 
   it('answers paging past a Postgres integer with 400, not 500', async () => {
     const { sessionId } = (await t.post('/v1/sessions', {})).body;
-    for (const path of [`/v1/sessions/${sessionId}/events?after=2147483648`, `/v1/sessions/${sessionId}/messages?after=99999999999999999999`, `/v1/sessions/${sessionId}/events?limit=-1`]) {
+    for (const path of [
+      `/v1/sessions/${sessionId}/events?after=2147483648`,
+      `/v1/sessions/${sessionId}/messages?after=99999999999999999999`,
+      `/v1/sessions/${sessionId}/events?limit=-1`,
+    ]) {
       const res = await t.get(path);
       expect([path, res.status, res.body.error.code]).toEqual([path, 400, 'REQUEST.INVALID']);
     }
@@ -111,7 +128,9 @@ describe('hostile input', () => {
     await t.post(`/v1/sessions/${sessionId}/turns`, { text: 'my account number is 12345678' });
     const read = async (base: string) => {
       const res = await fetch(`${base}/v1/sessions/${sessionId}/events`, { headers: { authorization: `Bearer ${t.apiKey}` } });
-      return ((await res.json()) as { events: { type: string; data: { text?: string } }[] }).events.find((e) => e.type === 'UserMessageReceived')?.data.text;
+      return ((await res.json()) as { events: { type: string; data: { text?: string } }[] }).events.find(
+        (e) => e.type === 'UserMessageReceived',
+      )?.data.text;
     };
     // both processes read it (and cache the session's key)
     expect(await read(t.baseUrl)).toBe('my account number is 12345678');

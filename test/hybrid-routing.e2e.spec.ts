@@ -42,7 +42,11 @@ describe('hybrid routing with a knowledge base', () => {
     try {
       const events = await new EventStore(database.db).readStream(`turn-${res.body.turnId}`);
       expect(events.map((e) => e.type)).toEqual(['UserMessageReceived', 'TurnRouted', 'AssistantReplied']);
-      expect(events[1].data).toMatchObject({ mode: 'stateless', route: 'faq', features: { intent: 'card_arrival', kbVersion: 1, threshold: 0.7 } });
+      expect(events[1].data).toMatchObject({
+        mode: 'stateless',
+        route: 'faq',
+        features: { intent: 'card_arrival', kbVersion: 1, threshold: 0.7 },
+      });
       expect(events[2].data).toMatchObject({ text: answers.card_arrival, model: 'kb:v1', contextMessages: 0 });
     } finally {
       await database.close();
@@ -102,10 +106,13 @@ describe('hybrid routing with a knowledge base', () => {
     try {
       expect((await runCli(['tenants', 'set', '--tenant', 'default', '--routing-policy', 'stateful'], env)).code).toBe(0);
       const { sessionId } = (await post('/v1/sessions', {})).body;
-      await waitFor(async () => (await post(`/v1/sessions/${sessionId}/turns`, { text: question })).body.route?.reason === 'tenant-policy-stateful', {
-        what: 'the stateful policy to apply',
-        timeoutMs: 5_000,
-      });
+      await waitFor(
+        async () => (await post(`/v1/sessions/${sessionId}/turns`, { text: question })).body.route?.reason === 'tenant-policy-stateful',
+        {
+          what: 'the stateful policy to apply',
+          timeoutMs: 5_000,
+        },
+      );
       const forced = await post(`/v1/sessions/${sessionId}/turns`, { text: question, mode: 'stateless' });
       expect(forced.body.route).toMatchObject({ mode: 'stateless', reason: 'client-forced-stateless-faq' });
 
@@ -127,13 +134,18 @@ describe('hybrid routing with a knowledge base', () => {
   it('answers a confident FAQ hit through the OpenAI-compatible API without calling the LLM, streamed or not', async () => {
     const client = new OpenAI({ baseURL: `${t.baseUrl}/v1`, apiKey: t.apiKey, maxRetries: 0 });
     const question = 'My new card still has not arrived, when will it come?';
-    const { data, response } = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: question }] }).withResponse();
+    const { data, response } = await client.chat.completions
+      .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: question }] })
+      .withResponse();
     expect(data.choices[0]).toMatchObject({ message: { content: answers.card_arrival }, finish_reason: 'stop' });
     expect(data.usage).toMatchObject({ prompt_tokens: 0, completion_tokens: 0 });
     expect(response.headers.get('x-parley-route')).toBe('stateless; reason=no-session-faq');
 
     const headers = { 'X-Parley-Session': 'bank-chat-7' };
-    const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: question }], stream: true }, { headers });
+    const stream = await client.chat.completions.create(
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: question }], stream: true },
+      { headers },
+    );
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
     expect(text).toBe(answers.card_arrival);
@@ -152,7 +164,11 @@ describe('hybrid routing with a knowledge base', () => {
     };
     try {
       // ingress trains its matcher in the background at startup; until then the router answers
-      await waitFor(async () => (await turn('How do I activate my card?')).events[0].metadata.routed === true, { timeoutMs: 60_000, intervalMs: 500, what: "ingress's own FAQ answers" });
+      await waitFor(async () => (await turn('How do I activate my card?')).events[0].metadata.routed === true, {
+        timeoutMs: 60_000,
+        intervalMs: 500,
+        what: "ingress's own FAQ answers",
+      });
       await t.cluster.kill('router');
       const { res, events } = await turn('I lost my card, what should I do?');
       expect(res.body.route).toMatchObject({ mode: 'stateless', reason: 'no-session-faq', intent: 'lost_or_stolen_card' });
@@ -162,14 +178,20 @@ describe('hybrid routing with a knowledge base', () => {
       expect(events[0].metadata).toMatchObject({ routed: true });
       expect(events[1].metadata).toMatchObject({ causationId: events[0].eventId, correlationId: res.body.turnId });
       expect(events[2].data).toMatchObject({ model: 'kb:v1', text: answers.lost_or_stolen_card });
-      const tx = await database.pool.query('select count(distinct transaction_id)::int as n from events where stream_id = $1', [`turn-${res.body.turnId}`]);
+      const tx = await database.pool.query('select count(distinct transaction_id)::int as n from events where stream_id = $1', [
+        `turn-${res.body.turnId}`,
+      ]);
       expect(tx.rows[0].n).toBe(1);
       // a retry with the same Idempotency-Key is the same turn, answered from the log
       const keyed = () => t.post('/v1/turns', { text: 'What is the exchange rate?' }, { 'idempotency-key': 'faq-retry-1' });
       const [once, again] = [await keyed(), await keyed()];
       expect(again.status).toBe(200);
       expect(again.body).toEqual(once.body);
-      expect((await store.readStream(`turn-${once.body.turnId}`)).map((e) => e.type)).toEqual(['UserMessageReceived', 'TurnRouted', 'AssistantReplied']);
+      expect((await store.readStream(`turn-${once.body.turnId}`)).map((e) => e.type)).toEqual([
+        'UserMessageReceived',
+        'TurnRouted',
+        'AssistantReplied',
+      ]);
       // a sessionless question for the LLM is routed here too, and goes straight to the responder
       const other = await post('/v1/turns', { text: 'Can you recommend a good Italian restaurant for tomorrow?' });
       expect(other.status).toBe(200);
@@ -198,7 +220,10 @@ describe('hybrid routing with a knowledge base', () => {
     const before = t.cluster.logs.length;
     await t.cluster.kill('router');
     t.cluster.startService('router');
-    await waitFor(() => t.cluster.logs.slice(before).some((l) => l.startsWith('[router]') && l.includes('consuming from')), { what: 'the router to consume', timeoutMs: 30_000 });
+    await waitFor(() => t.cluster.logs.slice(before).some((l) => l.startsWith('[router]') && l.includes('consuming from')), {
+      what: 'the router to consume',
+      timeoutMs: 30_000,
+    });
     const restarted = t.cluster.logs.slice(before).filter((l) => l.startsWith('[router]'));
     expect(restarted.some((l) => /knowledge base v1 loaded, trained before/.test(l))).toBe(true);
     expect(restarted.some((l) => /trained in/.test(l))).toBe(false);
@@ -217,8 +242,16 @@ describe('hybrid routing with a knowledge base', () => {
     const followUp = 'Will you send a new one automatically?';
     const next = await post(`/v1/sessions/${sessionId}/turns`, { text: followUp });
     expect(next.body.route).toMatchObject({ mode: 'stateful', reason: 'follow-up-in-context', intent: 'automatic_top_up' });
-    expect(llmSaw(followUp)[0].messages.map((m) => m.content)).toEqual([expect.any(String), 'My card is about to expire', answers.card_about_to_expire, followUp]);
-    const events = (await t.get(`/v1/sessions/${sessionId}/events`)).body.events as { type: string; data: { features?: Record<string, unknown> } }[];
+    expect(llmSaw(followUp)[0].messages.map((m) => m.content)).toEqual([
+      expect.any(String),
+      'My card is about to expire',
+      answers.card_about_to_expire,
+      followUp,
+    ]);
+    const events = (await t.get(`/v1/sessions/${sessionId}/events`)).body.events as {
+      type: string;
+      data: { features?: Record<string, unknown> };
+    }[];
     expect(events.filter((e) => e.type === 'TurnRouted').at(-1)!.data.features).toMatchObject({ contextIntent: 'card_about_to_expire' });
   });
 });

@@ -26,11 +26,11 @@ describe('Idempotency-Key on turn requests', () => {
   afterAll(() => t?.stop());
 
   const post = (path: string, body: unknown, key?: string) => t.post(path, body, key === undefined ? {} : { 'idempotency-key': key });
-  const events = async (sessionId: string) =>
-    (await t.get(`/v1/sessions/${sessionId}/events`)).body.events as { type: string }[];
+  const events = async (sessionId: string) => (await t.get(`/v1/sessions/${sessionId}/events`)).body.events as { type: string }[];
   const llmCallsWith = (text: string) => t.llm.requests.filter((r) => r.messages.at(-1)?.content === text).length;
   /** Turn requests an ingress holds open, from its own metrics. */
-  const openTurns = async (base: string) => Number(/^parley_open_turns(?:\{[^}]*\})? (\d+)/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1] ?? NaN);
+  const openTurns = async (base: string) =>
+    Number(/^parley_open_turns(?:\{[^}]*\})? (\d+)/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1] ?? NaN);
 
   it('returns the original result for a retry after the turn was answered', async () => {
     const { sessionId } = (await post('/v1/sessions', {})).body;
@@ -56,13 +56,21 @@ describe('Idempotency-Key on turn requests', () => {
     expect(a.status).toBe(200);
     expect(b).toEqual(a);
     expect(llmCallsWith('think hard [held]')).toBe(1);
-    expect((await events(sessionId)).map((e) => e.type)).toEqual(['SessionStarted', 'UserMessageReceived', 'TurnRouted', 'AssistantReplied']);
+    expect((await events(sessionId)).map((e) => e.type)).toEqual([
+      'SessionStarted',
+      'UserMessageReceived',
+      'TurnRouted',
+      'AssistantReplied',
+    ]);
   });
 
   it('joins a retry sent to another ingress instance while the first is still being answered', async () => {
     const port = await freePort();
     t.cluster.startReplica('ingress', { PORT: String(port) });
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok, { what: 'second ingress', timeoutMs: 20_000 });
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.ok, {
+      what: 'second ingress',
+      timeoutMs: 20_000,
+    });
     const { sessionId } = (await post('/v1/sessions', {})).body;
     hold();
     const first = post(`/v1/sessions/${sessionId}/turns`, { text: 'elsewhere [held]' }, 'key-5');

@@ -62,12 +62,24 @@ describeWithBrowser('the inspector page', () => {
       readyTimeoutMs: 150_000,
     });
     sessionId = (await t.post('/v1/sessions', { userId: 'inspected-traveller' })).body.sessionId;
-    expect((await turn('How old do I need to be to open an account?')).route).toMatchObject({ mode: 'stateless', reason: 'faq-confident', intent: 'age_limit' });
+    expect((await turn('How old do I need to be to open an account?')).route).toMatchObject({
+      mode: 'stateless',
+      reason: 'faq-confident',
+      intent: 'age_limit',
+    });
     await turn('I prefer a window seat on my flight to Lisbon', 'stateful');
     await turn('Can you book it for Friday?', 'stateful');
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   });
@@ -94,7 +106,11 @@ describeWithBrowser('the inspector page', () => {
     await row.click();
     await page.getByTestId('assistant-text').nth(2).waitFor();
 
-    expect(await texts('user-text')).toEqual(['How old do I need to be to open an account?', 'I prefer a window seat on my flight to Lisbon', 'Can you book it for Friday?']);
+    expect(await texts('user-text')).toEqual([
+      'How old do I need to be to open an account?',
+      'I prefer a window seat on my flight to Lisbon',
+      'Can you book it for Friday?',
+    ]);
     const replies = await texts('assistant-text');
     expect(replies[0]).toContain('18'); // the knowledge base's answer
     expect(replies.slice(1)).toEqual(['Noted, a window seat it is.', 'answer to: Can you book it for Friday?']);

@@ -20,7 +20,9 @@ describe('memory across sessions', () => {
     expect(said.body.reply.text).toBe('Noted, I will keep that in mind.');
     // the model was offered the tool, called it, and got the result back before answering
     const followUp = lastRequestWith('For flights I prefer an aisle seat, please.');
-    expect(followUp.tools).toEqual([expect.objectContaining({ type: 'function', function: expect.objectContaining({ name: 'remember' }) })]);
+    expect(followUp.tools).toEqual([
+      expect.objectContaining({ type: 'function', function: expect.objectContaining({ name: 'remember' }) }),
+    ]);
 
     expect((await call('GET', '/v1/users/traveller-1/memory')).body.facts).toEqual({
       seat_preference: { value: 'aisle seat', source: 'llm', updatedAt: expect.any(String) },
@@ -29,7 +31,10 @@ describe('memory across sessions', () => {
     const second = (await call('POST', '/v1/sessions', { userId: 'traveller-1' })).body.sessionId;
     await call('POST', `/v1/sessions/${second}/turns`, { text: 'Book me on the 9am flight to Lisbon.' });
     const context = lastRequestWith('Book me on the 9am flight to Lisbon.').messages;
-    expect(context[1]).toEqual({ role: 'system', content: 'What you know about this user from earlier conversations:\n- seat_preference: aisle seat' });
+    expect(context[1]).toEqual({
+      role: 'system',
+      content: 'What you know about this user from earlier conversations:\n- seat_preference: aisle seat',
+    });
     expect(context.at(-1)).toEqual({ role: 'user', content: 'Book me on the 9am flight to Lisbon.' });
     expect(context.some((m) => m.content === 'For flights I prefer an aisle seat, please.')).toBe(false); // memory, not the old transcript
 
@@ -61,7 +66,9 @@ describe('memory across sessions', () => {
     const { Client } = await import('pg');
     const pg = new Client({ connectionString: t.db.url });
     await pg.connect();
-    const plain = await pg.query(`select count(*)::int as n from events e where e::text like '%Portuguese%' or e::text like '%vegetarian%'`);
+    const plain = await pg.query(
+      `select count(*)::int as n from events e where e::text like '%Portuguese%' or e::text like '%vegetarian%'`,
+    );
     await pg.end();
     expect(plain.rows[0].n).toBe(0);
   });

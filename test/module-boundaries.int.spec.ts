@@ -37,12 +37,19 @@ describe('module boundaries', () => {
     ['production code importing the test harness', 'apps/router/src/probe.ts', "import { waitFor } from '@parley/testing';"],
     ['an app importing another app', 'apps/router/src/probe.ts', "import '../../ingress/src/ingress.module';"],
   ])('rejects %s', async (_, file, code) => {
-    expect(await violations(file, `${code}\nexport {};\n`)).toEqual([expect.stringMatching(/^(A project tagged|Imports of apps are forbidden|Projects cannot be imported by a relative|Circular dependency between)/)]);
+    expect(await violations(file, `${code}\nexport {};\n`)).toEqual([
+      expect.stringMatching(
+        /^(A project tagged|Imports of apps are forbidden|Projects cannot be imported by a relative|Circular dependency between)/,
+      ),
+    ]);
   });
 
   it.each([
-    ['an app importing runtime, adapters, domain and contracts', 'apps/router/src/probe.ts',
-      "import '@parley/runtime';\nimport '@parley/event-store';\nimport '@parley/conversation';\nimport '@parley/contracts';"],
+    [
+      'an app importing runtime, adapters, domain and contracts',
+      'apps/router/src/probe.ts',
+      "import '@parley/runtime';\nimport '@parley/event-store';\nimport '@parley/conversation';\nimport '@parley/contracts';",
+    ],
     ['a test importing the test harness', 'libs/event-store/src/probe.int.spec.ts', "import '@parley/testing';"],
   ])('allows %s', async (_, file, code) => {
     expect(await violations(file, `${code}\nexport {};\n`)).toEqual([]);
@@ -57,12 +64,33 @@ describe('module boundaries', () => {
     ['an app importing drizzle', 'apps/cli/src/probe.ts', "import { drizzle } from 'drizzle-orm/node-postgres';"],
     ['an app importing pg', 'apps/relay/src/probe.ts', "import { Client } from 'pg';"],
   ])('rejects %s', async (_, file, code) => {
-    expect(await violations(file, `${code}\nexport const probe = [${code.match(/\{ (\w+) \}|import (\w+)/)!.slice(1).find(Boolean)}];\n`, 'no-restricted-imports')).toEqual([expect.stringMatching(/do no I\/O|SQL lives in libs\/event-store/)]);
+    expect(
+      await violations(
+        file,
+        `${code}\nexport const probe = [${code
+          .match(/\{ (\w+) \}|import (\w+)/)!
+          .slice(1)
+          .find(Boolean)}];\n`,
+        'no-restricted-imports',
+      ),
+    ).toEqual([expect.stringMatching(/do no I\/O|SQL lives in libs\/event-store/)]);
   });
 
   it('allows an adapter its driver, and an app NestJS', async () => {
-    expect(await violations('libs/event-store/src/probe.ts', "import { Pool } from 'pg';\nexport const probe = Pool;\n", 'no-restricted-imports')).toEqual([]);
-    expect(await violations('apps/cli/src/probe.ts', "import { Logger } from '@nestjs/common';\nexport const probe = Logger;\n", 'no-restricted-imports')).toEqual([]);
+    expect(
+      await violations(
+        'libs/event-store/src/probe.ts',
+        "import { Pool } from 'pg';\nexport const probe = Pool;\n",
+        'no-restricted-imports',
+      ),
+    ).toEqual([]);
+    expect(
+      await violations(
+        'apps/cli/src/probe.ts',
+        "import { Logger } from '@nestjs/common';\nexport const probe = Logger;\n",
+        'no-restricted-imports',
+      ),
+    ).toEqual([]);
   });
 
   it.each([
@@ -75,6 +103,26 @@ describe('module boundaries', () => {
   });
 
   it('lets a leading underscore name what is dropped on purpose', async () => {
-    expect(await violations('libs/conversation/src/probe.ts', 'export function probe({ secret: _secret, ...rest }: { secret: string; kept: string }) {\n  return rest;\n}\n', '@typescript-eslint/no-unused-vars')).toEqual([]);
+    expect(
+      await violations(
+        'libs/conversation/src/probe.ts',
+        'export function probe({ secret: _secret, ...rest }: { secret: string; kept: string }) {\n  return rest;\n}\n',
+        '@typescript-eslint/no-unused-vars',
+      ),
+    ).toEqual([]);
+  });
+
+  it('checks the formatting (npm run format fixes it)', () => {
+    // prettier's own CLI, with the repository's config, formatting what it is given as a file there
+    const format = (code: string) =>
+      execFileSync(process.execPath, [require.resolve('prettier/bin/prettier.cjs'), '--stdin-filepath', 'libs/conversation/src/probe.ts'], {
+        cwd: root,
+        input: code,
+        encoding: 'utf8',
+      });
+    const messy = 'export const probe = {a:1,b:"two"}\n';
+    expect(format(messy)).not.toBe(messy);
+    const tidy = "export const probe = { a: 1, b: 'two' };\n";
+    expect(format(tidy)).toBe(tidy);
   });
 });

@@ -23,7 +23,9 @@ function metricsBase(cluster: Cluster, service: ClusterService): string {
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   const line = text
     .split('\n')
-    .find((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
+    .find(
+      (l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)),
+    );
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
@@ -48,7 +50,8 @@ describe('observability', () => {
     otlp = await OtlpReceiver.start();
     t = await startTestCluster({
       label: 'observability',
-      script: (request) => (JSON.stringify(request.messages).includes('please fail') ? { status: 400 } : { text: 'Noted, a table for two.' }),
+      script: (request) =>
+        JSON.stringify(request.messages).includes('please fail') ? { status: 400 } : { text: 'Noted, a table for two.' },
       env: { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_BSP_SCHEDULE_DELAY: '100', PARLEY_METRICS_TOKEN: METRICS_TOKEN },
     });
   });
@@ -57,11 +60,15 @@ describe('observability', () => {
     await otlp?.close();
   });
 
-  it('one stateful turn is one trace: the client\'s, through ingress, routing, the bus, the responder and its LLM call', async () => {
+  it("one stateful turn is one trace: the client's, through ingress, routing, the bus, the responder and its LLM call", async () => {
     const session = await t.post('/v1/sessions', { userId: 'trace-user' });
     const traceId = randomBytes(16).toString('hex');
     const clientSpan = randomBytes(8).toString('hex');
-    const turn = await t.post(`/v1/sessions/${session.body.sessionId}/turns`, { text: 'I need a table for two', mode: 'stateful' }, { traceparent: `00-${traceId}-${clientSpan}-01` });
+    const turn = await t.post(
+      `/v1/sessions/${session.body.sessionId}/turns`,
+      { text: 'I need a table for two', mode: 'stateful' },
+      { traceparent: `00-${traceId}-${clientSpan}-01` },
+    );
     expect(turn.status).toBe(200);
 
     const spans = () => otlp.trace(traceId);
@@ -73,7 +80,11 @@ describe('observability', () => {
         seen.some((s) => s.service === 'responder' && s.name === 'append') &&
         seen.some((s) => s.service === 'responder' && s.name === 'responder process TurnRouted') &&
         seen.some((s) => s.service === 'ingress' && s.kind === 2) &&
-        seen.some((s) => (s.service === 'ingress' && s.name === 'route' && s.attributes['parley.route.mode']) || s.name === 'router process UserMessageReceived')
+        seen.some(
+          (s) =>
+            (s.service === 'ingress' && s.name === 'route' && s.attributes['parley.route.mode']) ||
+            s.name === 'router process UserMessageReceived',
+        )
       );
     };
     await waitFor(arrived, { what: 'the spans of every process', timeoutMs: 20_000 });
@@ -81,9 +92,18 @@ describe('observability', () => {
     const byId = new Map(all.map((s) => [s.spanId, s]));
     const server = all.find((s) => s.service === 'ingress' && s.kind === 2)!;
     expect(server).toMatchObject({ name: 'POST /v1/sessions/:sessionId/turns', parentSpanId: clientSpan });
-    expect(server.attributes).toMatchObject({ 'http.response.status_code': 200, 'parley.tenant.id': 'default', 'parley.session.id': session.body.sessionId, 'parley.turn.id': turn.body.turnId });
+    expect(server.attributes).toMatchObject({
+      'http.response.status_code': 200,
+      'parley.tenant.id': 'default',
+      'parley.session.id': session.body.sessionId,
+      'parley.turn.id': turn.body.turnId,
+    });
     // routed by ingress as it recorded the message, or by the router reading the session
-    const routing = all.find((s) => (s.service === 'ingress' && s.name === 'route' && s.attributes['parley.route.mode']) || s.name === 'router process UserMessageReceived');
+    const routing = all.find(
+      (s) =>
+        (s.service === 'ingress' && s.name === 'route' && s.attributes['parley.route.mode']) ||
+        s.name === 'router process UserMessageReceived',
+    );
     expect(routing?.attributes).toMatchObject({ 'parley.route.mode': 'stateful', 'parley.route.reason': 'client-forced-stateful' });
     const responding = all.find((s) => s.service === 'responder' && s.name === 'responder process TurnRouted')!;
     expect(responding.kind).toBe(5);
@@ -93,7 +113,11 @@ describe('observability', () => {
     expect(routedBy.service).toBe(routing!.service);
     const chat = all.find((s) => s.name.startsWith('chat '))!;
     expect(chat).toMatchObject({ service: 'responder', kind: 3, parentSpanId: responding.spanId });
-    expect(chat.attributes).toMatchObject({ 'gen_ai.operation.name': 'chat', 'gen_ai.provider.name': 'openai', 'parley.llm.purpose': 'reply' });
+    expect(chat.attributes).toMatchObject({
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.provider.name': 'openai',
+      'parley.llm.purpose': 'reply',
+    });
     expect(chat.attributes['gen_ai.usage.input_tokens']).toBeGreaterThan(0);
     // every span leads back to the client's: one tree
     for (const span of all) {
@@ -110,7 +134,9 @@ describe('observability', () => {
     const requestId = `req-${randomBytes(4).toString('hex')}`;
     const turn = await t.post(`/v1/sessions/${session.body.sessionId}/turns`, { text: 'hello there' }, { 'x-request-id': requestId });
     expect(turn.status).toBe(200);
-    await waitFor(() => jsonLines(t.cluster, 'ingress').some((l) => l.requestId === requestId && l.msg === 'request'), { what: 'the access line' });
+    await waitFor(() => jsonLines(t.cluster, 'ingress').some((l) => l.requestId === requestId && l.msg === 'request'), {
+      what: 'the access line',
+    });
     const access = jsonLines(t.cluster, 'ingress').find((l) => l.requestId === requestId && l.msg === 'request')!;
     expect(access).toMatchObject({
       level: 'info',
@@ -128,13 +154,17 @@ describe('observability', () => {
     expect(typeof access.traceId).toBe('string'); // tracing is on here: the line names its trace
     // a bad request is an access line too, with its status
     expect((await t.post('/v1/sessions', { userId: 42 })).status).toBe(400);
-    await waitFor(() => jsonLines(t.cluster, 'ingress').some((l) => l.msg === 'request' && l.route === '/v1/sessions' && l.status === 400), { what: 'the 400 access line' });
+    await waitFor(
+      () => jsonLines(t.cluster, 'ingress').some((l) => l.msg === 'request' && l.route === '/v1/sessions' && l.status === 400),
+      { what: 'the 400 access line' },
+    );
 
     for (const service of ['ingress', 'router', 'session-projector', 'responder', 'relay'] as const) {
       const lines = t.cluster.logs.filter((l) => l.startsWith(`[${service}] `));
       expect(lines.length).toBeGreaterThan(0);
       // every line is a JSON object with level, time, service and instance; none is an error
-      for (const line of jsonLines(t.cluster, service)) expect(line).toMatchObject({ level: expect.any(String), time: expect.any(String), service, instance: expect.any(String) });
+      for (const line of jsonLines(t.cluster, service))
+        expect(line).toMatchObject({ level: expect.any(String), time: expect.any(String), service, instance: expect.any(String) });
       expect(lines.filter((l) => !l.slice(service.length + 3).startsWith('{'))).toEqual([]);
       expect(jsonLines(t.cluster, service).filter((l) => l.level === 'error' || l.level === 'fatal')).toEqual([]);
     }
@@ -142,12 +172,17 @@ describe('observability', () => {
     expect(t.cluster.logs.join('\n')).not.toContain('hello there');
   });
 
-  it('serves Prometheus metrics on ingress (behind PARLEY_METRICS_TOKEN) and on each worker\'s port', async () => {
+  it("serves Prometheus metrics on ingress (behind PARLEY_METRICS_TOKEN) and on each worker's port", async () => {
     const session = await t.post('/v1/sessions', {});
     expect((await t.post(`/v1/sessions/${session.body.sessionId}/turns`, { text: 'a table for two', mode: 'stateful' })).status).toBe(200);
-    expect((await t.post(`/v1/sessions/${session.body.sessionId}/turns`, { text: 'please fail', mode: 'stateful' })).body.error.code).toBe('LLM.UPSTREAM');
+    expect((await t.post(`/v1/sessions/${session.body.sessionId}/turns`, { text: 'please fail', mode: 'stateful' })).body.error.code).toBe(
+      'LLM.UPSTREAM',
+    );
     // the worker's line about it names the tenant, session and turn (passed explicitly: no async context)
-    const warned = await waitFor(() => jsonLines(t.cluster, 'responder').find((l) => l.level === 'warn' && l.sessionId === session.body.sessionId), { what: "the responder's warning" });
+    const warned = await waitFor(
+      () => jsonLines(t.cluster, 'responder').find((l) => l.level === 'warn' && l.sessionId === session.body.sessionId),
+      { what: "the responder's warning" },
+    );
     expect(warned).toMatchObject({ tenantId: 'default', turnId: expect.any(String), component: 'TurnResponder' });
     expect(warned.msg).toContain('LLM.UPSTREAM');
     expect((await t.post('/v1/sessions', { userId: 42 })).status).toBe(400);
@@ -161,24 +196,34 @@ describe('observability', () => {
     expect(sample(ingress.text, 'parley_turns_total', { ...turns, outcome: 'answered' })).toBeGreaterThanOrEqual(1);
     expect(sample(ingress.text, 'parley_turns_total', { ...turns, outcome: 'LLM.UPSTREAM' })).toBe(1);
     expect(sample(ingress.text, 'parley_turn_duration_seconds_count', { mode: 'stateful', route: 'llm' })).toBeGreaterThanOrEqual(1);
-    expect(sample(ingress.text, 'parley_http_requests_total', { method: 'POST', route: '/v1/sessions', status: '400' })).toBeGreaterThanOrEqual(1);
+    expect(
+      sample(ingress.text, 'parley_http_requests_total', { method: 'POST', route: '/v1/sessions', status: '400' }),
+    ).toBeGreaterThanOrEqual(1);
     expect(sample(ingress.text, 'parley_open_turns')).toBe(0);
     // ids are never labels
     expect(ingress.text).not.toContain(session.body.sessionId);
 
     const responder = await scrape(`${metricsBase(t.cluster, 'responder')}/metrics`);
     expect(responder.status).toBe(200);
-    expect(sample(responder.text, 'parley_llm_call_duration_seconds_count', { purpose: 'reply', outcome: 'ok', service: 'responder' })).toBeGreaterThanOrEqual(1);
+    expect(
+      sample(responder.text, 'parley_llm_call_duration_seconds_count', { purpose: 'reply', outcome: 'ok', service: 'responder' }),
+    ).toBeGreaterThanOrEqual(1);
     expect(sample(responder.text, 'parley_llm_errors_total', { code: 'LLM.UPSTREAM' })).toBe(1);
-    expect(sample(responder.text, 'parley_llm_tokens_total', { tenant: 'default', purpose: 'reply', direction: 'completion' })).toBeGreaterThan(0);
+    expect(
+      sample(responder.text, 'parley_llm_tokens_total', { tenant: 'default', purpose: 'reply', direction: 'completion' }),
+    ).toBeGreaterThan(0);
     expect(sample(responder.text, 'parley_queue_wait_seconds_count', { type: 'TurnRouted' })).toBeGreaterThanOrEqual(2);
     expect(sample(responder.text, 'parley_messages_total', { type: 'TurnRouted', result: 'ok' })).toBeGreaterThanOrEqual(2);
     expect(sample(responder.text, 'parley_consumer_pending_messages', { consumer: 'responder' })).toBe(0);
     expect(sample(responder.text, 'process_resident_memory_bytes')).toBeGreaterThan(0);
 
     const projector = await scrape(`${metricsBase(t.cluster, 'session-projector')}/metrics`);
-    expect(sample(projector.text, 'parley_messages_total', { type: 'AssistantReplied', result: 'ok', service: 'session-projector' })).toBeGreaterThanOrEqual(1);
-    await waitFor(async () => sample((await scrape(`${metricsBase(t.cluster, 'relay')}/metrics`)).text, 'parley_relay_lag_events') === 0, { what: 'the relay caught up' });
+    expect(
+      sample(projector.text, 'parley_messages_total', { type: 'AssistantReplied', result: 'ok', service: 'session-projector' }),
+    ).toBeGreaterThanOrEqual(1);
+    await waitFor(async () => sample((await scrape(`${metricsBase(t.cluster, 'relay')}/metrics`)).text, 'parley_relay_lag_events') === 0, {
+      what: 'the relay caught up',
+    });
 
     for (const service of ['router', 'session-projector', 'responder', 'relay'] as const) {
       const base = metricsBase(t.cluster, service);

@@ -101,9 +101,12 @@ describe("Retell's custom-LLM WebSocket", () => {
         const last = String(request.messages.at(-1)?.content ?? '');
         // the story streams a word at a time and stops before its fourth word until the test lets it go on
         if (last === 'tell me a long story') return { text: STORY, beforePiece: (piece) => (piece === 3 ? hold : undefined) };
-        const offered = (name: string) => (request.tools as { function: { name: string } }[] | undefined)?.some((t) => t.function.name === name);
-        if (last === 'that is all, goodbye' && offered('end_call')) return { text: 'Goodbye!', toolCalls: [{ name: 'end_call', arguments: {} }] };
-        if (last === 'put me through to a person' && offered('transfer_call')) return { text: 'Transferring you now.', toolCalls: [{ name: 'transfer_call', arguments: {} }] };
+        const offered = (name: string) =>
+          (request.tools as { function: { name: string } }[] | undefined)?.some((t) => t.function.name === name);
+        if (last === 'that is all, goodbye' && offered('end_call'))
+          return { text: 'Goodbye!', toolCalls: [{ name: 'end_call', arguments: {} }] };
+        if (last === 'put me through to a person' && offered('transfer_call'))
+          return { text: 'Transferring you now.', toolCalls: [{ name: 'transfer_call', arguments: {} }] };
         return seatMemoryScript(request, index);
       },
     });
@@ -125,20 +128,29 @@ describe("Retell's custom-LLM WebSocket", () => {
     await call.until((f) => f.length >= 2);
     expect(call.frames[0]).toEqual({ response_type: 'config', config: { auto_reconnect: true, call_details: true } });
     expect(call.frames[1]).toMatchObject({ response_type: 'response', response_id: 0, content: '', content_complete: true });
-    call.send({ interaction_type: 'call_details', call: { call_id: 'call_first', from_number: '+1 (415) 555-0101', to_number: '+14155550199', agent_id: 'agent_1' } });
+    call.send({
+      interaction_type: 'call_details',
+      call: { call_id: 'call_first', from_number: '+1 (415) 555-0101', to_number: '+14155550199', agent_id: 'agent_1' },
+    });
     call.send({ interaction_type: 'ping_pong', timestamp: 1_732_000_000_123 });
     await call.until((f) => f.some((x) => x.response_type === 'ping_pong'));
     expect(call.frames.find((f) => f.response_type === 'ping_pong')).toEqual({ response_type: 'ping_pong', timestamp: 1_732_000_000_123 });
 
     call.send({ interaction_type: 'update_only', transcript: [{ role: 'user', content: 'Hi there' }], turntaking: 'user_turn' });
-    call.send({ interaction_type: 'response_required', response_id: 1, transcript: [{ role: 'user', content: 'Hi there, I prefer a window seat' }] });
+    call.send({
+      interaction_type: 'response_required',
+      response_id: 1,
+      transcript: [{ role: 'user', content: 'Hi there, I prefer a window seat' }],
+    });
     await call.until(() => call.answer(1).complete);
     expect(call.answer(1).text).toBe('Noted, I will keep that in mind.');
     expect(call.frames.filter((f) => f.response_id === 1 && f.content_complete)).toHaveLength(1);
     call.close();
     const events = await eventsOf('call_first');
     expect(events[0].data).toMatchObject({ userId: expect.stringMatching(/^caller-/) });
-    expect(events.filter((e) => e.type === 'UserMessageReceived').map((e) => e.data)).toEqual([expect.objectContaining({ text: 'Hi there, I prefer a window seat' })]);
+    expect(events.filter((e) => e.type === 'UserMessageReceived').map((e) => e.data)).toEqual([
+      expect.objectContaining({ text: 'Hi there, I prefer a window seat' }),
+    ]);
   });
 
   it('cancels an answer when a newer response is required, and records what the caller heard of it', async () => {
@@ -152,7 +164,11 @@ describe("Retell's custom-LLM WebSocket", () => {
     expect(STORY.startsWith(heard)).toBe(true);
     const spoken = [...asked, { role: 'agent', content: heard }];
     call.send({ interaction_type: 'update_only', transcript: spoken, turntaking: 'user_turn' });
-    call.send({ interaction_type: 'response_required', response_id: 2, transcript: [...spoken, { role: 'user', content: 'stop, where is my booking?' }] });
+    call.send({
+      interaction_type: 'response_required',
+      response_id: 2,
+      transcript: [...spoken, { role: 'user', content: 'stop, where is my booking?' }],
+    });
     await call.until(() => call.answer(2).complete);
     release();
     const firstOfTwo = call.frames.findIndex((f) => f.response_id === 2);
@@ -170,7 +186,11 @@ describe("Retell's custom-LLM WebSocket", () => {
     expect(events.find((e) => e.type === 'ReplyInterrupted')?.data).toMatchObject({ spokenText: heard });
 
     // a reminder is a turn of the session too, the model told the caller is silent
-    call.send({ interaction_type: 'reminder_required', response_id: 3, transcript: [...spoken, { role: 'user', content: 'stop, where is my booking?' }] });
+    call.send({
+      interaction_type: 'reminder_required',
+      response_id: 3,
+      transcript: [...spoken, { role: 'user', content: 'stop, where is my booking?' }],
+    });
     await call.until(() => call.answer(3).complete);
     expect(call.answer(3).text).toBe('answer to: (The caller has not said anything for a while.)');
     call.close();
@@ -183,7 +203,9 @@ describe("Retell's custom-LLM WebSocket", () => {
     call.send({ interaction_type: 'response_required', response_id: 1, transcript: [{ role: 'user', content: 'It is me again' }] });
     await call.until(() => call.answer(1).complete);
     call.close();
-    const memory = requestFor('It is me again')!.messages.find((m) => m.role === 'system' && String(m.content).startsWith('What you know about this user'));
+    const memory = requestFor('It is me again')!.messages.find(
+      (m) => m.role === 'system' && String(m.content).startsWith('What you know about this user'),
+    );
     expect(memory?.content).toContain('window seat');
   });
 
@@ -194,14 +216,20 @@ describe("Retell's custom-LLM WebSocket", () => {
     call.send({ interaction_type: 'response_required', response_id: 1, transcript: first });
     await call.until(() => call.answer(1).complete);
     expect(call.answer(1).text).toBe('Transferring you now.');
-    expect(call.frames.find((f) => f.response_id === 1 && f.content_complete)).toMatchObject({ transfer_number: '+14155550123', end_call: false });
+    expect(call.frames.find((f) => f.response_id === 1 && f.content_complete)).toMatchObject({
+      transfer_number: '+14155550123',
+      end_call: false,
+    });
     // the transfer did not happen: the caller speaks again, and the model's conversation stays whole
     const second = [...first, { role: 'agent', content: 'Transferring you now.' }, { role: 'user', content: 'that is all, goodbye' }];
     call.send({ interaction_type: 'response_required', response_id: 2, transcript: second });
     await call.until(() => call.answer(2).complete);
     const context = requestFor('that is all, goodbye')!.messages;
     const tool = context.findIndex((m) => m.role === 'tool');
-    expect(context[tool - 1]).toMatchObject({ role: 'assistant', tool_calls: [expect.objectContaining({ function: expect.objectContaining({ name: 'transfer_call' }) })] });
+    expect(context[tool - 1]).toMatchObject({
+      role: 'assistant',
+      tool_calls: [expect.objectContaining({ function: expect.objectContaining({ name: 'transfer_call' }) })],
+    });
     expect(context[tool]).toMatchObject({ content: 'The transfer did not go through: the caller is still on the line.' });
     expect(call.answer(2).text).toBe('Goodbye!');
     expect(call.frames.find((f) => f.response_id === 2 && f.content_complete)).toMatchObject({ end_call: true });
@@ -209,7 +237,7 @@ describe("Retell's custom-LLM WebSocket", () => {
     call.close();
   });
 
-  it('refuses a wrong key, a missing call id and a frame that is not Retell\'s, with typed closes', async () => {
+  it("refuses a wrong key, a missing call id and a frame that is not Retell's, with typed closes", async () => {
     const wrong = await RetellClient.connect(`${base}/v1/retell/pk_wrong/call_x`);
     expect(await wrong.closed).toEqual({ code: 1008, reason: 'AUTH.INVALID_KEY' });
     const missing = await RetellClient.connect(`${base}/v1/retell/call_y`);

@@ -45,7 +45,12 @@ describe('Schema-Guided Dialogue conversations through the stateful path', () =>
         expect(res.body.route.mode).toBe('stateful');
         expect(res.body.reply.text).toBe(dialogue.turns[i + 1].utterance);
         // what the model was given for this turn: the system prompt, then the transcript so far
-        const request = t.llm.requests.find((r) => r.messages.at(-1)?.content === user && r.messages[1]?.content === dialogue.turns[0].utterance && r.messages.length === transcript.length + 2);
+        const request = t.llm.requests.find(
+          (r) =>
+            r.messages.at(-1)?.content === user &&
+            r.messages[1]?.content === dialogue.turns[0].utterance &&
+            r.messages.length === transcript.length + 2,
+        );
         expect(request?.messages.slice(1)).toEqual([...transcript, { role: 'user', content: user }]);
         transcript.push({ role: 'user', content: user }, { role: 'assistant', content: dialogue.turns[i + 1].utterance });
       }
@@ -87,7 +92,9 @@ class SummarizingScript {
     const summary = messages.find((m) => m.role === 'system' && String(m.content).startsWith(SUMMARY_PREFIX));
     const covered = summary ? /^\[(.+?)\] (\d+) messages$/.exec(String(summary.content).slice(SUMMARY_PREFIX.length)) : null;
     const users = messages.filter((m) => m.role === 'user');
-    const dialogue = covered ? dialogues.find((d) => d.dialogueId === covered[1]) : dialogues.find((d) => d.turns[0].utterance === users[0]?.content);
+    const dialogue = covered
+      ? dialogues.find((d) => d.dialogueId === covered[1])
+      : dialogues.find((d) => d.turns[0].utterance === users[0]?.content);
     if (!dialogue) return { status: 500 };
     const userTurn = Number(covered?.[2] ?? 0) / 2 + users.length - 1;
     this.answered.set(`${dialogue.dialogueId}#${userTurn}`, request);
@@ -133,8 +140,14 @@ describe(`the same dialogues past a context budget of ${BUDGET} tokens`, () => {
       const summaries = events.filter((e) => e.type === 'ConversationSummarized');
       expect(summaries.length).toBeGreaterThan(0);
       const state = (await t.get(`/v1/sessions/${sessionId}`)).body;
-      expect(state.summary).toEqual({ text: summaries.at(-1)!.data.summary, throughVersion: summaries.at(-1)!.data.throughVersion, messages: state.summary.messages });
-      expect(state.messages.map((m: { role: string; text: string }) => ({ role: m.role, content: m.text }))).toEqual(transcript.slice(state.summary.messages));
+      expect(state.summary).toEqual({
+        text: summaries.at(-1)!.data.summary,
+        throughVersion: summaries.at(-1)!.data.throughVersion,
+        messages: state.summary.messages,
+      });
+      expect(state.messages.map((m: { role: string; text: string }) => ({ role: m.role, content: m.text }))).toEqual(
+        transcript.slice(state.summary.messages),
+      );
       expect(state.turnCount).toBe(dialogue.turns.length / 2);
       expect(state.usage.stateful.turns).toBe(dialogue.turns.length / 2);
       // the whole transcript is still there, read from the log

@@ -8,7 +8,8 @@ import { runCli, startTestCluster, waitFor, type TestCluster } from '@parley/tes
 
 jest.setTimeout(60_000);
 
-const LONG = 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty';
+const LONG =
+  'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty';
 
 /**
  * Reads Server-Sent Events as they arrive; `stopAfter` aborts the request once the pieces received
@@ -129,7 +130,10 @@ describe('streaming turns', () => {
     expect(gate.releasedBy).toBe('client');
 
     const events2 = (await t.get(`/v1/sessions/${sessionId}/events`)).body.events;
-    expect(events2.at(-1)).toMatchObject({ type: 'AssistantReplied', data: { text: 'You said: hello there, streaming world', interrupted: null } });
+    expect(events2.at(-1)).toMatchObject({
+      type: 'AssistantReplied',
+      data: { text: 'You said: hello there, streaming world', interrupted: null },
+    });
   });
 
   it('streams stateless turns too, and answers JSON to clients that did not ask for a stream', async () => {
@@ -169,11 +173,20 @@ describe('streaming turns', () => {
     // the next turn sees what was generated, no more
     await t.post(`/v1/sessions/${sessionId}/turns`, { text: 'why did you stop?' });
     const next = t.llm.requests.find((r) => r.messages.at(-1)?.content === 'why did you stop?')!;
-    expect(next.messages.map((m) => m.content)).toEqual([expect.any(String), 'count slowly to thirty', replied.data.text, 'why did you stop?']);
+    expect(next.messages.map((m) => m.content)).toEqual([
+      expect.any(String),
+      'count slowly to thirty',
+      replied.data.text,
+      'why did you stop?',
+    ]);
   });
 
   describe('barge-in and overlapping turns', () => {
-    const contextOf = (text: string) => t.llm.requests.filter((r) => r.messages.at(-1)?.content === text).at(-1)!.messages.map((m) => m.content);
+    const contextOf = (text: string) =>
+      t.llm.requests
+        .filter((r) => r.messages.at(-1)?.content === text)
+        .at(-1)!
+        .messages.map((m) => m.content);
     const eventsOf = async (sessionId: string, call = t.call) =>
       (await call('GET', `/v1/sessions/${sessionId}/events`)).body.events as { type: string; data: any }[];
 
@@ -184,7 +197,9 @@ describe('streaming turns', () => {
       const cut = await t.post(`/v1/sessions/${sessionId}/turns/${first.body.turnId}/interrupt`, { spokenText: 'You said' });
       expect(cut).toEqual({ status: 200, body: { sessionId, turnId: first.body.turnId, spokenText: 'You said', interrupted: true } });
       // once per turn: a repeat returns what was recorded first
-      expect((await t.post(`/v1/sessions/${sessionId}/turns/${first.body.turnId}/interrupt`, { spokenText: 'other' })).body.spokenText).toBe('You said');
+      expect(
+        (await t.post(`/v1/sessions/${sessionId}/turns/${first.body.turnId}/interrupt`, { spokenText: 'other' })).body.spokenText,
+      ).toBe('You said');
 
       await t.post(`/v1/sessions/${sessionId}/turns`, { text: 'sorry, go on' });
       expect(contextOf('sorry, go on')).toEqual([expect.any(String), 'tell me about my card', 'You said', 'sorry, go on']);
@@ -192,7 +207,10 @@ describe('streaming turns', () => {
       const replay = await runCli(['replay', sessionId], { DATABASE_URL: t.db.url });
       expect(replay.stdout).toContain('the user barged in after hearing: "You said"');
 
-      expect((await t.post(`/v1/sessions/${sessionId}/turns/3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01/interrupt`, { spokenText: '' })).body.error.code).toBe('TURN.NOT_FOUND');
+      expect(
+        (await t.post(`/v1/sessions/${sessionId}/turns/3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01/interrupt`, { spokenText: '' })).body.error
+          .code,
+      ).toBe('TURN.NOT_FOUND');
       expect((await t.post(`/v1/sessions/${sessionId}/turns/${first.body.turnId}/interrupt`, { spoken: 'x' })).status).toBe(400);
     });
 
@@ -225,7 +243,9 @@ describe('streaming turns', () => {
       await gate.reached;
       // the second turn arrives while the first is still being generated
       const secondSent = t.post(`/v1/sessions/${sessionId}/turns`, { text: 'and then what?' });
-      await waitFor(async () => (await eventsOf(sessionId)).some((e) => e.data.text === 'and then what?'), { what: 'the second message to be recorded' });
+      await waitFor(async () => (await eventsOf(sessionId)).some((e) => e.data.text === 'and then what?'), {
+        what: 'the second message to be recorded',
+      });
       gate.open();
       const second = await secondSent;
       expect((await first).body.reply).toEqual({ text: LONG });
@@ -264,9 +284,10 @@ describe('streaming turns', () => {
       const log = (await eventsOf(sessionId, call)).map((e) => `${e.type}:${e.data.interrupted ?? e.data.text ?? ''}`);
       const at = (entry: string) => log.indexOf(entry);
       expect(at('UserMessageReceived:stop, wait')).toBeLessThan(at('AssistantReplied:next-turn'));
-      expect(at('AssistantReplied:next-turn')).toBeLessThan(log.findIndex((e) => e.startsWith('AssistantReplied:') && e !== 'AssistantReplied:next-turn'));
+      expect(at('AssistantReplied:next-turn')).toBeLessThan(
+        log.findIndex((e) => e.startsWith('AssistantReplied:') && e !== 'AssistantReplied:next-turn'),
+      );
       expect(log.filter((e) => e.startsWith('AssistantReplied'))).toHaveLength(2);
     });
   });
 });
-

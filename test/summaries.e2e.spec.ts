@@ -46,11 +46,15 @@ describe('summaries with a model that echoes the user', () => {
   async function converse(tag: string): Promise<RecordedEvent[]> {
     const { sessionId } = (await t.post('/v1/sessions', {})).body;
     for (let i = 1; i <= TURNS; i++) {
-      const res = await t.post(`/v1/sessions/${sessionId}/turns`, { text: `${tag} message ${i}: please keep my booking for Friday at seven.`, mode: 'stateful' });
+      const res = await t.post(`/v1/sessions/${sessionId}/turns`, {
+        text: `${tag} message ${i}: please keep my booking for Friday at seven.`,
+        mode: 'stateful',
+      });
       expect(res.status).toBe(200);
     }
     // the last summary may still be on its way: every summary call the model answered is recorded
-    const answered = () => t.llm.requests.filter((r) => isSummaryCall(r.messages) && r.messages.some((m) => String(m.content).includes(tag))).length;
+    const answered = () =>
+      t.llm.requests.filter((r) => isSummaryCall(r.messages) && r.messages.some((m) => String(m.content).includes(tag))).length;
     return waitFor(
       async () => {
         const events = await store.readStream(`session-${sessionId}`);
@@ -67,7 +71,8 @@ describe('summaries with a model that echoes the user', () => {
     const answers = requests.filter((r) => !isSummaryCall(r.messages));
     const summaryCalls = requests.filter((r) => isSummaryCall(r.messages));
     expect(answers).toHaveLength(TURNS); // one call per turn: no summary inside a turn, no retry
-    for (const r of answers) expect(contextTokens(r.messages.map((m) => ({ role: m.role as 'user', content: String(m.content) })))).toBeLessThanOrEqual(BUDGET);
+    for (const r of answers)
+      expect(contextTokens(r.messages.map((m) => ({ role: m.role as 'user', content: String(m.content) })))).toBeLessThanOrEqual(BUDGET);
 
     const summaries = events.filter((e): e is RecordedEvent<'ConversationSummarized'> => e.type === 'ConversationSummarized');
     expect(summaries.length).toBeGreaterThan(10);
@@ -83,11 +88,14 @@ describe('summaries with a model that echoes the user', () => {
       // written after the reply of the turn it follows
       expect(summary.version).toBeGreaterThan(versionOf.get(summary.data.turnId)!);
       // every message it covers belongs to a turn whose outcome was recorded before it
-      const covered = events.filter((e): e is RecordedEvent<'UserMessageReceived'> => e.type === 'UserMessageReceived' && e.version <= summary.data.throughVersion);
+      const covered = events.filter(
+        (e): e is RecordedEvent<'UserMessageReceived'> => e.type === 'UserMessageReceived' && e.version <= summary.data.throughVersion,
+      );
       for (const message of covered) expect(versionOf.get(message.data.turnId)!).toBeLessThan(summary.version);
     }
     // what a turn costs stays flat: the last 100 turns store no more than the first 100
-    const bytes = (from: number, to: number) => events.filter((e) => e.version >= from && e.version < to).reduce((n, e) => n + JSON.stringify(e.data).length, 0);
+    const bytes = (from: number, to: number) =>
+      events.filter((e) => e.version >= from && e.version < to).reduce((n, e) => n + JSON.stringify(e.data).length, 0);
     const third = Math.floor(events.length / 3);
     expect(bytes(2 * third, events.length)).toBeLessThan(1.5 * bytes(0, third) + 10_000);
   });
@@ -100,7 +108,10 @@ describe('summaries with a model that echoes the user', () => {
     const replies = events.filter((e): e is RecordedEvent<'AssistantReplied'> => e.type === 'AssistantReplied');
     expect(replies).toHaveLength(TURNS);
     expect(replies.some((e) => (e.data.droppedMessages ?? 0) > 0)).toBe(true); // the window did the work the summary could not
-    const answers = t.llm.requests.filter((r) => !isSummaryCall(r.messages) && r.messages.some((m) => String(m.content).includes('echo-b message')));
-    for (const r of answers) expect(contextTokens(r.messages.map((m) => ({ role: m.role as 'user', content: String(m.content) })))).toBeLessThanOrEqual(BUDGET);
+    const answers = t.llm.requests.filter(
+      (r) => !isSummaryCall(r.messages) && r.messages.some((m) => String(m.content).includes('echo-b message')),
+    );
+    for (const r of answers)
+      expect(contextTokens(r.messages.map((m) => ({ role: m.role as 'user', content: String(m.content) })))).toBeLessThanOrEqual(BUDGET);
   });
 });

@@ -27,7 +27,9 @@ describe('models and providers per tenant', () => {
   const cli = (...args: string[]) => runCli(args, { DATABASE_URL: t.db.url, NATS_URL: TEST_NATS_URL, PARLEY_NATS_PREFIX: t.prefix });
 
   beforeAll(async () => {
-    own = await ScriptedLlmServer.start((request) => ({ text: `acme's own model ${request.model} says: ${request.messages.at(-1)?.content}` }));
+    own = await ScriptedLlmServer.start((request) => ({
+      text: `acme's own model ${request.model} says: ${request.messages.at(-1)?.content}`,
+    }));
     const kb = smallKnowledgeBase(dir);
     t = await startTestCluster({
       label: 'tenant-models',
@@ -53,13 +55,30 @@ describe('models and providers per tenant', () => {
   it('is set up with parley tenants set, which never prints the key back', async () => {
     const keyFile = join(dir, 'acme-llm-key');
     writeFileSync(keyFile, `${TENANT_KEY}\n`);
-    const set = await cli('tenants', 'set', '--tenant', 'acme', '--models', 'm-fast,m-smart', '--default-model', 'm-fast', '--llm-base-url', own.url, '--llm-api-key-file', keyFile);
+    const set = await cli(
+      'tenants',
+      'set',
+      '--tenant',
+      'acme',
+      '--models',
+      'm-fast,m-smart',
+      '--default-model',
+      'm-fast',
+      '--llm-base-url',
+      own.url,
+      '--llm-api-key-file',
+      keyFile,
+    );
     expect(set.code).toBe(0);
     expect(set.stdout).toContain('Applied at once by every running service.');
     expect(set.stdout).toContain('set (sealed; never shown)');
     const shown = await cli('tenants', 'show', '--tenant', 'acme', '--json');
-    expect(JSON.parse(shown.stdout)).toMatchObject({ own: { models: ['m-fast', 'm-smart'], defaultModel: 'm-fast', llmBaseUrl: own.url }, llmApiKey: 'set (sealed; never shown)' });
-    for (const output of [set.stdout, set.stderr, shown.stdout, (await cli('tenants', 'list', '--json')).stdout]) expect(output).not.toContain(TENANT_KEY);
+    expect(JSON.parse(shown.stdout)).toMatchObject({
+      own: { models: ['m-fast', 'm-smart'], defaultModel: 'm-fast', llmBaseUrl: own.url },
+      llmApiKey: 'set (sealed; never shown)',
+    });
+    for (const output of [set.stdout, set.stderr, shown.stdout, (await cli('tenants', 'list', '--json')).stdout])
+      expect(output).not.toContain(TENANT_KEY);
     // sealed at rest: no table holds it in the clear
     const database = await connectDatabase(t.db.url, { max: 1 });
     try {
@@ -72,7 +91,7 @@ describe('models and providers per tenant', () => {
     }
   });
 
-  it("refuses a default model the tenant may not name, a URL with credentials, and a missing key file, with exit 2", async () => {
+  it('refuses a default model the tenant may not name, a URL with credentials, and a missing key file, with exit 2', async () => {
     expect((await cli('tenants', 'set', '--tenant', 'acme', '--default-model', 'not-listed')).code).toBe(2);
     expect((await cli('tenants', 'set', '--tenant', 'acme', '--llm-base-url', 'https://user:pw@llm.example/v1')).code).toBe(2);
     const missing = await cli('tenants', 'set', '--tenant', 'acme', '--llm-api-key-file', join(dir, 'nope'));
@@ -82,7 +101,10 @@ describe('models and providers per tenant', () => {
 
   it("sends the tenant's turns to its own server with its own key and its default model, or the model it named", async () => {
     const before = t.llm.requests.length;
-    const plain = await acme.chat.completions.create({ model: 'parley', messages: [{ role: 'user', content: 'what is the weather like on Mars?' }] });
+    const plain = await acme.chat.completions.create({
+      model: 'parley',
+      messages: [{ role: 'user', content: 'what is the weather like on Mars?' }],
+    });
     expect(plain.choices[0].message.content).toBe("acme's own model m-fast says: what is the weather like on Mars?");
     const named = await acme.responses.create({ model: 'm-smart', input: 'tell me about Jupiter' });
     expect(named.output_text).toBe("acme's own model m-smart says: tell me about Jupiter");
@@ -95,7 +117,9 @@ describe('models and providers per tenant', () => {
     expect((await acme.models.list()).data.map((m) => m.id)).toEqual(['parley', 'm-fast', 'm-smart']);
     expect(await acme.models.retrieve('m-smart')).toMatchObject({ id: 'm-smart', object: 'model' });
     await expect(acme.models.retrieve('gpt-deploy-mini')).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
-    await expect(acme.chat.completions.create({ model: 'gpt-deploy-mini', messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({
+    await expect(
+      acme.chat.completions.create({ model: 'gpt-deploy-mini', messages: [{ role: 'user', content: 'hi' }] }),
+    ).rejects.toMatchObject({
       status: 404,
       code: 'model_not_found',
       param: 'model',
@@ -115,15 +139,38 @@ describe('models and providers per tenant', () => {
 
   it("keeps another tenant on the deployment's server, key and model", async () => {
     const seen = t.llm.requests.length;
-    const reply = await deployment.chat.completions.create({ model: 'parley', messages: [{ role: 'user', content: 'hello from the default tenant' }] });
+    const reply = await deployment.chat.completions.create({
+      model: 'parley',
+      messages: [{ role: 'user', content: 'hello from the default tenant' }],
+    });
     expect(reply.choices[0].message.content).toBe('deployment model gpt-deploy says: hello from the default tenant');
     expect(t.llm.authorizations[seen]).toBe(`Bearer ${DEPLOYMENT_KEY}`);
   });
 
   it("falls back to the deployment's server, with no key sent anywhere it should not go, once the tenant drops its own", async () => {
-    expect((await cli('tenants', 'set', '--tenant', 'acme', '--llm-base-url', 'default', '--llm-api-key-file', 'default', '--models', 'default', '--default-model', 'default')).code).toBe(0);
+    expect(
+      (
+        await cli(
+          'tenants',
+          'set',
+          '--tenant',
+          'acme',
+          '--llm-base-url',
+          'default',
+          '--llm-api-key-file',
+          'default',
+          '--models',
+          'default',
+          '--default-model',
+          'default',
+        )
+      ).code,
+    ).toBe(0);
     const seen = t.llm.requests.length;
-    const reply = await acme.chat.completions.create({ model: 'parley', messages: [{ role: 'user', content: 'acme on the shared model' }] });
+    const reply = await acme.chat.completions.create({
+      model: 'parley',
+      messages: [{ role: 'user', content: 'acme on the shared model' }],
+    });
     expect(reply.choices[0].message.content).toBe('deployment model gpt-deploy says: acme on the shared model');
     expect(t.llm.authorizations[seen]).toBe(`Bearer ${DEPLOYMENT_KEY}`);
     expect((await cli('tenants', 'show', '--tenant', 'acme', '--json')).stdout).toContain('"llmApiKey": null');

@@ -56,7 +56,9 @@ describe('tenants and API keys', () => {
     expect(await notFound('POST', `/v1/sessions/${sessionId}/turns`, { text: 'let me in' })).toBe('SESSION.NOT_FOUND');
     expect(await notFound('POST', `/v1/sessions/${sessionId}/fork`, {})).toBe('SESSION.NOT_FOUND');
     const turnId = (await t.get(`/v1/sessions/${sessionId}`)).body.turns[0].turnId as string;
-    expect(await notFound('POST', `/v1/sessions/${sessionId}/turns/${turnId}/interrupt`, { spokenText: 'hello' })).toBe('SESSION.NOT_FOUND');
+    expect(await notFound('POST', `/v1/sessions/${sessionId}/turns/${turnId}/interrupt`, { spokenText: 'hello' })).toBe(
+      'SESSION.NOT_FOUND',
+    );
     expect(await notFound('GET', '/v1/users/grace/memory')).toBe('USER.NOT_FOUND');
     expect(await notFound('DELETE', '/v1/users/grace/memory/seat')).toBe('MEMORY.NOT_FOUND');
     // acme's own "grace" is someone else: turns, memory and erasure stay within acme
@@ -65,7 +67,9 @@ describe('tenants and API keys', () => {
     expect(acmeTurn.body.sessionResumed).toBe(false);
     expect(acmeTurn.body.sessionId).not.toBe(sessionId);
     expect((await t.call('DELETE', '/v1/users/grace', undefined, acme)).body).toMatchObject({ erased: true, streamsErased: 1 });
-    expect((await t.get('/v1/users/grace/memory')).body.facts).toEqual({ seat: { value: 'aisle', source: 'api', updatedAt: expect.any(String) } });
+    expect((await t.get('/v1/users/grace/memory')).body.facts).toEqual({
+      seat: { value: 'aisle', source: 'api', updatedAt: expect.any(String) },
+    });
     expect((await t.get(`/v1/sessions/${sessionId}`)).status).toBe(200);
     // usage is per tenant
     expect((await t.call('GET', '/v1/usage', undefined, acme)).body).toMatchObject({ tenantId: 'acme', usage: { stateful: { turns: 1 } } });
@@ -127,6 +131,10 @@ describe('tenants and API keys', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('No API key');
     const shown = JSON.parse((await runCli(['tenants', 'show', '--tenant', 'limited', '--json'], env)).stdout);
-    expect(shown).toMatchObject({ tenantId: 'limited', own: { rateLimitPerMinute: 3 }, effective: { routingPolicy: 'hybrid', rateLimitPerMinute: 3 } });
+    expect(shown).toMatchObject({
+      tenantId: 'limited',
+      own: { rateLimitPerMinute: 3 },
+      effective: { routingPolicy: 'hybrid', rateLimitPerMinute: 3 },
+    });
   });
 });

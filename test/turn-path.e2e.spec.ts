@@ -2,7 +2,17 @@
  * The whole turn path with every service as its own process, against the real Postgres and NATS
  * and a scripted OpenAI-compatible LLM over HTTP.
  */
-import { createTestDatabase, runApp, runCli, startTestCluster, TEST_NATS_URL, testNatsPrefix, waitFor, type ChatRequest, type TestCluster } from '@parley/testing';
+import {
+  createTestDatabase,
+  runApp,
+  runCli,
+  startTestCluster,
+  TEST_NATS_URL,
+  testNatsPrefix,
+  waitFor,
+  type ChatRequest,
+  type TestCluster,
+} from '@parley/testing';
 
 jest.setTimeout(60_000);
 
@@ -115,7 +125,9 @@ describe('a turn end to end through the services as processes', () => {
     expect(text.stdout).toContain('→ stateful via llm (session-default-stateful)');
     expect(text.stdout).not.toMatch(/\u001b\[/); // plain when not a terminal
 
-    const changed = JSON.parse((await runCli(['diff', sessionId, '--from', '4', '--to', '7', '--json'], { DATABASE_URL: t.db.url })).stdout);
+    const changed = JSON.parse(
+      (await runCli(['diff', sessionId, '--from', '4', '--to', '7', '--json'], { DATABASE_URL: t.db.url })).stdout,
+    );
     expect(changed.events).toEqual(['v5 UserMessageReceived', 'v6 TurnRouted', 'v7 AssistantReplied']);
     expect(changed.changes).toEqual(
       expect.arrayContaining([
@@ -140,10 +152,13 @@ describe('a turn end to end through the services as processes', () => {
     const client = new Client({ connectionString: t.db.url });
     await client.connect();
     try {
-      const row = await waitFor(async () => {
-        const r = await client.query('select version, state from session_projections where stream_id = $1', [`session-${sessionId}`]);
-        return r.rows[0]?.version === 4 ? r.rows[0] : undefined;
-      }, { what: 'projection at version 4' });
+      const row = await waitFor(
+        async () => {
+          const r = await client.query('select version, state from session_projections where stream_id = $1', [`session-${sessionId}`]);
+          return r.rows[0]?.version === 4 ? r.rows[0] : undefined;
+        },
+        { what: 'projection at version 4' },
+      );
       expect(row.state.messages.map((m: any) => m.text)).toEqual(['hello there', 'reply to: hello there']);
     } finally {
       await client.end();
@@ -155,15 +170,22 @@ describe('a turn end to end through the services as processes', () => {
     const client = new Client({ connectionString: t.db.url });
     await client.connect();
     const dump = async () =>
-      (await client.query('select stream_id, tenant_id, version, fold_version, state, updated_at from session_projections order by stream_id')).rows;
+      (
+        await client.query(
+          'select stream_id, tenant_id, version, fold_version, state, updated_at from session_projections order by stream_id',
+        )
+      ).rows;
     try {
       // once the projector has caught up with every session stream...
-      await waitFor(async () => {
-        const lagging = await client.query(`
+      await waitFor(
+        async () => {
+          const lagging = await client.query(`
           select s.stream_id from streams s left join session_projections p using (stream_id)
           where s.stream_id like 'session-%' and (p.version is null or p.version < s.version)`);
-        return lagging.rowCount === 0;
-      }, { what: 'projector to catch up' });
+          return lagging.rowCount === 0;
+        },
+        { what: 'projector to catch up' },
+      );
       const before = await dump();
       expect(before.length).toBeGreaterThan(0);
       const rebuilt = await runCli(['rebuild'], { DATABASE_URL: t.db.url });
@@ -233,7 +255,10 @@ describe('a turn end to end through the services as processes', () => {
 
   it('is ready while every service answers, degraded (still serving) while a worker does not, and names it', async () => {
     expect((await get('/healthz')).status).toBe(200);
-    expect((await get('/readyz')).body).toEqual({ status: 'ready', services: { router: 'ready', 'session-projector': 'ready', responder: 'ready', relay: 'ready' } });
+    expect((await get('/readyz')).body).toEqual({
+      status: 'ready',
+      services: { router: 'ready', 'session-projector': 'ready', responder: 'ready', relay: 'ready' },
+    });
     const natsEnv = { NATS_URL: TEST_NATS_URL, PARLEY_NATS_PREFIX: t.prefix };
     expect((await runCli(['health', 'router', 'session-projector', 'responder', 'relay'], natsEnv)).code).toBe(0);
     await t.cluster.kill('responder');
@@ -243,7 +268,11 @@ describe('a turn end to end through the services as processes', () => {
     // ingress still records turns and answers from the knowledge base: an orchestrator keeps it in
     const degraded = await get('/readyz');
     expect(degraded.status).toBe(200);
-    expect(degraded.body).toMatchObject({ status: 'degraded', missing: ['responder'], services: { responder: 'missing', router: 'ready' } });
+    expect(degraded.body).toMatchObject({
+      status: 'degraded',
+      missing: ['responder'],
+      services: { responder: 'missing', router: 'ready' },
+    });
     t.cluster.startService('responder');
     await t.cluster.waitUntilReady(30_000);
     // a turn sent while the responder is back is answered

@@ -6,7 +6,16 @@ const { execFileSync } = require('node:child_process');
 const { existsSync, readdirSync, statSync } = require('node:fs');
 const { join } = require('node:path');
 
-const SOURCES = ['apps', 'libs', 'bench/src', 'chaos/src', 'package-lock.json', 'tsconfig.base.json', 'tsconfig.build.json', 'tools/build-assets.mjs'];
+const SOURCES = [
+  'apps',
+  'libs',
+  'bench/src',
+  'chaos/src',
+  'package-lock.json',
+  'tsconfig.base.json',
+  'tsconfig.build.json',
+  'tools/build-assets.mjs',
+];
 const STAMP = 'dist/.build-stamp';
 
 /** The newest modification time of any file under `paths` (relative to `root`), 0 when there are none. */

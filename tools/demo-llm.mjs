@@ -13,7 +13,14 @@ if (!Number.isInteger(port) || port < 1 || port > 65_535) {
   process.exit(2);
 }
 const server = await ScriptedLlmServer.start(echoScript, { port, host });
-console.log(JSON.stringify({ level: 'info', time: new Date().toISOString(), service: 'demo-llm', msg: `demo LLM (echoes the user) on http://${host}:${port}/v1` }));
+console.log(
+  JSON.stringify({
+    level: 'info',
+    time: new Date().toISOString(),
+    service: 'demo-llm',
+    msg: `demo LLM (echoes the user) on http://${host}:${port}/v1`,
+  }),
+);
 const stop = async () => {
   await server.close();
   process.exit(0);

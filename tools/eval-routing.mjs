@@ -14,7 +14,9 @@ const questions = k
   .slice(1)
   .map(([text, intent]) => ({ text, intent }));
 const background = k.outOfScopeExamples();
-const outOfDomain = readFileSync(new URL('../data/eval/out-of-domain.txt', import.meta.url), 'utf8').split('\n').filter(Boolean);
+const outOfDomain = readFileSync(new URL('../data/eval/out-of-domain.txt', import.meta.url), 'utf8')
+  .split('\n')
+  .filter(Boolean);
 const options = k.DEFAULT_TRAINING;
 
 console.log(
@@ -60,11 +62,18 @@ if (oodAnswered.length) {
 const { languages } = JSON.parse(readFileSync(new URL('../data/eval/multilingual.json', import.meta.url), 'utf8'));
 const { SETTINGS } = require('../dist/libs/contracts/src/index.js');
 const threshold = Number(SETTINGS.PARLEY_FAQ_THRESHOLD.default);
-console.log(`\nOther scripts (small knowledge bases, 3 intents, 8 examples each; held-out questions; answered at the default threshold ${threshold}):`);
+console.log(
+  `\nOther scripts (small knowledge bases, 3 intents, 8 examples each; held-out questions; answered at the default threshold ${threshold}):`,
+);
 const langRows = [['language', 'script', 'top-1 (held out)', 'answered', 'correct among answered', 'English out-of-domain answered']];
 for (const [code, { script, intents }] of Object.entries(languages)) {
-  const matcher = k.FaqMatcher.train(1, Object.entries(intents).map(([intent, { answer, train }]) => ({ intent, answer, examples: train })));
-  const asked = Object.entries(intents).flatMap(([intent, { heldOut }]) => heldOut.map((text) => ({ text, intent, best: matcher.best(text) })));
+  const matcher = k.FaqMatcher.train(
+    1,
+    Object.entries(intents).map(([intent, { answer, train }]) => ({ intent, answer, examples: train })),
+  );
+  const asked = Object.entries(intents).flatMap(([intent, { heldOut }]) =>
+    heldOut.map((text) => ({ text, intent, best: matcher.best(text) })),
+  );
   const answered = asked.filter((q) => q.best.confidence >= threshold);
   const right = (qs) => qs.filter((q) => q.best.intent === q.intent).length;
   const strays = outOfDomain.filter((text) => matcher.best(text).confidence >= threshold).length;
@@ -93,7 +102,16 @@ const routeWith = (matcher, history, text, inContext) => {
     const [ctx] = matcher.classify(c.followUpText(history.previousText, text), 1);
     contextMatch = { intent: ctx.intent, confidence: ctx.confidence, kbVersion: 1 };
   }
-  return c.routeTurn({ policy: 'hybrid', requestedMode: 'auto', inSession: true, text, match, threshold: choice.threshold, history, contextMatch });
+  return c.routeTurn({
+    policy: 'hybrid',
+    requestedMode: 'auto',
+    inSession: true,
+    text,
+    match,
+    threshold: choice.threshold,
+    history,
+    contextMatch,
+  });
 };
 /** A session's user turns in order; what each became, with the history the router would have read. */
 const session = (matcher, texts, inContext) => {
@@ -143,11 +161,16 @@ for (const inContext of [false, true]) {
   set(1, `written follow-ups (${followUps.length}): answered from the KB wrongly`, `${count('wrong')}`);
   set(2, '  answered from the KB rightly', `${count('right')}`);
   set(3, '  sent to the LLM with the conversation', `${count('llm')}`);
-  set(4, `SGD user turns (${sgdTurns.flat().length}, ${sgd.length} dialogues, no banking): answered from the KB (all wrong)`, `${sgdAnswered}`);
+  set(
+    4,
+    `SGD user turns (${sgdTurns.flat().length}, ${sgd.length} dialogues, no banking): answered from the KB (all wrong)`,
+    `${sgdAnswered}`,
+  );
   set(5, `topic switches (${pairs.length} held-out pairs): second still answered from the KB`, pct(kept / pairs.length));
 }
 const fw = followRows[0].map((_, i) => Math.max(...followRows.map((r) => String(r[i]).length)));
-for (const row of followRows) console.log('  ' + row.map((cell, i) => (i === 0 ? String(cell).padEnd(fw[i]) : String(cell).padStart(fw[i]))).join('  '));
+for (const row of followRows)
+  console.log('  ' + row.map((cell, i) => (i === 0 ? String(cell).padEnd(fw[i]) : String(cell).padStart(fw[i]))).join('  '));
 
 function readSgd() {
   const dir = new URL('../../shared/data/sgd/', import.meta.url);
@@ -164,5 +187,5 @@ function readSgd() {
 
 function seeded(seed) {
   let s = seed;
-  return () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  return () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 }

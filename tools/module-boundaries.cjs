@@ -12,10 +12,7 @@ const constraints = (extra) => [
 ];
 
 const boundaries = (extra) => ({
-  '@nx/enforce-module-boundaries': [
-    'error',
-    { enforceBuildableLibDependency: false, allow: [], depConstraints: constraints(extra) },
-  ],
+  '@nx/enforce-module-boundaries': ['error', { enforceBuildableLibDependency: false, allow: [], depConstraints: constraints(extra) }],
 });
 
 /** Flat-config entries, given the Nx plugin and the TypeScript parser. */
@@ -44,14 +41,32 @@ const lintConfigs = (nx, tseslint) => [
       // a leading underscore names what is dropped on purpose (`{ secret: _secret, ...rest }`)
       // a variable a callback reads before it is assigned stays `let`
       'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', ignoreRestSiblings: true }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        {
+          argsIgnorePattern: '^_',
+          varsIgnorePattern: '^_',
+          caughtErrorsIgnorePattern: '^_',
+          destructuredArrayIgnorePattern: '^_',
+          ignoreRestSiblings: true,
+        },
+      ],
     },
   },
   // tests read whatever JSON a response holds
   { files: ['**/*.spec.ts', 'test/**/*.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
   ...boundaryConfigs(nx, tseslint.parser),
-  { files: DOMAIN_FILES, rules: restricted(IO_PACKAGES, 'The domain and the contracts do no I/O and know no framework: this belongs in an adapter (libs/event-store, libs/messaging, libs/llm) or an app.') },
-  { files: ['apps/**/*.ts'], rules: restricted(SQL_PACKAGES, 'SQL lives in libs/event-store: add a repository function there and call it.') },
+  {
+    files: DOMAIN_FILES,
+    rules: restricted(
+      IO_PACKAGES,
+      'The domain and the contracts do no I/O and know no framework: this belongs in an adapter (libs/event-store, libs/messaging, libs/llm) or an app.',
+    ),
+  },
+  {
+    files: ['apps/**/*.ts'],
+    rules: restricted(SQL_PACKAGES, 'SQL lives in libs/event-store: add a repository function there and call it.'),
+  },
 ];
 
 module.exports = { boundaryConfigs, lintConfigs };

@@ -70,8 +70,11 @@ if (!env.DATABASE_URL) {
     }
     env.DATABASE_URL = embeddedPostgres.databaseUrl;
     const state = embeddedPostgres.reused ? 'already running from an earlier run' : embeddedPostgres.created ? 'created' : 'started';
-    const because = embed === 'always' ? 'as PARLEY_EMBEDDED=always' : `as ${LOCAL_POSTGRES.replace(/\/parley$/, '')} could not be used (${why})`;
-    embedded.push(`PostgreSQL: embedded, ${state} (data in ${relative(process.cwd(), embeddedPostgres.dataDir) || '.'}; ${env.DATABASE_URL}), ${because}`);
+    const because =
+      embed === 'always' ? 'as PARLEY_EMBEDDED=always' : `as ${LOCAL_POSTGRES.replace(/\/parley$/, '')} could not be used (${why})`;
+    embedded.push(
+      `PostgreSQL: embedded, ${state} (data in ${relative(process.cwd(), embeddedPostgres.dataDir) || '.'}; ${env.DATABASE_URL}), ${because}`,
+    );
   } else env.DATABASE_URL = LOCAL_POSTGRES;
 }
 let inProcessBus = false;
@@ -79,7 +82,8 @@ if (!env.NATS_URL) {
   const why = embed === 'never' ? null : embed === 'always' ? 'PARLEY_EMBEDDED=always' : await natsRefusal();
   if (why) {
     inProcessBus = true;
-    const because = embed === 'always' ? 'as PARLEY_EMBEDDED=always' : `as no NATS answered at nats://${LOCAL_NATS.host}:${LOCAL_NATS.port} (${why})`;
+    const because =
+      embed === 'always' ? 'as PARLEY_EMBEDDED=always' : `as no NATS answered at nats://${LOCAL_NATS.host}:${LOCAL_NATS.port} (${why})`;
     embedded.push(`bus: in-process, with every service in this one process, ${because}`);
   } else env.NATS_URL = `nats://${LOCAL_NATS.host}:${LOCAL_NATS.port}`;
 }
@@ -142,7 +146,11 @@ try {
   say(`could not start: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
   await shutdown(1);
 }
-say(`ready on http://127.0.0.1:${env.PORT} with API key ${env.PARLEY_DEV_API_KEY} (tenant "default"), ${((Date.now() - started) / 1000).toFixed(1)} s after start`);
+say(
+  `ready on http://127.0.0.1:${env.PORT} with API key ${env.PARLEY_DEV_API_KEY} (tenant "default"), ${((Date.now() - started) / 1000).toFixed(1)} s after start`,
+);
 if (embeddedPostgres) say('the CLI uses the embedded database, while this runs and after: npm run parley -- sessions');
-say(`try: curl -s -XPOST localhost:${env.PORT}/v1/turns -H 'authorization: Bearer ${env.PARLEY_DEV_API_KEY}' -H 'content-type: application/json' -d '{"text":"My new card has not arrived yet"}'`);
+say(
+  `try: curl -s -XPOST localhost:${env.PORT}/v1/turns -H 'authorization: Bearer ${env.PARLEY_DEV_API_KEY}' -H 'content-type: application/json' -d '{"text":"My new card has not arrived yet"}'`,
+);
 say('Ctrl-C stops everything.');

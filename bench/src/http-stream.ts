@@ -2,7 +2,11 @@
  * Reads a streamed body to its end: milliseconds from `started` to the first piece that `isFirst`
  * recognises in what came so far, and to the end, with the whole text.
  */
-async function readStreamed(body: ReadableStream<Uint8Array>, started: number, isFirst: (text: string) => boolean): Promise<{ first: number | null; done: number; text: string }> {
+async function readStreamed(
+  body: ReadableStream<Uint8Array>,
+  started: number,
+  isFirst: (text: string) => boolean,
+): Promise<{ first: number | null; done: number; text: string }> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
   let text = '';

@@ -12,7 +12,11 @@ export interface LoadResult {
  * Runs `workers` loops at once; loop `w` calls `step(w, i)` for its i-th operation until `perWorker`
  * are done, timing each. Per-key order is the caller's: a worker owns the sessions it drives.
  */
-export async function runLoad(workers: number, perWorker: number, step: (worker: number, index: number) => Promise<unknown>): Promise<LoadResult> {
+export async function runLoad(
+  workers: number,
+  perWorker: number,
+  step: (worker: number, index: number) => Promise<unknown>,
+): Promise<LoadResult> {
   const samples: number[] = [];
   const seconds = await timeLoad(workers, perWorker, step, samples);
   return { latency: latency(samples), perSecond: samples.length / seconds, seconds };
@@ -44,11 +48,18 @@ export async function runLoadsInTurns<K extends string>(
       done?.();
     }
   }
-  return Object.fromEntries(keys.map((key) => [key, { latency: latency(samples[key]), perSecond: samples[key].length / seconds[key], seconds: seconds[key] }])) as Record<K, LoadResult>;
+  return Object.fromEntries(
+    keys.map((key) => [key, { latency: latency(samples[key]), perSecond: samples[key].length / seconds[key], seconds: seconds[key] }]),
+  ) as Record<K, LoadResult>;
 }
 
 /** Runs the loops, pushing each operation's milliseconds to `samples`; the seconds it took. */
-async function timeLoad(workers: number, perWorker: number, step: (worker: number, index: number) => Promise<unknown>, samples: number[]): Promise<number> {
+async function timeLoad(
+  workers: number,
+  perWorker: number,
+  step: (worker: number, index: number) => Promise<unknown>,
+  samples: number[],
+): Promise<number> {
   const started = performance.now();
   await Promise.all(
     Array.from({ length: workers }, async (_, worker) => {
@@ -122,7 +133,10 @@ export function sampleCpu(groups: Record<string, () => number[]>): { stop: () =>
   return {
     stop: () =>
       Object.fromEntries(
-        Object.entries(groups).map(([name, pids]) => [name, [...new Set(pids())].reduce((sum, pid) => sum + cpuMs(pid) - (start.get(pid) ?? 0), 0)]),
+        Object.entries(groups).map(([name, pids]) => [
+          name,
+          [...new Set(pids())].reduce((sum, pid) => sum + cpuMs(pid) - (start.get(pid) ?? 0), 0),
+        ]),
       ),
   };
 }

@@ -26,7 +26,24 @@ const SCENARIOS: Record<string, (database: Database, root: string) => Promise<Sc
 };
 
 /** The order of the results in docs/benchmarks.md: the issue's scenario numbers. */
-const RESULT_ORDER = ['stateful-turns', 'cpu-per-turn', 'single-turn', 'long-conversations', 'stateless-faq', 'appends', 'state-load', 'rebuild', 'time-to-first-token', 'storage-per-turn', 'service-memory', 'real-latency', 'real-latency-cpu', 'real-latency-memory', 'replica-scaling', 'memory-at-scale'];
+const RESULT_ORDER = [
+  'stateful-turns',
+  'cpu-per-turn',
+  'single-turn',
+  'long-conversations',
+  'stateless-faq',
+  'appends',
+  'state-load',
+  'rebuild',
+  'time-to-first-token',
+  'storage-per-turn',
+  'service-memory',
+  'real-latency',
+  'real-latency-cpu',
+  'real-latency-memory',
+  'replica-scaling',
+  'memory-at-scale',
+];
 
 async function main(): Promise<number> {
   const names = process.argv.slice(2);
@@ -42,7 +59,9 @@ async function main(): Promise<number> {
     await migrateDatabase(db.url);
     database = await connectDatabase(db.url);
     const machine = await describeMachine(db.url);
-    console.log(`Parley bench on ${machine.cores} × ${machine.cpu}, ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres}\n`);
+    console.log(
+      `Parley bench on ${machine.cores} × ${machine.cpu}, ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres}\n`,
+    );
     const results: ScenarioResult[] = [];
     for (const name of names.length ? names : Object.keys(SCENARIOS)) {
       const started = performance.now();

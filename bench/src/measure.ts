@@ -28,7 +28,11 @@ export async function timed(n: number, warmup: number, run: () => Promise<unknow
  * Like `timed`, for runs to be compared with each other: they take turns, one sample of each per
  * round, so a spell of background work (an autovacuum, another process) falls on all of them alike.
  */
-export async function timedInTurns<K extends string>(n: number, warmup: number, runs: Record<K, () => Promise<unknown>>): Promise<Record<K, Latency>> {
+export async function timedInTurns<K extends string>(
+  n: number,
+  warmup: number,
+  runs: Record<K, () => Promise<unknown>>,
+): Promise<Record<K, Latency>> {
   const keys = Object.keys(runs) as K[];
   for (let i = 0; i < warmup; i++) for (const key of keys) await runs[key]();
   const samples = Object.fromEntries(keys.map((key) => [key, [] as number[]])) as Record<K, number[]>;

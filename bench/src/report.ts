@@ -82,7 +82,8 @@ export function save(root: string, machine: Machine, results: ScenarioResult[], 
   if (begin < 0 || end < begin) throw new Error(`${docPath} has no ${BEGIN} … ${END} section`);
   const blocks = blocksOf(doc.slice(begin, end));
   const run = `_Run of ${startedAt.toISOString()} on ${machine.cores} × ${machine.cpu}, ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres}._`;
-  for (const result of results) blocks.set(result.id, [scenarioBegin(result.id), render(result), '', run, scenarioEnd(result.id)].join('\n'));
+  for (const result of results)
+    blocks.set(result.id, [scenarioBegin(result.id), render(result), '', run, scenarioEnd(result.id)].join('\n'));
   const ids = [...order.filter((id) => blocks.has(id)), ...[...blocks.keys()].filter((id) => !order.includes(id))];
   const section = [BEGIN, '', ...ids.map((id) => blocks.get(id)! + '\n'), END].join('\n');
   writeFileSync(docPath, doc.slice(0, begin) + section + doc.slice(end + END.length));

@@ -33,7 +33,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function sendTurn(options: LoadOptions, turn: Omit<TurnRecord, 'status' | 'attempts' | 'doneAt'>): Promise<TurnRecord> {
   let attempts = 0;
   let status = 0;
-  for (const deadline = turn.sentAt + options.giveUpAfterMs; Date.now() < deadline; ) {
+  for (const deadline = turn.sentAt + options.giveUpAfterMs; Date.now() < deadline;) {
     attempts++;
     let wait = Math.min(2_000, 100 * 2 ** Math.min(attempts, 5));
     try {

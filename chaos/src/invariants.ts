@@ -48,7 +48,8 @@ export async function checkInvariants(input: {
     const messages = events.filter((e) => e.type === 'UserMessageReceived' && e.data.turnId === turn.turnId);
     const outcomes = events.filter((e) => (e.type === 'AssistantReplied' || e.type === 'TurnFailed') && e.data.turnId === turn.turnId);
     const reply = outcomes[0]?.type === 'AssistantReplied' ? outcomes[0].data.text : null;
-    if (messages.length !== 1 || outcomes.length !== 1 || reply !== turn.reply) once.push(`${turn.text}: ${messages.length} message(s), ${outcomes.length} outcome(s)`);
+    if (messages.length !== 1 || outcomes.length !== 1 || reply !== turn.reply)
+      once.push(`${turn.text}: ${messages.length} message(s), ${outcomes.length} outcome(s)`);
   }
 
   const doubled: string[] = [];
@@ -57,12 +58,17 @@ export async function checkInvariants(input: {
   const requestsByQuestion = new Map<string, string[]>();
   for (const request of input.llmRequests) {
     const question = String(request.messages.at(-1)?.content ?? '');
-    requestsByQuestion.set(question, [...(requestsByQuestion.get(question) ?? []), JSON.stringify(request.messages.map((m) => [m.role, String(m.content ?? '')]))]);
+    requestsByQuestion.set(question, [
+      ...(requestsByQuestion.get(question) ?? []),
+      JSON.stringify(request.messages.map((m) => [m.role, String(m.content ?? '')])),
+    ]);
   }
   let checked = 0;
   for (const [sessionId, events] of logs) {
     const asked = events.filter((e): e is RecordedEvent<'UserMessageReceived'> => e.type === 'UserMessageReceived');
-    const outcomes = events.filter((e) => e.type === 'AssistantReplied' || e.type === 'TurnFailed') as RecordedEvent<'AssistantReplied' | 'TurnFailed'>[];
+    const outcomes = events.filter((e) => e.type === 'AssistantReplied' || e.type === 'TurnFailed') as RecordedEvent<
+      'AssistantReplied' | 'TurnFailed'
+    >[];
     const byTurn = new Map<string, number>();
     for (const o of outcomes) byTurn.set(o.data.turnId, (byTurn.get(o.data.turnId) ?? 0) + 1);
     for (const [turnId, n] of byTurn) if (n > 1) doubled.push(`${sessionId} turn ${turnId}: ${n} outcomes`);
@@ -76,12 +82,15 @@ export async function checkInvariants(input: {
       if (reply?.type === 'AssistantReplied' && reply.data.stateVersion !== undefined) {
         checked++;
         // built once every earlier turn had its outcome in the log
-        if (earlier.some((v) => v > reply.data.stateVersion!)) contexts.push(`${turn.message.data.text}: built from v${reply.data.stateVersion}, before an earlier outcome`);
+        if (earlier.some((v) => v > reply.data.stateVersion!))
+          contexts.push(`${turn.message.data.text}: built from v${reply.data.stateVersion}, before an earlier outcome`);
         const rebuilt = rebuiltContext(turn, input.systemPrompt, null);
-        if (!rebuilt || rebuilt.digest !== rebuilt.recorded) contexts.push(`${turn.message.data.text}: the context rebuilt from the log differs from the one recorded`);
+        if (!rebuilt || rebuilt.digest !== rebuilt.recorded)
+          contexts.push(`${turn.message.data.text}: the context rebuilt from the log differs from the one recorded`);
         // and it is what the model received
         const sent = requestsByQuestion.get(turn.message.data.text) ?? [];
-        if (rebuilt && !sent.includes(JSON.stringify(rebuilt.messages.map((m) => [m.role, String(m.content ?? '')])))) contexts.push(`${turn.message.data.text}: the model was not given the context the log rebuilds`);
+        if (rebuilt && !sent.includes(JSON.stringify(rebuilt.messages.map((m) => [m.role, String(m.content ?? '')]))))
+          contexts.push(`${turn.message.data.text}: the model was not given the context the log rebuilds`);
       }
       const at = outcomeVersion.get(turn.turnId);
       if (at !== undefined) earlier.push(at);
@@ -104,17 +113,38 @@ export async function checkInvariants(input: {
   const stuck: string[] = [];
   for (const durable of ['router', 'responder', 'session-projector']) {
     const info = await jsm.consumers.info(eventsStreamName(prefix), durable);
-    if (info.num_pending || info.num_ack_pending) stuck.push(`${durable}: ${info.num_pending} pending, ${info.num_ack_pending} unacknowledged`);
+    if (info.num_pending || info.num_ack_pending)
+      stuck.push(`${durable}: ${info.num_pending} pending, ${info.num_ack_pending} unacknowledged`);
   }
   const letters = await listDeadLetters(jsm, prefix);
 
   return [
-    { name: 'every turn answered with 200 is in the log once, with one outcome: the one the client got', ok: once.length === 0, detail: `${answered.length} turns checked${first(once)}` },
+    {
+      name: 'every turn answered with 200 is in the log once, with one outcome: the one the client got',
+      ok: once.length === 0,
+      detail: `${answered.length} turns checked${first(once)}`,
+    },
     { name: 'no turn has two outcomes', ok: doubled.length === 0, detail: `${sessions.length} sessions${first(doubled)}` },
-    { name: "each session's turns are in the log in the order they were sent", ok: order.length === 0, detail: `${sessions.length} sessions${first(order)}` },
-    { name: 'every reply saw every earlier turn answered, and the model got the context the log rebuilds', ok: contexts.length === 0, detail: `${checked} replies, ${input.llmRequests.length} LLM calls${first(contexts)}` },
+    {
+      name: "each session's turns are in the log in the order they were sent",
+      ok: order.length === 0,
+      detail: `${sessions.length} sessions${first(order)}`,
+    },
+    {
+      name: 'every reply saw every earlier turn answered, and the model got the context the log rebuilds',
+      ok: contexts.length === 0,
+      detail: `${checked} replies, ${input.llmRequests.length} LLM calls${first(contexts)}`,
+    },
     { name: 'every read model equals a fresh fold of its log', ok: stale.length === 0, detail: `${rows} rows${first(stale)}` },
-    { name: 'no consumer is left with work', ok: stuck.length === 0, detail: stuck.length ? stuck.join('; ') : 'router, responder, session-projector: 0 pending' },
-    { name: 'nothing in the dead letters', ok: letters.length === 0, detail: `${letters.length} letters${first(letters.map((l) => `${l.service}: ${l.reason}`))}` },
+    {
+      name: 'no consumer is left with work',
+      ok: stuck.length === 0,
+      detail: stuck.length ? stuck.join('; ') : 'router, responder, session-projector: 0 pending',
+    },
+    {
+      name: 'nothing in the dead letters',
+      ok: letters.length === 0,
+      detail: `${letters.length} letters${first(letters.map((l) => `${l.service}: ${l.reason}`))}`,
+    },
   ];
 }

@@ -76,7 +76,12 @@ async function main(): Promise<number> {
       sessions.map(async (sessionId, session) => {
         for (let index = 0; !stopping; index++) {
           const text = `chaos session ${session} turn ${index}`;
-          turns.push(await sendTurn({ baseUrl: () => t.baseUrl, apiKey: t.apiKey, giveUpAfterMs: 90_000 }, { session, sessionId, index, text, idempotencyKey: `chaos-${session}-${index}`, sentAt: Date.now() }));
+          turns.push(
+            await sendTurn(
+              { baseUrl: () => t.baseUrl, apiKey: t.apiKey, giveUpAfterMs: 90_000 },
+              { session, sessionId, index, text, idempotencyKey: `chaos-${session}-${index}`, sentAt: Date.now() },
+            ),
+          );
           await sleep(20);
         }
       }),
@@ -96,7 +101,9 @@ async function main(): Promise<number> {
       {
         name: 'every Postgres backend of the database terminated',
         inflict: async () => {
-          await database.pool.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()');
+          await database.pool.query(
+            'select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+          );
         },
       },
     ];
@@ -110,8 +117,14 @@ async function main(): Promise<number> {
         await fault.inflict();
         await waitFor(readyz, { what: `ready after: ${fault.name}`, timeoutMs: 90_000, intervalMs: 100 });
         const readyMs = Date.now() - at;
-        await waitFor(() => turns.some((turn) => turn.status === 200 && turn.sentAt > at), { what: `a turn answered after: ${fault.name}`, timeoutMs: 90_000, intervalMs: 50 });
-        const answering = turns.filter((turn) => turn.status === 200 && turn.sentAt > at).reduce((min, turn) => Math.min(min, turn.doneAt), Infinity);
+        await waitFor(() => turns.some((turn) => turn.status === 200 && turn.sentAt > at), {
+          what: `a turn answered after: ${fault.name}`,
+          timeoutMs: 90_000,
+          intervalMs: 50,
+        });
+        const answering = turns
+          .filter((turn) => turn.status === 200 && turn.sentAt > at)
+          .reduce((min, turn) => Math.min(min, turn.doneAt), Infinity);
         results.push({ fault: fault.name, atSeconds: Math.round((at - started) / 1000), readyMs, answeringMs: answering - at });
         process.stdout.write(`  ${fault.name}: ready again after ${readyMs} ms\n`);
         await sleep(2_000);
@@ -135,12 +148,25 @@ async function main(): Promise<number> {
     ).catch(() => undefined); // the invariant below reports what is left
     await sleep(1_500); // the projector's quiet interval (200 ms in test clusters), with room
 
-    const invariants = await checkInvariants({ database, nc, prefix: t.prefix, sessions, turns, llmRequests: t.llm.requests, systemPrompt: SETTINGS.PARLEY_SYSTEM_PROMPT.default });
+    const invariants = await checkInvariants({
+      database,
+      nc,
+      prefix: t.prefix,
+      sessions,
+      turns,
+      llmRequests: t.llm.requests,
+      systemPrompt: SETTINGS.PARLEY_SYSTEM_PROMPT.default,
+    });
     const answered = turns.filter((turn) => turn.status === 200);
     const retried = turns.filter((turn) => turn.attempts > 1);
     const slowest = Math.max(...answered.map((turn) => turn.doneAt - turn.sentAt));
     console.log(`\nParley chaos run: ${SESSIONS} sessions of retrying clients, ${Math.round((Date.now() - started) / 1000)} s\n`);
-    console.log(table(['fault', 'at s', 'ready again ms', 'answering again ms'], results.map((r) => [r.fault, r.atSeconds, r.readyMs, r.answeringMs])));
+    console.log(
+      table(
+        ['fault', 'at s', 'ready again ms', 'answering again ms'],
+        results.map((r) => [r.fault, r.atSeconds, r.readyMs, r.answeringMs]),
+      ),
+    );
     console.log();
     console.log(
       table(
@@ -149,7 +175,12 @@ async function main(): Promise<number> {
       ),
     );
     console.log();
-    console.log(table(['invariant', 'holds', 'seen'], invariants.map((i) => [i.name, i.ok ? 'yes' : 'NO', i.detail])));
+    console.log(
+      table(
+        ['invariant', 'holds', 'seen'],
+        invariants.map((i) => [i.name, i.ok ? 'yes' : 'NO', i.detail]),
+      ),
+    );
     const givenUp = turns.length - answered.length;
     if (givenUp) console.log(`\n${givenUp} turn(s) were never answered within 90 s of retrying`);
     return invariants.every((i) => i.ok) && givenUp === 0 ? 0 : 1;

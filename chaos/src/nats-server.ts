@@ -33,9 +33,11 @@ export class OwnNatsServer {
   private async run(): Promise<void> {
     const child = spawn(BINARY, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir], { stdio: 'ignore' });
     this.child = child;
-    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`nats-server (${BINARY}) exited with ${code}`))));
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code) => reject(new Error(`nats-server (${BINARY}) exited with ${code}`))),
+    );
     // ready once it accepts connections
-    for (const deadline = Date.now() + 15_000; Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 15_000; Date.now() < deadline;) {
       const up = await Promise.race([canConnect(this.port), exited]);
       if (up) return;
       await new Promise((r) => setTimeout(r, 100));

@@ -37,7 +37,13 @@ async function main(): Promise<number> {
   const t = await startTestCluster({
     label: 'soak',
     script: (request) => ({ text: `noted: ${String(request.messages.at(-1)?.content ?? '').slice(0, 40)}`, delayMs: 150 }),
-    env: { NATS_URL: nats.url, LOG_LEVEL: 'warn', PARLEY_RATE_LIMIT_PER_MINUTE: '1000000', PARLEY_TENANT_CACHE_MS: '5000', PARLEY_PROJECTION_QUIET_MS: '30000' },
+    env: {
+      NATS_URL: nats.url,
+      LOG_LEVEL: 'warn',
+      PARLEY_RATE_LIMIT_PER_MINUTE: '1000000',
+      PARLEY_TENANT_CACHE_MS: '5000',
+      PARLEY_PROJECTION_QUIET_MS: '30000',
+    },
   });
   const database = await connectDatabase(t.db.url, { max: 1 });
   const nc = await connect({ servers: nats.url });
@@ -55,7 +61,14 @@ async function main(): Promise<number> {
           for (let i = 0; i < 50 && !stopping; i++) {
             const result = await sendTurn(
               { baseUrl: () => t.baseUrl, apiKey: t.apiKey, giveUpAfterMs: 60_000 },
-              { session: c, sessionId, index: i, text: `conversation ${c}.${n} turn ${i}: I would like to change my delivery address`, idempotencyKey: `soak-${c}-${n}-${i}`, sentAt: Date.now() },
+              {
+                session: c,
+                sessionId,
+                index: i,
+                text: `conversation ${c}.${n} turn ${i}: I would like to change my delivery address`,
+                idempotencyKey: `soak-${c}-${n}-${i}`,
+                sentAt: Date.now(),
+              },
             );
             if (result.status === 200) turns++;
           }
@@ -77,7 +90,14 @@ async function main(): Promise<number> {
         pending += info.num_pending + info.num_ack_pending;
       }
       const size = await database.pool.query<{ mb: number }>('select pg_database_size(current_database()) / 1048576.0 as mb');
-      samples.push({ at: Math.round((Date.now() - started) / 1000), turns, rss: Object.fromEntries(Object.entries(pids).map(([s, pid]) => [s, rssMb(pid)])), lagMs, pending, databaseMb: Number(size.rows[0].mb) });
+      samples.push({
+        at: Math.round((Date.now() - started) / 1000),
+        turns,
+        rss: Object.fromEntries(Object.entries(pids).map(([s, pid]) => [s, rssMb(pid)])),
+        lagMs,
+        pending,
+        databaseMb: Number(size.rows[0].mb),
+      });
       const last = samples.at(-1)!;
       process.stdout.write(`  ${last.at} s: ${turns} turns, responder ${last.rss.responder.toFixed(0)} MB, backlog ${pending}\n`);
     }
@@ -106,7 +126,9 @@ async function main(): Promise<number> {
   if (backlog[1] > backlog[0] * 1.2 + 20) growth.push(`backlog ${backlog[0].toFixed(0)} → ${backlog[1].toFixed(0)}`);
   const rate = (samples.at(-1)!.turns - samples[0].turns) / Math.max(1, samples.at(-1)!.at - samples[0].at);
   const perTurnKb = ((samples.at(-1)!.databaseMb - samples[0].databaseMb) * 1024) / Math.max(1, samples.at(-1)!.turns - samples[0].turns);
-  console.log(`\nParley soak: ${minutes} min, ${samples.at(-1)?.turns ?? 0} turns (${rate.toFixed(1)}/s), database +${perTurnKb.toFixed(1)} KB a turn\n`);
+  console.log(
+    `\nParley soak: ${minutes} min, ${samples.at(-1)?.turns ?? 0} turns (${rate.toFixed(1)}/s), database +${perTurnKb.toFixed(1)} KB a turn\n`,
+  );
   console.log('| service | RSS middle third MB | RSS last third MB | health round trip middle ms | last ms |');
   console.log('|---|---|---|---|---|');
   console.log(lines.join('\n'));

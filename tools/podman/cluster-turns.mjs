@@ -41,7 +41,11 @@ await Promise.all(
     summary.sessions.push({ index: s, sessionId: session.sessionId });
     for (let t = 1; t <= Number(turns); t++) {
       summary.sent++;
-      const answer = await call(`/v1/sessions/${session.sessionId}/turns`, { text: `session ${s} turn ${t}`, mode: 'stateful' }, `cluster-${s}-${t}`);
+      const answer = await call(
+        `/v1/sessions/${session.sessionId}/turns`,
+        { text: `session ${s} turn ${t}`, mode: 'stateful' },
+        `cluster-${s}-${t}`,
+      );
       if (answer) summary.answered++;
       else summary.unanswered++;
       await new Promise((resolve) => setTimeout(resolve, Number(pause)));

@@ -1,6 +1,13 @@
 /** `parley dlq` as a separate process against the real NATS. */
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connectNats, ensureDeadLetterStream, ensureEventsStream, listDeadLetters, publishDeadLetter, type NatsConnection } from '@parley/messaging';
+import {
+  connectNats,
+  ensureDeadLetterStream,
+  ensureEventsStream,
+  listDeadLetters,
+  publishDeadLetter,
+  type NatsConnection,
+} from '@parley/messaging';
 import { deleteTestStreams, runCli, TEST_NATS_URL, testNatsPrefix, waitFor } from '@parley/testing';
 
 describe('parley dlq', () => {
@@ -52,7 +59,10 @@ describe('parley dlq', () => {
   });
 
   it('explains bad requests', async () => {
-    expect(await runCli(['dlq', 'retry', '99'], env)).toMatchObject({ code: 1, stderr: expect.stringContaining('No dead letter with sequence 99') });
+    expect(await runCli(['dlq', 'retry', '99'], env)).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('No dead letter with sequence 99'),
+    });
     expect((await runCli(['dlq', 'retry'], env)).code).toBe(2);
     expect((await runCli(['dlq', 'retry', 'x'], env)).code).toBe(2);
     expect((await runCli(['dlq', 'purge'], env)).code).toBe(2);

@@ -18,8 +18,16 @@ export const COMMANDS: Record<string, CommandHelp> = {
       'A session as a timeline: each event, and under each answer the context the LLM was given (rebuilt from the log with\n' +
       "today's code and checked against the fingerprint recorded with the reply), tokens and timings; then the state the\n" +
       'events fold to. Erased data shows as erased.',
-    options: ['--at <v|time>   the session as it was at that stream version or time', '--context       show each context message by message', '--json          everything, machine-readable'],
-    examples: ['parley replay 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01', 'parley replay 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01 --at 7 --context', 'parley replay 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01 --at 2026-11-25T10:00:00Z --json'],
+    options: [
+      '--at <v|time>   the session as it was at that stream version or time',
+      '--context       show each context message by message',
+      '--json          everything, machine-readable',
+    ],
+    examples: [
+      'parley replay 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01',
+      'parley replay 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01 --at 7 --context',
+      'parley replay 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01 --at 2026-11-25T10:00:00Z --json',
+    ],
   },
   diff: {
     usage: ['parley diff <sessionId> --from <version> --to <version> [--json]'],
@@ -27,7 +35,10 @@ export const COMMANDS: Record<string, CommandHelp> = {
     examples: ['parley diff 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01 --from 4 --to 9'],
   },
   rerun: {
-    usage: ['parley rerun <sessionId> [--from-turn <n>] [--routing-policy <p>] [--faq-threshold <x>] [--json]', 'parley rerun <sessionId> --live [--model <name>] [--prompt <file>] [--from-turn <n>] [--json]'],
+    usage: [
+      'parley rerun <sessionId> [--from-turn <n>] [--routing-policy <p>] [--faq-threshold <x>] [--json]',
+      'parley rerun <sessionId> --live [--model <name>] [--prompt <file>] [--from-turn <n>] [--json]',
+    ],
     about:
       "Runs today's router and context building over the recorded turns. Without --live the answers come from the log:\n" +
       'every decision and context must match the recorded ones, else the divergence is shown and the exit code is 1.\n' +
@@ -46,7 +57,9 @@ export const COMMANDS: Record<string, CommandHelp> = {
     ],
   },
   routing: {
-    usage: ['parley routing what-if [--since <time|30m|2h|7d>] [--faq-threshold <x>] [--routing-policy <p>] [--kb <version|latest|file> [--answers <file.json>]] [--limit <n>] [--json]'],
+    usage: [
+      'parley routing what-if [--since <time|30m|2h|7d>] [--faq-threshold <x>] [--routing-policy <p>] [--kb <version|latest|file> [--answers <file.json>]] [--limit <n>] [--json]',
+    ],
     about:
       "How the tenant's recent traffic (default: the last 7 days) would have been routed with another FAQ threshold,\n" +
       'routing policy or knowledge base: every routed turn, in sessions and without, decided again by today’s router on the\n' +
@@ -59,26 +72,40 @@ export const COMMANDS: Record<string, CommandHelp> = {
       '--kb <v|latest|file>   a knowledge base version, the newest, or a file not imported yet (CSV with --answers, or JSON)',
       '--limit <n>            conversations read at most (default 100000)',
     ],
-    examples: ['parley routing what-if --faq-threshold 0.8', 'parley routing what-if --since 2h --kb latest --json', 'parley routing what-if --kb new-kb.json'],
+    examples: [
+      'parley routing what-if --faq-threshold 0.8',
+      'parley routing what-if --since 2h --kb latest --json',
+      'parley routing what-if --kb new-kb.json',
+    ],
   },
   fork: {
     usage: ['parley fork <sessionId> [--at <version>] [--json]'],
-    about: 'A new session that starts from the session as it stood at a version (default: its latest), to try another path\nthrough the API. The original is unchanged.',
+    about:
+      'A new session that starts from the session as it stood at a version (default: its latest), to try another path\nthrough the API. The original is unchanged.',
     examples: ['parley fork 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01 --at 7'],
   },
   tail: {
     usage: ['parley tail [--session <id>] [--type <Type,...>] [--limit <n>] [--json]'],
     about: "Follows the tenant's events as they are committed, in commit order, until interrupted (or --limit events).",
-    examples: ['parley tail', 'parley tail --session 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01 --type UserMessageReceived,AssistantReplied', 'parley tail --json | jq .type'],
+    examples: [
+      'parley tail',
+      'parley tail --session 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01 --type UserMessageReceived,AssistantReplied',
+      'parley tail --json | jq .type',
+    ],
   },
   export: {
     usage: ['parley export <sessionId> > out.ndjson', 'parley export --all [--since <time|30m|2h|7d>] > out.ndjson'],
-    about: 'Writes conversations as NDJSON with ids, versions and times intact (personal data readable: keep the file safe).\nErased streams are left out.',
-    examples: ['parley export 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01 > case-1234.ndjson', 'parley export --all --since 7d --tenant acme > acme-week.ndjson'],
+    about:
+      'Writes conversations as NDJSON with ids, versions and times intact (personal data readable: keep the file safe).\nErased streams are left out.',
+    examples: [
+      'parley export 3f0c9f8e-4a7b-4a8e-9a55-2f5c1b1d7e01 > case-1234.ndjson',
+      'parley export --all --since 7d --tenant acme > acme-week.ndjson',
+    ],
   },
   import: {
     usage: ['parley import <file.ndjson>'],
-    about: 'Loads an export into the tenant. Idempotent: events already there (same ids) are skipped; a stream holding\nother events at the same versions is refused. The relay publishes what was imported.',
+    about:
+      'Loads an export into the tenant. Idempotent: events already there (same ids) are skipped; a stream holding\nother events at the same versions is refused. The relay publishes what was imported.',
     examples: ['parley import case-1234.ndjson --database-url postgres://postgres@staging-db:5432/parley'],
   },
   rebuild: {
@@ -86,14 +113,26 @@ export const COMMANDS: Record<string, CommandHelp> = {
     about: 'Drops and refolds every read model from the log, with progress, rate and ETA on a terminal.',
     examples: ['parley rebuild'],
   },
-  migrate: { usage: ['parley migrate [--create-db]'], about: 'Applies database migrations (and creates the database if absent).', examples: ['parley migrate --create-db'] },
+  migrate: {
+    usage: ['parley migrate [--create-db]'],
+    about: 'Applies database migrations (and creates the database if absent).',
+    examples: ['parley migrate --create-db'],
+  },
   kb: {
-    usage: ['parley kb import <file.csv> --answers <answers.json> [--if-empty]', 'parley kb import <file.json> [--if-empty]', 'parley kb list [--version <n>] [--json]'],
-    about: "Adds a knowledge base version (CSV: text,category; JSON: {entries}) or shows the latest (or a given) one.",
+    usage: [
+      'parley kb import <file.csv> --answers <answers.json> [--if-empty]',
+      'parley kb import <file.json> [--if-empty]',
+      'parley kb list [--version <n>] [--json]',
+    ],
+    about: 'Adds a knowledge base version (CSV: text,category; JSON: {entries}) or shows the latest (or a given) one.',
     examples: ['parley kb import data/demo-bank/questions.csv --answers data/demo-bank/answers.json', 'parley kb list --version 2'],
   },
   keys: {
-    usage: ['parley keys create --tenant <tenant> [--name <label>] [--json]', 'parley keys list [--tenant <tenant>] [--json]', 'parley keys revoke <keyId>'],
+    usage: [
+      'parley keys create --tenant <tenant> [--name <label>] [--json]',
+      'parley keys list [--tenant <tenant>] [--json]',
+      'parley keys revoke <keyId>',
+    ],
     about: 'API keys: created (shown once; only the hash is stored; creates the tenant), listed, revoked (within PARLEY_TENANT_CACHE_MS).',
     examples: ['parley keys create --tenant acme --name "voice agent"', 'parley keys revoke 6f1c2d3e-...'],
   },
@@ -112,10 +151,14 @@ export const COMMANDS: Record<string, CommandHelp> = {
       'parley tenants set --tenant acme --llm-base-url https://llm.acme.example/v1 --llm-api-key-file /run/secrets/acme-llm-key',
     ],
   },
-  'erase-user': { usage: ['parley erase-user <userId>'], about: "Erases a user's personal data (keys destroyed, read models removed); idempotent.", examples: ['parley erase-user ada'] },
+  'erase-user': {
+    usage: ['parley erase-user <userId>'],
+    about: "Erases a user's personal data (keys destroyed, read models removed); idempotent.",
+    examples: ['parley erase-user ada'],
+  },
   dlq: {
     usage: ['parley dlq list [--json]', 'parley dlq retry <seq>... | --all'],
-    about: 'Messages services gave up on, with the reason; retry re-publishes them on their original subjects (in today\'s layout).',
+    about: "Messages services gave up on, with the reason; retry re-publishes them on their original subjects (in today's layout).",
     examples: ['parley dlq list', 'parley dlq retry 3 7'],
   },
   health: {

@@ -4,7 +4,9 @@ import { COMMANDS, GLOBAL_OPTIONS, optionsOf } from './help';
 describe('command options', () => {
   it('are the ones each command’s help names, plus the global ones', () => {
     expect([...optionsOf('migrate')].sort()).toEqual(['create-db', 'database-url', 'help', 'nats-url', 'tenant']);
-    expect(optionsOf('rerun')).toEqual(new Set([...GLOBAL_OPTIONS, 'from-turn', 'routing-policy', 'faq-threshold', 'json', 'live', 'model', 'prompt']));
+    expect(optionsOf('rerun')).toEqual(
+      new Set([...GLOBAL_OPTIONS, 'from-turn', 'routing-policy', 'faq-threshold', 'json', 'live', 'model', 'prompt']),
+    );
     expect(optionsOf('replay').has('live')).toBe(false);
     for (const name of Object.keys(COMMANDS)) expect(optionsOf(name).has('help')).toBe(true);
   });

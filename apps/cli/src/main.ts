@@ -1,7 +1,16 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { DEFAULT_TENANT, parseSettings, SettingsError, TenantId, tenantDefaults, UserIdParam, type RoutingPolicy, type Settings } from '@parley/contracts';
+import {
+  DEFAULT_TENANT,
+  parseSettings,
+  SettingsError,
+  TenantId,
+  tenantDefaults,
+  UserIdParam,
+  type RoutingPolicy,
+  type Settings,
+} from '@parley/contracts';
 import { OpenAiCompatibleLlm } from '@parley/llm';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,8 +45,17 @@ import { fork } from './commands/fork.command';
 import { parseTypes, tail } from './commands/tail.command';
 import { exportStreams, importStreams } from './commands/transfer.command';
 import { parseSince } from './commands/sessions.command';
-import { keysCreate, keysList, keysRevoke, readLlmApiKey, settingsPatch, TENANT_FLAGS, tenantsList, tenantsSet, tenantsShow } from './commands/tenants.command';
-
+import {
+  keysCreate,
+  keysList,
+  keysRevoke,
+  readLlmApiKey,
+  settingsPatch,
+  TENANT_FLAGS,
+  tenantsList,
+  tenantsSet,
+  tenantsShow,
+} from './commands/tenants.command';
 
 async function run(argv: string[]): Promise<string> {
   let parsed: ReturnType<typeof parse>;
@@ -65,7 +83,8 @@ async function run(argv: string[]): Promise<string> {
 
   // the embedded mode's services share an in-process bus this process cannot reach
   const busUnreachable = embeddedUrl !== undefined;
-  const tellServices = (tenantId: string) => (busUnreachable ? Promise.resolve(false) : announceTenantChange(settings.NATS_URL, settings.PARLEY_NATS_PREFIX, tenantId));
+  const tellServices = (tenantId: string) =>
+    busUnreachable ? Promise.resolve(false) : announceTenantChange(settings.NATS_URL, settings.PARLEY_NATS_PREFIX, tenantId);
 
   const tenant = values.tenant ?? DEFAULT_TENANT;
   const tenantOk = TenantId.safeParse(tenant);
@@ -76,14 +95,17 @@ async function run(argv: string[]): Promise<string> {
       if (rest.length) throw new CliError(`migrate takes no arguments${seeHelp(command)}`, 2);
       // in a container started beside its database, wait for it (PARLEY_CONNECT_WAIT_SECONDS)
       const note = (line: string) => process.stderr.write(`parley: ${line}\n`);
-      const created = values['create-db'] ? await withConnectWait(settings.PARLEY_CONNECT_WAIT_SECONDS, () => ensureDatabase(settings.DATABASE_URL), note) : false;
+      const created = values['create-db']
+        ? await withConnectWait(settings.PARLEY_CONNECT_WAIT_SECONDS, () => ensureDatabase(settings.DATABASE_URL), note)
+        : false;
       await withConnectWait(settings.PARLEY_CONNECT_WAIT_SECONDS, () => migrateDatabase(settings.DATABASE_URL), note);
       return `${created ? 'Created the database and applied' : 'Applied'} migrations to ${new URL(settings.DATABASE_URL).pathname.slice(1)}`;
     }
     case 'diff': {
       if (rest.length !== 1) throw new CliError(`diff needs exactly one session id${seeHelp(command)}`, 2);
       const [from, to] = [values.from, values.to].map((v) => (v === undefined ? NaN : Number(v)));
-      if (!Number.isInteger(from) || !Number.isInteger(to)) throw new CliError('diff needs --from and --to stream versions (whole numbers)', 2);
+      if (!Number.isInteger(from) || !Number.isInteger(to))
+        throw new CliError('diff needs --from and --to stream versions (whole numbers)', 2);
       const database = await connectDatabase(settings.DATABASE_URL, { max: 1 });
       try {
         return await diff(new EventStore(database.db), { sessionId: rest[0], tenantId: tenant, from, to, json: Boolean(values.json) });
@@ -94,31 +116,55 @@ async function run(argv: string[]): Promise<string> {
     case 'sessions': {
       if (rest.length) throw new CliError(`sessions takes no arguments${seeHelp(command)}`, 2);
       const limit = values.limit === undefined ? 20 : Number(values.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new CliError(`--limit must be a whole number from 1 to 10000, got "${values.limit}"`, 2);
-      return sessions(settings.DATABASE_URL, { tenantId: tenant, userId: values.user, since: values.since, limit, json: Boolean(values.json) });
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+        throw new CliError(`--limit must be a whole number from 1 to 10000, got "${values.limit}"`, 2);
+      return sessions(settings.DATABASE_URL, {
+        tenantId: tenant,
+        userId: values.user,
+        since: values.since,
+        limit,
+        json: Boolean(values.json),
+      });
     }
     case 'replay': {
       if (rest.length !== 1) throw new CliError(`replay needs exactly one session id${seeHelp(command)}`, 2);
       const at = parseAt(values.at);
       return withDatabase(settings.DATABASE_URL, (db) =>
-        replay(new EventStore(db), { sessionId: rest[0], tenantId: tenant, at, json: Boolean(values.json), context: Boolean(values.context), systemPrompt: settings.PARLEY_SYSTEM_PROMPT }),
+        replay(new EventStore(db), {
+          sessionId: rest[0],
+          tenantId: tenant,
+          at,
+          json: Boolean(values.json),
+          context: Boolean(values.context),
+          systemPrompt: settings.PARLEY_SYSTEM_PROMPT,
+        }),
       );
     }
     case 'rerun': {
       if (rest.length !== 1) throw new CliError(`rerun needs exactly one session id${seeHelp(command)}`, 2);
       const fromTurn = values['from-turn'] === undefined ? 1 : Number(values['from-turn']);
-      if (!Number.isInteger(fromTurn) || fromTurn < 1) throw new CliError(`--from-turn must be a positive whole number, got "${values['from-turn']}"`, 2);
+      if (!Number.isInteger(fromTurn) || fromTurn < 1)
+        throw new CliError(`--from-turn must be a positive whole number, got "${values['from-turn']}"`, 2);
       const tried = { 'routing-policy': values['routing-policy'], 'faq-threshold': values['faq-threshold'] };
       const overrides = Object.values(tried).some((v) => v !== undefined) ? settingsPatch(tried) : {};
       if (!values.live && (values.model || values.prompt)) throw new CliError('--model and --prompt go with --live', 2);
-      const live = values.live ? { llm: llmFrom(settings, values.model), model: values.model, prompt: values.prompt === undefined ? undefined : readPrompt(values.prompt) } : undefined;
+      const live = values.live
+        ? {
+            llm: llmFrom(settings, values.model),
+            model: values.model,
+            prompt: values.prompt === undefined ? undefined : readPrompt(values.prompt),
+          }
+        : undefined;
       const result = await withDatabase(settings.DATABASE_URL, (db) =>
         rerun(db, {
           sessionId: rest[0],
           tenantId: tenant,
           fromTurn,
           defaults: tenantDefaults(settings),
-          overrides: { routingPolicy: (overrides.routingPolicy ?? undefined) as RoutingPolicy | undefined, faqThreshold: (overrides.faqThreshold ?? undefined) as number | undefined },
+          overrides: {
+            routingPolicy: (overrides.routingPolicy ?? undefined) as RoutingPolicy | undefined,
+            faqThreshold: (overrides.faqThreshold ?? undefined) as number | undefined,
+          },
           systemPrompt: settings.PARLEY_SYSTEM_PROMPT,
           json: Boolean(values.json),
           live,
@@ -137,10 +183,12 @@ async function run(argv: string[]): Promise<string> {
       if (kbFlag === 'latest') kb = { version: 'latest' };
       else if (kbFlag !== undefined && /^\d+$/.test(kbFlag)) kb = { version: Number(kbFlag) };
       else if (kbFlag !== undefined) kb = { file: kbFlag, answers: values.answers };
-      if (typeof (kb as { version?: unknown } | undefined)?.version === 'number' && (kb as { version: number }).version < 1) throw new CliError(`--kb must be a version (1 or more), latest, or a file; got "${kbFlag}"`, 2);
+      if (typeof (kb as { version?: unknown } | undefined)?.version === 'number' && (kb as { version: number }).version < 1)
+        throw new CliError(`--kb must be a version (1 or more), latest, or a file; got "${kbFlag}"`, 2);
       if (values.answers && !(kb && 'file' in kb)) throw new CliError('--answers goes with --kb <file.csv>', 2);
       const limit = values.limit === undefined ? 100_000 : Number(values.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000_000) throw new CliError(`--limit must be a whole number from 1 to 10000000, got "${values.limit}"`, 2);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000_000)
+        throw new CliError(`--limit must be a whole number from 1 to 10000000, got "${values.limit}"`, 2);
       const tty = process.stderr.isTTY;
       const result = await withDatabase(settings.DATABASE_URL, (db) =>
         whatIf(db, {
@@ -148,12 +196,17 @@ async function run(argv: string[]): Promise<string> {
           since: parseSince(values.since ?? '7d'),
           limit,
           defaults: tenantDefaults(settings),
-          overrides: { routingPolicy: (overrides.routingPolicy ?? undefined) as RoutingPolicy | undefined, faqThreshold: (overrides.faqThreshold ?? undefined) as number | undefined },
+          overrides: {
+            routingPolicy: (overrides.routingPolicy ?? undefined) as RoutingPolicy | undefined,
+            faqThreshold: (overrides.faqThreshold ?? undefined) as number | undefined,
+          },
           kb,
           systemPrompt: settings.PARLEY_SYSTEM_PROMPT,
           json: Boolean(values.json),
           note: (text) => process.stderr.write(`${text}\n`),
-          progress: tty ? (done, total) => process.stderr.write(`\r${done}/${total} conversations${done === total ? '\n' : ''}`) : undefined,
+          progress: tty
+            ? (done, total) => process.stderr.write(`\r${done}/${total} conversations${done === total ? '\n' : ''}`)
+            : undefined,
         }),
       );
       return result.output;
@@ -162,13 +215,16 @@ async function run(argv: string[]): Promise<string> {
       if (rest.length !== 1) throw new CliError(`fork needs exactly one session id${seeHelp(command)}`, 2);
       const at = parseAt(values.at);
       if (at instanceof Date) throw new CliError('fork --at takes a stream version', 2);
-      return withDatabase(settings.DATABASE_URL, (db) => fork(db, { sessionId: rest[0], tenantId: tenant, at, json: Boolean(values.json) }));
+      return withDatabase(settings.DATABASE_URL, (db) =>
+        fork(db, { sessionId: rest[0], tenantId: tenant, at, json: Boolean(values.json) }),
+      );
     }
     case 'tail': {
       if (rest.length) throw new CliError(`tail takes no arguments${seeHelp(command)}`, 2);
       const types = parseTypes(values.type);
       const limit = values.limit === undefined ? undefined : Number(values.limit);
-      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new CliError(`--limit must be a positive whole number, got "${values.limit}"`, 2);
+      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))
+        throw new CliError(`--limit must be a positive whole number, got "${values.limit}"`, 2);
       const stop = new AbortController();
       for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
       const shown = await withDatabase(settings.DATABASE_URL, (db) =>
@@ -181,17 +237,25 @@ async function run(argv: string[]): Promise<string> {
           pollMs: 100,
           signal: stop.signal,
           write: (line) => process.stdout.write(`${line}\n`),
-          onFollowing: () => process.stderr.write(`Following the events of tenant ${tenant}${values.session ? `, session ${values.session}` : ''} as they commit (Ctrl-C stops)\n`),
+          onFollowing: () =>
+            process.stderr.write(
+              `Following the events of tenant ${tenant}${values.session ? `, session ${values.session}` : ''} as they commit (Ctrl-C stops)\n`,
+            ),
         }),
       );
       return values.json ? '' : style.dim(`(${shown} events)`);
     }
     case 'export': {
-      if (rest.length > 1 || (rest.length === 1) === Boolean(values.all)) throw new CliError(`export needs one session id or --all${seeHelp(command)}`, 2);
+      if (rest.length > 1 || (rest.length === 1) === Boolean(values.all))
+        throw new CliError(`export needs one session id or --all${seeHelp(command)}`, 2);
       if (values.since && !values.all) throw new CliError('--since goes with --all', 2);
       const since = values.since ? parseSince(values.since) : undefined;
-      const result = await withDatabase(settings.DATABASE_URL, (db) => exportStreams(db, { tenantId: tenant, sessionId: rest[0], all: Boolean(values.all), since }));
-      process.stderr.write(`Exported ${result.streams} streams, ${result.events} events${result.skippedErased ? ` (${result.skippedErased} erased streams left out)` : ''}\n`);
+      const result = await withDatabase(settings.DATABASE_URL, (db) =>
+        exportStreams(db, { tenantId: tenant, sessionId: rest[0], all: Boolean(values.all), since }),
+      );
+      process.stderr.write(
+        `Exported ${result.streams} streams, ${result.events} events${result.skippedErased ? ` (${result.skippedErased} erased streams left out)` : ''}\n`,
+      );
       return result.lines.join('\n');
     }
     case 'import': {
@@ -208,7 +272,8 @@ async function run(argv: string[]): Promise<string> {
       if (action === 'list') {
         if (args.length) throw new CliError('kb list takes no arguments', 2);
         const version = values.version === undefined ? undefined : Number(values.version);
-        if (version !== undefined && (!Number.isInteger(version) || version < 1)) throw new CliError(`--version must be a positive whole number, got "${values.version}"`, 2);
+        if (version !== undefined && (!Number.isInteger(version) || version < 1))
+          throw new CliError(`--version must be a positive whole number, got "${values.version}"`, 2);
         return kbList(settings.DATABASE_URL, tenant, { version, json: Boolean(values.json) });
       }
       throw new CliError(`kb needs "import" or "list"${seeHelp(command)}`, 2);
@@ -216,7 +281,8 @@ async function run(argv: string[]): Promise<string> {
     case 'keys': {
       const [action, ...args] = rest;
       if (action === 'create') {
-        if (args.length || !values.tenant) throw new CliError(`keys create needs --tenant <tenant> and no other arguments${seeHelp(command)}`, 2);
+        if (args.length || !values.tenant)
+          throw new CliError(`keys create needs --tenant <tenant> and no other arguments${seeHelp(command)}`, 2);
         return keysCreate(settings.DATABASE_URL, tenant, values.name, Boolean(values.json));
       }
       if (action === 'list') {
@@ -236,20 +302,35 @@ async function run(argv: string[]): Promise<string> {
       if (action === 'show') return tenantsShow(settings.DATABASE_URL, tenant, tenantDefaults(settings), Boolean(values.json));
       if (action === 'set') {
         if (!values.tenant) throw new CliError(`tenants set needs --tenant <tenant>${seeHelp(command)}`, 2);
-        const flags = Object.fromEntries(Object.keys(TENANT_FLAGS).map((flag) => [flag, values[flag as keyof typeof values] as string | undefined]));
+        const flags = Object.fromEntries(
+          Object.keys(TENANT_FLAGS).map((flag) => [flag, values[flag as keyof typeof values] as string | undefined]),
+        );
         const apiKey = values['llm-api-key-file'] === undefined ? undefined : await readLlmApiKey(values['llm-api-key-file']);
-        return tenantsSet(settings.DATABASE_URL, tenant, settingsPatch(flags, apiKey !== undefined), tenantDefaults(settings), Boolean(values.json), tellServices, apiKey);
+        return tenantsSet(
+          settings.DATABASE_URL,
+          tenant,
+          settingsPatch(flags, apiKey !== undefined),
+          tenantDefaults(settings),
+          Boolean(values.json),
+          tellServices,
+          apiKey,
+        );
       }
       throw new CliError(`tenants needs "list", "show" or "set"${seeHelp(command)}`, 2);
     }
     case 'erase-user': {
-      if (rest.length !== 1 || !UserIdParam.safeParse(rest[0]).success) throw new CliError(`erase-user needs one user id (1 to 200 characters)${seeHelp(command)}`, 2);
+      if (rest.length !== 1 || !UserIdParam.safeParse(rest[0]).success)
+        throw new CliError(`erase-user needs one user id (1 to 200 characters)${seeHelp(command)}`, 2);
       const database = await connectDatabase(settings.DATABASE_URL, { max: 1 });
       try {
         const result = await eraseUser(database.db, tenant, rest[0]);
         const told = !busUnreachable && (await announceErasure(settings.NATS_URL, settings.PARLEY_NATS_PREFIX, result.streamIds));
-        const why = busUnreachable ? 'the embedded mode\'s in-process bus cannot be reached from here' : `NATS not reachable (${settings.NATS_URL})`;
-        const caches = told ? 'the services dropped what they cached of them' : `${why}: the services drop what they cached of them within 60 s`;
+        const why = busUnreachable
+          ? "the embedded mode's in-process bus cannot be reached from here"
+          : `NATS not reachable (${settings.NATS_URL})`;
+        const caches = told
+          ? 'the services dropped what they cached of them'
+          : `${why}: the services drop what they cached of them within 60 s`;
         return `Erased user ${rest[0]}: ${result.streams} stream${result.streams === 1 ? '' : 's'} made unreadable now; ${caches}`;
       } finally {
         await database.close();
@@ -263,11 +344,13 @@ async function run(argv: string[]): Promise<string> {
       const [action, ...seqArgs] = rest;
       if (action !== 'list' && action !== 'retry') throw new CliError(`dlq needs "list" or "retry"${seeHelp(command)}`, 2);
       const seqs = seqArgs.map(Number);
-      if (seqs.some((n) => !Number.isInteger(n) || n < 1)) throw new CliError(`dlq retry takes sequence numbers, got "${seqArgs.join(' ')}"`, 2);
+      if (seqs.some((n) => !Number.isInteger(n) || n < 1))
+        throw new CliError(`dlq retry takes sequence numbers, got "${seqArgs.join(' ')}"`, 2);
       if (action === 'retry' && !seqs.length && !values.all) throw new CliError('dlq retry needs sequence numbers or --all', 2);
       if (action === 'list' && seqs.length) throw new CliError('dlq list takes no arguments', 2);
       // the embedded mode keeps its dead letters in Postgres: its database, or no NATS configured or answering
-      const embeddedBus = embeddedUrl !== undefined || (!values['nats-url'] && !process.env.NATS_URL && !(await natsAnswers(settings.NATS_URL)));
+      const embeddedBus =
+        embeddedUrl !== undefined || (!values['nats-url'] && !process.env.NATS_URL && !(await natsAnswers(settings.NATS_URL)));
       const source = embeddedBus ? { databaseUrl: settings.DATABASE_URL } : { natsUrl: settings.NATS_URL };
       return dlq({ source, prefix: settings.PARLEY_NATS_PREFIX, action, seqs, all: Boolean(values.all), json: Boolean(values.json) });
     }
@@ -299,7 +382,8 @@ function parseAt(value: string | undefined): number | Date | undefined {
     return version;
   }
   const time = Date.parse(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(time)) throw new CliError(`--at must be a positive stream version or an ISO time, got "${value}"`, 2);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(time))
+    throw new CliError(`--at must be a positive stream version or an ISO time, got "${value}"`, 2);
   return new Date(time);
 }
 
@@ -415,16 +499,21 @@ function parse(argv: string[]) {
 run(process.argv.slice(2))
   .finally(() => startedHere?.stop().catch(() => undefined))
   .then(
-  (output) => {
-    process.stdout.write(`${output}\n`);
-  },
-  (error: unknown) => {
-    if (error instanceof CliError || error instanceof SettingsError || error instanceof EventStoreError || error instanceof MessagingError) {
-      process.stderr.write(`parley: ${error.message}\n`);
-      process.exitCode = error instanceof CliError ? error.exitCode : error instanceof SettingsError ? 2 : 1;
-      return;
-    }
-    process.stderr.write(`parley: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+    (output) => {
+      process.stdout.write(`${output}\n`);
+    },
+    (error: unknown) => {
+      if (
+        error instanceof CliError ||
+        error instanceof SettingsError ||
+        error instanceof EventStoreError ||
+        error instanceof MessagingError
+      ) {
+        process.stderr.write(`parley: ${error.message}\n`);
+        process.exitCode = error instanceof CliError ? error.exitCode : error instanceof SettingsError ? 2 : 1;
+        return;
+      }
+      process.stderr.write(`parley: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );

@@ -37,7 +37,12 @@ async function main(): Promise<void> {
         models: new ModelCatalog(settings.PARLEY_MODEL, settings.PARLEY_MODELS ?? []),
       }),
       // path parameters up to 512 characters: user ids may be 200, and our validation should be the one to refuse
-      new FastifyAdapter({ bodyLimit: MAX_BODY_BYTES, routerOptions: { maxParamLength: 512 }, frameworkErrors, clientErrorHandler: clientErrors }),
+      new FastifyAdapter({
+        bodyLimit: MAX_BODY_BYTES,
+        routerOptions: { maxParamLength: 512 },
+        frameworkErrors,
+        clientErrorHandler: clientErrors,
+      }),
       // JSON bodies are parsed by our own parser (acceptEmptyJsonBodies), on Fastify's default
       { logger: resources.nestLogger, bodyParser: false },
     );

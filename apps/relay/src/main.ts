@@ -32,7 +32,13 @@ void runWorker({
           reason,
           deliveries: 1,
           failedAt: new Date().toISOString(),
-          payload: JSON.stringify({ eventId: event.eventId, streamId: event.streamId, version: event.version, type: event.type, globalPosition: event.globalPosition }),
+          payload: JSON.stringify({
+            eventId: event.eventId,
+            streamId: event.streamId,
+            version: event.version,
+            type: event.type,
+            globalPosition: event.globalPosition,
+          }),
         });
       },
     });

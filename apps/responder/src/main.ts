@@ -11,7 +11,8 @@ import { TurnPlanner } from './replying/turn-planner';
 import { LLM, RESPONDER_PARTS, TurnResponderHandler, type ResponderParts } from './replying/turn-responder.handler';
 
 /** No LLM configured, and a demo LLM offered (compose's): answer with it. */
-const usesDemoLlm = (settings: Settings<'responder'>) => !settings.OPENAI_API_KEY && !settings.explicit.has('OPENAI_BASE_URL') && settings.PARLEY_DEMO_LLM_URL !== undefined;
+const usesDemoLlm = (settings: Settings<'responder'>) =>
+  !settings.OPENAI_API_KEY && !settings.explicit.has('OPENAI_BASE_URL') && settings.PARLEY_DEMO_LLM_URL !== undefined;
 
 function checkLlmSettings(settings: Settings<'responder'>): void {
   if (!settings.OPENAI_API_KEY && !settings.explicit.has('OPENAI_BASE_URL') && !usesDemoLlm(settings)) {
@@ -54,7 +55,10 @@ void runWorker({
     const tenants = tenantDirectory(resources, tenantDefaults(settings), settings.PARLEY_TENANT_CACHE_MS);
     const llm = llmFrom(settings, resources.metrics, tenants);
     // the folds of the sessions this replica answers: room for more than it holds at once
-    const states = new SessionStates(store, resources.projections, { maxEntries: Math.max(1_000, 4 * settings.PARLEY_MAX_CONCURRENT_TURNS), maxAgeMs: 60_000 });
+    const states = new SessionStates(store, resources.projections, {
+      maxEntries: Math.max(1_000, 4 * settings.PARLEY_MAX_CONCURRENT_TURNS),
+      maxAgeMs: 60_000,
+    });
     const signals = new StreamSignals(resources.bus.core, resources.prefix);
     const kept = keptMessages(settings.PARLEY_MAX_CONCURRENT_TURNS);
     const parts: ResponderParts = {
@@ -81,6 +85,7 @@ void runWorker({
   // A new responder does not answer turns from before it existed; its durable remembers from then on.
   consumers: (prefix, ackWaitMs) => [serviceConsumer(prefix, { name: 'responder', audience: 'answer', deliverFrom: 'new', ackWaitMs })],
   // a session's stateful turns one after another; a stateless turn (its own message alone) waits for nothing
-  orderKey: (event) => (event.type === 'TurnRouted' && (event.data as { mode?: unknown }).mode === 'stateless' ? event.eventId : event.streamId),
+  orderKey: (event) =>
+    event.type === 'TurnRouted' && (event.data as { mode?: unknown }).mode === 'stateless' ? event.eventId : event.streamId,
   handlesTurns: true,
 });

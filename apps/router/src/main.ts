@@ -17,7 +17,10 @@ void runWorker({
       controllers: [TurnRoutingHandler],
       providers: [
         { provide: TenantMatchers, useValue: matchers },
-        { provide: TenantDirectory, useValue: tenantDirectory(resources, tenantDefaults(resources.settings), resources.settings.PARLEY_TENANT_CACHE_MS) },
+        {
+          provide: TenantDirectory,
+          useValue: tenantDirectory(resources, tenantDefaults(resources.settings), resources.settings.PARLEY_TENANT_CACHE_MS),
+        },
         { provide: StreamSignals, useValue: new StreamSignals(resources.bus.core, resources.prefix) },
       ],
     })
@@ -31,6 +34,8 @@ void runWorker({
   // import ran beside the router): its turns wait for the training, which is worth saying
   health: () => {
     const training = matchers?.trainingFirst() ?? [];
-    return training.length ? { problem: `training the first knowledge base of tenant ${training.join(', ')}; its turns wait until it is ready` } : {};
+    return training.length
+      ? { problem: `training the first knowledge base of tenant ${training.join(', ')}; its turns wait until it is ready` }
+      : {};
   },
 });

@@ -15,5 +15,7 @@ void runWorker({
     class SessionProjectorModule {}
     return SessionProjectorModule;
   },
-  consumers: (prefix, ackWaitMs) => [serviceConsumer(prefix, { name: 'session-projector', audience: 'state', deliverFrom: 'all', ackWaitMs })],
+  consumers: (prefix, ackWaitMs) => [
+    serviceConsumer(prefix, { name: 'session-projector', audience: 'state', deliverFrom: 'all', ackWaitMs }),
+  ],
 });

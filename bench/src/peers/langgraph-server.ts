@@ -71,7 +71,10 @@ async function main(): Promise<void> {
       const { text } = JSON.parse(body) as { text: string };
       if (match[2]) {
         (async () => {
-          const pieces = await graph.stream({ messages: [new HumanMessage(text)] }, { configurable: { thread_id: match[1], stream: true }, streamMode: 'custom' });
+          const pieces = await graph.stream(
+            { messages: [new HumanMessage(text)] },
+            { configurable: { thread_id: match[1], stream: true }, streamMode: 'custom' },
+          );
           res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
           for await (const piece of pieces) res.write(`event: delta\ndata: ${JSON.stringify({ text: piece })}\n\n`);
           res.end('event: done\ndata: {}\n\n');

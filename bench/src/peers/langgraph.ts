@@ -35,7 +35,11 @@ export class LangGraphPeer {
   }
 
   async turn(threadId: string, text: string): Promise<string> {
-    const res = await fetch(`${this.baseUrl}/threads/${threadId}/turns`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
+    const res = await fetch(`${this.baseUrl}/threads/${threadId}/turns`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ text }),
+    });
     const body = (await res.json()) as { reply?: string; error?: string };
     if (!res.ok) throw new Error(`LangGraph turn failed: ${body.error}`);
     return body.reply!;
@@ -44,7 +48,11 @@ export class LangGraphPeer {
   /** A streamed turn: milliseconds to its first piece and to its end. */
   async streamedTurn(threadId: string, text: string): Promise<{ first: number; done: number }> {
     const started = performance.now();
-    const res = await fetch(`${this.baseUrl}/threads/${threadId}/turns/stream`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text }) });
+    const res = await fetch(`${this.baseUrl}/threads/${threadId}/turns/stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ text }),
+    });
     if (res.status !== 200 || !res.body) throw new Error(`LangGraph.js turn failed: ${res.status} ${await res.text()}`);
     return readEventStream(res.body, started);
   }
@@ -77,4 +85,3 @@ export async function tableBytes(databaseUrl: string, tables: string[]): Promise
     await client.end();
   }
 }
-

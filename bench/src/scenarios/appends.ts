@@ -24,9 +24,22 @@ export async function appends(database: Database): Promise<ScenarioResult[]> {
   const ids = Array.from({ length: STREAMS }, () => randomUUID());
   const versions = new Array<number>(STREAMS).fill(0);
   for (const [i, id] of ids.entries()) {
-    await store.append(sessionStreamId(id), 'default', [{ eventId: randomUUID(), type: 'SessionStarted', data: { sessionId: id, userId: null, metadata: {} }, metadata: { tenantId: 'default' } }], 'no_stream', {
-      newKey: { userId: null },
-    });
+    await store.append(
+      sessionStreamId(id),
+      'default',
+      [
+        {
+          eventId: randomUUID(),
+          type: 'SessionStarted',
+          data: { sessionId: id, userId: null, metadata: {} },
+          metadata: { tenantId: 'default' },
+        },
+      ],
+      'no_stream',
+      {
+        newKey: { userId: null },
+      },
+    );
     versions[i] = 1;
   }
   // worker w owns streams w, w + 8, ...: one append per stream at a time, as a session's turns are
@@ -36,7 +49,14 @@ export async function appends(database: Database): Promise<ScenarioResult[]> {
     await store.append(
       sessionStreamId(ids[s]),
       'default',
-      [{ eventId: randomUUID(), type: 'UserMessageReceived', data: { turnId: randomUUID(), text: TEXT, requestedMode: 'auto' }, metadata: { tenantId: 'default' } }],
+      [
+        {
+          eventId: randomUUID(),
+          type: 'UserMessageReceived',
+          data: { turnId: randomUUID(), text: TEXT, requestedMode: 'auto' },
+          metadata: { tenantId: 'default' },
+        },
+      ],
       versions[s],
     );
     versions[s]++;
@@ -52,14 +72,20 @@ export async function appends(database: Database): Promise<ScenarioResult[]> {
     await emmett.schema.migrate();
     const eVersions = new Array<bigint>(STREAMS).fill(0n);
     for (let s = 0; s < STREAMS; s++) {
-      const result = await emmett.appendToStream(`session-${ids[s]}`, [{ type: 'SessionStarted', data: { sessionId: ids[s], userId: null, metadata: {} } }]);
+      const result = await emmett.appendToStream(`session-${ids[s]}`, [
+        { type: 'SessionStarted', data: { sessionId: ids[s], userId: null, metadata: {} } },
+      ]);
       eVersions[s] = result.nextExpectedStreamVersion;
     }
     const emmettAppend = async (w: number, i: number) => {
       const s = streamOf(w, i);
-      const result = await emmett.appendToStream(`session-${ids[s]}`, [{ type: 'UserMessageReceived', data: { turnId: randomUUID(), text: TEXT, requestedMode: 'auto' } }], {
-        expectedStreamVersion: eVersions[s],
-      });
+      const result = await emmett.appendToStream(
+        `session-${ids[s]}`,
+        [{ type: 'UserMessageReceived', data: { turnId: randomUUID(), text: TEXT, requestedMode: 'auto' } }],
+        {
+          expectedStreamVersion: eVersions[s],
+        },
+      );
       eVersions[s] = result.nextExpectedStreamVersion;
     };
     await runLoad(WORKERS, 100, emmettAppend);

@@ -51,7 +51,12 @@ export async function conversations(root: string): Promise<ScenarioResult[]> {
   const rows = parseCsv(readFileSync(join(root, 'data/demo-bank/questions.csv'), 'utf8')).slice(1);
   const questions = rows.map(([text]) => text);
   // questions the Demo Bank matcher answers confidently (checked below through the API)
-  const faq = ['My new card still has not arrived, when will it come?', 'How do I activate my card?', 'I lost my card, what should I do?', 'What is the exchange rate?'];
+  const faq = [
+    'My new card still has not arrived, when will it come?',
+    'How do I activate my card?',
+    'I lost my card, what should I do?',
+    'What is the exchange rate?',
+  ];
   const parleyAs = (label: string, embedded: boolean) =>
     startTestCluster({
       label,
@@ -63,7 +68,8 @@ export async function conversations(root: string): Promise<ScenarioResult[]> {
         const demo = join(root, 'data/demo-bank');
         const env = { DATABASE_URL: db.url };
         if ((await runCli(['migrate'], env)).code !== 0) throw new Error('migrate failed');
-        if ((await runCli(['kb', 'import', join(demo, 'questions.csv'), '--answers', join(demo, 'answers.json')], env)).code !== 0) throw new Error('kb import failed');
+        if ((await runCli(['kb', 'import', join(demo, 'questions.csv'), '--answers', join(demo, 'answers.json')], env)).code !== 0)
+          throw new Error('kb import failed');
       },
     });
   const t = await parleyAs('bench_conv', false);
@@ -124,7 +130,11 @@ async function concurrentTurns({ t, e, peer, questions }: Systems) {
     for (const [name, value] of Object.entries(cpuMs)) into[name] = (into[name] ?? 0) + value;
   };
   const memory = sampleMemory(t.cluster.pids() as Record<string, number>);
-  const { parley: parleyRun, embedded: embeddedRun, langgraph: lgRun } = await runLoadsInTurns(
+  const {
+    parley: parleyRun,
+    embedded: embeddedRun,
+    langgraph: lgRun,
+  } = await runLoadsInTurns(
     ROUNDS,
     WORKERS,
     MEASURED,
@@ -199,7 +209,11 @@ async function singleTurn({ t, e, peer, questions }: Systems): Promise<ScenarioR
   await runLoad(1, 10, (_, i) => parleyTurn(e, embeddedSession, text(i)));
   await runLoad(1, 10, (_, i) => peer.turn('bench-single', text(i)));
   // one turn of each system after the other, so they all see the machine alike
-  const { parley, embedded, langgraph: lg } = await runLoadsInTurns(100, 1, 100, {
+  const {
+    parley,
+    embedded,
+    langgraph: lg,
+  } = await runLoadsInTurns(100, 1, 100, {
     parley: (_, i) => parleyTurn(t, sessionId, text(i + 10)),
     embedded: (_, i) => parleyTurn(e, embeddedSession, text(i + 10)),
     langgraph: (_, i) => peer.turn('bench-single', text(i + 10)),
@@ -208,7 +222,8 @@ async function singleTurn({ t, e, peer, questions }: Systems): Promise<ScenarioR
   return {
     id: 'single-turn',
     title: '2. Single-turn latency at concurrency 1, stateful',
-    setup: '10 warm-up then 100 measured turns of one session, one at a time, the three systems taking turns (Parley embedded: every service in one process on the in-process bus).',
+    setup:
+      '10 warm-up then 100 measured turns of one session, one at a time, the three systems taking turns (Parley embedded: every service in one process on the in-process bus).',
     columns: ['system', 'turns/s', 'p50 ms', 'p99 ms', 'turns'],
     rows: [row('Parley', parley), row(EMBEDDED, embedded), row('LangGraph.js', lg)],
     targets: [{ target: 'Parley p50 ≤ 1/4 of LangGraph.js', actual: x(share), met: share <= 0.25 }],
@@ -256,7 +271,14 @@ async function longConversations({ t, peer, questions }: Systems): Promise<Scena
     setup: `${SESSIONS} sessions × ${TURNS} turns, one at a time, each turn on both systems in turn; Parley summarizes past its 6,000-token budget, LangGraph.js's node sends the same recent window. Storage is what the ${turns} turns added.`,
     columns: ['system', 'turns 1–50 p50 ms', 'turns 251–300 p50 ms', 'turns 251–300 p99 ms', 'growth', 'KB per turn'],
     rows: [
-      ['Parley', ms(parley.first.p50), ms(parley.last.p50), ms(parley.last.p99), x(parley.last.p50 / parley.first.p50), kb(parleyBytes / turns)],
+      [
+        'Parley',
+        ms(parley.first.p50),
+        ms(parley.last.p50),
+        ms(parley.last.p99),
+        x(parley.last.p50 / parley.first.p50),
+        kb(parleyBytes / turns),
+      ],
       ['LangGraph.js', ms(lg.first.p50), ms(lg.last.p50), ms(lg.last.p99), x(lg.last.p50 / lg.first.p50), kb(lgBytes / turns)],
     ],
     targets: [
@@ -277,7 +299,8 @@ async function statelessFaq({ t, faq }: Systems, statefulRate: number): Promise<
       body: JSON.stringify({ text: faq[(w + i) % faq.length] }),
     });
     const body = (await res.json()) as { route?: { reason: string } };
-    if (res.status !== 200 || body.route?.reason !== 'no-session-faq') throw new Error(`not an FAQ answer: ${res.status} ${JSON.stringify(body)}`);
+    if (res.status !== 200 || body.route?.reason !== 'no-session-faq')
+      throw new Error(`not an FAQ answer: ${res.status} ${JSON.stringify(body)}`);
   };
   await runLoad(WORKERS, 4, ask);
   const run = await runLoad(WORKERS, 40, ask);
@@ -291,7 +314,11 @@ async function statelessFaq({ t, faq }: Systems, statefulRate: number): Promise<
     columns: ['path', 'turns/s', 'p50 ms', 'p99 ms', 'turns'],
     rows: [row(`Parley stateless FAQ, ${WORKERS} in flight`, run), row('Parley stateless FAQ, one at a time', alone)],
     targets: [
-      { target: "≥ 5× Parley's own stateful turns/s", actual: `${x(speedup)} (${run.perSecond.toFixed(0)} vs ${statefulRate.toFixed(0)})`, met: speedup >= 5 },
+      {
+        target: "≥ 5× Parley's own stateful turns/s",
+        actual: `${x(speedup)} (${run.perSecond.toFixed(0)} vs ${statefulRate.toFixed(0)})`,
+        met: speedup >= 5,
+      },
       { target: 'p99 under 20 ms', actual: `${ms(run.latency.p99)} ms`, met: run.latency.p99 < 20 },
     ],
     figures: { run, alone, statefulRate },

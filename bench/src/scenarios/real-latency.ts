@@ -60,7 +60,10 @@ interface TurnTimes {
   added?: number;
 }
 
-async function drive(conversations: number, turn: (conversation: number, index: number) => Promise<TurnTimes>): Promise<{ rate: number; turns: TurnTimes[] }> {
+async function drive(
+  conversations: number,
+  turn: (conversation: number, index: number) => Promise<TurnTimes>,
+): Promise<{ rate: number; turns: TurnTimes[] }> {
   const started = performance.now();
   const ended: (TurnTimes & { at: number })[] = [];
   const finished: number[] = [];
@@ -178,11 +181,27 @@ export async function realLatency(): Promise<ScenarioResult[]> {
       rows.push(row('Parley', conversations, p), row('LangGraph.js', conversations, lg));
       figures[`parley${conversations}`] = p;
       figures[`langgraph${conversations}`] = lg;
-      targets.push({ target: `Parley ≥ 90% of the LLM-bound ideal at ${conversations} in flight (${ideal.toFixed(0)} turns/s)`, actual: `${((100 * p.rate) / ideal).toFixed(0)}%`, met: p.rate >= 0.9 * ideal });
-      targets.push({ target: `Parley ≥ LangGraph.js's rate at ${conversations} in flight`, actual: `${p.rate.toFixed(0)} vs ${lg.rate.toFixed(0)} turns/s`, met: p.rate >= lg.rate });
+      targets.push({
+        target: `Parley ≥ 90% of the LLM-bound ideal at ${conversations} in flight (${ideal.toFixed(0)} turns/s)`,
+        actual: `${((100 * p.rate) / ideal).toFixed(0)}%`,
+        met: p.rate >= 0.9 * ideal,
+      });
+      targets.push({
+        target: `Parley ≥ LangGraph.js's rate at ${conversations} in flight`,
+        actual: `${p.rate.toFixed(0)} vs ${lg.rate.toFixed(0)} turns/s`,
+        met: p.rate >= lg.rate,
+      });
       if (conversations === 512) {
-        targets.push({ target: 'added time to first token p50 ≤ 15 ms at 512 in flight', actual: `${ms(p.addedFirst!.p50)} ms`, met: p.addedFirst!.p50 <= 15 });
-        targets.push({ target: 'added time to first token p99 ≤ 50 ms at 512 in flight', actual: `${ms(p.addedFirst!.p99)} ms`, met: p.addedFirst!.p99 <= 50 });
+        targets.push({
+          target: 'added time to first token p50 ≤ 15 ms at 512 in flight',
+          actual: `${ms(p.addedFirst!.p50)} ms`,
+          met: p.addedFirst!.p50 <= 15,
+        });
+        targets.push({
+          target: 'added time to first token p99 ≤ 50 ms at 512 in flight',
+          actual: `${ms(p.addedFirst!.p99)} ms`,
+          met: p.addedFirst!.p99 <= 50,
+        });
       }
     }
     const peaks = memory.stop();
@@ -203,8 +222,18 @@ export async function realLatency(): Promise<ScenarioResult[]> {
         setup:
           `Scripted LLM paced like a hosted model: first token after ${FIRST_TOKEN_MS} ms, then one every ${TOKEN_MS} ms (40 tokens a second), ${REPLY.split(' ').length}-token replies: ${LLM_TURN_MS} ms a turn, so the LLM-bound ideal is conversations ÷ ${(LLM_TURN_MS / 1000).toFixed(3)} s. ` +
           `Each conversation sends ${TURNS} stateful turns one after another; the conversations start spread over one turn's time, and what is measured is the steady state — turns that end while every conversation is under way. Both systems stream each turn to the client as Server-Sent Events (LangGraph.js's node streams from the model and writes each piece through its 'custom' stream mode). ` +
-          'Added time to first token: the client\'s first piece less the model\'s own first-token time for that turn. Parley at its defaults, one replica of each service. CPU: ms of every process (all of Parley\'s services, NATS, Postgres and the bench) per turn.',
-        columns: ['system', 'in flight', 'turns/s', 'of ideal', 'p50 ms', 'p99 ms', 'added TTFT p50 ms', 'added TTFT p99 ms', 'CPU ms/turn'],
+          "Added time to first token: the client's first piece less the model's own first-token time for that turn. Parley at its defaults, one replica of each service. CPU: ms of every process (all of Parley's services, NATS, Postgres and the bench) per turn.",
+        columns: [
+          'system',
+          'in flight',
+          'turns/s',
+          'of ideal',
+          'p50 ms',
+          'p99 ms',
+          'added TTFT p50 ms',
+          'added TTFT p99 ms',
+          'CPU ms/turn',
+        ],
         rows,
         targets,
         figures,
@@ -254,7 +283,9 @@ export async function replicaScaling(): Promise<ScenarioResult> {
     for (let i = 0; i < CONVERSATIONS; i++) sessions.push((await t.post('/v1/sessions', {})).body.sessionId as string);
     const run = async (label: string) => {
       t.llm.resetPeak();
-      const { rate, turns } = await drive(CONVERSATIONS, async (c, i) => ({ took: (await streamedTurn(t, sessions[c], `${label} conversation ${c} turn ${i}`)).done }));
+      const { rate, turns } = await drive(CONVERSATIONS, async (c, i) => ({
+        took: (await streamedTurn(t, sessions[c], `${label} conversation ${c} turn ${i}`)).done,
+      }));
       return { rate, turn: latency(turns.map((e) => e.took)), llmAtOnce: t.llm.peakInFlight };
     };
     const one = await run('one replica');
@@ -338,7 +369,13 @@ export async function memoryAtScale(): Promise<ScenarioResult> {
       setup: `${CONVERSATIONS} conversations × 2 streamed stateful turns against the paced model, started over one turn's time; one replica of each service at its defaults (${turns} turns in ${seconds.toFixed(0)} s). Resident memory sampled every 100 ms, and once idle before.`,
       columns: ['service', 'idle MB', 'peak MB'],
       rows: Object.keys(pids).map((name) => [name, mb(idle[name]), mb(peaks[name])]),
-      targets: [{ target: 'each service under 300 MB with 1,000 conversations in flight', actual: `${mb(worst)} MB at most`, met: worst < 300 * 2 ** 20 }],
+      targets: [
+        {
+          target: 'each service under 300 MB with 1,000 conversations in flight',
+          actual: `${mb(worst)} MB at most`,
+          met: worst < 300 * 2 ** 20,
+        },
+      ],
       figures: { idle, peaks, turns, seconds },
     };
   } finally {

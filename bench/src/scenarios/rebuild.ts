@@ -13,13 +13,38 @@ export async function rebuild(database: Database): Promise<ScenarioResult[]> {
   let written = 0;
   const writeSession = async () => {
     const sessionId = randomUUID();
-    const events: NewEvent[] = [{ eventId: randomUUID(), type: 'SessionStarted', data: { sessionId, userId: null, metadata: {} }, metadata: meta }];
+    const events: NewEvent[] = [
+      { eventId: randomUUID(), type: 'SessionStarted', data: { sessionId, userId: null, metadata: {} }, metadata: meta },
+    ];
     for (let i = 0; i < TURNS; i++) {
       const turnId = randomUUID();
       events.push(
-        { eventId: randomUUID(), type: 'UserMessageReceived', data: { turnId, text: `Question ${i} about my card and my account`, requestedMode: 'auto' }, metadata: meta },
-        { eventId: randomUUID(), type: 'TurnRouted', data: { turnId, mode: 'stateful', route: 'llm', reason: 'session-default-stateful', features: {} }, metadata: meta },
-        { eventId: randomUUID(), type: 'AssistantReplied', data: { turnId, text: `Answer ${i}: here is what you can do.`, model: 'bench', usage: { promptTokens: 100, completionTokens: 20 }, latencyMs: 1, contextMessages: 3, interrupted: null }, metadata: meta },
+        {
+          eventId: randomUUID(),
+          type: 'UserMessageReceived',
+          data: { turnId, text: `Question ${i} about my card and my account`, requestedMode: 'auto' },
+          metadata: meta,
+        },
+        {
+          eventId: randomUUID(),
+          type: 'TurnRouted',
+          data: { turnId, mode: 'stateful', route: 'llm', reason: 'session-default-stateful', features: {} },
+          metadata: meta,
+        },
+        {
+          eventId: randomUUID(),
+          type: 'AssistantReplied',
+          data: {
+            turnId,
+            text: `Answer ${i}: here is what you can do.`,
+            model: 'bench',
+            usage: { promptTokens: 100, completionTokens: 20 },
+            latencyMs: 1,
+            contextMessages: 3,
+            interrupted: null,
+          },
+          metadata: meta,
+        },
       );
     }
     await store.append(sessionStreamId(sessionId), 'default', events, 'no_stream', { newKey: { userId: null } });

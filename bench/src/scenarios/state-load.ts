@@ -17,31 +17,70 @@ const SUMMARY = 'The user is a retail banking customer. '.repeat(12).trim();
  * summary policy would write one. The projection (the snapshot) is saved a turn behind the log, as a projector that lags
  * slightly would leave it, so every load reads the snapshot and a tail of events.
  */
-async function writeSession(store: EventStore, projections: SessionProjectionRepository, turns: number, texts: string[][]): Promise<string> {
+async function writeSession(
+  store: EventStore,
+  projections: SessionProjectionRepository,
+  turns: number,
+  texts: string[][],
+): Promise<string> {
   const sessionId = randomUUID();
   const streamId = sessionStreamId(sessionId);
   const meta = { tenantId: 'default' };
   let folded = foldSession(
-    await store.append(streamId, 'default', [{ eventId: randomUUID(), type: 'SessionStarted', data: { sessionId, userId: `bench-${sessionId}`, metadata: {} }, metadata: meta }], 'no_stream', {
-      newKey: { userId: `bench-${sessionId}` },
-    }),
+    await store.append(
+      streamId,
+      'default',
+      [{ eventId: randomUUID(), type: 'SessionStarted', data: { sessionId, userId: `bench-${sessionId}`, metadata: {} }, metadata: meta }],
+      'no_stream',
+      {
+        newKey: { userId: `bench-${sessionId}` },
+      },
+    ),
   );
   let snapshot: { state: SessionState; version: number } = folded;
   for (let i = 0; i < turns; i++) {
     const turnId = randomUUID();
     const [question, answer] = texts[i % texts.length];
-    const asked = await store.append(streamId, 'default', [{ eventId: randomUUID(), type: 'UserMessageReceived', data: { turnId, text: question, requestedMode: 'auto' }, metadata: meta }], folded.version);
+    const asked = await store.append(
+      streamId,
+      'default',
+      [{ eventId: randomUUID(), type: 'UserMessageReceived', data: { turnId, text: question, requestedMode: 'auto' }, metadata: meta }],
+      folded.version,
+    );
     folded = foldSession(asked, folded);
     const events: NewEvent[] = [
-      { eventId: randomUUID(), type: 'TurnRouted', data: { turnId, mode: 'stateful', route: 'llm', reason: 'session-default-stateful', features: {} }, metadata: meta },
+      {
+        eventId: randomUUID(),
+        type: 'TurnRouted',
+        data: { turnId, mode: 'stateful', route: 'llm', reason: 'session-default-stateful', features: {} },
+        metadata: meta,
+      },
     ];
-    events.push({ eventId: randomUUID(), type: 'AssistantReplied', data: { turnId, text: answer, model: 'bench', usage: { promptTokens: 500, completionTokens: 40 }, latencyMs: 1, contextMessages: 10, interrupted: null }, metadata: meta });
+    events.push({
+      eventId: randomUUID(),
+      type: 'AssistantReplied',
+      data: {
+        turnId,
+        text: answer,
+        model: 'bench',
+        usage: { promptTokens: 500, completionTokens: 40 },
+        latencyMs: 1,
+        contextMessages: 10,
+        interrupted: null,
+      },
+      metadata: meta,
+    });
     snapshot = folded;
     folded = foldSession(await store.append(streamId, 'default', events, folded.version), folded);
     const due = planSummary(folded.state, BUDGET);
     if (due) {
       const { throughVersion, summarizedMessages } = due;
-      const summary: NewEvent = { eventId: randomUUID(), type: 'ConversationSummarized', data: { turnId, summary: SUMMARY, throughVersion, summarizedMessages, model: 'bench', usage: null }, metadata: meta };
+      const summary: NewEvent = {
+        eventId: randomUUID(),
+        type: 'ConversationSummarized',
+        data: { turnId, summary: SUMMARY, throughVersion, summarizedMessages, model: 'bench', usage: null },
+        metadata: meta,
+      };
       folded = foldSession(await store.append(streamId, 'default', [summary], folded.version), folded);
     }
   }
@@ -66,13 +105,17 @@ export async function stateLoad(database: Database, root: string): Promise<Scena
   const loadsOf = await timedInTurns(
     loads,
     50,
-    Object.fromEntries(sizes.map((turns) => [String(turns), () => loadSessionState(new EventStore(database.db), projections, sessions.get(turns)!)])),
+    Object.fromEntries(
+      sizes.map((turns) => [String(turns), () => loadSessionState(new EventStore(database.db), projections, sessions.get(turns)!)]),
+    ),
   );
   for (const turns of sizes) {
     const sessionId = sessions.get(turns)!;
     const streamId = sessionStreamId(sessionId);
     const snapshot = loadsOf[String(turns)];
-    const fromLog = await timed(turns > 100 ? 20 : loads, 5, async () => foldSession(await new EventStore(database.db).readStream(streamId)));
+    const fromLog = await timed(turns > 100 ? 20 : loads, 5, async () =>
+      foldSession(await new EventStore(database.db).readStream(streamId)),
+    );
     const size = await database.pool.query<{ bytes: number; version: number }>(
       'select pg_column_size(state)::int as bytes, version from session_projections where stream_id = $1',
       [streamId],
@@ -87,8 +130,9 @@ export async function stateLoad(database: Database, root: string): Promise<Scena
   figures.ratio = ratio;
   return {
     id: 'state-load',
-    title: '5. Loading a session\'s state: 20 vs 2,000 turns',
-    setup: `Sessions written as the services write them (summaries at a ${BUDGET}-token budget); the snapshot is one turn behind the log. ` +
+    title: "5. Loading a session's state: 20 vs 2,000 turns",
+    setup:
+      `Sessions written as the services write them (summaries at a ${BUDGET}-token budget); the snapshot is one turn behind the log. ` +
       `Median of ${loads} loads of each (snapshot + tail, with a fresh key cache each time), the two sessions' loads taking turns, after 50 warm-up loads; folding the whole log shown for comparison.`,
     columns: ['turns', 'events', 'snapshot bytes', 'load p50 ms', 'load p99 ms', 'fold whole log p50 ms'],
     rows,

@@ -16,7 +16,12 @@ const WARMUP = 30;
  */
 export async function timeToFirstToken(): Promise<ScenarioResult> {
   const start = (label: string, embedded: boolean) =>
-    startTestCluster({ label, embedded, script: () => ({ text: REPLY }), env: { ...DEPLOYMENT_SETTINGS, LOG_LEVEL: 'warn', PARLEY_RATE_LIMIT_PER_MINUTE: '1000000' } });
+    startTestCluster({
+      label,
+      embedded,
+      script: () => ({ text: REPLY }),
+      env: { ...DEPLOYMENT_SETTINGS, LOG_LEVEL: 'warn', PARLEY_RATE_LIMIT_PER_MINUTE: '1000000' },
+    });
   const t = await start('bench_ttft', false);
   let e: Awaited<ReturnType<typeof start>> | undefined;
   try {
@@ -31,17 +36,62 @@ export async function timeToFirstToken(): Promise<ScenarioResult> {
     const question = () => `Where is my card? (${i++})`;
     const chat = (stream: boolean) => JSON.stringify({ model: 'parley', stream, messages: [{ role: 'user', content: question() }] });
     const paths: [string, () => Promise<number>][] = [
-      ['scripted LLM, direct', () => timeToFirst(`${t.llm.url}/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: chat(true) }, hasContentChunk)],
-      ['Parley POST /v1/turns (stateless, SSE)', () => timeToFirst(`${t.baseUrl}/v1/turns`, { method: 'POST', headers: { ...auth, accept: 'text/event-stream' }, body: JSON.stringify({ text: question() }) }, (s) => s.includes('event: delta'))],
+      [
+        'scripted LLM, direct',
+        () =>
+          timeToFirst(
+            `${t.llm.url}/chat/completions`,
+            { method: 'POST', headers: { 'content-type': 'application/json' }, body: chat(true) },
+            hasContentChunk,
+          ),
+      ],
+      [
+        'Parley POST /v1/turns (stateless, SSE)',
+        () =>
+          timeToFirst(
+            `${t.baseUrl}/v1/turns`,
+            { method: 'POST', headers: { ...auth, accept: 'text/event-stream' }, body: JSON.stringify({ text: question() }) },
+            (s) => s.includes('event: delta'),
+          ),
+      ],
       [
         'Parley session turn (stateful, SSE)',
-        () => timeToFirst(`${t.baseUrl}/v1/sessions/${sessionId}/turns`, { method: 'POST', headers: { ...auth, accept: 'text/event-stream' }, body: JSON.stringify({ text: question(), mode: 'stateful' }) }, (s) => s.includes('event: delta')),
+        () =>
+          timeToFirst(
+            `${t.baseUrl}/v1/sessions/${sessionId}/turns`,
+            {
+              method: 'POST',
+              headers: { ...auth, accept: 'text/event-stream' },
+              body: JSON.stringify({ text: question(), mode: 'stateful' }),
+            },
+            (s) => s.includes('event: delta'),
+          ),
       ],
-      ['Parley /v1/chat/completions (stream)', () => timeToFirst(`${t.baseUrl}/v1/chat/completions`, { method: 'POST', headers: auth, body: chat(true) }, hasContentChunk)],
-      ['Parley embedded POST /v1/turns (stateless, SSE)', () => timeToFirst(`${eBase}/v1/turns`, { method: 'POST', headers: { ...embeddedAuth, accept: 'text/event-stream' }, body: JSON.stringify({ text: question() }) }, (s) => s.includes('event: delta'))],
+      [
+        'Parley /v1/chat/completions (stream)',
+        () => timeToFirst(`${t.baseUrl}/v1/chat/completions`, { method: 'POST', headers: auth, body: chat(true) }, hasContentChunk),
+      ],
+      [
+        'Parley embedded POST /v1/turns (stateless, SSE)',
+        () =>
+          timeToFirst(
+            `${eBase}/v1/turns`,
+            { method: 'POST', headers: { ...embeddedAuth, accept: 'text/event-stream' }, body: JSON.stringify({ text: question() }) },
+            (s) => s.includes('event: delta'),
+          ),
+      ],
       [
         'Parley embedded session turn (stateful, SSE)',
-        () => timeToFirst(`${eBase}/v1/sessions/${embeddedSession}/turns`, { method: 'POST', headers: { ...embeddedAuth, accept: 'text/event-stream' }, body: JSON.stringify({ text: question(), mode: 'stateful' }) }, (s) => s.includes('event: delta')),
+        () =>
+          timeToFirst(
+            `${eBase}/v1/sessions/${embeddedSession}/turns`,
+            {
+              method: 'POST',
+              headers: { ...embeddedAuth, accept: 'text/event-stream' },
+              body: JSON.stringify({ text: question(), mode: 'stateful' }),
+            },
+            (s) => s.includes('event: delta'),
+          ),
       ],
     ];
     // the paths take turns, one request each per round, so the baseline and every path see the machine alike
@@ -52,7 +102,12 @@ export async function timeToFirstToken(): Promise<ScenarioResult> {
     const direct = measured[0][1];
     const added = (l: Latency) => l.p50 - direct.p50;
     // the target is the deployment's: the embedded rows are beside it, not in it
-    const worst = Math.max(...measured.slice(1).filter(([name]) => !name.includes('embedded')).map(([, l]) => added(l)));
+    const worst = Math.max(
+      ...measured
+        .slice(1)
+        .filter(([name]) => !name.includes('embedded'))
+        .map(([, l]) => added(l)),
+    );
     return {
       id: 'time-to-first-token',
       title: '7. Time to first token through the streaming APIs',

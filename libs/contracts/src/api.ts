@@ -24,7 +24,10 @@ export const CreateSessionBody = z
     /** JSON-safe data to keep with the session (at most 16 KiB of JSON). */
     metadata: z
       .record(z.string(), z.unknown())
-      .refine((metadata) => Buffer.byteLength(JSON.stringify(metadata)) <= MAX_METADATA_BYTES, `must be at most ${MAX_METADATA_BYTES} bytes of JSON`)
+      .refine(
+        (metadata) => Buffer.byteLength(JSON.stringify(metadata)) <= MAX_METADATA_BYTES,
+        `must be at most ${MAX_METADATA_BYTES} bytes of JSON`,
+      )
       .optional(),
   })
   .strict();
@@ -97,7 +100,14 @@ export const PutMemoryBody = z
   .object({
     /** name → value. */
     facts: z
-      .record(z.string().min(1).max(100).regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only'), z.string().trim().min(1).max(2_000))
+      .record(
+        z
+          .string()
+          .min(1)
+          .max(100)
+          .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only'),
+        z.string().trim().min(1).max(2_000),
+      )
       .refine((facts) => Object.keys(facts).length > 0 && Object.keys(facts).length <= 100, '1 to 100 facts'),
   })
   .strict();
@@ -131,7 +141,13 @@ export type InspectSessionsQuery = z.infer<typeof InspectSessionsQuery>;
 export const InspectSessionQuery = z
   .object({
     at: z
-      .union([z.coerce.number().int().min(1).max(2_147_483_647), z.string().datetime({ offset: true }).transform((at) => new Date(at))])
+      .union([
+        z.coerce.number().int().min(1).max(2_147_483_647),
+        z
+          .string()
+          .datetime({ offset: true })
+          .transform((at) => new Date(at)),
+      ])
       .optional(),
   })
   .strict();

@@ -49,7 +49,11 @@ export type ClientMessage = z.infer<typeof ClientMessage>;
 
 /** A JSON Schema a reply must follow (`response_format: json_schema`, or Responses' `text.format`). */
 export const JsonSchemaFormat = z.object({
-  name: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/),
+  name: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9_-]+$/),
   description: z.string().max(4_000).optional(),
   schema: z.record(z.string(), z.unknown()).optional(),
   strict: z.boolean().nullable().optional(),
@@ -71,11 +75,21 @@ export const GenerationOptions = z
     /** `max_completion_tokens` / `max_output_tokens` as sent. */
     maxCompletionTokens: z.number().int().min(1).max(1_000_000).optional(),
     stop: z.array(z.string().min(1).max(1_000)).min(1).max(4).optional(),
-    seed: z.number().int().min(-(2 ** 53) + 1).max(2 ** 53 - 1).optional(),
+    seed: z
+      .number()
+      .int()
+      .min(-(2 ** 53) + 1)
+      .max(2 ** 53 - 1)
+      .optional(),
     presencePenalty: z.number().min(-2).max(2).optional(),
     frequencyPenalty: z.number().min(-2).max(2).optional(),
     /** `none`, `auto`, `required`, or one named function. */
-    toolChoice: z.union([z.enum(['none', 'auto', 'required']), z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1).max(64) }) })]).optional(),
+    toolChoice: z
+      .union([
+        z.enum(['none', 'auto', 'required']),
+        z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1).max(64) }) }),
+      ])
+      .optional(),
     parallelToolCalls: z.boolean().optional(),
     /** `text`, `json_object`, or `json_schema` with its schema, as OpenAI's `response_format`. */
     responseFormat: z
@@ -448,7 +462,8 @@ export class UnknownSchemaVersionError extends Error {
 /** Brings event data of any known version to the current one, then validates it. */
 export function upcastEventData<T extends EventType>(type: T, schemaVersion: number, data: unknown): z.infer<(typeof EventSchemas)[T]> {
   const current = EVENT_SCHEMA_VERSIONS[type];
-  if (!Number.isInteger(schemaVersion) || schemaVersion < 1 || schemaVersion > current) throw new UnknownSchemaVersionError(type, schemaVersion);
+  if (!Number.isInteger(schemaVersion) || schemaVersion < 1 || schemaVersion > current)
+    throw new UnknownSchemaVersionError(type, schemaVersion);
   let value = data;
   for (let version = schemaVersion; version < current; version++) {
     const step = UPCASTERS[type]?.[version];
@@ -535,7 +550,6 @@ export type RecordedEvent<T extends EventType = EventType> = {
     erased?: true;
   };
 }[T];
-
 
 export type SessionEvent = RecordedEvent;
 

@@ -4,7 +4,15 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EVENT_SCHEMA_VERSIONS, EVENT_TYPES, parseRecordedEvent, PERSONAL_FIELDS, UnknownSchemaVersionError, upcastEventData, type EventType } from './events';
+import {
+  EVENT_SCHEMA_VERSIONS,
+  EVENT_TYPES,
+  parseRecordedEvent,
+  PERSONAL_FIELDS,
+  UnknownSchemaVersionError,
+  upcastEventData,
+  type EventType,
+} from './events';
 
 const dir = join(__dirname, '..', 'fixtures', 'events');
 interface Fixture {
@@ -52,7 +60,7 @@ describe('event schema versions', () => {
   });
 
   it.each(fixtures.filter((f) => f.schemaVersion === EVENT_SCHEMA_VERSIONS[f.type]).map((f) => [f.type, f] as const))(
-    '%s still reads once erased: its personal fields\' placeholders fit its schema',
+    "%s still reads once erased: its personal fields' placeholders fit its schema",
     (type, fixture) => {
       const erased = { ...(fixture.data as object), ...PERSONAL_FIELDS[type] };
       expect(() => upcastEventData(type, fixture.schemaVersion, erased)).not.toThrow();

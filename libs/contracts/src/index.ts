@@ -53,15 +53,7 @@ export {
   tenantChangedSubject,
   turnControlSubject,
 } from './subjects';
-export {
-  HealthReply,
-  RouteInfo,
-  routeInfoOf,
-  TurnControlMessage,
-  TurnDeltaMessage,
-  TurnReplyMessage,
-  turnReplyOf,
-} from './turn-reply';
+export { HealthReply, RouteInfo, routeInfoOf, TurnControlMessage, TurnDeltaMessage, TurnReplyMessage, turnReplyOf } from './turn-reply';
 export {
   CreateSessionBody,
   type ErrorBody,

@@ -4,7 +4,11 @@ import { z } from 'zod';
 export const KnowledgeBaseEntry = z
   .object({
     /** Stable id of the question the entry answers (e.g. `card_arrival`). */
-    intent: z.string().min(1).max(100).regex(/^[A-Za-z0-9_.?:-]+$/, 'letters, digits and _ . ? : - only'),
+    intent: z
+      .string()
+      .min(1)
+      .max(100)
+      .regex(/^[A-Za-z0-9_.?:-]+$/, 'letters, digits and _ . ? : - only'),
     /** Example questions, used to train the matcher. */
     examples: z.array(z.string().trim().min(1).max(1_000)).min(1),
     /** The answer given when a question matches this entry. */

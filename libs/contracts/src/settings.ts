@@ -10,13 +10,16 @@ export const SERVICES = ['ingress', 'router', 'session-projector', 'responder', 
 export type ServiceName = (typeof SERVICES)[number];
 
 const url = (protocols: string[]) =>
-  z.string().refine((value) => {
-    try {
-      return protocols.includes(new URL(value).protocol);
-    } catch {
-      return false;
-    }
-  }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+  );
 
 /** One URL, or several comma-separated, each with one of the protocols. */
 const urls = (protocols: string[]) =>
@@ -33,11 +36,7 @@ const urls = (protocols: string[]) =>
   );
 
 const int = (min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+  z.string().regex(/^\d+$/, 'must be a whole number').transform(Number).pipe(z.number().int().min(min).max(max));
 
 const ALL: ServiceName[] = [...SERVICES];
 /** Defaults of what each tenant may set for itself (`TenantSettings`): read wherever a tenant's settings are resolved. */
@@ -123,7 +122,7 @@ export const SETTINGS = {
     services: ['session-projector'],
     default: '30000',
     schema: int(10, 3_600_000),
-    doc: 'How long a session goes without a new event before the projector writes its row (a busy session\'s row is written every 24 events anyway; readers fold whatever is past it).',
+    doc: "How long a session goes without a new event before the projector writes its row (a busy session's row is written every 24 events anyway; readers fold whatever is past it).",
   },
   PARLEY_RELAY_POLL_MS: {
     services: ['relay'],
@@ -136,7 +135,7 @@ export const SETTINGS = {
     services: ['ingress', 'router', 'session-projector', 'responder', 'relay'],
     default: '127.0.0.1',
     schema: z.string().min(1),
-    doc: 'Interface the HTTP servers listen on: ingress, and the workers\' metrics ports (loopback by default; containers set 0.0.0.0).',
+    doc: "Interface the HTTP servers listen on: ingress, and the workers' metrics ports (loopback by default; containers set 0.0.0.0).",
   },
   PARLEY_MAX_OPEN_TURNS: {
     services: ['ingress'],
@@ -160,7 +159,7 @@ export const SETTINGS = {
     services: TENANT_DEFAULT,
     default: 'queue',
     schema: ConcurrentTurnPolicy,
-    doc: 'Tenant default: a turn arriving while the session\'s previous one is answered waits for it (`queue`) or interrupts it (`interrupt`).',
+    doc: "Tenant default: a turn arriving while the session's previous one is answered waits for it (`queue`) or interrupts it (`interrupt`).",
   },
   PARLEY_CALLER_USERS: {
     services: TENANT_DEFAULT,
@@ -183,7 +182,11 @@ export const SETTINGS = {
   PARLEY_DEV_API_KEY: {
     services: ['ingress'],
     default: undefined,
-    schema: z.string().min(16).max(200).regex(/^[\x21-\x7e]+$/, 'must be visible ASCII characters'),
+    schema: z
+      .string()
+      .min(16)
+      .max(200)
+      .regex(/^[\x21-\x7e]+$/, 'must be visible ASCII characters'),
     doc: 'For local use: at startup, ingress makes sure the tenant `default` exists with this API key.',
   },
   OPENAI_BASE_URL: {
@@ -215,8 +218,22 @@ export const SETTINGS = {
     default: undefined,
     schema: z
       .string()
-      .transform((list) => list.split(',').map((name) => name.trim()).filter(Boolean))
-      .pipe(z.array(z.string().max(200).regex(/^[\x21-\x7e]+$/, 'model names are visible ASCII without spaces')).max(100)),
+      .transform((list) =>
+        list
+          .split(',')
+          .map((name) => name.trim())
+          .filter(Boolean),
+      )
+      .pipe(
+        z
+          .array(
+            z
+              .string()
+              .max(200)
+              .regex(/^[\x21-\x7e]+$/, 'model names are visible ASCII without spaces'),
+          )
+          .max(100),
+      ),
     doc: 'Comma-separated models an OpenAI-compatible request may name besides `parley` and PARLEY_MODEL (the upstream must serve them); another is 404 model_not_found.',
   },
   PARLEY_SYSTEM_PROMPT: {
@@ -259,13 +276,13 @@ export const SETTINGS = {
     services: ['ingress'],
     default: undefined,
     schema: z.string().min(16, 'must be at least 16 characters'),
-    doc: 'When set, ingress\'s /metrics answers only with Authorization: Bearer <token> (the metrics name tenants); unset, it is open like /healthz.',
+    doc: "When set, ingress's /metrics answers only with Authorization: Bearer <token> (the metrics name tenants); unset, it is open like /healthz.",
   },
   PARLEY_METRICS_PORT: {
     services: ['router', 'session-projector', 'responder', 'relay'],
     default: 'auto',
     schema: z.union([z.literal('auto'), int(0, 65_535)]),
-    doc: 'HTTP port of the worker\'s /metrics, /healthz and /readyz (on HOST). auto: router 9101, session-projector 9102, responder 9103, relay 9104, or any free port when that one is taken (a second replica on the host); a number: that port; 0: none.',
+    doc: "HTTP port of the worker's /metrics, /healthz and /readyz (on HOST). auto: router 9101, session-projector 9102, responder 9103, relay 9104, or any free port when that one is taken (a second replica on the host); a number: that port; 0: none.",
   },
   LOG_LEVEL: {
     services: ALL,
@@ -273,10 +290,7 @@ export const SETTINGS = {
     schema: z.enum(['error', 'warn', 'log', 'debug', 'verbose']),
     doc: 'Most verbose level printed.',
   },
-} as const satisfies Record<
-  string,
-  { services: readonly ServiceName[]; default: string | undefined; schema: z.ZodType; doc: string }
->;
+} as const satisfies Record<string, { services: readonly ServiceName[]; default: string | undefined; schema: z.ZodType; doc: string }>;
 
 export type SettingName = keyof typeof SETTINGS;
 type Parsed<K extends SettingName> = z.output<(typeof SETTINGS)[K]['schema']>;
@@ -296,9 +310,7 @@ export class SettingsError extends Error {
 }
 
 export function settingsFor(service: ServiceName): SettingName[] {
-  return (Object.keys(SETTINGS) as SettingName[]).filter((name) =>
-    (SETTINGS[name].services as readonly ServiceName[]).includes(service),
-  );
+  return (Object.keys(SETTINGS) as SettingName[]).filter((name) => (SETTINGS[name].services as readonly ServiceName[]).includes(service));
 }
 
 /** Reads and validates a service's settings; throws SettingsError listing every bad variable. */

@@ -30,7 +30,11 @@ export interface LogContext {
 }
 
 /** The ids a line about this event names: its tenant, its session (for a session's event) and its turn. */
-export function logIdsOf(event: { streamId: string; data: unknown; metadata: { tenantId: string; correlationId?: string | null } }): LogContext {
+export function logIdsOf(event: {
+  streamId: string;
+  data: unknown;
+  metadata: { tenantId: string; correlationId?: string | null };
+}): LogContext {
   const turnId = (event.data as { turnId?: unknown } | null)?.turnId;
   return {
     tenantId: event.metadata.tenantId,

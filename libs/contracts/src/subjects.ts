@@ -91,8 +91,7 @@ export const tenantChangedSubject = (prefix: string) => `${prefix}.control.tenan
 export const turnControlSubject = (prefix: string) => `${prefix}.control.turns`;
 
 /** Core NATS subject where one ingress instance receives the answers to its turns. */
-export const replySubject = (prefix: string, instanceId: string) =>
-  `${prefix}.replies.${token(instanceId, 'instance id')}`;
+export const replySubject = (prefix: string, instanceId: string) => `${prefix}.replies.${token(instanceId, 'instance id')}`;
 
 /** Core NATS request subject each service answers to prove it is alive and connected. */
 export const healthSubject = (prefix: string, service: string) => `${prefix}.health.${token(service, 'service')}`;

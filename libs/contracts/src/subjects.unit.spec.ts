@@ -26,7 +26,15 @@ describe('event subjects', () => {
     expect(audienceOf(on('session-1', 'TurnRouted', { route: 'llm' }))).toBe('answer');
     expect(audienceOf(on('turn-1', 'TurnRouted', { route: 'llm' }))).toBe('answer');
     expect(audienceOf(on('session-1', 'TurnRouted', { route: 'faq' }))).toBe('log'); // answered from the knowledge base already
-    for (const type of ['SessionStarted', 'AssistantReplied', 'TurnFailed', 'ReplyInterrupted', 'ConversationSummarized', 'SessionExpired', 'SessionForked']) {
+    for (const type of [
+      'SessionStarted',
+      'AssistantReplied',
+      'TurnFailed',
+      'ReplyInterrupted',
+      'ConversationSummarized',
+      'SessionExpired',
+      'SessionForked',
+    ]) {
       expect([type, audienceOf(on('session-1', type))]).toEqual([type, 'state']);
     }
     expect(audienceOf(on('turn-1', 'AssistantReplied'))).toBe('log'); // a sessionless turn has no read model
@@ -48,7 +56,9 @@ describe('event subjects', () => {
   });
 
   it('refuse a tenant or stream id that is not a subject token', () => {
-    expect(() => eventSubject('px', on('session-1.x', 'AssistantReplied'))).toThrow(/stream id "session-1.x" is not a valid NATS subject token/);
+    expect(() => eventSubject('px', on('session-1.x', 'AssistantReplied'))).toThrow(
+      /stream id "session-1.x" is not a valid NATS subject token/,
+    );
     expect(() => eventSubject('px', { ...on('session-1', 'AssistantReplied'), metadata: { tenantId: 'a b' } })).toThrow(/tenant id/);
   });
 });

@@ -6,7 +6,11 @@ export const TenantId = z
   .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a tenant id is 1 to 63 lowercase letters, digits, "-" or "_", starting with a letter or digit');
 
 /** A model's name as an OpenAI-compatible server knows it. */
-export const ModelName = z.string().min(1).max(200).regex(/^[^\s,]+$/, 'a model name has no spaces or commas');
+export const ModelName = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[^\s,]+$/, 'a model name has no spaces or commas');
 
 /** How a tenant's turns are routed: always with history, always without, or per turn. */
 export const RoutingPolicy = z.enum(['hybrid', 'stateful', 'stateless']);
@@ -29,7 +33,11 @@ export const TenantSettings = z
     /** Most tokens of a stateful LLM input. */
     contextBudgetTokens: z.number().int().min(200).max(1_000_000),
     /** A session expires after this long without a turn. */
-    sessionIdleSeconds: z.number().int().min(1).max(30 * 24 * 3600),
+    sessionIdleSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 24 * 3600),
     /**
      * A turn arriving while the session's previous one is being answered: `queue` (default) answers
      * it after the previous reply, seeing it; `interrupt` stops the previous reply where it is.
@@ -67,7 +75,10 @@ export const TenantSettings = z
   })
   .partial()
   .strict()
-  .refine((s) => !s.models || !s.defaultModel || s.models.includes(s.defaultModel), { message: 'defaultModel must be one of models', path: ['defaultModel'] });
+  .refine((s) => !s.models || !s.defaultModel || s.models.includes(s.defaultModel), {
+    message: 'defaultModel must be one of models',
+    path: ['defaultModel'],
+  });
 export type TenantSettings = z.infer<typeof TenantSettings>;
 
 /** Settings whose absence means "the deployment's own" (its models, its upstream) or "none": they stay optional once resolved. */

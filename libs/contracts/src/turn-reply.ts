@@ -101,10 +101,21 @@ export function routeInfoOf(routed: { mode: RouteInfo['mode']; reason: string; f
  */
 export function turnReplyOf(
   routed: { mode: RouteInfo['mode']; route?: AnswerRoute; reason: string; features: Record<string, unknown> } | null,
-  outcome: { type: 'AssistantReplied'; data: z.infer<typeof AssistantRepliedData> } | { type: 'TurnFailed'; data: z.infer<typeof TurnFailedData> },
+  outcome:
+    { type: 'AssistantReplied'; data: z.infer<typeof AssistantRepliedData> } | { type: 'TurnFailed'; data: z.infer<typeof TurnFailedData> },
 ): TurnReplyMessage {
   const route = routed ? routeInfoOf(routed) : { mode: 'stateless' as const, reason: 'unrouted' };
-  if (outcome.type === 'TurnFailed') return { ok: false, turnId: outcome.data.turnId, route, code: outcome.data.code, message: outcome.data.message };
+  if (outcome.type === 'TurnFailed')
+    return { ok: false, turnId: outcome.data.turnId, route, code: outcome.data.code, message: outcome.data.message };
   const { turnId, text, interrupted, usage, toolCalls } = outcome.data;
-  return { ok: true, turnId, text, route, interrupted, usage, answeredBy: routed?.route ?? 'llm', ...(toolCalls?.length ? { toolCalls } : {}) };
+  return {
+    ok: true,
+    turnId,
+    text,
+    route,
+    interrupted,
+    usage,
+    answeredBy: routed?.route ?? 'llm',
+    ...(toolCalls?.length ? { toolCalls } : {}),
+  };
 }

@@ -13,7 +13,8 @@ export type TranscriptItem =
   | { id: string; type: 'function_call_output'; callId: string; output: string; at: string };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const hashed = (prefix: string, ...parts: string[]) => `${prefix}_${createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 40)}`;
+const hashed = (prefix: string, ...parts: string[]) =>
+  `${prefix}_${createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 40)}`;
 
 /** The item id of a turn's reply (`msg_<turn>`): a response's output message and its conversation item. */
 export const replyItemId = (turnId: string) => `msg_${turnId.replace(/-/g, '')}`;
@@ -30,9 +31,19 @@ function messageItemId(message: TranscriptMessage): string {
 /** The transcript's items, in order. An assistant message that only called tools is its calls. */
 export function transcriptItems(messages: readonly TranscriptMessage[]): TranscriptItem[] {
   return messages.flatMap((m): TranscriptItem[] => {
-    if (m.role === 'tool') return [{ id: hashed('fco', m.turnId, m.toolCallId ?? ''), type: 'function_call_output', callId: m.toolCallId ?? '', output: m.text, at: m.at }];
+    if (m.role === 'tool')
+      return [
+        {
+          id: hashed('fco', m.turnId, m.toolCallId ?? ''),
+          type: 'function_call_output',
+          callId: m.toolCallId ?? '',
+          output: m.text,
+          at: m.at,
+        },
+      ];
     const calls = m.toolCalls ?? [];
-    const text: TranscriptItem[] = m.text || !calls.length ? [{ id: messageItemId(m), type: 'message', role: m.role, text: m.text, at: m.at }] : [];
+    const text: TranscriptItem[] =
+      m.text || !calls.length ? [{ id: messageItemId(m), type: 'message', role: m.role, text: m.text, at: m.at }] : [];
     return [...text, ...calls.map((call): TranscriptItem => ({ id: functionCallItemId(call.id), type: 'function_call', call, at: m.at }))];
   });
 }
@@ -67,8 +78,8 @@ export function addedItems(event: RecordedEvent<'ConversationItemsAdded'>): Tran
   return event.data.items.map((m, i): TranscriptMessage => {
     const line = { turnId: `${event.eventId}/item/${i}`, version: event.version, at: event.recordedAt };
     if (m.role === 'tool') return { ...line, role: 'tool', text: m.content, toolCallId: m.toolCallId };
-    if (m.role === 'assistant') return { ...line, role: 'assistant', text: m.content ?? '', ...(m.toolCalls?.length ? { toolCalls: m.toolCalls } : {}) };
+    if (m.role === 'assistant')
+      return { ...line, role: 'assistant', text: m.content ?? '', ...(m.toolCalls?.length ? { toolCalls: m.toolCalls } : {}) };
     return { ...line, role: 'user', text: m.content };
   });
 }
-

@@ -32,17 +32,32 @@ function conversation(): RecordedEvent[] {
       contextMessages: 4,
       interrupted: null,
     }),
-    recorded('UserMessageReceived', { turnId: NEXT, text: '', requestedMode: 'auto', context: [{ role: 'tool', toolCallId: 'call_1', content: '19:30 is free' }] }),
+    recorded('UserMessageReceived', {
+      turnId: NEXT,
+      text: '',
+      requestedMode: 'auto',
+      context: [{ role: 'tool', toolCallId: 'call_1', content: '19:30 is free' }],
+    }),
   ];
 }
 
 const open = (events: RecordedEvent[]) => foldSession(events).state as OpenSession;
-const shape = (events: RecordedEvent[]) => conversationItems(events).map((i) => (i.type === 'message' ? `${i.role}: ${i.text}` : i.type === 'function_call' ? `call ${i.call.name}` : `output ${i.output}`));
+const shape = (events: RecordedEvent[]) =>
+  conversationItems(events).map((i) =>
+    i.type === 'message' ? `${i.role}: ${i.text}` : i.type === 'function_call' ? `call ${i.call.name}` : `output ${i.output}`,
+  );
 
 describe('conversation items', () => {
   it('lists added items, messages, calls and outputs in log order, under ids that are the same on every read', () => {
     const events = conversation();
-    expect(shape(events)).toEqual(['user: My name is Ana', 'assistant: Hello Ana', 'user: A table for two on Friday', 'assistant: Let me look.', 'call find_table', 'output 19:30 is free']);
+    expect(shape(events)).toEqual([
+      'user: My name is Ana',
+      'assistant: Hello Ana',
+      'user: A table for two on Friday',
+      'assistant: Let me look.',
+      'call find_table',
+      'output 19:30 is free',
+    ]);
     expect(conversationItems(events).map((i) => i.id)).toEqual(conversationItems(conversation()).map((i) => i.id));
     expect(new Set(conversationItems(events).map((i) => i.id)).size).toBe(6);
     // a turn's reply is the item its response gave it
@@ -66,14 +81,25 @@ describe('conversation items', () => {
     const events = conversation();
     const call = conversationItems(events).find((i) => i.type === 'function_call')!;
     events.push(recorded('ConversationItemDeleted', { itemId: call.id }));
-    expect(shape(events)).toEqual(['user: My name is Ana', 'assistant: Hello Ana', 'user: A table for two on Friday', 'assistant: Let me look.']);
+    expect(shape(events)).toEqual([
+      'user: My name is Ana',
+      'assistant: Hello Ana',
+      'user: A table for two on Friday',
+      'assistant: Let me look.',
+    ]);
     expect(open(events).messages.some((m) => m.role === 'tool' || m.toolCalls)).toBe(false);
   });
 
   it('deleting the text of a message that called tools keeps the calls', () => {
     const events = conversation();
     events.push(recorded('ConversationItemDeleted', { itemId: replyItemId(TURN) }));
-    expect(shape(events)).toEqual(['user: My name is Ana', 'assistant: Hello Ana', 'user: A table for two on Friday', 'call find_table', 'output 19:30 is free']);
+    expect(shape(events)).toEqual([
+      'user: My name is Ana',
+      'assistant: Hello Ana',
+      'user: A table for two on Friday',
+      'call find_table',
+      'output 19:30 is free',
+    ]);
   });
 
   it('ignores an id the conversation does not have', () => {
@@ -86,7 +112,14 @@ describe('conversation items', () => {
   it('lists messages the rolling summary folded away, which later contexts no longer carry', () => {
     const events = conversation();
     events.push(
-      recorded('ConversationSummarized', { turnId: TURN, summary: 'Ana wants a table.', throughVersion: 5, summarizedMessages: 4, model: 'm', usage: null }),
+      recorded('ConversationSummarized', {
+        turnId: TURN,
+        summary: 'Ana wants a table.',
+        throughVersion: 5,
+        summarizedMessages: 4,
+        model: 'm',
+        usage: null,
+      }),
     );
     expect(open(events).messages.map((m) => m.text)).toEqual(['19:30 is free']);
     expect(shape(events)).toHaveLength(6);

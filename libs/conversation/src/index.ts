@@ -45,7 +45,15 @@ export {
   summaryMessage,
   turnContext,
 } from './llm-context';
-export { contextTokens, countTokens, cutToTokens, MESSAGE_OVERHEAD_TOKENS, messageTokens, TOKEN_COUNTS_KEPT, tokenCountsKept } from './tokens';
+export {
+  contextTokens,
+  countTokens,
+  cutToTokens,
+  MESSAGE_OVERHEAD_TOKENS,
+  messageTokens,
+  TOKEN_COUNTS_KEPT,
+  tokenCountsKept,
+} from './tokens';
 export { planSummary, SUMMARY_INSTRUCTIONS, summaryPrompt, summaryShare, type SummaryRequest } from './summary.policy';
 export {
   admitAnswer,

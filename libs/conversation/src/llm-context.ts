@@ -22,7 +22,12 @@ export function contextTranscript(state: SessionState, turnId: string): Transcri
   if (start < 0) throw new ConversationError('TURN.NOT_IN_STATE', `Turn ${turnId} is not in the session state yet`);
   let end = start;
   while (end + 1 < state.messages.length && own(state.messages[end + 1])) end++;
-  const asked = new Set(state.messages.slice(0, start).filter((m) => m.role === 'user').map((m) => m.turnId));
+  const asked = new Set(
+    state.messages
+      .slice(0, start)
+      .filter((m) => m.role === 'user')
+      .map((m) => m.turnId),
+  );
   const replies = new Map(state.messages.filter((m) => m.role === 'assistant' && asked.has(m.turnId)).map((m) => [m.turnId, m]));
   const transcript: TranscriptMessage[] = [];
   for (const message of state.messages.slice(0, start)) {
@@ -56,7 +61,13 @@ export function summaryMessage(summary: string): ContextMessage {
  * transcript after it up to and including this turn's user message (`contextTranscript`) — less
  * its `dropped` oldest messages, when they did not fit the budget (see `statefulContext`).
  */
-export function buildStatefulContext(state: SessionState, turnId: string, systemPrompt: string, memory: string | null = null, dropped = 0): ClientMessage[] {
+export function buildStatefulContext(
+  state: SessionState,
+  turnId: string,
+  systemPrompt: string,
+  memory: string | null = null,
+  dropped = 0,
+): ClientMessage[] {
   const transcript = contextTranscript(state, turnId);
   return [
     { role: 'system', content: systemPrompt },
@@ -73,7 +84,13 @@ export function buildStatefulContext(state: SessionState, turnId: string, system
  * covers them; the turn's own message always stays, even alone past the budget. `dropped` says
  * how many were left out, for the reply to record, so a replay rebuilds the same context.
  */
-export function statefulContext(input: { state: SessionState; turnId: string; systemPrompt: string; memory: string | null; budget: number }): {
+export function statefulContext(input: {
+  state: SessionState;
+  turnId: string;
+  systemPrompt: string;
+  memory: string | null;
+  budget: number;
+}): {
   context: ClientMessage[];
   dropped: number;
   tokens: number;
@@ -127,6 +144,11 @@ export function turnContext(input: {
 
 /** A short fingerprint of a context, recorded with the reply, so a rebuilt context can be checked to be the same. */
 export function contextDigest(messages: readonly ClientMessage[]): string {
-  const canonical = messages.map((m) => [m.role, m.content ?? null, m.role === 'assistant' ? (m.toolCalls ?? null) : null, m.role === 'tool' ? m.toolCallId : null]);
+  const canonical = messages.map((m) => [
+    m.role,
+    m.content ?? null,
+    m.role === 'assistant' ? (m.toolCalls ?? null) : null,
+    m.role === 'tool' ? m.toolCallId : null,
+  ]);
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex').slice(0, 32);
 }

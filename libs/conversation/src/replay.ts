@@ -25,7 +25,9 @@ export interface RecordedTurn {
 export function recordedTurns(events: readonly RecordedEvent[]): RecordedTurn[] {
   const turns = new Map<string, RecordedTurn>();
   // the versions replies say their contexts were built from: the state after each is kept
-  const wanted = new Set(events.flatMap((e) => (e.type === 'AssistantReplied' && e.data.stateVersion !== undefined ? [e.data.stateVersion] : [])));
+  const wanted = new Set(
+    events.flatMap((e) => (e.type === 'AssistantReplied' && e.data.stateVersion !== undefined ? [e.data.stateVersion] : [])),
+  );
   const stateAfter = new Map<number, SessionState>();
   let state = initialSessionState();
   for (const event of events) {
@@ -74,11 +76,23 @@ export function rebuiltContext(turn: RecordedTurn, systemPrompt: string, memory:
   const dropped = turn.outcome?.type === 'AssistantReplied' ? turn.outcome.data.droppedMessages : undefined;
   let messages: ClientMessage[];
   try {
-    messages = turnContext({ mode: turn.routed.data.mode, message: turn.message.data, state: turn.stateAtReply, systemPrompt, memory, dropped });
+    messages = turnContext({
+      mode: turn.routed.data.mode,
+      message: turn.message.data,
+      state: turn.stateAtReply,
+      systemPrompt,
+      memory,
+      dropped,
+    });
   } catch (error) {
     if (error instanceof ConversationError) return null; // the log does not hold what this turn's context needs
     throw error;
   }
   const recorded = turn.outcome?.type === 'AssistantReplied' ? (turn.outcome.data.contextDigest ?? null) : null;
-  return { messages, tokens: contextTokens(messages.map((m) => ({ role: m.role === 'tool' ? 'user' : m.role, content: m.content ?? '' }))), digest: contextDigest(messages), recorded };
+  return {
+    messages,
+    tokens: contextTokens(messages.map((m) => ({ role: m.role === 'tool' ? 'user' : m.role, content: m.content ?? '' }))),
+    digest: contextDigest(messages),
+    recorded,
+  };
 }

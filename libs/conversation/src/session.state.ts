@@ -115,7 +115,12 @@ export function evolveSession(state: SessionState, event: RecordedEvent): Sessio
 function owned(state: SessionState): SessionState {
   if (state.status !== 'open') return state;
   const { faq, stateless, stateful } = state.usage;
-  return { ...state, messages: [...state.messages], turns: [...state.turns], usage: { faq: { ...faq }, stateless: { ...stateless }, stateful: { ...stateful } } };
+  return {
+    ...state,
+    messages: [...state.messages],
+    turns: [...state.turns],
+    usage: { faq: { ...faq }, stateless: { ...stateless }, stateful: { ...stateful } },
+  };
 }
 
 /** Folds one event into a state returned by `owned` (or by an earlier call), changing it in place. */
@@ -145,7 +150,17 @@ function evolveOwned(state: SessionState, event: RecordedEvent): SessionState {
       // a turn that only brings tool results has no text of its own
       state.messages.push(...carriedIn(event), ...(event.data.text || !event.data.context?.length ? [message('user', event)] : []));
       if (state.turns.length >= RECENT_TURNS) state.turns.splice(0, state.turns.length - RECENT_TURNS + 1);
-      state.turns.push({ turnId: event.data.turnId, status: 'received', mode: null, route: null, intent: null, reason: null, error: null, interrupted: null, heard: null });
+      state.turns.push({
+        turnId: event.data.turnId,
+        status: 'received',
+        mode: null,
+        route: null,
+        intent: null,
+        reason: null,
+        error: null,
+        interrupted: null,
+        heard: null,
+      });
       state.turnCount += 1;
       return state;
     case 'TurnRouted':
@@ -165,7 +180,11 @@ function evolveOwned(state: SessionState, event: RecordedEvent): SessionState {
       // a barge-in recorded before the reply (while it was still generating) already says what was heard
       const heard = turn?.heard ?? null;
       updateTurn(state, event.data.turnId, { status: 'replied', interrupted: event.data.interrupted });
-      state.messages.push({ ...message('assistant', event), ...(heard !== null ? { text: heard } : {}), ...(event.data.toolCalls?.length ? { toolCalls: event.data.toolCalls } : {}) });
+      state.messages.push({
+        ...message('assistant', event),
+        ...(heard !== null ? { text: heard } : {}),
+        ...(event.data.toolCalls?.length ? { toolCalls: event.data.toolCalls } : {}),
+      });
       totals.turns += 1;
       totals.promptTokens += event.data.usage?.promptTokens ?? 0;
       totals.completionTokens += event.data.usage?.completionTokens ?? 0;
@@ -242,7 +261,8 @@ function carriedIn(event: RecordedEvent<'UserMessageReceived'>): TranscriptMessa
   return (event.data.context ?? []).flatMap((m, i): TranscriptMessage[] => {
     const line = { turnId: `${event.data.turnId}/context/${i}`, version: event.version, at: event.recordedAt };
     if (m.role === 'tool') return [{ ...line, role: 'tool', text: m.content, toolCallId: m.toolCallId }];
-    if (m.role === 'assistant' && m.toolCalls?.length) return [{ ...line, role: 'assistant', text: m.content ?? '', toolCalls: m.toolCalls }];
+    if (m.role === 'assistant' && m.toolCalls?.length)
+      return [{ ...line, role: 'assistant', text: m.content ?? '', toolCalls: m.toolCalls }];
     return (m.role === 'user' || m.role === 'assistant') && m.content ? [{ ...line, role: m.role, text: m.content }] : [];
   });
 }
@@ -261,7 +281,10 @@ export interface Versioned<S> {
 }
 
 /** Folds events on top of a known state (a projection or snapshot), skipping any already folded. */
-export function foldSession(events: readonly RecordedEvent[], from: Versioned<SessionState> = { state: initialSessionState(), version: 0 }): Versioned<SessionState> {
+export function foldSession(
+  events: readonly RecordedEvent[],
+  from: Versioned<SessionState> = { state: initialSessionState(), version: 0 },
+): Versioned<SessionState> {
   const folder = new SessionFolder(from);
   for (const event of events) folder.add(event);
   return folder.result();

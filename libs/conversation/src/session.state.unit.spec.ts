@@ -16,7 +16,15 @@ function twoTurnConversation(): RecordedEvent[] {
     recorded('SessionStarted', { sessionId: 's1', userId: 'u1', metadata: { channel: 'voice' } }),
     recorded('UserMessageReceived', { turnId: 't1', text: 'I need a table for two', requestedMode: 'auto' }),
     recorded('TurnRouted', { turnId: 't1', mode: 'stateful', route: 'llm', reason: 'session-default-stateful', features: {} }),
-    recorded('AssistantReplied', { turnId: 't1', text: 'For when?', model: 'm', usage: null, latencyMs: 3, contextMessages: 2, interrupted: null }),
+    recorded('AssistantReplied', {
+      turnId: 't1',
+      text: 'For when?',
+      model: 'm',
+      usage: null,
+      latencyMs: 3,
+      contextMessages: 2,
+      interrupted: null,
+    }),
     recorded('UserMessageReceived', { turnId: 't2', text: 'Friday at 7', requestedMode: 'auto' }),
     recorded('TurnRouted', { turnId: 't2', mode: 'stateful', route: 'llm', reason: 'session-default-stateful', features: {} }),
   ];
@@ -43,8 +51,28 @@ describe('evolveSession', () => {
         ['user', 'Friday at 7', 't2'],
       ]);
       expect(state.turns).toEqual([
-        { turnId: 't1', status: 'replied', mode: 'stateful', route: 'llm', intent: null, reason: 'session-default-stateful', error: null, interrupted: null, heard: null },
-        { turnId: 't2', status: 'routed', mode: 'stateful', route: 'llm', intent: null, reason: 'session-default-stateful', error: null, interrupted: null, heard: null },
+        {
+          turnId: 't1',
+          status: 'replied',
+          mode: 'stateful',
+          route: 'llm',
+          intent: null,
+          reason: 'session-default-stateful',
+          error: null,
+          interrupted: null,
+          heard: null,
+        },
+        {
+          turnId: 't2',
+          status: 'routed',
+          mode: 'stateful',
+          route: 'llm',
+          intent: null,
+          reason: 'session-default-stateful',
+          error: null,
+          interrupted: null,
+          heard: null,
+        },
       ]);
     });
   });
@@ -70,10 +98,32 @@ describe('evolveSession', () => {
 describe('usage', () => {
   it('adds the tokens of each reply to the kind of answer its turn got', () => {
     const events = twoTurnConversation();
-    events.push(recorded('AssistantReplied', { turnId: 't2', text: 'Booked.', model: 'm', usage: { promptTokens: 40, completionTokens: 3 }, latencyMs: 1, contextMessages: 4, interrupted: null }));
+    events.push(
+      recorded('AssistantReplied', {
+        turnId: 't2',
+        text: 'Booked.',
+        model: 'm',
+        usage: { promptTokens: 40, completionTokens: 3 },
+        latencyMs: 1,
+        contextMessages: 4,
+        interrupted: null,
+      }),
+    );
     events.push(recorded('UserMessageReceived', { turnId: 't3', text: 'opening hours?', requestedMode: 'auto' }));
-    events.push(recorded('TurnRouted', { turnId: 't3', mode: 'stateless', route: 'faq', reason: 'faq-confident', features: { intent: 'hours' } }));
-    events.push(recorded('AssistantReplied', { turnId: 't3', text: '9 to 5', model: 'kb:v1', usage: null, latencyMs: 0, contextMessages: 0, interrupted: null }));
+    events.push(
+      recorded('TurnRouted', { turnId: 't3', mode: 'stateless', route: 'faq', reason: 'faq-confident', features: { intent: 'hours' } }),
+    );
+    events.push(
+      recorded('AssistantReplied', {
+        turnId: 't3',
+        text: '9 to 5',
+        model: 'kb:v1',
+        usage: null,
+        latencyMs: 0,
+        contextMessages: 0,
+        interrupted: null,
+      }),
+    );
     const { state } = foldSession(events);
     if (state.status !== 'open') throw new Error('expected open');
     expect(state.usage).toEqual({
@@ -88,7 +138,11 @@ describe('usage', () => {
 describe('routingHistory', () => {
   it('counts the stateful LLM turns before this one, names the last, and what the user said before it', () => {
     const { state } = foldSession(twoTurnConversation());
-    expect(routingHistory(state, 't2')).toEqual({ llmTurns: 1, lastTurn: { route: 'llm', intent: null }, previousText: 'I need a table for two' });
+    expect(routingHistory(state, 't2')).toEqual({
+      llmTurns: 1,
+      lastTurn: { route: 'llm', intent: null },
+      previousText: 'I need a table for two',
+    });
     expect(routingHistory(state, 't1')).toEqual({ llmTurns: 0, lastTurn: null, previousText: null });
   });
 });
@@ -111,9 +165,24 @@ describe('foldSession', () => {
   it('never changes a state it was given, however many events follow', () => {
     const events = twoTurnConversation();
     events.push(
-      recorded('AssistantReplied', { turnId: 't2', text: 'Booked.', model: 'm', usage: { promptTokens: 9, completionTokens: 2 }, latencyMs: 3, contextMessages: 4, interrupted: null }),
+      recorded('AssistantReplied', {
+        turnId: 't2',
+        text: 'Booked.',
+        model: 'm',
+        usage: { promptTokens: 9, completionTokens: 2 },
+        latencyMs: 3,
+        contextMessages: 4,
+        interrupted: null,
+      }),
       recorded('ReplyInterrupted', { turnId: 't2', spokenText: 'Boo' }),
-      recorded('ConversationSummarized', { turnId: 't2', model: 'm', summary: 'A table for two on Friday.', throughVersion: 4, summarizedMessages: 2, usage: { promptTokens: 5, completionTokens: 1 } }),
+      recorded('ConversationSummarized', {
+        turnId: 't2',
+        model: 'm',
+        summary: 'A table for two on Friday.',
+        throughVersion: 4,
+        summarizedMessages: 2,
+        usage: { promptTokens: 5, completionTokens: 1 },
+      }),
     );
     const partial = foldSession(events.slice(0, 4));
     const before = structuredClone(partial);
@@ -164,19 +233,30 @@ describe('buildStatefulContext', () => {
       recorded('TurnRouted', { turnId: 't1', mode: 'stateful', route: 'llm', reason: 'r', features: {} }),
       recorded('UserMessageReceived', { turnId: 't2', text: 'second, while the first was answered', requestedMode: 'auto' }),
       recorded('TurnRouted', { turnId: 't2', mode: 'stateful', route: 'llm', reason: 'r', features: {} }),
-      recorded('AssistantReplied', { turnId: 't1', text: 'answer to first', model: 'm', usage: null, latencyMs: 1, contextMessages: 2, interrupted: null }),
+      recorded('AssistantReplied', {
+        turnId: 't1',
+        text: 'answer to first',
+        model: 'm',
+        usage: null,
+        latencyMs: 1,
+        contextMessages: 2,
+        interrupted: null,
+      }),
     ];
     const { state } = foldSession(events);
-    expect(buildStatefulContext(state, 't2', 'p').map((m) => m.content)).toEqual(['p', 'first', 'answer to first', 'second, while the first was answered']);
+    expect(buildStatefulContext(state, 't2', 'p').map((m) => m.content)).toEqual([
+      'p',
+      'first',
+      'answer to first',
+      'second, while the first was answered',
+    ]);
     expect(buildStatefulContext(state, 't1', 'p').map((m) => m.content)).toEqual(['p', 'first']);
   });
 
   it('refuses a turn the state does not hold yet', () => {
     const { state } = foldSession(twoTurnConversation());
     expect(() => buildStatefulContext(state, 't9', 'p')).toThrow(expect.objectContaining({ code: 'TURN.NOT_IN_STATE' }));
-    expect(() => buildStatefulContext({ status: 'none' }, 't1', 'p')).toThrow(
-      expect.objectContaining({ code: 'SESSION.NOT_FOUND' }),
-    );
+    expect(() => buildStatefulContext({ status: 'none' }, 't1', 'p')).toThrow(expect.objectContaining({ code: 'SESSION.NOT_FOUND' }));
   });
 
   it('a stateless context is the request alone', () => {
@@ -204,7 +284,15 @@ describe('barge-in', () => {
       recorded('SessionStarted', { sessionId: 's1', userId: null, metadata: {} }),
       recorded('UserMessageReceived', { turnId: 't1', text: 'tell me everything', requestedMode: 'auto' }),
       recorded('ReplyInterrupted', { turnId: 't1', spokenText: 'Well, first' }),
-      recorded('AssistantReplied', { turnId: 't1', text: 'Well, first of all', model: 'm', usage: null, latencyMs: 1, contextMessages: 2, interrupted: 'barge-in' }),
+      recorded('AssistantReplied', {
+        turnId: 't1',
+        text: 'Well, first of all',
+        model: 'm',
+        usage: null,
+        latencyMs: 1,
+        contextMessages: 2,
+        interrupted: 'barge-in',
+      }),
     ];
     const { state } = foldSession(events);
     if (state.status !== 'open') throw new Error('expected open');

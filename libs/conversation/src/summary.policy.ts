@@ -59,8 +59,8 @@ export function planSummary(state: SessionState, budget: number): SummaryRequest
 /** The instruction of the summarizing call; a fixed text, so a replay can tell these calls apart. */
 export const SUMMARY_INSTRUCTIONS =
   'You maintain the running summary of a conversation between a user and an assistant, for the assistant to continue it without the older messages. ' +
-  'Merge the previous summary (if any) with the new messages into one summary. Keep what the assistant must not forget: the user\'s goal, names, dates, numbers, choices made, promises, ' +
-  'open questions and the user\'s preferences. Drop greetings and small talk. Write plain sentences, at most 150 words.';
+  "Merge the previous summary (if any) with the new messages into one summary. Keep what the assistant must not forget: the user's goal, names, dates, numbers, choices made, promises, " +
+  "open questions and the user's preferences. Drop greetings and small talk. Write plain sentences, at most 150 words.";
 
 /** The messages of the summarizing call. */
 export function summaryPrompt(request: SummaryRequest): ContextMessage[] {

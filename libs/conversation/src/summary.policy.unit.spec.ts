@@ -11,12 +11,24 @@ const recorded = stream.record;
 
 /** One stateful turn; every message is about 12 tokens. */
 const turn = (i: number, answered = true) => [
-  recorded('UserMessageReceived', { turnId: `t${i}`, text: `Question number ${i}: could you check the order status for me?`, requestedMode: 'auto' }),
+  recorded('UserMessageReceived', {
+    turnId: `t${i}`,
+    text: `Question number ${i}: could you check the order status for me?`,
+    requestedMode: 'auto',
+  }),
   recorded('TurnRouted', { turnId: `t${i}`, mode: 'stateful', route: 'llm', reason: 'session-default-stateful', features: {} }),
   ...(answered ? [reply(i)] : []),
 ];
 const reply = (i: number) =>
-  recorded('AssistantReplied', { turnId: `t${i}`, text: `Answer number ${i}: your order is on its way today.`, model: 'm', usage: null, latencyMs: 1, contextMessages: 1, interrupted: null });
+  recorded('AssistantReplied', {
+    turnId: `t${i}`,
+    text: `Answer number ${i}: your order is on its way today.`,
+    model: 'm',
+    usage: null,
+    latencyMs: 1,
+    contextMessages: 1,
+    interrupted: null,
+  });
 
 /** A session of `turns` answered stateful turns. */
 function conversation(turns: number): RecordedEvent[] {
@@ -27,7 +39,8 @@ function conversation(turns: number): RecordedEvent[] {
 }
 
 const open = (state: SessionState) => state as OpenSession;
-const window = (state: SessionState, turnId: string, budget: number) => statefulContext({ state, turnId, systemPrompt: 'Be brief.', memory: null, budget });
+const window = (state: SessionState, turnId: string, budget: number) =>
+  statefulContext({ state, turnId, systemPrompt: 'Be brief.', memory: null, budget });
 const summarized = (request: SummaryRequest, turnId: string, text: string): RecordedEvent =>
   recorded('ConversationSummarized', {
     turnId,
@@ -173,7 +186,14 @@ describe('bounded session state', () => {
     const events = conversation(10);
     const after = foldSession([
       ...events,
-      recorded('ConversationSummarized', { turnId: 't10', summary: 's', throughVersion: 16, summarizedMessages: 10, model: 'm', usage: { promptTokens: 7, completionTokens: 3 } }),
+      recorded('ConversationSummarized', {
+        turnId: 't10',
+        summary: 's',
+        throughVersion: 16,
+        summarizedMessages: 10,
+        model: 'm',
+        usage: { promptTokens: 7, completionTokens: 3 },
+      }),
     ]).state as OpenSession;
     expect(after.messages[0].version).toBe(17); // turn 6's message: turns 1-5 end at v16
     expect(after.messages).toHaveLength(10);

@@ -1,4 +1,12 @@
-import type { AnswerRoute, EventMetadata, NewEvent, RequestedMode, RouteMode, RoutingPolicy, UserMessageReceivedData } from '@parley/contracts';
+import type {
+  AnswerRoute,
+  EventMetadata,
+  NewEvent,
+  RequestedMode,
+  RouteMode,
+  RoutingPolicy,
+  UserMessageReceivedData,
+} from '@parley/contracts';
 import type { z } from 'zod';
 import { routingHistory, type SessionState } from './session.state';
 import { derivedId } from './ids';
@@ -58,11 +66,18 @@ export interface RouteInput {
  * stateless path never waits on state.
  */
 export function needsHistory(input: Pick<RouteInput, 'inSession' | 'requestedMode' | 'policy' | 'match' | 'threshold'>): boolean {
-  return input.inSession && input.requestedMode === 'auto' && input.policy === 'hybrid' && input.match !== null && input.match.confidence >= input.threshold;
+  return (
+    input.inSession &&
+    input.requestedMode === 'auto' &&
+    input.policy === 'hybrid' &&
+    input.match !== null &&
+    input.match.confidence >= input.threshold
+  );
 }
 
 /** "That didn't help", "still not working", "let me talk to a person". */
-const DISSATISFIED = /\b(did\s*n[o']?t|does\s*n[o']?t|not)\s+(help|work|answer)|\bstill\b|\bthat'?s not\b|\bwrong\b|\b(human|person|agent|someone)\b/i;
+const DISSATISFIED =
+  /\b(did\s*n[o']?t|does\s*n[o']?t|not)\s+(help|work|answer)|\bstill\b|\bthat'?s not\b|\bwrong\b|\b(human|person|agent|someone)\b/i;
 /** Words that lean on what was said before: "and if it ...", "what about that one". */
 const REFERS_BACK = /^(and|but|also|so|then|what about|how about)\b|\b(it|that|this|those|them|they|there)\b/i;
 
@@ -148,7 +163,15 @@ export function routingEvents(
     events.push({
       eventId: derivedId(routedId, 'outcome'),
       type: 'AssistantReplied',
-      data: { turnId, text: match.answer, model: `kb:v${match.kbVersion}`, usage: null, latencyMs: 0, contextMessages: 0, interrupted: null },
+      data: {
+        turnId,
+        text: match.answer,
+        model: `kb:v${match.kbVersion}`,
+        usage: null,
+        latencyMs: 0,
+        contextMessages: 0,
+        interrupted: null,
+      },
       metadata: { ...metadata, causationId: routedId },
     });
   }
@@ -164,7 +187,8 @@ export interface KnowledgeMatcher {
 export const followUpText = (previousText: string, text: string) => `${previousText}\n${text}`;
 
 /** A message's routing, or that it needs the session's history first (a caller that did not read it). */
-export type Routing = { kind: 'routed'; decision: RouteDecision; match: (FaqCandidate & { answer: string }) | null } | { kind: 'needs-history' };
+export type Routing =
+  { kind: 'routed'; decision: RouteDecision; match: (FaqCandidate & { answer: string }) | null } | { kind: 'needs-history' };
 
 /**
  * The routing of a user's message — the one decision ingress (when the session need not be read),
@@ -192,6 +216,21 @@ export function routeMessage(input: {
   }
   const toolResults = !text.trim() && (message.context ?? []).some((m) => m.role === 'tool');
   // a confident match in a session with an earlier message: what it means after that message
-  const contextMatch = history?.previousText && match && input.matcher ? input.matcher.best(followUpText(history.previousText, text)) : null;
-  return { kind: 'routed', decision: routeTurn({ policy, requestedMode: message.requestedMode, inSession, text, match, threshold, history, toolResults, contextMatch }), match };
+  const contextMatch =
+    history?.previousText && match && input.matcher ? input.matcher.best(followUpText(history.previousText, text)) : null;
+  return {
+    kind: 'routed',
+    decision: routeTurn({
+      policy,
+      requestedMode: message.requestedMode,
+      inSession,
+      text,
+      match,
+      threshold,
+      history,
+      toolResults,
+      contextMatch,
+    }),
+    match,
+  };
 }

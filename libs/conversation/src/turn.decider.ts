@@ -54,7 +54,11 @@ export function admitRouting(state: SessionState, turnId: string): { kind: 'rout
 /** Id of a turn's outcome when the responder records it (answer, failure or cut). */
 export const outcomeIdOf = (routed: Pick<RecordedEvent<'TurnRouted'>, 'eventId'>) => derivedId(routed.eventId, 'outcome');
 
-const caused = (routed: RecordedEvent<'TurnRouted'>): EventMetadata => ({ ...routed.metadata, causationId: routed.eventId, correlationId: routed.data.turnId });
+const caused = (routed: RecordedEvent<'TurnRouted'>): EventMetadata => ({
+  ...routed.metadata,
+  causationId: routed.eventId,
+  correlationId: routed.data.turnId,
+});
 
 /** What the model gave for a turn, and what the context it was given was made of. */
 export interface TurnReply {
@@ -108,11 +112,18 @@ export const TURN_UNANSWERED = 'TURN.UNANSWERED';
  * A turn whose message (`message`) or routing could not be handled however often it was tried:
  * recorded as failed, so the turns after it are not held up, and its client is told.
  */
-export function gaveUp(message: { eventId: string; turnId: string; metadata: EventMetadata }, routedEventId?: string): NewEvent<'TurnFailed'> {
+export function gaveUp(
+  message: { eventId: string; turnId: string; metadata: EventMetadata },
+  routedEventId?: string,
+): NewEvent<'TurnFailed'> {
   return {
     eventId: routedEventId ? outcomeIdOf({ eventId: routedEventId }) : derivedId(message.eventId, 'gave-up'),
     type: 'TurnFailed',
-    data: { turnId: message.turnId, code: TURN_UNANSWERED, message: 'Parley could not handle this turn and gave up on it; it is recorded as failed' },
+    data: {
+      turnId: message.turnId,
+      code: TURN_UNANSWERED,
+      message: 'Parley could not handle this turn and gave up on it; it is recorded as failed',
+    },
     metadata: { ...message.metadata, causationId: routedEventId ?? message.eventId, correlationId: message.turnId },
   };
 }
@@ -170,4 +181,9 @@ export function answerUsage(route: { mode: string; route: string }, usage: Token
 }
 
 /** A summary's tokens: what state costs, counted as stateful (no turn). */
-export const summaryUsage = (usage: TokenUsage | null): UsageIncrement => ({ kind: 'stateful', turns: 0, promptTokens: usage?.promptTokens ?? 0, completionTokens: usage?.completionTokens ?? 0 });
+export const summaryUsage = (usage: TokenUsage | null): UsageIncrement => ({
+  kind: 'stateful',
+  turns: 0,
+  promptTokens: usage?.promptTokens ?? 0,
+  completionTokens: usage?.completionTokens ?? 0,
+});

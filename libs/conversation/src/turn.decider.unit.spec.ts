@@ -13,13 +13,32 @@ const start = () => {
 const asked = (turnId: string) => record('UserMessageReceived', { turnId, text: `question ${turnId}`, requestedMode: 'auto' });
 const routed = (turnId: string, mode: 'stateful' | 'stateless' = 'stateful', route: 'llm' | 'faq' = 'llm') =>
   record('TurnRouted', { turnId, mode, route, reason: 'r', features: {} });
-const answered = (turnId: string) => record('AssistantReplied', { turnId, text: `answer ${turnId}`, model: 'm', usage: null, latencyMs: 1, contextMessages: 1, interrupted: null });
+const answered = (turnId: string) =>
+  record('AssistantReplied', {
+    turnId,
+    text: `answer ${turnId}`,
+    model: 'm',
+    usage: null,
+    latencyMs: 1,
+    contextMessages: 1,
+    interrupted: null,
+  });
 const failedTurn = (turnId: string) => record('TurnFailed', { turnId, code: 'LLM.TIMEOUT', message: 'slow' });
 const given = (events: RecordedEvent[]) => foldSession(events).state;
 
 describe('admitting a stateful turn to be answered', () => {
   it('answers it when every earlier turn has an outcome', () => {
-    const state = given([...start(), asked('a'), routed('a'), answered('a'), asked('b'), routed('b'), failedTurn('b'), asked('c'), routed('c')]);
+    const state = given([
+      ...start(),
+      asked('a'),
+      routed('a'),
+      answered('a'),
+      asked('b'),
+      routed('b'),
+      failedTurn('b'),
+      asked('c'),
+      routed('c'),
+    ]);
     expect(admitAnswer(state, 'c', 'queue')).toEqual({ kind: 'answer' });
   });
 
@@ -57,15 +76,34 @@ describe('admitting a message to be routed with its history', () => {
 describe('what records a turn’s outcome', () => {
   const events = [...start(), asked('a')];
   const routing = routed('a') as RecordedEvent<'TurnRouted'>;
-  const base = { text: 'hi', model: 'm', usage: null, latencyMs: 3, contextMessages: 2, contextDigest: 'd', interrupted: null, toolCalls: [] };
+  const base = {
+    text: 'hi',
+    model: 'm',
+    usage: null,
+    latencyMs: 3,
+    contextMessages: 2,
+    contextDigest: 'd',
+    interrupted: null,
+    toolCalls: [],
+  };
 
   it('derives one id from the routing, whatever the outcome, so a turn is recorded once', () => {
-    const ids = [replied(routing, base).eventId, failed(routing, { code: 'LLM.TIMEOUT', message: 'x' }).eventId, superseded(routing).eventId, gaveUp({ eventId: events[1].eventId, turnId: 'a', metadata: routing.metadata }, routing.eventId).eventId];
+    const ids = [
+      replied(routing, base).eventId,
+      failed(routing, { code: 'LLM.TIMEOUT', message: 'x' }).eventId,
+      superseded(routing).eventId,
+      gaveUp({ eventId: events[1].eventId, turnId: 'a', metadata: routing.metadata }, routing.eventId).eventId,
+    ];
     expect(new Set(ids)).toEqual(new Set([outcomeIdOf(routing)]));
   });
 
   it('records the state the context was built from, and only the messages that did not fit when some did not', () => {
-    expect(replied(routing, { ...base, stateVersion: 3, droppedMessages: 0 }).data).toEqual({ turnId: 'a', ...base, toolCalls: undefined, stateVersion: 3 } as never);
+    expect(replied(routing, { ...base, stateVersion: 3, droppedMessages: 0 }).data).toEqual({
+      turnId: 'a',
+      ...base,
+      toolCalls: undefined,
+      stateVersion: 3,
+    } as never);
     expect(replied(routing, { ...base, stateVersion: 3, droppedMessages: 4 }).data).toMatchObject({ stateVersion: 3, droppedMessages: 4 });
   });
 

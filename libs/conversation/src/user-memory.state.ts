@@ -11,7 +11,9 @@ export const initialUserMemory = (): UserMemory => ({ facts: {} });
 export function evolveUserMemory(state: UserMemory, event: RecordedEvent): UserMemory {
   switch (event.type) {
     case 'MemoryRemembered':
-      return { facts: { ...state.facts, [event.data.name]: { value: event.data.value, source: event.data.source, updatedAt: event.recordedAt } } };
+      return {
+        facts: { ...state.facts, [event.data.name]: { value: event.data.value, source: event.data.source, updatedAt: event.recordedAt } },
+      };
     case 'MemoryForgotten': {
       const { [event.data.name]: _gone, ...rest } = state.facts;
       return { facts: rest };

@@ -24,7 +24,9 @@ export class CallerUsers {
 
   /** The user the caller is, made on their first call. `number` must be normalized (`normalizedNumber`). */
   async userFor(tenantId: string, number: string): Promise<string> {
-    const hash = createHmac('sha256', await this.keyOf(tenantId)).update(number).digest('hex');
+    const hash = createHmac('sha256', await this.keyOf(tenantId))
+      .update(number)
+      .digest('hex');
     for (let attempt = 0; ; attempt++) {
       // two first calls at once agree on one user: the second insert does nothing and reads the first's
       const result = await this.db.execute(sql`
@@ -40,7 +42,9 @@ export class CallerUsers {
   }
 
   private async keyOf(tenantId: string): Promise<Buffer> {
-    await this.db.execute(sql`insert into caller_keys (tenant_id, key) values (${tenantId}, ${randomBytes(32)}) on conflict (tenant_id) do nothing`);
+    await this.db.execute(
+      sql`insert into caller_keys (tenant_id, key) values (${tenantId}, ${randomBytes(32)}) on conflict (tenant_id) do nothing`,
+    );
     const result = await this.db.execute(sql`select key from caller_keys where tenant_id = ${tenantId}`);
     return onlyRowOf(result, z.object({ key: Col.bytea }), 'caller key').key;
   }

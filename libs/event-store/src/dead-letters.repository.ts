@@ -35,7 +35,11 @@ export class DeadLettersRepository {
    */
   async requestRetry(seqs: number[]): Promise<number[]> {
     if (seqs.length === 0) return [];
-    const rows = await this.db.update(deadLetters).set({ retryRequestedAt: new Date().toISOString() }).where(inArray(deadLetters.seq, seqs)).returning({ seq: deadLetters.seq });
+    const rows = await this.db
+      .update(deadLetters)
+      .set({ retryRequestedAt: new Date().toISOString() })
+      .where(inArray(deadLetters.seq, seqs))
+      .returning({ seq: deadLetters.seq });
     return rows.map((row) => row.seq);
   }
 

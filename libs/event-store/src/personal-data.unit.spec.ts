@@ -33,7 +33,10 @@ describe('sealing personal fields', () => {
 
   it('shows placeholders once the key is destroyed', () => {
     const sealed = sealData('AssistantReplied', { turnId: 't1', text: 'noted: 4242' }, 'session-a', key);
-    expect(openData('AssistantReplied', sealed, 'session-a', { kind: 'erased' })).toEqual({ data: { turnId: 't1', text: '[erased]' }, erased: true });
+    expect(openData('AssistantReplied', sealed, 'session-a', { kind: 'erased' })).toEqual({
+      data: { turnId: 't1', text: '[erased]' },
+      erased: true,
+    });
   });
 
   it('leaves data of streams without a key as it is', () => {

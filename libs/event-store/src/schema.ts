@@ -1,5 +1,18 @@
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, customType, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  bigserial,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
 
 /** Postgres xid8: the id of the transaction that wrote a row, for commit-order catch-up. */
 const xid8 = customType<{ data: string }>({ dataType: () => 'xid8' });
@@ -9,17 +22,21 @@ const bytea = customType<{ data: Buffer }>({ dataType: () => 'bytea' });
  * One row per stream: its current version, so an append checks and bumps it in one statement;
  * the user whose personal data it holds; and when that data was erased (no append after that).
  */
-export const streams = pgTable('streams', {
-  streamId: text('stream_id').primaryKey(),
-  tenantId: text('tenant_id').notNull(),
-  version: integer('version').notNull(),
-  userId: text('user_id'),
-  erasedAt: timestamp('erased_at', { withTimezone: true, mode: 'string' }),
-  /** Set when the stream was closed (a session expired): no more appends that require it open. */
-  closedAt: timestamp('closed_at', { withTimezone: true, mode: 'string' }),
-  createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
-  updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
-}, (t) => [index('streams_user_idx').on(t.tenantId, t.userId)]);
+export const streams = pgTable(
+  'streams',
+  {
+    streamId: text('stream_id').primaryKey(),
+    tenantId: text('tenant_id').notNull(),
+    version: integer('version').notNull(),
+    userId: text('user_id'),
+    erasedAt: timestamp('erased_at', { withTimezone: true, mode: 'string' }),
+    /** Set when the stream was closed (a session expired): no more appends that require it open. */
+    closedAt: timestamp('closed_at', { withTimezone: true, mode: 'string' }),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
+  },
+  (t) => [index('streams_user_idx').on(t.tenantId, t.userId)],
+);
 
 /** The append-only log. UPDATE and DELETE are rejected by a trigger (see the migrations). */
 export const events = pgTable(
@@ -35,7 +52,9 @@ export const events = pgTable(
     metadata: jsonb('metadata').notNull(),
     tenantId: text('tenant_id').notNull(),
     recordedAt: timestamp('recorded_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
-    transactionId: xid8('transaction_id').notNull().default(sql`pg_current_xact_id()`),
+    transactionId: xid8('transaction_id')
+      .notNull()
+      .default(sql`pg_current_xact_id()`),
   },
   (t) => [
     uniqueIndex('events_event_id_key').on(t.eventId),
@@ -119,7 +138,9 @@ export type EventRow = typeof events.$inferSelect;
  */
 export const tenants = pgTable('tenants', {
   tenantId: text('tenant_id').primaryKey(),
-  settings: jsonb('settings').notNull().default(sql`'{}'::jsonb`),
+  settings: jsonb('settings')
+    .notNull()
+    .default(sql`'{}'::jsonb`),
   createdAt: timestamp('created_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'string' }).notNull().defaultNow(),
 });
@@ -132,7 +153,9 @@ export const apiKeys = pgTable(
   'api_keys',
   {
     keyId: uuid('key_id').primaryKey(),
-    tenantId: text('tenant_id').notNull().references(() => tenants.tenantId),
+    tenantId: text('tenant_id')
+      .notNull()
+      .references(() => tenants.tenantId),
     hash: bytea('hash').notNull(),
     prefix: text('prefix').notNull(),
     name: text('name'),

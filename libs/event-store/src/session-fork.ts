@@ -50,7 +50,8 @@ export async function forkSession(
   if (!info || info.tenantId !== tenantId) throw new StreamNotFoundError(streamId);
   if (info.erased) throw new StreamErasedError(streamId);
   const atVersion = options.atVersion ?? info.version;
-  if (!Number.isInteger(atVersion) || atVersion < 1 || atVersion > info.version) throw new ForkVersionError(sessionId, atVersion, info.version);
+  if (!Number.isInteger(atVersion) || atVersion < 1 || atVersion > info.version)
+    throw new ForkVersionError(sessionId, atVersion, info.version);
   const state = await sessionStateAt(store, sessionId, atVersion);
   const forkId = options.newSessionId ?? randomUUID();
   const metadata = { tenantId, correlationId: options.correlationId ?? forkId };
@@ -58,7 +59,12 @@ export async function forkSession(
     sessionStreamId(forkId),
     tenantId,
     [
-      { eventId: randomUUID(), type: 'SessionStarted', data: { sessionId: forkId, userId: state.userId, metadata: state.metadata }, metadata },
+      {
+        eventId: randomUUID(),
+        type: 'SessionStarted',
+        data: { sessionId: forkId, userId: state.userId, metadata: state.metadata },
+        metadata,
+      },
       {
         eventId: randomUUID(),
         type: 'SessionForked',

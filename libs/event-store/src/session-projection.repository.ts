@@ -1,7 +1,14 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { RecordedEvent } from '@parley/contracts';
 import { sessionStreamId } from '@parley/contracts';
-import { foldSession, initialSessionState, SESSION_FOLD_VERSION, SessionFolder, type SessionState, type Versioned } from '@parley/conversation';
+import {
+  foldSession,
+  initialSessionState,
+  SESSION_FOLD_VERSION,
+  SessionFolder,
+  type SessionState,
+  type Versioned,
+} from '@parley/conversation';
 import type { Db } from './database';
 import { DataKeys } from './data-keys';
 import { EventStore, toStored } from './event-store';
@@ -16,10 +23,12 @@ export class SessionProjectionRepository {
 
   /** The stored fold, or null when there is none or it was made by another version of the fold. */
   async load(streamId: string, db: Executor = this.db): Promise<Versioned<SessionState> | null> {
-    const result = await db.execute(
-      sql`select version, fold_version, state from session_projections where stream_id = ${streamId}`,
+    const result = await db.execute(sql`select version, fold_version, state from session_projections where stream_id = ${streamId}`);
+    const row = firstRowOf(
+      result,
+      z.object({ version: Col.int, fold_version: Col.int, state: z.looseObject({ status: z.string() }) }),
+      'session projection',
     );
-    const row = firstRowOf(result, z.object({ version: Col.int, fold_version: Col.int, state: z.looseObject({ status: z.string() }) }), 'session projection');
     if (!row || row.fold_version !== SESSION_FOLD_VERSION) return null;
     // a fold of this version of the code: its shape is the one this code writes
     return { version: row.version, state: row.state as unknown as SessionState };
@@ -29,7 +38,13 @@ export class SessionProjectionRepository {
    * Writes the state only if it is newer than what is stored (or was made by another fold), so a
    * slow writer never goes back in time. State and checkpoint are one row: one atomic write.
    */
-  async save(streamId: string, tenantId: string, projected: Versioned<SessionState>, lastEventAt: string, db: Executor = this.db): Promise<void> {
+  async save(
+    streamId: string,
+    tenantId: string,
+    projected: Versioned<SessionState>,
+    lastEventAt: string,
+    db: Executor = this.db,
+  ): Promise<void> {
     await db.execute(sql`
       insert into session_projections (stream_id, tenant_id, version, fold_version, state, updated_at)
       values (${streamId}, ${tenantId}, ${projected.version}, ${SESSION_FOLD_VERSION}, ${JSON.stringify(projected.state)}::jsonb, ${lastEventAt})
@@ -81,10 +96,14 @@ export class SessionStates {
    * handled is usually among them). `keep: false` leaves the cache as it was: a caller that must
    * first make the fold durable (the projector) remembers it afterwards.
    */
-  async load(streamId: string, options: { keep?: boolean; upTo?: number } = {}): Promise<{ folded: Versioned<SessionState>; tail: RecordedEvent[] }> {
+  async load(
+    streamId: string,
+    options: { keep?: boolean; upTo?: number } = {},
+  ): Promise<{ folded: Versioned<SessionState>; tail: RecordedEvent[] }> {
     const cached = this.cached(streamId);
     // the caller knows the log up to `upTo`, the fold covers it, and no later event is known of
-    if (cached && options.upTo !== undefined && cached.version >= options.upTo && !this.folds.get(streamId)!.behind) return { folded: cached, tail: [] };
+    if (cached && options.upTo !== undefined && cached.version >= options.upTo && !this.folds.get(streamId)!.behind)
+      return { folded: cached, tail: [] };
     const base = cached ?? (await this.projections.load(streamId)) ?? { state: initialSessionState(), version: 0 };
     const tail = await this.store.readStream(streamId, { after: base.version });
     const folded = tail.length ? foldSession(tail, base) : base;
@@ -168,7 +187,11 @@ export async function rebuildSessionProjections(db: Db, onProgress?: (progress: 
       // before any statement that takes the snapshot: no projector write can fall between the two
       await tx.execute(sql`lock table session_projections in exclusive mode`);
       await tx.execute(sql`delete from session_projections`);
-      const total = onlyRowOf(await tx.execute(sql`select count(*)::int as n from events where stream_id like 'session-%'`), z.object({ n: Col.int }), 'session events').n;
+      const total = onlyRowOf(
+        await tx.execute(sql`select count(*)::int as n from events where stream_id like 'session-%'`),
+        z.object({ n: Col.int }),
+        'session events',
+      ).n;
       // every session's key up front (one query), so opening events never waits on the connection
       const keys = new DataKeys(Number.MAX_SAFE_INTEGER);
       await keys.preloadSessions(tx);
@@ -191,8 +214,15 @@ export async function rebuildSessionProjections(db: Db, onProgress?: (progress: 
       const write = () => {
         if (pending.length === 0) return;
         // one parameter per value: a jsonb[] array parameter would be escaped character by character
-        const values = pending.map((r) => sql`(${r.streamId}, ${r.tenantId}, ${r.folded.version}, ${SESSION_FOLD_VERSION}, ${JSON.stringify(r.folded.state)}::jsonb, ${r.at}::timestamptz)`);
-        writes.push(run(sql`insert into session_projections (stream_id, tenant_id, version, fold_version, state, updated_at) values ${sql.join(values, sql`, `)}`));
+        const values = pending.map(
+          (r) =>
+            sql`(${r.streamId}, ${r.tenantId}, ${r.folded.version}, ${SESSION_FOLD_VERSION}, ${JSON.stringify(r.folded.state)}::jsonb, ${r.at}::timestamptz)`,
+        );
+        writes.push(
+          run(
+            sql`insert into session_projections (stream_id, tenant_id, version, fold_version, state, updated_at) values ${sql.join(values, sql`, `)}`,
+          ),
+        );
         pending = [];
       };
       let current = null as (Omit<Row, 'folded'> & { folder: SessionFolder }) | null;

@@ -10,8 +10,12 @@ import { rebuildSessionProjections, SessionProjectionRepository, SessionStates }
 
 const tenantId = 'default';
 const meta = { tenantId };
-const said = (text: string): NewEvent => ({ eventId: randomUUID(), type: 'UserMessageReceived', data: { turnId: randomUUID(), text, requestedMode: 'auto' }, metadata: meta });
-
+const said = (text: string): NewEvent => ({
+  eventId: randomUUID(),
+  type: 'UserMessageReceived',
+  data: { turnId: randomUUID(), text, requestedMode: 'auto' },
+  metadata: meta,
+});
 
 describe('the session read model against PostgreSQL', () => {
   let testDb: TestDatabase;
@@ -35,9 +39,15 @@ describe('the session read model against PostgreSQL', () => {
   async function newSession(turns = 0): Promise<string> {
     const sessionId = randomUUID();
     const streamId = sessionStreamId(sessionId);
-    await store.append(streamId, tenantId, [{ eventId: randomUUID(), type: 'SessionStarted', data: { sessionId, userId: null, metadata: {} }, metadata: meta }], 'no_stream', {
-      newKey: { userId: null },
-    });
+    await store.append(
+      streamId,
+      tenantId,
+      [{ eventId: randomUUID(), type: 'SessionStarted', data: { sessionId, userId: null, metadata: {} }, metadata: meta }],
+      'no_stream',
+      {
+        newKey: { userId: null },
+      },
+    );
     for (let i = 0; i < turns; i++) await store.append(streamId, tenantId, turnEvents(i), 1 + 3 * i);
     return streamId;
   }
@@ -64,7 +74,9 @@ describe('the session read model against PostgreSQL', () => {
     });
 
     it('gives the same rows when run again', async () => {
-      const read = async () => (await database.db.execute('select stream_id, version, state, updated_at from session_projections order by stream_id' as never)).rows;
+      const read = async () =>
+        (await database.db.execute('select stream_id, version, state, updated_at from session_projections order by stream_id' as never))
+          .rows;
       await rebuildSessionProjections(database.db);
       const first = await read();
       await rebuildSessionProjections(database.db);

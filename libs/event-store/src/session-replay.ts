@@ -42,7 +42,9 @@ const memoryAt = (userEvents: readonly RecordedEvent[], globalPosition: string) 
 
 /** The user of the session a turn is in, when it has one and the turn was answered with its history. */
 const statefulUser = (turn: RecordedTurn) =>
-  turn.routed?.data.route === 'llm' && turn.routed.data.mode === 'stateful' && turn.stateAtReply.status === 'open' ? turn.stateAtReply.userId : null;
+  turn.routed?.data.route === 'llm' && turn.routed.data.mode === 'stateful' && turn.stateAtReply.status === 'open'
+    ? turn.stateAtReply.userId
+    : null;
 
 /**
  * What the LLM was given for a turn, rebuilt from the log (`rebuiltContext`, the responder's own
@@ -105,7 +107,9 @@ export class ReplayPointError extends EventStoreError {
   ) {
     super(
       EventStoreErrorCodes.OutOfRange,
-      at instanceof Date ? `${at.toISOString()} is before session ${sessionId} started` : `Version ${at} is outside session ${sessionId}, which has versions 1 to ${latestVersion}`,
+      at instanceof Date
+        ? `${at.toISOString()} is before session ${sessionId} started`
+        : `Version ${at} is outside session ${sessionId}, which has versions 1 to ${latestVersion}`,
     );
   }
 }
@@ -116,7 +120,8 @@ export async function replaySession(store: EventStore, request: ReplayRequest): 
   const all = await sessionEvents(store, sessionId, request.tenantId);
   const latestVersion = all[all.length - 1].version;
   const atTime = request.at instanceof Date ? request.at.getTime() : null;
-  const at = atTime !== null ? (all.filter((e) => Date.parse(e.recordedAt) <= atTime).at(-1)?.version ?? 0) : (request.at as number | undefined);
+  const at =
+    atTime !== null ? (all.filter((e) => Date.parse(e.recordedAt) <= atTime).at(-1)?.version ?? 0) : (request.at as number | undefined);
   if (at !== undefined && (at < 1 || at > latestVersion)) {
     throw new ReplayPointError(sessionId, request.at as number | Date, latestVersion);
   }
@@ -139,11 +144,20 @@ function replayedTurn(turn: RecordedTurn, systemPrompt: string, userEvents: read
     number: turn.number,
     turnId: turn.turnId,
     text: turn.message.data.text,
-    route: turn.routed ? { mode: turn.routed.data.mode, route: turn.routed.data.route, reason: turn.routed.data.reason, features: turn.routed.data.features } : null,
+    route: turn.routed
+      ? { mode: turn.routed.data.mode, route: turn.routed.data.route, reason: turn.routed.data.reason, features: turn.routed.data.features }
+      : null,
     generation: turn.message.data.generation ?? null,
     context: context && { ...context, matchesRecorded: context.recorded === null ? null : context.recorded === context.digest },
-    reply: replied && { text: replied.data.text, model: replied.data.model, interrupted: replied.data.interrupted, toolCalls: replied.data.toolCalls ?? [] },
-    remembered: userEvents.flatMap((e) => (e.type === 'MemoryRemembered' && e.data.turnId === turn.turnId ? [{ name: e.data.name, value: e.data.value }] : [])),
+    reply: replied && {
+      text: replied.data.text,
+      model: replied.data.model,
+      interrupted: replied.data.interrupted,
+      toolCalls: replied.data.toolCalls ?? [],
+    },
+    remembered: userEvents.flatMap((e) =>
+      e.type === 'MemoryRemembered' && e.data.turnId === turn.turnId ? [{ name: e.data.name, value: e.data.value }] : [],
+    ),
     failure: outcome?.type === 'TurnFailed' ? { code: outcome.data.code, message: outcome.data.message } : null,
     usage: replied?.data.usage ?? null,
     timings: {

@@ -179,10 +179,16 @@ export async function listTenants(db: Executor): Promise<TenantInfo[]> {
 export async function updateTenantSettings(db: Db, tenantId: string, patch: Record<string, unknown>): Promise<TenantSettings> {
   return db.transaction(async (tx) => {
     await ensureTenant(tx, tenantId);
-    const current = onlyRowOf(await tx.execute(sql`select settings from tenants where tenant_id = ${tenantId} for update`), z.object({ settings: z.record(z.string(), z.unknown()) }), 'tenant settings');
+    const current = onlyRowOf(
+      await tx.execute(sql`select settings from tenants where tenant_id = ${tenantId} for update`),
+      z.object({ settings: z.record(z.string(), z.unknown()) }),
+      'tenant settings',
+    );
     const merged = Object.fromEntries(Object.entries({ ...current.settings, ...patch }).filter(([, v]) => v !== null));
     const settings = TenantSettings.parse(merged);
-    await tx.execute(sql`update tenants set settings = ${JSON.stringify(settings)}::jsonb, updated_at = now() where tenant_id = ${tenantId}`);
+    await tx.execute(
+      sql`update tenants set settings = ${JSON.stringify(settings)}::jsonb, updated_at = now() where tenant_id = ${tenantId}`,
+    );
     return settings;
   });
 }
@@ -198,8 +204,14 @@ const secretScope = (tenantId: string) => `tenant-${tenantId}`;
 export async function setTenantLlmApiKey(db: Db, tenantId: string, apiKey: string | null): Promise<void> {
   await db.transaction(async (tx) => {
     await ensureTenant(tx, tenantId);
-    await tx.execute(sql`insert into tenant_secrets (tenant_id, key) values (${tenantId}, ${newDataKey()}) on conflict (tenant_id) do nothing`);
-    const { key } = onlyRowOf(await tx.execute(sql`select key from tenant_secrets where tenant_id = ${tenantId} for update`), z.object({ key: Col.bytea }), 'tenant secret');
+    await tx.execute(
+      sql`insert into tenant_secrets (tenant_id, key) values (${tenantId}, ${newDataKey()}) on conflict (tenant_id) do nothing`,
+    );
+    const { key } = onlyRowOf(
+      await tx.execute(sql`select key from tenant_secrets where tenant_id = ${tenantId} for update`),
+      z.object({ key: Col.bytea }),
+      'tenant secret',
+    );
     const sealed = apiKey === null ? null : seal(apiKey, key, secretScope(tenantId), 'llmApiKey');
     await tx.execute(sql`update tenant_secrets set llm_api_key = ${sealed}, updated_at = now() where tenant_id = ${tenantId}`);
   });
@@ -207,7 +219,11 @@ export async function setTenantLlmApiKey(db: Db, tenantId: string, apiKey: strin
 
 /** A tenant's own LLM provider key, opened; null when it keeps none. */
 async function tenantLlmApiKey(db: Executor, tenantId: string): Promise<string | null> {
-  const row = firstRowOf(await db.execute(sql`select key, llm_api_key from tenant_secrets where tenant_id = ${tenantId}`), z.object({ key: Col.bytea, llm_api_key: Col.text.nullable() }), 'tenant secret');
+  const row = firstRowOf(
+    await db.execute(sql`select key, llm_api_key from tenant_secrets where tenant_id = ${tenantId}`),
+    z.object({ key: Col.bytea, llm_api_key: Col.text.nullable() }),
+    'tenant secret',
+  );
   if (!row?.llm_api_key) return null;
   const opened = open(row.llm_api_key, row.key, secretScope(tenantId), 'llmApiKey');
   return typeof opened === 'string' ? opened : null;
@@ -232,7 +248,14 @@ const TenantRow = z.object({
   llm_api_key: Col.bool,
 });
 
-const KeyRow = z.object({ key_id: Col.text, tenant_id: Col.text, prefix: Col.text, name: Col.text.nullable(), created_at: Col.time, revoked_at: Col.time.nullable() });
+const KeyRow = z.object({
+  key_id: Col.text,
+  tenant_id: Col.text,
+  prefix: Col.text,
+  name: Col.text.nullable(),
+  created_at: Col.time,
+  revoked_at: Col.time.nullable(),
+});
 type KeyRow = z.infer<typeof KeyRow>;
 
 function keyInfo(row: KeyRow): ApiKeyInfo {

@@ -20,9 +20,17 @@ export async function tenantUsage(db: Pick<Db, 'execute'>, tenantId: string): Pr
     stateless: { turns: 0, promptTokens: 0, completionTokens: 0 },
     stateful: { turns: 0, promptTokens: 0, completionTokens: 0 },
   };
-  for (const row of rowsOf(result, z.object({ kind: Col.text, turns: Col.bigint, prompt_tokens: Col.bigint, completion_tokens: Col.bigint }), 'tenant usage')) {
+  for (const row of rowsOf(
+    result,
+    z.object({ kind: Col.text, turns: Col.bigint, prompt_tokens: Col.bigint, completion_tokens: Col.bigint }),
+    'tenant usage',
+  )) {
     if (row.kind !== 'faq' && row.kind !== 'stateless' && row.kind !== 'stateful') continue;
-    usage[row.kind] = { turns: Number(row.turns), promptTokens: Number(row.prompt_tokens), completionTokens: Number(row.completion_tokens) };
+    usage[row.kind] = {
+      turns: Number(row.turns),
+      promptTokens: Number(row.prompt_tokens),
+      completionTokens: Number(row.completion_tokens),
+    };
   }
   return usage;
 }

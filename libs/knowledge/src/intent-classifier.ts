@@ -63,7 +63,10 @@ export class IntentClassifier {
     const eta0 = options.learningRate ?? DEFAULT_TRAINING.learningRate!;
     const intents = [...new Set(examples.map((e) => e.intent))].sort();
     const label = new Map(intents.map((intent, i) => [intent, i]));
-    const features = TfIdf.fit(examples.map((e) => e.text), options.minDf ?? DEFAULT_TRAINING.minDf!);
+    const features = TfIdf.fit(
+      examples.map((e) => e.text),
+      options.minDf ?? DEFAULT_TRAINING.minDf!,
+    );
     const xs = examples.map((e) => features.transform(e.text));
     const ys = examples.map((e) => label.get(e.intent)!);
     const k = intents.length;
@@ -108,7 +111,14 @@ export class IntentClassifier {
 
   /** The model as plain, structured-cloneable data (maps and typed arrays), to move it between threads. */
   toData(): IntentClassifierData {
-    return { index: this.features.index, idf: this.features.idf, intents: this.intents, weights: this.weights, bias: this.bias, temperature: this.temperature };
+    return {
+      index: this.features.index,
+      idf: this.features.idf,
+      intents: this.intents,
+      weights: this.weights,
+      bias: this.bias,
+      temperature: this.temperature,
+    };
   }
 
   static fromData(data: IntentClassifierData): IntentClassifier {

@@ -51,7 +51,12 @@ export function entriesFromJson(json: unknown): KnowledgeBaseEntry[] {
 function validated(entries: unknown): KnowledgeBaseEntry[] {
   const parsed = KnowledgeBaseDocument.safeParse({ entries });
   if (!parsed.success) {
-    throw new KnowledgeBaseFormatError(parsed.error.issues.map((i) => `${i.path.join('.') || 'entries'}: ${i.message}`).slice(0, 5).join('; '));
+    throw new KnowledgeBaseFormatError(
+      parsed.error.issues
+        .map((i) => `${i.path.join('.') || 'entries'}: ${i.message}`)
+        .slice(0, 5)
+        .join('; '),
+    );
   }
   return parsed.data.entries;
 }

@@ -30,11 +30,29 @@ describe('text features', () => {
 });
 
 const examples = [
-  ...['my card has not arrived', 'when will my card arrive', 'card still not delivered', 'where is my new card', 'card delivery is late'].map((text) => ({ text, intent: 'card_arrival' })),
-  ...['I forgot my pin', 'my pin is blocked', 'pin locked after wrong attempts', 'unblock my pin please', 'reset my pin'].map((text) => ({ text, intent: 'pin_blocked' })),
-  ...['what is the exchange rate', 'exchange rate for euros', 'how much is a dollar in pounds', 'currency exchange rate today', 'rate to exchange money'].map((text) => ({ text, intent: 'exchange_rate' })),
+  ...[
+    'my card has not arrived',
+    'when will my card arrive',
+    'card still not delivered',
+    'where is my new card',
+    'card delivery is late',
+  ].map((text) => ({ text, intent: 'card_arrival' })),
+  ...['I forgot my pin', 'my pin is blocked', 'pin locked after wrong attempts', 'unblock my pin please', 'reset my pin'].map((text) => ({
+    text,
+    intent: 'pin_blocked',
+  })),
+  ...[
+    'what is the exchange rate',
+    'exchange rate for euros',
+    'how much is a dollar in pounds',
+    'currency exchange rate today',
+    'rate to exchange money',
+  ].map((text) => ({ text, intent: 'exchange_rate' })),
 ];
-const background = ['thanks a lot', 'yes please', 'book a table for two', 'which movie is playing', 'ok that works'].map((text) => ({ text, intent: OUT_OF_SCOPE }));
+const background = ['thanks a lot', 'yes please', 'book a table for two', 'which movie is playing', 'ok that works'].map((text) => ({
+  text,
+  intent: OUT_OF_SCOPE,
+}));
 
 describe('IntentClassifier', () => {
   const model = IntentClassifier.train([...examples, ...background], { minDf: 1, epochs: 30 });

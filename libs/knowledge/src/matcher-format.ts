@@ -62,7 +62,14 @@ export function deserializeMatcher(bytes: Buffer): FaqMatcherData {
   if (at !== bytes.length || header.vocabulary.length !== idf.length) throw new Error('Stored matcher does not match its header');
   return {
     kbVersion: header.kbVersion,
-    classifier: { index: new Map(header.vocabulary.map((feature, i) => [feature, i])), idf, intents: header.intents, weights, bias, temperature: header.temperature },
+    classifier: {
+      index: new Map(header.vocabulary.map((feature, i) => [feature, i])),
+      idf,
+      intents: header.intents,
+      weights,
+      bias,
+      temperature: header.temperature,
+    },
     answers: new Map(header.answers),
   };
 }

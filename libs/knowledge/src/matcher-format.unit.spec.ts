@@ -3,9 +3,21 @@ import { FaqMatcher } from './faq-matcher';
 import { deserializeMatcher, serializeMatcher } from './matcher-format';
 
 const entries = [
-  { intent: 'card_arrival', examples: ['when will my card arrive', 'my new card has not come yet', 'card still not delivered'], answer: 'Cards arrive within five working days.' },
-  { intent: 'lost_card', examples: ['I lost my card', 'my card was stolen', 'cannot find my card anywhere'], answer: 'Freeze it in the app.' },
-  { intent: 'exchange_rate', examples: ['what is the exchange rate', 'how much is a euro in dollars', 'currency conversion rate'], answer: 'We use the daily rate.' },
+  {
+    intent: 'card_arrival',
+    examples: ['when will my card arrive', 'my new card has not come yet', 'card still not delivered'],
+    answer: 'Cards arrive within five working days.',
+  },
+  {
+    intent: 'lost_card',
+    examples: ['I lost my card', 'my card was stolen', 'cannot find my card anywhere'],
+    answer: 'Freeze it in the app.',
+  },
+  {
+    intent: 'exchange_rate',
+    examples: ['what is the exchange rate', 'how much is a euro in dollars', 'currency conversion rate'],
+    answer: 'We use the daily rate.',
+  },
 ];
 
 describe('a stored matcher', () => {

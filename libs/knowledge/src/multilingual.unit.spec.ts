@@ -12,11 +12,13 @@ interface Language {
   script: string;
   intents: Record<string, { answer: string; train: string[]; heldOut: string[] }>;
 }
-const { languages } = JSON.parse(readFileSync(join(__dirname, '../../../data/eval/multilingual.json'), 'utf8')) as { languages: Record<string, Language> };
+const { languages } = JSON.parse(readFileSync(join(__dirname, '../../../data/eval/multilingual.json'), 'utf8')) as {
+  languages: Record<string, Language>;
+};
 
 describe('knowledge bases in any script', () => {
   it('find words in every script, fold case and accents where the script has them, and keep marks that spell', () => {
-    expect(wordsOf("Où est ma CARTE ? Ça fait 2 semaines")).toEqual(['ou', 'est', 'ma', 'carte', 'ca', 'fait', '2', 'semaines']);
+    expect(wordsOf('Où est ma CARTE ? Ça fait 2 semaines')).toEqual(['ou', 'est', 'ma', 'carte', 'ca', 'fait', '2', 'semaines']);
     expect(wordsOf('Где моя КАРТА, ёлки')).toEqual(['где', 'моя', 'карта', 'елки']);
     // Arabic with or without its short vowels, and its freely chosen letter variants, is one word
     expect(wordsOf('أين بطاقتي؟')).toEqual(['اين', 'بطاقتي']);

@@ -20,7 +20,13 @@ describe('OpenAiCompatibleLlm against the scripted server over HTTP', () => {
         { role: 'user', content: 'book a table' },
       ],
     });
-    expect(result).toEqual({ text: 'Four people at eight.', toolCalls: [], model: 'scripted-1', usage: { promptTokens: 4, completionTokens: 4 }, interrupted: false });
+    expect(result).toEqual({
+      text: 'Four people at eight.',
+      toolCalls: [],
+      model: 'scripted-1',
+      usage: { promptTokens: 4, completionTokens: 4 },
+      interrupted: false,
+    });
     expect(server.requests.at(-1)).toMatchObject({
       model: 'scripted-1',
       messages: [
@@ -34,7 +40,11 @@ describe('OpenAiCompatibleLlm against the scripted server over HTTP', () => {
     const at: number[] = [];
     server.setScript((_, index): ScriptedReply => {
       at.push(Date.now());
-      return at.length === 1 ? { status: 429, headers: { 'retry-after': '1' } } : at.length === 2 ? { status: 503, headers: { 'retry-after-ms': '300' } } : { text: `answered on call ${index}` };
+      return at.length === 1
+        ? { status: 429, headers: { 'retry-after': '1' } }
+        : at.length === 2
+          ? { status: 503, headers: { 'retry-after-ms': '300' } }
+          : { text: `answered on call ${index}` };
     });
     const result = await llm({ maxRetries: 2 }).complete({ messages: [{ role: 'user', content: 'busy?' }] });
     expect(result.text).toMatch(/^answered on call/);
@@ -52,12 +62,16 @@ describe('OpenAiCompatibleLlm against the scripted server over HTTP', () => {
 
   it('offers tools, returns the calls, and sends their results back in the next request', async () => {
     server.setScript((request) =>
-      request.messages.some((m) => m.role === 'tool') ? { text: 'Noted.' } : { toolCalls: [{ name: 'remember', arguments: { name: 'seat', value: 'aisle' } }] },
+      request.messages.some((m) => m.role === 'tool')
+        ? { text: 'Noted.' }
+        : { toolCalls: [{ name: 'remember', arguments: { name: 'seat', value: 'aisle' } }] },
     );
     const tools = [{ name: 'remember', description: 'd', parameters: { type: 'object', properties: {} } }];
     const first = await llm().complete({ messages: [{ role: 'user', content: 'I like aisle seats' }], tools });
     expect(first.text).toBe('');
-    expect(first.toolCalls).toEqual([{ id: expect.any(String), name: 'remember', arguments: JSON.stringify({ name: 'seat', value: 'aisle' }) }]);
+    expect(first.toolCalls).toEqual([
+      { id: expect.any(String), name: 'remember', arguments: JSON.stringify({ name: 'seat', value: 'aisle' }) },
+    ]);
     expect(server.requests.at(-1)).toMatchObject({ tools: [{ type: 'function', function: { name: 'remember' } }] });
     const second = await llm().complete({
       messages: [
@@ -69,7 +83,13 @@ describe('OpenAiCompatibleLlm against the scripted server over HTTP', () => {
     });
     expect(second.text).toBe('Noted.');
     expect(server.requests.at(-1)!.messages.slice(1)).toEqual([
-      { role: 'assistant', content: null, tool_calls: [{ id: first.toolCalls[0].id, type: 'function', function: { name: 'remember', arguments: first.toolCalls[0].arguments } }] },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          { id: first.toolCalls[0].id, type: 'function', function: { name: 'remember', arguments: first.toolCalls[0].arguments } },
+        ],
+      },
       { role: 'tool', tool_call_id: first.toolCalls[0].id, content: 'remembered' },
     ]);
   });
@@ -91,9 +111,9 @@ describe('OpenAiCompatibleLlm against the scripted server over HTTP', () => {
   });
 
   it('reports an unreachable server as LLM.UNREACHABLE', async () => {
-    await expect(
-      llm({ baseURL: 'http://127.0.0.1:1/v1' }).complete({ messages: [{ role: 'user', content: 'x' }] }),
-    ).rejects.toMatchObject({ code: 'LLM.UNREACHABLE' });
+    await expect(llm({ baseURL: 'http://127.0.0.1:1/v1' }).complete({ messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({
+      code: 'LLM.UNREACHABLE',
+    });
   });
 
   it('streams real SSE chunks, with usage and tool calls, that the official SDK reads', async () => {
@@ -122,13 +142,23 @@ describe('OpenAiCompatibleLlm against the scripted server over HTTP', () => {
   });
 
   it('streams a reply to onDelta as it arrives, assembling tool calls and usage', async () => {
-    server.setScript(() => ({ text: 'Table for four at eight.', toolCalls: [{ name: 'remember', arguments: { name: 'party', value: 'four' } }] }));
+    server.setScript(() => ({
+      text: 'Table for four at eight.',
+      toolCalls: [{ name: 'remember', arguments: { name: 'party', value: 'four' } }],
+    }));
     const pieces: string[] = [];
     const result = await llm().complete({ messages: [{ role: 'user', content: 'book it' }], onDelta: (text) => pieces.push(text) });
     expect(pieces.length).toBeGreaterThan(2);
     expect(pieces.join('')).toBe('Table for four at eight.');
-    expect(result).toMatchObject({ text: 'Table for four at eight.', model: 'scripted-1', interrupted: false, usage: { completionTokens: 5 } });
-    expect(result.toolCalls).toEqual([{ id: expect.any(String), name: 'remember', arguments: JSON.stringify({ name: 'party', value: 'four' }) }]);
+    expect(result).toMatchObject({
+      text: 'Table for four at eight.',
+      model: 'scripted-1',
+      interrupted: false,
+      usage: { completionTokens: 5 },
+    });
+    expect(result.toolCalls).toEqual([
+      { id: expect.any(String), name: 'remember', arguments: JSON.stringify({ name: 'party', value: 'four' }) },
+    ]);
     expect(server.requests.at(-1)).toMatchObject({ stream: true, stream_options: { include_usage: true } });
   });
 

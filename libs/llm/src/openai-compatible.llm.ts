@@ -48,7 +48,9 @@ export class OpenAiCompatibleLlm implements Llm {
           'gen_ai.request.model': model,
           'parley.llm.purpose': request.purpose ?? 'reply',
           'parley.llm.streamed': Boolean(request.onDelta),
-          ...(server ? { 'server.address': server.hostname, 'server.port': Number(server.port) || (server.protocol === 'https:' ? 443 : 80) } : {}),
+          ...(server
+            ? { 'server.address': server.hostname, 'server.port': Number(server.port) || (server.protocol === 'https:' ? 443 : 80) }
+            : {}),
         },
       },
       async (span) => {
@@ -58,7 +60,9 @@ export class OpenAiCompatibleLlm implements Llm {
           result = await (request.onDelta ? this.stream(request, request.onDelta) : this.call(request));
           span.setAttributes({
             'gen_ai.response.model': result.model,
-            ...(result.usage ? { 'gen_ai.usage.input_tokens': result.usage.promptTokens, 'gen_ai.usage.output_tokens': result.usage.completionTokens } : {}),
+            ...(result.usage
+              ? { 'gen_ai.usage.input_tokens': result.usage.promptTokens, 'gen_ai.usage.output_tokens': result.usage.completionTokens }
+              : {}),
             ...(result.interrupted ? { 'parley.llm.interrupted': true } : {}),
           });
           return result;
@@ -125,7 +129,10 @@ export class OpenAiCompatibleLlm implements Llm {
       ...(o.responseFormat ? { response_format: o.responseFormat } : {}),
       ...(tools
         ? {
-            tools: request.tools!.map((t) => ({ type: 'function' as const, function: { name: t.name, description: t.description, parameters: t.parameters } })),
+            tools: request.tools!.map((t) => ({
+              type: 'function' as const,
+              function: { name: t.name, description: t.description, parameters: t.parameters },
+            })),
             // meaningful only with tools (OpenAI refuses them without)
             ...(o.toolChoice !== undefined ? { tool_choice: o.toolChoice } : {}),
             ...(o.parallelToolCalls !== undefined ? { parallel_tool_calls: o.parallelToolCalls } : {}),
@@ -181,7 +188,11 @@ function toOpenAi(message: LlmMessage): OpenAI.Chat.Completions.ChatCompletionMe
     return {
       role: 'assistant',
       content: message.content,
-      tool_calls: message.toolCalls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } })),
+      tool_calls: message.toolCalls.map((c) => ({
+        id: c.id,
+        type: 'function' as const,
+        function: { name: c.name, arguments: c.arguments },
+      })),
     };
   }
   if (message.role === 'assistant') return { role: 'assistant', content: message.content };
@@ -202,9 +213,13 @@ function translate(error: unknown, options: OpenAiCompatibleOptions, elapsedMs: 
     return new LlmError(LlmErrorCodes.Unreachable, `Cannot reach the LLM at ${where}${connectionCause(error)}`, { cause: error });
   if (error instanceof APIError) {
     const code = typeof error.code === 'string' ? error.code : typeof error.type === 'string' ? error.type : null;
-    return new LlmError(LlmErrorCodes.Upstream, `The LLM at ${where} answered ${error.status ?? 'an error'}${code ? ` (${code})` : ''}`, { cause: error });
+    return new LlmError(LlmErrorCodes.Upstream, `The LLM at ${where} answered ${error.status ?? 'an error'}${code ? ` (${code})` : ''}`, {
+      cause: error,
+    });
   }
-  return new LlmError(LlmErrorCodes.BadResponse, `Unexpected LLM failure (${error instanceof Error ? error.name : typeof error})`, { cause: error });
+  return new LlmError(LlmErrorCodes.BadResponse, `Unexpected LLM failure (${error instanceof Error ? error.name : typeof error})`, {
+    cause: error,
+  });
 }
 
 const safeUrl = (value: string): URL | null => {

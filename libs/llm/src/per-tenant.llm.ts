@@ -44,7 +44,9 @@ export class PerTenantLlm implements Llm {
     const baseURL = provider.baseUrl ?? this.options.baseURL;
     // the deployment's key goes only to the deployment's server
     const apiKey = provider.apiKey ?? (provider.baseUrl === null ? this.options.apiKey : undefined);
-    const signature = createHash('sha256').update(`${baseURL}\u0000${apiKey ?? ''}\u0000${provider.defaultModel ?? ''}`).digest('hex');
+    const signature = createHash('sha256')
+      .update(`${baseURL}\u0000${apiKey ?? ''}\u0000${provider.defaultModel ?? ''}`)
+      .digest('hex');
     const kept = this.clients.get(tenantId);
     this.clients.delete(tenantId);
     if (kept?.signature === signature) {

@@ -3,7 +3,13 @@ import type { OpenAiCompatibleOptions } from './openai-compatible.llm';
 import { PerTenantLlm, type TenantProvider } from './per-tenant.llm';
 
 const result: LlmResult = { text: 'ok', toolCalls: [], model: 'm', usage: null, interrupted: false };
-const deploymentOptions: OpenAiCompatibleOptions = { baseURL: 'https://api.deployment.test/v1', apiKey: 'sk-deployment', model: 'gpt-deploy', timeoutMs: 1_000, maxRetries: 0 };
+const deploymentOptions: OpenAiCompatibleOptions = {
+  baseURL: 'https://api.deployment.test/v1',
+  apiKey: 'sk-deployment',
+  model: 'gpt-deploy',
+  timeoutMs: 1_000,
+  maxRetries: 0,
+};
 
 /** Records which client got each call, with what options and model. */
 function setup(providers: Record<string, TenantProvider>) {
@@ -15,11 +21,17 @@ function setup(providers: Record<string, TenantProvider>) {
       return result;
     },
   });
-  const llm = new PerTenantLlm(client('deployment'), deploymentOptions, async (tenantId) => providers[tenantId], (options) => {
-    made.push(options);
-    return client(`tenant#${made.length}`);
-  });
-  const ask = (tenantId: string | undefined, model?: string) => llm.complete({ messages: [{ role: 'user', content: 'hi' }], tenantId, ...(model ? { options: { model } } : {}) });
+  const llm = new PerTenantLlm(
+    client('deployment'),
+    deploymentOptions,
+    async (tenantId) => providers[tenantId],
+    (options) => {
+      made.push(options);
+      return client(`tenant#${made.length}`);
+    },
+  );
+  const ask = (tenantId: string | undefined, model?: string) =>
+    llm.complete({ messages: [{ role: 'user', content: 'hi' }], tenantId, ...(model ? { options: { model } } : {}) });
   return { calls, made, ask };
 }
 
@@ -48,7 +60,10 @@ describe('PerTenantLlm', () => {
   });
 
   it("uses a tenant's own key with the deployment's server, and its own server with its own key", async () => {
-    const { made, ask } = setup({ keyOnly: { ...none, apiKey: 'sk-tenant' }, both: { baseUrl: 'https://llm.tenant.test/v1', apiKey: 'sk-both', defaultModel: null } });
+    const { made, ask } = setup({
+      keyOnly: { ...none, apiKey: 'sk-tenant' },
+      both: { baseUrl: 'https://llm.tenant.test/v1', apiKey: 'sk-both', defaultModel: null },
+    });
     await ask('keyOnly');
     await ask('both');
     expect(made.map((o) => [o.baseURL, o.apiKey, o.model])).toEqual([

@@ -18,7 +18,9 @@ describe('withConnectWait', () => {
     );
     expect(result).toBe('connected');
     expect(attempts).toBe(3);
-    expect(notes).toEqual(['Cannot reach NATS at nats://nats:4222: ECONNREFUSED; trying again for up to 10 s (PARLEY_CONNECT_WAIT_SECONDS)']);
+    expect(notes).toEqual([
+      'Cannot reach NATS at nats://nats:4222: ECONNREFUSED; trying again for up to 10 s (PARLEY_CONNECT_WAIT_SECONDS)',
+    ]);
   });
 
   it('gives up with the last error when the time is up', async () => {
@@ -40,10 +42,22 @@ describe('withConnectWait', () => {
 
   it('tries once with 0, and never retries what waiting cannot fix (a wrong password, a bad URL)', async () => {
     let attempts = 0;
-    await expect(withConnectWait(0, async () => (attempts++, Promise.reject(unreachable())), () => undefined)).rejects.toThrow('Cannot reach');
+    await expect(
+      withConnectWait(
+        0,
+        async () => (attempts++, Promise.reject(unreachable())),
+        () => undefined,
+      ),
+    ).rejects.toThrow('Cannot reach');
     expect(attempts).toBe(1);
     const denied = Object.assign(new Error('password authentication failed'), { code: '28P01' });
-    await expect(withConnectWait(30, async () => (attempts++, Promise.reject(denied)), () => undefined)).rejects.toBe(denied);
+    await expect(
+      withConnectWait(
+        30,
+        async () => (attempts++, Promise.reject(denied)),
+        () => undefined,
+      ),
+    ).rejects.toBe(denied);
     expect(attempts).toBe(2);
   });
 });

@@ -64,7 +64,16 @@ export async function listDeadLetters(jsm: JetStreamManager, prefix: string): Pr
     letters.push(
       parsed.success
         ? { seq, ...parsed.data }
-        : { seq, service: '?', consumer: '?', subject: message.subject, reason: 'unreadable dead letter', deliveries: 0, failedAt: '', payload: message.string() },
+        : {
+            seq,
+            service: '?',
+            consumer: '?',
+            subject: message.subject,
+            reason: 'unreadable dead letter',
+            deliveries: 0,
+            failedAt: '',
+            payload: message.string(),
+          },
     );
   }
   return letters;

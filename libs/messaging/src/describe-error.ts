@@ -16,7 +16,9 @@ export function describeError(error: unknown): string {
       continue;
     }
     if (Array.isArray(e.issues)) {
-      const issues = (e.issues as { path?: unknown[]; code?: unknown }[]).slice(0, 5).map((i) => `${(i.path ?? []).join('.') || '(root)'} ${String(i.code)}`);
+      const issues = (e.issues as { path?: unknown[]; code?: unknown }[])
+        .slice(0, 5)
+        .map((i) => `${(i.path ?? []).join('.') || '(root)'} ${String(i.code)}`);
       return `invalid data: ${issues.join('; ')}`;
     }
     if (e.name === 'SyntaxError') return 'SyntaxError: not valid JSON';
@@ -35,7 +37,17 @@ function withoutData(text: string): string {
 
 const POSTGRES_DOWN = /^(08\d{3}|57P0[1-3]|53300)$/;
 const SOCKET_DOWN = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH)$/;
-const NATS_DOWN = new Set(['ClosedConnectionError', 'DrainingConnectionError', 'ConnectionError', 'RequestError', 'TimeoutError', 'NoResponders', 'JetStreamNotEnabled', 'JetStreamError', 'JetStreamStatusError']);
+const NATS_DOWN = new Set([
+  'ClosedConnectionError',
+  'DrainingConnectionError',
+  'ConnectionError',
+  'RequestError',
+  'TimeoutError',
+  'NoResponders',
+  'JetStreamNotEnabled',
+  'JetStreamError',
+  'JetStreamStatusError',
+]);
 
 /**
  * Which dependency an error says is down — PostgreSQL (connection lost, refused, shutting down,
@@ -49,7 +61,12 @@ export function unavailableDependency(error: unknown): 'postgres' | 'nats' | nul
     if (e.code === 'EVENT_STORE.UNAVAILABLE') return 'postgres';
     if (e.code === 'MESSAGING.UNAVAILABLE') return 'nats';
     if (typeof e.severity === 'string' && typeof e.code === 'string' && POSTGRES_DOWN.test(e.code)) return 'postgres';
-    if (/Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(message)) return 'postgres';
+    if (
+      /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+        message,
+      )
+    )
+      return 'postgres';
     if (typeof e.name === 'string' && NATS_DOWN.has(e.name)) return 'nats';
     if (typeof e.code === 'string' && SOCKET_DOWN.test(e.code)) return 'postgres'; // NATS reconnects on its own: a socket error reaching a request is the database's pool
     current = e.cause;

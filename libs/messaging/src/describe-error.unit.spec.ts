@@ -16,11 +16,17 @@ function pgError(code: string, message: string): DatabaseError {
 describe('describeError', () => {
   it('says what failed without the data it failed on', () => {
     // drizzle's wrapper prints the query and its parameters: the whole state of a session
-    const wrapped = new DrizzleQueryError('insert into session_projections ...', [JSON.stringify({ messages: [secret] })], pgError('22P05', 'unsupported Unicode escape sequence'));
+    const wrapped = new DrizzleQueryError(
+      'insert into session_projections ...',
+      [JSON.stringify({ messages: [secret] })],
+      pgError('22P05', 'unsupported Unicode escape sequence'),
+    );
     expect(wrapped.message).toContain(secret);
     expect(describeError(wrapped)).toBe('postgres 22P05: unsupported Unicode escape sequence');
     // Postgres quotes the value it refused, after a colon
-    expect(describeError(pgError('22P02', `invalid input syntax for type uuid: "${secret}"`))).toBe('postgres 22P02: invalid input syntax for type uuid');
+    expect(describeError(pgError('22P02', `invalid input syntax for type uuid: "${secret}"`))).toBe(
+      'postgres 22P02: invalid input syntax for type uuid',
+    );
     // JSON.parse quotes the text it could not read
     let parseError: unknown;
     try {
@@ -35,7 +41,9 @@ describe('describeError', () => {
     expect(describeError(zod)).toBe('invalid data: text too_big');
     // anything else: quoted parts dropped, length bounded
     expect(describeError(new Error(`could not handle "${secret}" in turn t1`))).toBe('Error: could not handle … in turn t1');
-    expect(describeError(Object.assign(new Error('x'.repeat(1_000)), { code: 'LLM.TIMEOUT' }))).toHaveLength('Error LLM.TIMEOUT: '.length + 300);
+    expect(describeError(Object.assign(new Error('x'.repeat(1_000)), { code: 'LLM.TIMEOUT' }))).toHaveLength(
+      'Error LLM.TIMEOUT: '.length + 300,
+    );
   });
 });
 
@@ -44,7 +52,9 @@ describe('unavailableDependency', () => {
     expect(unavailableDependency(pgError('57P01', 'terminating connection due to administrator command'))).toBe('postgres');
     expect(unavailableDependency(new DrizzleQueryError('select 1', [], pgError('08006', 'connection failure')))).toBe('postgres');
     expect(unavailableDependency(new Error('Connection terminated unexpectedly'))).toBe('postgres');
-    expect(unavailableDependency(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }))).toBe('postgres');
+    expect(unavailableDependency(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }))).toBe(
+      'postgres',
+    );
     expect(unavailableDependency(new ClosedConnectionError())).toBe('nats');
     expect(unavailableDependency(new TimeoutError())).toBe('nats');
     expect(unavailableDependency(pgError('23505', 'duplicate key value violates unique constraint'))).toBeNull();

@@ -18,5 +18,9 @@ export abstract class EventPublisher {
  * being away for a while.
  */
 export function unpublishable(error: Error): boolean {
-  return error.name === 'InvalidArgumentError' || error.name === 'InvalidSubjectError' || /max_payload|not a valid NATS subject token/.test(error.message);
+  return (
+    error.name === 'InvalidArgumentError' ||
+    error.name === 'InvalidSubjectError' ||
+    /max_payload|not a valid NATS subject token/.test(error.message)
+  );
 }

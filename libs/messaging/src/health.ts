@@ -2,7 +2,12 @@ import type { CoreBus } from './bus';
 import { HealthReply, healthSubject } from '@parley/contracts';
 
 /** What each service said when asked for its health: its reply, or null when it did not answer in time. */
-export async function askServices(nc: CoreBus, prefix: string, services: readonly string[], timeoutMs = 1_000): Promise<Map<string, HealthReply | null>> {
+export async function askServices(
+  nc: CoreBus,
+  prefix: string,
+  services: readonly string[],
+  timeoutMs = 1_000,
+): Promise<Map<string, HealthReply | null>> {
   const answers = await Promise.all(
     services.map((service) =>
       nc.request(healthSubject(prefix, service), '', { timeout: timeoutMs }).then(

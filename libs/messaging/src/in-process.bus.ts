@@ -113,11 +113,15 @@ export class InProcessBus extends EventPublisher implements EventBus {
   async publishRaw(subject: string, data: string, msgId: string = randomUUID(), headers?: MsgHdrs): Promise<void> {
     if (this.closed) throw new Error('the in-process bus is closed');
     const bytes = Buffer.byteLength(data);
-    if (bytes > this.maxPayload) throw Object.assign(new Error(`message of ${bytes} bytes exceeds max_payload (${this.maxPayload})`), { name: 'InvalidArgumentError' });
+    if (bytes > this.maxPayload)
+      throw Object.assign(new Error(`message of ${bytes} bytes exceeds max_payload (${this.maxPayload})`), {
+        name: 'InvalidArgumentError',
+      });
     const now = Date.now();
     this.forgetOldIds(now);
     if (this.recent.has(msgId)) return; // a repeat within the duplicate window
-    while (this.unsettled.size >= (this.options.maxUnsettled ?? 50_000) && !this.closed) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
+    while (this.unsettled.size >= (this.options.maxUnsettled ?? 50_000) && !this.closed)
+      await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
     const seq = ++this.seq;
     this.recent.set(msgId, { seq, at: now });
     this.core.deliver(subject, data, headers);
@@ -190,7 +194,6 @@ export class InProcessBus extends EventPublisher implements EventBus {
 /** Core messages inside the process: subscribers filed by the literal tokens before their first wildcard. */
 export class InProcessCore implements CoreBus {
   private readonly subscribers = new Map<string, Set<Subscriber>>();
-
 
   publish(subject: string, payload = '', options?: { headers?: MsgHdrs }): void {
     this.deliver(subject, payload, options?.headers);
@@ -353,10 +356,15 @@ class MemoryConsumer implements PullConsumer {
   }
 
   async fetch(options: { max_messages: number; expires: number }): Promise<PulledMessages> {
-    const pull = new Pull(options.max_messages, options.expires, (p, unused) => {
-      this.pulls.delete(p);
-      this.ready.unshift(...unused); // handed to a pull that ended before it read them: not delivered
-    }, (message) => this.deliver(message));
+    const pull = new Pull(
+      options.max_messages,
+      options.expires,
+      (p, unused) => {
+        this.pulls.delete(p);
+        this.ready.unshift(...unused); // handed to a pull that ended before it read them: not delivered
+      },
+      (message) => this.deliver(message),
+    );
     this.pulls.add(pull);
     this.pump();
     return pull;

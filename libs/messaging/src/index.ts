@@ -18,15 +18,7 @@ export {
 export { StreamSignals } from './stream-signals';
 export { announceErasure, announceTenantChange, ErasureNotices, TenantNotices } from './erasure-notices';
 export { describeError, unavailableDependency } from './describe-error';
-export {
-  cancelSessionTurns,
-  cancelTurn,
-  RunningTurns,
-  sendTurnReply,
-  TurnDeltas,
-  TurnReplies,
-  watchStream,
-} from './turn-replies';
+export { cancelSessionTurns, cancelTurn, RunningTurns, sendTurnReply, TurnDeltas, TurnReplies, watchStream } from './turn-replies';
 export { askServices, missingServices } from './health';
 export { ensureDeadLetterStream, listDeadLetters, publishDeadLetter, type StoredDeadLetter } from './dead-letters';
 export { RethrowRpcErrors } from './rethrow-rpc-errors.filter';

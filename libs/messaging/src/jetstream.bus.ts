@@ -2,7 +2,14 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import type { NatsConnection } from '@nats-io/transport-node';
 import { eventsStreamName, eventSubject, type StoredEvent } from '@parley/contracts';
 import type { EventBus, PullConsumer } from './bus';
-import { DeadLetter, ensureDeadLetterStream, listDeadLetters, publishDeadLetter, retryDeadLetter, type StoredDeadLetter } from './dead-letters';
+import {
+  DeadLetter,
+  ensureDeadLetterStream,
+  listDeadLetters,
+  publishDeadLetter,
+  retryDeadLetter,
+  type StoredDeadLetter,
+} from './dead-letters';
 import { EventPublisher } from './event-publisher';
 import { traceHeaders } from './message-trace';
 import { consumerState, ensureConsumer, ensureEventsStream, type ConsumerSpec, type ConsumerState } from './topology';

@@ -37,7 +37,10 @@ describe('JetStream topology', () => {
       const publisher = new JetStreamBus(nc, legacyPrefix);
       await publisher.publish(Array.from({ length: 6 }, (_, i) => event(`session-legacy-${i}`, `old ${i}`)));
       // two partition durables of the old layout: one has acknowledged everything, one the first two messages
-      for (const [name, acked] of [['work-p0', 6], ['work-p1', 2]] as const) {
+      for (const [name, acked] of [
+        ['work-p0', 6],
+        ['work-p1', 2],
+      ] as const) {
         await jsm.consumers.add(stream, { durable_name: name, ack_policy: AckPolicy.Explicit, filter_subject: `${legacyPrefix}.events.>` });
         const consumer = await jetstream(nc).consumers.get(stream, name);
         const batch = await consumer.fetch({ max_messages: acked, expires: 2_000 });

@@ -1,6 +1,14 @@
 import { Logger } from '@nestjs/common';
 import { BaseRpcContext, Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
-import { healthSubject, logIdsOf, parseStoredEvent, UnknownSchemaVersionError, type LogContext, type RecordedEvent, type StoredEvent } from '@parley/contracts';
+import {
+  healthSubject,
+  logIdsOf,
+  parseStoredEvent,
+  UnknownSchemaVersionError,
+  type LogContext,
+  type RecordedEvent,
+  type StoredEvent,
+} from '@parley/contracts';
 import { ZodError } from 'zod';
 import { isObservable, lastValueFrom } from 'rxjs';
 import type { CoreSubscription, DeliveredMessage, EventBus, PulledMessages, PullConsumer } from './bus';
@@ -197,13 +205,26 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
           if (!deferred.notYet) return;
           const { message, until } = deferred.notYet;
           span.addEvent('waiting for an earlier message');
-          if (Date.now() - since > MAX_DEFERRED_MS) return await this.failed(event, msg, `still waiting after ${MAX_DEFERRED_MS / 60_000} minutes: ${message}`, 1, 'waited-too-long');
+          if (Date.now() - since > MAX_DEFERRED_MS)
+            return await this.failed(
+              event,
+              msg,
+              `still waiting after ${MAX_DEFERRED_MS / 60_000} minutes: ${message}`,
+              1,
+              'waited-too-long',
+            );
           // too many waiting here already: back to JetStream for a while (memory stays bounded)
           if (!room.startWaiting()) return void msg.nak(1_000);
           room.give();
           holding = false;
           // out of the session's queue while it waits, so the session's other messages go on
-          const stopped = await Promise.race([until.then(() => false, () => false), this.closing.then(() => true)]);
+          const stopped = await Promise.race([
+            until.then(
+              () => false,
+              () => false,
+            ),
+            this.closing.then(() => true),
+          ]);
           room.stopWaiting();
           if (stopped) return void msg.nak(); // shutting down: another replica takes it now
           await room.resume();
@@ -234,7 +255,11 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
         } catch (error) {
           // data that does not validate never will (a key lookup that failed might: that is retried)
           if (error instanceof ZodError || error instanceof UnknownSchemaVersionError) {
-            await this.options.giveUp?.(event).catch((cause: unknown) => this.log.error(`giving up on ${where(event, msg)} failed: ${describeError(cause)}`, logIdsOf(event)));
+            await this.options
+              .giveUp?.(event)
+              .catch((cause: unknown) =>
+                this.log.error(`giving up on ${where(event, msg)} failed: ${describeError(cause)}`, logIdsOf(event)),
+              );
             return this.deadLetter(msg, 'unreadable', `unreadable ${event.type}: ${describeError(error)}`, logIdsOf(event));
           }
           throw error;
@@ -258,7 +283,13 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   }
 
   /** A message that keeps failing: redelivered later, or dead-lettered on its last delivery. */
-  private async failed(event: StoredEvent, msg: DeliveredMessage, reason: string, attempts = 1, kind: DeadLetterKind = 'kept-failing'): Promise<void> {
+  private async failed(
+    event: StoredEvent,
+    msg: DeliveredMessage,
+    reason: string,
+    attempts = 1,
+    kind: DeadLetterKind = 'kept-failing',
+  ): Promise<void> {
     if (msg.info.deliveryCount >= (this.options.maxDeliveries ?? 5)) {
       try {
         await this.options.giveUp?.(event);
@@ -314,7 +345,8 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   }
 }
 
-const where = (event: StoredEvent, msg: DeliveredMessage) => `${event.type} ${event.streamId}@${event.version} (delivery ${msg.info.deliveryCount})`;
+const where = (event: StoredEvent, msg: DeliveredMessage) =>
+  `${event.type} ${event.streamId}@${event.version} (delivery ${msg.info.deliveryCount})`;
 
 async function run(handler: MessageHandler, event: RecordedEvent, msg: DeliveredMessage): Promise<void> {
   const result = await handler(event, new JetStreamContext([msg]));

@@ -33,7 +33,12 @@ function parentOf(msg: DeliveredMessage, event: StoredEvent) {
  * Runs a message's whole handling in a consumer span (`<service> process <EventType>`), a child
  * of the context the event was appended in; what the handler appends continues the same trace.
  */
-export function inConsumerSpan<T>(service: string, msg: DeliveredMessage, event: StoredEvent, work: (span: Span) => Promise<T>): Promise<T> {
+export function inConsumerSpan<T>(
+  service: string,
+  msg: DeliveredMessage,
+  event: StoredEvent,
+  work: (span: Span) => Promise<T>,
+): Promise<T> {
   return tracer.startActiveSpan(
     `${service} process ${event.type}`,
     {

@@ -21,7 +21,14 @@ export const natsServers = (url: string) =>
  */
 export async function connectNats(url: string, name: string): Promise<NatsConnection> {
   try {
-    return await connect({ servers: natsServers(url), name, maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: 5_000, noAsyncTraces: true });
+    return await connect({
+      servers: natsServers(url),
+      name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      timeout: 5_000,
+      noAsyncTraces: true,
+    });
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new MessagingError(MessagingErrorCodes.Unavailable, `Cannot reach NATS at ${url}: ${reason}`, { cause: error });

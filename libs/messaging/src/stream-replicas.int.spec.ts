@@ -46,7 +46,10 @@ describe('streams on a NATS cluster', () => {
     const leader = (await jsm.streams.info(eventsStreamName('rep1'))).cluster!.leader!;
     await cluster.kill(leader);
     // a new leader is elected among the two left; the client moves off the dead node on its own
-    const ack = await waitFor(() => js.publish('rep1.events.x', 'after', { msgID: 'after-1' }).catch(() => undefined), { what: 'a publish acknowledged by the new leader', timeoutMs: 30_000 });
+    const ack = await waitFor(() => js.publish('rep1.events.x', 'after', { msgID: 'after-1' }).catch(() => undefined), {
+      what: 'a publish acknowledged by the new leader',
+      timeoutMs: 30_000,
+    });
     expect(ack.seq).toBe(2);
     const info = await jsm.streams.info(eventsStreamName('rep1'));
     expect(info.cluster!.leader).not.toBe(leader);

@@ -58,7 +58,11 @@ export async function ensureEventsStream(nc: NatsConnection, prefix: string, rep
  * another number — changes it to that (JetStream moves the copies while the stream serves). A
  * server that cannot hold that many (a single node asked for 3) refuses, and the error says so.
  */
-export async function ensureStream(jsm: JetStreamManager, replicas: number, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+export async function ensureStream(
+  jsm: JetStreamManager,
+  replicas: number,
+  config: Partial<StreamConfig> & { name: string },
+): Promise<void> {
   const { name } = config;
   const wanted = { ...config, num_replicas: replicas };
   const refused = (error: unknown) =>

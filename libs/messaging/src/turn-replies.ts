@@ -151,7 +151,10 @@ export class TurnDeltas {
 
 /** Ingress side: stops every reply being generated in a session but the new turn's. */
 export function cancelSessionTurns(nc: CoreBus, prefix: string, streamId: string, exceptTurnId: string): void {
-  nc.publish(turnControlSubject(prefix), JSON.stringify(TurnControlMessage.parse({ kind: 'cancel-session', streamId, exceptTurnId, reason: 'next-turn' })));
+  nc.publish(
+    turnControlSubject(prefix),
+    JSON.stringify(TurnControlMessage.parse({ kind: 'cancel-session', streamId, exceptTurnId, reason: 'next-turn' })),
+  );
 }
 
 /** Ingress side: asks whichever responder generates a turn's reply to stop. */
@@ -177,7 +180,9 @@ export class RunningTurns {
         if (!parsed.success) return;
         const control = parsed.data;
         if (control.kind === 'cancel') this.cancel(control.turnId, control.reason);
-        else for (const [turnId, entry] of this.running) if (entry.streamId === control.streamId && turnId !== control.exceptTurnId) this.cancel(turnId, control.reason);
+        else
+          for (const [turnId, entry] of this.running)
+            if (entry.streamId === control.streamId && turnId !== control.exceptTurnId) this.cancel(turnId, control.reason);
       },
     });
   }

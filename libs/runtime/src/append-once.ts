@@ -9,12 +9,22 @@ import { DuplicateEventError, OutcomeRecordedError, StreamErasedError, type Appe
  * (recorded by another path: a give-up, a superseded turn), or the stream was erased meanwhile
  * (nothing more may be written for that user).
  */
-export async function appendOnce(store: EventStore, streamId: string, event: NewEvent, options: AppendOptions = {}): Promise<RecordedEvent | null> {
+export async function appendOnce(
+  store: EventStore,
+  streamId: string,
+  event: NewEvent,
+  options: AppendOptions = {},
+): Promise<RecordedEvent | null> {
   return (await appendAllOnce(store, streamId, [event], options))?.[0] ?? null;
 }
 
 /** Several derived events, atomically: all of them, or (on a redelivery) none. */
-export async function appendAllOnce(store: EventStore, streamId: string, events: NewEvent[], options: AppendOptions = {}): Promise<RecordedEvent[] | null> {
+export async function appendAllOnce(
+  store: EventStore,
+  streamId: string,
+  events: NewEvent[],
+  options: AppendOptions = {},
+): Promise<RecordedEvent[] | null> {
   try {
     return await store.append(streamId, events[0].metadata.tenantId, events, 'exists', options);
   } catch (error) {

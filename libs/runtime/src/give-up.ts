@@ -25,6 +25,7 @@ export async function giveUpOnTurn(resources: Pick<Connections, 'store' | 'bus'>
   }
   const failure = gaveUp({ eventId: messageId, turnId, metadata: event.metadata }, routedId);
   await recordOnce(resources.store, resources.bus, event.streamId, [failure], ([recorded]) => {
-    if (event.metadata.replyTo && recorded.type === 'TurnFailed') sendTurnReply(resources.bus.core, event.metadata.replyTo, turnReplyOf(route, recorded));
+    if (event.metadata.replyTo && recorded.type === 'TurnFailed')
+      sendTurnReply(resources.bus.core, event.metadata.replyTo, turnReplyOf(route, recorded));
   });
 }

@@ -45,7 +45,15 @@ describe('the in-process bus beyond the contract', () => {
     try {
       const consumer = await bus.consumer(serviceConsumer(prefix, { name: 'work', deliverFrom: 'all', ackWaitMs: 30_000 }));
       const subject = `${prefix}.events.0.default.session-x.UserMessageReceived.route`;
-      await bus.deadLetter({ service: 'work', consumer: 'work', subject, reason: 'kept failing', deliveries: 5, failedAt: new Date().toISOString(), payload: '{"retried":true}' });
+      await bus.deadLetter({
+        service: 'work',
+        consumer: 'work',
+        subject,
+        reason: 'kept failing',
+        deliveries: 5,
+        failedAt: new Date().toISOString(),
+        payload: '{"retried":true}',
+      });
       const [letter] = (await table.list()).filter((l) => l.subject === subject);
       expect(await table.requestRetry([letter.seq, 999_999_999])).toEqual([letter.seq]);
       const pulled = await consumer.fetch({ max_messages: 1, expires: 5_000 });

@@ -32,7 +32,17 @@ export function createLogger(options: { service: string; instanceId: string; lev
     formatters: { level: (label) => ({ level: label }) },
   };
   if (options.format === 'pretty') {
-    return pino(settings, pretty({ colorize: Boolean(process.stdout.isTTY) || Boolean(process.env.FORCE_COLOR), singleLine: true, ignore: 'pid,hostname,service,instance,component', messageFormat: '{if component}{component}: {end}{msg}', translateTime: 'HH:MM:ss.l', sync: true }));
+    return pino(
+      settings,
+      pretty({
+        colorize: Boolean(process.stdout.isTTY) || Boolean(process.env.FORCE_COLOR),
+        singleLine: true,
+        ignore: 'pid,hostname,service,instance,component',
+        messageFormat: '{if component}{component}: {end}{msg}',
+        translateTime: 'HH:MM:ss.l',
+        sync: true,
+      }),
+    );
   }
   return pino(settings, pino.destination({ fd: 1, sync: false, minLength: 0 }));
 }
@@ -77,13 +87,15 @@ export class PinoNestLogger implements LoggerService {
       else if (param && typeof param === 'object') Object.assign(fields, param);
     });
     if (typeof message === 'string') this.pino[level](fields, message);
-    else if (message instanceof Error) this.pino[level]({ ...fields, err: { name: message.name, stack: message.stack?.split('\n').slice(1).join('\n') } }, message.name);
+    else if (message instanceof Error)
+      this.pino[level]({ ...fields, err: { name: message.name, stack: message.stack?.split('\n').slice(1).join('\n') } }, message.name);
     else this.pino[level]({ ...fields, data: message }, typeof message);
   }
 }
 
 /** `LOG_FORMAT` as set, else readable on a terminal and JSON lines everywhere else. */
-export const logFormat = (setting: string | undefined): LogFormat => (setting === 'json' || setting === 'pretty' ? setting : process.stdout.isTTY ? 'pretty' : 'json');
+export const logFormat = (setting: string | undefined): LogFormat =>
+  setting === 'json' || setting === 'pretty' ? setting : process.stdout.isTTY ? 'pretty' : 'json';
 
 /** Makes pino the logger of every `Logger` in the process, from now on. */
 export function useLogger(pinoLogger: Pino): PinoNestLogger {

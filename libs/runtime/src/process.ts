@@ -8,7 +8,12 @@ import { openResources, type Resources } from './resources';
 import { WorkerMonitor } from './worker-monitor';
 
 /** Each worker's metrics port under `PARLEY_METRICS_PORT=auto` (another free one when it is taken). */
-export const METRICS_PORTS: Partial<Record<ServiceName, number>> = { router: 9101, 'session-projector': 9102, responder: 9103, relay: 9104 };
+export const METRICS_PORTS: Partial<Record<ServiceName, number>> = {
+  router: 9101,
+  'session-projector': 9102,
+  responder: 9103,
+  relay: 9104,
+};
 
 /** Prints a startup failure as one clear message (no stack for expected misconfiguration) and exits 1. */
 export function exitOnStartupFailure(service: string, error: unknown): never {
@@ -90,9 +95,20 @@ export async function runWorker<S extends ServiceName>(definition: WorkerDefinit
   }
   const { prefix } = resources;
   // PARLEY_ACK_WAIT_MS, PARLEY_MAX_DELIVERIES, PARLEY_MAX_CONCURRENT_TURNS, PARLEY_METRICS_PORT and HOST are read by the workers (see SETTINGS)
-  const worker = resources.settings as unknown as { PARLEY_STREAM_REPLICAS: number; PARLEY_ACK_WAIT_MS?: number; PARLEY_MAX_DELIVERIES?: number; PARLEY_MAX_CONCURRENT_TURNS?: number; PARLEY_METRICS_PORT: number | 'auto'; HOST: string };
+  const worker = resources.settings as unknown as {
+    PARLEY_STREAM_REPLICAS: number;
+    PARLEY_ACK_WAIT_MS?: number;
+    PARLEY_MAX_DELIVERIES?: number;
+    PARLEY_MAX_CONCURRENT_TURNS?: number;
+    PARLEY_METRICS_PORT: number | 'auto';
+    HOST: string;
+  };
   const consumers = definition.consumers(prefix, worker.PARLEY_ACK_WAIT_MS ?? 30_000);
-  const monitor = new WorkerMonitor(resources, consumers.map((c) => c.durable), definition.health);
+  const monitor = new WorkerMonitor(
+    resources,
+    consumers.map((c) => c.durable),
+    definition.health,
+  );
   try {
     const app = await NestFactory.createMicroservice(definition.module(resources), {
       strategy: new JetStreamTransport({
@@ -119,7 +135,13 @@ export async function runWorker<S extends ServiceName>(definition: WorkerDefinit
     const served =
       worker.PARLEY_METRICS_PORT === 0
         ? null
-        : await serveMetrics(resources.metrics, wanted, worker.HOST, async () => monitor.health().problem ?? null, worker.PARLEY_METRICS_PORT === 'auto').catch((error: NodeJS.ErrnoException) => {
+        : await serveMetrics(
+            resources.metrics,
+            wanted,
+            worker.HOST,
+            async () => monitor.health().problem ?? null,
+            worker.PARLEY_METRICS_PORT === 'auto',
+          ).catch((error: NodeJS.ErrnoException) => {
             throw new Error(`PARLEY_METRICS_PORT=${wanted}: cannot listen on ${worker.HOST}:${wanted} (${error.code ?? error.message})`);
           });
     const where = served ? `; metrics on http://${worker.HOST}:${served.port}/metrics` : '';

@@ -1,7 +1,16 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { parseSettings, type ResolvedTenantSettings, type ServiceName, type Settings } from '@parley/contracts';
-import { connectDatabase, DataKeys, EventStore, MAX_EVENT_BYTES, migrateDatabase, SessionProjectionRepository, TenantDirectory, type Database } from '@parley/event-store';
+import {
+  connectDatabase,
+  DataKeys,
+  EventStore,
+  MAX_EVENT_BYTES,
+  migrateDatabase,
+  SessionProjectionRepository,
+  TenantDirectory,
+  type Database,
+} from '@parley/event-store';
 import { connectNats, ErasureNotices, JetStreamBus, TenantNotices, withConnectWait, type EventBus } from '@parley/messaging';
 import type { Logger as Pino } from 'pino';
 import { createLogger, logFormat, useLogger, type PinoNestLogger } from './logging';
@@ -60,7 +69,11 @@ export function newInstanceId(service: string): string {
  * Any failure is thrown with a message that names the setting or the server, before the service
  * accepts work.
  */
-export async function openResources<S extends ServiceName>(service: S, env: NodeJS.ProcessEnv = process.env, shared = processBus): Promise<Resources<S>> {
+export async function openResources<S extends ServiceName>(
+  service: S,
+  env: NodeJS.ProcessEnv = process.env,
+  shared = processBus,
+): Promise<Resources<S>> {
   const settings = parseSettings(service, env);
   // every service reads these (see SETTINGS)
   const common = settings as unknown as Settings<'router'>;
@@ -68,11 +81,14 @@ export async function openResources<S extends ServiceName>(service: S, env: Node
   const instanceId = newInstanceId(service);
   const logger = createLogger({ service, instanceId, level: logLevel, format: logFormat(common.LOG_FORMAT) });
   // one process for every service (embedded): Nest's static logger is the process's, so it names none of them
-  const nestLogger = useLogger(shared ? createLogger({ service: 'parley', instanceId, level: logLevel, format: logFormat(common.LOG_FORMAT) }) : logger);
+  const nestLogger = useLogger(
+    shared ? createLogger({ service: 'parley', instanceId, level: logLevel, format: logFormat(common.LOG_FORMAT) }) : logger,
+  );
   // OTEL_EXPORTER_OTLP_ENDPOINT is read by the services that serve (see SETTINGS); unset, no tracing
   const tracing = startTracing((settings as { OTEL_EXPORTER_OTLP_ENDPOINT?: string }).OTEL_EXPORTER_OTLP_ENDPOINT, service, instanceId);
   // in a container started beside its database, wait for it (PARLEY_CONNECT_WAIT_SECONDS)
-  const waiting = <T>(connect: () => Promise<T>) => withConnectWait(common.PARLEY_CONNECT_WAIT_SECONDS, connect, (line) => logger.info({ component: service }, line));
+  const waiting = <T>(connect: () => Promise<T>) =>
+    withConnectWait(common.PARLEY_CONNECT_WAIT_SECONDS, connect, (line) => logger.info({ component: service }, line));
   await waiting(() => migrateDatabase(databaseUrl));
   const database = await connectDatabase(databaseUrl);
   let bus: EventBus;
@@ -116,7 +132,11 @@ export async function openResources<S extends ServiceName>(service: S, env: Node
  * The tenants' settings and API keys as this process sees them: cached for `ttlMs`
  * (`PARLEY_TENANT_CACHE_MS`), and dropped at once when a change to the tenant is announced.
  */
-export function tenantDirectory(resources: Pick<Connections, 'database' | 'tenantChanges'>, defaults: ResolvedTenantSettings, ttlMs: number): TenantDirectory {
+export function tenantDirectory(
+  resources: Pick<Connections, 'database' | 'tenantChanges'>,
+  defaults: ResolvedTenantSettings,
+  ttlMs: number,
+): TenantDirectory {
   const tenants = new TenantDirectory(resources.database.db, defaults, ttlMs);
   resources.tenantChanges.onChanged((tenantId) => tenants.forget(tenantId));
   return tenants;

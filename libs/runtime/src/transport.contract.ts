@@ -80,7 +80,6 @@ export function busContract(name: string, harness: BusHarness): void {
   @Module({ controllers: [ProbeHandlers] })
   class ProbeModule {}
 
-
   describe(`the bus's contract: ${name}`, () => {
     let bus: EventBus;
     let connection: { bus: EventBus; close(): Promise<void> };
@@ -172,10 +171,13 @@ export function busContract(name: string, harness: BusHarness): void {
       const poison = event('session-f', 'poison');
       await bus.publish([poison, event('session-f', 'healthy')]);
       await waitFor(() => seen.some((s) => s.text === 'healthy'), { what: 'the next message', timeoutMs: 20_000 });
-      const letter = await waitFor(async () => (await bus.listDeadLetters()).find((l) => JSON.parse(l.payload).eventId === poison.eventId), {
-        what: 'the dead letter',
-        timeoutMs: 20_000,
-      });
+      const letter = await waitFor(
+        async () => (await bus.listDeadLetters()).find((l) => JSON.parse(l.payload).eventId === poison.eventId),
+        {
+          what: 'the dead letter',
+          timeoutMs: 20_000,
+        },
+      );
       expect(gaveUp).toContain(poison.eventId); // told first, so the service can record that it gave up
       expect(letter).toMatchObject({
         service: 'probe',
@@ -191,12 +193,20 @@ export function busContract(name: string, harness: BusHarness): void {
       expect((await bus.listDeadLetters()).map((l) => l.seq)).not.toContain(letter!.seq);
     });
 
-    it('re-drives a letter dead-lettered under the subject layout before audiences on today\'s subject', async () => {
+    it("re-drives a letter dead-lettered under the subject layout before audiences on today's subject", async () => {
       seen.length = 0;
       await start('route'); // a filter the old five-token subject does not match
       const old = event('session-g', 'from before audiences');
       const oldSubject = eventSubject(prefix, old).replace(/\.route$/, '');
-      await bus.deadLetter({ service: 'probe', consumer: 'probe-p0', subject: oldSubject, reason: 'kept failing', deliveries: 2, failedAt: new Date().toISOString(), payload: JSON.stringify(old) });
+      await bus.deadLetter({
+        service: 'probe',
+        consumer: 'probe-p0',
+        subject: oldSubject,
+        reason: 'kept failing',
+        deliveries: 2,
+        failedAt: new Date().toISOString(),
+        payload: JSON.stringify(old),
+      });
       const letter = (await bus.listDeadLetters()).find((l) => l.subject === oldSubject);
       await bus.retryDeadLetter(letter!);
       await waitFor(() => seen.some((s) => s.text === 'from before audiences'), { what: 'the re-driven event' });
@@ -204,22 +214,37 @@ export function busContract(name: string, harness: BusHarness): void {
 
     it('routes other event types to the catch-all handler and dead-letters a malformed message', async () => {
       await start();
-      const routed = { ...event('session-d', 'x'), type: 'TurnRouted', data: { turnId: 't', mode: 'stateful', route: 'llm', reason: 'r', features: {} }, schemaVersion: 2 } as RecordedEvent;
+      const routed = {
+        ...event('session-d', 'x'),
+        type: 'TurnRouted',
+        data: { turnId: 't', mode: 'stateful', route: 'llm', reason: 'r', features: {} },
+        schemaVersion: 2,
+      } as RecordedEvent;
       await harness.publishRaw(bus, eventSubject(prefix, routed), 'not json at all');
       const invalid = { ...routed, eventId: randomUUID(), data: { turnId: 't' } };
       await harness.publishRaw(bus, eventSubject(prefix, routed), JSON.stringify(invalid));
       await bus.publish([routed]);
       await waitFor(() => others.includes('TurnRouted'), { what: 'catch-all handler' });
       const letters = await bus.listDeadLetters();
-      expect(letters.find((l) => l.payload === 'not json at all')).toMatchObject({ reason: expect.stringMatching(/^unreadable message: /), deliveries: 1 });
-      expect(letters.find((l) => l.payload === JSON.stringify(invalid))).toMatchObject({ reason: expect.stringMatching(/^unreadable TurnRouted: /), deliveries: 1 });
+      expect(letters.find((l) => l.payload === 'not json at all')).toMatchObject({
+        reason: expect.stringMatching(/^unreadable message: /),
+        deliveries: 1,
+      });
+      expect(letters.find((l) => l.payload === JSON.stringify(invalid))).toMatchObject({
+        reason: expect.stringMatching(/^unreadable TurnRouted: /),
+        deliveries: 1,
+      });
     });
 
     it('delivers to a consumer for one audience only the events for it: the server filters them on the subject', async () => {
       await start('route');
       const before = { seen: seen.length, others: others.length };
       const turnFor = (streamId: string, route: 'llm' | 'faq') =>
-        ({ ...event(streamId, 'x'), type: 'TurnRouted', data: { turnId: 't', mode: 'stateless', route, reason: 'r', features: {} } }) as RecordedEvent;
+        ({
+          ...event(streamId, 'x'),
+          type: 'TurnRouted',
+          data: { turnId: 't', mode: 'stateless', route, reason: 'r', features: {} },
+        }) as RecordedEvent;
       // never delivered, so never read: a malformed message for another audience is not dead-lettered
       await harness.publishRaw(bus, eventSubject(prefix, turnFor('turn-skipped', 'llm')), 'not json');
       const routed = event('session-kept', 'routed already');
@@ -228,7 +253,11 @@ export function busContract(name: string, harness: BusHarness): void {
         { ...routed, metadata: { ...routed.metadata, routed: true } }, // routed as it was recorded: nobody's to route
         turnFor('session-kept', 'llm'), // the responder's
         turnFor('session-kept', 'faq'), // nobody's
-        { ...event('session-kept', 'y'), type: 'SessionExpired', data: { idleSeconds: 1, lastActivityAt: new Date().toISOString() } } as RecordedEvent, // the projector's
+        {
+          ...event('session-kept', 'y'),
+          type: 'SessionExpired',
+          data: { idleSeconds: 1, lastActivityAt: new Date().toISOString() },
+        } as RecordedEvent, // the projector's
       ]);
       await publisher.publish([event('turn-wanted', 'sessionless'), event('session-kept', 'kept')]);
       await waitFor(() => seen.length >= before.seen + 2, { what: 'the events to route' });
@@ -257,7 +286,11 @@ export function busContract(name: string, harness: BusHarness): void {
     });
 
     /** Replicas of a probe service on a prefix of their own, with `handle` as their one handler. */
-    async function replicas(names: string[], handle: (replica: string, e: RecordedEvent) => Promise<void>, options: { concurrency?: number } = {}) {
+    async function replicas(
+      names: string[],
+      handle: (replica: string, e: RecordedEvent) => Promise<void>,
+      options: { concurrency?: number } = {},
+    ) {
       const replicaPrefix = harness.prefix('rep');
       const started = await Promise.all(
         names.map(async (name) => {
@@ -325,7 +358,9 @@ export function busContract(name: string, harness: BusHarness): void {
         await waitFor(() => log.filter((l) => l.phase === 'end').length >= events.length, { what: 'all events', timeoutMs: 20_000 });
         for (const s of sessions) {
           const mine = log.filter((l) => l.stream === `session-${s}`);
-          expect(mine.map((l) => `${l.phase}:${l.version}`)).toEqual(Array.from({ length: 4 }, (_, i) => [`start:${i + 1}`, `end:${i + 1}`]).flat());
+          expect(mine.map((l) => `${l.phase}:${l.version}`)).toEqual(
+            Array.from({ length: 4 }, (_, i) => [`start:${i + 1}`, `end:${i + 1}`]).flat(),
+          );
         }
         // one slow message does not hold up another session's: they ran side by side
         expect(most).toBeGreaterThanOrEqual(sessions.length / 2);
@@ -339,23 +374,33 @@ export function busContract(name: string, harness: BusHarness): void {
       let most = 0;
       let release!: () => void;
       const gate = new Promise<void>((resolve) => (release = resolve));
-      const cluster = await replicas(['a'], async () => {
-        most = Math.max(most, ++running);
-        await gate;
-        running--;
-      }, { concurrency: 4 });
+      const cluster = await replicas(
+        ['a'],
+        async () => {
+          most = Math.max(most, ++running);
+          await gate;
+          running--;
+        },
+        { concurrency: 4 },
+      );
       try {
         await cluster.bus.publish(Array.from({ length: 20 }, (_, i) => event(`session-limit-${i}`, `m${i}`)));
-        const state = await waitFor(async () => {
-          const consumer = await cluster.bus.consumerState('work');
-          return running === 4 && consumer?.pending === 16 ? consumer : undefined;
-        }, { what: 'four messages taken, sixteen left on the bus' });
+        const state = await waitFor(
+          async () => {
+            const consumer = await cluster.bus.consumerState('work');
+            return running === 4 && consumer?.pending === 16 ? consumer : undefined;
+          },
+          { what: 'four messages taken, sixteen left on the bus' },
+        );
         expect(state.ackPending).toBe(4);
         release();
-        await waitFor(async () => {
-          const consumer = await cluster.bus.consumerState('work');
-          return consumer?.pending === 0 && consumer.ackPending === 0;
-        }, { what: 'everything handled' });
+        await waitFor(
+          async () => {
+            const consumer = await cluster.bus.consumerState('work');
+            return consumer?.pending === 0 && consumer.ackPending === 0;
+          },
+          { what: 'everything handled' },
+        );
         expect(most).toBe(4);
       } finally {
         release();
@@ -369,18 +414,22 @@ export function busContract(name: string, harness: BusHarness): void {
       const moved = new Set<() => void>();
       const log: { replica: string; stream: string; version: number }[] = [];
       // a small limit: each replica gets part of the work, and its places fill with messages that wait
-      const cluster = await replicas(['a', 'b'], async (replica, e) => {
-        if ((done.get(e.streamId) ?? 0) < e.version - 1) {
-          throw new NotYet(new Promise<void>((resolve) => moved.add(resolve)), `waits for ${e.streamId}@${e.version - 1}`);
-        }
-        await new Promise((r) => setTimeout(r, 2 + Math.random() * 6));
-        log.push({ replica, stream: e.streamId, version: e.version });
-        done.set(e.streamId, e.version);
-        for (const wake of [...moved]) {
-          moved.delete(wake);
-          wake();
-        }
-      }, { concurrency: 3 });
+      const cluster = await replicas(
+        ['a', 'b'],
+        async (replica, e) => {
+          if ((done.get(e.streamId) ?? 0) < e.version - 1) {
+            throw new NotYet(new Promise<void>((resolve) => moved.add(resolve)), `waits for ${e.streamId}@${e.version - 1}`);
+          }
+          await new Promise((r) => setTimeout(r, 2 + Math.random() * 6));
+          log.push({ replica, stream: e.streamId, version: e.version });
+          done.set(e.streamId, e.version);
+          for (const wake of [...moved]) {
+            moved.delete(wake);
+            wake();
+          }
+        },
+        { concurrency: 3 },
+      );
       try {
         const sessions = ['s1', 's2', 's3', 's4', 's5', 's6'];
         // each session's versions published newest first: arrival order is the reverse of the session's
@@ -394,7 +443,7 @@ export function busContract(name: string, harness: BusHarness): void {
       }
     });
 
-    it('hands a message again when it is not acknowledged within ack_wait, or when it is nak\'ed, counting deliveries', async () => {
+    it("hands a message again when it is not acknowledged within ack_wait, or when it is nak'ed, counting deliveries", async () => {
       const own = harness.prefix('ack');
       const { bus: ackBus, close } = await harness.connect(own);
       try {

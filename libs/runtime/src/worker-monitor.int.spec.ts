@@ -43,10 +43,18 @@ describe('WorkerMonitor', () => {
 
   it('is ready while its database answers and its consumer has nothing waiting; the gauges show the consumer', async () => {
     const metrics = new Metrics('probe');
-    const monitor = new WorkerMonitor({ database, bus: new JetStreamBus(nc, prefix), metrics }, ['work'], () => ({ warning: 'something to look at' }), 300);
+    const monitor = new WorkerMonitor(
+      { database, bus: new JetStreamBus(nc, prefix), metrics },
+      ['work'],
+      () => ({ warning: 'something to look at' }),
+      300,
+    );
     monitor.start(50);
     try {
-      await waitFor(async () => (await metrics.registry.getSingleMetricAsString('parley_consumer_pending_messages')).includes('consumer="work"'), { what: 'the gauge' });
+      await waitFor(
+        async () => (await metrics.registry.getSingleMetricAsString('parley_consumer_pending_messages')).includes('consumer="work"'),
+        { what: 'the gauge' },
+      );
       expect(monitor.health()).toEqual({ warning: 'something to look at' });
     } finally {
       monitor.stop();

@@ -9,7 +9,6 @@ export interface HealthState {
   warning?: string;
 }
 
-
 /** Tries of the database check before it counts as down. */
 const DATABASE_TRIES = 3;
 /** A consumer with messages waiting that has handled none for this long is stalled. */
@@ -67,7 +66,8 @@ export class WorkerMonitor implements MessageObserver {
     if (!this.database.ok) problems.push(`postgres not answering: ${this.database.reason}`);
     const idleMs = Date.now() - this.lastSettledAt;
     for (const [consumer, pending] of this.waiting) {
-      if (pending > 0 && idleMs > this.stalledAfterMs) problems.push(`consumer ${consumer} stalled: ${pending} message(s) waiting, none handled for ${Math.round(idleMs / 1000)} s`);
+      if (pending > 0 && idleMs > this.stalledAfterMs)
+        problems.push(`consumer ${consumer} stalled: ${pending} message(s) waiting, none handled for ${Math.round(idleMs / 1000)} s`);
     }
     return { ...(problems.length ? { problem: problems.join('; ') } : {}), ...(own.warning ? { warning: own.warning } : {}) };
   }

@@ -7,7 +7,10 @@ import { freePort } from './processes';
 import { waitFor } from './wait-for';
 
 /** Where the Debian package puts the server; `NATS_SERVER_BIN` says otherwise. */
-export const NATS_SERVER_BIN = process.env.NATS_SERVER_BIN ?? ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].find(existsSync) ?? 'nats-server';
+export const NATS_SERVER_BIN =
+  process.env.NATS_SERVER_BIN ??
+  ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].find(existsSync) ??
+  'nats-server';
 
 const listening = (port: number) =>
   new Promise<boolean>((resolve) => {
@@ -38,12 +41,19 @@ export class NatsCluster {
   static async start(size = 3): Promise<NatsCluster> {
     const dir = mkdtempSync(join(tmpdir(), 'parley-nats-cluster-'));
     const nodes: Node[] = [];
-    for (let i = 0; i < size; i++) nodes.push({ name: `n${i + 1}`, port: await freePort(), clusterPort: await freePort(), monitorPort: await freePort(), child: null });
+    for (let i = 0; i < size; i++)
+      nodes.push({ name: `n${i + 1}`, port: await freePort(), clusterPort: await freePort(), monitorPort: await freePort(), child: null });
     const cluster = new NatsCluster(nodes, dir);
     for (const node of nodes) cluster.run(node);
-    await waitFor(async () => (await Promise.all(nodes.map((n) => listening(n.port)))).every(Boolean), { what: 'every NATS node to listen', timeoutMs: 15_000 });
+    await waitFor(async () => (await Promise.all(nodes.map((n) => listening(n.port)))).every(Boolean), {
+      what: 'every NATS node to listen',
+      timeoutMs: 15_000,
+    });
     // JetStream can place R3 streams once a meta leader has every other node as a current peer
-    await waitFor(async () => (await Promise.all(nodes.map((n) => cluster.leadsAll(n)))).some(Boolean), { what: 'a JetStream meta leader with every peer current', timeoutMs: 30_000 });
+    await waitFor(async () => (await Promise.all(nodes.map((n) => cluster.leadsAll(n)))).some(Boolean), {
+      what: 'a JetStream meta leader with every peer current',
+      timeoutMs: 30_000,
+    });
     return cluster;
   }
 
@@ -65,7 +75,25 @@ export class NatsCluster {
     const routes = this.nodes.map((n) => `nats://127.0.0.1:${n.clusterPort}`).join(',');
     node.child = spawn(
       NATS_SERVER_BIN,
-      ['-a', '127.0.0.1', '-p', String(node.port), '-m', String(node.monitorPort), '-n', node.name, '--cluster_name', 'parley-test', '--cluster', `nats://127.0.0.1:${node.clusterPort}`, '--routes', routes, '-js', '-sd', join(this.dir, node.name)],
+      [
+        '-a',
+        '127.0.0.1',
+        '-p',
+        String(node.port),
+        '-m',
+        String(node.monitorPort),
+        '-n',
+        node.name,
+        '--cluster_name',
+        'parley-test',
+        '--cluster',
+        `nats://127.0.0.1:${node.clusterPort}`,
+        '--routes',
+        routes,
+        '-js',
+        '-sd',
+        join(this.dir, node.name),
+      ],
       { stdio: 'ignore' },
     );
   }

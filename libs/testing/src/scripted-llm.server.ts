@@ -139,7 +139,12 @@ export class ScriptedLlmServer {
     if (reply.delayMs) await sleep(reply.delayMs);
     if (res.destroyed) return;
     if (reply.status) {
-      return json(res, reply.status, { error: { message: `scripted failure ${reply.status}`, type: 'server_error', code: null } }, reply.headers);
+      return json(
+        res,
+        reply.status,
+        { error: { message: `scripted failure ${reply.status}`, type: 'server_error', code: null } },
+        reply.headers,
+      );
     }
     const id = `chatcmpl-${index}-${Date.now()}`;
     const created = Math.floor(Date.now() / 1000);

@@ -14,4 +14,3 @@ export function smallKnowledgeBase(dir: string): { questions: string; answers: s
   writeFileSync(answers, JSON.stringify(Object.fromEntries(Object.entries(all).filter(([intent]) => keep.has(intent)))));
   return { questions, answers };
 }
-

@@ -19,7 +19,9 @@ export class TcpProxy {
   static async start(target: { host: string; port: number }): Promise<TcpProxy> {
     let proxy!: TcpProxy;
     const server = createServer((client) => proxy.accept(client, target));
-    const port = await new Promise<number>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+    const port = await new Promise<number>((resolve, reject) =>
+      server.once('error', reject).listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
+    );
     proxy = new TcpProxy(server, port);
     return proxy;
   }

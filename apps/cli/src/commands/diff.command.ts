@@ -39,11 +39,17 @@ export function diffJson(before: unknown, after: unknown, path = ''): Change[] {
 }
 
 /** What changed in a session's state between two stream versions. */
-export async function diff(store: EventStore, options: { sessionId: string; tenantId: string; from: number; to: number; json: boolean }): Promise<string> {
+export async function diff(
+  store: EventStore,
+  options: { sessionId: string; tenantId: string; from: number; to: number; json: boolean },
+): Promise<string> {
   const sessionId = normalizeSessionId(options.sessionId);
   const events = await readingSession(options, () => sessionEvents(store, sessionId, options.tenantId));
   const latest = events[events.length - 1].version;
-  for (const [name, v] of [['--from', options.from], ['--to', options.to]] as const) {
+  for (const [name, v] of [
+    ['--from', options.from],
+    ['--to', options.to],
+  ] as const) {
     if (v < 0 || v > latest) throw new CliError(`${name} ${v} is outside session ${sessionId}, which has versions 0 to ${latest}`, 2);
   }
   if (options.from > options.to) throw new CliError(`--from (${options.from}) must not be after --to (${options.to})`, 2);

@@ -1,4 +1,12 @@
-import { EventStore, forkSession, normalizeSessionId, ForkVersionError, StreamErasedError, StreamNotFoundError, type Db } from '@parley/event-store';
+import {
+  EventStore,
+  forkSession,
+  normalizeSessionId,
+  ForkVersionError,
+  StreamErasedError,
+  StreamNotFoundError,
+  type Db,
+} from '@parley/event-store';
 import { CliError } from '../cli-error';
 
 /** `parley fork`: a new session continuing one as it stood at a version (the relay publishes it). */
@@ -12,7 +20,8 @@ export async function fork(db: Db, options: { sessionId: string; tenantId: strin
       `Continue it with POST /v1/sessions/${forked.sessionId}/turns; the original is unchanged.`,
     ].join('\n');
   } catch (error) {
-    if (error instanceof ForkVersionError) throw new CliError(`--at ${options.at} is outside session ${sessionId}, which has versions 1 to ${error.latest}`, 2);
+    if (error instanceof ForkVersionError)
+      throw new CliError(`--at ${options.at} is outside session ${sessionId}, which has versions 1 to ${error.latest}`, 2);
     if (error instanceof StreamNotFoundError) throw new CliError(`Session ${sessionId} not found in tenant ${options.tenantId}`);
     if (error instanceof StreamErasedError) throw new CliError(`Session ${sessionId} belonged to an erased user; it cannot be forked`);
     throw error;

@@ -52,7 +52,9 @@ export async function kbImport(databaseUrl: string, tenantId: string, options: K
   // what the matcher can make nothing of is said before it is stored (and stored all the same)
   const featureless = featurelessExamples(entries);
   if (featureless.examples) {
-    const never = featureless.entries.length ? `; ${featureless.entries.length} entries have no other, so they can never be matched: ${featureless.entries.join(', ')}` : '';
+    const never = featureless.entries.length
+      ? `; ${featureless.entries.length} entries have no other, so they can never be matched: ${featureless.entries.join(', ')}`
+      : '';
     process.stderr.write(`parley: warning: ${featureless.examples} example question(s) have no letters or numbers to match on${never}\n`);
   }
   const database = await connectDatabase(databaseUrl, { max: 1 });
@@ -75,14 +77,21 @@ export async function kbList(databaseUrl: string, tenantId: string, options: { v
   try {
     const repository = new KnowledgeBaseRepository(database.db);
     const kb = options.version ? await repository.get(tenantId, options.version) : await repository.latest(tenantId);
-    if (!kb) throw new CliError(options.version ? `Tenant ${tenantId} has no knowledge base version ${options.version}` : `Tenant ${tenantId} has no knowledge base`);
+    if (!kb)
+      throw new CliError(
+        options.version
+          ? `Tenant ${tenantId} has no knowledge base version ${options.version}`
+          : `Tenant ${tenantId} has no knowledge base`,
+      );
     const versions = await repository.versions(tenantId);
     if (options.json) return JSON.stringify({ ...kb, versions }, null, 2);
     return [
-      style.bold(`Knowledge base of tenant ${tenantId}, version ${kb.version}`) + style.dim(` (from ${kb.source}, ${kb.createdAt}; ${versions.length} version${versions.length === 1 ? '' : 's'})`),
+      style.bold(`Knowledge base of tenant ${tenantId}, version ${kb.version}`) +
+        style.dim(` (from ${kb.source}, ${kb.createdAt}; ${versions.length} version${versions.length === 1 ? '' : 's'})`),
       '',
       ...kb.entries.map(
-        (e) => `${style.cyan(e.intent)} ${style.dim(`(${e.examples.length} examples, e.g. ${JSON.stringify(e.examples[0])})`)}\n    ${e.answer}`,
+        (e) =>
+          `${style.cyan(e.intent)} ${style.dim(`(${e.examples.length} examples, e.g. ${JSON.stringify(e.examples[0])})`)}\n    ${e.answer}`,
       ),
     ].join('\n');
   } finally {

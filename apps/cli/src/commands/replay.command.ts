@@ -24,7 +24,8 @@ export async function replay(store: EventStore, options: ReplayOptions): Promise
   if (options.json) return JSON.stringify(replayed, null, 2);
   const byOutcome = new Map(turns.filter((t) => t.reply || t.failure).map((t) => [t.turnId, t]));
   return [
-    style.bold(`Session ${sessionId}`) + style.dim(` · ${latest} events · ${turns.length} turns · showing up to v${version}${version < latest ? ` of ${latest}` : ''}`),
+    style.bold(`Session ${sessionId}`) +
+      style.dim(` · ${latest} events · ${turns.length} turns · showing up to v${version}${version < latest ? ` of ${latest}` : ''}`),
     '',
     ...events.flatMap((event) => {
       const turn = (event.type === 'AssistantReplied' || event.type === 'TurnFailed') && byOutcome.get(event.data.turnId);
@@ -47,8 +48,14 @@ function describeTurn(turn: ReplayedTurn, full: boolean): string[] {
         : turn.context.matchesRecorded
           ? style.green('✓ the same the LLM was given')
           : style.red('✗ differs from what the LLM was given (the code, the system prompt or the memory changed)');
-    lines.push(`${pad}${style.bold(`turn ${turn.number}`)} context: ${turn.context.messages.length} messages, ${turn.context.tokens} tokens ${check}${full ? '' : style.dim('  (--context shows them)')}`);
-    if (full) for (const m of turn.context.messages) lines.push(`${pad}  ${style.dim(m.role.padEnd(9))} ${quote(m.content ?? (m.role === 'assistant' ? JSON.stringify(m.toolCalls ?? []) : ''))}`);
+    lines.push(
+      `${pad}${style.bold(`turn ${turn.number}`)} context: ${turn.context.messages.length} messages, ${turn.context.tokens} tokens ${check}${full ? '' : style.dim('  (--context shows them)')}`,
+    );
+    if (full)
+      for (const m of turn.context.messages)
+        lines.push(
+          `${pad}  ${style.dim(m.role.padEnd(9))} ${quote(m.content ?? (m.role === 'assistant' ? JSON.stringify(m.toolCalls ?? []) : ''))}`,
+        );
   } else if (turn.route?.route === 'faq') {
     lines.push(`${pad}${style.bold(`turn ${turn.number}`)} answered from the knowledge base: no LLM call, no context`);
   }
@@ -56,7 +63,8 @@ function describeTurn(turn: ReplayedTurn, full: boolean): string[] {
   if (turn.generation) lines.push(`${pad}${style.dim(`asked of the model: ${describeGeneration(turn.generation)}`)}`);
   const usage = turn.usage ? `tokens ${turn.usage.promptTokens} in → ${turn.usage.completionTokens} out · ` : '';
   const llm = turn.timings.llmMs === null ? '' : `LLM ${turn.timings.llmMs} ms · `;
-  if (turn.timings.turnMs !== null) lines.push(`${pad}${style.dim(`${usage}${llm}turn ${turn.timings.turnMs} ms from message to outcome`)}`);
+  if (turn.timings.turnMs !== null)
+    lines.push(`${pad}${style.dim(`${usage}${llm}turn ${turn.timings.turnMs} ms from message to outcome`)}`);
   return lines;
 }
 
@@ -133,12 +141,15 @@ export function describeState(state: SessionState): string[] {
   const lines = [
     `  user: ${state.userId ?? '-'}   started: ${state.startedAt}${state.expiredAt ? `   expired: ${state.expiredAt}` : ''}${state.deletedAt ? `   conversation deleted: ${state.deletedAt}` : ''}   metadata: ${JSON.stringify(state.metadata)}`,
     ...(state.forkedFrom ? [`  forked from session ${state.forkedFrom.sessionId} at v${state.forkedFrom.version}`] : []),
-    ...(state.summary ? [`  summary of ${state.summary.messages} earlier messages (to v${state.summary.throughVersion}): ${quote(state.summary.text)}`] : []),
+    ...(state.summary
+      ? [`  summary of ${state.summary.messages} earlier messages (to v${state.summary.throughVersion}): ${quote(state.summary.text)}`]
+      : []),
     `  messages (${state.messages.length}${state.summary ? ' after the summary' : ''}):`,
     ...state.messages.map((m) => `    ${(m.role === 'user' ? style.cyan : style.green)(m.role.padEnd(9))} ${quote(m.text)}`),
     `  turns (${state.turnCount}${state.turnCount > state.turns.length ? `, the last ${state.turns.length} shown` : ''}):`,
     ...state.turns.map(
-      (t) => `    ${short(t.turnId)}  ${t.status.padEnd(8)} ${t.mode ?? '-'}${t.reason ? ` (${t.reason})` : ''}${t.error ? `  ${t.error.code}` : ''}`,
+      (t) =>
+        `    ${short(t.turnId)}  ${t.status.padEnd(8)} ${t.mode ?? '-'}${t.reason ? ` (${t.reason})` : ''}${t.error ? `  ${t.error.code}` : ''}`,
     ),
   ];
   return lines;

@@ -63,8 +63,16 @@ export async function whatIf(db: Db, options: WhatIfOptions): Promise<{ output: 
   let fromFile: FaqMatcher | undefined;
   let kbLabel = 'each turn’s own knowledge base version';
   if (options.kb && 'version' in options.kb) {
-    const kb = options.kb.version === 'latest' ? await knowledge.latest(options.tenantId) : await knowledge.get(options.tenantId, options.kb.version);
-    if (!kb) throw new CliError(options.kb.version === 'latest' ? `Tenant ${options.tenantId} has no knowledge base` : `Tenant ${options.tenantId} has no knowledge base version ${options.kb.version}`);
+    const kb =
+      options.kb.version === 'latest'
+        ? await knowledge.latest(options.tenantId)
+        : await knowledge.get(options.tenantId, options.kb.version);
+    if (!kb)
+      throw new CliError(
+        options.kb.version === 'latest'
+          ? `Tenant ${options.tenantId} has no knowledge base`
+          : `Tenant ${options.tenantId} has no knowledge base version ${options.kb.version}`,
+      );
     tried = kb.version;
     kbLabel = `knowledge base v${kb.version}`;
   } else if (options.kb) {
@@ -77,7 +85,14 @@ export async function whatIf(db: Db, options: WhatIfOptions): Promise<{ output: 
 
   const streams = await streamsActiveSince(db, options.tenantId, options.since, options.limit);
   const changed: Changed[] = [];
-  const counts: Record<Change | 'same', number> = { same: 0, 'faq→llm': 0, 'llm→faq': 0, 'another answer': 0, 'another mode': 0, 'another reason': 0 };
+  const counts: Record<Change | 'same', number> = {
+    same: 0,
+    'faq→llm': 0,
+    'llm→faq': 0,
+    'another answer': 0,
+    'another mode': 0,
+    'another reason': 0,
+  };
   const tokens = { saved: 0, added: 0 };
   const completions: number[] = []; // of the LLM turns seen: the estimate of what a new one would write
   let turns = 0;
@@ -100,7 +115,16 @@ export async function whatIf(db: Db, options: WhatIfOptions): Promise<{ output: 
       counts[change]++;
       if (change === 'llm→faq' && usage) tokens.saved += usage.promptTokens + usage.completionTokens;
       if (change === 'faq→llm') tokens.added += promptTokens(turn, now.mode, options.systemPrompt);
-      if (change !== 'same') changed.push({ streamId, turn: turn.number, text: turn.message.data.text, change, recorded: was, whatIf: now, didNotHelp: unhelpful });
+      if (change !== 'same')
+        changed.push({
+          streamId,
+          turn: turn.number,
+          text: turn.message.data.text,
+          change,
+          recorded: was,
+          whatIf: now,
+          didNotHelp: unhelpful,
+        });
     }
     options.progress?.(index + 1, streams.length);
   }
@@ -111,14 +135,26 @@ export async function whatIf(db: Db, options: WhatIfOptions): Promise<{ output: 
   const setting = `policy ${settings.routingPolicy}, FAQ threshold ${settings.faqThreshold}, ${kbLabel}`;
   const unhelpfulChanged = changed.filter((c) => c.didNotHelp);
   if (options.json) {
-    const report = { tenantId: options.tenantId, since: options.since.toISOString(), settings: setting, conversations: streams.length, turns, counts, tokens, didNotHelp: { turns: didNotHelp, changed: unhelpfulChanged.length }, changed };
+    const report = {
+      tenantId: options.tenantId,
+      since: options.since.toISOString(),
+      settings: setting,
+      conversations: streams.length,
+      turns,
+      counts,
+      tokens,
+      didNotHelp: { turns: didNotHelp, changed: unhelpfulChanged.length },
+      changed,
+    };
     return { output: JSON.stringify(report, null, 2), changed: changed.length };
   }
   const pct = (n: number) => (turns ? `${((100 * n) / turns).toFixed(1)}%` : '-');
   const row = (name: string, n: number) => `  ${name.padEnd(36)}${String(n).padStart(7)}  ${pct(n)}`;
   const lines = [
     style.bold(`What if tenant ${options.tenantId} had routed with ${setting}`),
-    style.dim(`${turns} routed turns in ${streams.length} conversations since ${options.since.toISOString()}, each decided again on the history as it happened (nothing written, no LLM called)`),
+    style.dim(
+      `${turns} routed turns in ${streams.length} conversations since ${options.since.toISOString()}, each decided again on the history as it happened (nothing written, no LLM called)`,
+    ),
     '',
     row('unchanged', counts.same),
     row('knowledge base → LLM', counts['faq→llm']),
@@ -133,10 +169,14 @@ export async function whatIf(db: Db, options: WhatIfOptions): Promise<{ output: 
   const shown = changed.filter((c) => c.change !== 'another reason').slice(0, 20);
   if (shown.length) {
     lines.push('', style.bold(`Answers that would change${changed.length > shown.length ? ` (the first ${shown.length})` : ''}:`));
-    const describe = (d: Decision) => `${d.mode} via ${d.route}${d.route === 'faq' && d.intent ? ` (${String(d.intent)})` : ''} [${d.reason}]`;
+    const describe = (d: Decision) =>
+      `${d.mode} via ${d.route}${d.route === 'faq' && d.intent ? ` (${String(d.intent)})` : ''} [${d.reason}]`;
     for (const c of shown) {
       const text = c.text.length > 80 ? `${c.text.slice(0, 77)}...` : c.text;
-      lines.push(`  ${c.streamId} turn ${c.turn} ${JSON.stringify(text)}${c.didNotHelp ? style.yellow('  (the user said it had not helped)') : ''}`, `      ${style.dim(describe(c.recorded))} → ${describe(c.whatIf)}`);
+      lines.push(
+        `  ${c.streamId} turn ${c.turn} ${JSON.stringify(text)}${c.didNotHelp ? style.yellow('  (the user said it had not helped)') : ''}`,
+        `      ${style.dim(describe(c.recorded))} → ${describe(c.whatIf)}`,
+      );
     }
   }
   return { output: lines.join('\n'), changed: changed.length };
@@ -152,5 +192,13 @@ function changeOf(was: Decision, now: Decision): Change | 'same' {
 
 /** The prompt a turn now sent to the LLM would have: its context as the responder would build it (without the user's memory). */
 function promptTokens(turn: RecordedTurn, mode: string, systemPrompt: string): number {
-  return contextTokens(turnContext({ mode: mode as 'stateful' | 'stateless', message: turn.message.data, state: turn.stateAtRouting, systemPrompt, memory: null }));
+  return contextTokens(
+    turnContext({
+      mode: mode as 'stateful' | 'stateless',
+      message: turn.message.data,
+      state: turn.stateAtRouting,
+      systemPrompt,
+      memory: null,
+    }),
+  );
 }

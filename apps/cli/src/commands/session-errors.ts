@@ -10,7 +10,9 @@ export async function readingSession<T>(options: { sessionId: string; tenantId: 
     if (error instanceof StreamNotFoundError) throw new CliError(`Session ${sessionId} not found in tenant ${options.tenantId}`);
     if (error instanceof ReplayPointError) {
       throw new CliError(
-        error.at instanceof Date ? error.message : `--at ${error.at} is outside session ${sessionId}, which has versions 1 to ${error.latestVersion}`,
+        error.at instanceof Date
+          ? error.message
+          : `--at ${error.at} is outside session ${sessionId}, which has versions 1 to ${error.latestVersion}`,
         2,
       );
     }

@@ -40,7 +40,10 @@ export async function tail(db: Db, options: TailOptions): Promise<number> {
     const batch = await readLogAfter(db, position, 500);
     position = batch.position;
     const wanted = batch.events.filter(
-      (e) => e.metadata.tenantId === options.tenantId && (!streamId || e.streamId === streamId) && (!options.types.length || options.types.includes(e.type as EventType)),
+      (e) =>
+        e.metadata.tenantId === options.tenantId &&
+        (!streamId || e.streamId === streamId) &&
+        (!options.types.length || options.types.includes(e.type as EventType)),
     );
     for (const event of await store.open(wanted)) {
       options.write(options.json ? JSON.stringify(event) : `${event.streamId.padEnd(44)} ${describeEvent(event)}`);

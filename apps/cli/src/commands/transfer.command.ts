@@ -13,7 +13,12 @@ import { readingSession } from './session-errors';
  * as the conversations; erased streams are left out.
  */
 const Header = z.object({ kind: z.literal('parley-export'), formatVersion: z.literal(1), tenantId: z.string(), exportedAt: z.string() });
-const StreamLine = z.object({ kind: z.literal('stream'), streamId: z.string().min(1).max(300), userId: z.string().nullable(), closed: z.boolean() });
+const StreamLine = z.object({
+  kind: z.literal('stream'),
+  streamId: z.string().min(1).max(300),
+  userId: z.string().nullable(),
+  closed: z.boolean(),
+});
 const EventLine = z.object({
   kind: z.literal('event'),
   eventId: z.string().uuid(),
@@ -34,7 +39,10 @@ export interface ExportOptions {
 }
 
 /** The NDJSON export of one session, or of every stream of the tenant (updated since a time). */
-export async function exportStreams(db: Db, options: ExportOptions): Promise<{ lines: string[]; streams: number; events: number; skippedErased: number }> {
+export async function exportStreams(
+  db: Db,
+  options: ExportOptions,
+): Promise<{ lines: string[]; streams: number; events: number; skippedErased: number }> {
   const store = new EventStore(db);
   let streamIds: string[];
   if (options.sessionId) {
@@ -44,7 +52,9 @@ export async function exportStreams(db: Db, options: ExportOptions): Promise<{ l
   } else {
     streamIds = await store.tenantStreams(options.tenantId, options.since);
   }
-  const lines = [JSON.stringify({ kind: 'parley-export', formatVersion: 1, tenantId: options.tenantId, exportedAt: new Date().toISOString() })];
+  const lines = [
+    JSON.stringify({ kind: 'parley-export', formatVersion: 1, tenantId: options.tenantId, exportedAt: new Date().toISOString() }),
+  ];
   let events = 0;
   let streams = 0;
   let skippedErased = 0;
@@ -106,7 +116,11 @@ export async function importStreams(db: Db, tenantId: string, file: string): Pro
     }
     const schema = index === 0 ? Header : z.discriminatedUnion('kind', [StreamLine, EventLine]);
     const result = schema.safeParse(value);
-    if (!result.success) throw new CliError(`${where} is not a line of a Parley export: ${result.error.issues.map((i) => `${i.path.join('.') || 'line'}: ${i.message}`).join('; ')}`, 2);
+    if (!result.success)
+      throw new CliError(
+        `${where} is not a line of a Parley export: ${result.error.issues.map((i) => `${i.path.join('.') || 'line'}: ${i.message}`).join('; ')}`,
+        2,
+      );
     return result.data;
   });
   if (!parsed.length) throw new CliError(`${file} is empty`, 2);
@@ -117,10 +131,15 @@ export async function importStreams(db: Db, tenantId: string, file: string): Pro
       const stream = streams.get(line.streamId);
       if (!stream) throw new CliError(`Event ${line.eventId} comes before its stream line ${line.streamId}`, 2);
       if (!(line.type in EventSchemas)) throw new CliError(`Event ${line.eventId} has unknown type ${line.type}`, 2);
-      if (line.schemaVersion !== EVENT_SCHEMA_VERSIONS[line.type as EventType]) throw new CliError(`Event ${line.eventId} is ${line.type} v${line.schemaVersion}; this Parley reads v${EVENT_SCHEMA_VERSIONS[line.type as EventType]}`, 2);
+      if (line.schemaVersion !== EVENT_SCHEMA_VERSIONS[line.type as EventType])
+        throw new CliError(
+          `Event ${line.eventId} is ${line.type} v${line.schemaVersion}; this Parley reads v${EVENT_SCHEMA_VERSIONS[line.type as EventType]}`,
+          2,
+        );
       const data = EventSchemas[line.type as EventType].safeParse(line.data);
       if (!data.success) throw new CliError(`Event ${line.eventId} (${line.type}) has invalid data: ${data.error.issues[0].message}`, 2);
-      if (line.version !== stream.events.length + 1) throw new CliError(`Stream ${line.streamId} jumps to version ${line.version} after ${stream.events.length}`, 2);
+      if (line.version !== stream.events.length + 1)
+        throw new CliError(`Stream ${line.streamId} jumps to version ${line.version} after ${stream.events.length}`, 2);
       stream.events.push(line);
     }
   }
@@ -128,16 +147,22 @@ export async function importStreams(db: Db, tenantId: string, file: string): Pro
   const result: ImportResult = { streams: 0, imported: 0, alreadyThere: 0 };
   for (const [streamId, { line, events }] of streams) {
     const info = await store.streamInfo(streamId);
-    if (info && info.tenantId !== tenantId) throw new CliError(`Stream ${streamId} belongs to another tenant here; nothing of it was imported`);
+    if (info && info.tenantId !== tenantId)
+      throw new CliError(`Stream ${streamId} belongs to another tenant here; nothing of it was imported`);
     if (info?.erased) throw new CliError(`Stream ${streamId} was erased here; it is not brought back`);
     const present = info ? await store.readStream(streamId, { upTo: events.length }) : [];
     const clash = present.find((e, i) => e.eventId !== events[i]?.eventId);
-    if (clash) throw new CliError(`Stream ${streamId} already holds other events (v${clash.version} is ${clash.eventId}); nothing of it was imported`);
+    if (clash)
+      throw new CliError(
+        `Stream ${streamId} already holds other events (v${clash.version} is ${clash.eventId}); nothing of it was imported`,
+      );
     const missing = events.slice(present.length);
     result.streams++;
     result.alreadyThere += present.length;
     if (!missing.length) continue;
-    const toAppend = missing.map((e) => ({ eventId: e.eventId, type: e.type, data: e.data, metadata: { ...e.metadata, tenantId } }) as NewEvent);
+    const toAppend = missing.map(
+      (e) => ({ eventId: e.eventId, type: e.type, data: e.data, metadata: { ...e.metadata, tenantId } }) as NewEvent,
+    );
     await store.append(streamId, tenantId, toAppend, present.length === 0 ? 'no_stream' : present.length, {
       ...(present.length === 0 && (line.userId !== null || streamId.startsWith('session-')) ? { newKey: { userId: line.userId } } : {}),
       recordedAt: missing.map((e) => e.recordedAt),
@@ -149,4 +174,3 @@ export async function importStreams(db: Db, tenantId: string, file: string): Pro
   if (result.imported) await recountUsage(db, tenantId);
   return result;
 }
-

@@ -53,7 +53,10 @@ export class AuthGuard implements CanActivate {
     if (!caller) throw new ApiError('AUTH.INVALID_KEY', 'Unknown or revoked API key');
     const settings = await this.tenants.settings(caller.tenantId);
     const wait = this.limiter.take(caller.keyId, settings.rateLimitPerMinute);
-    if (wait > 0) throw new ApiError('RATE_LIMITED', `Rate limit of ${settings.rateLimitPerMinute} requests per minute reached; retry in ${wait} s`, { retryAfterSeconds: wait });
+    if (wait > 0)
+      throw new ApiError('RATE_LIMITED', `Rate limit of ${settings.rateLimitPerMinute} requests per minute reached; retry in ${wait} s`, {
+        retryAfterSeconds: wait,
+      });
     const log = logContextOf(request);
     log.tenantId = caller.tenantId; // the request's lines name its tenant from here
     request.tenant = { ...caller, settings, log };

@@ -4,7 +4,10 @@ import { RequestMethod } from '@nestjs/common';
 import { INGRESS_CONTROLLERS } from '../ingress.module';
 import { openApiDocument } from './openapi';
 
-type Operation = { requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> }; responses: Record<string, unknown> };
+type Operation = {
+  requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> };
+  responses: Record<string, unknown>;
+};
 
 function servedRoutes(): string[] {
   const routes: string[] = [];
@@ -36,12 +39,21 @@ describe('OpenAPI document', () => {
 
   it('describes request bodies from the same schemas the routes validate with', () => {
     expect(document.openapi).toBe('3.0.3');
-    const properties = (path: string) => Object.keys(document.paths[path].post.requestBody!.content['application/json'].schema.properties ?? {});
+    const properties = (path: string) =>
+      Object.keys(document.paths[path].post.requestBody!.content['application/json'].schema.properties ?? {});
     expect(properties('/v1/sessions/{sessionId}/turns')).toEqual(['text', 'mode']);
-    expect(properties('/v1/chat/completions')).toEqual(expect.arrayContaining(['model', 'messages', 'stream', 'stream_options', 'tools', 'user', 'call']));
-    expect(properties('/v1/responses')).toEqual(expect.arrayContaining(['input', 'instructions', 'previous_response_id', 'store', 'stream']));
+    expect(properties('/v1/chat/completions')).toEqual(
+      expect.arrayContaining(['model', 'messages', 'stream', 'stream_options', 'tools', 'user', 'call']),
+    );
+    expect(properties('/v1/responses')).toEqual(
+      expect.arrayContaining(['input', 'instructions', 'previous_response_id', 'store', 'stream']),
+    );
     for (const [path, operations] of Object.entries(document.paths)) {
-      for (const [method, operation] of Object.entries(operations)) expect({ route: `${method} ${path}`, answers: Object.keys(operation.responses).length > 0 }).toEqual({ route: `${method} ${path}`, answers: true });
+      for (const [method, operation] of Object.entries(operations))
+        expect({ route: `${method} ${path}`, answers: Object.keys(operation.responses).length > 0 }).toEqual({
+          route: `${method} ${path}`,
+          answers: true,
+        });
     }
   });
 });

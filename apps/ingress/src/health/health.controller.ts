@@ -60,13 +60,20 @@ export class HealthController {
     const missing = DOWNSTREAM.filter((s) => services[s] === 'missing');
     this.noteTrouble(down, missing, failing);
     if (down.length) {
-      throw new ApiError('NOT_READY', `Not ready: ${down.join(' and ')} not answering`, { missing: [...down, ...missing], failing, warnings, services });
+      throw new ApiError('NOT_READY', `Not ready: ${down.join(' and ')} not answering`, {
+        missing: [...down, ...missing],
+        failing,
+        warnings,
+        services,
+      });
     }
     const degraded = missing.length > 0 || failing.length > 0;
     return {
       status: degraded ? 'degraded' : 'ready',
       services,
-      ...(degraded ? { missing, failing, message: 'Turns are recorded and knowledge base answers given; the others wait for the missing workers' } : {}),
+      ...(degraded
+        ? { missing, failing, message: 'Turns are recorded and knowledge base answers given; the others wait for the missing workers' }
+        : {}),
       ...(warnings.length ? { warnings } : {}),
     };
   }
@@ -79,6 +86,9 @@ export class HealthController {
     this.lastTrouble = trouble;
     if (!trouble) this.log.log('every dependency and worker answers');
     else if (down.length) this.log.warn(`not ready: ${down.join(' and ')} not answering`);
-    else this.log.log(`degraded: ${[...(missing.length ? [`${missing.join(', ')} not answering`] : []), ...failing].join('; ')}${before === undefined ? ' (they may still be starting)' : ''}`);
+    else
+      this.log.log(
+        `degraded: ${[...(missing.length ? [`${missing.join(', ')} not answering`] : []), ...failing].join('; ')}${before === undefined ? ' (they may still be starting)' : ''}`,
+      );
   }
 }

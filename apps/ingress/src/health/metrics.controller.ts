@@ -22,7 +22,8 @@ export class MetricsController {
     if (this.token) {
       if (!authorization) throw new ApiError('AUTH.MISSING_KEY', 'Metrics need Authorization: Bearer <PARLEY_METRICS_TOKEN>');
       // compared by digest, in constant time: the token's length leaks nothing either
-      if (!timingSafeEqual(digest(authorization), digest(`Bearer ${this.token}`))) throw new ApiError('AUTH.INVALID_KEY', 'Not the metrics token');
+      if (!timingSafeEqual(digest(authorization), digest(`Bearer ${this.token}`)))
+        throw new ApiError('AUTH.INVALID_KEY', 'Not the metrics token');
     }
     const { contentType, body } = await this.resources.metrics.text();
     void reply.header('content-type', contentType).send(body);

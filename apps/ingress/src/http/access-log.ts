@@ -40,7 +40,10 @@ export function traceRequests(fastify: FastifyInstance, log: Pino, metrics: Metr
     const parent = propagation.extract(ROOT_CONTEXT, request.headers);
     const span = tracer.startSpan(
       `${request.method} ${routeOf(request)}`,
-      { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method, 'http.route': routeOf(request), 'parley.request_id': requestId } },
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'http.request.method': request.method, 'http.route': routeOf(request), 'parley.request_id': requestId },
+      },
       parent,
     );
     request.span = span;
@@ -65,7 +68,10 @@ export function traceRequests(fastify: FastifyInstance, log: Pino, metrics: Metr
       span.end();
     }
     // probes and scrapes come every few seconds: their lines are debug
-    log[PROBES.has(route) ? 'debug' : 'info']({ component: 'http', ...request.logContext, method: request.method, route, status, ms: Math.round(seconds * 10_000) / 10 }, 'request');
+    log[PROBES.has(route) ? 'debug' : 'info'](
+      { component: 'http', ...request.logContext, method: request.method, route, status, ms: Math.round(seconds * 10_000) / 10 },
+      'request',
+    );
     done();
   });
 }

@@ -72,9 +72,14 @@ const BY_HTTP_STATUS: Record<number, string> = {
 export const isOpenAiPath = (url: string) => /^\/v1\/(chat\/completions|responses|conversations|models)(\/|\?|$)/.test(url);
 
 /** OpenAI's error shape for one of our errors: `{error: {message, type, param, code}}`. */
-export function openAiErrorBody(status: number, body: ErrorBody): { error: { message: string; type: string; param: string | null; code: string | null } } {
+export function openAiErrorBody(
+  status: number,
+  body: ErrorBody,
+): { error: { message: string; type: string; param: string | null; code: string | null } } {
   const { code, message, details } = body.error;
-  const param = (details as { param?: string } | undefined)?.param ?? (Array.isArray(details) && typeof details[0]?.path === 'string' ? details[0].path : null);
+  const param =
+    (details as { param?: string } | undefined)?.param ??
+    (Array.isArray(details) && typeof details[0]?.path === 'string' ? details[0].path : null);
   const known: Record<string, [string, string | null]> = {
     'AUTH.MISSING_KEY': ['invalid_request_error', 'invalid_api_key'],
     'AUTH.INVALID_KEY': ['invalid_request_error', 'invalid_api_key'],
@@ -85,8 +90,21 @@ export function openAiErrorBody(status: number, body: ErrorBody): { error: { mes
     'CONVERSATION.ITEM_NOT_FOUND': ['invalid_request_error', 'not_found'],
     'MODEL.NOT_FOUND': ['invalid_request_error', 'model_not_found'],
   };
-  const [type, openAiCode] = known[code] ?? [status >= 500 ? 'server_error' : 'invalid_request_error', code.toLowerCase().replace(/\./g, '_')];
-  return { error: { message: status === 400 && Array.isArray(details) ? `${message}: ${details.map((d: { path: string; message: string }) => `${d.path || 'body'}: ${d.message}`).join('; ')}` : message, type, param, code: openAiCode } };
+  const [type, openAiCode] = known[code] ?? [
+    status >= 500 ? 'server_error' : 'invalid_request_error',
+    code.toLowerCase().replace(/\./g, '_'),
+  ];
+  return {
+    error: {
+      message:
+        status === 400 && Array.isArray(details)
+          ? `${message}: ${details.map((d: { path: string; message: string }) => `${d.path || 'body'}: ${d.message}`).join('; ')}`
+          : message,
+      type,
+      param,
+      code: openAiCode,
+    },
+  };
 }
 
 /**
@@ -104,7 +122,8 @@ export class ApiExceptionFilter implements ExceptionFilter {
     const { status, body: native } = this.toResponse(exception);
     const body = isOpenAiPath(request.url ?? '') ? openAiErrorBody(status, native) : native;
     // what failed and where, never the data it failed on (see describeError)
-    if (status >= 500 && status !== 502 && status !== 503 && status !== 504) this.log.error(`${describeError(exception)}${stackOf(exception)}`, ids);
+    if (status >= 500 && status !== 502 && status !== 503 && status !== 504)
+      this.log.error(`${describeError(exception)}${stackOf(exception)}`, ids);
     if (status === 401) void reply.header('www-authenticate', 'Bearer');
     const retryAfter = (native.error.details as { retryAfterSeconds?: unknown } | undefined)?.retryAfterSeconds;
     if ((status === 429 || status === 503) && typeof retryAfter === 'number') void reply.header('retry-after', String(retryAfter));
@@ -114,7 +133,11 @@ export class ApiExceptionFilter implements ExceptionFilter {
 
   toResponse(exception: unknown): { status: number; body: ErrorBody } {
     if (exception instanceof ZodError) {
-      return this.body('REQUEST.INVALID', 'The request body is invalid', exception.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+      return this.body(
+        'REQUEST.INVALID',
+        'The request body is invalid',
+        exception.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+      );
     }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
@@ -132,7 +155,10 @@ export class ApiExceptionFilter implements ExceptionFilter {
     const down = unavailableDependency(exception);
     if (down) {
       const what = down === 'postgres' ? 'The database' : 'The message bus';
-      return this.body('SERVICE.UNAVAILABLE', `${what} is unavailable for the moment; retry shortly`, { dependency: down, retryAfterSeconds: 1 });
+      return this.body('SERVICE.UNAVAILABLE', `${what} is unavailable for the moment; retry shortly`, {
+        dependency: down,
+        retryAfterSeconds: 1,
+      });
     }
     return this.body('INTERNAL', 'Internal error');
   }

@@ -57,7 +57,12 @@ export function frameworkErrors(error: Error & { code?: string }, _request: Fast
   void reply
     .status(400)
     .header('content-type', 'application/json; charset=utf-8')
-    .send(typedBody('REQUEST.INVALID', error.code === 'FST_ERR_BAD_URL' ? 'The URL is not valid: a percent-encoded part is not UTF-8' : 'The request is not valid'));
+    .send(
+      typedBody(
+        'REQUEST.INVALID',
+        error.code === 'FST_ERR_BAD_URL' ? 'The URL is not valid: a percent-encoded part is not UTF-8' : 'The request is not valid',
+      ),
+    );
 }
 
 /**
@@ -71,5 +76,7 @@ export function clientErrors(error: Error & { code?: string }, socket: Socket): 
     ? [431, 'Request Header Fields Too Large', 'REQUEST.HEADERS_TOO_LARGE', 'The request line and headers are over 16 KB']
     : [400, 'Bad Request', 'REQUEST.INVALID', 'The request is not valid HTTP'];
   const body = typedBody(code, message);
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }

@@ -22,7 +22,13 @@ export class SseResponse {
     if (this.opened) return;
     this.opened = true;
     this.reply.hijack();
-    this.reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no', ...headers });
+    this.reply.raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+      ...headers,
+    });
   }
 
   /** One event: `data: <json>`, named when `event` is given. */

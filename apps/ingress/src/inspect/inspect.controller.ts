@@ -73,10 +73,19 @@ export class InspectController {
    * the session's log, and a keep-alive comment while nothing changes.
    */
   @Get('v1/inspect/sessions/:sessionId/live')
-  async live(@Tenant() tenant: TenantContext, @Param('sessionId', new ZodPipe(SessionIdParam)) sessionId: string, @Res() reply: FastifyReply) {
+  async live(
+    @Tenant() tenant: TenantContext,
+    @Param('sessionId', new ZodPipe(SessionIdParam)) sessionId: string,
+    @Res() reply: FastifyReply,
+  ) {
     const sse = new SseResponse(reply);
     try {
-      await this.inspect.follow(tenant.tenantId, sessionId, (replay) => (replay === null ? sse.comment('nothing new') : sse.send(replay, 'replay')), sse.left.signal);
+      await this.inspect.follow(
+        tenant.tenantId,
+        sessionId,
+        (replay) => (replay === null ? sse.comment('nothing new') : sse.send(replay, 'replay')),
+        sse.left.signal,
+      );
     } catch (error) {
       if (!sse.isOpen) throw error; // nothing sent yet: the usual JSON error with its status
       sse.send(this.errors.toResponse(error).body, 'error');

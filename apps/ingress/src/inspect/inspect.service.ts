@@ -1,6 +1,14 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { sessionStreamId, type InspectSessionsQuery } from '@parley/contracts';
-import { listSessions, normalizeSessionId, ReplayPointError, replaySession, StreamNotFoundError, type SessionListing, type SessionReplay } from '@parley/event-store';
+import {
+  listSessions,
+  normalizeSessionId,
+  ReplayPointError,
+  replaySession,
+  StreamNotFoundError,
+  type SessionListing,
+  type SessionReplay,
+} from '@parley/event-store';
 import { StreamSignals } from '@parley/messaging';
 import { RESOURCES, type Connections } from '@parley/runtime';
 import { ApiError } from '../http/api-error';
@@ -31,7 +39,12 @@ export class InspectService implements OnModuleDestroy {
   }
 
   sessions(tenantId: string, query: InspectSessionsQuery): Promise<SessionListing[]> {
-    return listSessions(this.resources.database.db, { tenantId, userId: query.userId, since: query.since ? new Date(query.since) : undefined, limit: query.limit });
+    return listSessions(this.resources.database.db, {
+      tenantId,
+      userId: query.userId,
+      since: query.since ? new Date(query.since) : undefined,
+      limit: query.limit,
+    });
   }
 
   async replay(tenantId: string, sessionId: string, at?: number | Date): Promise<SessionReplay> {
@@ -39,7 +52,8 @@ export class InspectService implements OnModuleDestroy {
       return await replaySession(this.resources.store, { sessionId, tenantId, at, systemPrompt: this.systemPrompt });
     } catch (error) {
       if (error instanceof StreamNotFoundError) throw sessionNotFound(normalizeSessionId(sessionId));
-      if (error instanceof ReplayPointError) throw new ApiError('SESSION.VERSION_OUT_OF_RANGE', error.message, { latestVersion: error.latestVersion });
+      if (error instanceof ReplayPointError)
+        throw new ApiError('SESSION.VERSION_OUT_OF_RANGE', error.message, { latestVersion: error.latestVersion });
       throw error;
     }
   }
@@ -51,7 +65,9 @@ export class InspectService implements OnModuleDestroy {
    */
   async follow(tenantId: string, sessionId: string, send: (replay: SessionReplay | null) => void, signal: AbortSignal): Promise<void> {
     if (this.following >= MAX_LIVE_INSPECTORS) {
-      throw new ApiError('SERVICE.OVERLOADED', `This instance already follows ${MAX_LIVE_INSPECTORS} sessions live; retry later`, { retryAfterSeconds: 5 });
+      throw new ApiError('SERVICE.OVERLOADED', `This instance already follows ${MAX_LIVE_INSPECTORS} sessions live; retry later`, {
+        retryAfterSeconds: 5,
+      });
     }
     this.following++;
     const streamId = sessionStreamId(normalizeSessionId(sessionId));

@@ -7,7 +7,16 @@ import { ZodPipe } from '../http/zod.pipe';
 import { SessionsService } from '../sessions/sessions.service';
 import { TurnsService, type TurnOptions, type TurnResult } from '../turns/turns.service';
 import { chatGeneration, ModelCatalog } from './generation-params';
-import { ChatCompletionRequest, clientMessages, openAiToolCalls, parleyHeaders, reconcile, toolSpecs, toolTurnContext, validKey } from './openai-shapes';
+import {
+  ChatCompletionRequest,
+  clientMessages,
+  openAiToolCalls,
+  parleyHeaders,
+  reconcile,
+  toolSpecs,
+  toolTurnContext,
+  validKey,
+} from './openai-shapes';
 import { SseResponse } from '../http/sse-response';
 import { VoiceSessions } from './voice-sessions';
 
@@ -92,37 +101,62 @@ export class ChatCompletionsController {
     const messages = clientMessages(body.messages);
     const tools = toolSpecs(body.tools);
     const generation = chatGeneration(body, this.catalog.forTenant(tenant.settings).resolve(body.model));
-    const base: TurnOptions = { tools, ...(idempotencyKey ? { idempotencyKey: validKey(idempotencyKey) } : {}), ...(generation ? { generation } : {}) };
+    const base: TurnOptions = {
+      tools,
+      ...(idempotencyKey ? { idempotencyKey: validKey(idempotencyKey) } : {}),
+      ...(generation ? { generation } : {}),
+    };
     const conversation = sessionHeader ?? (body.call?.id ? `call:${body.call.id}` : undefined);
     if (!conversation && !body.user) {
       const last = messages[messages.length - 1];
       const asked = last.role === 'user';
       // tool results sent back without a new user message continue the conversation as sent
-      return (options) => this.turns.stateless(tenant, asked ? last.content : '', { ...base, ...options, context: asked ? messages.slice(0, -1) : messages });
+      return (options) =>
+        this.turns.stateless(tenant, asked ? last.content : '', { ...base, ...options, context: asked ? messages.slice(0, -1) : messages });
     }
     const added = reconcile(messages);
     if (!added) {
-      throw new ApiError('REQUEST.INVALID', "With a conversation key (X-Parley-Session, user or call.id), messages must end with the user's new message or tool results", { param: 'messages' });
+      throw new ApiError(
+        'REQUEST.INVALID',
+        "With a conversation key (X-Parley-Session, user or call.id), messages must end with the user's new message or tool results",
+        { param: 'messages' },
+      );
     }
     // a client that resends the history names the turn by it: a retry of the same request (same
     // conversation, same number of user messages, same new part) is the same turn, key or no key
     const resends = Boolean(body.call?.id) || messages.some((m) => m.role === 'assistant');
-    const fresh = createHash('sha256').update(JSON.stringify([added.text, added.toolResults])).digest('hex').slice(0, 32);
+    const fresh = createHash('sha256')
+      .update(JSON.stringify([added.text, added.toolResults]))
+      .digest('hex')
+      .slice(0, 32);
     const historyKey = `history:${messages.filter((m) => m.role === 'user').length}:${fresh}`;
-    const options: TurnOptions = { ...base, instructions: added.instructions, ...(!base.idempotencyKey && resends ? { idempotencyKey: historyKey } : {}) };
+    const options: TurnOptions = {
+      ...base,
+      instructions: added.instructions,
+      ...(!base.idempotencyKey && resends ? { idempotencyKey: historyKey } : {}),
+    };
     if (!conversation) {
       const context = toolTurnContext(added, new Set());
-      return (more) => this.turns.forUser(tenant, body.user!, added.text, 'auto', { ...options, ...(context.length ? { context } : {}), ...more });
+      return (more) =>
+        this.turns.forUser(tenant, body.user!, added.text, 'auto', { ...options, ...(context.length ? { context } : {}), ...more });
     }
     const number = body.customer?.number ?? body.call?.customer?.number ?? undefined;
-    const sessionId = await this.voice.sessionFor(tenant.tenantId, conversation, await this.voice.callerUser(tenant, number, 'customer.number'));
+    const sessionId = await this.voice.sessionFor(
+      tenant.tenantId,
+      conversation,
+      await this.voice.callerUser(tenant, number, 'customer.number'),
+    );
     const { state } = await this.sessions.state(tenant.tenantId, sessionId);
     // a new conversation takes in what the client brings (a voice platform's spoken greeting, say)
     const isNew = state.messages.length === 0 && state.summary === null;
     const lastReply = [...state.messages].reverse().find((m) => m.role === 'assistant');
-    if (!isNew && added.lastAssistant !== null && !added.toolResults.length) await this.voice.noteWhatWasHeard(tenant, state, added.lastAssistant.content ?? '');
-    const context = isNew ? [...added.earlier, ...added.toolResults] : toolTurnContext(added, new Set((lastReply?.toolCalls ?? []).map((c) => c.id)));
-    return (more) => this.turns.inSession(tenant, sessionId, added.text, 'auto', { ...options, ...(context.length ? { context } : {}), ...more });
+    if (!isNew && added.lastAssistant !== null && !added.toolResults.length)
+      await this.voice.noteWhatWasHeard(tenant, state, added.lastAssistant.content ?? '');
+    const context = isNew
+      ? [...added.earlier, ...added.toolResults]
+      : toolTurnContext(added, new Set((lastReply?.toolCalls ?? []).map((c) => c.id)));
+    return (more) =>
+      this.turns.inSession(tenant, sessionId, added.text, 'auto', { ...options, ...(context.length ? { context } : {}), ...more });
   }
 
   /** `chat.completion.chunk`s as Server-Sent Events, the same id and created on each, then `[DONE]`. */
@@ -162,9 +196,19 @@ export class ChatCompletionsController {
       if (sse.left.signal.aborted) return sse.abandon();
       open(result.turnId, parleyHeaders(result));
       if (!streamed && result.reply.text) sse.send(chunk({ content: result.reply.text }, null)); // a knowledge base answer comes whole
-      if (result.toolCalls?.length) sse.send(chunk({ tool_calls: openAiToolCalls(result.toolCalls).map((call, index) => ({ index, ...call })) }, null));
+      if (result.toolCalls?.length)
+        sse.send(chunk({ tool_calls: openAiToolCalls(result.toolCalls).map((call, index) => ({ index, ...call })) }, null));
       sse.send(chunk({}, result.toolCalls?.length ? 'tool_calls' : 'stop'));
-      if (meta.includeUsage) sse.send({ id, object: 'chat.completion.chunk', created: meta.created, model: meta.model, system_fingerprint: null, choices: [], usage: usageOf(result) });
+      if (meta.includeUsage)
+        sse.send({
+          id,
+          object: 'chat.completion.chunk',
+          created: meta.created,
+          model: meta.model,
+          system_fingerprint: null,
+          choices: [],
+          usage: usageOf(result),
+        });
       sse.end('data: [DONE]\n\n');
     } catch (error) {
       if (!sse.isOpen) throw error; // nothing sent yet: an error answer with its status

@@ -28,7 +28,8 @@ export type AddItems = z.infer<typeof AddItems>;
 /** A conversation item, as OpenAI shapes it. */
 export function itemObject(item: TranscriptItem): Record<string, unknown> {
   if (item.type === 'function_call') return functionCallItem(item.call, 'completed');
-  if (item.type === 'function_call_output') return { id: item.id, type: 'function_call_output', call_id: item.callId, output: item.output, status: 'completed' };
+  if (item.type === 'function_call_output')
+    return { id: item.id, type: 'function_call_output', call_id: item.callId, output: item.output, status: 'completed' };
   const content = item.role === 'assistant' ? outputText(item.text) : { type: 'input_text', text: item.text };
   return { id: item.id, type: 'message', status: 'completed', role: item.role, content: [content] };
 }
@@ -40,9 +41,13 @@ export function itemObject(item: TranscriptItem): Record<string, unknown> {
 export function conversationItemsOf(items: InputItem[]): ConversationItemData[] {
   items.forEach((item, index) => {
     if ('role' in item && (item.role === 'system' || item.role === 'developer')) {
-      throw new ApiError('REQUEST.INVALID', `A conversation keeps user and assistant messages, function calls and their outputs; send ${item.role} messages as the response's instructions`, {
-        param: `items[${index}]`,
-      });
+      throw new ApiError(
+        'REQUEST.INVALID',
+        `A conversation keeps user and assistant messages, function calls and their outputs; send ${item.role} messages as the response's instructions`,
+        {
+          param: `items[${index}]`,
+        },
+      );
     }
   });
   return inputMessages(items).flatMap((m): ConversationItemData[] => (m.role === 'system' ? [] : [m]));

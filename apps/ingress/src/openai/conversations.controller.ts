@@ -1,7 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { sessionStreamId, type NewEvent, type RecordedEvent } from '@parley/contracts';
-import { addedItems, conversationItems, derivedId, transcriptItems, type OpenSession, type TranscriptItem, type Versioned } from '@parley/conversation';
+import {
+  addedItems,
+  conversationItems,
+  derivedId,
+  transcriptItems,
+  type OpenSession,
+  type TranscriptItem,
+  type Versioned,
+} from '@parley/conversation';
 import { DuplicateEventError, EventStore } from '@parley/event-store';
 import { Tenant, type TenantContext } from '../auth/auth.guard';
 import { ApiError } from '../http/api-error';
@@ -28,14 +36,27 @@ export class ConversationsController {
   /** A new conversation, with its first items. An `Idempotency-Key` names it, so a retry finds the one the first attempt made. */
   @Post()
   @HttpCode(200)
-  async create(@Tenant() tenant: TenantContext, @Body(new ZodPipe(CreateConversation)) body: CreateConversation | undefined, @Headers('idempotency-key') idempotencyKey?: string) {
+  async create(
+    @Tenant() tenant: TenantContext,
+    @Body(new ZodPipe(CreateConversation)) body: CreateConversation | undefined,
+    @Headers('idempotency-key') idempotencyKey?: string,
+  ) {
     const key = idempotencyKey === undefined ? undefined : validKey(idempotencyKey);
     const items = conversationItemsOf(body?.items ?? []);
     const metadata = { metadata: body?.metadata ?? {}, ...(body?.user ? { userId: body.user } : {}) };
     const { tenantId } = tenant;
-    const sessionId = key ? derivedId(`${tenantId}\u0000conversations\u0000${key}`, 'session') : (await this.sessions.create(tenantId, metadata)).sessionId;
+    const sessionId = key
+      ? derivedId(`${tenantId}\u0000conversations\u0000${key}`, 'session')
+      : (await this.sessions.create(tenantId, metadata)).sessionId;
     if (key) await this.sessions.ensure(tenantId, sessionId, metadata);
-    if (items.length) await this.record(tenant, sessionId, 'ConversationItemsAdded', { items }, key ? derivedId(`${tenantId}\u0000${sessionId}`, 'first-items') : randomUUID());
+    if (items.length)
+      await this.record(
+        tenant,
+        sessionId,
+        'ConversationItemsAdded',
+        { items },
+        key ? derivedId(`${tenantId}\u0000${sessionId}`, 'first-items') : randomUUID(),
+      );
     return this.object(await this.sessions.conversation(tenantId, conversationIdOf(sessionId)));
   }
 
@@ -47,7 +68,11 @@ export class ConversationsController {
   /** Replaces the conversation's metadata. */
   @Post(':conversationId')
   @HttpCode(200)
-  async update(@Tenant() tenant: TenantContext, @Param('conversationId') conversationId: string, @Body(new ZodPipe(UpdateConversation)) body: UpdateConversation) {
+  async update(
+    @Tenant() tenant: TenantContext,
+    @Param('conversationId') conversationId: string,
+    @Body(new ZodPipe(UpdateConversation)) body: UpdateConversation,
+  ) {
     const { state } = await this.sessions.conversation(tenant.tenantId, conversationId);
     await this.record(tenant, state.sessionId, 'SessionMetadataUpdated', { metadata: body.metadata ?? {} }, randomUUID());
     return this.object(await this.sessions.conversation(tenant.tenantId, conversationId));
@@ -57,13 +82,23 @@ export class ConversationsController {
   @Delete(':conversationId')
   async remove(@Tenant() tenant: TenantContext, @Param('conversationId') conversationId: string) {
     const { state } = await this.sessions.conversation(tenant.tenantId, conversationId);
-    await this.record(tenant, state.sessionId, 'ConversationDeleted', {}, derivedId(`${tenant.tenantId}\u0000${state.sessionId}`, 'ConversationDeleted'));
+    await this.record(
+      tenant,
+      state.sessionId,
+      'ConversationDeleted',
+      {},
+      derivedId(`${tenant.tenantId}\u0000${state.sessionId}`, 'ConversationDeleted'),
+    );
     return { id: conversationId, object: 'conversation.deleted', deleted: true };
   }
 
   /** The conversation's items, newest first by default; `include` is accepted and has nothing to add. */
   @Get(':conversationId/items')
-  async listItems(@Tenant() tenant: TenantContext, @Param('conversationId') conversationId: string, @Query(new ZodPipe(InputItemsQuery)) query: InputItemsQuery) {
+  async listItems(
+    @Tenant() tenant: TenantContext,
+    @Param('conversationId') conversationId: string,
+    @Query(new ZodPipe(InputItemsQuery)) query: InputItemsQuery,
+  ) {
     const items = await this.items(tenant, conversationId);
     return itemsPage(items.map(itemObject), query);
   }
@@ -83,7 +118,11 @@ export class ConversationsController {
     const eventId = key ? derivedId(`${tenant.tenantId}\u0000${state.sessionId}\u0000${key}`, 'ConversationItemsAdded') : randomUUID();
     const added = await this.record(tenant, state.sessionId, 'ConversationItemsAdded', { items }, eventId);
     // a retry finds the event the first attempt recorded, and answers with the same items
-    const event = added ?? (await this.store.readStream(sessionStreamId(state.sessionId), { types: ['ConversationItemsAdded'] })).find((e) => e.eventId === eventId);
+    const event =
+      added ??
+      (await this.store.readStream(sessionStreamId(state.sessionId), { types: ['ConversationItemsAdded'] })).find(
+        (e) => e.eventId === eventId,
+      );
     const data = event?.type === 'ConversationItemsAdded' ? transcriptItems(addedItems(event)).map(itemObject) : [];
     return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: false };
   }
@@ -103,7 +142,12 @@ export class ConversationsController {
   }
 
   private object({ state }: Versioned<OpenSession>) {
-    return { id: conversationIdOf(state.sessionId), object: 'conversation', created_at: Math.floor(Date.parse(state.startedAt) / 1000), metadata: state.metadata };
+    return {
+      id: conversationIdOf(state.sessionId),
+      object: 'conversation',
+      created_at: Math.floor(Date.parse(state.startedAt) / 1000),
+      metadata: state.metadata,
+    };
   }
 
   /** Every item of the conversation, read from its log. */
@@ -128,7 +172,12 @@ export class ConversationsController {
   ): Promise<RecordedEvent | null> {
     const { tenantId } = tenant;
     try {
-      const events = await this.store.append(sessionStreamId(sessionId), tenantId, [{ eventId, type, data, metadata: { tenantId, correlationId: eventId } } as NewEvent], 'exists');
+      const events = await this.store.append(
+        sessionStreamId(sessionId),
+        tenantId,
+        [{ eventId, type, data, metadata: { tenantId, correlationId: eventId } } as NewEvent],
+        'exists',
+      );
       await this.sessions.published(events);
       return events[0];
     } catch (error) {

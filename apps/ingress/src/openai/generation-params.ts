@@ -36,7 +36,9 @@ export const ChatGenerationParams = {
 export const ResponsesGenerationParams = {
   ...common,
   max_output_tokens: orNull(shape.maxCompletionTokens.unwrap()),
-  tool_choice: orNull(z.union([z.enum(['none', 'auto', 'required']), z.object({ type: z.literal('function'), name: z.string().min(1).max(64) })])),
+  tool_choice: orNull(
+    z.union([z.enum(['none', 'auto', 'required']), z.object({ type: z.literal('function'), name: z.string().min(1).max(64) })]),
+  ),
   text: orNull(
     z.looseObject({
       format: z
@@ -51,7 +53,8 @@ export const ResponsesGenerationParams = {
 };
 
 type Present<T> = { [K in keyof T]: Exclude<T[K], null> };
-const present = <T extends object>(values: T) => Object.fromEntries(Object.entries(values).filter(([, v]) => v !== null && v !== undefined)) as Partial<Present<T>>;
+const present = <T extends object>(values: T) =>
+  Object.fromEntries(Object.entries(values).filter(([, v]) => v !== null && v !== undefined)) as Partial<Present<T>>;
 
 type ChatParams = { [K in keyof typeof ChatGenerationParams]?: z.infer<(typeof ChatGenerationParams)[K]> };
 type ResponsesParams = { [K in keyof typeof ResponsesGenerationParams]?: z.infer<(typeof ResponsesGenerationParams)[K]> };
@@ -91,7 +94,10 @@ export function responsesGeneration(body: ResponsesParams, model: string | undef
     parallelToolCalls: body.parallel_tool_calls,
     responseFormat:
       format?.type === 'json_schema'
-        ? { type: 'json_schema', json_schema: { name: format.name, description: format.description, schema: format.schema, strict: format.strict } }
+        ? {
+            type: 'json_schema',
+            json_schema: { name: format.name, description: format.description, schema: format.schema, strict: format.strict },
+          }
         : format,
   });
 }
@@ -141,9 +147,13 @@ export class TenantModels {
   resolve(requested: string | undefined): string | undefined {
     const model = requested === undefined || requested === 'parley' ? this.defaultModel : requested;
     if (!this.ids.includes(model)) {
-      throw new ApiError('MODEL.NOT_FOUND', `The model ${JSON.stringify(model.slice(0, 200))} does not exist or you do not have access to it; you may name ${this.ids.join(', ')}`, {
-        param: 'model',
-      });
+      throw new ApiError(
+        'MODEL.NOT_FOUND',
+        `The model ${JSON.stringify(model.slice(0, 200))} does not exist or you do not have access to it; you may name ${this.ids.join(', ')}`,
+        {
+          param: 'model',
+        },
+      );
     }
     return model === this.deploymentDefault && this.ownDefault === null ? undefined : model;
   }

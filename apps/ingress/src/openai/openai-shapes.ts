@@ -7,7 +7,11 @@ import type { TurnResult } from '../turns/turns.service';
 /** Message content: a string, or (newer clients) an array of parts of which the text parts count. */
 const Content = z.union([
   z.string(),
-  z.array(z.looseObject({ type: z.string(), text: z.string().optional() })).transform((parts) => parts.map((p) => (p.type === 'text' || p.type === 'input_text' || p.type === 'output_text' ? (p.text ?? '') : '')).join('')),
+  z
+    .array(z.looseObject({ type: z.string(), text: z.string().optional() }))
+    .transform((parts) =>
+      parts.map((p) => (p.type === 'text' || p.type === 'input_text' || p.type === 'output_text' ? (p.text ?? '') : '')).join(''),
+    ),
 ]);
 
 const OpenAiToolCall = z.looseObject({
@@ -20,13 +24,21 @@ const OpenAiToolCall = z.looseObject({
 const OpenAiMessage = z.discriminatedUnion('role', [
   z.looseObject({ role: z.enum(['system', 'developer']), content: Content }),
   z.looseObject({ role: z.literal('user'), content: Content }),
-  z.looseObject({ role: z.literal('assistant'), content: Content.nullable().optional(), tool_calls: z.array(OpenAiToolCall).nullable().optional() }),
+  z.looseObject({
+    role: z.literal('assistant'),
+    content: Content.nullable().optional(),
+    tool_calls: z.array(OpenAiToolCall).nullable().optional(),
+  }),
   z.looseObject({ role: z.literal('tool'), tool_call_id: z.string(), content: Content }),
 ]);
 
 const OpenAiTool = z.looseObject({
   type: z.literal('function'),
-  function: z.looseObject({ name: z.string().min(1).max(64), description: z.string().max(4_000).optional(), parameters: z.record(z.string(), z.unknown()).optional() }),
+  function: z.looseObject({
+    name: z.string().min(1).max(64),
+    description: z.string().max(4_000).optional(),
+    parameters: z.record(z.string(), z.unknown()).optional(),
+  }),
 });
 
 /** Who is on the line, as Vapi sends it (top level, or in `call`). */
@@ -43,7 +55,10 @@ export const ChatCompletionRequest = z.looseObject({
   /** The end user: Parley keeps one live session per user (as `POST /v1/users/{user}/turns`). */
   user: z.string().min(1).max(200).optional(),
   /** Vapi's custom-LLM requests name the call: one session per call. */
-  call: z.looseObject({ id: z.string().min(1).max(200), customer: VapiCustomer.nullable().optional() }).nullable().optional(),
+  call: z
+    .looseObject({ id: z.string().min(1).max(200), customer: VapiCustomer.nullable().optional() })
+    .nullable()
+    .optional(),
   /** Vapi's caller: with the tenant's `callerUsers` on, the number names the session's user. */
   customer: VapiCustomer.nullable().optional(),
 });
@@ -63,7 +78,9 @@ export function clientMessages(messages: OpenAiMessage[]): ClientMessage[] {
         return {
           role: 'assistant',
           content: m.content ?? null,
-          ...(m.tool_calls?.length ? { toolCalls: m.tool_calls.map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })) } : {}),
+          ...(m.tool_calls?.length
+            ? { toolCalls: m.tool_calls.map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })) }
+            : {}),
         };
       case 'tool':
         return { role: 'tool', toolCallId: m.tool_call_id, content: m.content };
@@ -75,7 +92,8 @@ export function toolSpecs(tools: ChatCompletionRequest['tools']): ToolSpecData[]
   return (tools ?? []).map((t) => ({ name: t.function.name, description: t.function.description, parameters: t.function.parameters }));
 }
 
-export const openAiToolCalls = (calls: ToolCallData[]) => calls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } }));
+export const openAiToolCalls = (calls: ToolCallData[]) =>
+  calls.map((c) => ({ id: c.id, type: 'function' as const, function: { name: c.name, arguments: c.arguments } }));
 
 /** What a stateful request adds to the conversation Parley keeps (see `reconcile`). */
 export interface Reconciled {
@@ -128,7 +146,8 @@ export function toolTurnContext(added: Reconciled, knownCallIds: ReadonlySet<str
 
 /** A client's `Idempotency-Key`, checked. */
 export function validKey(key: string): string {
-  if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw new ApiError('REQUEST.INVALID', 'Idempotency-Key must be 1 to 255 visible ASCII characters', { param: 'Idempotency-Key' });
+  if (!/^[\x21-\x7e]{1,255}$/.test(key))
+    throw new ApiError('REQUEST.INVALID', 'Idempotency-Key must be 1 to 255 visible ASCII characters', { param: 'Idempotency-Key' });
   return key;
 }
 

@@ -8,7 +8,11 @@ import { ResponsesGenerationParams } from './generation-params';
 /** Text parts of a message (`input_text`, `output_text`), joined; other parts carry no text we use. */
 const Content = z.union([
   z.string(),
-  z.array(z.looseObject({ type: z.string(), text: z.string().optional() })).transform((parts) => parts.map((p) => (p.type === 'input_text' || p.type === 'output_text' || p.type === 'text' ? (p.text ?? '') : '')).join('')),
+  z
+    .array(z.looseObject({ type: z.string(), text: z.string().optional() }))
+    .transform((parts) =>
+      parts.map((p) => (p.type === 'input_text' || p.type === 'output_text' || p.type === 'text' ? (p.text ?? '') : '')).join(''),
+    ),
 ]);
 
 /** The `input` items Parley understands: messages, and function calls with their outputs. */
@@ -34,7 +38,10 @@ export const ResponsesRequest = z.looseObject({
   instructions: z.string().max(32_000).nullable().optional(),
   previous_response_id: z.string().max(200).nullable().optional(),
   /** A conversation (`conv_…`, or `{ id }`) the response continues; its input and output join it. */
-  conversation: z.union([z.string().min(1).max(200), z.looseObject({ id: z.string().min(1).max(200) })]).nullable().optional(),
+  conversation: z
+    .union([z.string().min(1).max(200), z.looseObject({ id: z.string().min(1).max(200) })])
+    .nullable()
+    .optional(),
   /** Default true: the response is kept and can be continued. */
   store: z.boolean().nullable().optional(),
   stream: z.boolean().nullable().optional(),
@@ -55,7 +62,12 @@ export function inputMessages(input: ResponsesRequest['input'] | InputItem[]): C
       if (last?.role === 'assistant' && last.toolCalls) last.toolCalls.push(call);
       else messages.push({ role: 'assistant', content: null, toolCalls: [call] });
     } else if (item.type === 'function_call_output') messages.push({ role: 'tool', toolCallId: item.call_id, content: item.output });
-    else if ('role' in item) messages.push(item.role === 'developer' || item.role === 'system' ? { role: 'system', content: item.content } : { role: item.role, content: item.content });
+    else if ('role' in item)
+      messages.push(
+        item.role === 'developer' || item.role === 'system'
+          ? { role: 'system', content: item.content }
+          : { role: item.role, content: item.content },
+      );
   }
   return messages;
 }
@@ -63,8 +75,15 @@ export function inputMessages(input: ResponsesRequest['input'] | InputItem[]): C
 /** Function tools in our form; other kinds (web search, files) are not Parley's to run. */
 export function functionTools(tools: ResponsesRequest['tools']): ToolSpecData[] {
   return (tools ?? []).map((tool, index) => {
-    if (tool.type !== 'function' || !tool.name) throw new ApiError('REQUEST.INVALID', `Only function tools are supported (tools[${index}] is ${tool.type})`, { param: `tools[${index}]` });
-    return { name: tool.name, ...(tool.description ? { description: tool.description } : {}), ...(tool.parameters ? { parameters: tool.parameters } : {}) };
+    if (tool.type !== 'function' || !tool.name)
+      throw new ApiError('REQUEST.INVALID', `Only function tools are supported (tools[${index}] is ${tool.type})`, {
+        param: `tools[${index}]`,
+      });
+    return {
+      name: tool.name,
+      ...(tool.description ? { description: tool.description } : {}),
+      ...(tool.parameters ? { parameters: tool.parameters } : {}),
+    };
   });
 }
 
@@ -105,19 +124,37 @@ export interface ResponseFacts {
 export const messageItemId = replyItemId;
 
 export function messageItem(turnId: string, text: string, status: 'in_progress' | 'completed') {
-  return { id: messageItemId(turnId), type: 'message', status, role: 'assistant', content: status === 'in_progress' ? [] : [outputText(text)] };
+  return {
+    id: messageItemId(turnId),
+    type: 'message',
+    status,
+    role: 'assistant',
+    content: status === 'in_progress' ? [] : [outputText(text)],
+  };
 }
 
 export const outputText = (text: string) => ({ type: 'output_text', text, annotations: [], logprobs: [] });
 
 export function functionCallItem(call: ToolCallData, status: 'in_progress' | 'completed') {
-  return { id: functionCallItemId(call.id), type: 'function_call', status, call_id: call.id, name: call.name, arguments: status === 'completed' ? call.arguments : '' };
+  return {
+    id: functionCallItemId(call.id),
+    type: 'function_call',
+    status,
+    call_id: call.id,
+    name: call.name,
+    arguments: status === 'completed' ? call.arguments : '',
+  };
 }
 
 /** The `response` object, as OpenAI shapes it. */
 export function responseObject(r: ResponseFacts) {
   const done = r.status !== 'in_progress';
-  const output = !done ? [] : [...(r.text || !r.toolCalls.length ? [messageItem(r.turnId, r.text, 'completed')] : []), ...r.toolCalls.map((c) => functionCallItem(c, 'completed'))];
+  const output = !done
+    ? []
+    : [
+        ...(r.text || !r.toolCalls.length ? [messageItem(r.turnId, r.text, 'completed')] : []),
+        ...r.toolCalls.map((c) => functionCallItem(c, 'completed')),
+      ];
   return {
     id: r.id,
     object: 'response',
@@ -137,7 +174,13 @@ export function responseObject(r: ResponseFacts) {
     temperature: null,
     text: { format: { type: 'text' } },
     tool_choice: 'auto',
-    tools: r.tools.map((t) => ({ type: 'function', name: t.name, description: t.description ?? null, parameters: t.parameters ?? null, strict: false })),
+    tools: r.tools.map((t) => ({
+      type: 'function',
+      name: t.name,
+      description: t.description ?? null,
+      parameters: t.parameters ?? null,
+      strict: false,
+    })),
     top_p: null,
     truncation: 'disabled',
     usage: done
@@ -172,19 +215,35 @@ export type InputItemsQuery = z.infer<typeof InputItemsQuery>;
  * derive from the turn and the item's place, so they are the same on every read.
  */
 export function inputItems(turnId: string, brought: readonly ClientMessage[], text: string) {
-  const id = (kind: string, index: number) => `${kind}_${createHash('sha256').update(`${turnId}\u0000${index}`).digest('hex').slice(0, 40)}`;
+  const id = (kind: string, index: number) =>
+    `${kind}_${createHash('sha256').update(`${turnId}\u0000${index}`).digest('hex').slice(0, 40)}`;
   const items: Record<string, unknown>[] = [];
   brought.forEach((m, index) => {
-    if (m.role === 'tool') items.push({ id: id('fco', index), type: 'function_call_output', call_id: m.toolCallId, output: m.content, status: 'completed' });
+    if (m.role === 'tool')
+      items.push({ id: id('fco', index), type: 'function_call_output', call_id: m.toolCallId, output: m.content, status: 'completed' });
     else if (m.role === 'assistant' && m.toolCalls?.length) {
-      if (m.content) items.push({ id: id('msg', index), type: 'message', role: 'assistant', status: 'completed', content: [outputText(m.content)] });
+      if (m.content)
+        items.push({ id: id('msg', index), type: 'message', role: 'assistant', status: 'completed', content: [outputText(m.content)] });
       for (const call of m.toolCalls) items.push(functionCallItem(call, 'completed'));
     } else {
       const content = m.content ?? '';
-      items.push({ id: id('msg', index), type: 'message', role: m.role, status: 'completed', content: [m.role === 'assistant' ? outputText(content) : { type: 'input_text', text: content }] });
+      items.push({
+        id: id('msg', index),
+        type: 'message',
+        role: m.role,
+        status: 'completed',
+        content: [m.role === 'assistant' ? outputText(content) : { type: 'input_text', text: content }],
+      });
     }
   });
-  if (text) items.push({ id: id('msg', brought.length), type: 'message', role: 'user', status: 'completed', content: [{ type: 'input_text', text }] });
+  if (text)
+    items.push({
+      id: id('msg', brought.length),
+      type: 'message',
+      role: 'user',
+      status: 'completed',
+      content: [{ type: 'input_text', text }],
+    });
   return items;
 }
 

@@ -71,15 +71,22 @@ export class ResponsesController {
   ): Promise<void> {
     const key = idempotencyKey === undefined ? undefined : validKey(idempotencyKey);
     const messages = inputMessages(body.input);
-    const instructions = [body.instructions ?? '', ...messages.flatMap((m) => (m.role === 'system' ? [m.content] : []))].filter(Boolean).join('\n\n') || undefined;
+    const instructions =
+      [body.instructions ?? '', ...messages.flatMap((m) => (m.role === 'system' ? [m.content] : []))].filter(Boolean).join('\n\n') ||
+      undefined;
     const said = messages.filter((m) => m.role !== 'system');
     const tools = functionTools(body.tools);
     const store = body.store !== false;
     const named = typeof body.conversation === 'string' ? body.conversation : (body.conversation?.id ?? null);
     if (named && body.previous_response_id) {
-      throw new ApiError('REQUEST.INVALID', "Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' or 'conversation'.", { param: 'conversation' });
+      throw new ApiError(
+        'REQUEST.INVALID',
+        "Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' or 'conversation'.",
+        { param: 'conversation' },
+      );
     }
-    if (named && !store) throw new ApiError('REQUEST.INVALID', 'A response in a conversation is kept in it: store cannot be false', { param: 'store' });
+    if (named && !store)
+      throw new ApiError('REQUEST.INVALID', 'A response in a conversation is kept in it: store cannot be false', { param: 'store' });
     const conversation = named ? (await this.sessions.conversation(tenant.tenantId, named, 'conversation')).state : null;
     const previous = body.previous_response_id ? await this.previous(tenant, body.previous_response_id, key) : null;
     const generation = responsesGeneration(body, this.models.forTenant(tenant.settings).resolve(body.model));
@@ -91,18 +98,32 @@ export class ResponsesController {
       const all = [...(previous ? await this.transcript(previous) : []), ...said];
       const last = all.at(-1);
       const asked = last?.role === 'user' ? last.content : '';
-      const context: ClientMessage[] = [...(instructions ? [{ role: 'system' as const, content: instructions }] : []), ...(asked ? all.slice(0, -1) : all)];
+      const context: ClientMessage[] = [
+        ...(instructions ? [{ role: 'system' as const, content: instructions }] : []),
+        ...(asked ? all.slice(0, -1) : all),
+      ];
       run = (options) => this.turns.stateless(tenant, asked, { ...base, ...options, context });
     } else {
       const added = reconcile(said);
-      if (!added) throw new ApiError('REQUEST.INVALID', 'input must end with a user message or function_call_output items', { param: 'input' });
+      if (!added)
+        throw new ApiError('REQUEST.INVALID', 'input must end with a user message or function_call_output items', { param: 'input' });
       if (added.toolResults.length && !previous && !conversation) {
-        throw new ApiError('REQUEST.INVALID', 'function_call_output items continue a response: send previous_response_id or conversation (or store: false with the whole input)', { param: 'input' });
+        throw new ApiError(
+          'REQUEST.INVALID',
+          'function_call_output items continue a response: send previous_response_id or conversation (or store: false with the whole input)',
+          { param: 'input' },
+        );
       }
-      const session = conversation ? conversation.sessionId : previous ? await this.continueFrom(tenant, previous, key) : await this.startSession(tenant, body.user, key);
+      const session = conversation
+        ? conversation.sessionId
+        : previous
+          ? await this.continueFrom(tenant, previous, key)
+          : await this.startSession(tenant, body.user, key);
       sessionId = session;
       // the calls the previous response (or the conversation) made are in the log already; the input brings their outputs
-      const known = previous ? await this.callsOf(previous) : new Set(conversation?.messages.flatMap((m) => (m.toolCalls ?? []).map((c) => c.id)) ?? []);
+      const known = previous
+        ? await this.callsOf(previous)
+        : new Set(conversation?.messages.flatMap((m) => (m.toolCalls ?? []).map((c) => c.id)) ?? []);
       const brought = added.toolResults.length ? toolTurnContext(added, known) : added.earlier;
       const context = brought.length ? { context: brought } : {};
       run = (options) => this.turns.inSession(tenant, session, added.text, 'auto', { ...base, instructions, ...context, ...options });
@@ -131,7 +152,10 @@ export class ResponsesController {
     void reply
       .status(200)
       .headers(parleyHeaders(result))
-      .send({ ...responseObject(facts(result, result.turnId)), parley: { turnId: result.turnId, sessionId: result.sessionId, route: result.route } });
+      .send({
+        ...responseObject(facts(result, result.turnId)),
+        parley: { turnId: result.turnId, sessionId: result.sessionId, route: result.route },
+      });
   }
 
   /** A stored response's turn, read from the log: this tenant's, not erased. */
@@ -141,7 +165,9 @@ export class ResponsesController {
     if (!named) throw notFound;
     const info = await this.sessions.streamOf(tenant.tenantId, named.sessionId).catch(() => null);
     if (!info || info.erased) throw notFound;
-    const events = await this.store.readStream(sessionStreamId(named.sessionId), { types: ['UserMessageReceived', 'AssistantReplied', 'TurnFailed', 'ResponseDeleted'] });
+    const events = await this.store.readStream(sessionStreamId(named.sessionId), {
+      types: ['UserMessageReceived', 'AssistantReplied', 'TurnFailed', 'ResponseDeleted'],
+    });
     const ofTurn = events.filter((e) => 'turnId' in e.data && e.data.turnId === named.turnId);
     const asked = ofTurn.find((e): e is RecordedEvent<'UserMessageReceived'> => e.type === 'UserMessageReceived');
     if (!asked || ofTurn.some((e) => e.type === 'ResponseDeleted')) throw notFound;
@@ -152,7 +178,11 @@ export class ResponsesController {
 
   /** What a stored response was given: the items its request brought, and the user's message. */
   @Get(':responseId/input_items')
-  async listInputItems(@Tenant() tenant: TenantContext, @Param('responseId') responseId: string, @Query(new ZodPipe(InputItemsQuery)) query: InputItemsQuery) {
+  async listInputItems(
+    @Tenant() tenant: TenantContext,
+    @Param('responseId') responseId: string,
+    @Query(new ZodPipe(InputItemsQuery)) query: InputItemsQuery,
+  ) {
     const { named, asked } = await this.turnOf(tenant, responseId);
     return itemsPage(inputItems(named.turnId, asked.data.context ?? [], asked.data.text), query);
   }
@@ -170,7 +200,14 @@ export class ResponsesController {
         sessionStreamId(named.sessionId),
         tenantId,
         // one id per response: a second delete racing this one is the same event
-        [{ eventId: derivedId(`${tenantId}\u0000${responseId}`, 'ResponseDeleted'), type: 'ResponseDeleted', data: { turnId: named.turnId }, metadata: { tenantId, correlationId: named.turnId } }],
+        [
+          {
+            eventId: derivedId(`${tenantId}\u0000${responseId}`, 'ResponseDeleted'),
+            type: 'ResponseDeleted',
+            data: { turnId: named.turnId },
+            metadata: { tenantId, correlationId: named.turnId },
+          },
+        ],
         'exists',
       );
       await this.sessions.published(events);
@@ -257,11 +294,18 @@ export class ResponsesController {
   /** The conversation up to a previous response, as chat messages (for `store: false`). */
   private async transcript(previous: PreviousResponse): Promise<ClientMessage[]> {
     const state = await sessionStateAt(this.store, previous.sessionId, previous.endsAt);
-    return [...(state.summary ? [summaryMessage(state.summary.text)] : []), ...state.messages.map((m) => ({ role: m.role, content: m.text }))] as ClientMessage[];
+    return [
+      ...(state.summary ? [summaryMessage(state.summary.text)] : []),
+      ...state.messages.map((m) => ({ role: m.role, content: m.text })),
+    ] as ClientMessage[];
   }
 
   /** The response as typed Server-Sent Events, each with its `sequence_number`. */
-  private async stream(reply: FastifyReply, run: (options: TurnOptions) => Promise<TurnResult>, facts: (result: TurnResult | null, turnId: string) => ResponseFacts): Promise<void> {
+  private async stream(
+    reply: FastifyReply,
+    run: (options: TurnOptions) => Promise<TurnResult>,
+    facts: (result: TurnResult | null, turnId: string) => ResponseFacts,
+  ): Promise<void> {
     const sse = new SseResponse(reply);
     let sequence = 0;
     const emit = (type: string, payload: object) => sse.send({ type, sequence_number: sequence++, ...payload }, type);
@@ -311,7 +355,12 @@ export class ResponsesController {
         const item = functionCallItem(call, 'completed');
         emit('response.output_item.added', { output_index: outputIndex, item: functionCallItem(call, 'in_progress') });
         emit('response.function_call_arguments.delta', { item_id: item.id, output_index: outputIndex, delta: call.arguments });
-        emit('response.function_call_arguments.done', { item_id: item.id, output_index: outputIndex, name: call.name, arguments: call.arguments });
+        emit('response.function_call_arguments.done', {
+          item_id: item.id,
+          output_index: outputIndex,
+          name: call.name,
+          arguments: call.arguments,
+        });
         emit('response.output_item.done', { output_index: outputIndex, item });
       });
       emit('response.completed', { response: responseObject(facts(result, turnId)) });

@@ -39,7 +39,8 @@ export class VoiceSessions {
    * first use (for `userId`, when the caller is a user).
    */
   async sessionFor(tenantId: string, key: string, userId?: string): Promise<string> {
-    if (key.length > 200) throw new ApiError('REQUEST.INVALID', 'The conversation key is longer than 200 characters', { param: 'X-Parley-Session' });
+    if (key.length > 200)
+      throw new ApiError('REQUEST.INVALID', 'The conversation key is longer than 200 characters', { param: 'X-Parley-Session' });
     if (Uuid.safeParse(key).success) {
       const existing = await this.sessions.streamOf(tenantId, key).catch(() => null);
       if (existing) return key;

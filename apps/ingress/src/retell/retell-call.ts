@@ -50,7 +50,8 @@ const END_CALL: ToolSpecData = {
 };
 const TRANSFER_CALL: ToolSpecData = {
   name: 'transfer_call',
-  description: 'Transfer the phone call to a person. Use it when the caller asks for a human, after telling them you are transferring them.',
+  description:
+    'Transfer the phone call to a person. Use it when the caller asks for a human, after telling them you are transferring them.',
   parameters: { type: 'object', properties: {} },
 };
 
@@ -62,7 +63,9 @@ const OUTLIVED: Record<string, string> = {
 
 /** Retell's transcript as chat messages: the agent's lines are the assistant's, what it said aloud. */
 const chatOf = (transcript: readonly Utterance[]): ClientMessage[] =>
-  transcript.flatMap((u): ClientMessage[] => (u.role === 'agent' ? [{ role: 'assistant', content: u.content }] : u.role === 'user' ? [{ role: 'user', content: u.content }] : []));
+  transcript.flatMap((u): ClientMessage[] =>
+    u.role === 'agent' ? [{ role: 'assistant', content: u.content }] : u.role === 'user' ? [{ role: 'user', content: u.content }] : [],
+  );
 
 /**
  * One Retell call over its custom-LLM WebSocket: one Parley session per `call_id`. Each
@@ -152,7 +155,11 @@ export class RetellCall {
   }
 
   /** What the request asks: the caller's new words (or a reminder), in the call's session, with what they heard of the last answer recorded. */
-  private async prepare(message: Extract<RetellMessage, { response_id: number }>, transcript: Utterance[], previous: Answer | null): Promise<Asked> {
+  private async prepare(
+    message: Extract<RetellMessage, { response_id: number }>,
+    transcript: Utterance[],
+    previous: Answer | null,
+  ): Promise<Asked> {
     const sessionId = await this.sessionId();
     const reminder = message.interaction_type === 'reminder_required';
     const added = reconcile(chatOf(transcript));
@@ -160,11 +167,14 @@ export class RetellCall {
     const isNew = state.messages.length === 0 && state.summary === null;
     // the agent's last line is what the caller heard of the answer before: shorter, they barged in
     if (previous) await this.supersede(previous, sessionId, transcript);
-    else if (!isNew && added?.lastAssistant && !reminder) await this.parts.voice.noteWhatWasHeard(this.tenant, state, added.lastAssistant.content ?? '');
+    else if (!isNew && added?.lastAssistant && !reminder)
+      await this.parts.voice.noteWhatWasHeard(this.tenant, state, added.lastAssistant.content ?? '');
     const text = reminder || !added ? REMINDER_TEXT : added.text;
     // a new session takes in what was said before Parley was asked (a greeting Retell spoke, say);
     // a call-control call the call outlived is answered, so the model's conversation stays whole
-    const outlived = this.unanswered.splice(0).map((call): ClientMessage => ({ role: 'tool', toolCallId: call.id, content: OUTLIVED[call.name] ?? 'Done.' }));
+    const outlived = this.unanswered
+      .splice(0)
+      .map((call): ClientMessage => ({ role: 'tool', toolCallId: call.id, content: OUTLIVED[call.name] ?? 'Done.' }));
     const context = [...(isNew && added ? added.earlier : []), ...outlived];
     const key = `retell-${createHash('sha256').update(`${this.callId}\u0000${message.response_id}\u0000${text}`).digest('hex').slice(0, 40)}`;
     const tools = [END_CALL, ...(this.tenant.settings.transferNumber ? [TRANSFER_CALL] : [])];
@@ -203,7 +213,8 @@ export class RetellCall {
   private finishEmpty(answer: Answer): void {
     answer.finish();
     if (this.answer === answer) this.answer = null;
-    if (!answer.superseded) this.send({ response_type: 'response', response_id: answer.responseId, content: '', content_complete: true, end_call: false });
+    if (!answer.superseded)
+      this.send({ response_type: 'response', response_id: answer.responseId, content: '', content_complete: true, end_call: false });
   }
 
   /** The last piece: whether the model ended the call, or handed it to the tenant's `transferNumber`. */
@@ -213,7 +224,8 @@ export class RetellCall {
     this.unanswered = calls;
     if (answer.superseded) return;
     // a knowledge-base answer comes whole
-    if (!answer.sent && result.reply.text) this.send({ response_type: 'response', response_id: answer.responseId, content: result.reply.text, content_complete: false });
+    if (!answer.sent && result.reply.text)
+      this.send({ response_type: 'response', response_id: answer.responseId, content: result.reply.text, content_complete: false });
     const transferTo = calls.some((c) => c.name === 'transfer_call') ? this.tenant.settings.transferNumber : undefined;
     this.send({
       response_type: 'response',
@@ -232,7 +244,11 @@ export class RetellCall {
    * instead of the whole reply.
    */
   private async supersede(previous: Answer, sessionId: string, transcript: Utterance[]): Promise<void> {
-    const spoken = [...transcript].reverse().find((u) => u.role === 'agent')?.content.trim() ?? '';
+    const spoken =
+      [...transcript]
+        .reverse()
+        .find((u) => u.role === 'agent')
+        ?.content.trim() ?? '';
     const heard = spoken && previous.sent.trim().startsWith(spoken) ? spoken : '';
     if (previous.turnId) {
       await this.parts.turns.interrupt(this.tenant, sessionId, previous.turnId, heard).catch((error: unknown) => this.failed(error));

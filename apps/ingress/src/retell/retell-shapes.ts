@@ -18,9 +18,17 @@ export const RetellMessage = z.discriminatedUnion('interaction_type', [
     interaction_type: z.literal('call_details'),
     call: z.looseObject({ from_number: z.string().max(64).nullable().optional(), to_number: z.string().max(64).nullable().optional() }),
   }),
-  z.looseObject({ interaction_type: z.literal('update_only'), transcript: Transcript, turntaking: z.enum(['agent_turn', 'user_turn']).optional() }),
+  z.looseObject({
+    interaction_type: z.literal('update_only'),
+    transcript: Transcript,
+    turntaking: z.enum(['agent_turn', 'user_turn']).optional(),
+  }),
   z.looseObject({ interaction_type: z.literal('response_required'), response_id: z.number().int().nonnegative(), transcript: Transcript }),
-  z.looseObject({ interaction_type: z.literal('reminder_required'), response_id: z.number().int().nonnegative(), transcript: Transcript.optional() }),
+  z.looseObject({
+    interaction_type: z.literal('reminder_required'),
+    response_id: z.number().int().nonnegative(),
+    transcript: Transcript.optional(),
+  }),
 ]);
 export type RetellMessage = z.infer<typeof RetellMessage>;
 
@@ -39,7 +47,13 @@ export function parseRetellFrame(text: string): { message: RetellMessage } | { i
   const where = findUnstorableText(raw);
   if (where !== null) return { invalid: `the frame${where ? ` (at ${where})` : ''} holds text that cannot be stored` };
   const parsed = RetellMessage.safeParse(raw);
-  if (!parsed.success) return { invalid: parsed.error.issues.map((i) => `${i.path.join('.') || 'frame'}: ${i.message}`).join('; ').slice(0, 120) };
+  if (!parsed.success)
+    return {
+      invalid: parsed.error.issues
+        .map((i) => `${i.path.join('.') || 'frame'}: ${i.message}`)
+        .join('; ')
+        .slice(0, 120),
+    };
   return { message: parsed.data };
 }
 
@@ -47,7 +61,14 @@ export function parseRetellFrame(text: string): { message: RetellMessage } | { i
 export type RetellReply =
   | { response_type: 'config'; config: { auto_reconnect: boolean; call_details: boolean } }
   | { response_type: 'ping_pong'; timestamp: number }
-  | { response_type: 'response'; response_id: number; content: string; content_complete: boolean; end_call?: boolean; transfer_number?: string };
+  | {
+      response_type: 'response';
+      response_id: number;
+      content: string;
+      content_complete: boolean;
+      end_call?: boolean;
+      transfer_number?: string;
+    };
 
 /** The line a reminder records as the caller's (the caller said nothing; the model is told so). */
 export const REMINDER_TEXT = '(The caller has not said anything for a while.)';

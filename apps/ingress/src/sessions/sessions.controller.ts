@@ -40,21 +40,40 @@ export class SessionsController {
 
   /** The session's log, a page at a time. */
   @Get(':sessionId/events')
-  async events(@Tenant() tenant: TenantContext, @Param('sessionId') sessionId: string, @Query(new ZodPipe(StreamPageQuery)) page: StreamPageQuery) {
+  async events(
+    @Tenant() tenant: TenantContext,
+    @Param('sessionId') sessionId: string,
+    @Query(new ZodPipe(StreamPageQuery)) page: StreamPageQuery,
+  ) {
     const events = await this.sessions.events(tenant.tenantId, sessionId, page);
     return { sessionId, events, nextAfter: events.length === page.limit ? events[events.length - 1].version : null };
   }
 
   /** The whole transcript, read from the log a page at a time (the state keeps only the recent part). */
   @Get(':sessionId/messages')
-  async messages(@Tenant() tenant: TenantContext, @Param('sessionId') sessionId: string, @Query(new ZodPipe(StreamPageQuery)) page: StreamPageQuery) {
-    const events = await this.sessions.events(tenant.tenantId, sessionId, { ...page, types: ['SessionForked', 'UserMessageReceived', 'AssistantReplied'] });
+  async messages(
+    @Tenant() tenant: TenantContext,
+    @Param('sessionId') sessionId: string,
+    @Query(new ZodPipe(StreamPageQuery)) page: StreamPageQuery,
+  ) {
+    const events = await this.sessions.events(tenant.tenantId, sessionId, {
+      ...page,
+      types: ['SessionForked', 'UserMessageReceived', 'AssistantReplied'],
+    });
     return {
       sessionId,
       messages: events.flatMap((e) => {
         if (e.type === 'SessionForked') return e.data.messages.map((m) => ({ ...m, version: e.version })); // what the fork started with
         if (e.type !== 'UserMessageReceived' && e.type !== 'AssistantReplied') return [];
-        return [{ role: e.type === 'UserMessageReceived' ? 'user' : 'assistant', text: e.data.text, turnId: e.data.turnId, version: e.version, at: e.recordedAt }];
+        return [
+          {
+            role: e.type === 'UserMessageReceived' ? 'user' : 'assistant',
+            text: e.data.text,
+            turnId: e.data.turnId,
+            version: e.version,
+            at: e.recordedAt,
+          },
+        ];
       }),
       nextAfter: events.length === page.limit ? events[events.length - 1].version : null,
     };

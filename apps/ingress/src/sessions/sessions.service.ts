@@ -3,7 +3,16 @@ import { Injectable } from '@nestjs/common';
 import { SessionIdParam, sessionStreamId, type CreateSessionBody, type EventType, type RecordedEvent } from '@parley/contracts';
 import type { OpenSession, Versioned } from '@parley/conversation';
 import { EventPublisher } from '@parley/messaging';
-import { ConcurrencyError, EventStore, forkSession, ForkVersionError, loadSessionState, SessionProjectionRepository, UserErasedError, type StreamInfo } from '@parley/event-store';
+import {
+  ConcurrencyError,
+  EventStore,
+  forkSession,
+  ForkVersionError,
+  loadSessionState,
+  SessionProjectionRepository,
+  UserErasedError,
+  type StreamInfo,
+} from '@parley/event-store';
 import { ApiError } from '../http/api-error';
 
 export const sessionNotFound = (sessionId: string) => new ApiError('SESSION.NOT_FOUND', `Session ${sessionId} not found`);
@@ -33,19 +42,19 @@ export class SessionsService {
     const userId = body.userId ?? null;
     const events = await this.store
       .append(
-      sessionStreamId(sessionId),
-      tenantId,
-      [
-        {
-          eventId: randomUUID(),
-          type: 'SessionStarted',
-          data: { sessionId, userId, metadata: body.metadata ?? {} },
-          metadata: { tenantId, correlationId: sessionId },
-        },
-      ],
-      'no_stream',
-      // the session's personal data is sealed with a key of its own, owned by its user
-      { newKey: { userId } },
+        sessionStreamId(sessionId),
+        tenantId,
+        [
+          {
+            eventId: randomUUID(),
+            type: 'SessionStarted',
+            data: { sessionId, userId, metadata: body.metadata ?? {} },
+            metadata: { tenantId, correlationId: sessionId },
+          },
+        ],
+        'no_stream',
+        // the session's personal data is sealed with a key of its own, owned by its user
+        { newKey: { userId } },
       )
       .catch((error: unknown) => {
         if (error instanceof UserErasedError) throw new ApiError('USER.ERASED', `User ${userId} was erased; no new data is kept for them`);
@@ -73,7 +82,11 @@ export class SessionsService {
   }
 
   /** A new session continuing this one as it stood at `atVersion` (default: now); see `forkSession`. */
-  async fork(tenantId: string, sessionId: string, atVersion?: number): Promise<{ sessionId: string; forkedFrom: { sessionId: string; version: number } }> {
+  async fork(
+    tenantId: string,
+    sessionId: string,
+    atVersion?: number,
+  ): Promise<{ sessionId: string; forkedFrom: { sessionId: string; version: number } }> {
     const info = await this.streamOf(tenantId, sessionId);
     if (info.erased) throw sessionErased(sessionId);
     try {
@@ -81,7 +94,8 @@ export class SessionsService {
       await this.published(fork.events);
       return { sessionId: fork.sessionId, forkedFrom: { sessionId, version: fork.atVersion } };
     } catch (error) {
-      if (error instanceof ForkVersionError) throw new ApiError('REQUEST.INVALID', error.message, { param: 'atVersion', latest: error.latest });
+      if (error instanceof ForkVersionError)
+        throw new ApiError('REQUEST.INVALID', error.message, { param: 'atVersion', latest: error.latest });
       if (error instanceof UserErasedError) throw sessionErased(sessionId);
       throw error;
     }
@@ -98,13 +112,20 @@ export class SessionsService {
   ): Promise<{ askedAt: number; answeredAt: number | null; nextAskedAt: number | null; nextKey: string | null } | null> {
     const info = await this.streamOf(tenantId, sessionId);
     if (info.erased) return null;
-    const events = await this.store.readStream(sessionStreamId(sessionId), { types: ['UserMessageReceived', 'AssistantReplied', 'TurnFailed', 'ResponseDeleted'] });
+    const events = await this.store.readStream(sessionStreamId(sessionId), {
+      types: ['UserMessageReceived', 'AssistantReplied', 'TurnFailed', 'ResponseDeleted'],
+    });
     const asked = events.find((e) => e.type === 'UserMessageReceived' && e.data.turnId === turnId);
     // a deleted response is not there to continue from
     if (!asked || events.some((e) => e.type === 'ResponseDeleted' && e.data.turnId === turnId)) return null;
     const answered = events.find((e) => (e.type === 'AssistantReplied' || e.type === 'TurnFailed') && e.data.turnId === turnId);
     const next = events.find((e) => e.type === 'UserMessageReceived' && e.version > asked.version);
-    return { askedAt: asked.version, answeredAt: answered?.version ?? null, nextAskedAt: next?.version ?? null, nextKey: next?.metadata.idempotencyKey ?? null };
+    return {
+      askedAt: asked.version,
+      answeredAt: answered?.version ?? null,
+      nextAskedAt: next?.version ?? null,
+      nextKey: next?.metadata.idempotencyKey ?? null,
+    };
   }
 
   /** Publishes events this service's store just appended (the relay would, a little later). */
@@ -145,7 +166,11 @@ export class SessionsService {
     return found;
   }
 
-  async events(tenantId: string, sessionId: string, page: { after: number; limit: number; types?: readonly EventType[] }): Promise<RecordedEvent[]> {
+  async events(
+    tenantId: string,
+    sessionId: string,
+    page: { after: number; limit: number; types?: readonly EventType[] },
+  ): Promise<RecordedEvent[]> {
     await this.streamOf(tenantId, sessionId);
     return this.store.readStream(sessionStreamId(sessionId), page);
   }

@@ -35,7 +35,9 @@ export class TurnsController {
     @Headers('accept') accept?: string,
   ) {
     const key = idempotencyKeyOf(idempotencyKey);
-    return respond(reply, accept, this.errors, (stream) => this.turns.inSession(tenant, sessionId, body.text, body.mode, { idempotencyKey: key, stream }));
+    return respond(reply, accept, this.errors, (stream) =>
+      this.turns.inSession(tenant, sessionId, body.text, body.mode, { idempotencyKey: key, stream }),
+    );
   }
 
   /** Barge-in: the user spoke over the reply to this turn, having heard `spokenText`. */
@@ -61,7 +63,9 @@ export class TurnsController {
   ) {
     if (!UserIdParam.safeParse(userId).success) throw new ApiError('REQUEST.INVALID', 'userId must be 1 to 200 characters');
     const key = idempotencyKeyOf(idempotencyKey);
-    return respond(reply, accept, this.errors, (stream) => this.turns.forUser(tenant, userId, body.text, body.mode, { idempotencyKey: key, stream }));
+    return respond(reply, accept, this.errors, (stream) =>
+      this.turns.forUser(tenant, userId, body.text, body.mode, { idempotencyKey: key, stream }),
+    );
   }
 
   @Post('turns')

@@ -26,7 +26,14 @@ import {
   type TurnReplyMessage,
 } from '@parley/contracts';
 import { answerUsage, derivedId, routeMessage, routingEvents, type RouteDecision } from '@parley/conversation';
-import { ConcurrencyError, DuplicateEventError, EventStore, StreamErasedError, StreamInactiveError, StreamNotFoundError } from '@parley/event-store';
+import {
+  ConcurrencyError,
+  DuplicateEventError,
+  EventStore,
+  StreamErasedError,
+  StreamInactiveError,
+  StreamNotFoundError,
+} from '@parley/event-store';
 import { cancelSessionTurns, cancelTurn, EventPublisher, TurnReplies, watchStream } from '@parley/messaging';
 import type { FaqMatch } from '@parley/knowledge';
 import { RESOURCES, TenantMatchers, type Connections } from '@parley/runtime';
@@ -96,8 +103,16 @@ const faqUsage = (routed: { decision: RouteDecision; match: FaqMatch | null } | 
   routed?.decision.route === 'faq' && routed.match ? answerUsage(routed.decision, null) : undefined;
 
 /** The user's message marked as routed, followed by the events that record its routing (with `metadata`). */
-function withRouting(message: NewEvent<'UserMessageReceived'>, metadata: EventMetadata, decision: RouteDecision, match: FaqMatch | null): NewEvent[] {
-  return [{ ...message, metadata: { ...metadata, routed: true } }, ...routingEvents({ eventId: message.eventId, turnId: message.data.turnId, metadata }, decision, match)];
+function withRouting(
+  message: NewEvent<'UserMessageReceived'>,
+  metadata: EventMetadata,
+  decision: RouteDecision,
+  match: FaqMatch | null,
+): NewEvent[] {
+  return [
+    { ...message, metadata: { ...metadata, routed: true } },
+    ...routingEvents({ eventId: message.eventId, turnId: message.data.turnId, metadata }, decision, match),
+  ];
 }
 
 /**
@@ -122,7 +137,13 @@ export class TurnsService {
     private readonly matchers: TenantMatchers,
   ) {}
 
-  async inSession(tenant: TenantContext, sessionId: string, text: string, mode: RequestedMode, options: TurnOptions = {}): Promise<TurnResult> {
+  async inSession(
+    tenant: TenantContext,
+    sessionId: string,
+    text: string,
+    mode: RequestedMode,
+    options: TurnOptions = {},
+  ): Promise<TurnResult> {
     if (!SessionIdParam.safeParse(sessionId).success) throw sessionNotFound(sessionId);
     return this.run({ tenant, sessionId, text, mode, ...options });
   }
@@ -132,7 +153,13 @@ export class TurnsService {
    * last PARLEY_SESSION_IDLE_SECONDS), or expires the stale one and starts a new session, which
    * starts with everything remembered about the user.
    */
-  async forUser(tenant: TenantContext, userId: string, text: string, mode: RequestedMode, options: TurnOptions = {}): Promise<UserTurnResult> {
+  async forUser(
+    tenant: TenantContext,
+    userId: string,
+    text: string,
+    mode: RequestedMode,
+    options: TurnOptions = {},
+  ): Promise<UserTurnResult> {
     const latest = await this.store.latestSessionOf(tenant.tenantId, userId);
     if (latest && !latest.closed && Date.now() - Date.parse(latest.updatedAt) < tenant.settings.sessionIdleSeconds * 1000) {
       try {
@@ -182,7 +209,9 @@ export class TurnsService {
     const tenant = request.tenant.tenantId;
     if (this.open >= this.limits.maxOpen) {
       metrics.turns.inc({ tenant, mode: 'none', route: 'none', reason: 'none', outcome: 'SERVICE.OVERLOADED' });
-      throw new ApiError('SERVICE.OVERLOADED', `This instance holds ${this.limits.maxOpen} turns open already; retry shortly`, { retryAfterSeconds: 1 });
+      throw new ApiError('SERVICE.OVERLOADED', `This instance holds ${this.limits.maxOpen} turns open already; retry shortly`, {
+        retryAfterSeconds: 1,
+      });
     }
     metrics.openTurns.set(++this.open);
     const startedAt = performance.now();
@@ -275,9 +304,13 @@ export class TurnsService {
         if (error instanceof StreamNotFoundError && request.sessionId) throw sessionNotFound(request.sessionId);
         if (error instanceof StreamInactiveError && request.sessionId) {
           // a retry of a turn accepted before the session went quiet still gets its answer
-          if (request.idempotencyKey && (await this.store.readEvent(eventId))) return await this.resume(request, streamId, turnId, eventId, waiting.reply);
+          if (request.idempotencyKey && (await this.store.readEvent(eventId)))
+            return await this.resume(request, streamId, turnId, eventId, waiting.reply);
           if (error.why === 'idle') await this.expire(request.tenant, streamId, error.lastActivityAt);
-          throw new ApiError('SESSION.EXPIRED', `Session ${request.sessionId} expired after ${idleSeconds} s without a turn; send the turn to /v1/users/{userId}/turns or start a new session`);
+          throw new ApiError(
+            'SESSION.EXPIRED',
+            `Session ${request.sessionId} expired after ${idleSeconds} s without a turn; send the turn to /v1/users/{userId}/turns or start a new session`,
+          );
         }
         if (error instanceof StreamErasedError && request.sessionId) throw sessionErased(request.sessionId);
         const retried = error instanceof DuplicateEventError || (error instanceof ConcurrencyError && !request.sessionId);
@@ -286,9 +319,18 @@ export class TurnsService {
       }
       await this.publisher.publish(this.store.sealed(recorded));
       // the user spoke again: under `interrupt`, a reply still being generated in the session stops where it is
-      if (request.sessionId && request.tenant.settings.concurrentTurns === 'interrupt') cancelSessionTurns(bus.core, prefix, streamId, turnId);
+      if (request.sessionId && request.tenant.settings.concurrentTurns === 'interrupt')
+        cancelSessionTurns(bus.core, prefix, streamId, turnId);
       // answered from the knowledge base in the append itself (a session's FAQ turn under a fixed policy or a forced mode)
-      if (routed?.decision.route === 'faq' && routed.match) return { turnId, sessionId: request.sessionId, reply: { text: routed.match.answer }, route: routeInfoOf(routed.decision), usage: null, answeredBy: 'faq' };
+      if (routed?.decision.route === 'faq' && routed.match)
+        return {
+          turnId,
+          sessionId: request.sessionId,
+          reply: { text: routed.match.answer },
+          route: routeInfoOf(routed.decision),
+          usage: null,
+          answeredBy: 'faq',
+        };
       const reply = (await waiting.reply) ?? (await this.outcomeFromLog(streamId, recorded[0].version, turnId));
       return this.result(request, turnId, reply);
     } finally {
@@ -316,9 +358,19 @@ export class TurnsService {
     const streamId = sessionStreamId(sessionId);
     const eventId = derivedId(`${streamId}\u0000${turnId}`, 'ReplyInterrupted');
     try {
-      const recorded = await this.store.append(streamId, tenant.tenantId, [
-        { eventId, type: 'ReplyInterrupted', data: { turnId, spokenText }, metadata: { tenantId: tenant.tenantId, correlationId: turnId } },
-      ], 'exists');
+      const recorded = await this.store.append(
+        streamId,
+        tenant.tenantId,
+        [
+          {
+            eventId,
+            type: 'ReplyInterrupted',
+            data: { turnId, spokenText },
+            metadata: { tenantId: tenant.tenantId, correlationId: turnId },
+          },
+        ],
+        'exists',
+      );
       await this.publisher.publish(this.store.sealed(recorded));
     } catch (error) {
       if (error instanceof StreamErasedError) throw sessionErased(sessionId);
@@ -335,13 +387,30 @@ export class TurnsService {
    * not help or a case is open is in the session, which the router reads). Null when the router
    * decides — also while the tenant's matcher is still training.
    */
-  private route(request: TurnRequest, message: NewEvent<'UserMessageReceived'>): { decision: RouteDecision; match: FaqMatch | null } | null {
+  private route(
+    request: TurnRequest,
+    message: NewEvent<'UserMessageReceived'>,
+  ): { decision: RouteDecision; match: FaqMatch | null } | null {
     const { tenantId, settings } = request.tenant;
     const matcher = this.matchers.ready(tenantId);
     if (matcher === undefined) return null;
     return tracer.startActiveSpan('route', (span) => {
-      const routing = routeMessage({ message: message.data, inSession: request.sessionId !== null, policy: settings.routingPolicy, threshold: settings.faqThreshold, matcher });
-      span.setAttributes(routing.kind === 'routed' ? { 'parley.route.mode': routing.decision.mode, 'parley.route.answer': routing.decision.route, 'parley.route.reason': routing.decision.reason } : { 'parley.route.deferred': 'needs-history' });
+      const routing = routeMessage({
+        message: message.data,
+        inSession: request.sessionId !== null,
+        policy: settings.routingPolicy,
+        threshold: settings.faqThreshold,
+        matcher,
+      });
+      span.setAttributes(
+        routing.kind === 'routed'
+          ? {
+              'parley.route.mode': routing.decision.mode,
+              'parley.route.answer': routing.decision.route,
+              'parley.route.reason': routing.decision.reason,
+            }
+          : { 'parley.route.deferred': 'needs-history' },
+      );
       span.end();
       return routing.kind === 'routed' ? { decision: routing.decision, match: routing.match as FaqMatch | null } : null;
     });
@@ -363,7 +432,9 @@ export class TurnsService {
   ): Promise<Answered | null> {
     const { replyTo: _nobodyWaits, stream: _answeredWhole, ...metadata } = message.metadata;
     try {
-      await this.store.append(streamId, request.tenant.tenantId, withRouting(message, metadata, decision, match), 'no_stream', { usage: answerUsage(decision, null) });
+      await this.store.append(streamId, request.tenant.tenantId, withRouting(message, metadata, decision, match), 'no_stream', {
+        usage: answerUsage(decision, null),
+      });
     } catch (error) {
       if (error instanceof ConcurrencyError || error instanceof DuplicateEventError) return null;
       throw error;
@@ -380,7 +451,12 @@ export class TurnsService {
     fastReply: Promise<TurnReplyMessage | null>,
   ): Promise<Answered> {
     const { bus, prefix } = this.resources;
-    const watch = watchStream(bus.core, streamEventsSubject(prefix, request.tenant.tenantId, streamId), isOutcomeOf(turnId), this.limits.timeoutMs);
+    const watch = watchStream(
+      bus.core,
+      streamEventsSubject(prefix, request.tenant.tenantId, streamId),
+      isOutcomeOf(turnId),
+      this.limits.timeoutMs,
+    );
     try {
       const original = await this.store.readEvent(eventId);
       if (!original || original.type !== 'UserMessageReceived') throw new Error(`Event ${eventId} of ${streamId} vanished`);
@@ -390,7 +466,10 @@ export class TurnsService {
       const known = await this.outcomeFromLog(streamId, original.version, turnId);
       if (known) return this.result(request, turnId, known);
       // the original is still being answered: its reply reaches whichever ingress waits on it
-      const reply = await Promise.race([fastReply, watch.event.then((seen) => (seen ? this.outcomeFromLog(streamId, original.version, turnId) : null))]);
+      const reply = await Promise.race([
+        fastReply,
+        watch.event.then((seen) => (seen ? this.outcomeFromLog(streamId, original.version, turnId) : null)),
+      ]);
       return this.result(request, turnId, reply ?? (await this.outcomeFromLog(streamId, original.version, turnId)));
     } finally {
       watch.stop();
@@ -398,7 +477,10 @@ export class TurnsService {
   }
 
   private result(request: TurnRequest, turnId: string, reply: TurnReplyMessage | null): Answered {
-    if (!reply) throw new ApiError('TURN.TIMEOUT', `Turn ${turnId} was not answered within ${this.limits.timeoutMs} ms; it stays recorded`, { turnId });
+    if (!reply)
+      throw new ApiError('TURN.TIMEOUT', `Turn ${turnId} was not answered within ${this.limits.timeoutMs} ms; it stays recorded`, {
+        turnId,
+      });
     if (!reply.ok) throw new ApiError(reply.code, reply.message, { turnId, route: reply.route });
     return {
       turnId,

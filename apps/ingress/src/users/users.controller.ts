@@ -33,13 +33,18 @@ export class UsersController {
     validUserId(userId);
     const info = await this.store.streamInfo(userStreamId(tenantId, userId));
     if (info?.erased) throw userErased(userId);
-    if (!info && !(await this.store.userKnown(tenantId, userId))) throw new ApiError('USER.NOT_FOUND', `No user ${userId}: no session or memory of theirs is kept`);
+    if (!info && !(await this.store.userKnown(tenantId, userId)))
+      throw new ApiError('USER.NOT_FOUND', `No user ${userId}: no session or memory of theirs is kept`);
     return { userId, ...(await this.memory.load(tenantId, userId)) };
   }
 
   /** Remembers (or replaces) facts about the user. */
   @Put(':userId/memory')
-  async putMemory(@Tenant() { tenantId }: TenantContext, @Param('userId') userId: string, @Body(new ZodPipe(PutMemoryBody)) body: PutMemoryBody) {
+  async putMemory(
+    @Tenant() { tenantId }: TenantContext,
+    @Param('userId') userId: string,
+    @Body(new ZodPipe(PutMemoryBody)) body: PutMemoryBody,
+  ) {
     validUserId(userId);
     const events: NewEvent[] = Object.entries(body.facts).map(([name, value]) => ({
       eventId: randomUUID(),
@@ -57,7 +62,9 @@ export class UsersController {
     validUserId(userId);
     const memory = await this.memory.load(tenantId, userId);
     if (!(name in memory.facts)) throw new ApiError('MEMORY.NOT_FOUND', `No fact "${name}" is remembered for user ${userId}`);
-    await this.write(tenantId, userId, [{ eventId: randomUUID(), type: 'MemoryForgotten', data: { name, source: 'api' }, metadata: { tenantId: tenantId } }]);
+    await this.write(tenantId, userId, [
+      { eventId: randomUUID(), type: 'MemoryForgotten', data: { name, source: 'api' }, metadata: { tenantId: tenantId } },
+    ]);
     return { userId, ...(await this.memory.load(tenantId, userId)) };
   }
 

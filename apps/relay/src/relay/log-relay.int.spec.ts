@@ -1,7 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { eventsStreamName, type NewEvent } from '@parley/contracts';
-import { connectDatabase, DataKeys, EventStore, LOG_START, LogCheckpoints, migrateDatabase, readLogAfter, type Database } from '@parley/event-store';
+import {
+  connectDatabase,
+  DataKeys,
+  EventStore,
+  LOG_START,
+  LogCheckpoints,
+  migrateDatabase,
+  readLogAfter,
+  type Database,
+} from '@parley/event-store';
 import { connectNats, ensureEventsStream, JetStreamBus, type NatsConnection } from '@parley/messaging';
 import { createTestDatabase, deleteTestStreams, TEST_NATS_URL, testNatsPrefix, waitFor, type TestDatabase } from '@parley/testing';
 import { LogRelay, RELAY_CHECKPOINT, type Unpublishable } from './log-relay';
@@ -88,8 +97,22 @@ describe('the log → JetStream relay', () => {
 
   it('runs one active relay at a time; a standby takes over when it stops', async () => {
     const states: string[] = [];
-    const a = new RelayLeader({ databaseUrl: testDb.url, publisher, setAside: nothingSetAside, pollMs: 20, standbyMs: 100, onStateChange: (s) => states.push(`a:${s}`) });
-    const b = new RelayLeader({ databaseUrl: testDb.url, publisher, setAside: nothingSetAside, pollMs: 20, standbyMs: 100, onStateChange: (s) => states.push(`b:${s}`) });
+    const a = new RelayLeader({
+      databaseUrl: testDb.url,
+      publisher,
+      setAside: nothingSetAside,
+      pollMs: 20,
+      standbyMs: 100,
+      onStateChange: (s) => states.push(`a:${s}`),
+    });
+    const b = new RelayLeader({
+      databaseUrl: testDb.url,
+      publisher,
+      setAside: nothingSetAside,
+      pollMs: 20,
+      standbyMs: 100,
+      onStateChange: (s) => states.push(`b:${s}`),
+    });
     a.start();
     await waitFor(() => a.isActive, { what: 'a active' });
     b.start();
@@ -114,10 +137,19 @@ describe('the log → JetStream relay', () => {
     const [huge] = await unchecked.append('session-huge', 'default', [said('x'.repeat(1_200_000))], 'no_stream');
     const [after] = await store.append('session-after-huge', 'default', [said('behind the huge one')], 'no_stream');
     const setAside: Unpublishable[] = [];
-    const leader = new RelayLeader({ databaseUrl: testDb.url, publisher, setAside: async (u) => void setAside.push(u), pollMs: 20, standbyMs: 100 });
+    const leader = new RelayLeader({
+      databaseUrl: testDb.url,
+      publisher,
+      setAside: async (u) => void setAside.push(u),
+      pollMs: 20,
+      standbyMs: 100,
+    });
     leader.start();
     try {
-      await waitFor(async () => (await streamEventIds()).includes(after.eventId), { what: 'the event behind the huge one', timeoutMs: 15_000 });
+      await waitFor(async () => (await streamEventIds()).includes(after.eventId), {
+        what: 'the event behind the huge one',
+        timeoutMs: 15_000,
+      });
       expect(setAside.map((u) => u.event.eventId)).toEqual([huge.eventId]);
       expect(setAside[0].reason).toMatch(/max_payload/);
       expect(setAside[0].reason).not.toContain('xxxx'); // the reason names the failure, not the data

@@ -55,7 +55,9 @@ export class LogRelay {
     const passing = failed.find(({ error }) => !unpublishable(error));
     if (passing) throw new Error(`publishing to JetStream failed: ${describeError(passing.error)}`, { cause: passing.error });
     for (const { event, error } of failed) await this.setAside({ event, reason: describeError(error) });
-    const saved = Promise.all([this.saving, this.publisher.durable(batch.events)]).then(() => this.checkpoints.save(RELAY_CHECKPOINT, batch.position));
+    const saved = Promise.all([this.saving, this.publisher.durable(batch.events)]).then(() =>
+      this.checkpoints.save(RELAY_CHECKPOINT, batch.position),
+    );
     // a save that fails is made good by the next one (a later position)
     this.saving = saved.catch((error: unknown) => this.log.warn(`saving the relay checkpoint failed: ${describeError(error)}`));
     if (this.publisher.kind === 'jetstream') await saved;

@@ -47,8 +47,13 @@ export class RelayLeader {
    * through for 10 s (the log is piling up behind it), a warning once it has set events aside.
    */
   health(): { problem?: string; warning?: string } {
-    const problem = this.failing && Date.now() - this.failing.since > 10_000 ? `not relaying for ${Math.round((Date.now() - this.failing.since) / 1000)} s: ${this.failing.reason}` : undefined;
-    const warning = this.setAsideCount ? `${this.setAsideCount} event(s) could not be published and were dead-lettered (parley dlq list)` : undefined;
+    const problem =
+      this.failing && Date.now() - this.failing.since > 10_000
+        ? `not relaying for ${Math.round((Date.now() - this.failing.since) / 1000)} s: ${this.failing.reason}`
+        : undefined;
+    const warning = this.setAsideCount
+      ? `${this.setAsideCount} event(s) could not be published and were dead-lettered (parley dlq list)`
+      : undefined;
     return { ...(problem ? { problem } : {}), ...(warning ? { warning } : {}) };
   }
 
@@ -88,7 +93,10 @@ export class RelayLeader {
           await this.options.setAside(unpublishable);
           this.setAsideCount++;
           const { event, reason } = unpublishable;
-          this.log.error(`${event.type} ${event.eventId} of ${event.streamId}@${event.version} cannot be published and was dead-lettered: ${reason}`, logIdsOf(event));
+          this.log.error(
+            `${event.type} ${event.eventId} of ${event.streamId}@${event.version} cannot be published and was dead-lettered: ${reason}`,
+            logIdsOf(event),
+          );
         });
         await relay.resume();
         while (!this.stopped) {

@@ -68,11 +68,14 @@ export class KeptMessages {
   private purgeWhenDue(): void {
     const oldest = this.messages.values().next().value;
     if (this.timer || !oldest) return;
-    const timer = this.clock.setTimeout(() => {
-      this.timer = null;
-      this.trim(this.capacity);
-      this.purgeWhenDue();
-    }, Math.max(0, oldest.at + this.keepMs - this.clock.now()) + 1);
+    const timer = this.clock.setTimeout(
+      () => {
+        this.timer = null;
+        this.trim(this.capacity);
+        this.purgeWhenDue();
+      },
+      Math.max(0, oldest.at + this.keepMs - this.clock.now()) + 1,
+    );
     timer.unref?.();
     this.timer = timer;
   }

@@ -27,7 +27,12 @@ function manualClock() {
   return { clock, advance, pending: () => timers.size };
 }
 
-const message = (n: number) => ({ eventId: `m${n}`, type: 'UserMessageReceived', data: { turnId: `t${n}`, text: `hello ${n}`, requestedMode: 'auto' } }) as unknown as RecordedEvent<'UserMessageReceived'>;
+const message = (n: number) =>
+  ({
+    eventId: `m${n}`,
+    type: 'UserMessageReceived',
+    data: { turnId: `t${n}`, text: `hello ${n}`, requestedMode: 'auto' },
+  }) as unknown as RecordedEvent<'UserMessageReceived'>;
 
 describe('kept messages', () => {
   it('hands a message over once, while it is in time', () => {

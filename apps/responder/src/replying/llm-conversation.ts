@@ -59,14 +59,29 @@ export async function converse(llm: Llm, request: Conversation): Promise<Convers
   const remembered: { name: string; value: string }[] = [];
   let usage = null as TokenUsage | null;
   for (let round = 1; ; round++) {
-    const result = await llm.complete({ messages, tools, options: request.generation, signal: request.signal, onDelta: request.onDelta, purpose: 'reply', tenantId: request.tenantId });
+    const result = await llm.complete({
+      messages,
+      tools,
+      options: request.generation,
+      signal: request.signal,
+      onDelta: request.onDelta,
+      purpose: 'reply',
+      tenantId: request.tenantId,
+    });
     if (result.usage) {
       usage = {
         promptTokens: (usage?.promptTokens ?? 0) + result.usage.promptTokens,
         completionTokens: (usage?.completionTokens ?? 0) + result.usage.completionTokens,
       };
     }
-    const done = (interrupted: boolean, toolCalls: ToolCall[] = []) => ({ text: result.text, model: result.model, usage, remembered, interrupted, toolCalls });
+    const done = (interrupted: boolean, toolCalls: ToolCall[] = []) => ({
+      text: result.text,
+      model: result.model,
+      usage,
+      remembered,
+      interrupted,
+      toolCalls,
+    });
     if (result.interrupted) return done(true);
     const forClient = result.toolCalls.filter((call) => clientTools.has(call.name));
     if (forClient.length) return done(false, forClient);
@@ -78,7 +93,11 @@ export async function converse(llm: Llm, request: Conversation): Promise<Convers
     for (const call of result.toolCalls) {
       const args = call.name === REMEMBER_TOOL.name ? RememberArgs.safeParse(safeJson(call.arguments)) : null;
       if (args?.success) remembered.push(args.data);
-      messages.push({ role: 'tool', toolCallId: call.id, content: args?.success ? 'Remembered.' : `Error: ${args ? 'invalid arguments' : `no tool named ${call.name}`}` });
+      messages.push({
+        role: 'tool',
+        toolCallId: call.id,
+        content: args?.success ? 'Remembered.' : `Error: ${args ? 'invalid arguments' : `no tool named ${call.name}`}`,
+      });
     }
   }
 }

@@ -1,7 +1,16 @@
 import { logIdsOf } from '@parley/contracts';
 import { Logger } from '@nestjs/common';
 import type { RecordedEvent } from '@parley/contracts';
-import { cutToTokens, evolveSession, planSummary, summarized, summaryPrompt, summaryShare, summaryUsage, type SessionState } from '@parley/conversation';
+import {
+  cutToTokens,
+  evolveSession,
+  planSummary,
+  summarized,
+  summaryPrompt,
+  summaryShare,
+  summaryUsage,
+  type SessionState,
+} from '@parley/conversation';
 import { EventStore, SessionStates } from '@parley/event-store';
 import type { Llm } from '@parley/llm';
 import { describeError, EventPublisher } from '@parley/messaging';
@@ -48,7 +57,9 @@ export class Summarizer {
     if (this.stop.signal.aborted || this.running.has(streamId) || this.running.size >= this.limit) return;
     if (!planSummary(evolveSession(state, reply), budget)) return;
     const work = this.summarize(streamId, reply, budget)
-      .catch((error: unknown) => this.log.warn(`summary of ${streamId} not written (tried again after a later reply): ${describeError(error)}`, logIdsOf(reply)))
+      .catch((error: unknown) =>
+        this.log.warn(`summary of ${streamId} not written (tried again after a later reply): ${describeError(error)}`, logIdsOf(reply)),
+      )
       .finally(() => this.running.delete(streamId));
     this.running.set(streamId, work);
   }
@@ -70,11 +81,22 @@ export class Summarizer {
     const request = planSummary(folded.state, budget);
     if (!request) return;
     const share = summaryShare(budget);
-    const result = await this.llm.complete({ messages: summaryPrompt(request), maxTokens: share, signal: this.stop.signal, purpose: 'summary', tenantId });
+    const result = await this.llm.complete({
+      messages: summaryPrompt(request),
+      maxTokens: share,
+      signal: this.stop.signal,
+      purpose: 'summary',
+      tenantId,
+    });
     const text = result.text.trim();
     if (!text) throw new Error('the LLM returned an empty summary');
     const kept = cutToTokens(text, share);
-    const event = summarized(streamId, turnId, { tenantId }, request, { text: kept, truncated: kept !== text, model: result.model, usage: result.usage });
+    const event = summarized(streamId, turnId, { tenantId }, request, {
+      text: kept,
+      truncated: kept !== text,
+      model: result.model,
+      usage: result.usage,
+    });
     const appended = await appendOnce(this.store, streamId, event, { usage: summaryUsage(result.usage) });
     if (!appended) return; // written already (another replica), or the session was erased meanwhile
     this.states.advance(appended);

@@ -1,5 +1,13 @@
 import type { GenerationOptions, RecordedEvent, UserMessageReceivedData } from '@parley/contracts';
-import { admitAnswer, initialSessionState, memoryMessage, outcomeIdOf, statefulContext, turnContext, type SessionState } from '@parley/conversation';
+import {
+  admitAnswer,
+  initialSessionState,
+  memoryMessage,
+  outcomeIdOf,
+  statefulContext,
+  turnContext,
+  type SessionState,
+} from '@parley/conversation';
 import { EventStore, SessionStates, TenantDirectory, UserMemoryStore } from '@parley/event-store';
 import type { LlmMessage, ToolSpec } from '@parley/llm';
 import { NotYet, StreamSignals } from '@parley/messaging';
@@ -64,7 +72,12 @@ export class TurnPlanner {
     return routed.data.mode === 'stateful' ? this.stateful(routed, causeId, fresh, kept) : this.stateless(routed, causeId, fresh, kept);
   }
 
-  private async stateful(routed: RecordedEvent<'TurnRouted'>, causeId: string, fresh: boolean, kept?: RecordedEvent<'UserMessageReceived'>): Promise<Plan> {
+  private async stateful(
+    routed: RecordedEvent<'TurnRouted'>,
+    causeId: string,
+    fresh: boolean,
+    kept?: RecordedEvent<'UserMessageReceived'>,
+  ): Promise<Plan> {
     const { streamId, data } = routed;
     const { tenantId } = routed.metadata;
     const { concurrentTurns, contextBudgetTokens: budget } = await this.tenants.settings(tenantId);
@@ -106,13 +119,28 @@ export class TurnPlanner {
       const memory = userId ? memoryMessage(await this.memory.load(tenantId, userId)) : null;
       const systemPrompt = message.instructions ?? this.systemPrompt;
       const { context, dropped } = statefulContext({ state, turnId: data.turnId, systemPrompt, memory, budget });
-      return { kind: 'answer', context, userId, tools: message.tools ?? [], generation: message.generation, stateVersion: folded.version, droppedMessages: dropped, state, budget };
+      return {
+        kind: 'answer',
+        context,
+        userId,
+        tools: message.tools ?? [],
+        generation: message.generation,
+        stateVersion: folded.version,
+        droppedMessages: dropped,
+        state,
+        budget,
+      };
     } finally {
       if (!waiting) watch.cancel();
     }
   }
 
-  private async stateless(routed: RecordedEvent<'TurnRouted'>, causeId: string, fresh: boolean, kept?: RecordedEvent<'UserMessageReceived'>): Promise<Plan> {
+  private async stateless(
+    routed: RecordedEvent<'TurnRouted'>,
+    causeId: string,
+    fresh: boolean,
+    kept?: RecordedEvent<'UserMessageReceived'>,
+  ): Promise<Plan> {
     const outcomeId = outcomeIdOf(routed);
     // a fresh turn whose message came on the bus has no answer yet: no other delivery has had it
     const found = fresh && kept ? new Map([[causeId, kept]]) : await this.store.readEvents([causeId, outcomeId]);
@@ -120,12 +148,22 @@ export class TurnPlanner {
     if (outcome) return { kind: 'answered', outcome };
     const message = this.messageOf(routed, found.get(causeId));
     // the request alone, or exactly the conversation a client sent (no text: tool results continue it)
-    const context = turnContext({ mode: 'stateless', message, state: initialSessionState(), systemPrompt: this.systemPrompt, memory: null });
+    const context = turnContext({
+      mode: 'stateless',
+      message,
+      state: initialSessionState(),
+      systemPrompt: this.systemPrompt,
+      memory: null,
+    });
     return { kind: 'answer', context, userId: null, tools: message.tools ?? [], generation: message.generation };
   }
 
-  private messageOf(routed: RecordedEvent<'TurnRouted'>, message: RecordedEvent | null | undefined): z.infer<typeof UserMessageReceivedData> {
-    if (!message || message.type !== 'UserMessageReceived') throw new Error(`TurnRouted ${routed.eventId} does not point at its UserMessageReceived`);
+  private messageOf(
+    routed: RecordedEvent<'TurnRouted'>,
+    message: RecordedEvent | null | undefined,
+  ): z.infer<typeof UserMessageReceivedData> {
+    if (!message || message.type !== 'UserMessageReceived')
+      throw new Error(`TurnRouted ${routed.eventId} does not point at its UserMessageReceived`);
     return message.data;
   }
 }

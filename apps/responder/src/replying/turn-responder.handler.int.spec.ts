@@ -8,11 +8,37 @@
 import { randomUUID } from 'node:crypto';
 import type { JsMsg } from '@nats-io/jetstream';
 import { sessionStreamId, type NewEvent, type RecordedEvent, type ResolvedTenantSettings } from '@parley/contracts';
-import { connectDatabase, EventStore, migrateDatabase, SessionProjectionRepository, SessionStates, TenantDirectory, updateTenantSettings, type Database } from '@parley/event-store';
+import {
+  connectDatabase,
+  EventStore,
+  migrateDatabase,
+  SessionProjectionRepository,
+  SessionStates,
+  TenantDirectory,
+  updateTenantSettings,
+  type Database,
+} from '@parley/event-store';
 import { OpenAiCompatibleLlm } from '@parley/llm';
-import { connectNats, ensureEventsStream, JetStreamBus, JetStreamContext, NotYet, RunningTurns, StreamSignals, TurnDeltas, type NatsConnection } from '@parley/messaging';
+import {
+  connectNats,
+  ensureEventsStream,
+  JetStreamBus,
+  JetStreamContext,
+  NotYet,
+  RunningTurns,
+  StreamSignals,
+  TurnDeltas,
+  type NatsConnection,
+} from '@parley/messaging';
 import type { Connections } from '@parley/runtime';
-import { createTestDatabase, deleteTestStreams, ScriptedLlmServer, TEST_NATS_URL, testNatsPrefix, type TestDatabase } from '@parley/testing';
+import {
+  createTestDatabase,
+  deleteTestStreams,
+  ScriptedLlmServer,
+  TEST_NATS_URL,
+  testNatsPrefix,
+  type TestDatabase,
+} from '@parley/testing';
 import { KeptMessages } from './kept-messages';
 import { Summarizer } from './summarizer';
 import { TurnPlanner } from './turn-planner';
@@ -79,24 +105,47 @@ describe('the responder’s read of a session', () => {
   async function newSession(): Promise<string> {
     const sessionId = randomUUID();
     const streamId = sessionStreamId(sessionId);
-    await store.append(streamId, tenantId, [{ eventId: randomUUID(), type: 'SessionStarted', data: { sessionId, userId: null, metadata: {} }, metadata: { tenantId } }], 'no_stream', {
-      newKey: { userId: null },
-    });
+    await store.append(
+      streamId,
+      tenantId,
+      [{ eventId: randomUUID(), type: 'SessionStarted', data: { sessionId, userId: null, metadata: {} }, metadata: { tenantId } }],
+      'no_stream',
+      {
+        newKey: { userId: null },
+      },
+    );
     return streamId;
   }
 
   /** A turn as ingress records it: the message, marked routed, and its routing, in one append. */
-  async function ingressTurn(streamId: string, text: string, mode: 'stateful' | 'stateless' = 'stateful'): Promise<[RecordedEvent<'UserMessageReceived'>, RecordedEvent<'TurnRouted'>]> {
+  async function ingressTurn(
+    streamId: string,
+    text: string,
+    mode: 'stateful' | 'stateless' = 'stateful',
+  ): Promise<[RecordedEvent<'UserMessageReceived'>, RecordedEvent<'TurnRouted'>]> {
     const turnId = randomUUID();
     const messageId = randomUUID();
     const reason = mode === 'stateful' ? 'session-default-stateful' : 'no-session';
     const replyTo = `${prefix}.replies.test`; // an ingress waiting (nobody here)
     const events: NewEvent[] = [
-      { eventId: messageId, type: 'UserMessageReceived', data: { turnId, text, requestedMode: 'auto' }, metadata: { tenantId, routed: true, replyTo } },
-      { eventId: randomUUID(), type: 'TurnRouted', data: { turnId, mode, route: 'llm', reason, features: {} }, metadata: { tenantId, causationId: messageId, correlationId: turnId, replyTo } },
+      {
+        eventId: messageId,
+        type: 'UserMessageReceived',
+        data: { turnId, text, requestedMode: 'auto' },
+        metadata: { tenantId, routed: true, replyTo },
+      },
+      {
+        eventId: randomUUID(),
+        type: 'TurnRouted',
+        data: { turnId, mode, route: 'llm', reason, features: {} },
+        metadata: { tenantId, causationId: messageId, correlationId: turnId, replyTo },
+      },
     ];
     const expected = streamId.startsWith('turn-') ? 'no_stream' : 'exists';
-    return (await store.append(streamId, tenantId, events, expected)) as [RecordedEvent<'UserMessageReceived'>, RecordedEvent<'TurnRouted'>];
+    return (await store.append(streamId, tenantId, events, expected)) as [
+      RecordedEvent<'UserMessageReceived'>,
+      RecordedEvent<'TurnRouted'>,
+    ];
   }
 
   /** Hands a turn's events to the handler as the bus would, counting the handler's reads of the log. */
@@ -110,7 +159,11 @@ describe('the responder’s read of a session', () => {
       reads.forEach((spy) => spy.mockRestore());
     }
   }
-  const contextOf = (text: string) => llm.requests.filter((r) => r.messages.at(-1)?.content === text).at(-1)!.messages.map((m) => m.content);
+  const contextOf = (text: string) =>
+    llm.requests
+      .filter((r) => r.messages.at(-1)?.content === text)
+      .at(-1)!
+      .messages.map((m) => m.content);
   const lastReply = async (streamId: string) => (await store.readStream(streamId)).filter((e) => e.type === 'AssistantReplied').at(-1)!;
 
   it('answers a turn of a session it follows from its own fold, seeing what a read of the log would', async () => {
@@ -122,7 +175,10 @@ describe('the responder’s read of a session', () => {
     const llmCalls = llm.requests.length;
 
     // a redelivery reads the log, finds the turn answered, and does not call the LLM again
-    const [message, routed] = (await store.readStream(streamId)).slice(-3, -1) as [RecordedEvent<'UserMessageReceived'>, RecordedEvent<'TurnRouted'>];
+    const [message, routed] = (await store.readStream(streamId)).slice(-3, -1) as [
+      RecordedEvent<'UserMessageReceived'>,
+      RecordedEvent<'TurnRouted'>,
+    ];
     expect(await answer(message, routed, 2)).toBeGreaterThan(0);
     expect(llm.requests.length).toBe(llmCalls);
     expect((await store.readStream(streamId)).filter((e) => e.type === 'AssistantReplied')).toHaveLength(2);
@@ -133,7 +189,19 @@ describe('the responder’s read of a session', () => {
     await answer(...(await ingressTurn(streamId, 'tell me a long story')));
     const told = await lastReply(streamId);
     // the user cut the reply short: recorded by ingress, never delivered to the responder
-    await store.append(streamId, tenantId, [{ eventId: randomUUID(), type: 'ReplyInterrupted', data: { turnId: told.data.turnId as string, spokenText: 'answer to' }, metadata: { tenantId } }], 'exists');
+    await store.append(
+      streamId,
+      tenantId,
+      [
+        {
+          eventId: randomUUID(),
+          type: 'ReplyInterrupted',
+          data: { turnId: told.data.turnId as string, spokenText: 'answer to' },
+          metadata: { tenantId },
+        },
+      ],
+      'exists',
+    );
     expect(await answer(...(await ingressTurn(streamId, 'sorry, go on')))).toBeGreaterThan(0);
     expect(contextOf('sorry, go on')).toEqual([SYSTEM, 'tell me a long story', 'answer to', 'sorry, go on']);
   });
@@ -146,7 +214,14 @@ describe('the responder’s read of a session', () => {
     const second = await ingressTurn(streamId, 'and then?');
     expect(await answer(...first)).toBe(0); // followed: its reply lands past the second turn, a gap the fold now knows of
     expect(await answer(...second)).toBeGreaterThan(0);
-    expect(contextOf('and then?')).toEqual([SYSTEM, 'opening', 'answer to opening', 'count to three', 'answer to count to three', 'and then?']);
+    expect(contextOf('and then?')).toEqual([
+      SYSTEM,
+      'opening',
+      'answer to opening',
+      'count to three',
+      'answer to count to three',
+      'and then?',
+    ]);
   });
 
   it('answers a sessionless turn from the message that came on the bus, and reads for a redelivery or a turn recorded a while ago', async () => {
@@ -176,7 +251,14 @@ describe('the responder’s read of a session', () => {
     await answer(...first);
     await (waited as NotYet).until;
     await answer(...second);
-    expect(contextOf('second of two')).toEqual([SYSTEM, 'opening', 'answer to opening', 'first of two', 'answer to first of two', 'second of two']);
+    expect(contextOf('second of two')).toEqual([
+      SYSTEM,
+      'opening',
+      'answer to opening',
+      'first of two',
+      'answer to first of two',
+      'second of two',
+    ]);
     const replies = (await store.readStream(streamId)).filter((e) => e.type === 'AssistantReplied');
     expect(replies.map((e) => e.data.stateVersion)).toEqual([3, 8, 9]); // each context: the log up to its own routing, or the earlier reply
   });
@@ -188,7 +270,14 @@ describe('the responder’s read of a session', () => {
     await updateTenantSettings(database.db, tenantId, { concurrentTurns: 'interrupt' });
     try {
       expect(await answer(...(await ingressTurn(streamId, 'and once more')))).toBeGreaterThan(0);
-      expect(contextOf('and once more')).toEqual([SYSTEM, 'hello', 'answer to hello', 'hello again', 'answer to hello again', 'and once more']);
+      expect(contextOf('and once more')).toEqual([
+        SYSTEM,
+        'hello',
+        'answer to hello',
+        'hello again',
+        'answer to hello again',
+        'and once more',
+      ]);
     } finally {
       await updateTenantSettings(database.db, tenantId, { concurrentTurns: null });
     }

@@ -2,7 +2,15 @@ import { Controller, Inject, Logger, type OnModuleDestroy } from '@nestjs/common
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { logIdsOf, routeInfoOf, turnReplyOf, type NewEvent, type RecordedEvent } from '@parley/contracts';
 import { answerUsage, contextDigest, failed, remembered, replied, superseded } from '@parley/conversation';
-import { DuplicateEventError, EventStore, EventTooLargeError, SessionStates, StreamErasedError, UserErasedError, UserMemoryStore } from '@parley/event-store';
+import {
+  DuplicateEventError,
+  EventStore,
+  EventTooLargeError,
+  SessionStates,
+  StreamErasedError,
+  UserErasedError,
+  UserMemoryStore,
+} from '@parley/event-store';
 import { LlmError, type Llm } from '@parley/llm';
 import { EventPublisher, JetStreamContext, RunningTurns, sendTurnReply, StreamSignals, TurnDeltas } from '@parley/messaging';
 import { recordOnce, RESOURCES, type Connections } from '@parley/runtime';
@@ -64,7 +72,13 @@ export class TurnResponderHandler implements OnModuleDestroy {
     const startedAt = performance.now();
     const generation = this.running.start(routed.data.turnId, routed.streamId);
     try {
-      const result = await converse(this.llm, { ...plan, remembers: plan.userId !== null, signal: generation.signal, onDelta: this.streamTo(routed), tenantId: routed.metadata.tenantId });
+      const result = await converse(this.llm, {
+        ...plan,
+        remembers: plan.userId !== null,
+        signal: generation.signal,
+        onDelta: this.streamTo(routed),
+        tenantId: routed.metadata.tenantId,
+      });
       if (plan.userId && result.remembered.length) await this.remember(routed, plan.userId, result.remembered);
       outcome = replied(routed, {
         ...result,
@@ -83,7 +97,8 @@ export class TurnResponderHandler implements OnModuleDestroy {
       generation.finish();
     }
     const recorded = await this.record(routed, [outcome]);
-    if (recorded && plan.state && plan.budget !== undefined) this.parts.summarizer.consider({ state: plan.state, reply: recorded, budget: plan.budget });
+    if (recorded && plan.state && plan.budget !== undefined)
+      this.parts.summarizer.consider({ state: plan.state, reply: recorded, budget: plan.budget });
   }
 
   /** Records the turn's outcome (once) and sends it to the waiting ingress; null when the log had one already. */
@@ -94,7 +109,9 @@ export class TurnResponderHandler implements OnModuleDestroy {
     } catch (error) {
       // a model that answered more than an event can carry: the turn fails, as for any bad answer
       if (!(error instanceof EventTooLargeError)) throw error;
-      recorded = await this.commit(routed, [failed(routed, { code: 'LLM.BAD_RESPONSE', message: `The LLM's answer was too large to record (${error.bytes} bytes)` })]);
+      recorded = await this.commit(routed, [
+        failed(routed, { code: 'LLM.BAD_RESPONSE', message: `The LLM's answer was too large to record (${error.bytes} bytes)` }),
+      ]);
     }
     if (recorded) return recorded[0];
     // another delivery, or another path, recorded the turn's outcome first: that one stands
@@ -106,12 +123,20 @@ export class TurnResponderHandler implements OnModuleDestroy {
   private commit(routed: RecordedEvent<'TurnRouted'>, outcome: NewEvent[]): Promise<RecordedEvent[] | null> {
     // an answer counts in the tenant's usage, in the same statement as it is recorded
     const [answer] = outcome;
-    const usage = answer.type === 'AssistantReplied' ? answerUsage(routed.data, (answer as NewEvent<'AssistantReplied'>).data.usage) : undefined;
-    return recordOnce(this.store, this.publisher, routed.streamId, outcome, ([event]) => {
-      this.states.advance(event);
-      this.parts.signals.notify(routed.streamId); // the session's next turn may be waiting on this one, here
-      this.reply(routed, event);
-    }, { usage });
+    const usage =
+      answer.type === 'AssistantReplied' ? answerUsage(routed.data, (answer as NewEvent<'AssistantReplied'>).data.usage) : undefined;
+    return recordOnce(
+      this.store,
+      this.publisher,
+      routed.streamId,
+      outcome,
+      ([event]) => {
+        this.states.advance(event);
+        this.parts.signals.notify(routed.streamId); // the session's next turn may be waiting on this one, here
+        this.reply(routed, event);
+      },
+      { usage },
+    );
   }
 
   /** Records what the model learned in the user's memory stream (ids derived: a redelivery adds nothing). */
@@ -120,7 +145,8 @@ export class TurnResponderHandler implements OnModuleDestroy {
       const recorded = await this.memory.append(routed.metadata.tenantId, userId, remembered(routed, facts));
       await this.publisher.publish(this.store.sealed(recorded));
     } catch (error) {
-      if (!(error instanceof DuplicateEventError) && !(error instanceof StreamErasedError) && !(error instanceof UserErasedError)) throw error;
+      if (!(error instanceof DuplicateEventError) && !(error instanceof StreamErasedError) && !(error instanceof UserErasedError))
+        throw error;
     }
   }
 
@@ -139,7 +165,8 @@ export class TurnResponderHandler implements OnModuleDestroy {
   private reply(routed: RecordedEvent<'TurnRouted'>, outcome: RecordedEvent): void {
     const { replyTo } = routed.metadata;
     this.parts.deltas.finish(routed.data.turnId); // the pieces still queued go first
-    if (replyTo && (outcome.type === 'AssistantReplied' || outcome.type === 'TurnFailed')) sendTurnReply(this.resources.bus.core, replyTo, turnReplyOf(routed.data, outcome));
+    if (replyTo && (outcome.type === 'AssistantReplied' || outcome.type === 'TurnFailed'))
+      sendTurnReply(this.resources.bus.core, replyTo, turnReplyOf(routed.data, outcome));
   }
 
   async onModuleDestroy(): Promise<void> {

@@ -32,24 +32,41 @@ export class TurnRoutingHandler {
     const { turnId } = event.data;
     const { tenantId } = event.metadata;
     const { routingPolicy: policy, faqThreshold: threshold } = await this.tenants.settings(tenantId);
-    const input = { message: event.data, inSession: isSessionStream(event.streamId), policy, threshold, matcher: await this.matchers.forTenant(tenantId) };
+    const input = {
+      message: event.data,
+      inSession: isSessionStream(event.streamId),
+      policy,
+      threshold,
+      matcher: await this.matchers.forTenant(tenantId),
+    };
     // the session is read only when it can change the decision: an in-session `auto` turn of a
     // hybrid tenant that the knowledge base could answer
     let routing = routeMessage(input);
     if (routing.kind === 'needs-history') routing = routeMessage({ ...input, state: await this.sessionOf(event) });
     if (routing.kind !== 'routed') throw new Error(`turn ${turnId} could not be routed with its session`);
     const { decision, match } = routing;
-    trace.getActiveSpan()?.setAttributes({ 'parley.route.mode': decision.mode, 'parley.route.answer': decision.route, 'parley.route.reason': decision.reason });
+    trace.getActiveSpan()?.setAttributes({
+      'parley.route.mode': decision.mode,
+      'parley.route.answer': decision.route,
+      'parley.route.reason': decision.reason,
+    });
     const events = routingEvents({ eventId: event.eventId, turnId, metadata: event.metadata }, decision, match);
     // a knowledge base answer is recorded with its routing, and counted in the tenant's usage with it
     const usage = decision.route === 'faq' && match ? answerUsage(decision, null) : undefined;
-    await recordOnce(this.store, this.publisher, event.streamId, events, (recorded) => {
-      this.signals.notify(event.streamId);
-      const [routed, answer] = recorded;
-      if (event.metadata.replyTo && routed?.type === 'TurnRouted' && answer?.type === 'AssistantReplied') {
-        sendTurnReply(this.resources.bus.core, event.metadata.replyTo, turnReplyOf(routed.data, answer));
-      }
-    }, { usage });
+    await recordOnce(
+      this.store,
+      this.publisher,
+      event.streamId,
+      events,
+      (recorded) => {
+        this.signals.notify(event.streamId);
+        const [routed, answer] = recorded;
+        if (event.metadata.replyTo && routed?.type === 'TurnRouted' && answer?.type === 'AssistantReplied') {
+          sendTurnReply(this.resources.bus.core, event.metadata.replyTo, turnReplyOf(routed.data, answer));
+        }
+      },
+      { usage },
+    );
   }
 
   /** The session, once every message before this one is routed (the decision sees the turn before it). */

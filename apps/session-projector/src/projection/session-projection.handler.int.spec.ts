@@ -2,13 +2,19 @@
 import { randomUUID } from 'node:crypto';
 import { sessionStreamId, type RecordedEvent } from '@parley/contracts';
 import { foldSession } from '@parley/conversation';
-import { connectDatabase, EventStore, migrateDatabase, SessionProjectionRepository, SessionStates, type Database } from '@parley/event-store';
+import {
+  connectDatabase,
+  EventStore,
+  migrateDatabase,
+  SessionProjectionRepository,
+  SessionStates,
+  type Database,
+} from '@parley/event-store';
 import { createTestDatabase, turnEvents, waitFor, type TestDatabase } from '@parley/testing';
 import { SessionProjectionHandler } from './session-projection.handler';
 
 const tenantId = 'default';
 const meta = { tenantId };
-
 
 describe('the session projector’s write cadence', () => {
   let testDb: TestDatabase;
@@ -34,9 +40,15 @@ describe('the session projector’s write cadence', () => {
   async function newSession(): Promise<{ streamId: string; started: RecordedEvent }> {
     const sessionId = randomUUID();
     const streamId = sessionStreamId(sessionId);
-    const [started] = await store.append(streamId, tenantId, [{ eventId: randomUUID(), type: 'SessionStarted', data: { sessionId, userId: null, metadata: {} }, metadata: meta }], 'no_stream', {
-      newKey: { userId: null },
-    });
+    const [started] = await store.append(
+      streamId,
+      tenantId,
+      [{ eventId: randomUUID(), type: 'SessionStarted', data: { sessionId, userId: null, metadata: {} }, metadata: meta }],
+      'no_stream',
+      {
+        newKey: { userId: null },
+      },
+    );
     return { streamId, started };
   }
 

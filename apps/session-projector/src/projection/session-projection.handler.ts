@@ -47,7 +47,10 @@ export class SessionProjectionHandler implements OnModuleDestroy {
     else {
       const timer = setTimeout(() => {
         this.write(event.streamId, event.metadata.tenantId).catch((error: unknown) =>
-          this.log.warn(`session row ${event.streamId} not written (readers fold the log past it): ${describeError(error)}`, logIdsOf(event)),
+          this.log.warn(
+            `session row ${event.streamId} not written (readers fold the log past it): ${describeError(error)}`,
+            logIdsOf(event),
+          ),
         );
       }, this.quietMs);
       this.behind.set(event.streamId, { tenantId: event.metadata.tenantId, timer });

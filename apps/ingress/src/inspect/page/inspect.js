@@ -16,7 +16,8 @@ function h(tag, attrs = {}, ...children) {
     else if (name.startsWith('on')) el.addEventListener(name.slice(2), value);
     else el.setAttribute(name, value === true ? '' : String(value));
   }
-  for (const child of children.flat()) if (child !== null && child !== undefined && child !== false) el.append(child instanceof Node ? child : String(child));
+  for (const child of children.flat())
+    if (child !== null && child !== undefined && child !== false) el.append(child instanceof Node ? child : String(child));
   return el;
 }
 
@@ -55,7 +56,11 @@ async function loadSessions() {
       ...sessions.map((s) =>
         h(
           'tr',
-          { 'data-session': s.sessionId, class: location.hash === `#${s.sessionId}` ? 'selected' : '', onclick: () => (location.hash = s.sessionId) },
+          {
+            'data-session': s.sessionId,
+            class: location.hash === `#${s.sessionId}` ? 'selected' : '',
+            onclick: () => (location.hash = s.sessionId),
+          },
           h('td', { class: 'mono' }, s.sessionId.slice(0, 8)),
           h('td', {}, s.userId ?? '–'),
           h('td', { class: 'num' }, s.turns),
@@ -65,7 +70,8 @@ async function loadSessions() {
       ),
     );
     $('sessions').hidden = sessions.length === 0;
-    $('sessions-message').textContent = sessions.length === 0 ? 'No sessions match.' : `${sessions.length} sessions, most recently active first.`;
+    $('sessions-message').textContent =
+      sessions.length === 0 ? 'No sessions match.' : `${sessions.length} sessions, most recently active first.`;
   } catch (error) {
     $('tenant-status').textContent = '';
     $('sessions').hidden = true;
@@ -80,7 +86,8 @@ function openSession() {
   following?.abort();
   following = null;
   const sessionId = location.hash.slice(1);
-  for (const row of document.querySelectorAll('#sessions tr[data-session]')) row.classList.toggle('selected', row.dataset.session === sessionId);
+  for (const row of document.querySelectorAll('#sessions tr[data-session]'))
+    row.classList.toggle('selected', row.dataset.session === sessionId);
   $('session-pane').hidden = !sessionId;
   if (!sessionId || !sessionStorage.getItem(KEY)) return;
   $('session-title').textContent = `Session ${sessionId}`;
@@ -92,7 +99,9 @@ function openSession() {
 async function showAt(sessionId, at) {
   $('live-status').textContent = '';
   try {
-    const replay = await (await api(`/v1/inspect/sessions/${encodeURIComponent(sessionId)}${at ? `?at=${encodeURIComponent(at)}` : ''}`)).json();
+    const replay = await (
+      await api(`/v1/inspect/sessions/${encodeURIComponent(sessionId)}${at ? `?at=${encodeURIComponent(at)}` : ''}`)
+    ).json();
     render(replay);
     showError('');
   } catch (error) {
@@ -106,7 +115,10 @@ async function follow(sessionId) {
   following = controller;
   $('live-status').textContent = 'connecting…';
   try {
-    const res = await api(`/v1/inspect/sessions/${encodeURIComponent(sessionId)}/live`, { headers: { accept: 'text/event-stream' }, signal: controller.signal });
+    const res = await api(`/v1/inspect/sessions/${encodeURIComponent(sessionId)}/live`, {
+      headers: { accept: 'text/event-stream' },
+      signal: controller.signal,
+    });
     $('live-status').textContent = 'live';
     showError('');
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -176,7 +188,14 @@ function turnDetails(turn) {
         h(
           'ol',
           {},
-          turn.context.messages.map((m) => h('li', { class: `msg ${m.role}` }, h('span', { class: 'role' }, m.role), h('span', { class: 'text' }, m.content ?? JSON.stringify(m.toolCalls ?? [])))),
+          turn.context.messages.map((m) =>
+            h(
+              'li',
+              { class: `msg ${m.role}` },
+              h('span', { class: 'role' }, m.role),
+              h('span', { class: 'text' }, m.content ?? JSON.stringify(m.toolCalls ?? [])),
+            ),
+          ),
         ),
       ),
     );
@@ -184,10 +203,13 @@ function turnDetails(turn) {
     parts.push(h('div', { class: 'dim' }, 'answered from the knowledge base: no LLM call, no context'));
   }
   if (turn.generation) {
-    const asked = Object.entries(turn.generation).map(([name, value]) => `${name} ${name === 'responseFormat' ? value.type : JSON.stringify(value)}`);
+    const asked = Object.entries(turn.generation).map(
+      ([name, value]) => `${name} ${name === 'responseFormat' ? value.type : JSON.stringify(value)}`,
+    );
     parts.push(h('div', { class: 'dim', 'data-testid': 'generation' }, `asked of the model: ${asked.join(', ')}`));
   }
-  for (const fact of turn.remembered || []) parts.push(h('div', { class: 'memory', 'data-testid': 'remembered' }, 'remembered ', h('b', {}, fact.name), ' = ', fact.value));
+  for (const fact of turn.remembered || [])
+    parts.push(h('div', { class: 'memory', 'data-testid': 'remembered' }, 'remembered ', h('b', {}, fact.name), ' = ', fact.value));
   const numbers = [];
   if (turn.usage) numbers.push(`tokens ${turn.usage.promptTokens} in → ${turn.usage.completionTokens} out`);
   if (turn.timings.llmMs !== null) numbers.push(`LLM ${turn.timings.llmMs} ms`);
@@ -222,9 +244,18 @@ function describe(event, turnsById) {
       return [h('span', { class: 'bad' }, `turn failed: ${d.code}`), ` ${d.message}`, turn ? turnDetails(turn) : null];
     }
     case 'ConversationSummarized':
-      return [h('span', { class: 'who summary' }, 'summary'), erased, `messages up to v${d.throughVersion} (${d.summarizedMessages} in all): `, h('span', { class: 'text' }, d.summary)];
+      return [
+        h('span', { class: 'who summary' }, 'summary'),
+        erased,
+        `messages up to v${d.throughVersion} (${d.summarizedMessages} in all): `,
+        h('span', { class: 'text' }, d.summary),
+      ];
     case 'ReplyInterrupted':
-      return [h('span', { class: 'bad' }, 'barge-in'), ` the user spoke over the reply after hearing: `, h('span', { class: 'text' }, d.spokenText)];
+      return [
+        h('span', { class: 'bad' }, 'barge-in'),
+        ` the user spoke over the reply after hearing: `,
+        h('span', { class: 'text' }, d.spokenText),
+      ];
     case 'SessionExpired':
       return [`expired after ${d.idleSeconds} s without a turn`];
     case 'ResponseDeleted':
@@ -251,7 +282,8 @@ function describe(event, turnsById) {
 /** The timeline (the log in order, each outcome with its turn's details) and the folded state. */
 function render(replay) {
   const turnsById = new Map(replay.turns.map((t) => [t.turnId, t]));
-  $('session-summary').textContent = `${replay.turns.length} turns · v${replay.version}${replay.version < replay.latestVersion ? ` of ${replay.latestVersion}` : ''} · ${replay.latestVersion} events`;
+  $('session-summary').textContent =
+    `${replay.turns.length} turns · v${replay.version}${replay.version < replay.latestVersion ? ` of ${replay.latestVersion}` : ''} · ${replay.latestVersion} events`;
   $('timeline').replaceChildren(
     ...replay.events.map((event) =>
       h(
@@ -272,7 +304,9 @@ function render(replay) {
   $('state').replaceChildren(
     h('div', {}, `status ${s.status}`, s.userId ? ` · user ${s.userId}` : '', s.expiredAt ? ` · expired ${s.expiredAt}` : ''),
     usage ? h('div', { 'data-testid': 'usage' }, usage) : '',
-    s.summary ? h('div', { class: 'summary' }, `summary of ${s.summary.messages} earlier messages: `, h('span', { class: 'text' }, s.summary.text)) : '',
+    s.summary
+      ? h('div', { class: 'summary' }, `summary of ${s.summary.messages} earlier messages: `, h('span', { class: 'text' }, s.summary.text))
+      : '',
     h('div', { class: 'dim' }, `${(s.messages || []).length} messages kept in the state, ${s.turnCount ?? 0} turns in all`),
   );
 }
