@@ -10,7 +10,7 @@ import {
   type TranscriptItem,
   type Versioned,
 } from '@parley/conversation';
-import { DuplicateEventError, EventStore } from '@parley/event-store';
+import { EventStore } from '@parley/event-store';
 import { Tenant, type TenantContext } from '../auth/auth.guard';
 import { ApiError } from '../http/api-error';
 import { ZodPipe } from '../http/zod.pipe';
@@ -171,18 +171,9 @@ export class ConversationsController {
     eventId: string,
   ): Promise<RecordedEvent | null> {
     const { tenantId } = tenant;
-    try {
-      const events = await this.store.append(
-        sessionStreamId(sessionId),
-        tenantId,
-        [{ eventId, type, data, metadata: { tenantId, correlationId: eventId } } as NewEvent],
-        'exists',
-      );
-      await this.sessions.published(events);
-      return events[0];
-    } catch (error) {
-      if (error instanceof DuplicateEventError) return null;
-      throw error;
-    }
+    const recorded = await this.sessions.record(tenantId, sessionId, [
+      { eventId, type, data, metadata: { tenantId, correlationId: eventId } } as NewEvent,
+    ]);
+    return recorded?.[0] ?? null;
   }
 }

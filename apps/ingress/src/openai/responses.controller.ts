@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, Headers, Param, Post, Query, Res } from '@nestjs/common';
 import { sessionStreamId, type ClientMessage, type RecordedEvent } from '@parley/contracts';
 import { derivedId, summaryMessage } from '@parley/conversation';
-import { ConcurrencyError, DuplicateEventError, EventStore, forkSession, sessionStateAt } from '@parley/event-store';
+import { ConcurrencyError, EventStore, forkSession, sessionStateAt } from '@parley/event-store';
 import type { FastifyReply } from 'fastify';
 import { Tenant, type TenantContext } from '../auth/auth.guard';
 import { ApiError, ApiExceptionFilter, openAiErrorBody } from '../http/api-error';
@@ -195,25 +195,15 @@ export class ResponsesController {
   async remove(@Tenant() tenant: TenantContext, @Param('responseId') responseId: string) {
     const { named } = await this.turnOf(tenant, responseId);
     const { tenantId } = tenant;
-    try {
-      const events = await this.store.append(
-        sessionStreamId(named.sessionId),
-        tenantId,
-        // one id per response: a second delete racing this one is the same event
-        [
-          {
-            eventId: derivedId(`${tenantId}\u0000${responseId}`, 'ResponseDeleted'),
-            type: 'ResponseDeleted',
-            data: { turnId: named.turnId },
-            metadata: { tenantId, correlationId: named.turnId },
-          },
-        ],
-        'exists',
-      );
-      await this.sessions.published(events);
-    } catch (error) {
-      if (!(error instanceof DuplicateEventError)) throw error;
-    }
+    // one id per response: a second delete racing this one is the same event
+    await this.sessions.record(tenantId, named.sessionId, [
+      {
+        eventId: derivedId(`${tenantId}\u0000${responseId}`, 'ResponseDeleted'),
+        type: 'ResponseDeleted',
+        data: { turnId: named.turnId },
+        metadata: { tenantId, correlationId: named.turnId },
+      },
+    ]);
     return { id: responseId, object: 'response', deleted: true };
   }
 

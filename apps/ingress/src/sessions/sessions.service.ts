@@ -1,15 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { SessionIdParam, sessionStreamId, type CreateSessionBody, type EventType, type RecordedEvent } from '@parley/contracts';
+import {
+  SessionIdParam,
+  sessionStreamId,
+  type CreateSessionBody,
+  type EventType,
+  type NewEvent,
+  type RecordedEvent,
+} from '@parley/contracts';
 import type { OpenSession, Versioned } from '@parley/conversation';
 import { EventPublisher } from '@parley/messaging';
 import {
   ConcurrencyError,
+  DuplicateEventError,
   EventStore,
   forkSession,
   ForkVersionError,
   loadSessionState,
   SessionProjectionRepository,
+  StreamErasedError,
   UserErasedError,
   type StreamInfo,
 } from '@parley/event-store';
@@ -126,6 +135,24 @@ export class SessionsService {
       nextAskedAt: next?.version ?? null,
       nextKey: next?.metadata.idempotencyKey ?? null,
     };
+  }
+
+  /**
+   * The one write path of a session's own events (not its turns): appends them and publishes them
+   * at once (the relay would, a little later). An event id recorded before — a retry, or a second
+   * request racing this one for the same derived id — is no error: null says it was there already.
+   * An erased session is `410 SESSION.ERASED`.
+   */
+  async record(tenantId: string, sessionId: string, events: NewEvent[]): Promise<RecordedEvent[] | null> {
+    try {
+      const recorded = await this.store.append(sessionStreamId(sessionId), tenantId, events, 'exists');
+      await this.published(recorded);
+      return recorded;
+    } catch (error) {
+      if (error instanceof DuplicateEventError) return null;
+      if (error instanceof StreamErasedError) throw sessionErased(sessionId);
+      throw error;
+    }
   }
 
   /** Publishes events this service's store just appended (the relay would, a little later). */

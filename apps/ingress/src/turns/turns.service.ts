@@ -355,27 +355,10 @@ export class TurnsService {
     if (turn.status === 'failed') throw new ApiError('TURN.NOT_INTERRUPTIBLE', `Turn ${turnId} failed: it has no reply to interrupt`);
     const { bus, prefix } = this.resources;
     if (turn.status !== 'replied') cancelTurn(bus.core, prefix, turnId, 'barge-in');
-    const streamId = sessionStreamId(sessionId);
-    const eventId = derivedId(`${streamId}\u0000${turnId}`, 'ReplyInterrupted');
-    try {
-      const recorded = await this.store.append(
-        streamId,
-        tenant.tenantId,
-        [
-          {
-            eventId,
-            type: 'ReplyInterrupted',
-            data: { turnId, spokenText },
-            metadata: { tenantId: tenant.tenantId, correlationId: turnId },
-          },
-        ],
-        'exists',
-      );
-      await this.publisher.publish(this.store.sealed(recorded));
-    } catch (error) {
-      if (error instanceof StreamErasedError) throw sessionErased(sessionId);
-      if (!(error instanceof DuplicateEventError)) throw error;
-    }
+    const eventId = derivedId(`${sessionStreamId(sessionId)}\u0000${turnId}`, 'ReplyInterrupted');
+    await this.sessions.record(tenant.tenantId, sessionId, [
+      { eventId, type: 'ReplyInterrupted', data: { turnId, spokenText }, metadata: { tenantId: tenant.tenantId, correlationId: turnId } },
+    ]);
     const stored = await this.store.readEvent(eventId);
     return { sessionId, turnId, spokenText: stored?.type === 'ReplyInterrupted' ? stored.data.spokenText : spokenText, interrupted: true };
   }
