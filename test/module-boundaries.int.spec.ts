@@ -63,6 +63,7 @@ describe('module boundaries', () => {
     ['the domain importing the OpenAI SDK', 'libs/knowledge/src/probe.ts', "import OpenAI from 'openai';"],
     ['an app importing drizzle', 'apps/cli/src/probe.ts', "import { drizzle } from 'drizzle-orm/node-postgres';"],
     ['an app importing pg', 'apps/relay/src/probe.ts', "import { Client } from 'pg';"],
+    ['the runtime importing drizzle', 'libs/runtime/src/probe.ts', "import { sql } from 'drizzle-orm';"],
   ])('rejects %s', async (_, file, code) => {
     expect(
       await violations(

@@ -24,7 +24,7 @@ const boundaryConfigs = (nx, parser) => [
 /** What the domain and the contracts may never import: they do no I/O and know no framework. */
 const DOMAIN_FILES = ['libs/contracts/**/*.ts', 'libs/conversation/**/*.ts', 'libs/knowledge/**/*.ts'];
 const IO_PACKAGES = ['pg', 'pg/*', 'drizzle-orm', 'drizzle-orm/*', '@nats-io/*', 'openai', 'openai/*', '@nestjs/*'];
-/** What apps may never import: SQL lives in libs/event-store. */
+/** What apps and the other libraries may never import: SQL lives in libs/event-store. */
 const SQL_PACKAGES = ['pg', 'pg/*', 'drizzle-orm', 'drizzle-orm/*'];
 
 const restricted = (group, message) => ({ 'no-restricted-imports': ['error', { patterns: [{ group, message }] }] });
@@ -64,7 +64,8 @@ const lintConfigs = (nx, tseslint) => [
     ),
   },
   {
-    files: ['apps/**/*.ts'],
+    files: ['apps/**/*.ts', 'libs/runtime/**/*.ts', 'libs/messaging/**/*.ts', 'libs/llm/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
     rules: restricted(SQL_PACKAGES, 'SQL lives in libs/event-store: add a repository function there and call it.'),
   },
 ];

@@ -77,9 +77,14 @@ export async function lockedConnection(url: string, key: number): Promise<Locked
   return { db: drizzle(client, { schema }), close };
 }
 
+/** Resolves once the database answers a query; fails with why it did not (the caller bounds how long it waits). */
+export async function probeDatabase(db: Pick<Db, 'execute'>): Promise<void> {
+  await db.execute(sql`select 1`);
+}
+
 /** Whether the database answers a query (a health check's; the caller bounds how long it waits). */
 export function pingDatabase(db: Pick<Db, 'execute'>): Promise<boolean> {
-  return db.execute(sql`select 1`).then(
+  return probeDatabase(db).then(
     () => true,
     () => false,
   );

@@ -7,6 +7,7 @@ export {
   ensureDatabase,
   migrateDatabase,
   pingDatabase,
+  probeDatabase,
   lockedConnection,
   type LockedConnection,
   tryAdvisoryLock,

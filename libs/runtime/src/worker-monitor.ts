@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { probeDatabase } from '@parley/event-store';
 import { describeError, type DeadLetterKind, type MessageObserver, type MessageResult } from '@parley/messaging';
 import type { Connections } from './resources';
 
@@ -79,7 +79,7 @@ export class WorkerMonitor implements MessageObserver {
     let failure: unknown;
     for (let attempt = 0; attempt < DATABASE_TRIES; attempt++) {
       try {
-        await withTimeout(this.resources.database.db.execute(sql`select 1`), 3_000);
+        await withTimeout(probeDatabase(this.resources.database.db), 3_000);
         failure = undefined;
         break;
       } catch (error) {
