@@ -27,13 +27,9 @@ export { type AppendOptions, EventStore, MAX_EVENT_BYTES, type StreamInfo } from
 export { lagAfter, LOG_START, LogCheckpoints, logHead, type LogPosition, readLogAfter } from './log-reader';
 export { eraseUser } from './erasure';
 export { DataKeys } from './data-keys';
-export {
-  loadSessionState,
-  type RebuildProgress,
-  rebuildSessionProjections,
-  SessionProjectionRepository,
-  SessionStates,
-} from './session-projection.repository';
+export { loadSessionState, SessionProjectionRepository } from './session-projection.repository';
+export { SessionStates } from './session-states';
+export { type RebuildProgress, rebuildSessionProjections } from './projection-rebuild';
 export { KnowledgeBaseRepository } from './knowledge-base.repository';
 export { UserMemoryStore } from './user-memory.repository';
 export { recountUsage, tenantUsage } from './usage.query';

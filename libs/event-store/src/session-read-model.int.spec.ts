@@ -6,7 +6,9 @@ import { foldSession } from '@parley/conversation';
 import { createTestDatabase, turnEvents, type TestDatabase } from '@parley/testing';
 import { connectDatabase, migrateDatabase, type Database } from './database';
 import { EventStore } from './event-store';
-import { rebuildSessionProjections, SessionProjectionRepository, SessionStates } from './session-projection.repository';
+import { rebuildSessionProjections } from './projection-rebuild';
+import { SessionProjectionRepository } from './session-projection.repository';
+import { SessionStates } from './session-states';
 
 const tenantId = 'default';
 const meta = { tenantId };
