@@ -14,6 +14,8 @@ import { RetellCall } from './retell-call';
 export const RETELL_PATH = '/v1/retell';
 
 const CALL_ID = /^[A-Za-z0-9_.:-]{1,200}$/;
+/** Frames kept while the key is being checked (a few milliseconds); a client that floods them is cut off. */
+const MAX_EARLY_FRAMES = 64;
 const log = new Logger('retell');
 
 /**
@@ -38,7 +40,8 @@ export class RetellGateway implements OnGatewayConnection {
     socket.on('message', (data, isBinary) => {
       const text = isBinary ? '' : data.toString();
       if (call) call.receive(text);
-      else early.push(text);
+      else if (early.length < MAX_EARLY_FRAMES) early.push(text);
+      else socket.close(1008, 'REQUEST.INVALID: too many frames before the key was checked');
     });
     socket.on('close', () => call?.closed());
     void this.open(socket, request).then(
