@@ -260,4 +260,22 @@ describe("Retell's custom-LLM WebSocket", () => {
     // other paths are not upgraded
     await expect(RetellClient.connect(`${base}/v1/elsewhere`)).rejects.toThrow(/404/);
   });
+
+  it("counts each response against the key's rate limit, as the HTTP API does", async () => {
+    // runs last: it leaves the tenant at 2 requests a minute
+    const env = { DATABASE_URL: t.db.url, NATS_URL: TEST_NATS_URL, PARLEY_NATS_PREFIX: t.prefix };
+    expect((await runCli(['tenants', 'set', '--tenant', 'default', '--rate-limit', '2'], env)).code).toBe(0);
+    const call = await RetellClient.connect(`${base}/v1/retell/${t.apiKey}/call_limited`);
+    await call.until((f) => f.length >= 2);
+    const asked = t.llm.requests.length;
+    for (const id of [1, 2, 3]) {
+      call.send({ interaction_type: 'response_required', response_id: id, transcript: [{ role: 'user', content: `limited ${id}` }] });
+      await call.until(() => call.answer(id).complete);
+    }
+    expect(call.answer(1).text).toBe('answer to: limited 1');
+    expect(call.answer(2).text).toBe('answer to: limited 2');
+    expect(call.answer(3)).toEqual({ text: '', complete: true }); // over the budget: not answered
+    expect(t.llm.requests.length - asked).toBe(2);
+    call.close();
+  });
 });

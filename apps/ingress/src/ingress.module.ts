@@ -3,6 +3,7 @@ import { APP_GUARD } from '@nestjs/core';
 import { CallerUsers, TenantDirectory } from '@parley/event-store';
 import { InfrastructureModule, TenantMatchers, type Connections } from '@parley/runtime';
 import { AuthGuard } from './auth/auth.guard';
+import { RateLimiter } from './auth/rate-limiter';
 import { HealthController } from './health/health.controller';
 import { MetricsController } from './health/metrics.controller';
 import { ChatCompletionsController } from './openai/chat-completions.controller';
@@ -58,6 +59,7 @@ export class IngressModule {
         { provide: TenantMatchers, useValue: options.matchers },
         { provide: ModelCatalog, useValue: options.models },
         { provide: CallerUsers, useValue: new CallerUsers(resources.database.db) },
+        { provide: RateLimiter, useValue: new RateLimiter() },
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

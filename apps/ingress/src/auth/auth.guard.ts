@@ -35,11 +35,11 @@ export const Tenant = createParamDecorator((_: unknown, context: ExecutionContex
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
-  private readonly limiter = new RateLimiter();
-
   constructor(
     private readonly reflector: Reflector,
     private readonly tenants: TenantDirectory,
+    /** One budget per key, shared with Retell's WebSocket (each response it asks for counts). */
+    private readonly limiter: RateLimiter,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {

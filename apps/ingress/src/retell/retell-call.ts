@@ -15,6 +15,8 @@ export interface RetellParts {
   voice: VoiceSessions;
   turns: TurnsService;
   sessions: SessionsService;
+  /** Takes a request from the key's rate budget (the HTTP API's): 0 when allowed, else seconds to wait. */
+  admit: () => number;
 }
 
 /** The answer being spoken (or generated): Retell's id for it, and what has gone out so far. */
@@ -115,8 +117,19 @@ export class RetellCall {
       this.callerNumber = message.call.from_number ?? undefined;
       return;
     }
-    // a newer request takes the place of the answer in progress at once: nothing more of it goes out
     if (message.transcript) this.transcript = message.transcript;
+    // past the key's rate limit, the caller hears nothing more until the budget refills
+    if (this.parts.admit() > 0) {
+      log.warn(`call ${this.callId.slice(0, 64)}: RATE_LIMITED, response ${message.response_id} not answered`);
+      return this.send({
+        response_type: 'response',
+        response_id: message.response_id,
+        content: '',
+        content_complete: true,
+        end_call: false,
+      });
+    }
+    // a newer request takes the place of the answer in progress at once: nothing more of it goes out
     const previous = this.answer;
     if (previous) previous.superseded = true;
     const answer = this.newAnswer(message.response_id);

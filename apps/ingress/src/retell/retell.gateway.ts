@@ -5,6 +5,7 @@ import { MAX_BODY_BYTES } from '@parley/contracts';
 import { TenantDirectory } from '@parley/event-store';
 import type WebSocket from 'ws';
 import type { TenantContext } from '../auth/auth.guard';
+import { RateLimiter } from '../auth/rate-limiter';
 import { VoiceSessions } from '../openai/voice-sessions';
 import { SessionsService } from '../sessions/sessions.service';
 import { TurnsService } from '../turns/turns.service';
@@ -31,6 +32,7 @@ export class RetellGateway implements OnGatewayConnection {
     private readonly voice: VoiceSessions,
     private readonly turns: TurnsService,
     private readonly sessions: SessionsService,
+    private readonly limiter: RateLimiter,
   ) {}
 
   handleConnection(socket: WebSocket, request: IncomingMessage): void {
@@ -74,6 +76,7 @@ export class RetellGateway implements OnGatewayConnection {
       return null;
     }
     const tenant: TenantContext = { ...caller, settings: await this.tenants.settings(caller.tenantId) };
-    return new RetellCall(socket, callId, tenant, { voice: this.voice, turns: this.turns, sessions: this.sessions });
+    const admit = () => this.limiter.take(caller.keyId, tenant.settings.rateLimitPerMinute);
+    return new RetellCall(socket, callId, tenant, { voice: this.voice, turns: this.turns, sessions: this.sessions, admit });
   }
 }
