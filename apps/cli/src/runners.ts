@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { tenantDefaults, UserIdParam, type RoutingPolicy, type Settings } from '@parley/contracts';
-import { OpenAiCompatibleLlm } from '@parley/llm';
+import { llmOptionsFrom, OpenAiCompatibleLlm } from '@parley/llm';
 import { connectDatabase, ensureDatabase, eraseUser, EventStore, migrateDatabase, type Db } from '@parley/event-store';
 import { announceErasure, connectNats, missingServices, withConnectWait } from '@parley/messaging';
 import { CliError } from './cli-error';
@@ -376,11 +376,5 @@ function llmFrom(settings: Settings<'cli'>, model: string | undefined): OpenAiCo
   if (!settings.OPENAI_API_KEY && !settings.explicit.has('OPENAI_BASE_URL')) {
     throw new CliError('rerun --live calls the LLM: set OPENAI_BASE_URL (an OpenAI-compatible server) or OPENAI_API_KEY', 2);
   }
-  return new OpenAiCompatibleLlm({
-    baseURL: settings.OPENAI_BASE_URL,
-    apiKey: settings.OPENAI_API_KEY,
-    model: model ?? settings.PARLEY_MODEL,
-    timeoutMs: settings.PARLEY_LLM_TIMEOUT_MS,
-    maxRetries: settings.PARLEY_LLM_MAX_RETRIES,
-  });
+  return new OpenAiCompatibleLlm(llmOptionsFrom(settings, model ? { model } : {}));
 }

@@ -3,7 +3,7 @@ import { Logger, Module } from '@nestjs/common';
 import { SettingsError, tenantDefaults, type Settings } from '@parley/contracts';
 import { SessionStates, type TenantDirectory } from '@parley/event-store';
 import { RunningTurns, serviceConsumer, StreamSignals, TurnDeltas } from '@parley/messaging';
-import { OpenAiCompatibleLlm, PerTenantLlm, type Llm, type OpenAiCompatibleOptions } from '@parley/llm';
+import { llmOptionsFrom, OpenAiCompatibleLlm, PerTenantLlm, type Llm } from '@parley/llm';
 import { InfrastructureModule, runWorker, tenantDirectory, type Metrics, type Resources } from '@parley/runtime';
 import { KeptMessages } from './replying/kept-messages';
 import { Summarizer } from './replying/summarizer';
@@ -30,14 +30,10 @@ function llmFrom(settings: Settings<'responder'>, metrics: Metrics, tenants: Ten
       `No LLM configured (OPENAI_API_KEY / OPENAI_BASE_URL): answering with the demo LLM at ${settings.PARLEY_DEMO_LLM_URL}, which echoes the user. Set OPENAI_API_KEY (and OPENAI_BASE_URL for another server) for a real model.`,
     );
   }
-  const options: OpenAiCompatibleOptions = {
+  const options = llmOptionsFrom(settings, {
     observe: (call) => metrics.llmCall(call),
-    baseURL: demo ? settings.PARLEY_DEMO_LLM_URL! : settings.OPENAI_BASE_URL,
-    apiKey: settings.OPENAI_API_KEY,
-    model: settings.PARLEY_MODEL,
-    timeoutMs: settings.PARLEY_LLM_TIMEOUT_MS,
-    maxRetries: settings.PARLEY_LLM_MAX_RETRIES,
-  };
+    ...(demo ? { baseURL: settings.PARLEY_DEMO_LLM_URL! } : {}),
+  });
   return new PerTenantLlm(new OpenAiCompatibleLlm(options), options, async (tenantId) => {
     const [own, provider] = await Promise.all([tenants.settings(tenantId), tenants.llmProvider(tenantId)]);
     return { ...provider, defaultModel: own.defaultModel ?? null };

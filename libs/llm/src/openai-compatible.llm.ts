@@ -238,3 +238,24 @@ function connectionCause(error: unknown): string {
   }
   return '';
 }
+
+/** The deployment's LLM settings, as every process that calls the model reads them. */
+export interface LlmSettings {
+  OPENAI_BASE_URL: string;
+  OPENAI_API_KEY?: string;
+  PARLEY_MODEL: string;
+  PARLEY_LLM_TIMEOUT_MS: number;
+  PARLEY_LLM_MAX_RETRIES: number;
+}
+
+/** The options of the deployment's LLM client, from its settings (the responder's and `parley rerun --live`'s alike). */
+export function llmOptionsFrom(settings: LlmSettings, overrides: Partial<OpenAiCompatibleOptions> = {}): OpenAiCompatibleOptions {
+  return {
+    baseURL: settings.OPENAI_BASE_URL,
+    apiKey: settings.OPENAI_API_KEY,
+    model: settings.PARLEY_MODEL,
+    timeoutMs: settings.PARLEY_LLM_TIMEOUT_MS,
+    maxRetries: settings.PARLEY_LLM_MAX_RETRIES,
+    ...overrides,
+  };
+}
