@@ -20,6 +20,7 @@ import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
 import { TurnsController } from './turns/turns.controller';
 import { TurnsService } from './turns/turns.service';
+import { IngressRouting } from './turns/ingress-routing';
 import { UsageController } from './usage/usage.controller';
 import { UsersController } from './users/users.controller';
 
@@ -48,6 +49,7 @@ export class IngressModule {
       providers: [
         SessionsService,
         TurnsService,
+        IngressRouting,
         VoiceSessions,
         RetellGateway,
         InspectService,

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { trace } from '@opentelemetry/api';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   routeInfoOf,
@@ -25,7 +24,7 @@ import {
   type TurnDeltaMessage,
   type TurnReplyMessage,
 } from '@parley/contracts';
-import { answerUsage, derivedId, routeMessage, routingEvents, type RouteDecision } from '@parley/conversation';
+import { answerUsage, derivedId, routingEvents, type RouteDecision } from '@parley/conversation';
 import {
   ConcurrencyError,
   DuplicateEventError,
@@ -36,11 +35,12 @@ import {
 } from '@parley/event-store';
 import { cancelSessionTurns, cancelTurn, EventPublisher, TurnReplies, watchStream } from '@parley/messaging';
 import type { FaqMatch } from '@parley/knowledge';
-import { RESOURCES, TenantMatchers, type Connections } from '@parley/runtime';
+import { RESOURCES, type Connections } from '@parley/runtime';
 import { ApiError } from '../http/api-error';
 import type { TenantContext } from '../auth/auth.guard';
 import { TURN_LIMITS, TURN_REPLIES, type TurnLimits } from '../ingress.tokens';
 import { sessionErased, sessionNotFound, SessionsService } from '../sessions/sessions.service';
+import { IngressRouting } from './ingress-routing';
 
 export interface TurnResult {
   turnId: string;
@@ -53,8 +53,6 @@ export interface TurnResult {
   /** Calls to the client's own tools the model asked for (OpenAI-compatible clients). */
   toolCalls?: ToolCallData[];
 }
-
-const tracer = trace.getTracer('parley.ingress');
 
 /** A result and who produced it (for metrics: clients see the route, not this). */
 type Answered = TurnResult & { answeredBy: AnswerRoute };
@@ -134,7 +132,7 @@ export class TurnsService {
     @Inject(TURN_LIMITS) private readonly limits: TurnLimits,
     @Inject(RESOURCES) private readonly resources: Connections,
     private readonly sessions: SessionsService,
-    private readonly matchers: TenantMatchers,
+    private readonly routing: IngressRouting,
   ) {}
 
   async inSession(
@@ -276,7 +274,7 @@ export class TurnsService {
     };
 
     // a turn whose routing needs no session state is decided here and recorded with the message
-    const routed = this.route(request, message);
+    const routed = this.routing.decide(request.tenant, request.sessionId !== null, message);
     if (!request.sessionId && routed?.decision.route === 'faq' && routed.match) {
       const answered = await this.answerFromKnowledgeBase(request, message, streamId, turnId, routed.decision, routed.match);
       if (answered) return answered; // else a retry: the usual path below finds the original's answer
@@ -361,42 +359,6 @@ export class TurnsService {
     ]);
     const stored = await this.store.readEvent(eventId);
     return { sessionId, turnId, spokenText: stored?.type === 'ReplyInterrupted' ? stored.data.spokenText : spokenText, interrupted: true };
-  }
-
-  /**
-   * The routing of a turn, decided here with the router's pure policy and the same trained matcher,
-   * when it needs no session state: any turn without a session, and in a session any turn but an
-   * `auto` one of a hybrid tenant that the knowledge base could answer (whether an FAQ answer did
-   * not help or a case is open is in the session, which the router reads). Null when the router
-   * decides — also while the tenant's matcher is still training.
-   */
-  private route(
-    request: TurnRequest,
-    message: NewEvent<'UserMessageReceived'>,
-  ): { decision: RouteDecision; match: FaqMatch | null } | null {
-    const { tenantId, settings } = request.tenant;
-    const matcher = this.matchers.ready(tenantId);
-    if (matcher === undefined) return null;
-    return tracer.startActiveSpan('route', (span) => {
-      const routing = routeMessage({
-        message: message.data,
-        inSession: request.sessionId !== null,
-        policy: settings.routingPolicy,
-        threshold: settings.faqThreshold,
-        matcher,
-      });
-      span.setAttributes(
-        routing.kind === 'routed'
-          ? {
-              'parley.route.mode': routing.decision.mode,
-              'parley.route.answer': routing.decision.route,
-              'parley.route.reason': routing.decision.reason,
-            }
-          : { 'parley.route.deferred': 'needs-history' },
-      );
-      span.end();
-      return routing.kind === 'routed' ? { decision: routing.decision, match: routing.match as FaqMatch | null } : null;
-    });
   }
 
   /**
