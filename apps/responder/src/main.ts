@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Logger, Module } from '@nestjs/common';
-import { SettingsError, tenantDefaults, type Settings } from '@parley/contracts';
+import { SettingsError, tenantDefaultModel, tenantDefaults, type Settings } from '@parley/contracts';
 import { SessionStates, type TenantDirectory } from '@parley/event-store';
 import { RunningTurns, serviceConsumer, StreamSignals, TurnDeltas } from '@parley/messaging';
 import { llmOptionsFrom, OpenAiCompatibleLlm, PerTenantLlm, type Llm } from '@parley/llm';
@@ -36,7 +36,7 @@ function llmFrom(settings: Settings<'responder'>, metrics: Metrics, tenants: Ten
   });
   return new PerTenantLlm(new OpenAiCompatibleLlm(options), options, async (tenantId) => {
     const [own, provider] = await Promise.all([tenants.settings(tenantId), tenants.llmProvider(tenantId)]);
-    return { ...provider, defaultModel: own.defaultModel ?? null };
+    return { ...provider, defaultModel: tenantDefaultModel(own) ?? null };
   });
 }
 

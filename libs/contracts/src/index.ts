@@ -86,6 +86,7 @@ export {
   ConcurrentTurnPolicy,
   type ResolvedTenantSettings,
   resolveTenantSettings,
+  tenantDefaultModel,
   RoutingPolicy,
   TenantId,
   TenantSettings,

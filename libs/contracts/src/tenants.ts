@@ -55,7 +55,7 @@ export const TenantSettings = z
      * `PARLEY_MODELS`; another is `404 model_not_found`.
      */
     models: z.array(ModelName).min(1).max(32),
-    /** The model a request that names none (or `parley`) gets, in place of `PARLEY_MODEL`. */
+    /** The model a request that names none (or `parley`) gets, in place of `PARLEY_MODEL` (absent: the first of `models`, if set). */
     defaultModel: ModelName,
     /**
      * The tenant's own OpenAI-compatible server, in place of `OPENAI_BASE_URL`. Its API key is not a
@@ -84,6 +84,13 @@ export type TenantSettings = z.infer<typeof TenantSettings>;
 /** Settings whose absence means "the deployment's own" (its models, its upstream) or "none": they stay optional once resolved. */
 export type OptionalSettingName = 'models' | 'defaultModel' | 'llmBaseUrl' | 'transferNumber';
 export type ResolvedTenantSettings = Required<Omit<TenantSettings, OptionalSettingName>> & Pick<TenantSettings, OptionalSettingName>;
+
+/**
+ * The model a tenant's requests get when they name none: its `defaultModel`, else the first of its
+ * own `models` (a tenant with a list of its own need not repeat one); undefined: the deployment's.
+ */
+export const tenantDefaultModel = (settings: Pick<TenantSettings, 'models' | 'defaultModel'>): string | undefined =>
+  settings.defaultModel ?? settings.models?.[0];
 
 /** Deployment-wide defaults, then the tenant's own choices. */
 export function resolveTenantSettings(defaults: ResolvedTenantSettings, own: TenantSettings): ResolvedTenantSettings {

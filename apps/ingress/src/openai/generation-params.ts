@@ -1,4 +1,4 @@
-import { GenerationOptions, JsonSchemaFormat, type ResolvedTenantSettings } from '@parley/contracts';
+import { GenerationOptions, JsonSchemaFormat, tenantDefaultModel, type ResolvedTenantSettings } from '@parley/contracts';
 import { z } from 'zod';
 import { ApiError } from '../http/api-error';
 
@@ -122,7 +122,7 @@ export class ModelCatalog {
 
   /** What one tenant may name. */
   forTenant(settings: Pick<ResolvedTenantSettings, 'models' | 'defaultModel'>): TenantModels {
-    return new TenantModels(this.defaultModel, settings.defaultModel ?? null, settings.models ?? this.allowed);
+    return new TenantModels(this.defaultModel, tenantDefaultModel(settings) ?? null, settings.models ?? this.allowed);
   }
 }
 
