@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { RecordedEvent, ToolCallData } from '@parley/contracts';
+import type { NewEvent, RecordedEvent, ToolCallData } from '@parley/contracts';
+import { derivedId } from './ids';
 import type { TranscriptMessage } from './transcript';
 
 /**
@@ -82,4 +83,34 @@ export function addedItems(event: RecordedEvent<'ConversationItemsAdded'>): Tran
       return { ...line, role: 'assistant', text: m.content ?? '', ...(m.toolCalls?.length ? { toolCalls: m.toolCalls } : {}) };
     return { ...line, role: 'user', text: m.content };
   });
+}
+
+/** What changes a conversation outside its turns (OpenAI's Conversations API). */
+export type ConversationChange = 'ConversationItemsAdded' | 'ConversationItemDeleted' | 'SessionMetadataUpdated' | 'ConversationDeleted';
+
+/** The data of one kind of conversation change. */
+export type ConversationChangeData<T extends ConversationChange> = Extract<NewEvent, { type: T }>['data'];
+
+/**
+ * A change of a conversation, as its session's stream records it. The caller names the event's id:
+ * derived from what makes a retry the same change (an `Idempotency-Key`, the item, the
+ * conversation), or fresh when every request is a change of its own.
+ */
+export function conversationChange<T extends ConversationChange>(
+  type: T,
+  data: ConversationChangeData<T>,
+  tenantId: string,
+  eventId: string,
+): Extract<NewEvent, { type: T }> {
+  return { eventId, type, data, metadata: { tenantId, correlationId: eventId } } as Extract<NewEvent, { type: T }>;
+}
+
+/** A stored response deleted (OpenAI's `DELETE /v1/responses/{id}`): one id per response, so a second delete racing it is the same event. */
+export function responseDeleted(tenantId: string, responseId: string, turnId: string): NewEvent<'ResponseDeleted'> {
+  return {
+    eventId: derivedId(`${tenantId}\u0000${responseId}`, 'ResponseDeleted'),
+    type: 'ResponseDeleted',
+    data: { turnId },
+    metadata: { tenantId, correlationId: turnId },
+  };
 }

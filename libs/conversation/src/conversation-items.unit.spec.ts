@@ -1,5 +1,5 @@
 import type { RecordedEvent } from '@parley/contracts';
-import { replyItemId } from './conversation-items';
+import { conversationChange, replyItemId, responseDeleted } from './conversation-items';
 import { buildStatefulContext } from './llm-context';
 import { eventRecorder } from './recorded-events';
 import { conversationItems, foldSession, type OpenSession } from './session.state';
@@ -131,5 +131,18 @@ describe('conversation items', () => {
     const state = open(events);
     expect(state.metadata).toEqual({ topic: 'complaint' });
     expect(state.deletedAt).toBe(events.at(-1)!.recordedAt);
+  });
+
+  it('records a change under the id the caller derived, and a response deletion once per response', () => {
+    expect(conversationChange('ConversationItemDeleted', { itemId: 'msg_1' }, 'acme', 'e-1')).toEqual({
+      eventId: 'e-1',
+      type: 'ConversationItemDeleted',
+      data: { itemId: 'msg_1' },
+      metadata: { tenantId: 'acme', correlationId: 'e-1' },
+    });
+    const first = responseDeleted('acme', 'resp_1', TURN);
+    expect(first).toMatchObject({ type: 'ResponseDeleted', data: { turnId: TURN } });
+    expect(responseDeleted('acme', 'resp_1', TURN).eventId).toBe(first.eventId);
+    expect(responseDeleted('other', 'resp_1', TURN).eventId).not.toBe(first.eventId);
   });
 });

@@ -1,5 +1,16 @@
 export { derivedId } from './ids';
-export { addedItems, functionCallItemId, replyItemId, transcriptItems, withoutItem, type TranscriptItem } from './conversation-items';
+export {
+  addedItems,
+  conversationChange,
+  type ConversationChange,
+  type ConversationChangeData,
+  functionCallItemId,
+  replyItemId,
+  responseDeleted,
+  transcriptItems,
+  withoutItem,
+  type TranscriptItem,
+} from './conversation-items';
 export { ConversationError, ConversationErrorCodes, type ConversationErrorCode } from './errors';
 export {
   conversationItems,
@@ -57,7 +68,11 @@ export {
 export { planSummary, SUMMARY_INSTRUCTIONS, summaryPrompt, summaryShare, type SummaryRequest } from './summary.policy';
 export {
   admitAnswer,
+  admitInterrupt,
   admitRouting,
+  expired,
+  interrupted,
+  type InterruptAdmission,
   answerUsage,
   summaryUsage,
   failed,

@@ -187,3 +187,46 @@ export const summaryUsage = (usage: TokenUsage | null): UsageIncrement => ({
   promptTokens: usage?.promptTokens ?? 0,
   completionTokens: usage?.completionTokens ?? 0,
 });
+
+/** What a barge-in on a turn's reply may do, from the session's state. */
+export type InterruptAdmission =
+  /** The turn is not among the session's recent turns. */
+  | { kind: 'unknown' }
+  /** The turn failed: it has no reply to interrupt. */
+  | { kind: 'failed' }
+  /** Record what was heard; `stop`: the reply is still being generated, so it is stopped too. */
+  | { kind: 'record'; stop: boolean };
+
+/**
+ * The user barged in on a turn's reply, having heard part of it: recorded once (a repeat meets
+ * the first in the log), and a reply still being generated is stopped where it is.
+ */
+export function admitInterrupt(state: SessionState, turnId: string): InterruptAdmission {
+  const turn = state.status === 'open' ? state.turns.find((t) => t.turnId === turnId) : undefined;
+  if (!turn) return { kind: 'unknown' };
+  if (turn.status === 'failed') return { kind: 'failed' };
+  return { kind: 'record', stop: turn.status !== 'replied' };
+}
+
+/** What the user heard of a turn's reply before speaking over it; one per turn. */
+export function interrupted(streamId: string, tenantId: string, turnId: string, spokenText: string): NewEvent<'ReplyInterrupted'> {
+  return {
+    eventId: derivedId(`${streamId}\u0000${turnId}`, 'ReplyInterrupted'),
+    type: 'ReplyInterrupted',
+    data: { turnId, spokenText },
+    metadata: { tenantId, correlationId: turnId },
+  };
+}
+
+/**
+ * A session found idle past its tenant's limit: expired as of its last activity, once (the id
+ * derives from that time, so every replica that notices records the same event).
+ */
+export function expired(streamId: string, tenantId: string, lastActivityAt: string, idleSeconds: number): NewEvent<'SessionExpired'> {
+  return {
+    eventId: derivedId(`${streamId}\u0000${lastActivityAt}`, 'SessionExpired'),
+    type: 'SessionExpired',
+    data: { idleSeconds, lastActivityAt },
+    metadata: { tenantId },
+  };
+}

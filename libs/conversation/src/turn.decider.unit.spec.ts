@@ -2,7 +2,19 @@
 import type { RecordedEvent } from '@parley/contracts';
 import { eventRecorder } from './recorded-events';
 import { foldSession } from './session.state';
-import { admitAnswer, admitRouting, failed, gaveUp, outcomeIdOf, replied, superseded, TURN_UNANSWERED } from './turn.decider';
+import {
+  admitAnswer,
+  admitInterrupt,
+  admitRouting,
+  expired,
+  failed,
+  gaveUp,
+  interrupted,
+  outcomeIdOf,
+  replied,
+  superseded,
+  TURN_UNANSWERED,
+} from './turn.decider';
 
 const stream = eventRecorder();
 const { record } = stream;
@@ -112,5 +124,39 @@ describe('what records a turn’s outcome', () => {
     const failure = gaveUp({ eventId: message.eventId, turnId: 'a', metadata: message.metadata });
     expect(failure.eventId).not.toBe(outcomeIdOf(routing));
     expect(failure.data).toEqual({ turnId: 'a', code: TURN_UNANSWERED, message: expect.not.stringContaining('question') });
+  });
+});
+
+describe('a barge-in on a reply', () => {
+  it('records what was heard of a replied turn, and stops a reply still being generated', () => {
+    const state = given([...start(), asked('a'), routed('a'), answered('a'), asked('b'), routed('b')]);
+    expect(admitInterrupt(state, 'a')).toEqual({ kind: 'record', stop: false });
+    expect(admitInterrupt(state, 'b')).toEqual({ kind: 'record', stop: true });
+  });
+
+  it('refuses a failed turn (no reply to interrupt) and one the session does not have', () => {
+    const state = given([...start(), asked('a'), routed('a'), failedTurn('a')]);
+    expect(admitInterrupt(state, 'a')).toEqual({ kind: 'failed' });
+    expect(admitInterrupt(state, 'zzz')).toEqual({ kind: 'unknown' });
+  });
+
+  it('is one event per turn: a repeat has the same id, so the log keeps the first', () => {
+    const first = interrupted('session-s1', 'acme', 'a', 'Once upon');
+    expect(first).toMatchObject({
+      type: 'ReplyInterrupted',
+      data: { turnId: 'a', spokenText: 'Once upon' },
+      metadata: { tenantId: 'acme', correlationId: 'a' },
+    });
+    expect(interrupted('session-s1', 'acme', 'a', 'Once upon a time').eventId).toBe(first.eventId);
+    expect(interrupted('session-s1', 'acme', 'b', 'Once upon').eventId).not.toBe(first.eventId);
+  });
+});
+
+describe('expiring an idle session', () => {
+  it('expires it as of its last activity, once, whichever replica notices', () => {
+    const event = expired('session-s1', 'acme', '2026-11-30T10:00:00.000Z', 1800);
+    expect(event).toMatchObject({ type: 'SessionExpired', data: { idleSeconds: 1800, lastActivityAt: '2026-11-30T10:00:00.000Z' } });
+    expect(expired('session-s1', 'acme', '2026-11-30T10:00:00.000Z', 1800).eventId).toBe(event.eventId);
+    expect(expired('session-s1', 'acme', '2026-11-30T11:00:00.000Z', 1800).eventId).not.toBe(event.eventId);
   });
 });

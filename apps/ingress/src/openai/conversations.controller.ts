@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { sessionStreamId, type NewEvent, type RecordedEvent } from '@parley/contracts';
+import { sessionStreamId, type RecordedEvent } from '@parley/contracts';
 import {
   addedItems,
   conversationItems,
@@ -9,6 +9,9 @@ import {
   type OpenSession,
   type TranscriptItem,
   type Versioned,
+  conversationChange,
+  type ConversationChange,
+  type ConversationChangeData,
 } from '@parley/conversation';
 import { EventStore } from '@parley/event-store';
 import { Tenant, type TenantContext } from '../auth/auth.guard';
@@ -163,17 +166,14 @@ export class ConversationsController {
   }
 
   /** Appends one event to the conversation's session and publishes it; null when its id was recorded already (a retry). */
-  private async record<T extends 'ConversationItemsAdded' | 'ConversationItemDeleted' | 'SessionMetadataUpdated' | 'ConversationDeleted'>(
+  private async record<T extends ConversationChange>(
     tenant: TenantContext,
     sessionId: string,
     type: T,
-    data: Extract<NewEvent, { type: T }>['data'],
+    data: ConversationChangeData<T>,
     eventId: string,
   ): Promise<RecordedEvent | null> {
-    const { tenantId } = tenant;
-    const recorded = await this.sessions.record(tenantId, sessionId, [
-      { eventId, type, data, metadata: { tenantId, correlationId: eventId } } as NewEvent,
-    ]);
+    const recorded = await this.sessions.record(tenant.tenantId, sessionId, [conversationChange(type, data, tenant.tenantId, eventId)]);
     return recorded?.[0] ?? null;
   }
 }

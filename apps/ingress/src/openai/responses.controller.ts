@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, Headers, Param, Post, Query, Res } from '@nestjs/common';
 import { sessionStreamId, type ClientMessage, type RecordedEvent } from '@parley/contracts';
-import { derivedId, summaryMessage } from '@parley/conversation';
+import { derivedId, summaryMessage, responseDeleted } from '@parley/conversation';
 import { ConcurrencyError, EventStore, forkSession, sessionStateAt } from '@parley/event-store';
 import type { FastifyReply } from 'fastify';
 import { Tenant, type TenantContext } from '../auth/auth.guard';
@@ -195,15 +195,7 @@ export class ResponsesController {
   async remove(@Tenant() tenant: TenantContext, @Param('responseId') responseId: string) {
     const { named } = await this.turnOf(tenant, responseId);
     const { tenantId } = tenant;
-    // one id per response: a second delete racing this one is the same event
-    await this.sessions.record(tenantId, named.sessionId, [
-      {
-        eventId: derivedId(`${tenantId}\u0000${responseId}`, 'ResponseDeleted'),
-        type: 'ResponseDeleted',
-        data: { turnId: named.turnId },
-        metadata: { tenantId, correlationId: named.turnId },
-      },
-    ]);
+    await this.sessions.record(tenantId, named.sessionId, [responseDeleted(tenantId, responseId, named.turnId)]);
     return { id: responseId, object: 'response', deleted: true };
   }
 

@@ -24,7 +24,7 @@ import {
   type TurnDeltaMessage,
   type TurnReplyMessage,
 } from '@parley/contracts';
-import { answerUsage, derivedId, routingEvents, type RouteDecision } from '@parley/conversation';
+import { admitInterrupt, answerUsage, derivedId, expired, interrupted, routingEvents, type RouteDecision } from '@parley/conversation';
 import {
   ConcurrencyError,
   DuplicateEventError,
@@ -176,14 +176,16 @@ export class TurnsService {
 
   /** Records that a session expired and closes it (a concurrent expiry is fine). */
   private async expire({ tenantId, settings }: TenantContext, streamId: string, lastActivityAt: string): Promise<void> {
-    const expired: NewEvent = {
-      eventId: derivedId(`${streamId}\u0000${lastActivityAt}`, 'SessionExpired'),
-      type: 'SessionExpired',
-      data: { idleSeconds: settings.sessionIdleSeconds, lastActivityAt },
-      metadata: { tenantId },
-    };
     try {
-      const recorded = await this.store.append(streamId, tenantId, [expired], 'exists', { close: true });
+      const recorded = await this.store.append(
+        streamId,
+        tenantId,
+        [expired(streamId, tenantId, lastActivityAt, settings.sessionIdleSeconds)],
+        'exists',
+        {
+          close: true,
+        },
+      );
       await this.publisher.publish(this.store.sealed(recorded));
     } catch (error) {
       if (!(error instanceof DuplicateEventError) && !(error instanceof StreamErasedError)) throw error;
@@ -348,16 +350,14 @@ export class TurnsService {
     const notFound = new ApiError('TURN.NOT_FOUND', `Turn ${turnId} is not one of the recent turns of session ${sessionId}`);
     if (!SessionIdParam.safeParse(turnId).success) throw notFound;
     const { state } = await this.sessions.state(tenant.tenantId, sessionId);
-    const turn = state.turns.find((t) => t.turnId === turnId);
-    if (!turn) throw notFound;
-    if (turn.status === 'failed') throw new ApiError('TURN.NOT_INTERRUPTIBLE', `Turn ${turnId} failed: it has no reply to interrupt`);
+    const admission = admitInterrupt(state, turnId);
+    if (admission.kind === 'unknown') throw notFound;
+    if (admission.kind === 'failed') throw new ApiError('TURN.NOT_INTERRUPTIBLE', `Turn ${turnId} failed: it has no reply to interrupt`);
     const { bus, prefix } = this.resources;
-    if (turn.status !== 'replied') cancelTurn(bus.core, prefix, turnId, 'barge-in');
-    const eventId = derivedId(`${sessionStreamId(sessionId)}\u0000${turnId}`, 'ReplyInterrupted');
-    await this.sessions.record(tenant.tenantId, sessionId, [
-      { eventId, type: 'ReplyInterrupted', data: { turnId, spokenText }, metadata: { tenantId: tenant.tenantId, correlationId: turnId } },
-    ]);
-    const stored = await this.store.readEvent(eventId);
+    if (admission.stop) cancelTurn(bus.core, prefix, turnId, 'barge-in');
+    const event = interrupted(sessionStreamId(sessionId), tenant.tenantId, turnId, spokenText);
+    await this.sessions.record(tenant.tenantId, sessionId, [event]);
+    const stored = await this.store.readEvent(event.eventId);
     return { sessionId, turnId, spokenText: stored?.type === 'ReplyInterrupted' ? stored.data.spokenText : spokenText, interrupted: true };
   }
 
