@@ -8,7 +8,6 @@ import {
   transcriptItems,
   type OpenSession,
   type TranscriptItem,
-  type Versioned,
   conversationChange,
   type ConversationChange,
   type ConversationChangeData,
@@ -17,10 +16,10 @@ import { EventStore } from '@parley/event-store';
 import { Tenant, type TenantContext } from '../auth/auth.guard';
 import { ApiError } from '../http/api-error';
 import { ZodPipe } from '../http/zod.pipe';
-import { conversationIdOf, SessionsService } from '../sessions/sessions.service';
+import { SessionsService } from '../sessions/sessions.service';
 import { AddItems, conversationItemsOf, CreateConversation, itemObject, UpdateConversation } from './conversations-shapes';
 import { validKey } from './openai-shapes';
-import { InputItemsQuery, itemsPage } from './responses-shapes';
+import { conversationIdOf, InputItemsQuery, itemsPage } from './responses-shapes';
 
 /**
  * OpenAI's Conversations API over Parley's sessions: every session is a conversation
@@ -60,12 +59,12 @@ export class ConversationsController {
         { items },
         key ? derivedId(`${tenantId}\u0000${sessionId}`, 'first-items') : randomUUID(),
       );
-    return this.object(await this.sessions.conversation(tenantId, conversationIdOf(sessionId)));
+    return this.object((await this.sessions.conversation(tenantId, conversationIdOf(sessionId))).state);
   }
 
   @Get(':conversationId')
   async retrieve(@Tenant() tenant: TenantContext, @Param('conversationId') conversationId: string) {
-    return this.object(await this.sessions.conversation(tenant.tenantId, conversationId));
+    return this.object((await this.sessions.conversation(tenant.tenantId, conversationId)).state);
   }
 
   /** Replaces the conversation's metadata. */
@@ -77,8 +76,9 @@ export class ConversationsController {
     @Body(new ZodPipe(UpdateConversation)) body: UpdateConversation,
   ) {
     const { state } = await this.sessions.conversation(tenant.tenantId, conversationId);
-    await this.record(tenant, state.sessionId, 'SessionMetadataUpdated', { metadata: body.metadata ?? {} }, randomUUID());
-    return this.object(await this.sessions.conversation(tenant.tenantId, conversationId));
+    const metadata = body.metadata ?? {};
+    await this.record(tenant, state.sessionId, 'SessionMetadataUpdated', { metadata }, randomUUID());
+    return this.object({ ...state, metadata });
   }
 
   /** Deletes the conversation: it is then not found here nor through `/v1/responses`. Its turns stay in the log, as OpenAI keeps the items. */
@@ -102,7 +102,7 @@ export class ConversationsController {
     @Param('conversationId') conversationId: string,
     @Query(new ZodPipe(InputItemsQuery)) query: InputItemsQuery,
   ) {
-    const items = await this.items(tenant, conversationId);
+    const { items } = await this.items(tenant, conversationId);
     return itemsPage(items.map(itemObject), query);
   }
 
@@ -132,19 +132,18 @@ export class ConversationsController {
 
   @Get(':conversationId/items/:itemId')
   async retrieveItem(@Tenant() tenant: TenantContext, @Param('conversationId') conversationId: string, @Param('itemId') itemId: string) {
-    return itemObject(await this.item(tenant, conversationId, itemId));
+    return itemObject((await this.item(tenant, conversationId, itemId)).item);
   }
 
   /** Deletes an item (a function call and its output go together); answers with the conversation. */
   @Delete(':conversationId/items/:itemId')
   async removeItem(@Tenant() tenant: TenantContext, @Param('conversationId') conversationId: string, @Param('itemId') itemId: string) {
-    const item = await this.item(tenant, conversationId, itemId);
-    const { state } = await this.sessions.conversation(tenant.tenantId, conversationId);
+    const { state, item } = await this.item(tenant, conversationId, itemId);
     await this.record(tenant, state.sessionId, 'ConversationItemDeleted', { itemId: item.id }, randomUUID());
-    return this.object(await this.sessions.conversation(tenant.tenantId, conversationId));
+    return this.object(state); // its id, time and metadata: what an item's deletion leaves as they were
   }
 
-  private object({ state }: Versioned<OpenSession>) {
+  private object(state: OpenSession) {
     return {
       id: conversationIdOf(state.sessionId),
       object: 'conversation',
@@ -153,16 +152,17 @@ export class ConversationsController {
     };
   }
 
-  /** Every item of the conversation, read from its log. */
-  private async items(tenant: TenantContext, conversationId: string): Promise<TranscriptItem[]> {
+  /** The conversation, and every item of it, read from its log. */
+  private async items(tenant: TenantContext, conversationId: string): Promise<{ state: OpenSession; items: TranscriptItem[] }> {
     const { state } = await this.sessions.conversation(tenant.tenantId, conversationId);
-    return conversationItems(await this.store.readStream(sessionStreamId(state.sessionId)));
+    return { state, items: conversationItems(await this.store.readStream(sessionStreamId(state.sessionId))) };
   }
 
-  private async item(tenant: TenantContext, conversationId: string, itemId: string): Promise<TranscriptItem> {
-    const item = (await this.items(tenant, conversationId)).find((i) => i.id === itemId);
+  private async item(tenant: TenantContext, conversationId: string, itemId: string): Promise<{ state: OpenSession; item: TranscriptItem }> {
+    const { state, items } = await this.items(tenant, conversationId);
+    const item = items.find((i) => i.id === itemId);
     if (!item) throw new ApiError('CONVERSATION.ITEM_NOT_FOUND', `Item with id '${itemId}' not found.`, { param: 'item_id' });
-    return item;
+    return { state, item };
   }
 
   /** Appends one event to the conversation's session and publishes it; null when its id was recorded already (a retry). */

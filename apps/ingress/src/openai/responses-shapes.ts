@@ -101,6 +101,15 @@ export function parseResponseId(id: string): { sessionId: string; turnId: string
   return match ? { sessionId: uuid(match[1]), turnId: uuid(match[2]) } : null;
 }
 
+/** OpenAI's id for a session's conversation: `conv_<session>` (hex). Every session is one. */
+export const conversationIdOf = (sessionId: string) => `conv_${hex(sessionId)}`;
+
+/** The session a `conv_…` id names, or null when it is not one. */
+export function sessionOfConversation(id: string): string | null {
+  const match = /^conv_([0-9a-f]{32})$/.exec(id);
+  return match ? uuid(match[1]) : null;
+}
+
 export interface ResponseFacts {
   id: string;
   createdAt: number;

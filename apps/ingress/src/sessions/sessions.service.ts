@@ -23,21 +23,11 @@ import {
   type StreamInfo,
 } from '@parley/event-store';
 import { ApiError } from '../http/api-error';
+import { sessionOfConversation } from '../openai/responses-shapes';
 
 export const sessionNotFound = (sessionId: string) => new ApiError('SESSION.NOT_FOUND', `Session ${sessionId} not found`);
 export const sessionErased = (sessionId: string) =>
   new ApiError('SESSION.ERASED', `Session ${sessionId} belonged to a user whose data was erased`);
-
-const hex = (uuid: string) => uuid.replace(/-/g, '');
-
-/** OpenAI's id for a session's conversation: `conv_<session id in hex>`. */
-export const conversationIdOf = (sessionId: string) => `conv_${hex(sessionId)}`;
-
-/** The session a `conv_…` id names, or null when it is not one. */
-export function sessionOfConversation(id: string): string | null {
-  const m = /^conv_([0-9a-f]{8})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{12})$/.exec(id);
-  return m ? m.slice(1).join('-') : null;
-}
 
 @Injectable()
 export class SessionsService {
