@@ -8,6 +8,7 @@ import { CliError } from './cli-error';
 import { commandHelp, COMMANDS, optionsOf, USAGE } from './help';
 import { parse } from './command-line';
 import { RUNNERS, seeHelp } from './runners';
+import { waitForServers } from './connections';
 
 async function run(argv: string[]): Promise<string> {
   let parsed: ReturnType<typeof parse>;
@@ -32,6 +33,7 @@ async function run(argv: string[]): Promise<string> {
     ...(values['database-url'] ? { DATABASE_URL: values['database-url'] } : {}),
     ...(values['nats-url'] ? { NATS_URL: values['nats-url'] } : {}),
   });
+  waitForServers(settings.PARLEY_CONNECT_WAIT_SECONDS);
 
   // the embedded mode's services share an in-process bus this process cannot reach
   const busUnreachable = embeddedUrl !== undefined;

@@ -38,6 +38,33 @@ describe('parley migrate waiting for Postgres', () => {
     expect(proxy.refused).toBeGreaterThanOrEqual(2);
   });
 
+  it('every other command waits the same way: compose imports its knowledge base right after migrating', async () => {
+    proxy.cut();
+    const refusedBefore = proxy.refused;
+    const importing = runCli(['kb', 'import', 'data/demo-bank/questions.csv', '--answers', 'data/demo-bank/answers.json', '--if-empty'], {
+      DATABASE_URL: viaProxy(),
+      PARLEY_CONNECT_WAIT_SECONDS: '30',
+    });
+    await waitFor(() => proxy.refused >= refusedBefore + 2, { what: 'kb import to try twice', timeoutMs: 15_000 });
+    proxy.restore();
+    const result = await importing;
+    expect(result.stderr.match(/trying again for up to 30 s/g)).toHaveLength(1);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/Imported/);
+  });
+
+  it('does not wait for what waiting cannot mend: a database that does not exist', async () => {
+    const missing = new URL(db.url);
+    missing.pathname = '/parley_no_such_database';
+    const started = Date.now();
+    const result = await runCli(['sessions'], { DATABASE_URL: missing.toString(), PARLEY_CONNECT_WAIT_SECONDS: '30' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('refused the connection');
+    expect(result.stderr).toContain('does not exist');
+    expect(result.stderr).not.toContain('trying again');
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
   it('fails at once without it, naming the server', async () => {
     proxy.cut();
     const started = Date.now();

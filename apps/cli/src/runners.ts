@@ -1,7 +1,8 @@
+import { openDatabase, openNats } from './connections';
 import { readFileSync } from 'node:fs';
 import { tenantDefaults, UserIdParam, type RoutingPolicy, type Settings } from '@parley/contracts';
 import { llmOptionsFrom, OpenAiCompatibleLlm } from '@parley/llm';
-import { connectDatabase, ensureDatabase, eraseUser, EventStore, migrateDatabase, type Db } from '@parley/event-store';
+import { ensureDatabase, eraseUser, EventStore, migrateDatabase, type Db } from '@parley/event-store';
 import { announceErasure, connectNats, missingServices, withConnectWait } from '@parley/messaging';
 import { CliError } from './cli-error';
 import { style } from './output';
@@ -68,7 +69,7 @@ export const RUNNERS: Record<string, (context: CommandContext) => Promise<string
     const [from, to] = [values.from, values.to].map((v) => (v === undefined ? NaN : Number(v)));
     if (!Number.isInteger(from) || !Number.isInteger(to))
       throw new CliError('diff needs --from and --to stream versions (whole numbers)', 2);
-    const database = await connectDatabase(settings.DATABASE_URL, { max: 1 });
+    const database = await openDatabase(settings.DATABASE_URL, { max: 1 });
     try {
       return await diff(new EventStore(database.db), { sessionId: rest[0], tenantId: tenant, from, to, json: Boolean(values.json) });
     } finally {
@@ -279,7 +280,7 @@ export const RUNNERS: Record<string, (context: CommandContext) => Promise<string
   'erase-user': async ({ rest, settings, tenant, busUnreachable, command }) => {
     if (rest.length !== 1 || !UserIdParam.safeParse(rest[0]).success)
       throw new CliError(`erase-user needs one user id (1 to 200 characters)${seeHelp(command)}`, 2);
-    const database = await connectDatabase(settings.DATABASE_URL, { max: 1 });
+    const database = await openDatabase(settings.DATABASE_URL, { max: 1 });
     try {
       const result = await eraseUser(database.db, tenant, rest[0]);
       const told = !busUnreachable && (await announceErasure(settings.NATS_URL, settings.PARLEY_NATS_PREFIX, result.streamIds));
@@ -314,7 +315,7 @@ export const RUNNERS: Record<string, (context: CommandContext) => Promise<string
   health: async ({ rest, settings, command }) => {
     const unknown = rest.filter((s) => !(WORKERS as readonly string[]).includes(s));
     if (!rest.length || unknown.length) throw new CliError(`health needs one or more of: ${WORKERS.join(', ')}${seeHelp(command)}`, 2);
-    const nc = await connectNats(settings.NATS_URL, 'parley-cli');
+    const nc = await openNats(settings.NATS_URL);
     try {
       const missing = await missingServices(nc, settings.PARLEY_NATS_PREFIX, rest, 2_000);
       if (missing.length) throw new CliError(`Not answering: ${missing.join(', ')}`);
@@ -352,7 +353,7 @@ async function natsAnswers(url: string): Promise<boolean> {
 }
 
 async function withDatabase<T>(url: string, work: (db: Db) => Promise<T>): Promise<T> {
-  const database = await connectDatabase(url, { max: 1 });
+  const database = await openDatabase(url, { max: 1 });
   try {
     return await work(database.db);
   } finally {

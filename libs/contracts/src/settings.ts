@@ -53,7 +53,7 @@ export const SETTINGS = {
     services: ALL,
     default: '0',
     schema: int(0, 3_600),
-    doc: 'How long a service (or `parley migrate`) keeps trying to reach PostgreSQL and NATS at start, with a backoff, before it gives up; 0: one try, failing at once with a message naming the server. Containers started beside their database want 60.',
+    doc: 'How long a service (or a `parley` command) keeps trying to reach PostgreSQL and NATS at start, with a backoff, before it gives up; 0: one try, failing at once with a message naming the server. Containers started beside their database want 60.',
   },
   NATS_URL: {
     services: ALL,

@@ -21,8 +21,18 @@ const MIGRATION_LOCK = 4_151_772_001;
 
 const redact = (url: string) => url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 
+/** SQLSTATEs of a server that is starting, stopping or out of connections: worth trying again. */
+const TRANSIENT = /^(08\d{3}|57P0[1-3]|53300)$/;
+
+/**
+ * Why a connection failed: unreachable (refused, timed out, starting up: worth waiting for) or
+ * refused by a server that answered (a wrong password, no such database: it will not change).
+ */
 function unavailable(url: string, cause: unknown): EventStoreError {
   const reason = cause instanceof Error ? cause.message : String(cause);
+  const { severity, code } = (cause ?? {}) as { severity?: unknown; code?: unknown };
+  if (typeof severity === 'string' && typeof code === 'string' && !TRANSIENT.test(code))
+    return new EventStoreError(EventStoreErrorCodes.Refused, `PostgreSQL at ${redact(url)} refused the connection: ${reason}`, { cause });
   return new EventStoreError(EventStoreErrorCodes.Unavailable, `Cannot reach PostgreSQL at ${redact(url)}: ${reason}`, { cause });
 }
 

@@ -9,6 +9,8 @@ export const EventStoreErrorCodes = {
   StreamInactive: 'EVENT_STORE.STREAM_INACTIVE',
   UserErased: 'EVENT_STORE.USER_ERASED',
   Unavailable: 'EVENT_STORE.UNAVAILABLE',
+  /** Postgres answered and said no (a wrong password, no such database): waiting will not help. */
+  Refused: 'EVENT_STORE.REFUSED',
   OutOfRange: 'EVENT_STORE.OUT_OF_RANGE',
   UnexpectedRow: 'EVENT_STORE.UNEXPECTED_ROW',
 } as const;

@@ -58,7 +58,7 @@ export function unavailableDependency(error: unknown): 'postgres' | 'nats' | nul
   for (let current: unknown = error, depth = 0; current && typeof current === 'object' && depth < 8; depth++) {
     const e = current as { name?: unknown; code?: unknown; severity?: unknown; message?: unknown; cause?: unknown };
     const message = typeof e.message === 'string' ? e.message : '';
-    if (e.code === 'EVENT_STORE.UNAVAILABLE') return 'postgres';
+    if (e.code === 'EVENT_STORE.UNAVAILABLE' || e.code === 'EVENT_STORE.REFUSED') return 'postgres';
     if (e.code === 'MESSAGING.UNAVAILABLE') return 'nats';
     if (typeof e.severity === 'string' && typeof e.code === 'string' && POSTGRES_DOWN.test(e.code)) return 'postgres';
     if (

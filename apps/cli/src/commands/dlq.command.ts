@@ -1,5 +1,6 @@
-import { connectDatabase, DeadLettersRepository } from '@parley/event-store';
-import { connectNats, JetStreamBus, type StoredDeadLetter } from '@parley/messaging';
+import { openDatabase, openNats } from '../connections';
+import { DeadLettersRepository } from '@parley/event-store';
+import { JetStreamBus, type StoredDeadLetter } from '@parley/messaging';
 import { CliError } from '../cli-error';
 import { style } from '../output';
 
@@ -44,7 +45,7 @@ const count = (n: number) => `${n} dead letter${n === 1 ? '' : 's'}`;
 
 async function open(options: DlqOptions): Promise<Letters> {
   if ('natsUrl' in options.source) {
-    const bus = new JetStreamBus(await connectNats(options.source.natsUrl, 'parley-cli'), options.prefix);
+    const bus = new JetStreamBus(await openNats(options.source.natsUrl), options.prefix);
     return {
       list: () => bus.listDeadLetters(),
       async retry(chosen) {
@@ -54,7 +55,7 @@ async function open(options: DlqOptions): Promise<Letters> {
       close: () => bus.close(),
     };
   }
-  const database = await connectDatabase(options.source.databaseUrl);
+  const database = await openDatabase(options.source.databaseUrl);
   const table = new DeadLettersRepository(database.db);
   return {
     list: () => table.list(),

@@ -1,7 +1,8 @@
+import { openDatabase } from '../connections';
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { KnowledgeBaseAnswers } from '@parley/contracts';
-import { connectDatabase, KnowledgeBaseRepository } from '@parley/event-store';
+import { KnowledgeBaseRepository } from '@parley/event-store';
 import { entriesFromCsv, entriesFromJson, featurelessExamples, KnowledgeBaseFormatError } from '@parley/knowledge';
 import { CliError } from '../cli-error';
 import { style } from '../output';
@@ -57,7 +58,7 @@ export async function kbImport(databaseUrl: string, tenantId: string, options: K
       : '';
     process.stderr.write(`parley: warning: ${featureless.examples} example question(s) have no letters or numbers to match on${never}\n`);
   }
-  const database = await connectDatabase(databaseUrl, { max: 1 });
+  const database = await openDatabase(databaseUrl, { max: 1 });
   try {
     const repository = new KnowledgeBaseRepository(database.db);
     if (options.ifEmpty) {
@@ -73,7 +74,7 @@ export async function kbImport(databaseUrl: string, tenantId: string, options: K
 }
 
 export async function kbList(databaseUrl: string, tenantId: string, options: { version?: number; json: boolean }): Promise<string> {
-  const database = await connectDatabase(databaseUrl, { max: 1 });
+  const database = await openDatabase(databaseUrl, { max: 1 });
   try {
     const repository = new KnowledgeBaseRepository(database.db);
     const kb = options.version ? await repository.get(tenantId, options.version) : await repository.latest(tenantId);

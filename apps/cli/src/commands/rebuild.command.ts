@@ -1,4 +1,5 @@
-import { connectDatabase, rebuildSessionProjections, type RebuildProgress } from '@parley/event-store';
+import { openDatabase } from '../connections';
+import { rebuildSessionProjections, type RebuildProgress } from '@parley/event-store';
 
 /** Progress on a terminal's stderr: count, rate and time left; nothing when piped. */
 function progressPrinter(startedAt: number): (progress: RebuildProgress) => void {
@@ -17,7 +18,7 @@ function progressPrinter(startedAt: number): (progress: RebuildProgress) => void
 
 /** Drops and rebuilds every read model from the log. */
 export async function rebuild(databaseUrl: string, json: boolean): Promise<string> {
-  const database = await connectDatabase(databaseUrl, { max: 1 });
+  const database = await openDatabase(databaseUrl, { max: 1 });
   try {
     const result = await rebuildSessionProjections(database.db, progressPrinter(performance.now()));
     if (process.stderr.isTTY) process.stderr.write('\n');

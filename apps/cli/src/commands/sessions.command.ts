@@ -1,4 +1,5 @@
-import { connectDatabase, listSessions } from '@parley/event-store';
+import { openDatabase } from '../connections';
+import { listSessions } from '@parley/event-store';
 import { CliError } from '../cli-error';
 import { style } from '../output';
 
@@ -26,7 +27,7 @@ export function parseSince(value: string, now = Date.now()): Date {
 /** Finds conversations: most recently active first (`listSessions`, which the inspector page lists too). */
 export async function sessions(databaseUrl: string, options: SessionsOptions): Promise<string> {
   const since = options.since ? parseSince(options.since) : undefined;
-  const database = await connectDatabase(databaseUrl, { max: 1 });
+  const database = await openDatabase(databaseUrl, { max: 1 });
   try {
     const rows = await listSessions(database.db, { tenantId: options.tenantId, userId: options.userId, since, limit: options.limit });
     if (options.json) return JSON.stringify(rows, null, 2);

@@ -1,7 +1,7 @@
+import { openDatabase } from '../connections';
 import { TenantSettings, type ResolvedTenantSettings } from '@parley/contracts';
 import { readFile } from 'node:fs/promises';
 import {
-  connectDatabase,
   createApiKey,
   listApiKeys,
   listTenants,
@@ -15,7 +15,7 @@ import { CliError } from '../cli-error';
 import { style } from '../output';
 
 async function withDatabase<T>(url: string, run: (database: Database) => Promise<T>): Promise<T> {
-  const database = await connectDatabase(url, { max: 1 });
+  const database = await openDatabase(url, { max: 1 });
   try {
     return await run(database);
   } finally {

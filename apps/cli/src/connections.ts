@@ -1,0 +1,26 @@
+import { connectDatabase, type Database } from '@parley/event-store';
+import { connectNats, withConnectWait, type NatsConnection } from '@parley/messaging';
+
+let waitSeconds = 0;
+
+/**
+ * Every connection this command opens waits up to `seconds` for its server
+ * (`PARLEY_CONNECT_WAIT_SECONDS`): a command run in a container started beside its database —
+ * compose's `kb import` after `migrate` — rides out a slow or restarting Postgres or NATS instead of
+ * failing on the first refused or timed-out connection. 0 (a developer at a terminal) tries once.
+ */
+export function waitForServers(seconds: number): void {
+  waitSeconds = seconds;
+}
+
+const note = (line: string) => process.stderr.write(`parley: ${line}\n`);
+
+/** The event store's database, waited for as `waitForServers` says. */
+export function openDatabase(url: string, options: { max?: number } = {}): Promise<Database> {
+  return withConnectWait(waitSeconds, () => connectDatabase(url, options), note);
+}
+
+/** A NATS connection, waited for as `waitForServers` says. */
+export function openNats(url: string): Promise<NatsConnection> {
+  return withConnectWait(waitSeconds, () => connectNats(url, 'parley-cli'), note);
+}
