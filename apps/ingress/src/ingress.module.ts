@@ -9,6 +9,7 @@ import { MetricsController } from './health/metrics.controller';
 import { ChatCompletionsController } from './openai/chat-completions.controller';
 import { ConversationsController } from './openai/conversations.controller';
 import { ResponsesController } from './openai/responses.controller';
+import { StoredResponses } from './openai/stored-responses';
 import { DocsController } from './docs/docs.controller';
 import { METRICS_TOKEN, SYSTEM_PROMPT, TURN_LIMITS, TURN_REPLIES, type IngressOptions } from './ingress.tokens';
 import { InspectController } from './inspect/inspect.controller';
@@ -20,6 +21,10 @@ import { SessionsController } from './sessions/sessions.controller';
 import { SessionsService } from './sessions/sessions.service';
 import { TurnsController } from './turns/turns.controller';
 import { TurnsService } from './turns/turns.service';
+import { OpenTurns } from './turns/open-turns';
+import { TurnOutcomes } from './turns/turn-outcomes';
+import { TurnLog } from './turns/turn-log';
+import { BargeIn } from './turns/barge-in.service';
 import { IngressRouting } from './turns/ingress-routing';
 import { UsageController } from './usage/usage.controller';
 import { UsersController } from './users/users.controller';
@@ -49,6 +54,11 @@ export class IngressModule {
       providers: [
         SessionsService,
         TurnsService,
+        OpenTurns,
+        TurnOutcomes,
+        TurnLog,
+        BargeIn,
+        StoredResponses,
         IngressRouting,
         VoiceSessions,
         RetellGateway,

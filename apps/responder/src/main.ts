@@ -7,6 +7,7 @@ import { llmOptionsFrom, OpenAiCompatibleLlm, PerTenantLlm, type Llm } from '@pa
 import { InfrastructureModule, runWorker, tenantDirectory, type Metrics, type Resources } from '@parley/runtime';
 import { KeptMessages } from './replying/kept-messages';
 import { Summarizer } from './replying/summarizer';
+import { TurnAnswers } from './replying/turn-answers';
 import { TurnPlanner } from './replying/turn-planner';
 import { LLM, RESPONDER_PARTS, TurnResponderHandler, type ResponderParts } from './replying/turn-responder.handler';
 
@@ -59,7 +60,7 @@ void runWorker({
     const kept = keptMessages(settings.PARLEY_MAX_CONCURRENT_TURNS);
     const parts: ResponderParts = {
       kept,
-      deltas: new TurnDeltas(resources.bus.core),
+      answers: new TurnAnswers(store, states, resources.bus, resources.bus.core, new TurnDeltas(resources.bus.core), signals),
       signals,
       planner: new TurnPlanner(store, states, tenants, signals, kept, settings.PARLEY_SYSTEM_PROMPT),
       summarizer: new Summarizer(store, states, resources.bus, llm),

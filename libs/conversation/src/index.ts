@@ -32,7 +32,16 @@ export {
   type UsageTotals,
   type Versioned,
 } from './session.state';
-export { evolveUserMemory, foldUserMemory, initialUserMemory, memoryMessage, type UserMemory } from './user-memory.state';
+export {
+  evolveUserMemory,
+  foldUserMemory,
+  forgottenByApi,
+  initialUserMemory,
+  memoryMessage,
+  rememberedByApi,
+  type UserMemory,
+} from './user-memory.state';
+export { forked, started, type SessionOpening } from './session.decider';
 export {
   followUpText,
   needsHistory,
@@ -78,12 +87,16 @@ export {
   failed,
   gaveUp,
   outcomeIdOf,
+  isIdle,
+  received,
+  receivedWithRouting,
   remembered,
   replied,
   summarized,
   superseded,
   TURN_UNANSWERED,
   type Admission,
+  type TurnAsked,
   type TurnReply,
   type UsageIncrement,
 } from './turn.decider';

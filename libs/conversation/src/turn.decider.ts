@@ -1,7 +1,21 @@
-import type { ConcurrentTurnPolicy, EventMetadata, NewEvent, RecordedEvent, TokenUsage, ToolCallData } from '@parley/contracts';
+import {
+  sessionStreamId,
+  turnStreamId,
+  type ClientMessage,
+  type ConcurrentTurnPolicy,
+  type EventMetadata,
+  type GenerationOptions,
+  type NewEvent,
+  type RecordedEvent,
+  type RequestedMode,
+  type TokenUsage,
+  type ToolCallData,
+  type ToolSpecData,
+} from '@parley/contracts';
 import { derivedId } from './ids';
 import type { SessionState, TurnRecord } from './session.state';
 import type { SummaryRequest } from './summary.policy';
+import { routingEvents, type FaqCandidate, type RouteDecision } from './turn-routing.policy';
 
 /**
  * What happens to a turn after it was routed, decided from the session's state alone: whether it
@@ -9,6 +23,80 @@ import type { SummaryRequest } from './summary.policy';
  * handled, so a second attempt meets the first in the log; times come from the log. The responder
  * and the CLI's rerun call the same functions.
  */
+
+/** A turn as a client asked for it: its text and where it goes, and what else it sent. */
+export interface TurnAsked {
+  tenantId: string;
+  /** Null: a turn of its own, outside any session. */
+  sessionId: string | null;
+  text: string;
+  mode: RequestedMode;
+  idempotencyKey?: string;
+  /** The client's system prompt, in place of the deployment's. */
+  instructions?: string;
+  /** The conversation the client sent before this message: the context without a session, else messages the session lacks. */
+  context?: ClientMessage[];
+  /** The client's functions the model may call. */
+  tools?: ToolSpecData[];
+  /** What the client asked of the model (OpenAI's sampling and output parameters). */
+  generation?: GenerationOptions;
+  /** Where the waiting ingress hears the answer. */
+  replyTo: string;
+  /** The client takes the reply in pieces as they are generated. */
+  stream?: boolean;
+}
+
+/**
+ * Recording a user's message: the turn's stream and its `UserMessageReceived`. A request without
+ * an Idempotency-Key gets fresh ids (`newId`); with one, the ids derive from the key (in its
+ * tenant and session), so a retry meets the original in the log instead of starting a second turn.
+ */
+export function received(asked: TurnAsked, newId: () => string): { streamId: string; message: NewEvent<'UserMessageReceived'> } {
+  const { tenantId, sessionId, idempotencyKey } = asked;
+  const scope = `${tenantId}\u0000${sessionId ?? 'stateless'}\u0000${idempotencyKey}`;
+  const turnId = idempotencyKey ? derivedId(scope, 'turn') : newId();
+  const message: NewEvent<'UserMessageReceived'> = {
+    eventId: idempotencyKey ? derivedId(scope, 'UserMessageReceived') : newId(),
+    type: 'UserMessageReceived',
+    data: {
+      turnId,
+      text: asked.text,
+      requestedMode: asked.mode,
+      ...(asked.instructions !== undefined ? { instructions: asked.instructions } : {}),
+      // in a session, the client's earlier messages matter only where the session lacks some
+      ...(asked.context && (!sessionId || asked.context.length) ? { context: asked.context } : {}),
+      ...(asked.tools?.length ? { tools: asked.tools } : {}),
+      ...(asked.generation ? { generation: asked.generation } : {}),
+    },
+    metadata: {
+      tenantId,
+      correlationId: turnId,
+      replyTo: asked.replyTo,
+      ...(idempotencyKey ? { idempotencyKey } : {}),
+      ...(asked.stream ? { stream: true } : {}),
+    },
+  };
+  return { streamId: sessionId ? sessionStreamId(sessionId) : turnStreamId(turnId), message };
+}
+
+/**
+ * A message routed as it is recorded: marked `routed`, followed by the events of its routing (a
+ * knowledge base answer among them), all in one append. `answeredWhole`: nobody waits on the bus
+ * for the answer — it is returned from the append — so the events name no reply subject and no stream.
+ */
+export function receivedWithRouting(
+  message: NewEvent<'UserMessageReceived'>,
+  decision: RouteDecision,
+  match: (FaqCandidate & { answer: string }) | null,
+  answeredWhole = false,
+): NewEvent[] {
+  const { replyTo: _nobodyWaits, stream: _notStreamed, ...whole } = message.metadata;
+  const metadata: EventMetadata = answeredWhole ? whole : message.metadata;
+  return [
+    { ...message, metadata: { ...metadata, routed: true } },
+    ...routingEvents({ eventId: message.eventId, turnId: message.data.turnId, metadata }, decision, match),
+  ];
+}
 
 const settled = (turn: TurnRecord) => turn.status === 'replied' || turn.status === 'failed';
 
@@ -217,6 +305,9 @@ export function interrupted(streamId: string, tenantId: string, turnId: string, 
     metadata: { tenantId, correlationId: turnId },
   };
 }
+
+/** Whether a session last active at `lastActivityAt` has gone `idleSeconds` without a turn by `now` (ms since the epoch). */
+export const isIdle = (lastActivityAt: string, now: number, idleSeconds: number) => now - Date.parse(lastActivityAt) >= idleSeconds * 1000;
 
 /**
  * A session found idle past its tenant's limit: expired as of its last activity, once (the id

@@ -10,7 +10,10 @@ import {
   failed,
   gaveUp,
   interrupted,
+  isIdle,
   outcomeIdOf,
+  received,
+  receivedWithRouting,
   replied,
   superseded,
   TURN_UNANSWERED,
@@ -152,7 +155,70 @@ describe('a barge-in on a reply', () => {
   });
 });
 
+describe('recording a message', () => {
+  const ids = () => {
+    let n = 0;
+    return () => `id-${++n}`;
+  };
+  const asking = { tenantId: 'acme', sessionId: 's1', text: 'hello', mode: 'auto' as const, replyTo: 'parley.replies.i1' };
+
+  it('gives a fresh request fresh ids, in the session stream, with where the answer goes', () => {
+    const { streamId, message } = received(asking, ids());
+    expect(streamId).toBe('session-s1');
+    expect(message).toEqual({
+      eventId: 'id-2',
+      type: 'UserMessageReceived',
+      data: { turnId: 'id-1', text: 'hello', requestedMode: 'auto' },
+      metadata: { tenantId: 'acme', correlationId: 'id-1', replyTo: 'parley.replies.i1' },
+    });
+  });
+
+  it('derives the ids of a request with an Idempotency-Key, so a retry meets the original (per tenant and session)', () => {
+    const first = received({ ...asking, idempotencyKey: 'k1' }, ids());
+    const retry = received({ ...asking, idempotencyKey: 'k1', text: 'hello again' }, ids());
+    expect(retry.message.eventId).toBe(first.message.eventId);
+    expect(retry.message.data.turnId).toBe(first.message.data.turnId);
+    expect(first.message.metadata.idempotencyKey).toBe('k1');
+    for (const other of [{ idempotencyKey: 'k2' }, { idempotencyKey: 'k1', tenantId: 'globex' }, { idempotencyKey: 'k1', sessionId: 's2' }])
+      expect(received({ ...asking, ...other }, ids()).message.eventId).not.toBe(first.message.eventId);
+  });
+
+  it('gives a sessionless turn a stream of its own, and keeps the client context, tools and parameters it sent', () => {
+    const context = [{ role: 'user' as const, content: 'before' }];
+    const tools = [{ name: 'lookup', parameters: {} }];
+    const { streamId, message } = received(
+      { ...asking, sessionId: null, context, tools, instructions: 'Be brief.', generation: { temperature: 0.2 }, stream: true },
+      ids(),
+    );
+    expect(streamId).toBe('turn-id-1');
+    expect(message.data).toMatchObject({ context, tools, instructions: 'Be brief.', generation: { temperature: 0.2 } });
+    expect(message.metadata.stream).toBe(true);
+    // in a session, an empty client context adds nothing
+    expect(received({ ...asking, context: [] }, ids()).message.data).not.toHaveProperty('context');
+  });
+
+  it('records a message routed as it arrives with its routing, a knowledge base answer naming no waiter', () => {
+    const { message } = received({ ...asking, stream: true }, ids());
+    const decision = { mode: 'stateless' as const, route: 'faq' as const, reason: 'faq-confident', features: {} };
+    const match = { intent: 'card_arrival', confidence: 0.9, kbVersion: 3, answer: 'In a week.' };
+    const events = receivedWithRouting(message, decision, match, true);
+    expect(events.map((e) => e.type)).toEqual(['UserMessageReceived', 'TurnRouted', 'AssistantReplied']);
+    expect(events[0].metadata).toEqual({ tenantId: 'acme', correlationId: 'id-1', routed: true });
+    expect(events[2]).toMatchObject({ data: { text: 'In a week.', model: 'kb:v3' }, metadata: { causationId: events[1].eventId } });
+    // for the LLM: the responder answers it on the bus, to the waiting ingress
+    const forLlm = receivedWithRouting(message, { ...decision, route: 'llm' }, null);
+    expect(forLlm.map((e) => e.type)).toEqual(['UserMessageReceived', 'TurnRouted']);
+    expect(forLlm[1].metadata).toMatchObject({ replyTo: 'parley.replies.i1', stream: true, causationId: message.eventId });
+  });
+});
+
 describe('expiring an idle session', () => {
+  it('is idle once the tenant limit has passed since the last activity, by the clock it is given', () => {
+    const last = '2026-11-30T10:00:00.000Z';
+    expect(isIdle(last, Date.parse('2026-11-30T10:29:59.999Z'), 1800)).toBe(false);
+    expect(isIdle(last, Date.parse('2026-11-30T10:30:00.000Z'), 1800)).toBe(true);
+  });
+
   it('expires it as of its last activity, once, whichever replica notices', () => {
     const event = expired('session-s1', 'acme', '2026-11-30T10:00:00.000Z', 1800);
     expect(event).toMatchObject({ type: 'SessionExpired', data: { idleSeconds: 1800, lastActivityAt: '2026-11-30T10:00:00.000Z' } });

@@ -1,4 +1,4 @@
-import type { RecordedEvent } from '@parley/contracts';
+import type { NewEvent, RecordedEvent } from '@parley/contracts';
 
 /** What the agent knows about a user, across sessions. */
 export interface UserMemory {
@@ -30,4 +30,24 @@ export function memoryMessage(memory: UserMemory): string | null {
   const facts = Object.entries(memory.facts);
   if (facts.length === 0) return null;
   return `What you know about this user from earlier conversations:\n${facts.map(([name, f]) => `- ${name}: ${f.value}`).join('\n')}`;
+}
+
+/** Facts about a user set through the API (`PUT /v1/users/{id}/memory`): one event each, replacing any of the same name. */
+export const rememberedByApi = (tenantId: string, facts: Record<string, string>, newId: () => string): NewEvent<'MemoryRemembered'>[] =>
+  Object.entries(facts).map(([name, value]) => ({
+    eventId: newId(),
+    type: 'MemoryRemembered',
+    data: { name, value, source: 'api', turnId: null },
+    metadata: { tenantId },
+  }));
+
+/** A fact forgotten through the API; `undefined` when the memory holds no such fact (nothing to record). */
+export function forgottenByApi(
+  memory: UserMemory,
+  tenantId: string,
+  name: string,
+  newId: () => string,
+): NewEvent<'MemoryForgotten'> | undefined {
+  if (!Object.hasOwn(memory.facts, name)) return undefined;
+  return { eventId: newId(), type: 'MemoryForgotten', data: { name, source: 'api' }, metadata: { tenantId } };
 }

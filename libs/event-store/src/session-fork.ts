@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sessionStreamId, type RecordedEvent } from '@parley/contracts';
-import { foldSession, type OpenSession } from '@parley/conversation';
+import { foldSession, forked, type OpenSession } from '@parley/conversation';
 import { StreamErasedError, StreamNotFoundError } from './errors';
 import type { EventStore } from './event-store';
 
@@ -54,31 +54,10 @@ export async function forkSession(
     throw new ForkVersionError(sessionId, atVersion, info.version);
   const state = await sessionStateAt(store, sessionId, atVersion);
   const forkId = options.newSessionId ?? randomUUID();
-  const metadata = { tenantId, correlationId: options.correlationId ?? forkId };
   const events = await store.append(
     sessionStreamId(forkId),
     tenantId,
-    [
-      {
-        eventId: randomUUID(),
-        type: 'SessionStarted',
-        data: { sessionId: forkId, userId: state.userId, metadata: state.metadata },
-        metadata,
-      },
-      {
-        eventId: randomUUID(),
-        type: 'SessionForked',
-        data: {
-          fromSessionId: sessionId,
-          atVersion,
-          summary: state.summary?.text ?? null,
-          summarizedMessages: state.summary?.messages ?? 0,
-          messages: state.messages.map(({ version: _version, ...message }) => message),
-          llmTurns: state.llmTurns,
-        },
-        metadata,
-      },
-    ],
+    forked(state, { sessionId, atVersion }, { sessionId: forkId, tenantId, correlationId: options.correlationId }, randomUUID),
     'no_stream',
     { newKey: { userId: state.userId } },
   );

@@ -3,7 +3,7 @@ export { MessagingError } from './errors';
 export { connectNats, type NatsConnection } from './nats-connection';
 export { type ConsumerSpec, ensureConsumer, ensureEventsStream, serviceConsumer } from './topology';
 export { EventPublisher, unpublishable } from './event-publisher';
-export { type EventBus } from './bus';
+export { type CoreBus, type EventBus } from './bus';
 export { JetStreamBus } from './jetstream.bus';
 export { InProcessBus } from './in-process.bus';
 export {

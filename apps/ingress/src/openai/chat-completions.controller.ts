@@ -5,7 +5,8 @@ import { Tenant, type TenantContext } from '../auth/auth.guard';
 import { ApiError, ApiExceptionFilter, openAiErrorBody } from '../http/api-error';
 import { ZodPipe } from '../http/zod.pipe';
 import { SessionsService } from '../sessions/sessions.service';
-import { TurnsService, type TurnOptions, type TurnResult } from '../turns/turns.service';
+import { TurnsService } from '../turns/turns.service';
+import type { TurnOptions, TurnResult } from '../turns/turn-result';
 import { chatGeneration, ModelCatalog } from './generation-params';
 import {
   ChatCompletionRequest,

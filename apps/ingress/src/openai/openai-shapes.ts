@@ -2,7 +2,7 @@ import type { ClientMessage, ToolCallData, ToolSpecData } from '@parley/contract
 import { z } from 'zod';
 import { ApiError } from '../http/api-error';
 import { ChatGenerationParams } from './generation-params';
-import type { TurnResult } from '../turns/turns.service';
+import type { TurnResult } from '../turns/turn-result';
 
 /** Message content: a string, or (newer clients) an array of parts of which the text parts count. */
 const Content = z.union([

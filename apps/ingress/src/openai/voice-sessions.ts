@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { TenantContext } from '../auth/auth.guard';
 import { ApiError } from '../http/api-error';
 import { SessionsService } from '../sessions/sessions.service';
-import { TurnsService } from '../turns/turns.service';
+import { BargeIn } from '../turns/barge-in.service';
 
 const Uuid = z.string().uuid();
 
@@ -18,7 +18,7 @@ const Uuid = z.string().uuid();
 export class VoiceSessions {
   constructor(
     private readonly sessions: SessionsService,
-    private readonly turns: TurnsService,
+    private readonly bargeIn: BargeIn,
     private readonly callers: CallerUsers,
   ) {}
 
@@ -63,6 +63,6 @@ export class VoiceSessions {
     if (kept.length >= said.length || !said.startsWith(kept)) return;
     const turn = state.turns.find((t) => t.turnId === last.turnId);
     if (!turn || turn.heard !== null) return;
-    await this.turns.interrupt(tenant, state.sessionId, last.turnId, heard);
+    await this.bargeIn.interrupt(tenant, state.sessionId, last.turnId, heard);
   }
 }

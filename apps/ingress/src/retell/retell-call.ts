@@ -7,13 +7,16 @@ import { ApiError } from '../http/api-error';
 import { reconcile } from '../openai/openai-shapes';
 import type { VoiceSessions } from '../openai/voice-sessions';
 import type { SessionsService } from '../sessions/sessions.service';
-import type { TurnResult, TurnsService } from '../turns/turns.service';
+import type { TurnsService } from '../turns/turns.service';
+import type { BargeIn } from '../turns/barge-in.service';
+import type { TurnResult } from '../turns/turn-result';
 import { parseRetellFrame, REMINDER_TEXT, type RetellMessage, type RetellReply, type Utterance } from './retell-shapes';
 
 /** What a call needs of ingress. */
 export interface RetellParts {
   voice: VoiceSessions;
   turns: TurnsService;
+  bargeIn: BargeIn;
   sessions: SessionsService;
   /** Takes a request from the key's rate budget (the HTTP API's): 0 when allowed, else seconds to wait. */
   admit: () => number;
@@ -264,7 +267,7 @@ export class RetellCall {
         ?.content.trim() ?? '';
     const heard = spoken && previous.sent.trim().startsWith(spoken) ? spoken : '';
     if (previous.turnId) {
-      await this.parts.turns.interrupt(this.tenant, sessionId, previous.turnId, heard).catch((error: unknown) => this.failed(error));
+      await this.parts.bargeIn.interrupt(this.tenant, sessionId, previous.turnId, heard).catch((error: unknown) => this.failed(error));
     } else previous.stop.abort(); // nothing generated yet: stop it where it is
     // its outcome comes within moments of the stop; the new turn is asked for then (or after 3 s at most)
     await Promise.race([previous.done, new Promise((resolve) => setTimeout(resolve, 3_000).unref())]);

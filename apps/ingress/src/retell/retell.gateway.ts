@@ -9,6 +9,7 @@ import { RateLimiter } from '../auth/rate-limiter';
 import { VoiceSessions } from '../openai/voice-sessions';
 import { SessionsService } from '../sessions/sessions.service';
 import { TurnsService } from '../turns/turns.service';
+import { BargeIn } from '../turns/barge-in.service';
 import { RetellCall } from './retell-call';
 
 /** Where Retell connects: `/v1/retell/<API key>/<call_id>`, or `/v1/retell/<call_id>` with `Authorization: Bearer <API key>`. */
@@ -31,6 +32,7 @@ export class RetellGateway implements OnGatewayConnection {
     private readonly tenants: TenantDirectory,
     private readonly voice: VoiceSessions,
     private readonly turns: TurnsService,
+    private readonly bargeIn: BargeIn,
     private readonly sessions: SessionsService,
     private readonly limiter: RateLimiter,
   ) {}
@@ -77,6 +79,12 @@ export class RetellGateway implements OnGatewayConnection {
     }
     const tenant: TenantContext = { ...caller, settings: await this.tenants.settings(caller.tenantId) };
     const admit = () => this.limiter.take(caller.keyId, tenant.settings.rateLimitPerMinute);
-    return new RetellCall(socket, callId, tenant, { voice: this.voice, turns: this.turns, sessions: this.sessions, admit });
+    return new RetellCall(socket, callId, tenant, {
+      voice: this.voice,
+      turns: this.turns,
+      bargeIn: this.bargeIn,
+      sessions: this.sessions,
+      admit,
+    });
   }
 }

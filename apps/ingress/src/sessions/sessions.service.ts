@@ -8,7 +8,7 @@ import {
   type NewEvent,
   type RecordedEvent,
 } from '@parley/contracts';
-import type { OpenSession, Versioned } from '@parley/conversation';
+import { expired, started, type OpenSession, type Versioned } from '@parley/conversation';
 import { EventPublisher } from '@parley/messaging';
 import {
   ConcurrencyError,
@@ -43,14 +43,7 @@ export class SessionsService {
       .append(
         sessionStreamId(sessionId),
         tenantId,
-        [
-          {
-            eventId: randomUUID(),
-            type: 'SessionStarted',
-            data: { sessionId, userId, metadata: body.metadata ?? {} },
-            metadata: { tenantId, correlationId: sessionId },
-          },
-        ],
+        [started({ sessionId, tenantId, userId, metadata: body.metadata ?? {} }, randomUUID)],
         'no_stream',
         // the session's personal data is sealed with a key of its own, owned by its user
         { newKey: { userId } },
@@ -142,6 +135,18 @@ export class SessionsService {
       if (error instanceof DuplicateEventError) return null;
       if (error instanceof StreamErasedError) throw sessionErased(sessionId);
       throw error;
+    }
+  }
+
+  /** Records that a session went idle past its tenant's limit, and closes it (a concurrent expiry is fine). */
+  async expire(tenantId: string, streamId: string, lastActivityAt: string, idleSeconds: number): Promise<void> {
+    try {
+      const recorded = await this.store.append(streamId, tenantId, [expired(streamId, tenantId, lastActivityAt, idleSeconds)], 'exists', {
+        close: true,
+      });
+      await this.published(recorded);
+    } catch (error) {
+      if (!(error instanceof DuplicateEventError) && !(error instanceof StreamErasedError)) throw error;
     }
   }
 

@@ -6,6 +6,7 @@ import { respond } from '../http/event-stream';
 import { Tenant, type TenantContext } from '../auth/auth.guard';
 import { ZodPipe } from '../http/zod.pipe';
 import { TurnsService } from './turns.service';
+import { BargeIn } from './barge-in.service';
 
 /** Header values are validated like bodies; Nest's @Headers takes no pipes. */
 function idempotencyKeyOf(raw: string | undefined): string | undefined {
@@ -23,7 +24,10 @@ function idempotencyKeyOf(raw: string | undefined): string | undefined {
 export class TurnsController {
   private readonly errors = new ApiExceptionFilter();
 
-  constructor(private readonly turns: TurnsService) {}
+  constructor(
+    private readonly turns: TurnsService,
+    private readonly bargeIn: BargeIn,
+  ) {}
 
   @Post('sessions/:sessionId/turns')
   inSession(
@@ -49,7 +53,7 @@ export class TurnsController {
     @Param('turnId') turnId: string,
     @Body(new ZodPipe(InterruptBody)) body: InterruptBody,
   ) {
-    return this.turns.interrupt(tenant, sessionId, turnId, body.spokenText);
+    return this.bargeIn.interrupt(tenant, sessionId, turnId, body.spokenText);
   }
 
   @Post('users/:userId/turns')

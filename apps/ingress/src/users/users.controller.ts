@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, Inject, Param, Put } from '@nestjs/common';
 import { PutMemoryBody, UserIdParam, userStreamId, type NewEvent } from '@parley/contracts';
 import { eraseUser, EventStore, StreamErasedError, UserErasedError, UserMemoryStore } from '@parley/event-store';
+import { forgottenByApi, rememberedByApi } from '@parley/conversation';
 import { EventPublisher } from '@parley/messaging';
 import { RESOURCES, type Connections } from '@parley/runtime';
 import { randomUUID } from 'node:crypto';
@@ -46,13 +47,7 @@ export class UsersController {
     @Body(new ZodPipe(PutMemoryBody)) body: PutMemoryBody,
   ) {
     validUserId(userId);
-    const events: NewEvent[] = Object.entries(body.facts).map(([name, value]) => ({
-      eventId: randomUUID(),
-      type: 'MemoryRemembered',
-      data: { name, value, source: 'api', turnId: null },
-      metadata: { tenantId: tenantId },
-    }));
-    await this.write(tenantId, userId, events);
+    await this.write(tenantId, userId, rememberedByApi(tenantId, body.facts, randomUUID));
     return { userId, ...(await this.memory.load(tenantId, userId)) };
   }
 
@@ -61,10 +56,9 @@ export class UsersController {
   async forget(@Tenant() { tenantId }: TenantContext, @Param('userId') userId: string, @Param('name') name: string) {
     validUserId(userId);
     const memory = await this.memory.load(tenantId, userId);
-    if (!(name in memory.facts)) throw new ApiError('MEMORY.NOT_FOUND', `No fact "${name}" is remembered for user ${userId}`);
-    await this.write(tenantId, userId, [
-      { eventId: randomUUID(), type: 'MemoryForgotten', data: { name, source: 'api' }, metadata: { tenantId: tenantId } },
-    ]);
+    const forgotten = forgottenByApi(memory, tenantId, name, randomUUID);
+    if (!forgotten) throw new ApiError('MEMORY.NOT_FOUND', `No fact "${name}" is remembered for user ${userId}`);
+    await this.write(tenantId, userId, [forgotten]);
     return { userId, ...(await this.memory.load(tenantId, userId)) };
   }
 

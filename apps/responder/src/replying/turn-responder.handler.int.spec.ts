@@ -30,7 +30,6 @@ import {
   TurnDeltas,
   type NatsConnection,
 } from '@parley/messaging';
-import type { Connections } from '@parley/runtime';
 import {
   createTestDatabase,
   deleteTestStreams,
@@ -41,6 +40,7 @@ import {
 } from '@parley/testing';
 import { KeptMessages } from './kept-messages';
 import { Summarizer } from './summarizer';
+import { TurnAnswers } from './turn-answers';
 import { TurnPlanner } from './turn-planner';
 import { TurnResponderHandler } from './turn-responder.handler';
 
@@ -87,9 +87,9 @@ describe('the responder’s read of a session', () => {
       const signals = new StreamSignals(nc, prefix);
       const kept = new KeptMessages(1_000, 60_000);
       const planner = new TurnPlanner(store, states, new TenantDirectory(database.db, defaults, 0), signals, kept, SYSTEM);
-      const parts = { kept, signals, planner, deltas: new TurnDeltas(nc), summarizer: new Summarizer(store, states, publisher, model) };
-      // the handler uses the bus alone, for replies
-      return new TurnResponderHandler(store, states, publisher, model, running, parts, { bus: publisher } as unknown as Connections);
+      const answers = new TurnAnswers(store, states, publisher, publisher.core, new TurnDeltas(nc), signals);
+      const parts = { kept, signals, planner, answers, summarizer: new Summarizer(store, states, publisher, model) };
+      return new TurnResponderHandler(states, model, running, parts);
     };
     handler = newHandler();
   });
