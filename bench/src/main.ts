@@ -8,6 +8,7 @@ import { connectDatabase, migrateDatabase, type Database } from '@parley/event-s
 import { createTestDatabase } from '@parley/testing';
 import { describeMachine, render, save, type ScenarioResult } from './report';
 import { appends } from './scenarios/appends';
+import { baselineComparison, BenchSetupError } from './scenarios/baseline';
 import { conversations } from './scenarios/conversations';
 import { memoryAtScale, realLatency, replicaScaling } from './scenarios/real-latency';
 import { rebuild } from './scenarios/rebuild';
@@ -23,7 +24,12 @@ const SCENARIOS: Record<string, (database: Database, root: string) => Promise<Sc
   rebuild: (database) => rebuild(database),
   'time-to-first-token': async () => [await timeToFirstToken()],
   'real-latency': async () => [...(await realLatency()), await replicaScaling(), await memoryAtScale()],
+  /** Only when named, with PARLEY_BENCH_BASELINE: this build against another. */
+  baseline: async (_, root) => [await baselineComparison(root)],
 };
+
+/** Scenarios a plain `npm run bench` leaves out. */
+const ON_REQUEST = new Set(['baseline']);
 
 /** The order of the results in docs/benchmarks.md: the issue's scenario numbers. */
 const RESULT_ORDER = [
@@ -43,6 +49,7 @@ const RESULT_ORDER = [
   'real-latency-memory',
   'replica-scaling',
   'memory-at-scale',
+  'baseline-comparison',
 ];
 
 async function main(): Promise<number> {
@@ -63,7 +70,7 @@ async function main(): Promise<number> {
       `Parley bench on ${machine.cores} × ${machine.cpu}, ${machine.memoryGiB} GiB, Node ${machine.node}, PostgreSQL ${machine.postgres}\n`,
     );
     const results: ScenarioResult[] = [];
-    for (const name of names.length ? names : Object.keys(SCENARIOS)) {
+    for (const name of names.length ? names : Object.keys(SCENARIOS).filter((n) => !ON_REQUEST.has(n))) {
       const started = performance.now();
       for (const result of await SCENARIOS[name](database, ROOT)) {
         console.log(render(result) + '\n');
@@ -82,7 +89,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    console.error(error instanceof Error ? error.stack : error);
+    console.error(error instanceof BenchSetupError ? `bench: ${error.message}` : error instanceof Error ? error.stack : error);
     process.exit(1);
   },
 );

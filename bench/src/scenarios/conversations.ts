@@ -21,7 +21,7 @@ interface Systems {
 }
 
 /** One stateful turn through Parley's HTTP API. */
-async function parleyTurn(t: TestCluster, sessionId: string, text: string): Promise<void> {
+export async function parleyTurn(t: TestCluster, sessionId: string, text: string): Promise<void> {
   const res = await fetch(`${t.baseUrl}/v1/sessions/${sessionId}/turns`, {
     method: 'POST',
     headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' },
@@ -31,7 +31,7 @@ async function parleyTurn(t: TestCluster, sessionId: string, text: string): Prom
   await res.arrayBuffer();
 }
 
-async function newSessions(t: TestCluster, n: number): Promise<string[]> {
+export async function newSessions(t: TestCluster, n: number): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < n; i++) ids.push((await t.post('/v1/sessions', {})).body.sessionId as string);
   return ids;
@@ -40,7 +40,7 @@ async function newSessions(t: TestCluster, n: number): Promise<string[]> {
 /** The embedded mode's way of running, as the tables name it. */
 const EMBEDDED = 'Parley embedded (one process)';
 
-const row = (name: string, r: LoadResult) => [name, r.perSecond.toFixed(0), ms(r.latency.p50), ms(r.latency.p99), r.latency.n];
+export const row = (name: string, r: LoadResult) => [name, r.perSecond.toFixed(0), ms(r.latency.p50), ms(r.latency.p99), r.latency.n];
 
 /**
  * Scenarios 1, 2, 2b, 3, 8 and 9: conversations through Parley's four services (as processes,

@@ -16,7 +16,8 @@ export function repoRoot(from = __dirname): string {
   throw new Error(`No Parley repository above ${from}`);
 }
 
-export const entrypoint = (app: string) => join(repoRoot(), 'dist', 'apps', app, 'src', 'main.js');
+/** The built entrypoint of an app, in this checkout or in `root` (another one, built: a baseline to compare with). */
+export const entrypoint = (app: string, root = repoRoot()) => join(root, 'dist', 'apps', app, 'src', 'main.js');
 
 /**
  * Node options every service process starts with, unless `NODE_OPTIONS` sets the heap itself: a
@@ -56,6 +57,8 @@ export interface ClusterOptions {
   nodeArgs?: string[];
   /** Every service in one process on the in-process bus (the embedded mode), instead of one process each on NATS. */
   embedded?: boolean;
+  /** The checkout whose built `dist/` runs (default: this one): another commit's, to compare with. */
+  root?: string;
 }
 
 /** The services as separate processes, started from the built `dist/`. */
@@ -95,7 +98,7 @@ export class Cluster {
   }
 
   private spawnService(service: ClusterService, extraEnv: Record<string, string>): ChildProcess {
-    const path = entrypoint(service);
+    const path = entrypoint(service, this.options.root);
     if (!existsSync(path)) throw new Error(`${path} is missing: run "npm run build" first`);
     const child = spawn(process.execPath, [...heapArgs(service), ...(this.options.nodeArgs ?? []), path], {
       env: { ...process.env, ...(this.options.env.FORCE_COLOR ? {} : { NO_COLOR: '1' }), ...this.options.env, ...extraEnv },

@@ -41,6 +41,8 @@ export interface TestClusterOptions {
   nodeArgs?: string[];
   /** Every service in one process on the in-process bus (the embedded mode's way), on the test's Postgres. */
   embedded?: boolean;
+  /** The checkout whose built `dist/` runs (default: this one): another commit's, to compare with. */
+  root?: string;
 }
 
 export async function startTestCluster(options: TestClusterOptions): Promise<TestCluster> {
@@ -73,6 +75,7 @@ export async function startTestCluster(options: TestClusterOptions): Promise<Tes
       readyTimeoutMs: options.readyTimeoutMs,
       nodeArgs: options.nodeArgs,
       embedded: options.embedded,
+      root: options.root,
     });
   } catch (error) {
     await stop();
