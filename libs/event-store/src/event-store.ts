@@ -13,7 +13,7 @@ import {
   type RecordedEvent,
   type StoredEvent,
 } from '@parley/contracts';
-import type { UsageIncrement } from '@parley/conversation';
+import { isIdle, type UsageIncrement } from '@parley/conversation';
 import type { Db } from './database';
 import { DataKeys } from './data-keys';
 import {
@@ -327,7 +327,7 @@ export class EventStore {
         throw new StreamNotFoundError(streamId);
       if (info?.erased) throw new StreamErasedError(streamId);
       if (info && options.activeWithinSeconds !== undefined && info.tenantId === tenantId) {
-        const idle = Date.now() - Date.parse(info.updatedAt) >= options.activeWithinSeconds * 1000;
+        const idle = isIdle(info.updatedAt, Date.now(), options.activeWithinSeconds);
         if (info.closed || idle) throw new StreamInactiveError(streamId, info.closed ? 'closed' : 'idle', info.updatedAt);
       }
       const actual = info && info.tenantId === tenantId ? info.version : null;
