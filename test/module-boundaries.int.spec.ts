@@ -5,6 +5,7 @@
  * not make, and typescript-eslint's recommended rules.
  */
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Linter } from 'eslint';
 import nx from '@nx/eslint-plugin';
@@ -111,6 +112,40 @@ describe('module boundaries', () => {
         '@typescript-eslint/no-unused-vars',
       ),
     ).toEqual([]);
+  });
+
+  describe('import cycles within a project', () => {
+    // files of their own in a lib, for the rule to follow from one to the next
+    const dir = join(root, 'libs/conversation/src', `cycle-probe-${process.pid}`);
+    const write = (name: string, code: string) => writeFileSync(join(dir, name), code);
+    beforeAll(() => mkdirSync(dir, { recursive: true }));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('rejects a file whose imports lead back to it, however far round', async () => {
+      write('a.ts', "import { b } from './b';\nexport const a = () => b;\n");
+      write('b.ts', "import { c } from './nested';\nexport const b = () => c;\n");
+      mkdirSync(join(dir, 'nested'), { recursive: true });
+      write('nested/index.ts', "export { c } from './c';\n");
+      write('nested/c.ts', "import { a } from '../a';\nexport const c = () => a;\n");
+      const messages = await violations(
+        `libs/conversation/src/cycle-probe-${process.pid}/a.ts`,
+        readFileSync(join(dir, 'a.ts'), 'utf8'),
+        'parley/no-import-cycle',
+      );
+      expect(messages).toEqual([
+        'Import cycle: a.ts → b.ts → nested/index.ts → nested/c.ts → a.ts. Move what both need into a file of its own.',
+      ]);
+    });
+
+    it('allows a circle of type-only imports (gone once compiled) and imports that do not come back', async () => {
+      write('d.ts', "import type { E } from './e';\nexport interface D { e?: E }\n");
+      write('e.ts', "import { type D } from './d';\nexport interface E { d?: D }\n");
+      write('f.ts', "import { a } from './a';\nexport const f = a;\n");
+      const file = (name: string) => `libs/conversation/src/cycle-probe-${process.pid}/${name}`;
+      expect(await violations(file('d.ts'), readFileSync(join(dir, 'd.ts'), 'utf8'), 'parley/no-import-cycle')).toEqual([]);
+      write('a.ts', 'export const a = 1;\n');
+      expect(await violations(file('f.ts'), readFileSync(join(dir, 'f.ts'), 'utf8'), 'parley/no-import-cycle')).toEqual([]);
+    });
   });
 
   it('checks the formatting (npm run format fixes it)', () => {

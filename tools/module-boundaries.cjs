@@ -34,6 +34,8 @@ const restricted = (group, message) => ({ 'no-restricted-imports': ['error', { p
  * typescript-eslint's recommended rules, the module boundaries, and the imports the layers may not
  * make. `eslint.config.mjs` is this; `test/module-boundaries.int.spec.ts` proves each rule fires.
  */
+const noImportCycle = require('./no-import-cycle.cjs');
+
 const lintConfigs = (nx, tseslint) => [
   ...tseslint.configs.recommended,
   {
@@ -52,6 +54,11 @@ const lintConfigs = (nx, tseslint) => [
         },
       ],
     },
+  },
+  {
+    files: ['apps/**/*.ts', 'libs/**/*.ts'],
+    plugins: { parley: { rules: { 'no-import-cycle': noImportCycle } } },
+    rules: { 'parley/no-import-cycle': 'error' },
   },
   // tests read whatever JSON a response holds
   { files: ['**/*.spec.ts', 'test/**/*.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
