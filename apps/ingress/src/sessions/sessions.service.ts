@@ -52,7 +52,7 @@ export class SessionsService {
         if (error instanceof UserErasedError) throw new ApiError('USER.ERASED', `User ${userId} was erased; no new data is kept for them`);
         throw error;
       });
-    await this.publisher.publish(this.store.sealed(events));
+    await this.published(events);
     return { sessionId };
   }
 
