@@ -15,12 +15,14 @@ export function waitForServers(seconds: number): void {
 
 const note = (line: string) => process.stderr.write(`parley: ${line}\n`);
 
-/** The event store's database, waited for as `waitForServers` says. */
-export function openDatabase(url: string, options: { max?: number } = {}): Promise<Database> {
-  return withConnectWait(waitSeconds, () => connectDatabase(url, options), note);
+/** Runs `connect` until its server answers, for as long as `waitForServers` says. */
+export function waitingForServer<T>(connect: () => Promise<T>): Promise<T> {
+  return withConnectWait(waitSeconds, connect, note);
 }
 
+/** The event store's database, waited for as `waitForServers` says. */
+export const openDatabase = (url: string, options: { max?: number } = {}): Promise<Database> =>
+  waitingForServer(() => connectDatabase(url, options));
+
 /** A NATS connection, waited for as `waitForServers` says. */
-export function openNats(url: string): Promise<NatsConnection> {
-  return withConnectWait(waitSeconds, () => connectNats(url, 'parley-cli'), note);
-}
+export const openNats = (url: string): Promise<NatsConnection> => waitingForServer(() => connectNats(url, 'parley-cli'));

@@ -1,9 +1,9 @@
-import { openDatabase, openNats } from './connections';
+import { openDatabase, openNats, waitingForServer } from './connections';
 import { readFileSync } from 'node:fs';
 import { tenantDefaults, UserIdParam, type RoutingPolicy, type Settings } from '@parley/contracts';
 import { llmOptionsFrom, OpenAiCompatibleLlm } from '@parley/llm';
 import { ensureDatabase, eraseUser, EventStore, migrateDatabase, type Db } from '@parley/event-store';
-import { announceErasure, connectNats, missingServices, withConnectWait } from '@parley/messaging';
+import { announceErasure, connectNats, missingServices } from '@parley/messaging';
 import { CliError } from './cli-error';
 import { style } from './output';
 import { COMMANDS } from './help';
@@ -57,11 +57,8 @@ export const RUNNERS: Record<string, (context: CommandContext) => Promise<string
   migrate: async ({ values, rest, settings, command }) => {
     if (rest.length) throw new CliError(`migrate takes no arguments${seeHelp(command)}`, 2);
     // in a container started beside its database, wait for it (PARLEY_CONNECT_WAIT_SECONDS)
-    const note = (line: string) => process.stderr.write(`parley: ${line}\n`);
-    const created = values['create-db']
-      ? await withConnectWait(settings.PARLEY_CONNECT_WAIT_SECONDS, () => ensureDatabase(settings.DATABASE_URL), note)
-      : false;
-    await withConnectWait(settings.PARLEY_CONNECT_WAIT_SECONDS, () => migrateDatabase(settings.DATABASE_URL), note);
+    const created = values['create-db'] ? await waitingForServer(() => ensureDatabase(settings.DATABASE_URL)) : false;
+    await waitingForServer(() => migrateDatabase(settings.DATABASE_URL));
     return `${created ? 'Created the database and applied' : 'Applied'} migrations to ${new URL(settings.DATABASE_URL).pathname.slice(1)}`;
   },
   diff: async ({ values, rest, settings, tenant, command }) => {
