@@ -3,21 +3,11 @@
 // utterances from other domains. Prints figures; it is an evaluation, not a test with a threshold.
 import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { background, FOLDS, k, options, outOfDomain, questions } from './eval-data.mjs';
 
 const require = createRequire(import.meta.url);
-const k = require('../dist/libs/knowledge/src/index.js');
 
 const TARGET_PRECISION = 0.96;
-const FOLDS = 5;
-const questions = k
-  .parseCsv(readFileSync(new URL('../data/demo-bank/questions.csv', import.meta.url), 'utf8'))
-  .slice(1)
-  .map(([text, intent]) => ({ text, intent }));
-const background = k.outOfScopeExamples();
-const outOfDomain = readFileSync(new URL('../data/eval/out-of-domain.txt', import.meta.url), 'utf8')
-  .split('\n')
-  .filter(Boolean);
-const options = k.DEFAULT_TRAINING;
 
 console.log(
   `Demo Bank: ${questions.length} questions, ${new Set(questions.map((q) => q.intent)).size} intents, ${background.length} out-of-scope examples; ` +

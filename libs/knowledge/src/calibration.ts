@@ -7,15 +7,24 @@ export interface HeldOutPrediction {
   intents: readonly string[];
 }
 
+/** What cross-validation needs of a model: its classes and a text's raw scores over them. */
+export interface ScoringModel {
+  readonly intents: readonly string[];
+  logits(text: string): Float64Array;
+}
+
 /**
  * k-fold cross-validation: every example predicted by a model trained without it. `background`
- * (out-of-scope examples) joins every training fold and is never predicted.
+ * (out-of-scope examples) joins every training fold and is never predicted. `train` makes the
+ * model (by default the matcher's classifier with `options`), so other models are compared on the
+ * very same folds.
  */
 export function heldOutPredictions(
   examples: readonly LabelledText[],
   folds: number,
   options: TrainingOptions = {},
   background: readonly LabelledText[] = [],
+  train: (examples: LabelledText[]) => ScoringModel = (fold) => IntentClassifier.train(fold, options),
 ): HeldOutPrediction[] {
   const random = rng(options.seed ?? 11);
   const order = examples.map((_, i) => i);
@@ -26,8 +35,7 @@ export function heldOutPredictions(
   const out: HeldOutPrediction[] = [];
   for (let f = 0; f < folds; f++) {
     const test = order.filter((_, i) => i % folds === f).map((i) => examples[i]);
-    const train = order.filter((_, i) => i % folds !== f).map((i) => examples[i]);
-    const model = IntentClassifier.train([...train, ...background], options);
+    const model = train([...order.filter((_, i) => i % folds !== f).map((i) => examples[i]), ...background]);
     for (const e of test) out.push({ intent: e.intent, logits: model.logits(e.text), intents: model.intents });
   }
   return out;

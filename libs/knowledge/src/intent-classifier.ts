@@ -44,10 +44,7 @@ export function rng(seed: number): () => number {
   };
 }
 
-/**
- * Multinomial logistic regression over TF-IDF features, trained by SGD with L2 regularisation
- * (weights kept scaled, so each step touches only the example's features).
- */
+/** Multinomial logistic regression over TF-IDF features (`fitSoftmax`). */
 export class IntentClassifier {
   private constructor(
     private readonly features: TfIdf,
@@ -58,54 +55,19 @@ export class IntentClassifier {
   ) {}
 
   static train(examples: readonly LabelledText[], options: TrainingOptions = {}): IntentClassifier {
-    const epochs = options.epochs ?? DEFAULT_TRAINING.epochs!;
-    const l2 = options.l2 ?? DEFAULT_TRAINING.l2!;
-    const eta0 = options.learningRate ?? DEFAULT_TRAINING.learningRate!;
     const intents = [...new Set(examples.map((e) => e.intent))].sort();
     const label = new Map(intents.map((intent, i) => [intent, i]));
     const features = TfIdf.fit(
       examples.map((e) => e.text),
       options.minDf ?? DEFAULT_TRAINING.minDf!,
     );
-    const xs = examples.map((e) => features.transform(e.text));
-    const ys = examples.map((e) => label.get(e.intent)!);
-    const k = intents.length;
-    const weights = new Float32Array(k * features.size);
-    const bias = new Float32Array(k);
-    const scores = new Float64Array(k);
-    const random = rng(options.seed ?? 7);
-    const order = xs.map((_, i) => i);
-    let scale = 1;
-    let step = 0;
-    const total = epochs * xs.length;
-    for (let epoch = 0; epoch < epochs; epoch++) {
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = Math.floor(random() * (i + 1));
-        [order[i], order[j]] = [order[j], order[i]];
-      }
-      for (const n of order) {
-        const eta = eta0 / (1 + (4 * step++) / total);
-        const x = xs[n];
-        scoresInto(scores, x, weights, bias, k, scale);
-        softmaxInPlace(scores);
-        scale *= 1 - eta * l2;
-        if (scale < 1e-6) {
-          for (let i = 0; i < weights.length; i++) weights[i] *= scale;
-          scale = 1;
-        }
-        for (let c = 0; c < k; c++) scores[c] -= c === ys[n] ? 1 : 0; // gradient of the loss per class
-        for (let t = 0; t < x.indices.length; t++) {
-          const row = x.indices[t] * k;
-          const delta = (eta * x.values[t]) / scale;
-          for (let c = 0; c < k; c++) {
-            const g = scores[c];
-            if (g > 1e-5 || g < -1e-5) weights[row + c] -= delta * g;
-          }
-        }
-        for (let c = 0; c < k; c++) bias[c] -= eta * scores[c];
-      }
-    }
-    for (let i = 0; i < weights.length; i++) weights[i] *= scale;
+    const { weights, bias } = fitSoftmax(
+      examples.map((e) => features.transform(e.text)),
+      examples.map((e) => label.get(e.intent)!),
+      intents.length,
+      features.size,
+      options,
+    );
     return new IntentClassifier(features, intents, weights, bias, options.temperature ?? 1);
   }
 
@@ -137,9 +99,7 @@ export class IntentClassifier {
 
   /** Raw class scores (logits). */
   logits(text: string): Float64Array {
-    const out = new Float64Array(this.intents.length);
-    scoresInto(out, this.features.transform(text), this.weights, this.bias, this.intents.length, 1);
-    return out;
+    return logitsOf(this.features.transform(text), this.weights, this.bias, this.intents.length);
   }
 
   /**
@@ -164,6 +124,67 @@ export interface IntentClassifierData {
   weights: Float32Array;
   bias: Float32Array;
   temperature: number;
+}
+
+/**
+ * Multinomial logistic regression on sparse vectors of `size` features into `k` classes, by SGD
+ * with L2 regularisation (weights kept scaled, so each step touches only the example's features).
+ * Weights come feature-major (`weights[feature * k + class]`). Deterministic for a given seed.
+ */
+export function fitSoftmax(
+  xs: readonly SparseVector[],
+  ys: readonly number[],
+  k: number,
+  size: number,
+  options: TrainingOptions = {},
+): { weights: Float32Array; bias: Float32Array } {
+  const epochs = options.epochs ?? DEFAULT_TRAINING.epochs!;
+  const l2 = options.l2 ?? DEFAULT_TRAINING.l2!;
+  const eta0 = options.learningRate ?? DEFAULT_TRAINING.learningRate!;
+  const weights = new Float32Array(k * size);
+  const bias = new Float32Array(k);
+  const scores = new Float64Array(k);
+  const random = rng(options.seed ?? 7);
+  const order = xs.map((_, i) => i);
+  let scale = 1;
+  let step = 0;
+  const total = epochs * xs.length;
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    for (const n of order) {
+      const eta = eta0 / (1 + (4 * step++) / total);
+      const x = xs[n];
+      scoresInto(scores, x, weights, bias, k, scale);
+      softmaxInPlace(scores);
+      scale *= 1 - eta * l2;
+      if (scale < 1e-6) {
+        for (let i = 0; i < weights.length; i++) weights[i] *= scale;
+        scale = 1;
+      }
+      for (let c = 0; c < k; c++) scores[c] -= c === ys[n] ? 1 : 0; // gradient of the loss per class
+      for (let t = 0; t < x.indices.length; t++) {
+        const row = x.indices[t] * k;
+        const delta = (eta * x.values[t]) / scale;
+        for (let c = 0; c < k; c++) {
+          const g = scores[c];
+          if (g > 1e-5 || g < -1e-5) weights[row + c] -= delta * g;
+        }
+      }
+      for (let c = 0; c < k; c++) bias[c] -= eta * scores[c];
+    }
+  }
+  for (let i = 0; i < weights.length; i++) weights[i] *= scale;
+  return { weights, bias };
+}
+
+/** Class scores (logits) of a sparse vector under feature-major weights. */
+export function logitsOf(x: SparseVector, weights: Float32Array, bias: Float32Array, k: number): Float64Array {
+  const out = new Float64Array(k);
+  scoresInto(out, x, weights, bias, k, 1);
+  return out;
 }
 
 /** Weights are feature-major (`weights[feature * k + class]`): one example touches few, contiguous rows. */

@@ -82,6 +82,21 @@ describe('calibration', () => {
     expect(heldOut).toHaveLength(examples.length);
   });
 
+  it('compares another model on the very same folds', () => {
+    const folds: string[][] = [];
+    const other = heldOutPredictions(examples, 5, { minDf: 1, epochs: 30 }, background, (fold) => {
+      folds.push(fold.map((e) => e.text));
+      return IntentClassifier.train(fold, { minDf: 1, epochs: 30 });
+    });
+    expect(other).toEqual(heldOut);
+    // each fold trains on the background and on every example but a fifth of them
+    expect(folds).toHaveLength(5);
+    for (const fold of folds) {
+      expect(fold).toEqual(expect.arrayContaining(background.map((b) => b.text)));
+      expect(fold.length - background.length).toBeGreaterThanOrEqual(Math.floor((examples.length * 4) / 5));
+    }
+  });
+
   it('fits a temperature and picks the lowest threshold meeting the precision target', () => {
     const t = fitTemperature(heldOut);
     expect(t).toBeGreaterThan(0);
