@@ -121,33 +121,17 @@ for (const [name, train] of models) {
     for (const q of questions.slice(0, 2000)) model.logits(q.text);
     matcherMs = (performance.now() - t) / 2000;
   }
-  const confidence = (logits) => {
-    const p = k.softmax(logits, temperature);
-    return Math.max(...model.intents.map((intent, i) => (intent === '__out_of_scope__' ? 0 : p[i])));
-  };
-  const strays = outOfDomain.filter((text) => confidence(model.logits(text)) >= at98.threshold).length;
+  const strays = outOfDomain.filter(
+    (text) => k.bestInScope({ logits: model.logits(text), intents: model.intents }, temperature).confidence >= at98.threshold,
+  ).length;
   rows.push([
     name,
     pct(figures.accuracy),
-    pct(precisionAtCoverage(heldOut, temperature, 0.8)),
+    pct(k.precisionAtCoverage(heldOut, temperature, 0.8)),
     pct(at98.coverage),
     `${strays}/${outOfDomain.length}`,
     `${trainSeconds.toFixed(0)} s`,
   ]);
-}
-
-/** Precision of the `coverage` share of held-out questions answered with the highest confidence. */
-function precisionAtCoverage(heldOut, temperature, coverage) {
-  const scored = heldOut
-    .map((p) => {
-      const probs = k.softmax(p.logits, temperature);
-      let best = -1;
-      for (let i = 0; i < probs.length; i++) if (p.intents[i] !== '__out_of_scope__' && (best < 0 || probs[i] > probs[best])) best = i;
-      return { confidence: probs[best], right: p.intents[best] === p.intent };
-    })
-    .sort((a, b) => b.confidence - a.confidence)
-    .slice(0, Math.round(coverage * heldOut.length));
-  return scored.filter((s) => s.right).length / scored.length;
 }
 
 console.log(

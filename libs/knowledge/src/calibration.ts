@@ -41,8 +41,8 @@ export function heldOutPredictions(
   return out;
 }
 
-/** The best in-scope intent (out-of-scope is never an answer) and its probability. */
-const top = (p: HeldOutPrediction, temperature: number) => {
+/** The best in-scope intent of a prediction (out-of-scope is never an answer) and its probability. */
+export const bestInScope = (p: Pick<HeldOutPrediction, 'logits' | 'intents'>, temperature: number) => {
   const probs = softmax(p.logits, temperature);
   let best = -1;
   for (let i = 0; i < probs.length; i++) if (p.intents[i] !== OUT_OF_SCOPE && (best < 0 || probs[i] > probs[best])) best = i;
@@ -74,7 +74,7 @@ export interface ThresholdChoice {
 /** The lowest confidence threshold whose answers are right at least `targetPrecision` of the time. */
 export function chooseThreshold(predictions: readonly HeldOutPrediction[], temperature: number, targetPrecision: number): ThresholdChoice {
   const scored = predictions.map((p) => {
-    const t = top(p, temperature);
+    const t = bestInScope(p, temperature);
     return { confidence: t.confidence, right: t.intent === p.intent };
   });
   scored.sort((a, b) => b.confidence - a.confidence);
@@ -97,7 +97,7 @@ export function heldOutFigures(predictions: readonly HeldOutPrediction[], temper
   let answered = 0;
   let answeredRight = 0;
   for (const p of predictions) {
-    const t = top(p, temperature);
+    const t = bestInScope(p, temperature);
     const right = t.intent === p.intent;
     if (right) correct++;
     if (t.confidence >= threshold) {
@@ -110,4 +110,16 @@ export function heldOutFigures(predictions: readonly HeldOutPrediction[], temper
     coverage: answered / predictions.length,
     precision: answered ? answeredRight / answered : 1,
   };
+}
+
+/** Precision of the `coverage` share of predictions answered with the highest confidence. */
+export function precisionAtCoverage(predictions: readonly HeldOutPrediction[], temperature: number, coverage: number): number {
+  const scored = predictions
+    .map((p) => {
+      const t = bestInScope(p, temperature);
+      return { confidence: t.confidence, right: t.intent === p.intent };
+    })
+    .sort((a, b) => b.confidence - a.confidence)
+    .slice(0, Math.max(1, Math.round(coverage * predictions.length)));
+  return scored.filter((s) => s.right).length / scored.length;
 }

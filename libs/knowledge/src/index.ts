@@ -1,8 +1,16 @@
 // What the knowledge library offers the rest of Parley, by name.
-export { DEFAULT_TRAINING, fitSoftmax, IntentClassifier, logitsOf, softmax } from './intent-classifier';
+export { DEFAULT_TRAINING, fitSoftmax, IntentClassifier, logitsOf } from './intent-classifier';
 export { TfIdf } from './text-features';
 export { parseCsv } from './csv';
-export { chooseThreshold, fitTemperature, heldOutFigures, heldOutPredictions, type ScoringModel } from './calibration';
+export {
+  bestInScope,
+  chooseThreshold,
+  fitTemperature,
+  heldOutFigures,
+  heldOutPredictions,
+  precisionAtCoverage,
+  type ScoringModel,
+} from './calibration';
 export { entriesFromCsv, entriesFromJson, featurelessExamples, KnowledgeBaseFormatError } from './knowledge-base';
 export { type FaqMatch, FaqMatcher, type FaqMatcherData, outOfScopeExamples } from './faq-matcher';
 export { deserializeMatcher, MATCHER_FORMAT, serializeMatcher } from './matcher-format';

@@ -1,4 +1,4 @@
-import { chooseThreshold, fitTemperature, heldOutFigures, heldOutPredictions } from './calibration';
+import { chooseThreshold, fitTemperature, heldOutFigures, heldOutPredictions, precisionAtCoverage } from './calibration';
 import { parseCsv } from './csv';
 import { IntentClassifier, OUT_OF_SCOPE } from './intent-classifier';
 import { featureCounts, TfIdf } from './text-features';
@@ -107,7 +107,11 @@ describe('calibration', () => {
     // any lower threshold that answers more falls below the target
     const lower = heldOutFigures(heldOut, t, choice.threshold - 1e-9);
     if (lower.coverage > figures.coverage) expect(lower.precision).toBeLessThan(0.9);
-    // and a target nobody can meet answers nothing
+    // precision at the coverage that threshold gives is the precision of what it answers
+    expect(precisionAtCoverage(heldOut, t, choice.coverage)).toBeCloseTo(figures.precision, 10);
+    // and answering everything is as precise as top-1 is accurate
+    expect(precisionAtCoverage(heldOut, t, 1)).toBeCloseTo(heldOutFigures(heldOut, t, 0).accuracy, 10);
+    // a target nobody can meet answers nothing
     expect(chooseThreshold(heldOut, t, 1.01)).toEqual({ threshold: 1, coverage: 0, precision: 1 });
   });
 });
