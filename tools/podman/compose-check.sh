@@ -84,7 +84,9 @@ ready_at "$base" 120 || { podman logs "${project}_ingress_1" 2>&1 | tail -20; fa
 has_kb() { podman logs "${project}_$1_1" 2>&1 | grep -q 'tenant default: knowledge base v1'; }
 for _ in $(seq 1 180); do has_kb router && has_kb ingress && break; sleep 1; done
 if ! { has_kb router && has_kb ingress; }; then
-  for service in migrate router ingress; do echo "--- $service"; podman logs "${project}_${service}_1" 2>&1 | tail -8 | cut -c1-300; done
+  # which containers ran, and how often they were restarted (a service that exited and came back late)
+  podman ps -a --filter "name=${project}_" --format '{{.Names}} {{.Status}} restarts={{.Restarts}}' 2>&1 || true
+  for service in migrate router ingress; do echo "--- $service"; podman logs --timestamps "${project}_${service}_1" 2>&1 | tail -30 | cut -c1-300; done
   fail "the router and ingress did not take up the imported knowledge base in 180 s"
 fi
 say "ready, the knowledge base taken up"
