@@ -133,9 +133,13 @@ process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
 
 try {
+  // the encoder matcher embeds every example before the router is ready: minutes for the Demo Bank
+  const encoder = env.PARLEY_MATCHER === 'encoder';
+  if (encoder) say('PARLEY_MATCHER=encoder: the router embeds every example question first (about 4 minutes for the Demo Bank here)');
   cluster = await startCluster({
     env,
     embedded: inProcessBus,
+    readyTimeoutMs: encoder ? 20 * 60_000 : undefined,
     onLine: (service, line) => console.log(`${tag(service)} ${line}`),
     onUnexpectedExit: (service, code, signal) => {
       say(`${service} exited unexpectedly (${signal ?? `code ${code}`}); stopping the cluster`);

@@ -2,6 +2,7 @@ import { openDatabase, openNats, waitingForServer } from './connections';
 import { readFileSync } from 'node:fs';
 import { tenantDefaults, UserIdParam, type RoutingPolicy, type Settings } from '@parley/contracts';
 import { llmOptionsFrom, OpenAiCompatibleLlm } from '@parley/llm';
+import { EncoderUnavailableError, loadUseLite, type SentenceEncoder } from '@parley/knowledge';
 import { ensureDatabase, eraseUser, EventStore, migrateDatabase, type Db } from '@parley/event-store';
 import { announceErasure, connectNats, missingServices } from '@parley/messaging';
 import { CliError } from './cli-error';
@@ -115,6 +116,7 @@ export const RUNNERS: Record<string, (context: CommandContext) => Promise<string
           prompt: values.prompt === undefined ? undefined : readPrompt(values.prompt),
         }
       : undefined;
+    const encoder = await encoderFor(settings);
     const result = await withDatabase(settings.DATABASE_URL, (db) =>
       rerun(db, {
         sessionId: rest[0],
@@ -129,6 +131,7 @@ export const RUNNERS: Record<string, (context: CommandContext) => Promise<string
         json: Boolean(values.json),
         live,
         note: (text) => process.stderr.write(`${text}\n`),
+        encoder,
       }),
     );
     if (result.diverged) process.exitCode = 1;
@@ -150,6 +153,7 @@ export const RUNNERS: Record<string, (context: CommandContext) => Promise<string
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000_000)
       throw new CliError(`--limit must be a whole number from 1 to 10000000, got "${values.limit}"`, 2);
     const tty = process.stderr.isTTY;
+    const encoder = await encoderFor(settings);
     const result = await withDatabase(settings.DATABASE_URL, (db) =>
       whatIf(db, {
         tenantId: tenant,
@@ -165,6 +169,7 @@ export const RUNNERS: Record<string, (context: CommandContext) => Promise<string
         json: Boolean(values.json),
         note: (text) => process.stderr.write(`${text}\n`),
         progress: tty ? (done, total) => process.stderr.write(`\r${done}/${total} conversations${done === total ? '\n' : ''}`) : undefined,
+        encoder,
       }),
     );
     return result.output;
@@ -375,4 +380,15 @@ function llmFrom(settings: Settings<'cli'>, model: string | undefined): OpenAiCo
     throw new CliError('rerun --live calls the LLM: set OPENAI_BASE_URL (an OpenAI-compatible server) or OPENAI_API_KEY', 2);
   }
   return new OpenAiCompatibleLlm(llmOptionsFrom(settings, model ? { model } : {}));
+}
+
+/** The sentence encoder the services' matchers take when `PARLEY_MATCHER` is `encoder` (run here, in this process). */
+async function encoderFor(settings: { PARLEY_MATCHER: 'tfidf' | 'encoder' }): Promise<SentenceEncoder | null> {
+  if (settings.PARLEY_MATCHER !== 'encoder') return null;
+  try {
+    return await loadUseLite();
+  } catch (error) {
+    if (error instanceof EncoderUnavailableError) throw new CliError(`PARLEY_MATCHER=encoder: ${error.message}`);
+    throw error;
+  }
 }

@@ -31,7 +31,7 @@ async function main(): Promise<void> {
         replies,
         limits: { timeoutMs: settings.PARLEY_TURN_TIMEOUT_MS, maxOpen: settings.PARLEY_MAX_OPEN_TURNS },
         tenants,
-        matchers: new TenantMatchers(db, settings.PARLEY_KB_REFRESH_MS, 'background'),
+        matchers: new TenantMatchers(db, settings.PARLEY_KB_REFRESH_MS, 'background', settings.PARLEY_MATCHER),
         metricsToken: settings.PARLEY_METRICS_TOKEN,
         systemPrompt: settings.PARLEY_SYSTEM_PROMPT,
         models: new ModelCatalog(settings.PARLEY_MODEL, settings.PARLEY_MODELS ?? []),

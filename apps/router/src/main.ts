@@ -11,7 +11,12 @@ let matchers: TenantMatchers | undefined;
 void runWorker({
   service: 'router',
   module: (resources) => {
-    matchers = new TenantMatchers(resources.database.db, resources.settings.PARLEY_KB_REFRESH_MS);
+    matchers = new TenantMatchers(
+      resources.database.db,
+      resources.settings.PARLEY_KB_REFRESH_MS,
+      'wait',
+      resources.settings.PARLEY_MATCHER,
+    );
     @Module({
       imports: [InfrastructureModule.forResources(resources)],
       controllers: [TurnRoutingHandler],

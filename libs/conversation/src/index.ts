@@ -48,6 +48,7 @@ export {
   routeMessage,
   routeTurn,
   routingEvents,
+  routingTexts,
   type KnowledgeMatcher,
   type Routing,
   type FaqCandidate,

@@ -186,6 +186,17 @@ export interface KnowledgeMatcher {
 /** A message read after what the user said before it: what the knowledge base is asked for a follow-up's meaning. */
 export const followUpText = (previousText: string, text: string) => `${previousText}\n${text}`;
 
+/**
+ * The texts `routeMessage` may ask the matcher about, for a caller that prepares them first (a
+ * matcher that takes sentence embeddings): the message's, and, given the session, the message
+ * read after the one before it.
+ */
+export function routingTexts(message: { turnId: string; text: string }, state?: SessionState): string[] {
+  if (!message.text.trim()) return [];
+  const previous = state ? routingHistory(state, message.turnId).previousText : null;
+  return previous ? [message.text, followUpText(previous, message.text)] : [message.text];
+}
+
 /** A message's routing, or that it needs the session's history first (a caller that did not read it). */
 export type Routing =
   { kind: 'routed'; decision: RouteDecision; match: (FaqCandidate & { answer: string }) | null } | { kind: 'needs-history' };

@@ -7,6 +7,13 @@ import type { FaqMatcherData } from './faq-matcher';
  */
 export const MATCHER_FORMAT = 2;
 
+/**
+ * The format a matcher is stored under: a matcher that takes a sentence encoder's embeddings is
+ * another model of the same knowledge base, stored beside the TF-IDF one, never read in its place.
+ */
+export const matcherFormat = (encoder?: string | null): number => (encoder ? ENCODER_FORMATS[encoder] : MATCHER_FORMAT);
+const ENCODER_FORMATS: Record<string, number> = { 'use-lite': 1000 + MATCHER_FORMAT };
+
 interface Header {
   kbVersion: number;
   intents: string[];
@@ -15,6 +22,9 @@ interface Header {
   /** The features in index order (the index is dense: feature i is `vocabulary[i]`). */
   vocabulary: string[];
   lengths: { idf: number; weights: number; bias: number };
+  /** Dimensions of the sentence embedding the weights after the vocabulary's take, and its encoder. */
+  dense?: number;
+  encoder?: string;
 }
 
 /**
@@ -30,6 +40,7 @@ export function serializeMatcher(data: FaqMatcherData): Buffer {
     answers: [...data.answers],
     vocabulary: [...index.keys()],
     lengths: { idf: idf.length, weights: weights.length, bias: bias.length },
+    ...(data.encoder ? { dense: data.classifier.dense, encoder: data.encoder } : {}),
   };
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const arrays = [idf, weights, bias].map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength));
@@ -59,7 +70,10 @@ export function deserializeMatcher(bytes: Buffer): FaqMatcherData {
   const idf = floats(header.lengths.idf);
   const weights = floats(header.lengths.weights);
   const bias = floats(header.lengths.bias);
-  if (at !== bytes.length || header.vocabulary.length !== idf.length) throw new Error('Stored matcher does not match its header');
+  const dense = header.dense ?? 0;
+  if (at !== bytes.length || header.vocabulary.length !== idf.length || weights.length !== (idf.length + dense) * bias.length) {
+    throw new Error('Stored matcher does not match its header');
+  }
   return {
     kbVersion: header.kbVersion,
     classifier: {
@@ -69,7 +83,9 @@ export function deserializeMatcher(bytes: Buffer): FaqMatcherData {
       weights,
       bias,
       temperature: header.temperature,
+      dense,
     },
     answers: new Map(header.answers),
+    ...(header.encoder ? { encoder: header.encoder } : {}),
   };
 }

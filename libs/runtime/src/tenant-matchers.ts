@@ -4,7 +4,9 @@ import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShut
 import type { KnowledgeBaseEntry } from '@parley/contracts';
 import { KnowledgeBaseRepository, type Db } from '@parley/event-store';
 import { describeError } from '@parley/messaging';
-import { deserializeMatcher, FaqMatcher, MATCHER_FORMAT, serializeMatcher, type FaqMatcherData } from '@parley/knowledge';
+import { deserializeMatcher, FaqMatcher, matcherFormat, serializeMatcher, type FaqMatcherData } from '@parley/knowledge';
+import type { KnowledgeMatcher } from '@parley/conversation';
+import { EncoderThread } from './encoder-thread';
 
 /**
  * Each tenant's FAQ matcher, trained from its latest knowledge base version: all of them at
@@ -12,6 +14,10 @@ import { deserializeMatcher, FaqMatcher, MATCHER_FORMAT, serializeMatcher, type 
  * trains them in the background), and again when a newer version appears (checked at most every
  * `refreshMs`). Training runs in a worker thread, so routing goes on meanwhile — with the previous
  * version's matcher until the new one is ready.
+ *
+ * With `kind` `encoder` (`PARLEY_MATCHER`), the matchers also take a sentence encoder's
+ * embeddings, which it makes in a thread of its own: of every training text, and of each question
+ * (`prepared`). Such matchers are stored under a format of their own.
  */
 @Injectable()
 export class TenantMatchers implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -20,14 +26,18 @@ export class TenantMatchers implements OnApplicationBootstrap, OnApplicationShut
   private readonly checkedAt = new Map<string, number>();
   private readonly training = new Map<string, Promise<FaqMatcher | null>>();
   private discovery: NodeJS.Timeout | undefined;
+  private encoder: EncoderThread | null = null;
 
   constructor(
     private readonly db: Db,
     private readonly refreshMs: number,
     private readonly startup: 'wait' | 'background' = 'wait',
+    private readonly kind: 'tfidf' | 'encoder' = 'tfidf',
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    // not installed: the service does not start, saying how to install it
+    if (this.kind === 'encoder') this.encoder = await EncoderThread.start();
     const all = new KnowledgeBaseRepository(this.db)
       .tenants()
       .then((tenants) => Promise.all(tenants.map((tenantId) => this.refresh(tenantId))));
@@ -39,8 +49,14 @@ export class TenantMatchers implements OnApplicationBootstrap, OnApplicationShut
     this.discovery.unref();
   }
 
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
     clearInterval(this.discovery);
+    await this.encoder?.close();
+  }
+
+  /** The matcher ready to answer `best` for these texts (with their embeddings made, if it takes them). */
+  async prepared(matcher: FaqMatcher | null, texts: readonly string[]): Promise<KnowledgeMatcher | null> {
+    return matcher && matcher.prepared(texts, this.encoder);
   }
 
   private async discover(): Promise<void> {
@@ -116,7 +132,8 @@ export class TenantMatchers implements OnApplicationBootstrap, OnApplicationShut
     // one process trains a version; another starting beside it (an ingress, a replica) waits for it
     return repository.whileTraining(tenantId, latest.version, async () => {
       // trained before, by this process or another (a router restarting, an ingress): ready at once
-      const stored = await repository.model(tenantId, latest.version, MATCHER_FORMAT);
+      const format = matcherFormat(this.encoder?.name);
+      const stored = await repository.model(tenantId, latest.version, format);
       if (stored) {
         try {
           const matcher = FaqMatcher.fromData(deserializeMatcher(stored));
@@ -131,13 +148,17 @@ export class TenantMatchers implements OnApplicationBootstrap, OnApplicationShut
       }
       const kb = await repository.get(tenantId, latest.version);
       if (!kb) return current;
-      const matcher = await trainInWorker(kb.version, kb.entries);
+      const embedded = this.encoder && {
+        encoder: this.encoder.name,
+        embeddings: await FaqMatcher.embedTrainingTexts(kb.entries, this.encoder),
+      };
+      const matcher = await trainInWorker(kb.version, kb.entries, embedded);
       this.log.log(
         `tenant ${tenantId}: knowledge base v${kb.version} (${kb.entries.length} entries) trained in ${Math.round(performance.now() - started)} ms`,
       );
       this.matchers.set(tenantId, matcher);
       await repository
-        .saveModel(tenantId, kb.version, MATCHER_FORMAT, serializeMatcher(matcher.toData()))
+        .saveModel(tenantId, kb.version, format, serializeMatcher(matcher.toData()))
         .catch((error: unknown) =>
           this.log.warn(`tenant ${tenantId}: the trained model was not stored (the next start trains again): ${describeError(error)}`),
         );
@@ -146,12 +167,16 @@ export class TenantMatchers implements OnApplicationBootstrap, OnApplicationShut
   }
 }
 
-function trainInWorker(kbVersion: number, entries: KnowledgeBaseEntry[]): Promise<FaqMatcher> {
+function trainInWorker(
+  kbVersion: number,
+  entries: KnowledgeBaseEntry[],
+  embedded: { encoder: string; embeddings: Float32Array[] } | null,
+): Promise<FaqMatcher> {
   return new Promise((resolve, reject) => {
     // a small young generation: collected more often, it keeps the process's peak resident memory
     // about 35 MB lower while training (measured on the Demo Bank), at no cost in time
     const worker = new Worker(join(__dirname, 'matcher-training.worker.js'), {
-      workerData: { kbVersion, entries },
+      workerData: { kbVersion, entries, embedded: embedded ?? undefined },
       resourceLimits: { maxYoungGenerationSizeMb: 4 },
     });
     worker.once('message', (data: FaqMatcherData) => {

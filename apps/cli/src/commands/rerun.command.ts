@@ -5,6 +5,7 @@ import {
   foldSession,
   recordedTurns,
   routeMessage,
+  routingTexts,
   turnContext,
   type RecordedTurn,
   type RouteDecision,
@@ -19,7 +20,7 @@ import {
   TenantDirectory,
   type Db,
 } from '@parley/event-store';
-import { deserializeMatcher, FaqMatcher, MATCHER_FORMAT } from '@parley/knowledge';
+import { deserializeMatcher, FaqMatcher, matcherFormat, type SentenceEncoder } from '@parley/knowledge';
 import type { Llm } from '@parley/llm';
 import { CliError } from '../cli-error';
 import { style } from '../output';
@@ -41,6 +42,8 @@ export interface RerunOptions {
   live?: { llm: Llm; prompt?: string; model?: string };
   /** Progress notes (training a matcher takes seconds). */
   note: (text: string) => void;
+  /** The sentence encoder the services' matchers take (`PARLEY_MATCHER=encoder`), if they do. */
+  encoder?: SentenceEncoder | null;
 }
 
 interface Route {
@@ -64,6 +67,8 @@ export class Router {
     private readonly note: (text: string) => void,
     /** A matcher to route every turn with instead (a knowledge base from a file, not imported). */
     private readonly only?: FaqMatcher,
+    /** The sentence encoder the services' matchers take, if they do (`PARLEY_MATCHER=encoder`). */
+    private readonly encoder: SentenceEncoder | null = null,
   ) {}
 
   private matcher(version: number | null): Promise<FaqMatcher | null> {
@@ -76,7 +81,7 @@ export class Router {
           const kb = version === null ? await this.knowledge.latest(this.tenantId) : await this.knowledge.get(this.tenantId, version);
           if (!kb) return null;
           // the model the services trained and stored for this version, when there is one in today's format
-          const stored = await this.knowledge.model(this.tenantId, kb.version, MATCHER_FORMAT);
+          const stored = await this.knowledge.model(this.tenantId, kb.version, matcherFormat(this.encoder?.name));
           if (stored) {
             try {
               const matcher = FaqMatcher.fromData(deserializeMatcher(stored));
@@ -87,7 +92,9 @@ export class Router {
             }
           }
           this.note(`training the FAQ matcher of knowledge base v${kb.version} (${kb.entries.length} intents)...`);
-          return FaqMatcher.train(kb.version, kb.entries);
+          return this.encoder
+            ? FaqMatcher.trainWithEncoder(kb.version, kb.entries, this.encoder)
+            : FaqMatcher.train(kb.version, kb.entries);
         })(),
       );
     }
@@ -102,7 +109,9 @@ export class Router {
     inSession = true,
   ): Promise<RouteDecision & { answer: string | null }> {
     const { routingPolicy: policy, faqThreshold: threshold } = this.settings;
-    const routing = routeMessage({ message: message.data, inSession, policy, threshold, matcher: await this.matcher(recordedKb), state });
+    const trained = await this.matcher(recordedKb);
+    const matcher = trained && (await trained.prepared(routingTexts(message.data, state), this.encoder));
+    const routing = routeMessage({ message: message.data, inSession, policy, threshold, matcher, state });
     if (routing.kind !== 'routed') throw new Error('routing with the session state cannot need it');
     return { ...routing.decision, answer: routing.match?.answer ?? null };
   }
@@ -124,7 +133,7 @@ export async function rerun(db: Db, options: RerunOptions): Promise<{ output: st
   if (options.fromTurn > turns.length) throw new CliError(`--from-turn ${options.fromTurn}: the session has ${turns.length} turns`, 2);
   const tenantSettings = await new TenantDirectory(db, options.defaults, 0).settings(options.tenantId);
   const settings = { ...tenantSettings, ...definedOnly(options.overrides) };
-  const router = new Router(new KnowledgeBaseRepository(db), options.tenantId, settings, options.note);
+  const router = new Router(new KnowledgeBaseRepository(db), options.tenantId, settings, options.note, undefined, options.encoder);
   const chosen = turns.filter((t) => t.number >= options.fromTurn);
   const setting = `policy ${settings.routingPolicy}, FAQ threshold ${settings.faqThreshold}`;
   return options.live ? live(store, events, chosen, router, options, setting) : replayCheck(store, chosen, router, options, setting);

@@ -1,7 +1,7 @@
 import { isSessionStream, type ResolvedTenantSettings, type RoutingPolicy } from '@parley/contracts';
 import { contextTokens, recordedTurns, turnContext, type RecordedTurn } from '@parley/conversation';
 import { EventStore, KnowledgeBaseRepository, streamsActiveSince, TenantDirectory, type Db } from '@parley/event-store';
-import { FaqMatcher } from '@parley/knowledge';
+import { FaqMatcher, type SentenceEncoder } from '@parley/knowledge';
 import { CliError } from '../cli-error';
 import { style } from '../output';
 import { entriesOf } from './kb.command';
@@ -23,6 +23,8 @@ export interface WhatIfOptions {
   note: (text: string) => void;
   /** Called as conversations are done (a progress line on a terminal). */
   progress?: (done: number, total: number) => void;
+  /** The sentence encoder the services' matchers take (`PARLEY_MATCHER=encoder`), if they do. */
+  encoder?: SentenceEncoder | null;
 }
 
 type Change = 'faq→llm' | 'llm→faq' | 'another answer' | 'another mode' | 'another reason';
@@ -78,10 +80,10 @@ export async function whatIf(db: Db, options: WhatIfOptions): Promise<{ output: 
   } else if (options.kb) {
     const entries = entriesOf(options.kb);
     options.note(`training the FAQ matcher of ${options.kb.file} (${entries.length} intents)...`);
-    fromFile = FaqMatcher.train(0, entries);
+    fromFile = options.encoder ? await FaqMatcher.trainWithEncoder(0, entries, options.encoder) : FaqMatcher.train(0, entries);
     kbLabel = `the knowledge base in ${options.kb.file} (not imported)`;
   }
-  const router = new Router(knowledge, options.tenantId, settings, options.note, fromFile);
+  const router = new Router(knowledge, options.tenantId, settings, options.note, fromFile, options.encoder);
 
   const streams = await streamsActiveSince(db, options.tenantId, options.since, options.limit);
   const changed: Changed[] = [];

@@ -1,7 +1,7 @@
 import { trace } from '@opentelemetry/api';
 import { Injectable } from '@nestjs/common';
 import type { NewEvent } from '@parley/contracts';
-import { routeMessage, type RouteDecision } from '@parley/conversation';
+import { routeMessage, routingTexts, type RouteDecision } from '@parley/conversation';
 import type { FaqMatch } from '@parley/knowledge';
 import { TenantMatchers } from '@parley/runtime';
 import type { TenantContext } from '../auth/auth.guard';
@@ -25,9 +25,14 @@ export interface IngressRoute {
 export class IngressRouting {
   constructor(private readonly matchers: TenantMatchers) {}
 
-  decide({ tenantId, settings }: TenantContext, inSession: boolean, message: NewEvent<'UserMessageReceived'>): IngressRoute | null {
-    const matcher = this.matchers.ready(tenantId);
-    if (matcher === undefined) return null;
+  async decide(
+    { tenantId, settings }: TenantContext,
+    inSession: boolean,
+    message: NewEvent<'UserMessageReceived'>,
+  ): Promise<IngressRoute | null> {
+    const trained = this.matchers.ready(tenantId);
+    if (trained === undefined) return null;
+    const matcher = await this.matchers.prepared(trained, routingTexts(message.data));
     return tracer.startActiveSpan('route', (span) => {
       const routing = routeMessage({
         message: message.data,

@@ -100,7 +100,7 @@ export class TurnsService {
     if (tenant.log) Object.assign(tenant.log, { ...(sessionId ? { sessionId } : {}), turnId });
 
     // a turn whose routing needs no session state is decided here and recorded with the message
-    const routed = this.routing.decide(tenant, sessionId !== null, message);
+    const routed = await this.routing.decide(tenant, sessionId !== null, message);
     const faq = routed?.decision.route === 'faq' && routed.match ? { decision: routed.decision, match: routed.match } : null;
     if (!sessionId && faq) {
       const answered = await this.log.answerFromKnowledgeBase(request, message, streamId, faq.decision, faq.match);

@@ -2,7 +2,7 @@ import { trace } from '@opentelemetry/api';
 import { Controller, Inject } from '@nestjs/common';
 import { EventPattern, Payload } from '@nestjs/microservices';
 import { isSessionStream, turnReplyOf, type RecordedEvent } from '@parley/contracts';
-import { admitRouting, answerUsage, routeMessage, routingEvents, type SessionState } from '@parley/conversation';
+import { admitRouting, answerUsage, routeMessage, routingEvents, routingTexts, type SessionState } from '@parley/conversation';
 import { EventStore, SessionStates, TenantDirectory } from '@parley/event-store';
 import { EventPublisher, NotYet, sendTurnReply, StreamSignals } from '@parley/messaging';
 import { recordOnce, RESOURCES, TenantMatchers, type Connections } from '@parley/runtime';
@@ -32,17 +32,21 @@ export class TurnRoutingHandler {
     const { turnId } = event.data;
     const { tenantId } = event.metadata;
     const { routingPolicy: policy, faqThreshold: threshold } = await this.tenants.settings(tenantId);
+    const matcher = await this.matchers.forTenant(tenantId);
     const input = {
       message: event.data,
       inSession: isSessionStream(event.streamId),
       policy,
       threshold,
-      matcher: await this.matchers.forTenant(tenantId),
+      matcher: await this.matchers.prepared(matcher, routingTexts(event.data)),
     };
     // the session is read only when it can change the decision: an in-session `auto` turn of a
     // hybrid tenant that the knowledge base could answer
     let routing = routeMessage(input);
-    if (routing.kind === 'needs-history') routing = routeMessage({ ...input, state: await this.sessionOf(event) });
+    if (routing.kind === 'needs-history') {
+      const state = await this.sessionOf(event);
+      routing = routeMessage({ ...input, state, matcher: await this.matchers.prepared(matcher, routingTexts(event.data, state)) });
+    }
     if (routing.kind !== 'routed') throw new Error(`turn ${turnId} could not be routed with its session`);
     const { decision, match } = routing;
     trace.getActiveSpan()?.setAttributes({
