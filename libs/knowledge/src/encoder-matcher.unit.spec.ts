@@ -4,7 +4,7 @@
  */
 import { FaqMatcher } from './faq-matcher';
 import { deserializeMatcher, matcherFormat, serializeMatcher } from './matcher-format';
-import { loadUseLite, type SentenceEncoder } from './sentence-encoder';
+import { bounded, loadUseLite, type SentenceEncoder } from './sentence-encoder';
 
 const entries = [
   {
@@ -47,6 +47,16 @@ describe('the encoder', () => {
     expect(alone).toHaveLength(512);
     expect(Math.hypot(...alone)).toBeCloseTo(1, 5);
     alone.forEach((v, i) => expect(v).toBeCloseTo(inBatch[i], 6));
+  });
+
+  it('embeds a long text by its beginning and end (the model slows down more than the text grows)', async () => {
+    // each cut falls inside a 🙂 (two UTF-16 units), which is left out whole
+    const long = `a${'🙂'.repeat(600)}${'my card has not arrived and '.repeat(1_200)}${'🙂'.repeat(600)}b`;
+    expect(bounded(long)).toBe(`${long.slice(0, 999)}\n${long.slice(-999)}`);
+    const [whole] = await encoder.embed([long]);
+    const [ends] = await encoder.embed([`${long.slice(0, 999)}\n${long.slice(-999)}`]);
+    whole.forEach((v, i) => expect(v).toBeCloseTo(ends[i], 6));
+    expect(bounded('short')).toBe('short');
   });
 
   it('embeds what has no words at all (the model alone fails on an empty text)', async () => {

@@ -46,10 +46,26 @@ export async function loadUseLite(): Promise<SentenceEncoder> {
     async embed(texts) {
       if (!texts.length) return [];
       // an empty text alone fails in the model (no tokens at all); a space embeds as nothing said
-      const vectors = await model.embed(texts.map((text) => text || ' '));
+      const vectors = await model.embed(texts.map((text) => bounded(text) || ' '));
       return vectors.map((v) => unit(Float32Array.from(v)));
     },
   };
+}
+
+/**
+ * A text's first and last `ENCODED_CHARS / 2` characters when it is longer: the model's time grows
+ * faster than the text (2,000 characters take 86 ms here, 32,000 — the longest turn — 2.8 s), and
+ * one long message must not hold up every other question's embedding. Deterministic, so a replay
+ * embeds the same.
+ */
+export const ENCODED_CHARS = 2_000;
+export function bounded(text: string): string {
+  if (text.length <= ENCODED_CHARS) return text;
+  let head = text.slice(0, ENCODED_CHARS / 2);
+  let tail = text.slice(-ENCODED_CHARS / 2);
+  if (/[\uD800-\uDBFF]$/.test(head)) head = head.slice(0, -1); // never half a character
+  if (/^[\uDC00-\uDFFF]/.test(tail)) tail = tail.slice(1);
+  return `${head}\n${tail}`;
 }
 
 function unit(v: Float32Array): Float32Array {
